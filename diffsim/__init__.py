@@ -1,0 +1,19 @@
+"""diffsim: time stepping, rollouts and adjoints, configs, CLI and I/O."""
+
+from ._adjoint import (
+    AbstractAdjoint as AbstractAdjoint,
+    CheckpointAdjoint as CheckpointAdjoint,
+    DirectAdjoint as DirectAdjoint,
+)
+from ._solve import SaveAt as SaveAt, Solution as Solution, solve as solve
+from .steppers import (
+    ETDRK1 as ETDRK1,
+    ETDRK2 as ETDRK2,
+    ETDRK4 as ETDRK4,
+    RK4 as RK4,
+    SSPRK3 as SSPRK3,
+    AbstractStepper as AbstractStepper,
+    ForwardEuler as ForwardEuler,
+)
+
+__version__ = "0.1.0"

@@ -1,0 +1,92 @@
+"""Uniform Cartesian grids in one, two or three dimensions."""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+
+class Grid(eqx.Module):
+    """A uniform Cartesian grid of `cells[i]` cells on `[lower[i], upper[i])`.
+
+    Fields live at cell centres, `x_j = lower + (j + 1/2) * dx`. On a periodic
+    domain this is the usual equispaced Fourier grid shifted by half a cell,
+    and it is the natural location of finite-volume cell averages, so one grid
+    serves every discretization.
+
+    Everything here is static (plain Python numbers): a grid is configuration,
+    not something one differentiates.
+    """
+
+    cells: tuple[int, ...] = eqx.field(static=True)
+    lower: tuple[float, ...] = eqx.field(static=True)
+    upper: tuple[float, ...] = eqx.field(static=True)
+
+    def __init__(self, cells, lower=None, upper=None):
+        cells = (cells,) if isinstance(cells, int) else tuple(int(c) for c in cells)
+        ndim = len(cells)
+        lower = (0.0,) * ndim if lower is None else lower
+        upper = (1.0,) * ndim if upper is None else upper
+        lower = (lower,) * ndim if np.isscalar(lower) else lower
+        upper = (upper,) * ndim if np.isscalar(upper) else upper
+        self.cells = cells
+        self.lower = tuple(float(v) for v in lower)
+        self.upper = tuple(float(v) for v in upper)
+
+    def __check_init__(self):
+        if not 1 <= len(self.cells) <= 3:
+            raise ValueError(f"Grid: cells must have 1 to 3 entries, got {self.cells}")
+        if any(c < 1 for c in self.cells):
+            raise ValueError(f"Grid: every entry of cells must be >= 1, got {self.cells}")
+        if not len(self.lower) == len(self.upper) == len(self.cells):
+            raise ValueError(
+                f"Grid: lower {self.lower}, upper {self.upper} and cells {self.cells} "
+                "must have the same length"
+            )
+        if any(u <= lo for lo, u in zip(self.lower, self.upper)):
+            raise ValueError(f"Grid: need upper > lower on every axis, got {self.lower} {self.upper}")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.cells)
+
+    @property
+    def num_cells(self) -> int:
+        return math.prod(self.cells)
+
+    @property
+    def lengths(self) -> tuple[float, ...]:
+        return tuple(u - lo for lo, u in zip(self.lower, self.upper))
+
+    @property
+    def spacing(self) -> tuple[float, ...]:
+        return tuple(length / n for length, n in zip(self.lengths, self.cells))
+
+    @property
+    def cell_volume(self) -> float:
+        return math.prod(self.spacing)
+
+    def axis_coordinates(self, axis: int) -> np.ndarray:
+        """Cell-centre coordinates along one axis, as a NumPy array (static)."""
+        n, lo, h = self.cells[axis], self.lower[axis], self.spacing[axis]
+        return lo + (np.arange(n) + 0.5) * h
+
+    @property
+    def coordinates(self) -> tuple[np.ndarray, ...]:
+        """Cell-centre coordinates per axis, 1D arrays (`x`, `y`, `z`)."""
+        return tuple(self.axis_coordinates(a) for a in range(self.ndim))
+
+    def mesh(self, dtype=None) -> tuple[Float[Array, "*cells"], ...]:
+        """Cell-centre coordinates broadcast to the full grid (`indexing="ij"`)."""
+        return tuple(
+            jnp.asarray(m, dtype=dtype)
+            for m in np.meshgrid(*self.coordinates, indexing="ij")
+        )
+
+    @property
+    def axis_names(self) -> tuple[str, ...]:
+        return ("x", "y", "z")[: self.ndim]
