@@ -5,6 +5,8 @@ from ._adjoint import (
     CheckpointAdjoint as CheckpointAdjoint,
     DirectAdjoint as DirectAdjoint,
 )
+from ._config import ConfigError as ConfigError, load_config as load_config
+from ._scenario import PhysicsConfig as PhysicsConfig, Scenario as Scenario, Setup as Setup, register as register, registry as registry
 from ._solve import SaveAt as SaveAt, Solution as Solution, solve as solve
 from .steppers import (
     ETDRK1 as ETDRK1,

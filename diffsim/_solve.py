@@ -93,6 +93,7 @@ def solve(
     t0=0.0,
     saveat: SaveAt = SaveAt(),
     adjoint: AbstractAdjoint = DirectAdjoint(),
+    stepper_cache=None,
 ) -> Solution:
     """Integrate `d y/dt = operator(y, t)` with `num_steps` fixed steps of size `dt`.
 
@@ -101,6 +102,10 @@ def solve(
     `saveat` are static; `t0`, `dt`, `y0` and every array inside `operator`
     may be traced, so `solve` works under `jax.jit`, `jax.vmap`, `jax.grad`
     and `jax.jvp`. Recompilation happens only when static things change.
+
+    `stepper_cache` is the result of `stepper.init(operator, dt)`; pass it when
+    a long run is split into several `solve` calls so that per-solve work
+    (ETDRK coefficients) is done once.
 
     Snapshots are taken with nested scans: the gaps between saved steps are
     grouped into runs of equal length, and each run is one `lax.scan` whose
@@ -112,7 +117,7 @@ def solve(
     save_steps = saveat.resolve(num_steps, t0, dt)
     t0 = jnp.asarray(t0, dtype=jnp.result_type(float))
     dt = jnp.asarray(dt, dtype=jnp.result_type(float))
-    cache = stepper.init(operator, dt)
+    cache = stepper.init(operator, dt) if stepper_cache is None else stepper_cache
 
     def body(carry):
         state, k = carry

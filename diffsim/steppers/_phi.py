@@ -21,6 +21,6 @@ def contour_mean(f, z):
     """Mean of `f` over the circle `|w - z| = 1`, for each entry of `z`."""
     dtype = jnp.result_type(z, jnp.complex64)
     theta = 2.0 * np.pi * (np.arange(NUM_CONTOUR_POINTS) + 0.5) / NUM_CONTOUR_POINTS
-    roots = jnp.asarray(np.exp(1j * theta), dtype=dtype)
+    roots = jnp.asarray(np.exp(1j * theta), dtype=dtype).reshape((1,) * z.ndim + (-1,))
     w = z.astype(dtype)[..., None] + roots
     return jnp.mean(f(w), axis=-1)

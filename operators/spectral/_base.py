@@ -39,11 +39,12 @@ class AbstractSpectralOperator(AbstractSemilinearOperator):
 
     # Helpers for nonlinear terms -------------------------------------------
     def _ik(self) -> tuple[np.ndarray, ...]:
-        """`i k` per axis for first derivatives (Nyquist removed)."""
-        return tuple(1j * k for k in self.discretization.wavenumbers(odd=True))
+        """`i k` per axis for first derivatives (Nyquist removed), with a
+        leading channel axis so they broadcast against states."""
+        return tuple(1j * k[None] for k in self.discretization.wavenumbers(odd=True))
 
     def _mask(self) -> np.ndarray:
-        return self.discretization.dealias_mask()
+        return self.discretization.dealias_mask()[None]
 
     def _to_physical(self, state_hat):
         """De-aliased inverse transform of spectral fields (any leading axes)."""

@@ -57,7 +57,7 @@ class NavierStokesVorticity(AbstractSpectralOperator):
         return np.fft.rfftn(-kf * np.cos(kf * y))[None]
 
     def nonlinear(self, state, t):
-        kx, ky = self._ik()
+        kx, ky = (k[0] for k in self._ik())
         uv_hat = self.velocity(state)
         # conservative form -div(u w): 3 inverse and 2 forward transforms
         u, v, w = self._to_physical(jnp.concatenate([uv_hat, state]))

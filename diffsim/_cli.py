@@ -1,0 +1,80 @@
+"""The `diffsim` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_CONFIG = 2
+EXIT_RUN = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diffsim",
+        description="Differentiable PDE simulations on JAX, driven by YAML configs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a simulation from a config", description="Run CONFIG with dotted overrides, e.g. grid.cells=[512] time.t_end=2.0")
+    run.add_argument("config", help="YAML config file")
+    run.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, values parsed as YAML")
+    run.add_argument("--out", required=True, type=Path, help="output directory (created)")
+    run.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+
+    show = sub.add_parser("config", help="print the fully resolved config without running")
+    show.add_argument("config")
+    show.add_argument("overrides", nargs="*", metavar="key=value")
+
+    sub.add_parser("scenarios", help="list the registered scenarios")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # Imports that pull in JAX come after argument parsing, so `--help` is instant.
+    from ._config import ConfigError, load_config, resolved_dict
+
+    if args.command == "scenarios":
+        from ._scenario import registry
+
+        for name, cls in registry().items():
+            print(f"{name:<24} {cls.ndim}D  {cls.description}")
+        return 0
+
+    try:
+        config, physics, scenario = load_config(args.config, args.overrides)
+    except ConfigError as e:
+        print(f"diffsim: config error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    if args.command == "config":
+        import yaml
+
+        print(yaml.safe_dump(resolved_dict(config), sort_keys=False), end="")
+        return 0
+
+    from ._run import RunError, run
+
+    try:
+        summary = run(config, physics, scenario, args.out, plots=not args.no_plots)
+    except ConfigError as e:  # checks a scenario can only make while building
+        print(f"diffsim: config error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except RunError as e:
+        print(f"diffsim: {e}", file=sys.stderr)
+        return EXIT_RUN
+    line = (
+        f"{summary['scenario']}: {summary['steps']} steps to t={summary['t_final']:.4g} in {summary['run_s']:.2f} s "
+        f"(compile {summary['compile_s']:.2f} s, {summary['cell_updates_per_s']:.3g} cell updates/s)"
+    )
+    if "errors" in summary:
+        line += f", l2_relative error {summary['errors']['l2_relative']:.3e}"
+    print(line)
+    print(f"outputs in {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

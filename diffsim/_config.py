@@ -1,0 +1,207 @@
+"""Run configuration: YAML files plus dotted overrides, validated before any
+compilation. Every error names the offending key in one line."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+import yaml
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
+
+from ._scenario import Scenario, get_scenario, registry
+from .steppers import ETDRK1, ETDRK2, ETDRK4, RK4, SSPRK3, ForwardEuler
+
+STEPPERS = {
+    "euler": ForwardEuler,
+    "ssprk3": SSPRK3,
+    "rk4": RK4,
+    "etdrk1": ETDRK1,
+    "etdrk2": ETDRK2,
+    "etdrk4": ETDRK4,
+}
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; `str()` is the one-line message for users."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"{key}: {message}" if key else message)
+
+
+class _Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class GridConfig(_Strict):
+    """`grid:` — cells per axis and the domain `[lower, upper)` per axis."""
+
+    cells: list[PositiveInt] = Field(min_length=1, max_length=3)
+    lower: list[float] | None = None
+    upper: list[float] | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _same_lengths(self):
+        for name in ("lower", "upper"):
+            value = getattr(self, name)
+            if value is not None and len(value) != len(self.cells):
+                raise _KeyedError(name, f"expected {len(self.cells)} entries (one per axis of cells), got {len(value)}")
+        if self.lower is not None and self.upper is not None:
+            for axis, (lo, hi) in enumerate(zip(self.lower, self.upper)):
+                if not hi > lo:
+                    raise _KeyedError("upper", f"expected upper > lower on every axis, axis {axis} has {lo} >= {hi}")
+        return self
+
+
+class TimeConfig(_Strict):
+    """`time:` — end time, (maximum) step size and number of saved snapshots."""
+
+    t_end: PositiveFloat
+    dt: PositiveFloat
+    snapshots: PositiveInt = 50
+
+
+class RunConfig(_Strict):
+    """Top level of a `diffsim run` configuration."""
+
+    scenario: str
+    precision: Literal["float32", "float64"] = "float64"
+    seed: NonNegativeInt = 0
+    stepper: Literal[tuple(STEPPERS)] = "etdrk4"  # type: ignore[valid-type]
+    grid: GridConfig
+    time: TimeConfig
+    physics: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def num_steps(self) -> int:
+        """Steps taken: at least `t_end / dt`, rounded up to a multiple of
+        `snapshots` so that snapshots are equally spaced."""
+        t = self.time
+        steps = math.ceil(t.t_end / t.dt * (1.0 - 1e-12))
+        return t.snapshots * math.ceil(steps / t.snapshots)
+
+    @property
+    def dt(self) -> float:
+        """The step actually used, `t_end / num_steps <= time.dt`."""
+        return self.time.t_end / self.num_steps
+
+
+class _KeyedError(ValueError):
+    """Raised inside validators to name a sub-key."""
+
+    def __init__(self, key, message):
+        self.key = key
+        super().__init__(message)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b.c=value` -> (["a", "b", "c"], value), the value parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(text, "overrides must look like key=value, e.g. time.t_end=2.0")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(text, "empty key in override")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(key, f"cannot parse value {raw!r}: {e.problem if hasattr(e, 'problem') else e}") from None
+    return key.split("."), value
+
+
+def _set(tree: dict, path: list[str], value) -> None:
+    node = tree
+    for i, part in enumerate(path[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(".".join(path[: i + 1]), f"is a value, not a section; cannot set {'.'.join(path)}")
+        node = child
+    node[path[-1]] = value
+
+
+def _merge(base: dict, top: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _format(error: pydantic.ValidationError, prefix: str = "") -> ConfigError:
+    first = error.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    ctx = first.get("ctx") or {}
+    inner = ctx.get("error")
+    if isinstance(inner, _KeyedError):
+        loc = [*loc, inner.key]
+        message = str(inner)
+    elif first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    else:
+        message = f"{first['msg']} (got {first.get('input')!r})"
+    key = ".".join(p for p in [prefix, *loc] if p)
+    return ConfigError(key, message)
+
+
+def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[RunConfig, pydantic.BaseModel, type[Scenario]]:
+    """Read, override, fill in scenario defaults and validate a run config.
+
+    Returns the validated `RunConfig`, its parsed `physics` section and the
+    scenario class. Raises `ConfigError` naming the first offending key.
+    """
+    if isinstance(source, dict):
+        raw = copy.deepcopy(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError("", f"config file {str(path)!r} does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError("", f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("", "the config must be a mapping of keys to values")
+    for text in overrides:
+        _set(raw, *parse_override(text))
+
+    name = raw.get("scenario")
+    if name is None:
+        raise ConfigError("scenario", f"required key is missing (one of: {', '.join(registry())})")
+    try:
+        scenario = get_scenario(str(name))
+    except KeyError:
+        raise ConfigError("scenario", f"unknown scenario {name!r} (one of: {', '.join(registry())})") from None
+
+    merged = _merge(scenario.defaults, raw)
+    cells = (merged.get("grid") or {}).get("cells") if isinstance(merged.get("grid"), dict) else None
+    if isinstance(cells, list) and len(cells) != scenario.ndim:
+        raise ConfigError(
+            "grid.cells",
+            f"scenario {scenario.name} is {scenario.ndim}D: expected {scenario.ndim} entries, got {len(cells)}",
+        )
+    try:
+        config = RunConfig.model_validate(merged)
+    except pydantic.ValidationError as e:
+        raise _format(e) from None
+    try:
+        physics = scenario.Physics.model_validate(config.physics)
+    except pydantic.ValidationError as e:
+        raise _format(e, "physics") from None
+
+    if config.grid.lower is None or config.grid.upper is None:
+        raise ConfigError("grid.lower", f"scenario {scenario.name} gives no default domain; set grid.lower and grid.upper")
+    config = config.model_copy(update={"physics": physics.model_dump()})
+    return config, physics, scenario
+
+
+def resolved_dict(config: RunConfig) -> dict:
+    """The fully resolved configuration, as written to `config.yaml`."""
+    return config.model_dump(mode="json")

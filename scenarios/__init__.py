@@ -1,0 +1,11 @@
+"""Concrete problems, registered with `diffsim.register` (found by the CLI
+through the `diffsim.scenarios` entry point)."""
+
+from . import (  # noqa: F401  (importing registers)
+    burgers_shock,
+    decaying_turbulence,
+    kdv_two_soliton,
+    kolmogorov_flow,
+    ks_chaos,
+    taylor_green,
+)
