@@ -1,0 +1,79 @@
+"""Config parsing, overrides, defaults and step arithmetic."""
+
+import pytest
+
+from diffsim import ConfigError, load_config
+from diffsim._config import parse_override
+
+
+@pytest.mark.parametrize(
+    "text, path, value",
+    [
+        ("grid.cells=[512]", ["grid", "cells"], [512]),
+        ("grid.cells=[64, 32]", ["grid", "cells"], [64, 32]),
+        ("time.t_end=2.0", ["time", "t_end"], 2.0),
+        ("time.dt=1e-3", ["time", "dt"], "1e-3"),  # YAML 1.1 keeps this a string; pydantic parses it
+        ("precision=float64", ["precision"], "float64"),
+        ("physics.initial=random", ["physics", "initial"], "random"),
+    ],
+)
+def test_parse_override(text, path, value):
+    assert parse_override(text) == (path, value)
+
+
+def test_overrides_and_defaults_resolve():
+    config, physics, scenario = load_config("configs/kdv_two_soliton.yaml", ["time.dt=1e-3", "grid.cells=[128]", "physics.kappa2=0.5"])
+    assert scenario.name == "kdv_two_soliton"
+    assert config.time.dt == 1e-3 and config.grid.cells == [128]
+    assert physics.kappa2 == 0.5 and physics.kappa1 == 1.0
+    assert config.physics == {"kappa1": 1.0, "kappa2": 0.5, "x1": -12.0, "x2": -4.0}
+
+
+def test_minimal_config_gets_scenario_defaults():
+    config, physics, _ = load_config({"scenario": "taylor_green"})
+    assert config.grid.cells == [64, 64] and config.stepper == "etdrk4"
+    assert physics.nu == 0.01
+
+
+@pytest.mark.parametrize(
+    "t_end, dt, snapshots, steps, dt_used",
+    [
+        (1.0, 0.1, 10, 10, 0.1),
+        (1.0, 0.3, 1, 4, 0.25),  # dt is a maximum: rounded down to fit t_end
+        (1.0, 0.1, 4, 12, 1.0 / 12),  # and steps are a multiple of snapshots
+        (6.0, 2e-3, 120, 3000, 2e-3),
+    ],
+)
+def test_step_arithmetic(t_end, dt, snapshots, steps, dt_used):
+    config, _, _ = load_config({"scenario": "taylor_green", "time": {"t_end": t_end, "dt": dt, "snapshots": snapshots}})
+    assert config.num_steps == steps
+    assert config.dt == pytest.approx(dt_used, rel=1e-14)
+    assert config.dt <= dt * (1 + 1e-14)
+
+
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        ({}, "scenario"),
+        ({"scenario": "taylor_green", "grid": 3}, "grid"),
+        ({"scenario": "taylor_green", "grid": {"cells": [8, 8], "lower": [1, 1], "upper": [0, 2]}}, "grid.upper"),
+        ({"scenario": "taylor_green", "seed": -1}, "seed"),
+        ({"scenario": "taylor_green", "time": {"t_end": "soon"}}, "time.t_end"),
+        ({"scenario": "taylor_green", "physics": {"nu": float("nan")}}, "physics.nu"),
+    ],
+)
+def test_errors_name_the_key(raw, key):
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert info.value.key == key
+    assert str(info.value).startswith(f"{key}: ")
+
+
+def test_override_into_a_value_is_an_error():
+    with pytest.raises(ConfigError, match="precision: is a value, not a section"):
+        load_config("configs/kdv_two_soliton.yaml", ["precision.x=1"])
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("configs/nope.yaml")

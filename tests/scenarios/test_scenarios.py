@@ -1,0 +1,75 @@
+"""Every scenario config runs at reduced size; exact references are matched."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diffsim import load_config, registry
+from diffsim._run import run
+from scenarios.burgers_shock import cole_hopf_sine
+from scenarios.kdv_two_soliton import two_soliton
+
+CONFIGS = sorted(Path("configs").glob("*.yaml"))
+
+# (reduced overrides, bound on the final relative L2 error where there is an exact solution)
+REDUCED = {
+    "ks_chaos": (["grid.cells=[64]", "time.t_end=5", "time.snapshots=5"], None),
+    "burgers_shock": (["grid.cells=[256]", "physics.nu=0.05", "time.t_end=1.5", "time.snapshots=3"], 1e-6),
+    "kdv_two_soliton": (["grid.cells=[256]", "time.t_end=4.0", "time.snapshots=4"], 1e-4),
+    "taylor_green": (["grid.cells=[16,16]", "time.t_end=2", "time.snapshots=2"], 1e-12),
+    "kolmogorov_flow": (["grid.cells=[32,32]", "time.t_end=0.5", "time.snapshots=2"], None),
+    "decaying_turbulence": (["grid.cells=[32,32]", "time.t_end=0.5", "time.snapshots=2", "physics.peak_wavenumber=3"], None),
+}
+
+
+def test_every_scenario_has_a_config():
+    assert {p.stem for p in CONFIGS} == set(registry())
+    assert set(REDUCED) == set(registry())
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_config_runs_at_reduced_size(path, tmp_path):
+    overrides, bound = REDUCED[path.stem]
+    config, physics, scenario = load_config(path, overrides)
+    summary = run(config, physics, scenario, tmp_path, plots=False)
+    assert summary["status"] == "ok"
+    assert summary["t_final"] == pytest.approx(config.time.t_end)
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["steps"] == summary["steps"] == config.num_steps
+    if bound is None:
+        assert "errors" not in saved
+    else:
+        assert saved["errors"]["l2_relative"] < bound
+
+
+def test_cole_hopf_reference_is_a_burgers_solution():
+    """Independent check of the reference: residual of u_t + u u_x - nu u_xx by finite differences."""
+    nu, t, h = 0.05, 0.7, 1e-3
+    x = np.linspace(0.0, 2 * np.pi, 201)[1:-1]
+    u = lambda x, t: cole_hopf_sine(x, t, nu, 1.0)
+    u_t = (u(x, t + h) - u(x, t - h)) / (2 * h)
+    u_x = (u(x + h, t) - u(x - h, t)) / (2 * h)
+    u_xx = (u(x + h, t) - 2 * u(x, t) + u(x - h, t)) / h**2
+    residual = u_t + u(x, t) * u_x - nu * u_xx
+    assert np.max(np.abs(residual)) < 1e-4 * np.max(np.abs(u_xx))
+    np.testing.assert_allclose(u(x, 1e-8), np.sin(x), atol=1e-6)
+
+
+def test_two_soliton_reference_is_a_kdv_solution():
+    x = np.linspace(-20.0, 20.0, 401)
+    h = 1e-3
+    p = dict(kappa1=1.0, kappa2=0.6, x1=-6.0, x2=0.0)
+    u = lambda x, t: two_soliton(x, t, **p)
+    t = 1.5  # mid-collision
+    u_t = (u(x, t + h) - u(x, t - h)) / (2 * h)
+    u_x = (u(x + h, t) - u(x - h, t)) / (2 * h)
+    u_xxx = (u(x + 2 * h, t) - 2 * u(x + h, t) + 2 * u(x - h, t) - u(x - 2 * h, t)) / (2 * h**3)
+    residual = u_t + 6 * u(x, t) * u_x + u_xxx
+    assert np.max(np.abs(residual)) < 1e-3 * np.max(np.abs(u_t))
+    # far apart, each soliton is 2 kappa^2 sech^2(kappa (x - x_i - 4 kappa^2 t)) up to a phase shift
+    far = np.linspace(-60.0, 20.0, 8001)
+    assert u(far, -8.0).max() == pytest.approx(2.0, rel=1e-5)  # big one at about -38
+    small = u(far, -8.0)[far > -25.0].max()
+    assert small == pytest.approx(2 * 0.6**2, rel=1e-5)  # small one at about -11.5
