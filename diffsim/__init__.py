@@ -7,7 +7,7 @@ from ._adjoint import (
 )
 from ._config import ConfigError as ConfigError, load_config as load_config
 from ._scenario import PhysicsConfig as PhysicsConfig, Scenario as Scenario, Setup as Setup, register as register, registry as registry
-from ._solve import SaveAt as SaveAt, Solution as Solution, solve as solve
+from ._solve import SaveAt as SaveAt, Solution as Solution, solve as solve, solve_cfl as solve_cfl
 from .steppers import (
     ETDRK1 as ETDRK1,
     ETDRK2 as ETDRK2,

@@ -58,11 +58,23 @@ class GridConfig(_Strict):
 
 
 class TimeConfig(_Strict):
-    """`time:` — end time, (maximum) step size and number of saved snapshots."""
+    """`time:` — end time, number of saved snapshots, and either a fixed
+    (maximum) step `dt` or a CFL number `cfl` (with at most `max_steps`
+    steps per snapshot interval)."""
 
     t_end: PositiveFloat
-    dt: PositiveFloat
+    dt: PositiveFloat | None = None
+    cfl: PositiveFloat | None = None
+    max_steps: PositiveInt = 100_000
     snapshots: PositiveInt = 50
+
+    @pydantic.model_validator(mode="after")
+    def _one_step_rule(self):
+        if self.dt is None and self.cfl is None:
+            raise _KeyedError("dt", "give either time.dt (fixed steps) or time.cfl (CFL-controlled steps)")
+        if self.dt is not None and self.cfl is not None:
+            raise _KeyedError("cfl", "give either time.dt or time.cfl, not both (set the other to null)")
+        return self
 
 
 class RunConfig(_Strict):
@@ -75,19 +87,22 @@ class RunConfig(_Strict):
     grid: GridConfig
     time: TimeConfig
     physics: dict[str, Any] = Field(default_factory=dict)
+    scheme: dict[str, Any] = Field(default_factory=dict)
 
     @property
-    def num_steps(self) -> int:
-        """Steps taken: at least `t_end / dt`, rounded up to a multiple of
-        `snapshots` so that snapshots are equally spaced."""
+    def num_steps(self) -> int | None:
+        """Fixed steps taken: at least `t_end / dt`, rounded up to a multiple
+        of `snapshots` so that snapshots are equally spaced (None with CFL)."""
         t = self.time
+        if t.dt is None:
+            return None
         steps = math.ceil(t.t_end / t.dt * (1.0 - 1e-12))
         return t.snapshots * math.ceil(steps / t.snapshots)
 
     @property
-    def dt(self) -> float:
-        """The step actually used, `t_end / num_steps <= time.dt`."""
-        return self.time.t_end / self.num_steps
+    def dt(self) -> float | None:
+        """The fixed step actually used, `t_end / num_steps <= time.dt`."""
+        return None if self.time.dt is None else self.time.t_end / self.num_steps
 
 
 class _KeyedError(ValueError):
@@ -195,10 +210,14 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
         physics = scenario.Physics.model_validate(config.physics)
     except pydantic.ValidationError as e:
         raise _format(e, "physics") from None
+    try:
+        scheme = scenario.Scheme.model_validate(config.scheme)
+    except pydantic.ValidationError as e:
+        raise _format(e, "scheme") from None
 
     if config.grid.lower is None or config.grid.upper is None:
         raise ConfigError("grid.lower", f"scenario {scenario.name} gives no default domain; set grid.lower and grid.upper")
-    config = config.model_copy(update={"physics": physics.model_dump()})
+    config = config.model_copy(update={"physics": physics.model_dump(), "scheme": scheme.model_dump()})
     return config, physics, scenario
 
 

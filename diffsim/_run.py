@@ -18,7 +18,7 @@ from ._config import STEPPERS, RunConfig, resolved_dict
 from ._io import fields_dataset, write_fields, write_json, write_yaml
 from ._plots import plot_run
 from ._scenario import Scenario, Setup
-from ._solve import SaveAt, solve
+from ._solve import solve, solve_cfl
 
 
 class RunError(RuntimeError):
@@ -52,12 +52,28 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def check_finite(fields, names, what: str) -> None:
-    """Raise `RunError` naming the first field and cell that is NaN or Inf."""
-    bad = ~np.isfinite(np.asarray(fields))
-    if bad.any():
-        channel, *cell = np.argwhere(bad)[0]
-        raise RunError(f"{what}: field '{names[channel]}' is {np.asarray(fields)[(channel, *cell)]} at cell {tuple(int(c) for c in cell)}")
+def check_physical(fields, names, what: str, positive=()) -> None:
+    """Raise `RunError` naming the first field and cell that is NaN or Inf, or
+    not strictly positive for the fields named in `positive` (density,
+    pressure)."""
+    fields = np.asarray(fields)
+    for channel, name in enumerate(names):
+        values = fields[channel]
+        bad = ~np.isfinite(values)
+        rule = ""
+        if not bad.any() and name in positive:
+            bad, rule = values <= 0, " (must be > 0)"
+        if bad.any():
+            cell = tuple(int(c) for c in np.argwhere(bad)[0])
+            raise RunError(f"{what}: field '{name}' is {values[cell]:.6g}{rule} at cell {cell}")
+
+
+def _violation(fields, names, positive):
+    try:
+        check_physical(fields, names, "", positive)
+    except RunError as e:
+        return str(e)[2:]
+    return None
 
 
 def run(config: RunConfig, physics, scenario: type[Scenario], out: Path, *, plots: bool = True) -> dict:
@@ -73,53 +89,45 @@ def run(config: RunConfig, physics, scenario: type[Scenario], out: Path, *, plot
 def _run(config, physics, scenario, out, plots):
     setup: Setup = scenario().build(config, physics, jax.random.key(config.seed))
     op, grid = setup.operator, setup.grid
-    names = op.field_names
+    names, positive = op.field_names, getattr(op, "positive_fields", ())
     y = jnp.asarray(setup.initial)
-    check_finite(y, names, "initial data")
+    check_physical(y, names, "initial data", positive)
 
     stepper = STEPPERS[config.stepper]()
-    num_steps, snapshots = config.num_steps, config.time.snapshots
-    gap, dt = num_steps // snapshots, config.dt
-
-    @eqx.filter_jit
-    def advance(op, y, t0, cache):
-        return solve(op, stepper, y, dt=dt, num_steps=gap, t0=t0, stepper_cache=cache).ys[-1]
-
-    t_compile = time.perf_counter()
-    cache = eqx.filter_jit(stepper.init)(op, dt)
-    t0 = jnp.asarray(0.0, dtype=y.dtype)
-    compiled = advance.lower(op, y, t0, cache).compile()
-    jax.block_until_ready(cache)
-    compile_s = time.perf_counter() - t_compile
+    march = (_CFLMarch if config.time.cfl is not None else _FixedMarch)(config, op, stepper, y)
+    snapshots, interval = config.time.snapshots, config.time.t_end / config.time.snapshots
 
     ts, ys = [0.0], [np.asarray(y)]
-    failure = None
+    failure, steps = None, 0
     t_run = time.perf_counter()
-    progress = tqdm(total=num_steps, unit="step", delay=2.0, disable=not sys.stderr.isatty(), desc=scenario.name, leave=False)
+    progress = tqdm(total=config.time.t_end, unit="t", delay=2.0, disable=not sys.stderr.isatty(), desc=scenario.name, leave=False,
+                    bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]")
     with progress:
         for k in range(snapshots):
-            y_next = np.asarray(compiled(op, y, jnp.asarray(k * gap * dt, dtype=y.dtype), cache))
-            if not np.isfinite(y_next).all():
-                failure = _locate_failure(op, stepper, y, k * gap, gap, dt, cache, names)
+            y_next, taken = march.advance(y, k * interval, (k + 1) * interval)
+            y_next = np.asarray(y_next)
+            if _violation(y_next, names, positive):
+                failure = march.locate(y, k * interval, (k + 1) * interval, steps, names, positive)
                 break
+            steps += int(taken)
             y = jnp.asarray(y_next)
-            ts.append((k + 1) * gap * dt)
+            ts.append((k + 1) * interval)
             ys.append(y_next)
-            progress.update(gap)
+            progress.update(interval)
     run_s = time.perf_counter() - t_run
-    steps = failure["step"] - 1 if failure else num_steps
 
     summary = {
         "scenario": scenario.name,
-        "status": "nonfinite" if failure else "ok",
+        "status": "failed" if failure else "ok",
         "steps": steps,
-        "dt": dt,
+        "dt": march.dt,
+        "cfl": config.time.cfl,
         "t_final": ts[-1],
         "cells": list(grid.cells),
         "stepper": config.stepper,
         "precision": config.precision,
         "device": device_description(),
-        "compile_s": compile_s,
+        "compile_s": march.compile_s,
         "run_s": run_s,
         "cell_updates_per_s": grid.num_cells * steps / run_s if run_s > 0 else None,
     }
@@ -128,12 +136,7 @@ def _run(config, physics, scenario, out, plots):
     if setup.exact is not None:
         exact_ys = np.stack([np.asarray(setup.exact(t)) for t in ts])
         exact = fields_dataset(ts, exact_ys, grid, names)
-        diff = ys[-1] - exact_ys[-1]
-        summary["errors"] = {
-            "l2_relative": float(np.linalg.norm(diff) / np.linalg.norm(exact_ys[-1])),
-            "linf": float(np.max(np.abs(diff))),
-            "l2_relative_max_over_time": float(max(np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(ys, exact_ys))),
-        }
+        summary["errors"] = (setup.errors or _default_errors)(np.stack(ys), exact_ys, grid, names)
     if failure:
         summary["failure"] = failure
     write_fields(out / "fields.nc", dataset)
@@ -142,23 +145,83 @@ def _run(config, physics, scenario, out, plots):
     write_json(out / "summary.json", summary)
     if failure:
         raise RunError(
-            f"run stopped at step {failure['step']} (t = {failure['t']:.6g}): non-finite values in field "
-            f"'{failure['field']}' at cell {tuple(failure['cell'])}; the last good snapshot (t = {ts[-1]:.6g}) "
-            f"and summary.json are in {out}"
+            f"run stopped at step {failure['step']} (t = {failure['t']:.6g}): {failure['reason']}; "
+            f"the last good snapshot (t = {ts[-1]:.6g}) and summary.json are in {out}"
         )
     return summary
 
 
-def _locate_failure(op, stepper, y, first_step, num_steps, dt, cache, names) -> dict:
-    """Re-run a failed chunk one step at a time to name the first bad step,
-    field and cell."""
-    one = eqx.filter_jit(lambda op, y, t0, cache: solve(op, stepper, y, dt=dt, num_steps=1, t0=t0, stepper_cache=cache).ys[-1])
-    for k in range(first_step + 1, first_step + num_steps + 1):
-        y = one(op, y, jnp.asarray((k - 1) * dt, dtype=y.dtype), cache)
-        bad = ~np.isfinite(np.asarray(y))
-        if bad.any():
-            channel, *cell = np.argwhere(bad)[0]
-            return {"step": k, "t": k * dt, "field": names[channel], "cell": [int(c) for c in cell]}
-    # Stepping singly stayed finite (should not happen on CPU); report the chunk.
-    bad = ~np.isfinite(np.asarray(y))
-    return {"step": first_step + num_steps, "t": (first_step + num_steps) * dt, "field": names[0], "cell": []}
+def _default_errors(ys, exact_ys, grid, names) -> dict:
+    """Relative L2 and max errors over all fields at the final time."""
+    diff = ys[-1] - exact_ys[-1]
+    return {
+        "l2_relative": float(np.linalg.norm(diff) / np.linalg.norm(exact_ys[-1])),
+        "linf": float(np.max(np.abs(diff))),
+        "l2_relative_max_over_time": float(max(np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(ys, exact_ys))),
+    }
+
+
+class _FixedMarch:
+    """Fixed steps: `num_steps / snapshots` steps per snapshot interval, one
+    compiled function for every interval, ETDRK coefficients computed once."""
+
+    def __init__(self, config, op, stepper, y):
+        self.op, self.stepper = op, stepper
+        self.gap, self.dt = config.num_steps // config.time.snapshots, config.dt
+        t_compile = time.perf_counter()
+        self.cache = eqx.filter_jit(stepper.init)(op, self.dt)
+        t0 = jnp.asarray(0.0, dtype=y.dtype)
+        self.compiled = eqx.filter_jit(self._advance).lower(op, y, t0, self.cache).compile()
+        jax.block_until_ready(self.cache)
+        self.compile_s = time.perf_counter() - t_compile
+
+    def _advance(self, op, y, t0, cache, num_steps=None):
+        return solve(op, self.stepper, y, dt=self.dt, num_steps=num_steps or self.gap, t0=t0, stepper_cache=cache).ys[-1]
+
+    def advance(self, y, t0, t1):
+        return self.compiled(self.op, y, jnp.asarray(t0, dtype=y.dtype), self.cache), self.gap
+
+    def locate(self, y, t0, t1, steps_before, names, positive):
+        one = eqx.filter_jit(lambda op, y, t0, cache: self._advance(op, y, t0, cache, num_steps=1))
+        for j in range(1, self.gap + 1):
+            y = one(self.op, y, jnp.asarray(t0 + (j - 1) * self.dt, dtype=y.dtype), self.cache)
+            if (reason := _violation(y, names, positive)):
+                return {"step": steps_before + j, "t": t0 + j * self.dt, "reason": reason}
+        return {"step": steps_before + self.gap, "t": t1, "reason": "non-physical state within this interval"}
+
+
+class _CFLMarch:
+    """CFL-controlled steps (`solve_cfl`), one compiled function per snapshot
+    interval with traced end points, at most `time.max_steps` steps each."""
+
+    def __init__(self, config, op, stepper, y):
+        self.op, self.stepper = op, stepper
+        self.cfl, self.max_steps, self.dt = config.time.cfl, config.time.max_steps, None
+        t_compile = time.perf_counter()
+        t = jnp.asarray(0.0, dtype=y.dtype)
+        self.compiled = eqx.filter_jit(self._advance).lower(op, y, t, t).compile()
+        self.compile_s = time.perf_counter() - t_compile
+
+    def _advance(self, op, y, t0, t1, max_steps=None):
+        sol = solve_cfl(op, self.stepper, y, t0=t0, t1=t1, cfl=self.cfl, max_steps=max_steps or self.max_steps, throw=False)
+        return sol.ys[-1], sol.num_steps, sol.ts[-1]
+
+    def advance(self, y, t0, t1):
+        y_next, taken, reached = self.compiled(self.op, y, jnp.asarray(t0, dtype=y.dtype), jnp.asarray(t1, dtype=y.dtype))
+        if float(reached) < t1 and np.isfinite(np.asarray(y_next)).all():
+            raise RunError(
+                f"time.max_steps: {self.max_steps} steps were not enough to advance from t = {t0:.6g} to {t1:.6g} "
+                f"(reached t = {float(reached):.6g}); raise time.max_steps or time.snapshots"
+            )
+        return y_next, taken
+
+    def locate(self, y, t0, t1, steps_before, names, positive):
+        one = eqx.filter_jit(lambda op, y, t0, t1: self._advance(op, y, t0, t1, max_steps=1))
+        t = t0
+        for j in range(1, self.max_steps + 1):
+            y, _, reached = one(self.op, y, jnp.asarray(t, dtype=y.dtype), jnp.asarray(t1, dtype=y.dtype))
+            reached = float(reached)
+            if (reason := _violation(y, names, positive)) or not reached > t:
+                return {"step": steps_before + j, "t": reached, "reason": reason or "no admissible time step (CFL)"}
+            t = reached
+        return {"step": steps_before + self.max_steps, "t": t, "reason": "non-physical state within this interval"}

@@ -30,6 +30,7 @@ class Setup:
     grid: Grid
     initial: Array
     exact: Callable[[float], Array] | None = None
+    errors: Callable[..., dict] | None = None
 
 
 class PhysicsConfig(pydantic.BaseModel):
@@ -40,19 +41,22 @@ class PhysicsConfig(pydantic.BaseModel):
 
 
 class Scenario(abc.ABC):
-    """A concrete problem: defaults for every config key, a schema for its
-    `physics:` section, and `build`, which returns the `Setup`."""
+    """A concrete problem: defaults for every config key, schemas for its
+    `physics:` and `scheme:` sections (by default: no keys allowed), and
+    `build`, which returns the `Setup`."""
 
     name: ClassVar[str]
     description: ClassVar[str]
     ndim: ClassVar[int]
     Physics: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
+    Scheme: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
     defaults: ClassVar[dict[str, Any]]
 
     @abc.abstractmethod
     def build(self, config, physics: pydantic.BaseModel, key) -> Setup:
-        """`config` is the validated `RunConfig`, `physics` its parsed
-        `physics:` section and `key` a JAX PRNG key from `config.seed`."""
+        """`config` is the validated `RunConfig` (its `scheme` already parsed
+        by `Scheme`), `physics` its parsed `physics:` section and `key` a JAX
+        PRNG key from `config.seed`."""
 
 
 _REGISTRY: dict[str, type[Scenario]] = {}

@@ -75,12 +75,14 @@ class SaveAt(eqx.Module):
 
 
 class Solution(eqx.Module):
-    """Output of `solve`: saved times `ts`, shape `(num_saves,)`, and physical
-    fields `ys`, shape `(num_saves, channels, *cells)`; `num_steps` taken."""
+    """Output of `solve` and `solve_cfl`: saved times `ts`, shape
+    `(num_saves,)`, physical fields `ys`, shape `(num_saves, channels, *cells)`,
+    and the number of steps taken (an int for fixed steps, an array for CFL
+    stepping, where it is only known at run time)."""
 
     ts: Array
     ys: Inexact[Array, "saves channels *cells"]
-    num_steps: int = eqx.field(static=True)
+    num_steps: Array | int
 
 
 def solve(
@@ -141,3 +143,80 @@ def solve(
         raise ValueError("solve: SaveAt selects no state to return")
     ts = t0 + dt * jnp.asarray(save_steps, dtype=dt.dtype)
     return Solution(ts=ts, ys=jnp.concatenate(saved), num_steps=num_steps)
+
+
+def solve_cfl(
+    operator: AbstractOperator,
+    stepper: AbstractStepper,
+    y0: Inexact[Array, "channels *cells"],
+    *,
+    t1,
+    cfl: float,
+    max_steps: int,
+    t0=0.0,
+    saveat: SaveAt = SaveAt(),
+    adjoint: AbstractAdjoint = DirectAdjoint(),
+    throw: bool = True,
+) -> Solution:
+    """Integrate from `t0` to `t1` with the step chosen each step from the CFL
+    condition, `dt = operator.stable_dt(state, cfl)`, clipped so that every
+    save time and `t1` itself are hit exactly.
+
+    `saveat` takes `ts` (absolute times in `[t0, t1]`), `t0` and `t1`. Each
+    interval between save times is a bounded loop of at most `max_steps`
+    steps (steps past the interval's end are skipped with `lax.cond`), run by
+    `adjoint.loop`: no unbounded `while_loop`, so reverse mode works, with
+    bounded memory under `CheckpointAdjoint`. `t0` and `t1` may be traced.
+
+    If an interval is not finished within `max_steps` steps, or the state
+    becomes non-finite so that no step can be taken, `throw=True` raises at
+    run time (`eqx.error_if`); with `throw=False` check `ts` against the
+    requested times yourself: the returned `ts` are the times actually reached.
+    """
+    if not hasattr(operator, "stable_dt"):
+        raise TypeError(f"solve_cfl needs an operator with stable_dt(state, cfl); {type(operator).__name__} has none")
+    if not (isinstance(max_steps, (int, np.integer)) and max_steps >= 1):
+        raise ValueError(f"solve_cfl: max_steps must be a positive int, got {max_steps!r}")
+    if saveat.steps is not None or saveat.every is not None:
+        raise ValueError("solve_cfl: step counts are not known in advance; save at times (SaveAt(ts=...)) instead")
+    dtype = jnp.result_type(float)
+    t0 = jnp.asarray(t0, dtype=dtype)
+    t1 = jnp.asarray(t1, dtype=dtype)
+    targets = [jnp.asarray(t, dtype=dtype) for t in (saveat.ts or ())]
+    if saveat.t1:
+        targets.append(t1)
+    if not targets and not saveat.t0:
+        raise ValueError("solve_cfl: SaveAt selects no state to return")
+    targets = jnp.stack(targets) if targets else jnp.zeros((0,), dtype)
+
+    def body(carry, target):
+        state, t, k = carry
+
+        def step(carry):
+            state, t, k = carry
+            stable = operator.stable_dt(state, cfl)
+            last = stable >= target - t
+            dt = jnp.where(last, target - t, stable)
+            state = stepper.step(operator, state, t, dt, stepper.init(operator, dt))
+            return state, jnp.where(last, target, t + dt), k + 1
+
+        return lax.cond(t < target, step, lambda c: c, carry)
+
+    def segment(carry, target):
+        carry = adjoint.loop(lambda c: body(c, target), carry, int(max_steps))
+        return carry, (carry[1], operator.decode(carry[0]))
+
+    state0 = operator.encode(y0)
+    carry = (state0, t0, jnp.asarray(0, dtype=jnp.int32))
+    carry, (ts, ys) = lax.scan(segment, carry, targets)
+    if saveat.t0:
+        ts = jnp.concatenate([t0[None], ts])
+        ys = jnp.concatenate([operator.decode(state0)[None], ys])
+    if throw and targets.shape[0]:
+        ys = eqx.error_if(
+            ys,
+            jnp.any(ts[-targets.shape[0]:] < targets),
+            f"solve_cfl: a save time was not reached within max_steps={max_steps} steps "
+            "(or the state became non-finite); raise max_steps or check the data",
+        )
+    return Solution(ts=ts, ys=ys, num_steps=carry[2])

@@ -46,7 +46,8 @@ def test_summary_contract(kdv_run):
 def test_resolved_config_is_complete_and_reruns(kdv_run, tmp_path):
     config = yaml.safe_load((kdv_run / "config.yaml").read_text())
     assert config["grid"] == {"cells": [256], "lower": [-30.0], "upper": [30.0]}
-    assert config["time"] == {"t_end": 1.0, "dt": 0.002, "snapshots": 4}
+    assert config["time"] == {"t_end": 1.0, "dt": 0.002, "cfl": None, "max_steps": 100_000, "snapshots": 4}
+    assert config["scheme"] == {}
     assert config["physics"] == {"kappa1": 1.0, "kappa2": 0.6, "x1": -12.0, "x2": -4.0}
     assert main(["run", str(kdv_run / "config.yaml"), "--no-plots", "--out", str(tmp_path)]) == 0
     a = xr.open_dataset(kdv_run / "fields.nc", engine="h5netcdf")
@@ -125,12 +126,16 @@ def test_non_finite_config_values_are_rejected(tmp_path, capsys):
 
 
 def test_non_finite_initial_data_names_field_and_cell():
-    from diffsim._run import RunError, check_finite
+    from diffsim._run import RunError, check_physical
 
-    fields = np.zeros((2, 4, 5))
+    fields = np.ones((3, 4, 5))
     fields[1, 2, 3] = np.nan
-    with pytest.raises(RunError, match=r"initial data: field 'velocity_y' is nan at cell \(2, 3\)"):
-        check_finite(fields, ("velocity_x", "velocity_y"), "initial data")
+    with pytest.raises(RunError, match=r"initial data: field 'velocity_x' is nan at cell \(2, 3\)"):
+        check_physical(fields, ("density", "velocity_x", "pressure"), "initial data", ("density", "pressure"))
+    fields[1, 2, 3] = -1.0  # negative velocity is fine, negative pressure is not
+    fields[2, 0, 4] = -0.5
+    with pytest.raises(RunError, match=r"initial data: field 'pressure' is -0.5 \(must be > 0\) at cell \(0, 4\)"):
+        check_physical(fields, ("density", "velocity_x", "pressure"), "initial data", ("density", "pressure"))
 
 
 def test_blow_up_stops_with_step_and_field(tmp_path, capsys):
@@ -140,9 +145,9 @@ def test_blow_up_stops_with_step_and_field(tmp_path, capsys):
     assert code == 3
     assert "run stopped at step" in err and "field 'u'" in err
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["status"] == "nonfinite"
+    assert summary["status"] == "failed"
     failure = summary["failure"]
-    assert failure["field"] == "u" and 1 <= failure["step"] <= 200
+    assert failure["reason"].startswith("field 'u' is nan at cell (") and 1 <= failure["step"] <= 200
     ds = xr.open_dataset(tmp_path / "fields.nc", engine="h5netcdf")
     assert np.isfinite(ds["u"].values).all()  # only good snapshots were kept
     assert ds["t"].values[-1] < failure["t"]

@@ -60,6 +60,9 @@ def test_step_arithmetic(t_end, dt, snapshots, steps, dt_used):
         ({"scenario": "taylor_green", "seed": -1}, "seed"),
         ({"scenario": "taylor_green", "time": {"t_end": "soon"}}, "time.t_end"),
         ({"scenario": "taylor_green", "physics": {"nu": float("nan")}}, "physics.nu"),
+        ({"scenario": "taylor_green", "time": {"cfl": 0.5}}, "time.cfl"),
+        ({"scenario": "taylor_green", "time": {"dt": None}}, "time.dt"),
+        ({"scenario": "taylor_green", "scheme": {"riemann": "hllc"}}, "scheme.riemann"),
     ],
 )
 def test_errors_name_the_key(raw, key):
