@@ -5,8 +5,20 @@ from ._adjoint import (
     CheckpointAdjoint as CheckpointAdjoint,
     DirectAdjoint as DirectAdjoint,
 )
-from ._config import ConfigError as ConfigError, load_config as load_config
-from ._scenario import PhysicsConfig as PhysicsConfig, Scenario as Scenario, Setup as Setup, register as register, registry as registry
+from ._config import load_config as load_config
+from ._errors import ConfigError as ConfigError, RunError as RunError
+from ._scenario import (
+    InverseProblem as InverseProblem,
+    OptimizationScenario as OptimizationScenario,
+    PhysicsConfig as PhysicsConfig,
+    Scenario as Scenario,
+    Setup as Setup,
+    SteadyResult as SteadyResult,
+    SteadyScenario as SteadyScenario,
+    TimeDependentScenario as TimeDependentScenario,
+    register as register,
+    registry as registry,
+)
 from ._solve import SaveAt as SaveAt, Solution as Solution, solve as solve, solve_cfl as solve_cfl
 from .steppers import (
     ETDRK1 as ETDRK1,

@@ -12,7 +12,8 @@ import pydantic
 import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-from ._scenario import Scenario, get_scenario, registry
+from ._errors import ConfigError
+from ._scenario import Scenario, TimeDependentScenario, get_scenario, registry
 from .steppers import ETDRK1, ETDRK2, ETDRK4, RK4, SSPRK3, ForwardEuler
 
 STEPPERS = {
@@ -23,14 +24,6 @@ STEPPERS = {
     "etdrk2": ETDRK2,
     "etdrk4": ETDRK4,
 }
-
-
-class ConfigError(ValueError):
-    """An invalid configuration; `str()` is the one-line message for users."""
-
-    def __init__(self, key: str, message: str):
-        self.key = key
-        super().__init__(f"{key}: {message}" if key else message)
 
 
 class _Strict(pydantic.BaseModel):
@@ -85,16 +78,20 @@ class RunConfig(_Strict):
     seed: NonNegativeInt = 0
     stepper: Literal[tuple(STEPPERS)] = "etdrk4"  # type: ignore[valid-type]
     grid: GridConfig
-    time: TimeConfig
+    time: TimeConfig | None = None
+    discretization: Literal["fourier", "finite_difference"] | None = None
+    fd_order: Literal[2, 4, 6, 8] | None = None
     physics: dict[str, Any] = Field(default_factory=dict)
     scheme: dict[str, Any] = Field(default_factory=dict)
+    solver: dict[str, Any] = Field(default_factory=dict)
+    optimize: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def num_steps(self) -> int | None:
         """Fixed steps taken: at least `t_end / dt`, rounded up to a multiple
         of `snapshots` so that snapshots are equally spaced (None with CFL)."""
         t = self.time
-        if t.dt is None:
+        if t is None or t.dt is None:
             return None
         steps = math.ceil(t.t_end / t.dt * (1.0 - 1e-12))
         return t.snapshots * math.ceil(steps / t.snapshots)
@@ -102,7 +99,7 @@ class RunConfig(_Strict):
     @property
     def dt(self) -> float | None:
         """The fixed step actually used, `t_end / num_steps <= time.dt`."""
-        return None if self.time.dt is None else self.time.t_end / self.num_steps
+        return None if self.num_steps is None else self.time.t_end / self.num_steps
 
 
 class _KeyedError(ValueError):
@@ -210,14 +207,18 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
         physics = scenario.Physics.model_validate(config.physics)
     except pydantic.ValidationError as e:
         raise _format(e, "physics") from None
-    try:
-        scheme = scenario.Scheme.model_validate(config.scheme)
-    except pydantic.ValidationError as e:
-        raise _format(e, "scheme") from None
+    sections = {}
+    for section, schema in (("scheme", scenario.Scheme), ("solver", scenario.Solver)):
+        try:
+            sections[section] = schema.model_validate(getattr(config, section)).model_dump()
+        except pydantic.ValidationError as e:
+            raise _format(e, section) from None
+    if issubclass(scenario, TimeDependentScenario) and config.time is None:
+        raise ConfigError("time", f"scenario {scenario.name} is time-dependent: the time section is required")
 
     if config.grid.lower is None or config.grid.upper is None:
         raise ConfigError("grid.lower", f"scenario {scenario.name} gives no default domain; set grid.lower and grid.upper")
-    config = config.model_copy(update={"physics": physics.model_dump(), "scheme": scheme.model_dump()})
+    config = config.model_copy(update={"physics": physics.model_dump(), **sections})
     return config, physics, scenario
 
 

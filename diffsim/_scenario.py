@@ -1,9 +1,19 @@
-"""The scenario interface and registry.
+"""The scenario interfaces and registry.
 
 `diffsim` knows no particular scenario. Packages register theirs with
 `@register` and announce the module under the `diffsim.scenarios` entry-point
 group (our own `scenarios` package does so in `pyproject.toml`), so the
 command line finds them without importing anything by name.
+
+Three kinds of scenario, each an abstract class with one method to write:
+
+- `TimeDependentScenario.build -> Setup`: an initial-value problem that
+  `diffsim run` integrates in time;
+- `SteadyScenario.solve -> SteadyResult`: a stationary problem (Helmholtz)
+  that `diffsim run` solves once;
+- `OptimizationScenario.build_problem -> InverseProblem`: what
+  `diffsim optimize` minimises. A scenario may be both steady (or
+  time-dependent) and an optimization problem.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import abc
 import dataclasses
 from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pydantic
@@ -20,11 +31,35 @@ from jaxtyping import Array
 from operators import AbstractOperator, Grid
 
 
+class PhysicsConfig(pydantic.BaseModel):
+    """Base of a scenario's own config sections (`physics:`, `scheme:`,
+    `solver:`): unknown keys and non-finite numbers are rejected."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Scenario(abc.ABC):
+    """A registered problem: its name, a one-line description, its spatial
+    dimension, defaults for every config key, and schemas for its own
+    sections (by default they accept no keys)."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    ndim: ClassVar[int]
+    defaults: ClassVar[dict[str, Any]]
+    Physics: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
+    Scheme: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
+    Solver: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
+
+
 @dataclasses.dataclass(frozen=True)
 class Setup:
-    """What a scenario hands to the solver: the operator, its grid, the
-    initial physical fields `(channels, *cells)` and, where one exists, the
-    exact solution `exact(t) -> (channels, *cells)`."""
+    """What a time-dependent scenario hands to the solver: the operator, its
+    grid, the initial physical fields `(channels, *cells)` and, where one
+    exists, the exact solution `exact(t) -> (channels, *cells)`.
+    `errors(ys, exact_ys, grid, names) -> dict` replaces the default error
+    norms (relative L2 and max over all fields) when a scenario reports
+    others."""
 
     operator: AbstractOperator
     grid: Grid
@@ -33,30 +68,59 @@ class Setup:
     errors: Callable[..., dict] | None = None
 
 
-class PhysicsConfig(pydantic.BaseModel):
-    """Base of a scenario's `physics:` schema: unknown keys and non-finite
-    numbers are rejected."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class Scenario(abc.ABC):
-    """A concrete problem: defaults for every config key, schemas for its
-    `physics:` and `scheme:` sections (by default: no keys allowed), and
-    `build`, which returns the `Setup`."""
-
-    name: ClassVar[str]
-    description: ClassVar[str]
-    ndim: ClassVar[int]
-    Physics: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
-    Scheme: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
-    defaults: ClassVar[dict[str, Any]]
-
+class TimeDependentScenario(Scenario):
     @abc.abstractmethod
-    def build(self, config, physics: pydantic.BaseModel, key) -> Setup:
-        """`config` is the validated `RunConfig` (its `scheme` already parsed
-        by `Scheme`), `physics` its parsed `physics:` section and `key` a JAX
+    def build(self, config, physics, key) -> Setup:
+        """`config` is the validated `RunConfig` (its own sections already
+        checked), `physics` its parsed `physics:` section and `key` a JAX
         PRNG key from `config.seed`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SteadyResult:
+    """A solved stationary problem: fields to write (`xarray.Dataset`),
+    entries for `summary.json` (solver iterations, residual, errors), and a
+    function drawing its figures into a folder."""
+
+    fields: Any
+    summary: dict
+    plot: Callable[[Path], list] | None = None
+
+
+class SteadyScenario(Scenario):
+    @abc.abstractmethod
+    def solve(self, config, physics, key) -> SteadyResult:
+        """Solve once (called inside the configured precision)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InverseProblem:
+    """What an optimization scenario hands to `diffsim optimize`.
+
+    - `params`: the initial parameter pytree, in the unconstrained
+      coordinates the optimizer works in (bounds are applied inside `loss`
+      by a parameter transform);
+    - `loss(params) -> scalar`: a pure JAX function (jitted and
+      differentiated by the optimizer);
+    - `fields(params) -> xarray.Dataset`: physical fields worth saving for a
+      parameter set (written for the initial and the final parameters);
+    - `metrics(initial, final) -> dict`: extra `summary.json` entries
+      (e.g. `focal_gain`);
+    - `plot(initial, final, history, out_dir) -> list[Path]`: figures beyond
+      the loss curve the optimizer draws itself.
+    """
+
+    params: Any
+    loss: Callable[[Any], Array]
+    fields: Callable[[Any], Any] | None = None
+    metrics: Callable[[Any, Any], dict] | None = None
+    plot: Callable[..., list] | None = None
+
+
+class OptimizationScenario(Scenario):
+    @abc.abstractmethod
+    def build_problem(self, config, physics, key) -> InverseProblem:
+        """The inverse problem `diffsim optimize` minimises."""
 
 
 _REGISTRY: dict[str, type[Scenario]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import ConfigError, PhysicsConfig, Scenario, Setup, register
+from diffsim import ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
 from operators import Burgers, FourierSpectral
 
 from ._common import grid_from
@@ -36,7 +36,7 @@ def cole_hopf_sine(x, t, nu, amplitude):
 
 
 @register
-class BurgersShock(Scenario):
+class BurgersShock(TimeDependentScenario):
     name = "burgers_shock"
     description = "viscous Burgers u_t + u u_x = nu u_xx from A sin(x): a shock forms at t = 1/A (exact Cole-Hopf solution)"
     ndim = 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import numpy as np
 
-from diffsim import PhysicsConfig, Scenario, Setup, register
+from diffsim import PhysicsConfig, Setup, TimeDependentScenario, register
 from operators import FourierSpectral, NavierStokesVorticity
 
 from ._common import grid_from, random_smooth_field
@@ -18,7 +18,7 @@ class Physics(PhysicsConfig):
 
 
 @register
-class DecayingTurbulence(Scenario):
+class DecayingTurbulence(TimeDependentScenario):
     name = "decaying_turbulence"
     description = "2D Navier-Stokes, random vorticity peaked at k0 = 8: vortex merging and an inverse energy cascade"
     ndim = 2

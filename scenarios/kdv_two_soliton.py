@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import PhysicsConfig, Scenario, Setup, register
+from diffsim import PhysicsConfig, Setup, TimeDependentScenario, register
 from operators import FourierSpectral, KortewegDeVries
 
 from ._common import grid_from
@@ -42,7 +42,7 @@ def two_soliton(x, t, kappa1, kappa2, x1, x2):
 
 
 @register
-class KdVTwoSoliton(Scenario):
+class KdVTwoSoliton(TimeDependentScenario):
     name = "kdv_two_soliton"
     description = "KdV u_t + 6 u u_x + u_xxx = 0: a fast soliton overtakes a slow one (exact Hirota solution)"
     ndim = 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import PhysicsConfig, Scenario, Setup, register
+from diffsim import PhysicsConfig, Setup, TimeDependentScenario, register
 from operators import FourierSpectral, NavierStokesVorticity
 
 from ._common import grid_from, random_smooth_field
@@ -20,7 +20,7 @@ class Physics(PhysicsConfig):
 
 
 @register
-class KolmogorovFlow(Scenario):
+class KolmogorovFlow(TimeDependentScenario):
     name = "kolmogorov_flow"
     description = "2D Navier-Stokes with Kolmogorov forcing sin(4y), nu = 1/Re (Chandler & Kerswell 2013): transition to turbulence"
     ndim = 2

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pydantic
 
-from diffsim import PhysicsConfig, Scenario, Setup, register
+from diffsim import PhysicsConfig, Setup, TimeDependentScenario, register
 from operators import FourierSpectral, KuramotoSivashinsky
 
 from ._common import grid_from, random_smooth_field
@@ -20,7 +20,7 @@ class Physics(PhysicsConfig):
 
 
 @register
-class KSChaos(Scenario):
+class KSChaos(TimeDependentScenario):
     name = "ks_chaos"
     description = "Kuramoto-Sivashinsky u_t + u u_x + u_xx + u_xxxx = 0 on [0, 32 pi): spatio-temporal chaos"
     ndim = 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import ConfigError, PhysicsConfig, Scenario, Setup, register
+from diffsim import ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
 from operators import FourierSpectral, NavierStokesVorticity
 
 from ._common import grid_from
@@ -17,7 +17,7 @@ class Physics(PhysicsConfig):
 
 
 @register
-class TaylorGreen(Scenario):
+class TaylorGreen(TimeDependentScenario):
     name = "taylor_green"
     description = "2D Taylor-Green vortex, w = 2k cos(kx) cos(ky) exp(-2 nu k^2 t): exact viscous decay"
     ndim = 2
