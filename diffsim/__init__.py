@@ -5,7 +5,8 @@ from ._adjoint import (
     CheckpointAdjoint as CheckpointAdjoint,
     DirectAdjoint as DirectAdjoint,
 )
-from ._config import load_config as load_config
+from ._config import STEPPERS as STEPPERS, load_config as load_config
+from ._optimize import OptimizeResult as OptimizeResult, make_optimizer as make_optimizer, optimize as optimize
 from ._errors import ConfigError as ConfigError, RunError as RunError
 from ._scenario import (
     InverseProblem as InverseProblem,

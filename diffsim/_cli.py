@@ -23,6 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, type=Path, help="output directory (created)")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
 
+    opt = sub.add_parser("optimize", help="run an optimization (inverse problem) from a config", description="Optimize CONFIG; started again on the same --out, it resumes from the last checkpoint")
+    opt.add_argument("config", help="YAML config file")
+    opt.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, values parsed as YAML")
+    opt.add_argument("--out", required=True, type=Path, help="output directory (created; reused to resume)")
+    opt.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+
     show = sub.add_parser("config", help="print the fully resolved config without running")
     show.add_argument("config")
     show.add_argument("overrides", nargs="*", metavar="key=value")
@@ -55,7 +61,26 @@ def main(argv: list[str] | None = None) -> int:
         print(yaml.safe_dump(resolved_dict(config), sort_keys=False), end="")
         return 0
 
-    from ._run import RunError, run
+    from ._errors import RunError
+    from ._run import run
+
+    if args.command == "optimize":
+        from ._optimize_job import run_optimize
+
+        try:
+            summary = run_optimize(config, physics, scenario, args.out, plots=not args.no_plots)
+        except ConfigError as e:
+            print(f"diffsim: config error: {e}", file=sys.stderr)
+            return EXIT_CONFIG
+        except RunError as e:
+            print(f"diffsim: {e}", file=sys.stderr)
+            return EXIT_RUN
+        print(
+            f"{summary['scenario']}: loss {summary['loss_initial']:.6g} -> {summary['loss_final']:.6g} "
+            f"in {summary['iterations']} iterations ({summary['wall_s']:.1f} s, compile {summary['compile_s']:.1f} s)"
+        )
+        print(f"outputs in {args.out}/")
+        return 0
 
     try:
         summary = run(config, physics, scenario, args.out, plots=not args.no_plots)

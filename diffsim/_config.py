@@ -70,6 +70,43 @@ class TimeConfig(_Strict):
         return self
 
 
+class ScheduleConfig(_Strict):
+    """`optimize.optimizer.schedule:` — learning-rate schedule (optax)."""
+
+    name: Literal["constant", "cosine", "exponential", "warmup_cosine"] = "constant"
+    alpha: float = Field(0.0, ge=0.0, le=1.0, description="final fraction of the rate (cosine)")
+    decay_rate: float = Field(0.5, gt=0.0, le=1.0, description="factor per transition_steps (exponential)")
+    transition_steps: PositiveInt = 100
+    warmup_steps: NonNegativeInt = 0
+
+
+class OptimizerConfig(_Strict):
+    """`optimize.optimizer:` — an optax optimizer chain. `lbfgs` takes its
+    step length from a zoom line search, so it accepts no learning rate."""
+
+    name: Literal["adam", "adamw", "sgd", "lbfgs"] = "adam"
+    learning_rate: PositiveFloat = 1e-2
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    clip_norm: PositiveFloat | None = None
+    weight_decay: float = Field(1e-4, ge=0.0)
+    momentum: float | None = Field(None, ge=0.0, lt=1.0)
+
+    @pydantic.model_validator(mode="after")
+    def _lbfgs_has_no_rate(self):
+        if self.name == "lbfgs" and {"learning_rate", "schedule"} & self.model_fields_set:
+            key = "learning_rate" if "learning_rate" in self.model_fields_set else "schedule"
+            raise _KeyedError(key, "lbfgs sets its step by a line search; remove this key")
+        return self
+
+
+class OptimizeConfig(_Strict):
+    """`optimize:` — iterations, checkpoint cadence and the optimizer."""
+
+    iterations: PositiveInt = 100
+    checkpoint_every: PositiveInt = 10
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+
+
 class RunConfig(_Strict):
     """Top level of a `diffsim run` configuration."""
 
@@ -84,7 +121,7 @@ class RunConfig(_Strict):
     physics: dict[str, Any] = Field(default_factory=dict)
     scheme: dict[str, Any] = Field(default_factory=dict)
     solver: dict[str, Any] = Field(default_factory=dict)
-    optimize: dict[str, Any] = Field(default_factory=dict)
+    optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
 
     @property
     def num_steps(self) -> int | None:

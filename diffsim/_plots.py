@@ -87,3 +87,20 @@ def _save(fig, path):
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
+
+
+def plot_loss(history: list[dict], path: Path, title: str) -> Path:
+    """Loss against iteration on a log axis (linear if the loss changes sign)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    it = np.array([h["iteration"] for h in history])
+    loss = np.array([h["loss"] for h in history])
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    ax.plot(it, loss, color="C0", lw=1.8)
+    if len(loss) and np.all(loss > 0):
+        ax.set_yscale("log")
+    ax.set(xlabel="iteration", ylabel="loss", title=f"{title}: loss")
+    ax.grid(alpha=0.3, which="both")
+    if len(loss):
+        ax.annotate(f"{loss[0]:.3g} → {loss[-1]:.3g}", xy=(0.98, 0.95), xycoords="axes fraction", ha="right", va="top")
+    return _save(fig, path)

@@ -2,6 +2,7 @@
 through the `diffsim.scenarios` entry point)."""
 
 from . import (  # noqa: F401  (importing registers)
+    burgers_inverse,
     burgers_shock,
     decaying_turbulence,
     kdv_two_soliton,

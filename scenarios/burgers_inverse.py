@@ -1,0 +1,115 @@
+"""Recover the initial condition of viscous Burgers from sparse, noisy
+observations of the later flow: a classic data-assimilation (4D-Var) problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import pydantic
+import xarray as xr
+
+import diffsim as ds
+from diffsim import InverseProblem, OptimizationScenario, PhysicsConfig, Setup, TimeDependentScenario, register
+from operators import Burgers, FourierSpectral
+
+from ._common import grid_from, random_smooth_field
+
+
+class Physics(PhysicsConfig):
+    nu: pydantic.PositiveFloat = 0.05
+    sensors: pydantic.PositiveInt = 16
+    observation_every: pydantic.PositiveInt = 10
+    noise: pydantic.NonNegativeFloat = 0.01
+    regularization: pydantic.NonNegativeFloat = 1e-3
+    amplitude: pydantic.PositiveFloat = 1.0
+
+
+@register
+class BurgersInverse(TimeDependentScenario, OptimizationScenario):
+    name = "burgers_inverse"
+    description = "recover a Burgers initial condition from sparse noisy sensor data (4D-Var, reverse mode through the rollout)"
+    ndim = 1
+    Physics = Physics
+    defaults = {
+        "grid": {"cells": [128], "lower": [0.0], "upper": [2 * np.pi]},
+        "time": {"t_end": 1.0, "dt": 0.01, "snapshots": 10},
+        "stepper": "etdrk4",
+        "optimize": {"iterations": 200, "checkpoint_every": 20, "optimizer": {"name": "adam", "learning_rate": 0.05}},
+    }
+
+    def _truth(self, config, physics, key):
+        grid = grid_from(config)
+        truth = random_smooth_field(key, grid, k_peak=2.0, rms=physics.amplitude / np.sqrt(2))
+        return grid, truth
+
+    def build(self, config, physics, key):
+        grid, truth = self._truth(config, physics, key)
+        return Setup(Burgers(FourierSpectral(grid), nu=physics.nu), grid, truth[None])
+
+    def build_problem(self, config, physics, key):
+        truth_key, noise_key = jax.random.split(key)
+        grid, truth = self._truth(config, physics, truth_key)
+        op = Burgers(FourierSpectral(grid), nu=physics.nu)
+        stepper = ds.STEPPERS[config.stepper]()
+        n = config.grid.cells[0]
+        if physics.sensors > n:
+            raise ds.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
+        sensors = np.linspace(0, n, physics.sensors, endpoint=False).astype(int)
+        every = physics.observation_every
+        if config.num_steps % every:
+            raise ds.ConfigError("physics.observation_every", f"must divide the number of steps ({config.num_steps})")
+
+        def observe(u0):
+            sol = ds.solve(op, stepper, u0[None], dt=config.dt, num_steps=config.num_steps, saveat=ds.SaveAt(every=every), adjoint=ds.CheckpointAdjoint())
+            return sol.ys[:, 0, sensors]
+
+        clean = observe(truth)
+        data = clean + physics.noise * jax.random.normal(noise_key, clean.shape, clean.dtype)
+        disc = FourierSpectral(grid)
+
+        def loss(u0):
+            misfit = jnp.mean((observe(u0) - data) ** 2)
+            return misfit + physics.regularization * jnp.mean(disc.derivative(u0, 0) ** 2)
+
+        times = config.dt * every * np.arange(1, data.shape[0] + 1)
+        x = grid.coordinates[0]
+
+        def fields(u0):
+            return xr.Dataset(
+                {"u0": (("x",), np.asarray(u0)), "u0_true": (("x",), np.asarray(truth)),
+                 "observations": (("t", "sensor"), np.asarray(data)), "predictions": (("t", "sensor"), np.asarray(observe(u0)))},
+                coords={"x": x, "t": times, "sensor_x": (("sensor",), x[sensors])},
+            )
+
+        def error(u0):
+            return float(jnp.linalg.norm(u0 - truth) / jnp.linalg.norm(truth))
+
+        def metrics(initial, final):
+            return {"ic_error_initial": error(initial), "ic_error_final": error(final)}
+
+        def plot(initial, final, history, out):
+            out = Path(out)
+            out.mkdir(parents=True, exist_ok=True)
+            fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+            a.plot(x, truth, "k-", lw=2, label="truth")
+            a.plot(x, final, "C0--", lw=2, label=f"recovered (rel. error {error(final):.3f})")
+            a.plot(x, initial, color="0.6", lw=1, label="initial guess")
+            a.plot(x[sensors], truth[sensors], "kv", ms=5, label="sensor positions")
+            a.set(xlabel="x", ylabel="u(x, 0)", title="initial condition")
+            a.legend(frameon=False, fontsize=8)
+            pred = np.asarray(observe(final))
+            for j, col in zip(range(0, data.shape[0], max(1, data.shape[0] // 3)), ("C1", "C2", "C3", "C4")):
+                b.plot(x[sensors], data[j], "o", color=col, ms=4, label=f"data t={times[j]:.2g}")
+                b.plot(x[sensors], pred[j], "-", color=col, lw=1)
+            b.set(xlabel="x", ylabel="u at sensors", title="observations (dots) vs. fitted model (lines)")
+            b.legend(frameon=False, fontsize=8)
+            path = out / "initial_condition.png"
+            fig.savefig(path, dpi=130)
+            plt.close(fig)
+            return [path]
+
+        return InverseProblem(jnp.zeros_like(truth), loss, fields=fields, metrics=metrics, plot=plot)
