@@ -82,7 +82,7 @@ def optimize(
         loss, grads = jax.value_and_grad(full_loss)(dynamic)
         updates, opt_state = optimizer.update(grads, opt_state, dynamic, value=loss, grad=grads, value_fn=full_loss)
         finite = jax.tree.map(lambda g: jnp.all(jnp.isfinite(g)), grads)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         return eqx.apply_updates(dynamic, updates), opt_state, loss, finite, grad_norm
 
     opt_state = optimizer.init(dynamic)

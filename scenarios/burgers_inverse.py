@@ -63,6 +63,7 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
         if config.num_steps % every:
             raise ds.ConfigError("physics.observation_every", f"must divide the number of steps ({config.num_steps})")
 
+        @jax.jit
         def observe(u0):
             sol = ds.solve(op, stepper, u0[None], dt=config.dt, num_steps=config.num_steps, saveat=ds.SaveAt(every=every), adjoint=ds.CheckpointAdjoint())
             return sol.ys[:, 0, sensors]

@@ -1,0 +1,122 @@
+"""The optax loop: convergence, exact resume, NaN stops."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import diffsim as ds
+from diffsim._config import OptimizerConfig
+
+
+def quadratic(params):
+    target = jnp.arange(3.0)
+    return jnp.sum((params["x"] - target) ** 2) + 10.0 * (params["y"] - 1.0) ** 2
+
+
+def start():
+    return {"x": jnp.zeros(3), "y": jnp.asarray(3.0)}
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "lbfgs"])
+def test_optimizers_from_config_converge(name):
+    fields = {"name": name} if name == "lbfgs" else {"name": name, "learning_rate": 0.02 if name == "sgd" else 0.1}
+    opt = ds.make_optimizer(OptimizerConfig(**fields), iterations=200)
+    result = ds.optimize(quadratic, start(), opt, iterations=200 if name != "lbfgs" else 20)
+    assert result.loss_initial == pytest.approx(45.0)
+    assert result.loss_final < 1e-3 * result.loss_initial
+    np.testing.assert_allclose(result.params["x"], [0.0, 1.0, 2.0], atol=0.05)
+
+
+def test_lbfgs_rejects_a_learning_rate():
+    with pytest.raises(ValueError, match="line search"):
+        OptimizerConfig(name="lbfgs", learning_rate=0.1)
+
+
+def test_resume_is_bitwise_identical(tmp_path):
+    opt = optax.adam(0.05)
+    full = ds.optimize(quadratic, start(), opt, iterations=20, checkpoint_dir=tmp_path / "a", checkpoint_every=3)
+    first = ds.optimize(quadratic, start(), opt, iterations=10, checkpoint_dir=tmp_path / "b", checkpoint_every=3, metrics_path=tmp_path / "b.jsonl")
+    assert first.resumed_from == 0
+    second = ds.optimize(quadratic, start(), opt, iterations=20, checkpoint_dir=tmp_path / "b", checkpoint_every=3, metrics_path=tmp_path / "b.jsonl")
+    assert second.resumed_from == 10
+    for key in ("x", "y"):
+        np.testing.assert_array_equal(np.asarray(second.params[key]), np.asarray(full.params[key]))
+    assert second.loss_final == full.loss_final
+    lines = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in lines] == list(range(20))
+    assert [r["loss"] for r in lines] == [h["loss"] for h in full.history]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [f"iteration_{i:06d}.eqx" for i in (3, 6, 9, 10, 12, 15, 18, 20)]
+
+
+def test_non_finite_gradient_names_iteration_and_leaf(tmp_path):
+    def nan_loss(p):
+        return jnp.sum(p["a"] ** 2) + jnp.sqrt(p["b"])
+
+    params = {"a": jnp.ones(2), "b": jnp.asarray(1.0)}
+    with pytest.raises(ds.RunError) as info:
+        ds.optimize(nan_loss, params, optax.sgd(0.5), iterations=10, checkpoint_dir=tmp_path, checkpoint_every=2)
+    message = str(info.value)
+    # b: 1 -> 0.75 -> 0.461 -> 0.093 -> -0.73, so the loss at iteration 4 is sqrt(-0.73)
+    assert message.startswith("iteration 4: non-finite loss (loss = nan)")
+    assert "last good checkpoint kept" in message and "iteration_000004.eqx" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iteration_000002.eqx", "iteration_000004.eqx"]
+
+    def grad_nan(p):  # finite loss, NaN gradient in leaf 'a' only
+        return jnp.sum(jnp.where(p["a"] > 0.5, jnp.sqrt(p["a"] - 0.5), 0.0)) + p["b"] ** 2
+
+    with pytest.raises(ds.RunError, match=r"iteration 0: non-finite gradient \(loss = 1.0\) in parameter leaf \['a'\]"):
+        ds.optimize(grad_nan, {"a": jnp.asarray([0.5, 0.25]), "b": jnp.asarray(1.0)}, optax.sgd(0.1), iterations=3)
+
+
+def _optimize_cmd(out, iterations):
+    return [sys.executable, "-m", "diffsim._cli", "optimize", "configs/burgers_inverse.yaml", "grid.cells=[32]", "time.t_end=0.5",
+            "physics.observation_every=5", "physics.sensors=8",
+            f"optimize.iterations={iterations}", "optimize.checkpoint_every=5", "--no-plots", "--out", str(out)]
+
+
+def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path):
+    env = {**os.environ, "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+    iterations = 300
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_optimize_cmd(killed, iterations), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (killed / "checkpoints" / "iteration_000010.eqx").exists():
+        if proc.poll() is not None:
+            pytest.fail(f"optimize ended before it could be killed: {proc.stderr.read().decode()}")
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "summary.json").exists(), "the run finished before SIGKILL; the test proves nothing"
+    resumed = subprocess.run(_optimize_cmd(killed, iterations), env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    reference = tmp_path / "reference"
+    straight = subprocess.run(_optimize_cmd(reference, iterations), env=env, capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+
+    a = json.loads((killed / "summary.json").read_text())
+    b = json.loads((reference / "summary.json").read_text())
+    assert a["resumed_from"] >= 10 and b["resumed_from"] == 0
+    assert a["loss_final"] == b["loss_final"]  # bitwise: JSON floats round-trip exactly
+    assert (killed / "params.eqx").read_bytes() == (reference / "params.eqx").read_bytes()
+    history = [json.loads(line)["iteration"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert history == list(range(iterations))
+
+
+def test_cli_optimize_refuses_other_config_in_same_dir(tmp_path, capsys):
+    from diffsim._cli import main
+
+    args = ["optimize", "configs/burgers_inverse.yaml", "grid.cells=[32]", "optimize.iterations=2", "--no-plots", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert main(args[:-3] + ["physics.nu=0.1", "--no-plots", "--out", str(tmp_path)]) == 2
+    assert "holds checkpoints of a different configuration" in capsys.readouterr().err
+    assert main(["optimize", "configs/taylor_green.yaml", "--out", str(tmp_path / "x")]) == 2
+    assert "not an optimization problem" in capsys.readouterr().err
