@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary['scenario']}: {summary['steps']} steps to t={summary['t_final']:.4g} in {summary['run_s']:.2f} s "
         f"(compile {summary['compile_s']:.2f} s, {summary['cell_updates_per_s']:.3g} cell updates/s)"
     )
-    if "errors" in summary:
-        line += f", l2_relative error {summary['errors']['l2_relative']:.3e}"
+    for name, value in summary.get("errors", {}).items():
+        line += f", {name} {value:.3e}"
     print(line)
     print(f"outputs in {args.out}/")
     return 0

@@ -11,51 +11,69 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-_CMAPS = {"vorticity": "RdBu_r"}
 
 
 def plot_run(dataset: xr.Dataset, exact: xr.Dataset | None, out: Path, title: str) -> list[Path]:
     """Write PNGs for a run into `out` and return their paths.
 
-    1D: a space-time diagram per field and the final profile (with the exact
-    solution overlaid when there is one). 2D: four snapshots per field, and
-    the final error map when an exact solution exists.
+    1D: `spacetime.png` (every field against x and t) and `final.png` (final
+    profiles, the exact solution overlaid when there is one). 2D: four
+    snapshots per field, the final error map when an exact solution exists,
+    and a numerical Schlieren image when there is a density. 3D: the same on
+    the mid-plane z slice.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ndim = len([d for d in ("x", "y", "z") if d in dataset.dims])
+    if ndim == 1:
+        return _plot_1d(dataset, exact, out, title)
+    if ndim == 3:
+        mid = dataset.sizes["z"] // 2
+        dataset = dataset.isel(z=mid)
+        exact = None if exact is None else exact.isel(z=mid)
+        title = f"{title} (mid-plane z)"
     paths = []
     for name in dataset.data_vars:
-        field = dataset[name]
-        ref = exact[name] if exact is not None else None
-        if ndim == 1:
-            paths += _plot_1d(field, ref, out, title)
-        elif ndim == 2:
-            paths += _plot_2d(field, ref, out, title)
-        else:
-            paths += _plot_2d(field.isel(z=field.sizes["z"] // 2), None if ref is None else ref.isel(z=ref.sizes["z"] // 2), out, title + " (mid-plane z)")
+        paths += _plot_2d(dataset[name], None if exact is None else exact[name], out, title)
+    if "density" in dataset.data_vars:
+        paths.append(_schlieren(dataset["density"], out, title))
     return paths
 
 
-def _plot_1d(field, ref, out, title):
-    name = field.name
-    x, t = field["x"].values, field["t"].values
-    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
-    lim = float(np.nanmax(np.abs(field.values))) or 1.0
-    mesh = ax.pcolormesh(x, t, field.values, shading="nearest", cmap="RdBu_r", vmin=-lim, vmax=lim, rasterized=True)
-    fig.colorbar(mesh, ax=ax, label=name)
-    ax.set(xlabel="x", ylabel="t", title=f"{title}: {name}(x, t)")
-    paths = [_save(fig, out / f"{name}_spacetime.png")]
+def _limits(values):
+    """Colour map and limits: diverging and symmetric for signed data,
+    sequential for data of one sign (densities, pressures)."""
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    if lo >= 0 or hi <= 0:
+        return "viridis", lo, hi if hi > lo else lo + 1.0
+    lim = max(-lo, hi)
+    return "RdBu_r", -lim, lim
 
-    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
-    ax.plot(x, field.values[0], color="0.6", lw=1, label=f"initial, t={t[0]:.3g}")
-    ax.plot(x, field.values[-1], color="C0", lw=2, label=f"diffsim, t={t[-1]:.3g}")
-    if ref is not None:
-        ax.plot(x, ref.values[-1], "k--", lw=1.2, label="exact")
-    ax.set(xlabel="x", ylabel=name, title=f"{title}: final {name}")
-    ax.legend(frameon=False)
-    ax.grid(alpha=0.3)
-    paths.append(_save(fig, out / f"{name}_final.png"))
+
+def _plot_1d(dataset, exact, out, title):
+    names = list(dataset.data_vars)
+    x, t = dataset["x"].values, dataset["t"].values
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names) + 0.6, 4.4), constrained_layout=True, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        cmap, lo, hi = _limits(dataset[name].values)
+        mesh = ax.pcolormesh(x, t, dataset[name].values, shading="nearest", cmap=cmap, vmin=lo, vmax=hi, rasterized=True)
+        fig.colorbar(mesh, ax=ax, label=name)
+        ax.set(xlabel="x", ylabel="t", title=f"{name}(x, t)")
+    fig.suptitle(title)
+    paths = [_save(fig, out / "spacetime.png")]
+
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4), constrained_layout=True, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        field = dataset[name].values
+        ax.plot(x, field[0], color="0.6", lw=1, label=f"initial, t={t[0]:.3g}")
+        if exact is not None:
+            ax.plot(x, exact[name].values[-1], "k-", lw=1.2, label="exact")
+        ax.plot(x, field[-1], "o" if len(x) <= 400 else "-", color="C0", ms=2.5, lw=1.5, label=f"diffsim, t={t[-1]:.3g}")
+        ax.set(xlabel="x", ylabel=name)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(frameon=False, fontsize=8)
+    fig.suptitle(f"{title}: final state")
+    paths.append(_save(fig, out / "final.png"))
     return paths
 
 
@@ -63,10 +81,10 @@ def _plot_2d(field, ref, out, title):
     name = field.name
     x, y, t = field["x"].values, field["y"].values, field["t"].values
     picks = sorted(set(np.linspace(0, len(t) - 1, 4).round().astype(int)))
-    lim = float(np.nanmax(np.abs(field.values))) or 1.0
+    cmap, lo, hi = _limits(field.values)
     fig, axes = plt.subplots(1, len(picks), figsize=(3.4 * len(picks) + 0.8, 3.6), constrained_layout=True, squeeze=False)
     for ax, i in zip(axes[0], picks):
-        mesh = ax.pcolormesh(x, y, field.values[i].T, shading="nearest", cmap=_CMAPS.get(name, "RdBu_r"), vmin=-lim, vmax=lim, rasterized=True)
+        mesh = ax.pcolormesh(x, y, field.values[i].T, shading="nearest", cmap=cmap, vmin=lo, vmax=hi, rasterized=True)
         ax.set(aspect="equal", title=f"t = {t[i]:.3g}", xlabel="x")
     axes[0][0].set_ylabel("y")
     fig.colorbar(mesh, ax=axes[0].tolist(), label=name, shrink=0.9)
@@ -81,6 +99,20 @@ def _plot_2d(field, ref, out, title):
         ax.set(aspect="equal", xlabel="x", ylabel="y", title=f"error at t = {t[-1]:.3g}")
         paths.append(_save(fig, out / f"{name}_error.png"))
     return paths
+
+
+def _schlieren(density, out, title):
+    """Numerical Schlieren image of the final density (Quirk 1994):
+    `exp(-k |grad rho| / max |grad rho|)`, dark where gradients are steep."""
+    x, y = density["x"].values, density["y"].values
+    rho = density.values[-1]
+    gx, gy = np.gradient(rho, x, y)
+    g = np.hypot(gx, gy)
+    image = np.exp(-15.0 * g / (g.max() or 1.0))
+    fig, ax = plt.subplots(figsize=(6.4 * min(2.5, (x[-1] - x[0]) / (y[-1] - y[0])) ** 0.5, 5), constrained_layout=True)
+    ax.pcolormesh(x, y, image.T, shading="nearest", cmap="gray", vmin=0, vmax=1, rasterized=True)
+    ax.set(aspect="equal", xlabel="x", ylabel="y", title=f"{title}: numerical Schlieren, t = {density['t'].values[-1]:.3g}")
+    return _save(fig, out / "schlieren.png")
 
 
 def _save(fig, path):

@@ -8,5 +8,6 @@ from . import (  # noqa: F401  (importing registers)
     kdv_two_soliton,
     kolmogorov_flow,
     ks_chaos,
+    shock_tubes,
     taylor_green,
 )

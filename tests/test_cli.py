@@ -27,7 +27,7 @@ def test_run_writes_every_output(kdv_run):
     names = {p.name for p in kdv_run.iterdir()}
     assert {"config.yaml", "summary.json", "fields.nc", "plots"} <= names
     pngs = sorted(p.name for p in (kdv_run / "plots").glob("*.png"))
-    assert pngs == ["u_final.png", "u_spacetime.png"]
+    assert pngs == ["final.png", "spacetime.png"]
     for p in (kdv_run / "plots").glob("*.png"):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
 
