@@ -1,0 +1,169 @@
+"""2D and 3D compressible-flow scenarios: isentropic vortex (exact), the
+Lax-Liu Riemann problem, Kelvin-Helmholtz instability, 3D explosion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydantic
+
+from diffsim import ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
+from operators.finite_volume import Outflow, Periodic, ReflectingWall
+
+from ._common import grid_from
+from ._euler import EULER_DEFAULTS, EulerScheme, conservative_averages_to_primitive, density_errors, gauss_cell_average, make_euler
+
+
+class VortexPhysics(PhysicsConfig):
+    gamma: float = pydantic.Field(1.4, gt=1.0)
+    strength: pydantic.PositiveFloat = 5.0
+    velocity: tuple[float, float] = (1.0, 1.0)
+    center: tuple[float, float] = (0.0, 0.0)
+
+
+@register
+class IsentropicVortex(TimeDependentScenario):
+    name = "isentropic_vortex"
+    description = "isentropic vortex advected across a periodic box (Shu 1998): exact solution, smooth, for convergence orders"
+    ndim = 2
+    Physics = VortexPhysics
+    Scheme = EulerScheme
+    defaults = {
+        **EULER_DEFAULTS,
+        "grid": {"cells": [64, 64], "lower": [-5.0, -5.0], "upper": [5.0, 5.0]},
+        "time": {"t_end": 2.0, "cfl": 0.5, "snapshots": 10},
+    }
+
+    def build(self, config, physics, key):
+        grid = grid_from(config)
+        g, beta = physics.gamma, physics.strength
+        (ux, uy), (cx, cy) = physics.velocity, physics.center
+        lx, ly = grid.lengths
+
+        def conservative(t):
+            def fn(x, y):
+                # distance to the nearest periodic image of the advected centre
+                dx = (x - cx - ux * t - grid.lower[0]) % lx + grid.lower[0]
+                dy = (y - cy - uy * t - grid.lower[1]) % ly + grid.lower[1]
+                r2 = dx**2 + dy**2
+                temp = 1.0 - (g - 1) * beta**2 / (8 * g * np.pi**2) * np.exp(1 - r2)
+                rho = temp ** (1 / (g - 1))
+                u = ux - beta / (2 * np.pi) * np.exp(0.5 * (1 - r2)) * dy
+                v = uy + beta / (2 * np.pi) * np.exp(0.5 * (1 - r2)) * dx
+                p = rho**g
+                return np.stack([rho, rho * u, rho * v, p / (g - 1) + 0.5 * rho * (u**2 + v**2)])
+
+            return gauss_cell_average(fn, grid)
+
+        def exact(t):
+            rho, mx, my, e = conservative(t)
+            return conservative_averages_to_primitive(rho, [mx, my], e, g)
+
+        op = make_euler(grid, config.scheme, g, Periodic())
+        return Setup(op, grid, exact(0.0), exact, density_errors)
+
+
+class QuadrantPhysics(PhysicsConfig):
+    gamma: float = pydantic.Field(1.4, gt=1.0)
+    split: tuple[float, float] = (0.5, 0.5)
+
+
+# Lax & Liu (1998), configuration 3: (density, velocity_x, velocity_y, pressure) per quadrant
+_LAX_LIU_3 = {
+    "ne": (1.5, 0.0, 0.0, 1.5),
+    "nw": (0.5323, 1.206, 0.0, 0.3),
+    "sw": (0.138, 1.206, 1.206, 0.029),
+    "se": (0.5323, 0.0, 1.206, 0.3),
+}
+
+
+@register
+class RiemannProblem2D(TimeDependentScenario):
+    name = "riemann_2d"
+    description = "2D Riemann problem, Lax-Liu configuration 3: four shocks, a mushroom jet along the diagonal"
+    ndim = 2
+    Physics = QuadrantPhysics
+    Scheme = EulerScheme
+    defaults = {
+        **EULER_DEFAULTS,
+        "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [1.0, 1.0]},
+        "time": {"t_end": 0.3, "cfl": 0.5, "snapshots": 6},
+    }
+
+    def build(self, config, physics, key):
+        grid = grid_from(config)
+        X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
+        east, north = X > physics.split[0], Y > physics.split[1]
+        fields = np.zeros((4, *grid.cells))
+        for name, mask in (("ne", east & north), ("nw", ~east & north), ("sw", ~east & ~north), ("se", east & ~north)):
+            fields[:, mask] = np.asarray(_LAX_LIU_3[name])[:, None]
+        op = make_euler(grid, config.scheme, physics.gamma, Outflow())
+        return Setup(op, grid, fields)
+
+
+class KHPhysics(PhysicsConfig):
+    gamma: float = pydantic.Field(5.0 / 3.0, gt=1.0)
+    density_ratio: pydantic.PositiveFloat = 2.0
+    shear_velocity: pydantic.PositiveFloat = 0.5
+    pressure: pydantic.PositiveFloat = 2.5
+    layer_width: pydantic.PositiveFloat = 0.025
+    perturbation: pydantic.NonNegativeFloat = 0.01
+
+
+@register
+class KelvinHelmholtz(TimeDependentScenario):
+    name = "kelvin_helmholtz"
+    description = "Kelvin-Helmholtz instability of two smooth shear layers in a periodic box (after McNally et al. 2012)"
+    ndim = 2
+    Physics = KHPhysics
+    Scheme = EulerScheme
+    defaults = {
+        **EULER_DEFAULTS,
+        "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [1.0, 1.0]},
+        "time": {"t_end": 1.5, "cfl": 0.5, "snapshots": 15},
+    }
+
+    def build(self, config, physics, key):
+        grid = grid_from(config)
+        if grid.lengths != (1.0, 1.0):
+            raise ConfigError("grid.upper", "kelvin_helmholtz is set up on the unit square")
+        X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
+        a = physics.layer_width
+        # tanh profiles: band 0.25 < y < 0.75 is dense and moves right
+        band = 0.5 * (np.tanh((Y - 0.25) / a) - np.tanh((Y - 0.75) / a))
+        rho = 1.0 + (physics.density_ratio - 1.0) * band
+        u = physics.shear_velocity * (2 * band - 1)
+        v = physics.perturbation * np.sin(4 * np.pi * X) * (np.exp(-((Y - 0.25) / 0.05) ** 2) + np.exp(-((Y - 0.75) / 0.05) ** 2))
+        p = np.full_like(X, physics.pressure)
+        op = make_euler(grid, config.scheme, physics.gamma, Periodic())
+        return Setup(op, grid, np.stack([rho, u, v, p]))
+
+
+class ExplosionPhysics(PhysicsConfig):
+    gamma: float = pydantic.Field(1.4, gt=1.0)
+    radius: pydantic.PositiveFloat = 0.4
+    inside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = (1.0, 1.0)
+    outside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = (0.125, 0.1)
+
+
+@register
+class Explosion3D(TimeDependentScenario):
+    name = "explosion_3d"
+    description = "3D spherical explosion (Toro 2009, section 17.1): a spherical Sod problem in a box with outflow faces"
+    ndim = 3
+    Physics = ExplosionPhysics
+    Scheme = EulerScheme
+    defaults = {
+        **EULER_DEFAULTS,
+        "grid": {"cells": [32, 32, 32], "lower": [-1.0, -1.0, -1.0], "upper": [1.0, 1.0, 1.0]},
+        "time": {"t_end": 0.25, "cfl": 0.4, "snapshots": 5},
+    }
+
+    def build(self, config, physics, key):
+        grid = grid_from(config)
+        # cell-averaged indicator of the sphere, so that the initial data are as round as the grid allows
+        inside = gauss_cell_average(lambda x, y, z: (x**2 + y**2 + z**2 < physics.radius**2)[None].astype(float), grid, points=4)[0]
+        rho = physics.outside[0] + (physics.inside[0] - physics.outside[0]) * inside
+        p = physics.outside[1] + (physics.inside[1] - physics.outside[1]) * inside
+        zero = np.zeros_like(rho)
+        op = make_euler(grid, config.scheme, physics.gamma, Outflow())
+        return Setup(op, grid, np.stack([rho, zero, zero, zero, p]))
