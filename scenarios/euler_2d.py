@@ -119,7 +119,7 @@ class KelvinHelmholtz(TimeDependentScenario):
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [1.0, 1.0]},
-        "time": {"t_end": 1.5, "cfl": 0.5, "snapshots": 15},
+        "time": {"t_end": 2.0, "cfl": 0.5, "snapshots": 20},
     }
 
     def build(self, config, physics, key):
