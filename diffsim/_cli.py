@@ -29,6 +29,16 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--out", required=True, type=Path, help="output directory (created; reused to resume)")
     opt.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
 
+    check = sub.add_parser("gradcheck", help="compare a config's gradient with central finite differences (float64)",
+                           description="Directional derivatives of the optimization loss along random directions: the configured "
+                           "gradient (optimize.gradient, adjoint) against central differences, in float64. Exit 1 beyond --tol.")
+    check.add_argument("config", help="YAML config file of an optimization scenario")
+    check.add_argument("overrides", nargs="*", metavar="key=value")
+    check.add_argument("--directions", type=int, default=3, help="random directions (default 3)")
+    check.add_argument("--eps", type=float, default=1e-6, help="finite-difference step along a unit direction")
+    check.add_argument("--tol", type=float, default=1e-5, help="largest relative error accepted (default 1e-5)")
+    check.add_argument("--all-modes", action="store_true", help="check reverse (direct and checkpointed adjoints) and forward mode, and that they agree")
+
     show = sub.add_parser("config", help="print the fully resolved config without running")
     show.add_argument("config")
     show.add_argument("overrides", nargs="*", metavar="key=value")
@@ -54,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"diffsim: config error: {e}", file=sys.stderr)
         return EXIT_CONFIG
+
+    if args.command == "gradcheck":
+        from ._gradcheck_job import run_gradcheck
+
+        try:
+            return run_gradcheck(args, config, physics, scenario)
+        except ConfigError as e:
+            print(f"diffsim: config error: {e}", file=sys.stderr)
+            return EXIT_CONFIG
 
     if args.command == "config":
         import yaml

@@ -104,6 +104,7 @@ class OptimizeConfig(_Strict):
 
     iterations: PositiveInt = 100
     checkpoint_every: PositiveInt = 10
+    gradient: Literal["reverse", "forward", "auto"] = "auto"
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
 
 
@@ -114,6 +115,7 @@ class RunConfig(_Strict):
     precision: Literal["float32", "float64"] = "float64"
     seed: NonNegativeInt = 0
     stepper: Literal[tuple(STEPPERS)] = "etdrk4"  # type: ignore[valid-type]
+    adjoint: Literal["direct", "checkpoint"] = "checkpoint"
     grid: GridConfig
     time: TimeConfig | None = None
     discretization: Literal["fourier", "finite_difference"] | None = None

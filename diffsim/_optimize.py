@@ -21,6 +21,7 @@ import optax
 from tqdm.auto import tqdm
 
 from ._errors import RunError
+from ._gradients import value_and_grad
 
 _CHECKPOINT = re.compile(r"iteration_(\d{6,})\.eqx$")
 
@@ -52,6 +53,7 @@ def optimize(
     checkpoint_every: int = 10,
     metrics_path: str | Path | None = None,
     progress: bool | None = None,
+    gradient: str = "reverse",
 ) -> OptimizeResult:
     """Minimise `loss_fn(params)` with `optimizer` for `iterations` steps.
 
@@ -70,6 +72,9 @@ def optimize(
 
     A non-finite loss or gradient stops the run with a `RunError` naming the
     iteration and the parameter leaf; checkpoints already written are kept.
+
+    `gradient` is `"reverse"`, `"forward"` (one JVP per parameter) or
+    `"auto"` (forward for a handful of parameters), see `value_and_grad`.
     """
     optimizer = optax.with_extra_args_support(optimizer)
     dynamic, static = eqx.partition(params, eqx.is_inexact_array)
@@ -79,7 +84,7 @@ def optimize(
 
     @eqx.filter_jit
     def step(dynamic, opt_state):
-        loss, grads = jax.value_and_grad(full_loss)(dynamic)
+        loss, grads = value_and_grad(full_loss, gradient)(dynamic)
         updates, opt_state = optimizer.update(grads, opt_state, dynamic, value=loss, grad=grads, value_fn=full_loss)
         finite = jax.tree.map(lambda g: jnp.all(jnp.isfinite(g)), grads)
         grad_norm = optax.tree.norm(grads)

@@ -12,6 +12,7 @@ import yaml
 
 from ._config import RunConfig, resolved_dict
 from ._errors import ConfigError
+from ._gradients import resolve_mode
 from ._io import write_fields, write_json, write_yaml
 from ._optimize import make_optimizer, optimize
 from ._plots import plot_loss
@@ -54,6 +55,7 @@ def _optimize(config, physics, scenario, out, plots):
         checkpoint_dir=out / "checkpoints",
         checkpoint_every=settings.checkpoint_every,
         metrics_path=out / "metrics.jsonl",
+        gradient=settings.gradient,
     )
     eqx.tree_serialise_leaves(out / "params.eqx", result.params)
     if problem.fields is not None:
@@ -69,6 +71,7 @@ def _optimize(config, physics, scenario, out, plots):
         "wall_s": result.wall_s,
         "compile_s": result.compile_s,
         "optimizer": settings.optimizer.name,
+        "gradient": resolve_mode(settings.gradient, problem.params),
         "precision": config.precision,
         "device": device_description(),
     }
