@@ -27,7 +27,7 @@ class Grid(eqx.Module):
     upper: tuple[float, ...] = eqx.field(static=True)
 
     def __init__(self, cells, lower=None, upper=None):
-        cells = (cells,) if isinstance(cells, int) else tuple(int(c) for c in cells)
+        cells = (int(cells),) if isinstance(cells, (int, np.integer)) else tuple(int(c) for c in cells)
         ndim = len(cells)
         lower = (0.0,) * ndim if lower is None else lower
         upper = (1.0,) * ndim if upper is None else upper
@@ -47,6 +47,8 @@ class Grid(eqx.Module):
                 f"Grid: lower {self.lower}, upper {self.upper} and cells {self.cells} "
                 "must have the same length"
             )
+        if not all(np.isfinite(self.lower + self.upper)):
+            raise ValueError(f"Grid: bounds must be finite, got lower {self.lower}, upper {self.upper}")
         if any(u <= lo for lo, u in zip(self.lower, self.upper)):
             raise ValueError(f"Grid: need upper > lower on every axis, got {self.lower} {self.upper}")
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from operators import AbstractSemilinearOperator
 
 from ._base import AbstractStepper
-from ._phi import contour_mean
+from ._phi import phi_function
 
 
 def _check(stepper, operator):
@@ -40,7 +40,7 @@ class ETDRK1(AbstractStepper):
         return _coefficients(
             z,
             E=jnp.exp(z),
-            Q=dt * contour_mean(lambda w: jnp.expm1(w) / w, z),
+            Q=dt * phi_function(lambda w: jnp.expm1(w) / w, z),
         )
 
     def step(self, operator, state, t, dt, cache):
@@ -58,8 +58,8 @@ class ETDRK2(AbstractStepper):
         return _coefficients(
             z,
             E=jnp.exp(z),
-            Q1=dt * contour_mean(lambda w: jnp.expm1(w) / w, z),
-            Q2=dt * contour_mean(lambda w: (jnp.expm1(w) - w) / w**2, z),
+            Q1=dt * phi_function(lambda w: jnp.expm1(w) / w, z),
+            Q2=dt * phi_function(lambda w: (jnp.expm1(w) - w) / w**2, z),
         )
 
     def step(self, operator, state, t, dt, cache):
@@ -82,10 +82,10 @@ class ETDRK4(AbstractStepper):
             z,
             E=jnp.exp(z),
             E2=jnp.exp(0.5 * z),
-            Q=dt * contour_mean(lambda w: jnp.expm1(0.5 * w) / w, z),
-            f1=dt * contour_mean(lambda w: (-4.0 - w + jnp.exp(w) * (4.0 - 3.0 * w + w**2)) / w**3, z),
-            f2=dt * contour_mean(lambda w: (2.0 + w + jnp.exp(w) * (w - 2.0)) / w**3, z),
-            f3=dt * contour_mean(lambda w: (-4.0 - 3.0 * w - w**2 + jnp.exp(w) * (4.0 - w)) / w**3, z),
+            Q=dt * phi_function(lambda w: jnp.expm1(0.5 * w) / w, z),
+            f1=dt * phi_function(lambda w: (-4.0 - w + jnp.exp(w) * (4.0 - 3.0 * w + w**2)) / w**3, z),
+            f2=dt * phi_function(lambda w: (2.0 + w + jnp.exp(w) * (w - 2.0)) / w**3, z),
+            f3=dt * phi_function(lambda w: (-4.0 - 3.0 * w - w**2 + jnp.exp(w) * (4.0 - w)) / w**3, z),
         )
 
     def step(self, operator, state, t, dt, cache):

@@ -1,0 +1,34 @@
+"""Test-wide JAX configuration and helpers.
+
+Everything here runs at import time, before any test touches a JAX backend:
+
+- float64 everywhere, so that tests can ask for round-off level agreement;
+- `jax_numpy_rank_promotion="raise"`, so that an accidental broadcast of a
+  `(n,)` array against an `(m, n)` one is an error, not a silent bug;
+- four CPU devices, for sharding tests.
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_num_cpu_devices", 4)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def tree_allclose(x, y, *, rtol=1e-12, atol=0.0):
+    """Assert that two pytrees have the same structure and allclose leaves."""
+    x_leaves, x_def = jax.tree_util.tree_flatten(x)
+    y_leaves, y_def = jax.tree_util.tree_flatten(y)
+    assert x_def == y_def, f"tree structures differ: {x_def} vs {y_def}"
+    for a, b in zip(x_leaves, y_leaves):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.shape == b.shape, f"shapes differ: {a.shape} vs {b.shape}"
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+@pytest.fixture
+def assert_tree_allclose():
+    return tree_allclose
