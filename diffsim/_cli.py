@@ -39,6 +39,20 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--tol", type=float, default=1e-5, help="largest relative error accepted (default 1e-5)")
     check.add_argument("--all-modes", action="store_true", help="check reverse (direct and checkpointed adjoints) and forward mode, and that they agree")
 
+    sw = sub.add_parser("sweep", help="run the cross product of parameter values as independent tasks",
+                        description="Each task is an ordinary `diffsim run` in OUT/task_NNNN/; finished tasks are skipped when the sweep is run again.")
+    sw.add_argument("config")
+    sw.add_argument("overrides", nargs="*", metavar="key=value", help="overrides shared by every task")
+    sw.add_argument("--grid", action="append", default=[], metavar="key=v1,v2", help="a swept key and its values (commas outside brackets separate values); repeat for a cross product")
+    sw.add_argument("--out", required=True, type=Path)
+    sw.add_argument("--executor", choices=["local", "slurm"], default="local", help="local process pool, or one SLURM job array via submitit (resources from the slurm: section)")
+    sw.add_argument("--workers", type=int, default=1, help="parallel local tasks (default 1: each task uses every core)")
+
+    col = sub.add_parser("collect", help="gather a sweep's summary.json files into results.csv (and a plot)")
+    col.add_argument("folder", type=Path)
+    col.add_argument("--metric", help="summary figure to plot, e.g. errors.l1_density or cell_updates_per_s")
+    col.add_argument("--param", help="swept key on the x axis, e.g. grid.cells")
+
     show = sub.add_parser("config", help="print the fully resolved config without running")
     show.add_argument("config")
     show.add_argument("overrides", nargs="*", metavar="key=value")
@@ -48,9 +62,43 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # overrides may also follow options (`sweep CONFIG --grid ... time.t_end=1`)
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     # Imports that pull in JAX come after argument parsing, so `--help` is instant.
     from ._config import ConfigError, load_config, resolved_dict
+
+    if args.command == "collect":
+        from ._sweep import collect
+
+        if not (args.folder / "sweep.json").exists():
+            print(f"diffsim: {args.folder} holds no sweep.json (not a sweep output folder)", file=sys.stderr)
+            return EXIT_CONFIG
+        try:
+            path = collect(args.folder, args.metric, args.param)
+        except ConfigError as e:
+            print(f"diffsim: config error: {e}", file=sys.stderr)
+            return EXIT_CONFIG
+        print(f"wrote {path}")
+        return 0
+
+    if args.command == "sweep":
+        from ._sweep import sweep
+
+        try:
+            manifest = sweep(args.config, args.grid, args.overrides, args.out, executor=args.executor, workers=args.workers)
+        except ConfigError as e:
+            print(f"diffsim: config error: {e}", file=sys.stderr)
+            return EXIT_CONFIG
+        n, skipped, failed = len(manifest["tasks"]), manifest["skipped"], manifest["failed"]
+        print(f"sweep: {n} tasks, {skipped} already finished, {n - skipped - len(failed)} ran, {len(failed)} failed")
+        for folder in failed:
+            print(f"  failed: {folder} (see task.log there)")
+        return EXIT_RUN if failed else 0
 
     if args.command == "scenarios":
         from ._scenario import registry

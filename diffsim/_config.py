@@ -108,6 +108,16 @@ class OptimizeConfig(_Strict):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
 
 
+class SlurmConfig(_Strict):
+    """`slurm:` — resources of each task of a `diffsim sweep --executor slurm`."""
+
+    partition: str | None = None
+    time_limit_min: PositiveInt = 60
+    cpus_per_task: PositiveInt = 2
+    gpus_per_task: NonNegativeInt = 0
+    array_parallelism: PositiveInt = 64
+
+
 class RunConfig(_Strict):
     """Top level of a `diffsim run` configuration."""
 
@@ -124,6 +134,7 @@ class RunConfig(_Strict):
     scheme: dict[str, Any] = Field(default_factory=dict)
     solver: dict[str, Any] = Field(default_factory=dict)
     optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
 
     @property
     def num_steps(self) -> int | None:

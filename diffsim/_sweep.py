@@ -1,0 +1,207 @@
+"""`diffsim sweep` and `diffsim collect`: parameter sweeps as independent
+`diffsim run` tasks, locally or as one SLURM job array (submitit)."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+from ._config import load_config, parse_override, resolved_dict
+from ._errors import ConfigError
+from ._io import write_json
+
+
+def split_values(text: str) -> list[str]:
+    """`a,[1,2],b` -> `["a", "[1,2]", "b"]`: commas split values only
+    outside brackets and quotes."""
+    values, depth, quote, current = [], 0, None, ""
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            values.append(current)
+            current = ""
+            continue
+        current += ch
+    values.append(current)
+    return [v.strip() for v in values if v.strip()]
+
+
+def expand_grid(grid_args: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The cross product of `--grid key=v1,v2` arguments: swept keys and one
+    list of `key=value` overrides per task."""
+    keys, choices = [], []
+    for arg in grid_args:
+        if "=" not in arg:
+            raise ConfigError(arg, "--grid takes key=value1,value2,...")
+        key, raw = arg.split("=", 1)
+        values = split_values(raw)
+        if not values:
+            raise ConfigError(key, "--grid needs at least one value")
+        if key in keys:
+            raise ConfigError(key, "swept twice")
+        keys.append(key)
+        choices.append([f"{key}={v}" for v in values])
+    return keys, [list(combo) for combo in itertools.product(*choices)]
+
+
+def _run_task(config: str, overrides: list[str], out: str) -> int:
+    """One sweep task: an ordinary `diffsim run` in its own process (also
+    what each SLURM array element executes)."""
+    cmd = [sys.executable, "-m", "diffsim._cli", "run", config, *overrides, "--no-plots", "--out", out]
+    with open(Path(out) / "task.log", "w") as log:
+        return subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def sweep(config: str, grid_args: list[str], overrides: list[str], out: Path, *, executor: str = "local", workers: int = 1) -> dict:
+    """Expand, validate (every task, before anything runs), and run the tasks
+    that have no `summary.json` yet. Returns the manifest written to
+    `out/sweep.json`."""
+    keys, combos = expand_grid(grid_args)
+    tasks = []
+    for i, combo in enumerate(combos):
+        task_overrides = [*overrides, *combo]
+        cfg, _, _ = load_config(config, task_overrides)  # raises ConfigError naming the key
+        tasks.append({"name": f"task_{i:04d}", "overrides": task_overrides, "swept": {k: parse_override(c)[1] for k, c in zip(keys, combo)}, "config": cfg})
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {"config": str(config), "swept_keys": keys, "tasks": [{k: v for k, v in t.items() if k != "config"} for t in tasks]}
+    write_json(out / "sweep.json", manifest)
+    pending = []
+    for t in tasks:
+        folder = out / t["name"]
+        folder.mkdir(exist_ok=True)
+        if _finished(folder):
+            continue
+        pending.append((str(config), t["overrides"], str(folder)))
+    manifest["skipped"] = len(tasks) - len(pending)
+    if executor == "local":
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            codes = list(pool.map(lambda args: _run_task(*args), pending))
+    elif executor == "slurm":
+        codes = _submit_slurm(pending, tasks[0]["config"], out)
+    else:
+        raise ConfigError("--executor", f"expected local or slurm, got {executor!r}")
+    manifest["failed"] = [p[2] for p, c in zip(pending, codes) if c != 0]
+    return manifest
+
+
+def _finished(folder: Path) -> bool:
+    summary = folder / "summary.json"
+    if not summary.exists():
+        return False
+    try:
+        return json.loads(summary.read_text()).get("status") == "ok"
+    except json.JSONDecodeError:
+        return False
+
+
+def _submit_slurm(pending, config, out: Path) -> list[int]:
+    """One job array through submitit, resources from the `slurm:` section;
+    waits for the array and returns the tasks' exit codes."""
+    import submitit
+
+    slurm = config.slurm
+    ex = submitit.AutoExecutor(folder=out / "slurm" / "%j", cluster="slurm")
+    params = {"timeout_min": slurm.time_limit_min, "cpus_per_task": slurm.cpus_per_task, "slurm_array_parallelism": slurm.array_parallelism}
+    if slurm.partition:
+        params["slurm_partition"] = slurm.partition
+    if slurm.gpus_per_task:
+        params["gpus_per_node"] = slurm.gpus_per_task
+    ex.update_parameters(name="diffsim-sweep", **params)
+    if not pending:
+        return []
+    jobs = ex.map_array(_run_task, *zip(*pending))
+    return [job.result() for job in jobs]
+
+
+def collect(folder: Path, metric: str | None = None, parameter: str | None = None) -> Path:
+    """Gather every task's `summary.json` into `folder/results.csv`: one row
+    per task, a column per swept key and per (flattened) summary figure; with
+    `metric` and `parameter`, also plot one against the other."""
+    manifest = json.loads((folder / "sweep.json").read_text())
+    rows = []
+    for task in manifest["tasks"]:
+        row = {"task": task["name"], **{k: json.dumps(v) if isinstance(v, list) else v for k, v in task["swept"].items()}}
+        summary_path = folder / task["name"] / "summary.json"
+        if summary_path.exists():
+            row.update(_flatten(json.loads(summary_path.read_text())))
+        else:
+            row["status"] = "missing"
+        rows.append(row)
+    columns = list(dict.fromkeys(c for r in rows for c in r))
+    path = folder / "results.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    if metric and parameter:
+        _plot(rows, metric, parameter, folder / "plots" / f"{metric.replace('.', '_')}_vs_{parameter.replace('.', '_')}.png", manifest["swept_keys"])
+    return path
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        elif isinstance(v, list):
+            out[key] = json.dumps(v)
+        else:
+            out[key] = v
+    return out
+
+
+def _plot(rows, metric, parameter, path, group_keys):
+    """`metric` against `parameter`, one line per combination of the other
+    swept keys."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    columns = sorted({c for r in rows for c in r})
+    for key, what in ((metric, "--metric"), (parameter, "--param")):
+        if key not in columns:
+            raise ConfigError(what, f"{key!r} is not a column of results.csv (columns: {', '.join(columns)})")
+
+    def number(v):
+        v = json.loads(v) if isinstance(v, str) and v[:1] == "[" else v
+        return float(np.prod(v)) if isinstance(v, list) else float(v)
+
+    groups: dict[str, list] = {}
+    for r in rows:
+        if r.get(metric) in (None, ""):
+            continue
+        label = ", ".join(f"{k}={r[k]}" for k in group_keys if k != parameter)
+        groups.setdefault(label, []).append((number(r[parameter]), float(r[metric])))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
+    for label, pts in sorted(groups.items()):
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label or None)
+    values = [p for pts in groups.values() for p in pts]
+    if values and all(x > 0 and y > 0 for x, y in values):
+        ax.set(xscale="log", yscale="log")
+    ax.set(xlabel=parameter + (" (cells, product)" if parameter.endswith("cells") else ""), ylabel=metric, title=f"{metric} vs {parameter}")
+    if any(groups):
+        ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
