@@ -33,3 +33,4 @@ from .steppers import (
 )
 
 __version__ = "0.1.0"
+from ._linear_solve import BiCGStab as BiCGStab, GMRES as GMRES, LinearSolution as LinearSolution, linear_solve as linear_solve

@@ -157,10 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as e:
         print(f"diffsim: {e}", file=sys.stderr)
         return EXIT_RUN
-    line = (
-        f"{summary['scenario']}: {summary['steps']} steps to t={summary['t_final']:.4g} in {summary['run_s']:.2f} s "
-        f"(compile {summary['compile_s']:.2f} s, {summary['cell_updates_per_s']:.3g} cell updates/s)"
-    )
+    if "steps" in summary:
+        line = (
+            f"{summary['scenario']}: {summary['steps']} steps to t={summary['t_final']:.4g} in {summary['run_s']:.2f} s "
+            f"(compile {summary['compile_s']:.2f} s, {summary['cell_updates_per_s']:.3g} cell updates/s)"
+        )
+    else:  # a steady solve
+        line = f"{summary['scenario']}: solved in {summary['run_s']:.2f} s"
+        if "iterations" in summary:
+            line += f" ({summary['iterations']} iterations, relative residual {summary.get('relative_residual', float('nan')):.2e})"
     for name, value in summary.get("errors", {}).items():
         line += f", {name} {value:.3e}"
     print(line)

@@ -6,6 +6,7 @@ import abc
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Inexact
 
 from .._grid import Grid
@@ -45,7 +46,79 @@ class AbstractDiscretization(eqx.Module):
             )
         return sum(self.derivative(v[a], a) for a in range(self.grid.ndim))
 
+    # --- flux-form second derivatives (variable-coefficient operators) ----
+    #
+    # Not abstract, so that discretizations without them still instantiate;
+    # calling one on such a discretization raises a readable error.
+    # Faces: face `j` along `axis` sits half a cell above centre `j`,
+    # `x_j + h / 2` (the last face is the periodic boundary).
+
+    def derivative_of_scaled_derivative(
+        self, u: Inexact[Array, "*cells"], a, axis: int, *, at_faces: bool = False
+    ) -> Inexact[Array, "*cells"]:
+        """`d/dx_axis (a d/dx_axis u)` in flux form.
+
+        Written as a difference of face fluxes, so that variable-coefficient
+        operators such as `div(grad(u) / rho)` are discretized compactly:
+        composing two collocated first derivatives gives a stencil twice as
+        wide whose null space contains the grid-scale (odd-even) mode.
+
+        **Arguments:**
+
+        - `u`: a scalar field.
+        - `a`: the coefficient: a scalar, or an array of `grid.ndim`
+          dimensions broadcastable to `grid.cells` (length 1 or `cells[i]`
+          per axis), real or complex.
+        - `axis`: the axis differentiated.
+        - `at_faces`: if `True`, `a` is already sampled at the faces
+          `x + h/2` along `axis`; otherwise it is given at cell centres and
+          interpolated to the faces (`interpolate_to_faces`).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement derivative_of_scaled_derivative "
+            "(flux-form d/dx (a du/dx)); use FourierSpectral or FiniteDifference"
+        )
+
+    def interpolate_to_faces(self, a, axis: int):
+        """A cell-centred field (or a broadcastable coefficient, see
+        `derivative_of_scaled_derivative`) interpolated to the faces
+        `x + h/2` along `axis`."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement interpolate_to_faces; use FourierSpectral or FiniteDifference"
+        )
+
+    def derivative_of_scaled_derivative_symbol(self, axis: int) -> np.ndarray:
+        """The Fourier symbol of `u -> derivative_of_scaled_derivative(u, 1, axis)`
+        on a periodic grid: a real NumPy array (float64), shaped to broadcast
+        over the full complex spectrum (`fftn` ordering, `fftfreq` wavenumbers).
+
+        Spectral preconditioners (e.g. a shifted Laplacian inverted by FFT)
+        are built from it, so that they match the discretization."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement derivative_of_scaled_derivative_symbol; "
+            "use FourierSpectral or FiniteDifference"
+        )
+
 
 def _check_scalar(grid: Grid, u) -> None:
     if u.shape != grid.cells:
         raise ValueError(f"expected a scalar field of shape {grid.cells}, got {u.shape}")
+
+
+def _check_coefficient(grid: Grid, a, name: str = "a") -> None:
+    """`a` is a scalar or has `grid.ndim` axes broadcastable to `grid.cells`."""
+    shape = jnp.shape(a)
+    if shape == ():
+        return
+    if len(shape) != grid.ndim or any(s not in (1, c) for s, c in zip(shape, grid.cells)):
+        raise ValueError(
+            f"expected the coefficient {name} to be a scalar or an array of {grid.ndim} axes "
+            f"broadcastable to {grid.cells} (each axis 1 or full length), got shape {shape}"
+        )
+
+
+def _axis_profile_shape(grid: Grid, axis: int, n: int) -> tuple[int, ...]:
+    """`(1, ..., n, ..., 1)`: a 1D array along `axis` shaped to broadcast over the grid."""
+    shape = [1] * grid.ndim
+    shape[axis] = n
+    return tuple(shape)

@@ -1,0 +1,296 @@
+"""Acoustic lens design: optimise the sound speed inside a lens region so that
+a plane wave focuses at a target point.
+
+The forward model is the Helmholtz equation with a PML, solved by
+preconditioned GMRES; the gradient of the focal intensity with respect to the
+whole sound-speed map costs one adjoint solve (implicit differentiation of
+the linear solve). The sound speed in the lens is kept within
+`[c_min, c_max]` by a sigmoid of the unconstrained parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import matplotlib.patches as mpatches
+import matplotlib.pyplot as plt
+import numpy as np
+import pydantic
+
+from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, SteadyResult, SteadyScenario, register
+from diffsim import linear_solve
+from operators import Grid
+from operators.helmholtz import PML, Helmholtz, line_source, point_source
+
+from . import helmholtz_common as hc
+from ._common import grid_from
+
+
+class Lens(PhysicsConfig):
+    """`physics.lens:` — the design region, a rectangle: centre and size (m)."""
+
+    centre: list[float] = [-2.0e-3, 0.0]
+    size: list[pydantic.PositiveFloat] = [3.0e-3, 11.0e-3]
+
+
+class Physics(PhysicsConfig):
+    """`frequency` (Hz); background `c0` (m/s) and `density` (kg/m^3); the
+    bounds `c_min`, `c_max` (m/s) of the lens sound speed; the lens region;
+    the `target` point (m); the plane-wave source, a line at `source_x` (m)
+    across the PML-free height, its ends tapered over the fraction
+    `source_taper`; the initial design (`uniform`: `c0` in the lens); the PML."""
+
+    frequency: pydantic.PositiveFloat = 1.0e6
+    c0: pydantic.PositiveFloat = 1500.0
+    density: pydantic.PositiveFloat = 1000.0
+    c_min: pydantic.PositiveFloat = 1350.0
+    c_max: pydantic.PositiveFloat = 1900.0
+    lens: Lens = pydantic.Field(default_factory=Lens)
+    target: list[float] = [4.0e-3, 0.0]
+    source_x: float = -6.0e-3
+    source_taper: float = pydantic.Field(0.25, ge=0.0, le=0.5)
+    initial: Literal["uniform"] = "uniform"
+    pml: hc.PMLConfig = pydantic.Field(default_factory=lambda: hc.PMLConfig(width=16))
+
+    @pydantic.model_validator(mode="after")
+    def _bounds(self):
+        if not self.c_min < self.c0 < self.c_max:
+            raise ValueError(f"need c_min < c0 < c_max, got {self.c_min}, {self.c0}, {self.c_max}")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class _Lens:
+    """The assembled problem (built once per scenario call)."""
+
+    grid: Grid
+    pml: PML
+    op: Helmholtz  # background medium; the lens is written into its sound speed
+    lens_slices: tuple[slice, slice]
+    source: jax.Array
+    probe: jax.Array
+    physics: Physics
+    solver_config: hc.SolverConfig
+
+    def sound_speed(self, params):
+        ph = self.physics
+        inside = ph.c_min + (ph.c_max - ph.c_min) * jax.nn.sigmoid(params)
+        return self.op.sound_speed.at[self.lens_slices].set(inside.astype(self.op.sound_speed.dtype))
+
+    def solve(self, params, throw=True):
+        op = Helmholtz(self.op.discretization, self.sound_speed(params), self.op.omega, density=self.op.density, pml=self.pml)
+        sc = self.solver_config
+        pre = None if sc.preconditioner == "none" else op.preconditioner(sc.preconditioner, sc.shift)
+        return linear_solve(op, -self.source, sc.build(), preconditioner=pre, throw=throw)
+
+    def focal_pressure(self, pressure):
+        """`p(target)` by band-limited interpolation (a smooth function of the field)."""
+        return jnp.sum(self.probe * pressure)
+
+    def intensity(self, params):
+        return jnp.abs(self.focal_pressure(self.solve(params).value)) ** 2
+
+    def initial_params(self):
+        ph = self.physics
+        shape = tuple(s.stop - s.start for s in self.lens_slices)
+        frac = (ph.c0 - ph.c_min) / (ph.c_max - ph.c_min)
+        return jnp.full(shape, np.log(frac / (1 - frac)), dtype=self.op.sound_speed.dtype)
+
+
+def _build(config, physics) -> _Lens:
+    grid = grid_from(config)
+    pml = physics.pml.build()
+    hc.check_pml(grid, pml)
+    (x0, x1), (y0, y1) = pml.interior_bounds(grid)
+
+    def inside_interior(point, key):
+        if len(point) != 2:
+            raise ConfigError(key, f"expected 2 coordinates, got {len(point)}")
+        if not (x0 < point[0] < x1 and y0 < point[1] < y1):
+            raise ConfigError(key, f"must lie inside the PML-free region x in ({x0:.4g}, {x1:.4g}), y in ({y0:.4g}, {y1:.4g}) m")
+
+    lens = physics.lens
+    if len(lens.centre) != 2 or len(lens.size) != 2:
+        raise ConfigError("physics.lens", "centre and size need 2 entries each")
+    corners = [(lens.centre[0] + sx * lens.size[0] / 2, lens.centre[1] + sy * lens.size[1] / 2) for sx in (-1, 1) for sy in (-1, 1)]
+    for corner in corners:
+        inside_interior(corner, "physics.lens.size")
+    inside_interior(physics.target, "physics.target")
+    inside_interior([physics.source_x, 0.5 * (y0 + y1)], "physics.source_x")
+    if not physics.source_x < lens.centre[0] - lens.size[0] / 2:
+        raise ConfigError("physics.source_x", "the source line must lie to the left of the lens")
+    if not physics.target[0] > lens.centre[0] + lens.size[0] / 2:
+        raise ConfigError("physics.target", "the target must lie to the right of the lens")
+
+    slices = []
+    for axis in range(2):
+        c = grid.axis_coordinates(axis)
+        lo, hi = lens.centre[axis] - lens.size[axis] / 2, lens.centre[axis] + lens.size[axis] / 2
+        idx = np.nonzero((c >= lo) & (c <= hi))[0]
+        if idx.size == 0:
+            raise ConfigError("physics.lens.size", "the lens covers no cell centre")
+        slices.append(slice(int(idx[0]), int(idx[-1]) + 1))
+
+    omega = 2 * np.pi * physics.frequency
+    op = Helmholtz(hc.discretization_from(config, grid), physics.c0, omega, density=physics.density, pml=pml)
+    source = line_source(grid, 0, physics.source_x, lower=[y0], upper=[y1], taper=physics.source_taper)
+    probe = point_source(grid, physics.target) * grid.cell_volume
+    return _Lens(grid, pml, op, tuple(slices), source, probe, physics, hc.solver_config(config))
+
+
+def _lens_patch(problem: _Lens, **kw):
+    lens = problem.physics.lens
+    return mpatches.Rectangle(
+        ((lens.centre[0] - lens.size[0] / 2) * hc.MM, (lens.centre[1] - lens.size[1] / 2) * hc.MM),
+        lens.size[0] * hc.MM, lens.size[1] * hc.MM, fill=False, **kw,
+    )
+
+
+def _decorate(problem: _Lens):
+    ph = problem.physics
+    (y0, y1) = problem.pml.interior_bounds(problem.grid)[1]
+
+    def mark(ax):
+        ax.add_patch(_lens_patch(problem, ec="w", lw=1.0, ls="-"))
+        ax.plot([ph.source_x * hc.MM] * 2, [y0 * hc.MM, y1 * hc.MM], color="c", lw=1.6, label="source")
+        ax.plot(ph.target[0] * hc.MM, ph.target[1] * hc.MM, marker="+", color="lime", ms=11, mew=1.8, ls="none", label="target")
+
+    return mark
+
+
+@register
+class AcousticLens(SteadyScenario, OptimizationScenario):
+    name = "acoustic_lens"
+    description = "design the sound speed of a lens (bounded by a sigmoid) to focus a 1 MHz plane wave at a target; Helmholtz adjoint"
+    ndim = 2
+    Physics = Physics
+    Solver = hc.SolverConfig
+    defaults = {
+        "grid": {"cells": [128, 128], "lower": [-9.6e-3, -9.6e-3], "upper": [9.6e-3, 9.6e-3]},
+        "discretization": "fourier",
+        "optimize": {"iterations": 60, "checkpoint_every": 20, "optimizer": {"name": "adam", "learning_rate": 0.3}},
+    }
+
+    # --- diffsim run: the initial design -----------------------------------
+    def solve(self, config, physics, key):
+        problem = _build(config, physics)
+        params = problem.initial_params()
+        c = problem.sound_speed(params)
+        op = Helmholtz(problem.op.discretization, c, problem.op.omega, density=problem.op.density, pml=problem.pml)
+        sol, timings = hc.solve(op, problem.source, problem.solver_config)
+        pressure = np.asarray(sol.value)
+        background, _ = hc.solve(problem.op, problem.source, problem.solver_config)
+        intensity = float(np.abs(problem.focal_pressure(sol.value)) ** 2)
+        reference = float(np.abs(problem.focal_pressure(background.value)) ** 2)
+        summary = {
+            **hc.wave_summary(problem.grid, physics.frequency, physics.c0, problem.pml),
+            **hc.solver_summary(sol, timings, problem.solver_config),
+            "discretization": hc.discretization_name(config),
+            "design": physics.initial,
+            "focal_intensity": intensity,
+            "focal_gain": intensity / reference,
+            "focal_gain_reference": "no lens (c0 everywhere)",
+        }
+        fields = hc.pressure_dataset(problem.grid, pressure, c, attrs={"scenario": self.name, "design": physics.initial})
+
+        def plot(out):
+            title = f"acoustic lens, initial design ({physics.initial}), f = {physics.frequency / 1e6:g} MHz ({hc.discretization_name(config)})"
+            return hc.plot_pressure_and_speed(problem.grid, pressure, c, problem.pml, out, title, decorate=_decorate(problem))
+
+        return SteadyResult(fields, summary, plot)
+
+    # --- diffsim optimize ----------------------------------------------------
+    def build_problem(self, config, physics, key):
+        problem = _build(config, physics)
+        params0 = problem.initial_params()
+        intensity0 = jax.jit(problem.intensity)(params0)
+
+        def loss(params):
+            """`-log(I / I_initial)`: the focal intensity gain, in nepers x 2."""
+            return -jnp.log(problem.intensity(params) / intensity0)
+
+        solve = jax.jit(lambda params: problem.solve(params))
+
+        def fields(params):
+            sol = solve(params)
+            return hc.pressure_dataset(problem.grid, np.asarray(sol.value), np.asarray(problem.sound_speed(params)), attrs={"scenario": self.name})
+
+        def metrics(initial, final):
+            s0, s1 = solve(initial), solve(final)
+            i0 = float(jnp.abs(problem.focal_pressure(s0.value)) ** 2)
+            i1 = float(jnp.abs(problem.focal_pressure(s1.value)) ** 2)
+            lens = np.asarray(problem.sound_speed(final))[problem.lens_slices]
+            return {
+                "focal_gain": i1 / i0,
+                "focal_intensity_initial": i0,
+                "focal_intensity_final": i1,
+                "omega": 2 * np.pi * physics.frequency,
+                "frequency": physics.frequency,
+                "c0": physics.c0,
+                "lens_sound_speed_range": [float(lens.min()), float(lens.max())],
+                "solver_iterations": int(s1.num_steps),
+                "relative_residual": float(s1.relative_residual),
+                "discretization": hc.discretization_name(config),
+            }
+
+        def plot(initial, final, history, out):
+            return _plot_design(problem, solve, initial, final, Path(out), config)
+
+        return InverseProblem(params0, loss, fields=fields, metrics=metrics, plot=plot)
+
+
+def _plot_design(problem: _Lens, solve, initial, final, out: Path, config) -> list[Path]:
+    grid, pml, ph = problem.grid, problem.pml, problem.physics
+    p0, p1 = np.asarray(solve(initial).value), np.asarray(solve(final).value)
+    i0 = float(np.abs(problem.focal_pressure(p0)) ** 2)
+    i1 = float(np.abs(problem.focal_pressure(p1)) ** 2)
+    interior = ~pml.mask(grid)
+    scale = float(np.abs(p1[interior]).max())
+    mark = _decorate(problem)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.9), constrained_layout=True)
+    for ax, p, what, intensity in ((axes[0], p0, "initial design", i0), (axes[1], p1, "optimized design", i1)):
+        hc.field_image(ax, grid, np.abs(p), cmap="magma", vmin=0, vmax=scale, label="|p| (Pa per unit source)")
+        hc.draw_pml(ax, grid, pml)
+        mark(ax)
+        ax.set_title(f"{what}: |p(target)|^2 = {intensity:.3g}")
+    axes[0].legend(loc="lower left", fontsize=7, framealpha=0.6)
+    fig.suptitle(f"acoustic lens at {ph.frequency / 1e6:g} MHz: focal intensity gain {i1 / i0:.1f}x ({hc.discretization_name(config)})")
+    paths = [hc.save(fig, out / "pressure_before_after.png")]
+
+    c = np.asarray(problem.sound_speed(final))
+    lens_aspect = ph.lens.size[0] / ph.lens.size[1]
+    fig, axes = plt.subplots(1, 2, figsize=(6.4 + 4.9 * lens_aspect + 1.6, 4.9), constrained_layout=True,
+                             gridspec_kw={"width_ratios": [6.4, 4.9 * lens_aspect + 1.6]})
+    hc.field_image(axes[0], grid, c, cmap="viridis", vmin=ph.c_min, vmax=ph.c_max, label="sound speed (m/s)")
+    hc.draw_pml(axes[0], grid, pml)
+    mark(axes[0])
+    axes[0].set_title(f"optimized sound speed (bounds {ph.c_min:g} to {ph.c_max:g} m/s)")
+    sx, sy = problem.lens_slices
+    xs, ys = grid.coordinates[0][sx] * hc.MM, grid.coordinates[1][sy] * hc.MM
+    h = np.array(grid.spacing) * hc.MM / 2
+    image = axes[1].imshow(c[sx, sy].T, origin="lower", extent=(xs[0] - h[0], xs[-1] + h[0], ys[0] - h[1], ys[-1] + h[1]),
+                           cmap="viridis", vmin=ph.c_min, vmax=ph.c_max, interpolation="nearest", aspect="equal")
+    fig.colorbar(image, ax=axes[1], label="sound speed (m/s)", shrink=0.85)
+    axes[1].set(xlabel="x (mm)", ylabel="y (mm)", title="lens region (zoom)")
+    paths.append(hc.save(fig, out / "sound_speed_optimized.png"))
+
+    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    j = int(np.argmin(np.abs(grid.coordinates[1] - ph.target[1])))
+    x = grid.coordinates[0] * hc.MM
+    ax.plot(x, np.abs(p0[:, j]) ** 2, color="0.5", lw=1.5, label="initial design")
+    ax.plot(x, np.abs(p1[:, j]) ** 2, color="C3", lw=1.8, label="optimized design")
+    ax.axvline(ph.target[0] * hc.MM, color="g", ls=":", lw=1.2, label="target")
+    lens = ph.lens
+    ax.axvspan((lens.centre[0] - lens.size[0] / 2) * hc.MM, (lens.centre[0] + lens.size[0] / 2) * hc.MM, color="C0", alpha=0.12, label="lens")
+    (x0, x1) = pml.interior_bounds(grid)[0]
+    ax.axvspan(grid.lower[0] * hc.MM, x0 * hc.MM, color="0.85")
+    ax.axvspan(x1 * hc.MM, grid.upper[0] * hc.MM, color="0.85", label="PML")
+    ax.set(xlabel="x (mm)", ylabel="|p|^2 on the axis y = target", title="intensity along the axis through the target")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    paths.append(hc.save(fig, out / "axis_intensity.png"))
+    return paths
