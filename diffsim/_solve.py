@@ -117,9 +117,14 @@ def solve(
         raise ValueError(f"solve: num_steps must be a non-negative int, got {num_steps!r}")
     num_steps = int(num_steps)
     save_steps = saveat.resolve(num_steps, t0, dt)
-    t0 = jnp.asarray(t0, dtype=jnp.result_type(float))
-    dt = jnp.asarray(dt, dtype=jnp.result_type(float))
-    cache = stepper.init(operator, dt) if stepper_cache is None else stepper_cache
+    # With a concrete operator and dt (the common case under jit), the stepper
+    # coefficients are computed once while tracing and become constants of the
+    # compiled program instead of being recomputed on every call; traced
+    # operators (gradients w.r.t. physical parameters) fall back to tracing.
+    with jax.ensure_compile_time_eval():
+        t0 = jnp.asarray(t0, dtype=jnp.result_type(float))
+        dt = jnp.asarray(dt, dtype=jnp.result_type(float))
+        cache = stepper.init(operator, dt) if stepper_cache is None else stepper_cache
 
     def body(carry):
         state, k = carry
