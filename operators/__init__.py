@@ -21,3 +21,11 @@ from .spectral import (
     KuramotoSivashinskyCombustion as KuramotoSivashinskyCombustion,
     NavierStokesVorticity as NavierStokesVorticity,
 )
+from .helmholtz import (
+    PML as PML,
+    Helmholtz as Helmholtz,
+    HelmholtzPreconditioner as HelmholtzPreconditioner,
+    band_limited_delta as band_limited_delta,
+    line_source as line_source,
+    point_source as point_source,
+)

@@ -1,0 +1,31 @@
+"""Compressible Euler equations by finite volumes: ideal-gas EOS, variable
+conversions, reconstructions, Riemann solvers, boundary conditions and the
+`Euler` operator."""
+
+from .boundary import (
+    AbstractBoundaryCondition as AbstractBoundaryCondition,
+    Inflow as Inflow,
+    Outflow as Outflow,
+    Periodic as Periodic,
+    ReflectingWall as ReflectingWall,
+)
+from .eos import IdealGas as IdealGas
+from .euler import Euler as Euler
+from .reconstruction import (
+    MUSCL as MUSCL,
+    WENO5JS as WENO5JS,
+    WENO5Z as WENO5Z,
+    AbstractReconstruction as AbstractReconstruction,
+    FirstOrder as FirstOrder,
+)
+from .riemann import (
+    HLL as HLL,
+    HLLC as HLLC,
+    AbstractRiemannSolver as AbstractRiemannSolver,
+    Roe as Roe,
+    Rusanov as Rusanov,
+)
+from .state import (
+    conservative_to_primitive as conservative_to_primitive,
+    primitive_to_conservative as primitive_to_conservative,
+)

@@ -1,0 +1,187 @@
+"""A differentiation-friendly evaluation of elementwise face computations on CPU.
+
+XLA:CPU fuses elementwise code into loops with one output each and, unlike
+its GPU backend, has no multi-output fusion: a cheap intermediate used by
+several outputs is recomputed inside each of them, and an `optimization_barrier`
+is stripped before fusion. The forward pass of a finite-volume right-hand side
+copes (its intermediates are few and XLA keeps divisions materialized), but
+the reverse pass of a WENO + Riemann face flux has dozens of outputs per face
+(one cotangent per stencil cell and variable) that share almost everything,
+and plain reverse mode ends up 50-150x as expensive as the forward pass.
+
+`fused_face_map` evaluates `f(params, slabs) -> outputs` (an elementwise
+computation on slabs padded along one axis, one output per face) through a
+`jax.custom_jvp` whose primal is the plain computation (forward-only runs
+pay nothing) and whose tangent, the part that reverse mode transposes, is
+
+- chunked: a `lax.map` over slabs of the non-reconstruction axes, so that
+  every intermediate of one chunk stays in cache;
+- rematerialized: each chunk's body is `jax.checkpoint`-ed, so the forward
+  pass stores only the inputs and the backward pass recomputes one chunk at
+  a time;
+- hinted: the body evaluates the jaxpr of `f` with `x / one` (one == 1 at run
+  time, unknown to the compiler) inserted after every intermediate that is
+  used more than once and not trivially cheap. XLA never duplicates a
+  division, so each such value is computed once, and the hint's transpose
+  (`ct / one`) does the same for its cotangent in the backward pass.
+
+The result is exact: `x / 1 == x` in IEEE arithmetic, and the tangent is
+`jax.jvp` of `f` itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.extend import core as jcore
+
+# primitives XLA never duplicates into several consumers (it keeps them
+# materialized on its own), so hinting them is pointless
+_EXPENSIVE = frozenset({"div", "sqrt", "rsqrt", "exp", "log", "pow", "tanh", "logistic", "erf", "atan2", "cbrt"})
+# primitives whose result is not worth a hint however often it is used
+_FREE = frozenset({"broadcast_in_dim", "convert_element_type", "neg", "copy", "reshape", "squeeze", "stop_gradient"})
+
+
+import os as _os
+_MODE = _os.environ.get("FV_HINT", "both")
+
+
+@jax.custom_jvp
+def _tangent_hint(x, one):
+    return x
+
+
+@_tangent_hint.defjvp
+def _tangent_hint_jvp(primals, tangents):
+    (x, one), (t, _) = primals, tangents
+    return x, t / one
+
+
+def _hinted_eval(closed: jcore.ClosedJaxpr, args, one, shape, threshold: float):
+    jaxpr = closed.jaxpr
+    uses: dict = {}
+    for eqn in jaxpr.eqns:
+        for v in eqn.invars:
+            if isinstance(v, jcore.Var):
+                uses[v] = uses.get(v, 0) + 1
+    for v in jaxpr.outvars:
+        if isinstance(v, jcore.Var):
+            uses[v] = uses.get(v, 0) + 1
+    env: dict = {}
+    cost: dict = {}
+
+    def read(v):
+        return v.val if isinstance(v, jcore.Literal) else env[v]
+
+    for v, x in zip(jaxpr.constvars, closed.consts):
+        env[v] = x
+    for v, x in zip(jaxpr.invars, args):
+        env[v] = x
+    for eqn in jaxpr.eqns:
+        params = eqn.primitive.get_bind_params(eqn.params)
+        subfuns, params = params if isinstance(params, tuple) else ((), params)
+        outs = eqn.primitive.bind(*subfuns, *[read(v) for v in eqn.invars], **params)
+        if not eqn.primitive.multiple_results:
+            outs = [outs]
+        name = eqn.primitive.name
+        c = (0.0 if name in _FREE else 1.0) + sum(
+            cost.get(v, 0.0) for v in eqn.invars if isinstance(v, jcore.Var)
+        )
+        for v, x in zip(eqn.outvars, outs):
+            u = uses.get(v, 0)
+            cv = c
+            if u > 1 and name in _EXPENSIVE:
+                cv = 0.0
+            elif (
+                (name == "slice" or (u > 1 and name not in _FREE and (u - 1) * c > threshold))
+                and getattr(x, "shape", None) == shape
+                and jnp.issubdtype(x.dtype, jnp.floating)
+            ):
+                x = x / one.astype(x.dtype) if _MODE == "both" else _tangent_hint(x, one.astype(x.dtype))
+                cv = 0.0
+            env[v] = x
+            cost[v] = cv
+    return [read(v) for v in jaxpr.outvars]
+
+
+def _layout(shape, axis: int, target: int):
+    """Chunk axis, chunk length and count for slabs padded along `axis`."""
+    others = [a for a in range(len(shape)) if a != axis]
+    if not others:
+        return None
+    chunk_axis = others[0]
+    n = shape[chunk_axis]
+    per_line = math.prod(shape) // n
+    want = max(1, target // per_line)
+    size = max(d for d in range(1, min(n, want) + 1) if n % d == 0)
+    return chunk_axis, size, n // size
+
+
+def _to_chunks(x, chunk_axis, size, count):
+    shape = x.shape
+    x = x.reshape(shape[:chunk_axis] + (count, size) + shape[chunk_axis + 1 :])
+    return jnp.moveaxis(x, chunk_axis, 0)
+
+
+def _from_chunks(x, chunk_axis):
+    x = jnp.moveaxis(x, 0, chunk_axis)
+    shape = x.shape
+    return x.reshape(shape[:chunk_axis] + (shape[chunk_axis] * shape[chunk_axis + 1],) + shape[chunk_axis + 2 :])
+
+
+def fused_face_map(
+    f: Callable, params, slabs: tuple, axis: int, *, chunk: int = 4096, threshold: float = 4.0
+):
+    """`f(params, slabs)` with a cache-blocked, hinted tangent (see module doc).
+
+    `params` is a pytree of (differentiable) arrays broadcast to every face;
+    `slabs` is a tuple of same-shape arrays padded along `axis`; `f` must act
+    independently along the other axes and return a tuple of arrays that have
+    the same extent as `slabs` along them.
+    """
+    layout = _layout(slabs[0].shape, axis, chunk)
+
+    @jax.custom_jvp
+    def run(params, slabs):
+        return f(params, slabs)
+
+    @run.defjvp
+    def run_jvp(primals, tangents):
+        params, slabs = primals
+        dparams, dslabs = tangents
+        out = f(params, slabs)
+        one = lax.stop_gradient(1.0 + 0.0 * slabs[0].ravel()[0])
+
+        def tangent(p, s, dp, ds):
+            shape = jax.eval_shape(lambda: f(p, s))[0].shape
+            flat, treedef = jax.tree.flatten((p, s))
+            closed = jax.make_jaxpr(lambda *xs: f(*jax.tree.unflatten(treedef, xs)))(*flat)
+
+            def g(*xs):
+                return tuple(_hinted_eval(closed, xs, one, shape, threshold))
+
+            dflat = jax.tree.leaves((dp, ds))
+            return jax.jvp(g, tuple(flat), tuple(dflat))[1]
+
+        def blocked(params, slabs, dparams, dslabs):
+            if layout is None:
+                return tuple(tangent(params, slabs, dparams, dslabs))
+            chunk_axis, size, count = layout
+            cs = tuple(_to_chunks(s, chunk_axis, size, count) for s in slabs)
+            cds = tuple(_to_chunks(s, chunk_axis, size, count) for s in dslabs)
+            body = jax.checkpoint(lambda xs: tangent(params, xs[0], dparams, xs[1]))
+            dout = lax.map(body, (cs, cds))
+            return tuple(_from_chunks(d, chunk_axis) for d in dout)
+
+        def plain(params, slabs, dparams, dslabs):
+            return tuple(jax.jvp(f, (params, slabs), (dparams, dslabs))[1])
+
+        # XLA:GPU has multi-output fusion and wants large kernels: plain JVP there.
+        dout = lax.platform_dependent(params, slabs, dparams, dslabs, cpu=blocked, default=plain)
+        return out, tuple(dout)
+
+    return run(params, slabs)

@@ -1,0 +1,143 @@
+"""Boundary conditions of the finite-volume Euler operator, by ghost cells."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax.numpy as jnp
+from jax import lax
+from jaxtyping import Array
+
+from .._operator import parameter
+
+
+class AbstractBoundaryCondition(eqx.Module):
+    """A condition on one face (low or high end of one axis) of the domain,
+    imposed through ghost cells filled from the primitive interior state
+    `(rho, u, [v, w,] p)` before reconstruction."""
+
+    @abc.abstractmethod
+    def ghost_cells(
+        self, primitive: Sequence[Array], axis: int, side: int, num_ghost: int
+    ) -> tuple[Array, ...]:
+        """Ghost-cell primitive variables for one side of one axis.
+
+        `primitive` holds one array per variable, shape `cells`; `side` is 0
+        (low end) or 1 (high end). Returns one array per variable whose extent
+        along `axis` is `num_ghost`, ordered by increasing coordinate.
+        """
+
+
+def _edge(x, axis, side, g):
+    n = x.shape[axis]
+    return lax.slice_in_dim(x, 0, g, axis=axis) if side == 0 else lax.slice_in_dim(x, n - g, n, axis=axis)
+
+
+class Periodic(AbstractBoundaryCondition):
+    """Periodic wrap-around; must be used on both ends of an axis."""
+
+    def ghost_cells(self, primitive, axis, side, num_ghost):
+        return tuple(_edge(x, axis, 1 - side, num_ghost) for x in primitive)
+
+
+class ReflectingWall(AbstractBoundaryCondition):
+    """A slip (inviscid) wall: ghost cells mirror the interior with the normal
+    velocity reversed, so that the normal mass flux through the wall vanishes
+    (Toro 2009, chapter 6)."""
+
+    def ghost_cells(self, primitive, axis, side, num_ghost):
+        out = []
+        for v, x in enumerate(primitive):
+            mirrored = lax.rev(_edge(x, axis, side, num_ghost), (axis,))
+            out.append(-mirrored if v == 1 + axis else mirrored)
+        return tuple(out)
+
+
+class Outflow(AbstractBoundaryCondition):
+    """Zero-gradient (transmissive) boundary: ghost cells copy the adjacent
+    interior cell (Toro 2009, chapter 6). Non-reflecting for waves leaving
+    normally to the boundary."""
+
+    def ghost_cells(self, primitive, axis, side, num_ghost):
+        out = []
+        for x in primitive:
+            edge = _edge(x, axis, side, 1)
+            shape = list(x.shape)
+            shape[axis] = num_ghost
+            out.append(jnp.broadcast_to(edge, tuple(shape)))
+        return tuple(out)
+
+
+class Inflow(AbstractBoundaryCondition):
+    """A fixed (Dirichlet) state in the ghost cells: `density`, `velocity`
+    (one component per spatial dimension) and `pressure`. Array leaves, so an
+    inflow state can be differentiated or fitted."""
+
+    density: Array = eqx.field(converter=parameter)
+    velocity: Array = eqx.field(converter=lambda v: jnp.atleast_1d(parameter(v)))
+    pressure: Array = eqx.field(converter=parameter)
+
+    def __check_init__(self):
+        if self.density.shape != () or self.pressure.shape != ():
+            raise ValueError("Inflow: density and pressure must be scalars")
+        if self.velocity.ndim != 1 or not 1 <= self.velocity.shape[0] <= 3:
+            raise ValueError(f"Inflow: velocity must have 1 to 3 components, got shape {self.velocity.shape}")
+
+    def ghost_cells(self, primitive, axis, side, num_ghost):
+        shape = list(primitive[0].shape)
+        shape[axis] = num_ghost
+        dtype = jnp.result_type(primitive[0])
+        values = (self.density, *self.velocity, self.pressure)
+        return tuple(jnp.broadcast_to(v.astype(dtype), tuple(shape)) for v in values)
+
+
+def pad(
+    primitive: Sequence[Array],
+    axis: int,
+    conditions: tuple[AbstractBoundaryCondition, AbstractBoundaryCondition],
+    num_ghost: int,
+) -> tuple[Array, ...]:
+    """Each variable extended by `num_ghost` ghost cells on both ends of `axis`."""
+    low = conditions[0].ghost_cells(primitive, axis, 0, num_ghost)
+    high = conditions[1].ghost_cells(primitive, axis, 1, num_ghost)
+    return tuple(jnp.concatenate([a, x, b], axis=axis) for a, x, b in zip(low, primitive, high))
+
+
+def normalize_boundaries(boundaries, ndim: int):
+    """`boundaries` as a tuple of `(low, high)` pairs, one per axis.
+
+    Accepts one condition for every face, one condition or `(low, high)` pair
+    per axis. Raises `ValueError` (naming the axis) on a malformed
+    specification or a periodic condition not paired on both ends.
+    """
+    names = "xyz"
+    if isinstance(boundaries, AbstractBoundaryCondition):
+        boundaries = ((boundaries, boundaries),) * ndim
+    if not isinstance(boundaries, (tuple, list)) or len(boundaries) != ndim:
+        raise ValueError(
+            f"Euler: boundaries must be one condition or a sequence of {ndim} per-axis entries "
+            f"(a condition or a (low, high) pair), got {boundaries!r}"
+        )
+    out = []
+    for axis, entry in enumerate(boundaries):
+        if isinstance(entry, AbstractBoundaryCondition):
+            entry = (entry, entry)
+        if (
+            not isinstance(entry, (tuple, list))
+            or len(entry) != 2
+            or not all(isinstance(b, AbstractBoundaryCondition) for b in entry)
+        ):
+            raise ValueError(
+                f"Euler: boundaries[{axis}] ({names[axis]}) must be a boundary condition or a (low, high) "
+                f"pair of them, got {entry!r}"
+            )
+        low, high = entry
+        if isinstance(low, Periodic) != isinstance(high, Periodic):
+            raise ValueError(
+                f"Euler: boundaries[{axis}] ({names[axis]}) pairs Periodic with {type(high if isinstance(low, Periodic) else low).__name__}; "
+                "a periodic axis needs Periodic() on both ends"
+            )
+        out.append((low, high))
+    return tuple(out)

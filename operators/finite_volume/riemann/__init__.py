@@ -1,0 +1,7 @@
+"""Approximate Riemann solvers (numerical fluxes) for the Euler equations."""
+
+from ._base import AbstractRiemannSolver as AbstractRiemannSolver
+from .hll import HLL as HLL
+from .hllc import HLLC as HLLC
+from .roe import Roe as Roe
+from .rusanov import Rusanov as Rusanov

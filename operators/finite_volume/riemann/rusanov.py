@@ -1,0 +1,21 @@
+"""Rusanov (local Lax-Friedrichs) flux."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ._base import AbstractRiemannSolver, Side
+
+
+class Rusanov(AbstractRiemannSolver):
+    """Rusanov / local Lax-Friedrichs flux (Rusanov 1961; Toro 2009, §10.5.1):
+    `F = (F_L + F_R)/2 - S (U_R - U_L)/2` with `S = max(|u_L| + c_L, |u_R| + c_R)`
+    (normal velocities). The most dissipative of the solvers here: it smears
+    contacts and shear layers and is not upwind for supersonic faces."""
+
+    def flux_components(self, left, right, eos, axis):
+        lt, rt = Side.of(left, eos, axis), Side.of(right, eos, axis)
+        s = jnp.maximum(jnp.abs(lt.un) + lt.c, jnp.abs(rt.un) + rt.c)
+        fl, fr = lt.flux(axis), rt.flux(axis)
+        ul, ur = lt.conservative(), rt.conservative()
+        return tuple(0.5 * (a + b) - 0.5 * s * (y - x) for a, b, x, y in zip(fl, fr, ul, ur))
