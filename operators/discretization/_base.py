@@ -53,6 +53,7 @@ class AbstractDiscretization(eqx.Module):
     # Faces: face `j` along `axis` sits half a cell above centre `j`,
     # `x_j + h / 2` (the last face is the periodic boundary).
 
+    @abc.abstractmethod
     def derivative_of_scaled_derivative(
         self, u: Inexact[Array, "*cells"], a, axis: int, *, at_faces: bool = False
     ) -> Inexact[Array, "*cells"]:
@@ -74,19 +75,14 @@ class AbstractDiscretization(eqx.Module):
           `x + h/2` along `axis`; otherwise it is given at cell centres and
           interpolated to the faces (`interpolate_to_faces`).
         """
-        raise NotImplementedError(
-            f"{type(self).__name__} does not implement derivative_of_scaled_derivative "
-            "(flux-form d/dx (a du/dx)); use FourierSpectral or FiniteDifference"
-        )
 
+    @abc.abstractmethod
     def interpolate_to_faces(self, a, axis: int):
         """A cell-centred field (or a broadcastable coefficient, see
         `derivative_of_scaled_derivative`) interpolated to the faces
         `x + h/2` along `axis`."""
-        raise NotImplementedError(
-            f"{type(self).__name__} does not implement interpolate_to_faces; use FourierSpectral or FiniteDifference"
-        )
 
+    @abc.abstractmethod
     def derivative_of_scaled_derivative_symbol(self, axis: int) -> np.ndarray:
         """The Fourier symbol of `u -> derivative_of_scaled_derivative(u, 1, axis)`
         on a periodic grid: a real NumPy array (float64), shaped to broadcast
@@ -94,10 +90,6 @@ class AbstractDiscretization(eqx.Module):
 
         Spectral preconditioners (e.g. a shifted Laplacian inverted by FFT)
         are built from it, so that they match the discretization."""
-        raise NotImplementedError(
-            f"{type(self).__name__} does not implement derivative_of_scaled_derivative_symbol; "
-            "use FourierSpectral or FiniteDifference"
-        )
 
 
 def _check_scalar(grid: Grid, u) -> None:
