@@ -3,7 +3,7 @@
 For the primitive variables `W = (rho, u_n, u_t.., p)` the quasi-linear Euler
 system `W_t + A(W) W_x = 0` along the normal `n` has the eigenvalues
 `u_n - c, u_n, u_n (tangential), u_n + c` and the eigenvectors (Toro 2009,
-§3.2)
+chapter 3)
 
     R = [[1,       1, 0, 1      ],      L = R^-1 = [[0, -rho/(2c), 0, 1/(2c^2)],
          [-c/rho,  0, 0, c/rho  ],                  [1,  0,        0, -1/c^2  ],

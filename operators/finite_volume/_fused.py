@@ -7,7 +7,8 @@ is stripped before fusion. The forward pass of a finite-volume right-hand side
 copes (its intermediates are few and XLA keeps divisions materialized), but
 the reverse pass of a WENO + Riemann face flux has dozens of outputs per face
 (one cotangent per stencil cell and variable) that share almost everything,
-and plain reverse mode ends up 50-150x as expensive as the forward pass.
+and plain reverse mode ends up 60-160x as expensive as the forward pass (and
+takes minutes to compile).
 
 `fused_face_map` evaluates `f(params, slabs) -> outputs` (an elementwise
 computation on slabs padded along one axis, one output per face) through a
@@ -26,12 +27,19 @@ pay nothing) and whose tangent, the part that reverse mode transposes, is
   (`ct / one`) does the same for its cotangent in the backward pass.
 
 The result is exact: `x / 1 == x` in IEEE arithmetic, and the tangent is
-`jax.jvp` of `f` itself.
+`jax.jvp` of `f` itself. Measured on one CPU thread (2D WENO5-Z,
+characteristic, HLLC): the reverse pass of one right-hand side drops from
+~65x to ~10x the forward evaluation, an SSP-RK3 rollout's gradient from
+~160x to ~15x the rollout, and its compile time by ~3x. The hints are a
+performance device only; if interpreting the jaxpr fails (a future JAX), the
+plain `jax.jvp` is used with a warning. On other platforms (XLA:GPU fuses
+multi-output kernels itself) the tangent is the plain `jax.jvp`.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import jax
@@ -46,22 +54,12 @@ _EXPENSIVE = frozenset({"div", "sqrt", "rsqrt", "exp", "log", "pow", "tanh", "lo
 _FREE = frozenset({"broadcast_in_dim", "convert_element_type", "neg", "copy", "reshape", "squeeze", "stop_gradient"})
 
 
-import os as _os
-_MODE = _os.environ.get("FV_HINT", "both")
-
-
-@jax.custom_jvp
-def _tangent_hint(x, one):
-    return x
-
-
-@_tangent_hint.defjvp
-def _tangent_hint_jvp(primals, tangents):
-    (x, one), (t, _) = primals, tangents
-    return x, t / one
-
-
 def _hinted_eval(closed: jcore.ClosedJaxpr, args, one, shape, threshold: float):
+    """Evaluate `closed` on `args`, dividing by `one` every float result of
+    shape `shape` that is used more than once and whose (duplicated) cost
+    since the last materialized value exceeds `threshold` operations, and
+    every stencil slice (so that each stencil cotangent is materialized once
+    before the transposed slicing sums them into cells)."""
     jaxpr = closed.jaxpr
     uses: dict = {}
     for eqn in jaxpr.eqns:
@@ -101,7 +99,7 @@ def _hinted_eval(closed: jcore.ClosedJaxpr, args, one, shape, threshold: float):
                 and getattr(x, "shape", None) == shape
                 and jnp.issubdtype(x.dtype, jnp.floating)
             ):
-                x = x / one.astype(x.dtype) if _MODE == "both" else _tangent_hint(x, one.astype(x.dtype))
+                x = x / one.astype(x.dtype)
                 cv = 0.0
             env[v] = x
             cost[v] = cv
@@ -141,7 +139,10 @@ def fused_face_map(
     `params` is a pytree of (differentiable) arrays broadcast to every face;
     `slabs` is a tuple of same-shape arrays padded along `axis`; `f` must act
     independently along the other axes and return a tuple of arrays that have
-    the same extent as `slabs` along them.
+    the same extent as `slabs` along them. `chunk` is the target number of
+    slab cells per chunk (4096 float64 values per array: a few hundred
+    intermediates of a chunk fit in L2), `threshold` the duplicated cost (in
+    operations) above which a shared intermediate is hinted.
     """
     layout = _layout(slabs[0].shape, axis, chunk)
 
@@ -159,17 +160,22 @@ def fused_face_map(
         def tangent(p, s, dp, ds):
             shape = jax.eval_shape(lambda: f(p, s))[0].shape
             flat, treedef = jax.tree.flatten((p, s))
+            dflat = jax.tree.leaves((dp, ds))
             closed = jax.make_jaxpr(lambda *xs: f(*jax.tree.unflatten(treedef, xs)))(*flat)
 
             def g(*xs):
                 return tuple(_hinted_eval(closed, xs, one, shape, threshold))
 
-            dflat = jax.tree.leaves((dp, ds))
-            return jax.jvp(g, tuple(flat), tuple(dflat))[1]
+            try:
+                return jax.jvp(g, tuple(flat), tuple(dflat))[1]
+            except (AttributeError, TypeError, KeyError) as e:  # jaxpr internals changed
+                warnings.warn(f"fused_face_map: hinted evaluation failed ({e!r}); using plain jax.jvp", stacklevel=2)
+                return tuple(jax.jvp(f, (p, s), (dp, ds))[1])
 
         def blocked(params, slabs, dparams, dslabs):
             if layout is None:
-                return tuple(tangent(params, slabs, dparams, dslabs))
+                body = jax.checkpoint(lambda xs: tuple(tangent(params, xs[0], dparams, xs[1])))
+                return body((slabs, dslabs))
             chunk_axis, size, count = layout
             cs = tuple(_to_chunks(s, chunk_axis, size, count) for s in slabs)
             cds = tuple(_to_chunks(s, chunk_axis, size, count) for s in dslabs)

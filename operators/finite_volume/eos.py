@@ -13,7 +13,7 @@ from ._math import div
 
 
 class IdealGas(eqx.Module):
-    """Calorically perfect gas, `p = (gamma - 1) rho e` (Toro 2009, §1.2).
+    """Calorically perfect gas, `p = (gamma - 1) rho e` (Toro 2009, chapter 1).
 
     `gamma`, the ratio of specific heats, is an array leaf: it can be traced,
     batched with `vmap`, and differentiated (e.g. fitted with `optax`). Every

@@ -81,7 +81,7 @@ class Side(eqx.Module):
 
 
 def roe_averages(left: Side, right: Side, eos: IdealGas):
-    """Roe-averaged velocity, enthalpy and sound speed (Roe 1981; Toro 2009, §11.2).
+    """Roe-averaged velocity, enthalpy and sound speed (Roe 1981; Toro 2009, chapter 11).
 
     The sound speed uses the identity
     `c~^2 = (sqrt(rho_L) c_L^2 + sqrt(rho_R) c_R^2) / (sqrt(rho_L) + sqrt(rho_R))

@@ -10,7 +10,7 @@ from ._base import AbstractRiemannSolver, Side, check_wave_speeds, wave_speed_es
 
 
 class HLL(AbstractRiemannSolver):
-    """Two-wave HLL flux (Harten, Lax & van Leer 1983; Toro 2009, §10.3):
+    """Two-wave HLL flux (Harten, Lax & van Leer 1983; Toro 2009, chapter 10):
 
     `F = (S_R^+ F_L - S_L^- F_R + S_R^+ S_L^- (U_R - U_L)) / (S_R^+ - S_L^-)`,
     `S_L^- = min(S_L, 0)`, `S_R^+ = max(S_R, 0)`, which is `F_L` for

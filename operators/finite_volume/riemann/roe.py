@@ -14,7 +14,7 @@ def _harten_hyman(lam, lam_l, lam_r):
     rarefaction (`lambda_l < 0 < lambda_r`): the wave is split into two with
     speeds `lambda_l`, `lambda_r` and the same total fluctuation, giving
     `(lambda~ (lambda_l + lambda_r) - 2 lambda_l lambda_r) / (lambda_r - lambda_l)`
-    (Harten & Hyman 1983; LeVeque 2002, §15.3.5)."""
+    (Harten & Hyman 1983; LeVeque 2002, chapter 15)."""
     transonic = (lam_l < 0.0) & (lam_r > 0.0)
     den = jnp.where(transonic, lam_r - lam_l, 1.0)
     fixed = div(lam * (lam_l + lam_r) - 2.0 * lam_l * lam_r, den)

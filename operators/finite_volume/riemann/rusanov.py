@@ -8,7 +8,7 @@ from ._base import AbstractRiemannSolver, Side
 
 
 class Rusanov(AbstractRiemannSolver):
-    """Rusanov / local Lax-Friedrichs flux (Rusanov 1961; Toro 2009, §10.5.1):
+    """Rusanov / local Lax-Friedrichs flux (Rusanov 1961; Toro 2009, chapter 10):
     `F = (F_L + F_R)/2 - S (U_R - U_L)/2` with `S = max(|u_L| + c_L, |u_R| + c_R)`
     (normal velocities). The most dissipative of the solvers here: it smears
     contacts and shear layers and is not upwind for supersonic faces."""

@@ -58,10 +58,12 @@ def smooth_random_state(grid, key, amplitude=0.3):
 def test_periodic_domain_conserves_mass_momentum_energy(variables):
     """On a periodic domain the rates sum to zero over the cells for every
     variable, for every reconstruction x Riemann solver (flux differences of
-    one face array per axis telescope)."""
+    one face array per axis telescope); in primitive variables every
+    reconstruction with one solver (the variables only change the face states)."""
     grid = Grid((8, 6), upper=(1.0, 0.7))
     w = smooth_random_state(grid, jax.random.PRNGKey(0))
-    for (rname, rec), (sname, solver) in itertools.product(RECONSTRUCTIONS.items(), SOLVERS.items()):
+    solvers = SOLVERS if variables == "characteristic" else {"roe": Roe()}
+    for (rname, rec), (sname, solver) in itertools.product(RECONSTRUCTIONS.items(), solvers.items()):
         op = Euler(grid, reconstruction=rec, riemann=solver, variables=variables)
         rate = op(op.encode(w), 0.0)
         assert rate.shape == w.shape
@@ -139,7 +141,7 @@ def test_centred_blast_stays_mirror_symmetric(rec, solver, variables):
 
 
 def sod_density(x, t, x0=0.5):
-    """Exact Sod density (Toro 2009, §4.3.3, test 1 data; star state from the
+    """Exact Sod density (Toro 2009, chapter 4, test 1 data; star state from the
     exact Riemann solver)."""
     g = 1.4
     ps, us = 0.30313017805064707, 0.92745262004895057

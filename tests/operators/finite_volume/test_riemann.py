@@ -94,7 +94,7 @@ def test_stationary_contact_is_smeared(name):
 
 def shock_states(mach, rho_r=1.0, p_r=1.0, u_r=0.0, frame=0.0):
     """A right-moving shock into (rho_r, u_r, p_r) from the Rankine-Hugoniot
-    relations (Toro 2009, §3.1.3), seen in a frame moving with `frame`."""
+    relations (Toro 2009, chapter 3), seen in a frame moving with `frame`."""
     c_r = np.sqrt(GAMMA * p_r / rho_r)
     s = u_r + mach * c_r
     m2 = mach**2
@@ -157,7 +157,7 @@ def test_mirror_symmetry(name):
 
 
 def test_roe_entropy_fix_removes_the_sonic_expansion_shock():
-    """Toro's (2009, §11.4) test 1: a left rarefaction with a sonic point.
+    """Toro (2009, chapter 11), test 1: a left rarefaction with a sonic point.
     First-order Roe without a fix keeps a stationary expansion shock (an O(1)
     density jump between two cells inside the fan); with the Harten-Hyman fix
     the fan is as smooth as with HLLC."""
