@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -66,26 +65,18 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from diffsim import BiCGStab, GMRES, linear_solve  # noqa: E402
+from diffsim._run import cpu_model as _cpu_model  # noqa: E402
 from operators import FiniteDifference, FourierSpectral, Grid  # noqa: E402
 from operators.helmholtz import PML, Helmholtz, point_source  # noqa: E402
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def device() -> str:
     d = jax.devices()[0]
     if d.platform == "cpu":
         threads = "1 thread" if ARGS.threads == "1" else f"{os.cpu_count()} CPUs visible"
-        return f"cpu: {cpu_model()} ({threads}); XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
+        return f"cpu: {_cpu_model()} ({threads}); XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
     return f"{d.platform}: {d.device_kind}"
 
 

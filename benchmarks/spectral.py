@@ -106,21 +106,13 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import diffsim as ds  # noqa: E402
+from diffsim._run import cpu_model as _cpu_model  # noqa: E402
 from operators import FourierSpectral, Grid, KuramotoSivashinsky, NavierStokesVorticity  # noqa: E402
 
 STEPPERS = {2: ds.ETDRK2, 4: ds.ETDRK4}
 
 
 # --------------------------------------------------------------------------- helpers
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 class CpuMeter:
@@ -366,7 +358,7 @@ def header() -> dict:
     return dict(
         date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         devices=[str(d) for d in jax.devices()],
-        cpu=cpu_model(),
+        cpu=_cpu_model(),
         cpu_count=os.cpu_count(),
         affinity=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         threads=ARGS.threads,

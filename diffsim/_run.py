@@ -36,12 +36,13 @@ def precision(name: str):
 def device_description() -> str:
     device = jax.devices()[0]
     if device.platform == "cpu":
-        model = _cpu_model()
+        model = cpu_model()
         return f"cpu ({model}, {jax.device_count()} device(s))" if model else "cpu"
     return f"{device.platform} ({device.device_kind}, {jax.device_count()} device(s))"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo), for summaries and benchmarks."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -49,10 +50,10 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def check_physical(fields, names, what: str, positive=()) -> None:
-    """Raise `RunError` naming the first field and cell that is NaN or Inf, or
-    not strictly positive for the fields named in `positive` (density,
-    pressure)."""
+def find_violation(fields, names, positive=()) -> str | None:
+    """The first field and cell that is NaN or Inf, or not strictly positive
+    for the fields named in `positive` (density, pressure), as a message;
+    None when the fields are physical."""
     fields = np.asarray(fields)
     for channel, name in enumerate(names):
         values = fields[channel]
@@ -62,15 +63,14 @@ def check_physical(fields, names, what: str, positive=()) -> None:
             bad, rule = values <= 0, " (must be > 0)"
         if bad.any():
             cell = tuple(int(c) for c in np.argwhere(bad)[0])
-            raise RunError(f"{what}: field '{name}' is {values[cell]:.6g}{rule} at cell {cell}")
-
-
-def _violation(fields, names, positive):
-    try:
-        check_physical(fields, names, "", positive)
-    except RunError as e:
-        return str(e)[2:]
+            return f"field '{name}' is {values[cell]:.6g}{rule} at cell {cell}"
     return None
+
+
+def check_physical(fields, names, what: str, positive=()) -> None:
+    """Raise `RunError` with `find_violation`'s message, prefixed by `what`."""
+    if (reason := find_violation(fields, names, positive)) is not None:
+        raise RunError(f"{what}: {reason}")
 
 
 def run(config: RunConfig, physics, scenario: type[Scenario], out: Path, *, plots: bool = True) -> dict:
@@ -126,7 +126,7 @@ def _run(config, physics, scenario, out, plots):
         for k in range(snapshots):
             y_next, taken = march.advance(y, k * interval, (k + 1) * interval)
             y_next = np.asarray(y_next)
-            if _violation(y_next, names, positive):
+            if find_violation(y_next, names, positive):
                 failure = march.locate(y, k * interval, (k + 1) * interval, steps, names, positive)
                 break
             steps += int(taken)
@@ -205,7 +205,7 @@ class _FixedMarch:
         one = eqx.filter_jit(lambda op, y, t0, cache: self._advance(op, y, t0, cache, num_steps=1))
         for j in range(1, self.gap + 1):
             y = one(self.op, y, jnp.asarray(t0 + (j - 1) * self.dt, dtype=y.dtype), self.cache)
-            if (reason := _violation(y, names, positive)):
+            if (reason := find_violation(y, names, positive)):
                 return {"step": steps_before + j, "t": t0 + j * self.dt, "reason": reason}
         return {"step": steps_before + self.gap, "t": t1, "reason": "non-physical state within this interval"}
 
@@ -241,7 +241,7 @@ class _CFLMarch:
         for j in range(1, self.max_steps + 1):
             y, _, reached = one(self.op, y, jnp.asarray(t, dtype=y.dtype), jnp.asarray(t1, dtype=y.dtype))
             reached = float(reached)
-            if (reason := _violation(y, names, positive)) or not reached > t:
+            if (reason := find_violation(y, names, positive)) or not reached > t:
                 return {"step": steps_before + j, "t": reached, "reason": reason or "no admissible time step (CFL)"}
             t = reached
         return {"step": steps_before + self.max_steps, "t": t, "reason": "non-physical state within this interval"}

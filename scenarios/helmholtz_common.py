@@ -240,3 +240,12 @@ def plot_pressure_and_speed(grid: Grid, pressure, sound_speed, pml: PML, out: Pa
     ax.set_title(f"sound speed{cut}")
     paths.append(save(fig, out / "sound_speed.png"))
     return paths
+
+
+def relative_errors(pressure, exact, measured) -> dict:
+    """Relative L2 and max errors of a complex field over the cells `measured`."""
+    diff = (pressure - exact)[measured]
+    return {
+        "l2_relative": float(np.linalg.norm(diff) / np.linalg.norm(exact[measured])),
+        "max_relative": float(np.max(np.abs(diff)) / np.max(np.abs(exact[measured]))),
+    }

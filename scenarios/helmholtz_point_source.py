@@ -65,11 +65,7 @@ class _PointSource(SteadyScenario):
         h = max(grid.spacing)
         exact = physics.density * greens_function(np.where(r > 0, r, h), k, grid.ndim)
         measured = (~pml.mask(grid)) & (r > physics.exclude_radius * h)
-        diff = (pressure - exact)[measured]
-        errors = {
-            "l2_relative": float(np.linalg.norm(diff) / np.linalg.norm(exact[measured])),
-            "max_relative": float(np.max(np.abs(diff)) / np.max(np.abs(exact[measured]))),
-        }
+        errors = hc.relative_errors(pressure, exact, measured)
         summary = {
             **hc.wave_summary(grid, physics.frequency, physics.c0, pml),
             **hc.solver_summary(sol, timings, solver_config),

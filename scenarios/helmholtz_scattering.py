@@ -136,11 +136,7 @@ class HelmholtzScattering(SteadyScenario):
             X - cx, Y - cy, k0, k1, physics.density, inc.density, inc.radius, angle
         )
         measured = ~pml.mask(grid)
-        diff = (pressure - exact)[measured]
-        errors = {
-            "l2_relative": float(np.linalg.norm(diff) / np.linalg.norm(exact[measured])),
-            "max_relative": float(np.max(np.abs(diff)) / np.max(np.abs(exact[measured]))),
-        }
+        errors = hc.relative_errors(pressure, exact, measured)
         summary = {
             **hc.wave_summary(grid, physics.frequency, physics.c0, pml),
             **hc.solver_summary(sol, timings, solver_config),
