@@ -33,6 +33,8 @@ class EulerScheme(PhysicsConfig):
     wave_speeds: Literal["davis", "einfeldt"] = "einfeldt"
     variables: Literal["primitive", "characteristic"] = "characteristic"
     positivity: bool = False
+    # high-order average <-> point-value conversion; default: on above second order
+    average_correction: bool | None = None
 
     @pydantic.model_validator(mode="after")
     def _limiter_only_for_muscl(self):
@@ -66,6 +68,7 @@ def make_euler(grid, scheme: dict, gamma: float, boundaries) -> Euler:
         boundaries=boundaries,
         variables=s.variables,
         positivity=s.positivity,
+        average_correction=s.average_correction,
     )
 
 

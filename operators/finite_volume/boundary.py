@@ -39,6 +39,10 @@ class Periodic(AbstractBoundaryCondition):
     """Periodic wrap-around; must be used on both ends of an axis."""
 
     def ghost_cells(self, primitive, axis, side, num_ghost):
+        n = primitive[0].shape[axis]
+        if num_ghost > n:  # wrap around more than once
+            copies = -(-num_ghost // n)
+            primitive = tuple(jnp.concatenate([x] * copies, axis=axis) for x in primitive)
         return tuple(_edge(x, axis, 1 - side, num_ghost) for x in primitive)
 
 

@@ -74,8 +74,10 @@ def test_malformed_specifications():
         Euler(Grid((8, 6)), boundaries=("wall", Outflow()))
     with pytest.raises(ValueError, match="velocity components"):
         Euler(Grid((8, 6)), boundaries=(Inflow(1.0, (1.0,), 1.0), Outflow()))
+    with pytest.raises(ValueError, match="needs at least 7 cells along an axis with a wall"):
+        Euler(Grid((6, 8)), reconstruction=WENO5Z(), boundaries=ReflectingWall())
     with pytest.raises(ValueError, match="needs at least 3 cells"):
-        Euler(Grid((2, 6)), reconstruction=WENO5Z())
+        Euler(Grid((2, 8)), reconstruction=WENO5Z(), boundaries=ReflectingWall(), average_correction=False)
 
 
 @pytest.mark.parametrize("rec", [FirstOrder(), MUSCL(), WENO5Z()], ids=lambda r: type(r).__name__)
