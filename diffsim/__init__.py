@@ -9,6 +9,7 @@ from ._config import STEPPERS as STEPPERS, load_config as load_config
 from ._optimize import OptimizeResult as OptimizeResult, make_optimizer as make_optimizer, optimize as optimize
 from ._gradients import ADJOINTS as ADJOINTS, gradcheck as gradcheck, hvp as hvp, value_and_grad as value_and_grad
 from ._errors import ConfigError as ConfigError, RunError as RunError
+from ._ensemble import Ensemble as Ensemble, batch_mesh as batch_mesh
 from ._scenario import (
     InverseProblem as InverseProblem,
     OptimizationScenario as OptimizationScenario,
@@ -22,6 +23,7 @@ from ._scenario import (
     registry as registry,
 )
 from ._solve import SaveAt as SaveAt, Solution as Solution, solve as solve, solve_cfl as solve_cfl
+from ._steady import SteadyState as SteadyState, newton_krylov as newton_krylov, steady_state as steady_state
 from .steppers import (
     ETDRK1 as ETDRK1,
     ETDRK2 as ETDRK2,

@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--directions", type=int, default=3, help="random directions (default 3)")
     check.add_argument("--eps", type=float, default=1e-6, help="finite-difference step along a unit direction")
     check.add_argument("--tol", type=float, default=1e-5, help="largest relative error accepted (default 1e-5)")
-    check.add_argument("--all-modes", action="store_true", help="check reverse (direct and checkpointed adjoints) and forward mode, and that they agree")
+    check.add_argument("--all-modes", action="store_true", help="check reverse mode with every adjoint the scenario supports (direct, checkpoint; implicit for steady states) and forward mode, and that they agree")
 
     sw = sub.add_parser("sweep", help="run the cross product of parameter values as independent tasks",
                         description="Each task is an ordinary `diffsim run` in OUT/task_NNNN/; finished tasks are skipped when the sweep is run again.")
@@ -128,8 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         print(yaml.safe_dump(resolved_dict(config), sort_keys=False), end="")
         return 0
 
+    from ._distributed import initialize
     from ._errors import RunError
     from ._run import run
+
+    try:  # several processes (srun -n N, or the distributed: section) join here
+        initialize(config.distributed)
+    except RunError as e:
+        print(f"diffsim: {e}", file=sys.stderr)
+        return EXIT_RUN
 
     if args.command == "optimize":
         from ._optimize_job import run_optimize
@@ -162,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{summary['scenario']}: {summary['steps']} steps to t={summary['t_final']:.4g} in {summary['run_s']:.2f} s "
             f"(compile {summary['compile_s']:.2f} s, {summary['cell_updates_per_s']:.3g} cell updates/s)"
         )
+        if "batch" in summary:  # an ensemble: steps are the most any member took; errors the worst member's
+            line = line.replace(": ", f": {summary['batch']['size']} members on {summary['batch']['devices']} device(s), up to ", 1)
     else:  # a steady solve
         line = f"{summary['scenario']}: solved in {summary['run_s']:.2f} s"
         if "iterations" in summary:

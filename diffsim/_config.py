@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pydantic
 import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
@@ -108,6 +109,105 @@ class OptimizeConfig(_Strict):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
 
 
+_BATCHABLE = "only physics.* keys and seed can vary within a batch (grid, time, stepper, scheme and precision fix shapes and compiled code: use diffsim sweep for them)"
+
+
+def _flatten_member(member: dict, prefix: str = "") -> dict:
+    """`{physics: {nu: 0.1}}` -> `{"physics.nu": 0.1}`; dotted keys pass through."""
+    flat = {}
+    for key, value in member.items():
+        key = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten_member(value, f"{key}."))
+        else:
+            flat[key] = value
+    return flat
+
+
+class DistributionConfig(_Strict):
+    """A random law in `batch.vary`: exactly one of `uniform: [low, high]`,
+    `loguniform: [low, high]` (low > 0), `normal: [mean, std]` or
+    `integers: [low, high]` (high excluded)."""
+
+    uniform: tuple[float, float] | None = None
+    loguniform: tuple[PositiveFloat, PositiveFloat] | None = None
+    normal: tuple[float, pydantic.NonNegativeFloat] | None = None
+    integers: tuple[int, int] | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _exactly_one(self):
+        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise _KeyedError(given[1] if given else "uniform", "give exactly one of uniform, loguniform, normal, integers")
+        name = given[0]
+        if name != "normal" and not getattr(self, name)[0] < getattr(self, name)[1]:
+            raise _KeyedError(name, f"expected [low, high] with low < high, got {list(getattr(self, name))}")
+        return self
+
+    def draw(self, rng, size: int) -> list:
+        """`size` independent draws from a `numpy.random.Generator`."""
+        if self.uniform is not None:
+            values = rng.uniform(*self.uniform, size)
+        elif self.loguniform is not None:
+            values = np.exp(rng.uniform(*np.log(self.loguniform), size))
+        elif self.normal is not None:
+            values = rng.normal(*self.normal, size)
+        else:
+            values = rng.integers(*self.integers, size)
+        return values.tolist()
+
+
+class BatchConfig(_Strict):
+    """`batch:` — an ensemble run as one vmapped solve whose batch axis is
+    sharded across the devices. `members` lists per-member overrides (dotted
+    keys, `physics.left.2` for a list entry); `vary` draws `size` members from
+    random laws (numpy, seeded by `seed`, default the run's `seed`). Both may be
+    given: each listed member then also gets the random draws."""
+
+    members: list[dict[str, Any]] | None = Field(None, min_length=1)
+    size: PositiveInt | None = None
+    vary: dict[str, DistributionConfig] = Field(default_factory=dict)
+    seed: NonNegativeInt | None = None
+
+    @pydantic.field_validator("members", mode="before")
+    @classmethod
+    def _flatten(cls, members):
+        if isinstance(members, list):
+            return [_flatten_member(m) if isinstance(m, dict) else m for m in members]
+        return members
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self):
+        keys = [(f"members.{i}.{key}", key) for i, m in enumerate(self.members or []) for key in m]
+        keys += [(f"vary.{key}", key) for key in self.vary]
+        for where, key in keys:
+            if key != "seed" and not (key.startswith("physics.") and len(key) > len("physics.")):
+                raise _KeyedError(where, _BATCHABLE)
+        if self.members is None and self.size is not None and not self.vary:
+            raise _KeyedError("vary", "size needs vary (a random law per key)")
+        if self.members is None and not self.vary:
+            raise _KeyedError("members", "give members (a list of overrides) and/or size with vary (random laws)")
+        if self.members is None and self.size is None:
+            raise _KeyedError("size", "required with vary when no members are listed: how many members to draw")
+        if self.members is not None and self.size is not None and self.size != len(self.members):
+            raise _KeyedError("size", f"{len(self.members)} members are listed but size is {self.size}")
+        for i, member in enumerate(self.members or []):
+            if clash := sorted(set(member) & set(self.vary)):
+                raise _KeyedError(f"vary.{clash[0]}", f"also set by batch.members.{i}; give each key in one place")
+        return self
+
+    @property
+    def count(self) -> int:
+        return len(self.members) if self.members is not None else self.size
+
+    def overrides(self, run_seed: int) -> list[dict[str, Any]]:
+        """Each member's overrides, `{dotted key: value}`, random draws included."""
+        rng = np.random.default_rng(self.seed if self.seed is not None else run_seed)
+        draws = {key: law.draw(rng, self.count) for key, law in self.vary.items()}
+        listed = self.members or [{}] * self.count
+        return [{**member, **{key: values[i] for key, values in draws.items()}} for i, member in enumerate(listed)]
+
+
 class SlurmConfig(_Strict):
     """`slurm:` — resources of each task of a `diffsim sweep --executor slurm`."""
 
@@ -118,6 +218,45 @@ class SlurmConfig(_Strict):
     array_parallelism: PositiveInt = 64
 
 
+class DistributedConfig(_Strict):
+    """`distributed:` — one job as several JAX processes
+    (`jax.distributed.initialize`, see `diffsim/_distributed.py`).
+    `enabled: auto` joins when SLURM started this process as one of several
+    tasks (`srun -n N`, N > 1), reading everything from SLURM's environment,
+    or when `coordinator_address` is given; `true` always joins, with `coordinator_address` (`host:port`),
+    `num_processes` and `process_id` given here or detected from the cluster;
+    `false` never joins."""
+
+    enabled: bool | Literal["auto"] = "auto"
+    coordinator_address: str | None = None
+    num_processes: PositiveInt | None = None
+    process_id: NonNegativeInt | None = None
+    local_device_ids: list[NonNegativeInt] | None = None
+    initialization_timeout_s: PositiveInt = 300
+
+    @pydantic.model_validator(mode="after")
+    def _complete(self):
+        given = {k: getattr(self, k) is not None for k in ("coordinator_address", "num_processes", "process_id")}
+        if any(given.values()) and not all(given.values()):
+            missing = next(k for k, ok in given.items() if not ok)
+            raise _KeyedError(missing, "give coordinator_address, num_processes and process_id together (or none, to detect them from SLURM)")
+        if self.coordinator_address is not None and not self.coordinator_address.rpartition(":")[2].isdigit():
+            raise _KeyedError("coordinator_address", f"expected host:port, got {self.coordinator_address!r}")
+        if self.process_id is not None and self.process_id >= self.num_processes:
+            raise _KeyedError("process_id", f"expected 0 <= process_id < num_processes = {self.num_processes}, got {self.process_id}")
+        return self
+
+
+class ParallelConfig(_Strict):
+    """`parallel:` — one solve split across the devices of this process
+    (domain decomposition, `diffsim/_parallel.py`): `mesh` gives the number
+    of blocks per grid axis (`[px, py]` in 2D), whose product of devices is
+    used; null runs on one device. Finite volumes exchange halos between
+    blocks; Fourier-spectral fields are split into `px * py` slabs along x."""
+
+    mesh: list[PositiveInt] | None = Field(None, min_length=1, max_length=3)
+
+
 class RunConfig(_Strict):
     """Top level of a `diffsim run` configuration."""
 
@@ -125,7 +264,8 @@ class RunConfig(_Strict):
     precision: Literal["float32", "float64"] = "float64"
     seed: NonNegativeInt = 0
     stepper: Literal[tuple(STEPPERS)] = "etdrk4"  # type: ignore[valid-type]
-    adjoint: Literal["direct", "checkpoint"] = "checkpoint"
+    # implicit: steady states (implicit function theorem), for scenarios that declare it
+    adjoint: Literal["direct", "checkpoint", "implicit"] = "checkpoint"
     grid: GridConfig
     time: TimeConfig | None = None
     discretization: Literal["fourier", "finite_difference"] | None = None
@@ -135,6 +275,9 @@ class RunConfig(_Strict):
     solver: dict[str, Any] = Field(default_factory=dict)
     optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
     slurm: SlurmConfig = Field(default_factory=SlurmConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+    parallel: ParallelConfig = Field(default_factory=ParallelConfig)
+    batch: BatchConfig | None = None
 
     @property
     def num_steps(self) -> int | None:
@@ -269,6 +412,14 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
     if config.grid.lower is None or config.grid.upper is None:
         raise ConfigError("grid.lower", f"scenario {scenario.name} gives no default domain; set grid.lower and grid.upper")
     config = config.model_copy(update={"physics": physics.model_dump(), **sections})
+    if config.parallel.mesh is not None:  # divisibility here; device count when the run starts
+        from ._parallel import check_divisible
+
+        check_divisible(config.grid.cells, config.parallel.mesh)
+    if config.batch is not None:  # every member validated too, naming batch.members.i.key / batch.vary.key
+        from ._ensemble import member_configs
+
+        member_configs(config, scenario)
     return config, physics, scenario
 
 

@@ -30,6 +30,23 @@ def fields_dataset(ts, ys, grid: Grid, names, attrs=None) -> xr.Dataset:
     return ds
 
 
+def batched_fields_dataset(ts, ys, grid: Grid, names, members: dict, attrs=None) -> xr.Dataset:
+    """An ensemble's snapshots `ys` `(batch, t, channels, *cells)`: `fields_dataset`
+    with a leading `batch` dimension and one coordinate variable per varied key
+    (`members`: dotted key -> one value per member; list values get a second
+    dimension `<key>_index`)."""
+    ys = np.asarray(ys)
+    ds = fields_dataset(ts, ys[0], grid, names, attrs)
+    dims = ("batch", *ds[names[0]].dims)
+    ds = ds.assign({name: (dims, ys[:, :, i]) for i, name in enumerate(names)}).assign_coords(batch=np.arange(ys.shape[0]))
+    ds["batch"].attrs["long_name"] = "ensemble member"
+    for key, values in members.items():
+        values = np.asarray(values)
+        ds = ds.assign_coords({key: (("batch", *[f"{key}_index"] * (values.ndim - 1)), values)})
+        ds[key].attrs["long_name"] = f"{key} of each member"
+    return ds
+
+
 def write_fields(path: Path, dataset: xr.Dataset) -> None:
     """NetCDF4/HDF5 via h5netcdf, written to a temporary file then renamed, so
     that a reader never sees half a file."""

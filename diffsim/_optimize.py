@@ -20,6 +20,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from ._distributed import barrier, broadcast, is_main, place_like, tree_to_host
 from ._errors import RunError
 from ._gradients import value_and_grad
 
@@ -96,12 +97,14 @@ def optimize(
     checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
     if checkpoint_dir is not None:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        latest = latest_checkpoint(checkpoint_dir)
+        latest = _agreed_checkpoint(checkpoint_dir)
         if latest is not None:
             start, dynamic, opt_state = _load(latest, dynamic, opt_state)
     if metrics_path is not None:
         history = _read_metrics(Path(metrics_path), keep_through=start)
-        _write_lines(Path(metrics_path), history)
+        barrier("diffsim-optimize-metrics-read")  # every process has read before the main one rewrites
+        if is_main():
+            _write_lines(Path(metrics_path), history)
 
     t_compile = time.perf_counter()
     compiled = step.lower(dynamic, opt_state).compile()
@@ -127,7 +130,7 @@ def optimize(
                 )
             record = {"iteration": it, "loss": loss, "grad_norm": float(grad_norm), "wall_s": wall_before + time.perf_counter() - t_start}
             history.append(record)
-            if metrics_path is not None:
+            if metrics_path is not None and is_main():
                 _append_line(Path(metrics_path), record)
             dynamic, opt_state = new_dynamic, new_state
             if checkpoint_dir is not None and ((it + 1) % checkpoint_every == 0 or it + 1 == iterations):
@@ -157,12 +160,27 @@ def latest_checkpoint(folder: Path | None) -> Path | None:
     return max(found)[1] if found else None
 
 
+def _agreed_checkpoint(folder: Path) -> Path | None:
+    """The latest checkpoint as the main process sees it, the same on every
+    process (a process that starts late must not pick up a newer one)."""
+    latest = latest_checkpoint(folder)
+    iteration = int(broadcast(np.int64(int(_CHECKPOINT.match(latest.name).group(1)) if latest else -1)))
+    return None if iteration < 0 else folder / f"iteration_{iteration:06d}.eqx"
+
+
 def _save(folder: Path, iteration: int, dynamic, opt_state) -> Path:
+    """Checkpoint one iteration. Multi-process: every process takes part
+    in gathering sharded leaves, the main process writes the whole (small)
+    parameter and optimizer state as one file, so a resume may use any
+    number of processes or devices (see docs/scaling.md)."""
     path = folder / f"iteration_{iteration:06d}.eqx"
+    tree = tree_to_host((jnp.asarray(iteration), dynamic, opt_state))
+    if not is_main():
+        return path
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".eqx")
     try:
         with os.fdopen(fd, "wb") as f:
-            eqx.tree_serialise_leaves(f, (jnp.asarray(iteration), dynamic, opt_state))
+            eqx.tree_serialise_leaves(f, tree)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -174,7 +192,7 @@ def _save(folder: Path, iteration: int, dynamic, opt_state) -> Path:
 
 def _load(path: Path, dynamic, opt_state):
     like = (jnp.asarray(0), dynamic, opt_state)
-    iteration, dynamic, opt_state = eqx.tree_deserialise_leaves(path, like)
+    iteration, dynamic, opt_state = jax.tree.map(place_like, eqx.tree_deserialise_leaves(path, like), like)
     return int(iteration), dynamic, opt_state
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import yaml
 
 from ._config import RunConfig, resolved_dict
+from ._distributed import is_main, tree_to_host
 from ._errors import ConfigError
 from ._gradients import resolve_mode
 from ._io import write_fields, write_json, write_yaml
@@ -24,6 +25,7 @@ def _comparable(resolved: dict) -> dict:
     """A resolved config minus what may change between a run and its resume."""
     resolved = yaml.safe_load(yaml.safe_dump(resolved))
     resolved.get("optimize", {}).pop("iterations", None)
+    resolved.pop("distributed", None)  # a resume may use other processes (each names its own process_id)
     return resolved
 
 
@@ -39,7 +41,8 @@ def run_optimize(config: RunConfig, physics, scenario: type[Scenario], out: Path
         if _comparable(yaml.safe_load(previous.read_text())) != _comparable(resolved):
             raise ConfigError("--out", f"{out} holds checkpoints of a different configuration; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    write_yaml(out / "config.yaml", resolved)
+    if is_main():
+        write_yaml(out / "config.yaml", resolved)
     with precision(config.precision):
         return _optimize(config, physics, scenario, out, plots)
 
@@ -57,10 +60,14 @@ def _optimize(config, physics, scenario, out, plots):
         metrics_path=out / "metrics.jsonl",
         gradient=settings.gradient,
     )
-    eqx.tree_serialise_leaves(out / "params.eqx", result.params)
-    if problem.fields is not None:
-        write_fields(out / "fields_initial.nc", problem.fields(problem.params))
-        write_fields(out / "fields.nc", problem.fields(result.params))
+    # every process computes (collectives), only the main one writes
+    params = tree_to_host(result.params)
+    fields = None if problem.fields is None else (problem.fields(problem.params), problem.fields(result.params))
+    if is_main():
+        eqx.tree_serialise_leaves(out / "params.eqx", params)
+        if fields is not None:
+            write_fields(out / "fields_initial.nc", fields[0])
+            write_fields(out / "fields.nc", fields[1])
     summary = {
         "scenario": scenario.name,
         "status": "ok",
@@ -77,10 +84,11 @@ def _optimize(config, physics, scenario, out, plots):
     }
     if problem.metrics is not None:
         summary.update(problem.metrics(problem.params, result.params))
-    if plots:
+    if plots and is_main():
         figures = [plot_loss(result.history, out / "plots" / "loss.png", scenario.name)]
         if problem.plot is not None:
             figures += problem.plot(problem.params, result.params, result.history, out / "plots")
         summary["plots"] = [str(Path(p).relative_to(out)) for p in figures]
-    write_json(out / "summary.json", summary)
+    if is_main():
+        write_json(out / "summary.json", summary)
     return summary

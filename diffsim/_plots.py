@@ -115,6 +115,59 @@ def _schlieren(density, out, title):
     return _save(fig, out / "schlieren.png")
 
 
+def plot_ensemble(dataset: xr.Dataset, exact, out: Path, title: str, max_members: int = 12) -> list[Path]:
+    """`ensemble_final.png` for a dataset with a leading `batch` dimension.
+
+    1D: every member's final profile overlaid, one panel per field (the exact
+    solutions, `exact` `(batch, t, channels, x)`, dashed in the same colour).
+    2D and 3D (mid-plane z): a grid of final fields, one column per member and
+    one row per field. At most `max_members` members (8 in 2D/3D), each
+    labelled by its varied values (the coordinates along `batch`).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names, size, t = list(dataset.data_vars), dataset.sizes["batch"], dataset["t"].values
+    keys = [c for c in dataset.coords if c != "batch" and dataset[c].dims[:1] == ("batch",)]
+
+    def label(i):
+        values = [dataset[k].values[i] for k in keys]
+        return ", ".join(f"{k}={np.array2string(np.asarray(v), precision=4) if np.ndim(v) else (f'{v:.4g}' if isinstance(v, float) else v)}"
+                         for k, v in zip(keys, values)) or f"member {i}"
+
+    if "y" not in dataset.dims:
+        x, count = dataset["x"].values, min(size, max_members)
+        colors = plt.cm.viridis(np.linspace(0.0, 0.9, count))
+        fig, axes = plt.subplots(1, len(names), figsize=(max(6.5, 5.2 * len(names)), 4.4), constrained_layout=True, squeeze=False)
+        for channel, (ax, name) in enumerate(zip(axes[0], names)):
+            for i, color in zip(range(count), colors):
+                ax.plot(x, dataset[name].values[i, -1], color=color, lw=1.3, label=label(i))
+                if exact is not None:
+                    ax.plot(x, exact[i, -1, channel], "--", color=color, lw=0.8)
+            ax.set(xlabel="x", ylabel=name)
+            ax.grid(alpha=0.3)
+        axes[0][0].legend(frameon=False, fontsize=7)
+        more = f" (first {count} of {size} members)" if count < size else f" ({size} members)"
+        fig.suptitle(f"{title}: final state at t = {t[-1]:.3g}{more}" + (", exact dashed" if exact is not None else ""), fontsize=10)
+        return [_save(fig, out / "ensemble_final.png")]
+
+    if "z" in dataset.dims:
+        dataset, title = dataset.isel(z=dataset.sizes["z"] // 2), f"{title} (mid-plane z)"
+    x, y, count = dataset["x"].values, dataset["y"].values, min(size, 8)
+    fig, axes = plt.subplots(len(names), count, figsize=(3.0 * count + 1.0, 2.9 * len(names)), constrained_layout=True, squeeze=False)
+    for row, name in enumerate(names):
+        values = dataset[name].values[:count, -1]
+        cmap, lo, hi = _limits(values)
+        for i in range(count):
+            ax = axes[row][i]
+            mesh = ax.pcolormesh(x, y, values[i].T, shading="nearest", cmap=cmap, vmin=lo, vmax=hi, rasterized=True)
+            ax.set(aspect="equal", xticks=[], yticks=[])
+            if row == 0:
+                ax.set_title(label(i), fontsize=7)
+        fig.colorbar(mesh, ax=axes[row].tolist(), label=name, shrink=0.9)
+    fig.suptitle(f"{title}: final fields at t = {t[-1]:.3g}, one column per member ({count} of {size})")
+    return [_save(fig, out / "ensemble_final.png")]
+
+
 def _save(fig, path):
     fig.savefig(path, dpi=130)
     plt.close(fig)

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ._config import STEPPERS, RunConfig, resolved_dict
 from ._errors import RunError
+from ._distributed import is_main, to_host
 from ._io import fields_dataset, write_fields, write_json, write_yaml
 from ._plots import plot_run
 from ._scenario import Scenario, Setup, SteadyScenario
@@ -35,10 +36,11 @@ def precision(name: str):
 
 def device_description() -> str:
     device = jax.devices()[0]
+    processes = f", {jax.process_count()} processes" if jax.process_count() > 1 else ""
     if device.platform == "cpu":
         model = cpu_model()
-        return f"cpu ({model}, {jax.device_count()} device(s))" if model else "cpu"
-    return f"{device.platform} ({device.device_kind}, {jax.device_count()} device(s))"
+        return f"cpu ({model}, {jax.device_count()} device(s){processes})" if model else "cpu"
+    return f"{device.platform} ({device.device_kind}, {jax.device_count()} device(s){processes})"
 
 
 def cpu_model() -> str:
@@ -54,7 +56,7 @@ def find_violation(fields, names, positive=()) -> str | None:
     """The first field and cell that is NaN or Inf, or not strictly positive
     for the fields named in `positive` (density, pressure), as a message;
     None when the fields are physical."""
-    fields = np.asarray(fields)
+    fields = to_host(fields)  # a gather (every process calls this) when sharded over processes
     for channel, name in enumerate(names):
         values = fields[channel]
         bad = ~np.isfinite(values)
@@ -78,10 +80,15 @@ def run(config: RunConfig, physics, scenario: type[Scenario], out: Path, *, plot
     summary.json and plots/ into `out`. Returns the summary."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_yaml(out / "config.yaml", resolved_dict(config))
+    if is_main():  # multi-process runs: only process 0 writes shared files
+        write_yaml(out / "config.yaml", resolved_dict(config))
     with precision(config.precision):
         if issubclass(scenario, SteadyScenario):
             return _run_steady(config, physics, scenario, out, plots)
+        if config.batch is not None:  # an ensemble: one vmapped solve (_ensemble.py)
+            from ._ensemble import run_ensemble
+
+            return run_ensemble(config, scenario, out, plots)
         return _run(config, physics, scenario, out, plots)
 
 
@@ -99,10 +106,11 @@ def _run_steady(config, physics, scenario, out, plots):
         **result.summary,
     }
     summary.setdefault("run_s", time.perf_counter() - t_start)
-    write_fields(out / "fields.nc", result.fields)
-    if plots and result.plot is not None:
-        summary["plots"] = [str(Path(p).relative_to(out)) for p in result.plot(out / "plots")]
-    write_json(out / "summary.json", summary)
+    if is_main():
+        write_fields(out / "fields.nc", result.fields)
+        if plots and result.plot is not None:
+            summary["plots"] = [str(Path(p).relative_to(out)) for p in result.plot(out / "plots")]
+        write_json(out / "summary.json", summary)
     return summary
 
 
@@ -112,12 +120,17 @@ def _run(config, physics, scenario, out, plots):
     names, positive = op.field_names, getattr(op, "positive_fields", ())
     y = jnp.asarray(setup.initial)
     check_physical(y, names, "initial data", positive)
+    if config.parallel.mesh is not None:  # one solve split across devices (_parallel.py)
+        from ._parallel import make_mesh, shard_operator
+
+        op, sharding = shard_operator(op, make_mesh(config.parallel.mesh))
+        y = jax.device_put(y, sharding)
 
     stepper = STEPPERS[config.stepper]()
     march = (_CFLMarch if config.time.cfl is not None else _FixedMarch)(config, op, stepper, y)
     snapshots, interval = config.time.snapshots, config.time.t_end / config.time.snapshots
 
-    ts, ys = [0.0], [np.asarray(y)]
+    ts, ys = [0.0], [to_host(y)]
     failure, steps = None, 0
     t_run = time.perf_counter()
     progress = tqdm(total=config.time.t_end, unit="t", delay=2.0, disable=not sys.stderr.isatty(), desc=scenario.name, leave=False,
@@ -125,14 +138,14 @@ def _run(config, physics, scenario, out, plots):
     with progress:
         for k in range(snapshots):
             y_next, taken = march.advance(y, k * interval, (k + 1) * interval)
-            y_next = np.asarray(y_next)
-            if find_violation(y_next, names, positive):
+            host = to_host(y_next)  # a gather when the state is sharded over processes
+            if find_violation(host, names, positive):
                 failure = march.locate(y, k * interval, (k + 1) * interval, steps, names, positive)
                 break
             steps += int(taken)
-            y = jnp.asarray(y_next)
+            y = y_next  # stays on the device(s), sharded as it was
             ts.append((k + 1) * interval)
-            ys.append(y_next)
+            ys.append(host)
             progress.update(interval)
     run_s = time.perf_counter() - t_run
 
@@ -147,6 +160,7 @@ def _run(config, physics, scenario, out, plots):
         "stepper": config.stepper,
         "precision": config.precision,
         "device": device_description(),
+        **({"mesh": config.parallel.mesh} if config.parallel.mesh is not None else {}),
         "compile_s": march.compile_s,
         "run_s": run_s,
         "cell_updates_per_s": grid.num_cells * steps / run_s if run_s > 0 else None,
@@ -159,10 +173,11 @@ def _run(config, physics, scenario, out, plots):
         summary["errors"] = (setup.errors or _default_errors)(np.stack(ys), exact_ys, grid, names)
     if failure:
         summary["failure"] = failure
-    write_fields(out / "fields.nc", dataset)
-    if plots:
-        summary["plots"] = [str(p.relative_to(out)) for p in plot_run(dataset, exact, out / "plots", scenario.name)]
-    write_json(out / "summary.json", summary)
+    if is_main():
+        write_fields(out / "fields.nc", dataset)
+        if plots:
+            summary["plots"] = [str(p.relative_to(out)) for p in plot_run(dataset, exact, out / "plots", scenario.name)]
+        write_json(out / "summary.json", summary)
     if failure:
         raise RunError(
             f"run stopped at step {failure['step']} (t = {failure['t']:.6g}): {failure['reason']}; "
@@ -228,7 +243,7 @@ class _CFLMarch:
 
     def advance(self, y, t0, t1):
         y_next, taken, reached = self.compiled(self.op, y, jnp.asarray(t0, dtype=y.dtype), jnp.asarray(t1, dtype=y.dtype))
-        if float(reached) < t1 and np.isfinite(np.asarray(y_next)).all():
+        if float(reached) < t1 and np.isfinite(to_host(y_next)).all():
             raise RunError(
                 f"time.max_steps: {self.max_steps} steps were not enough to advance from t = {t0:.6g} to {t1:.6g} "
                 f"(reached t = {float(reached):.6g}); raise time.max_steps or time.snapshots"

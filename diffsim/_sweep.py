@@ -7,6 +7,7 @@ import csv
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -86,7 +87,8 @@ def sweep(config: str, grid_args: list[str], overrides: list[str], out: Path, *,
         folder.mkdir(exist_ok=True)
         if _finished(folder):
             continue
-        pending.append((str(config), t["overrides"], str(folder)))
+        # absolute paths: a SLURM task may start in another working directory
+        pending.append((str(Path(config).resolve()), t["overrides"], str(folder.resolve())))
     manifest["skipped"] = len(tasks) - len(pending)
     if executor == "local":
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -111,9 +113,15 @@ def _finished(folder: Path) -> bool:
 
 def _submit_slurm(pending, config, out: Path) -> list[int]:
     """One job array through submitit, resources from the `slurm:` section;
-    waits for the array and returns the tasks' exit codes."""
+    waits for the array and returns the tasks' exit codes (-1 for a task
+    that SLURM or submitit reports failed, e.g. past its time limit). Each
+    task runs this Python (`sys.executable`), so the cluster nodes must see
+    the same environment (a shared file system)."""
     import submitit
+    from submitit.core.utils import FailedJobError, UncompletedJobError
 
+    if shutil.which("sbatch") is None:
+        raise ConfigError("--executor", "slurm: sbatch is not on PATH here (submit from a SLURM login node, or use --executor local)")
     slurm = config.slurm
     ex = submitit.AutoExecutor(folder=out / "slurm" / "%j", cluster="slurm")
     params = {"timeout_min": slurm.time_limit_min, "cpus_per_task": slurm.cpus_per_task, "slurm_array_parallelism": slurm.array_parallelism}
@@ -125,7 +133,14 @@ def _submit_slurm(pending, config, out: Path) -> list[int]:
     if not pending:
         return []
     jobs = ex.map_array(_run_task, *zip(*pending))
-    return [job.result() for job in jobs]
+    codes = []
+    for job, (_, _, folder) in zip(jobs, pending):
+        try:
+            codes.append(job.result())
+        except (FailedJobError, UncompletedJobError) as e:
+            print(f"diffsim: SLURM task {job.job_id} ({folder}) failed: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+            codes.append(-1)
+    return codes
 
 
 def collect(folder: Path, metric: str | None = None, parameter: str | None = None) -> Path:

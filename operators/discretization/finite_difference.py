@@ -7,6 +7,7 @@ import jax.lax as lax
 import jax.numpy as jnp
 
 from .._grid import Grid
+from .._halo import HaloExchange
 import numpy as np
 
 from ._base import AbstractDiscretization, _check_coefficient, _check_scalar
@@ -52,10 +53,17 @@ class FiniteDifference(AbstractDiscretization):
     Boundaries are periodic. First and second derivatives use the classical
     centred stencils; higher derivatives are compositions of those, which keeps
     the formal order.
+
+    `halo`: None (default) for a field held whole on one device. For one
+    block of a field split across devices (under `jax.shard_map`), a
+    `HaloExchange`, with `grid` the block's grid: every stencil then reads its
+    neighbours' cells from the adjacent blocks, so the block's derivatives
+    equal the corresponding block of the global ones.
     """
 
     grid: Grid
     order: int = eqx.field(static=True, default=4)
+    halo: HaloExchange | None = None
 
     def __check_init__(self):
         if self.order not in _FIRST:
@@ -65,21 +73,34 @@ class FiniteDifference(AbstractDiscretization):
     def stencil_radius(self) -> int:
         return self.order // 2
 
+    def _pad(self, u, axis: int, lo: int, hi: int):
+        """`u` with `lo` cells before and `hi` after along grid axis `axis`:
+        periodic wrap-around, or the neighbouring blocks' cells (`halo`)."""
+        if self.halo is None:
+            return _periodic_pad(u, axis - self.grid.ndim + u.ndim, lo, hi)
+        return self.halo.pad(u, axis, lo, hi)
+
+    def _shifted(self, u, axis):
+        """`shift(j) = u[i + j]` along `axis` for `|j| <= stencil_radius`."""
+        m, ax = self.stencil_radius, axis - self.grid.ndim + u.ndim
+        padded, n = self._pad(u, axis, m, m), u.shape[ax]
+        return lambda j: lax.slice_in_dim(padded, m + j, m + j + n, axis=ax)
+
     def _first(self, u, axis):
         h = self.grid.spacing[axis]
-        ax = axis - self.grid.ndim
+        shift = self._shifted(u, axis)
         out = 0.0
         for j, c in enumerate(_FIRST[self.order], start=1):
-            out = out + c * (jnp.roll(u, -j, ax) - jnp.roll(u, j, ax))
+            out = out + c * (shift(j) - shift(-j))
         return out / h
 
     def _second(self, u, axis):
         h = self.grid.spacing[axis]
-        ax = axis - self.grid.ndim
+        shift = self._shifted(u, axis)
         c0, *cs = _SECOND[self.order]
         out = c0 * u
         for j, c in enumerate(cs, start=1):
-            out = out + c * (jnp.roll(u, -j, ax) + jnp.roll(u, j, ax))
+            out = out + c * (shift(j) + shift(-j))
         return out / h**2
 
     def derivative(self, u, axis: int, order: int = 1):
@@ -101,10 +122,10 @@ class FiniteDifference(AbstractDiscretization):
     def _staggered_sum(self, u, axis, coefficients, sign, to_faces):
         """`sum_j c_j (u[i + j - s] + sign * u[i + 1 - j - s])` along `axis`,
         with `s = 0` (centres to faces) or `s = 1` (faces to centres)."""
-        ax = axis % u.ndim
+        ax = axis - self.grid.ndim + u.ndim
         m, n = len(coefficients), u.shape[ax]
         lo, hi = (m - 1, m) if to_faces else (m, m - 1)
-        padded = _periodic_pad(u, ax, lo, hi)  # u[i] is padded[i + lo]
+        padded = self._pad(u, axis, lo, hi)  # u[i] is padded[i + lo]
         shift = 0 if to_faces else 1
         out = 0.0
         for j, c in enumerate(coefficients, start=1):
