@@ -21,7 +21,8 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
         raise ConfigError("scenario", f"{scenario.name} is not an optimization problem: nothing to differentiate")
     variants = [(config.adjoint, config.optimize.gradient)]
     if args.all_modes:
-        variants = [("direct", "reverse"), ("checkpoint", "reverse"), ("direct", "forward")]
+        adjoints = scenario.adjoints
+        variants = [(adjoint, "reverse") for adjoint in adjoints] + [(adjoints[0], "forward")]
     failed, gradients = False, []
     print(f"{'adjoint':<11} {'mode':<8} {'direction':>9} {'autodiff':>22} {'finite diff.':>22} {'rel. error':>10}")
     with precision("float64"):

@@ -13,6 +13,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._adjoint import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
+from ._errors import ConfigError
 
 GradientMode = Literal["reverse", "forward", "auto"]
 
@@ -20,9 +21,21 @@ GradientMode = Literal["reverse", "forward", "auto"]
 #: parameter costs about one forward run each, a reverse pass several.
 FORWARD_MODE_MAX_PARAMETERS = 4
 
+def _no_implicit_time_loop() -> AbstractAdjoint:
+    raise ConfigError(
+        "adjoint",
+        "implicit differentiation applies to steady states (diffsim.steady_state); "
+        "a time-dependent rollout needs direct or checkpoint",
+    )
+
+
+#: The config's `adjoint:` for time loops. `implicit` (the implicit function
+#: theorem) is for steady scenarios, which build their own
+#: `optimistix.ImplicitAdjoint`; a rollout asked for it is a config error.
 ADJOINTS: dict[str, Callable[[], AbstractAdjoint]] = {
     "direct": DirectAdjoint,
     "checkpoint": CheckpointAdjoint,
+    "implicit": _no_implicit_time_loop,
 }
 
 

@@ -118,6 +118,11 @@ class InverseProblem:
 
 
 class OptimizationScenario(Scenario):
+    #: The config `adjoint:` values the problem supports; `diffsim gradcheck
+    #: --all-modes` checks each in reverse mode and the first in forward mode.
+    #: Steady scenarios list `implicit` first.
+    adjoints: ClassVar[tuple[str, ...]] = ("direct", "checkpoint")
+
     @abc.abstractmethod
     def build_problem(self, config, physics, key) -> InverseProblem:
         """The inverse problem `diffsim optimize` minimises."""

@@ -1,0 +1,177 @@
+"""The adjoint menu: gradient time and memory relative to the forward run.
+
+For each problem and number of steps n (100 / 1,000 / 10,000 by default) the
+loss `L(p) = mean(fields(T)^2)` of a rollout by `diffsim.solve` is
+differentiated with respect to two scalar parameters `p` by
+
+- `direct`: reverse mode through the plain scan (`DirectAdjoint`);
+- `checkpoint2` / `checkpoint4`: reverse mode with nested checkpointing
+  (`CheckpointAdjoint(levels=2 | 4)`, ~`levels n^(1/levels)` stored states);
+- `forward`: forward mode, one JVP per parameter (`value_and_grad(...,
+  "forward")`, two JVPs batched with vmap);
+
+Problems:
+
+- `euler1d`: `operators.Euler`, 200 cells, periodic smooth density wave
+  (rho = 1 + A sin 2 pi x, u = 1, p = p0; parameters A, p0), WENO5-Z in
+  characteristic variables + HLLC, SSPRK3, fixed dt (CFL 0.4);
+- `ns2d`: `operators.NavierStokesVorticity` 64^2 (parameters nu and the
+  amplitude of a random smooth initial vorticity), ETDRK4, dt = 0.01.
+
+Time: the best of a few calls of the compiled function (compile excluded).
+Memory: XLA's own accounting of the compiled executable
+(`compiled.memory_analysis()`: temp + argument + output bytes, i.e. the peak
+of buffers live at once as XLA assigned them), deterministic and independent
+of the allocator and of other processes, unlike a process's peak RSS (which
+on CPU also counts the JAX runtime, compiler and freed-but-kept memory). It is
+reported relative to the forward run's and to one state (the fields of one
+time step). A gradient whose compiled temp memory exceeds `--max-gb` is not
+run (reported as such).
+
+Usage::
+
+    python benchmarks/adjoints.py [--steps 100 1000 10000] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import diffsim as ds  # noqa: E402
+from diffsim._run import device_description  # noqa: E402
+from operators import Euler, FourierSpectral, Grid, NavierStokesVorticity  # noqa: E402
+
+MODES = {
+    "direct": (ds.DirectAdjoint(), "reverse"),
+    "checkpoint2": (ds.CheckpointAdjoint(levels=2), "reverse"),
+    "checkpoint4": (ds.CheckpointAdjoint(levels=4), "reverse"),
+    "forward": (ds.DirectAdjoint(), "forward"),
+}
+
+
+def euler1d():
+    grid = Grid(200, 0.0, 1.0)
+    (x,) = grid.coordinates
+    op = Euler(grid)  # WENO5-Z, HLLC, characteristic variables, periodic
+    dt = 0.4 * (1 / 200) / (1.0 + np.sqrt(1.4 * 1.2 / 0.8))  # max |u| + c over the wave
+
+    def fields(p):
+        rho = 1.0 + p["amplitude"] * jnp.sin(2 * np.pi * x)
+        return jnp.stack([rho, jnp.ones_like(x), p["pressure"] * jnp.ones_like(x)])
+
+    return op, ds.SSPRK3(), dt, fields, {"amplitude": jnp.asarray(0.2), "pressure": jnp.asarray(1.0)}, lambda p: op
+
+
+def ns2d():
+    grid = Grid((64, 64), (0.0, 0.0), (2 * np.pi, 2 * np.pi))
+    disc = FourierSpectral(grid)
+    from scenarios._common import random_smooth_field
+
+    w0 = random_smooth_field(jax.random.key(0), grid, k_peak=4.0, rms=1.0)
+
+    def fields(p):
+        return (p["amplitude"] * w0)[None]
+
+    return None, ds.ETDRK4(), 0.01, fields, {"amplitude": jnp.asarray(1.0), "nu": jnp.asarray(1e-3)}, lambda p: NavierStokesVorticity(disc, p["nu"])
+
+
+PROBLEMS = {"euler1d": euler1d, "ns2d": ns2d}
+
+
+def memory(compiled) -> int:
+    m = compiled.memory_analysis()
+    return int(m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes)
+
+
+def best_time(f, args, budget_s: float = 2.0, max_calls: int = 3) -> float:
+    jax.block_until_ready(f(*args))  # warm
+    times = []
+    while len(times) < max_calls and sum(times) < budget_s:
+        t = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def bench(name: str, steps: int, max_gb: float) -> list[dict]:
+    _, stepper, dt, fields, params, operator = PROBLEMS[name]()
+
+    def loss_with(adjoint):
+        def loss(p):
+            sol = ds.solve(operator(p), stepper, fields(p), dt=dt, num_steps=steps, adjoint=adjoint)
+            return jnp.mean(sol.ys[-1] ** 2)
+
+        return loss
+
+    state_bytes = int(fields(params).nbytes)
+    t0 = time.perf_counter()
+    fwd = jax.jit(loss_with(ds.DirectAdjoint())).lower(params).compile()
+    fwd_compile = time.perf_counter() - t0
+    fwd_time, fwd_mem = best_time(fwd, (params,)), memory(fwd)
+    value = float(fwd(params))
+    rows = [{"problem": name, "steps": steps, "mode": "forward run", "time_s": fwd_time, "time_ratio": 1.0, "memory_bytes": fwd_mem,
+             "memory_ratio": 1.0, "memory_states": fwd_mem / state_bytes, "compile_s": fwd_compile, "state_bytes": state_bytes}]
+    reference = None
+    for mode, (adjoint, direction) in MODES.items():
+        t0 = time.perf_counter()
+        grad = jax.jit(ds.value_and_grad(loss_with(adjoint), direction)).lower(params).compile()
+        compile_s = time.perf_counter() - t0
+        mem = memory(grad)
+        row = {"problem": name, "steps": steps, "mode": mode, "memory_bytes": mem, "memory_ratio": mem / fwd_mem,
+               "memory_states": mem / state_bytes, "compile_s": compile_s, "state_bytes": state_bytes}
+        if mem > max_gb * 2**30:
+            row.update(time_s=None, time_ratio=None, skipped=f"needs {mem / 2**30:.1f} GiB > --max-gb {max_gb}")
+        else:
+            v, g = grad(params)
+            g = np.array([float(g[k]) for k in sorted(g)])
+            if reference is None:
+                reference = g
+            row["max_rel_diff_vs_first"] = float(np.max(np.abs(g - reference)) / np.max(np.abs(reference)))
+            assert abs(float(v) - value) <= 1e-12 * abs(value), (mode, float(v), value)
+            row["time_s"] = best_time(grad, (params,))
+            row["time_ratio"] = row["time_s"] / fwd_time
+        rows.append(row)
+        print(_format(row), flush=True)
+    print(_format(rows[0]), "(reference)", flush=True)
+    return rows
+
+
+def _format(r):
+    t = "skipped" if r["time_s"] is None else f"{r['time_s'] * 1e3:10.1f} ms {r['time_ratio']:6.2f}x"
+    agree = f"  grad rel. diff {r['max_rel_diff_vs_first']:.1e}" if "max_rel_diff_vs_first" in r else ""
+    return (f"{r['problem']:<8} {r['steps']:>6} {r['mode']:<12} {t:>22}  mem {r['memory_bytes'] / 2**20:9.2f} MiB "
+            f"{r['memory_ratio']:7.1f}x fwd {r['memory_states']:8.1f} states{agree}{'  ' + r['skipped'] if 'skipped' in r else ''}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
+    parser.add_argument("--steps", nargs="+", type=int, default=[100, 1000, 10000])
+    parser.add_argument("--max-gb", type=float, default=4.0, help="skip gradients whose compiled memory exceeds this (GiB)")
+    parser.add_argument("--json", help="write all rows to this file")
+    args = parser.parse_args()
+    device = device_description()
+    print(f"device: {device}; jax {jax.__version__}; float64")
+    print(f"{'problem':<8} {'steps':>6} {'mode':<12} {'time, ratio to fwd':>22}  memory (XLA buffers), ratio to forward run, in states")
+    rows, t0 = [], time.perf_counter()
+    for name in args.problems:
+        for steps in args.steps:
+            rows += bench(name, steps, args.max_gb)
+            if args.json:  # after each case, so an interrupted run keeps what it measured
+                with open(args.json, "w") as f:
+                    json.dump({"device": device, "jax": jax.__version__, "argv": sys.argv, "rows": rows}, f, indent=1)
+    print(f"total {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Recover the forcing of a steady, damped, viscous Burgers flow from noisy
+sparse observations of the steady state, differentiating the steady state by
+the implicit function theorem (no time stepping, no backpropagation through
+Newton iterations).
+
+The forward model is the periodic boundary-value problem
+
+    nu u_xx - lambda u - u u_x + f(x; theta) = 0,
+    f(x; theta) = sum_{k=1..K} a_k cos(k x) + b_k sin(k x),  theta = (a, b),
+
+the steady state of `ForcedBurgers` (the linear damping `lambda > 0` makes
+the root unique for moderate forcing; a Kolmogorov-like forced flow in 1D).
+It is solved by Newton-Krylov (`diffsim.steady_state`) preconditioned with
+the inverse of the linear part `nu d_xx - lambda`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import optimistix as optx
+import pydantic
+import xarray as xr
+
+import diffsim as ds
+from diffsim import InverseProblem, OptimizationScenario, PhysicsConfig, register
+from operators import FourierSpectral
+from operators._operator import parameter
+from operators.spectral._base import AbstractSpectralOperator
+
+from ._common import grid_from
+
+
+class ForcedBurgers(AbstractSpectralOperator):
+    """`u_t = nu u_xx - damping u - u u_x + forcing(x)` on a periodic 1D grid
+    (pseudo-spectral, 2/3 de-aliased advection; `forcing` is a physical
+    field `(1, n)`). Channel: `velocity_x`."""
+
+    discretization: FourierSpectral
+    nu: jax.Array = eqx.field(converter=parameter)
+    damping: jax.Array = eqx.field(converter=parameter)
+    forcing: jax.Array
+
+    @property
+    def field_names(self):
+        return ("velocity_x",)
+
+    def linear_symbol(self):
+        return (self.nu * self.discretization.laplacian_symbol() - self.damping)[None]
+
+    def nonlinear(self, state, t):
+        (ik,) = self._ik()
+        u, du = self._to_physical(jnp.concatenate([state, ik * state]))
+        return self.discretization.forward(self.forcing) - self._to_spectral((u * du)[None])
+
+
+class Physics(PhysicsConfig):
+    nu: pydantic.PositiveFloat = 0.1
+    damping: pydantic.PositiveFloat = 1.0
+    modes: pydantic.PositiveInt = 4
+    amplitude: pydantic.PositiveFloat = 1.5
+    sensors: pydantic.PositiveInt = 24
+    noise: pydantic.NonNegativeFloat = 0.01
+    regularization: pydantic.NonNegativeFloat = 1e-5
+
+
+class Solver(PhysicsConfig):
+    max_steps: pydantic.PositiveInt = 30
+    rtol: pydantic.PositiveFloat = 1e-10
+
+
+def forcing_basis(x, modes: int) -> np.ndarray:
+    """`(2 K, n)`: `cos(k x)` then `sin(k x)` for `k = 1..K`."""
+    k = np.arange(1, modes + 1)[:, None]
+    return np.concatenate([np.cos(k * x), np.sin(k * x)])
+
+
+def steady_adjoint(name: str, rtol: float):
+    """The config's `adjoint` for a steady state: `implicit` (implicit
+    function theorem, one adjoint GMRES solve) or, for checks, `checkpoint`:
+    reverse mode through the Newton iterations (optimistix's online binomial
+    checkpointing)."""
+    if name == "implicit":
+        return optx.ImplicitAdjoint(linear_solver=ds.GMRES(rtol=rtol, restart=40, max_steps=400))
+    return optx.RecursiveCheckpointAdjoint()
+
+
+@register
+class SteadyFit(OptimizationScenario):
+    name = "steady_fit"
+    description = "recover the forcing of a steady damped Burgers flow from noisy sensors (Newton-Krylov, implicit adjoint)"
+    ndim = 1
+    Physics = Physics
+    Solver = Solver
+    #: `diffsim gradcheck --all-modes` compares both in reverse mode and the
+    #: implicit one in forward mode (unrolled optimistix loops are reverse only).
+    adjoints = ("implicit", "checkpoint")
+    defaults = {
+        "grid": {"cells": [64], "lower": [0.0], "upper": [2 * np.pi]},
+        "adjoint": "implicit",
+        "optimize": {"iterations": 40, "checkpoint_every": 10, "gradient": "reverse", "optimizer": {"name": "lbfgs"}},
+    }
+
+    def build_problem(self, config, physics, key):
+        solver_cfg = Solver(**config.solver)
+        grid = grid_from(config)
+        n = grid.cells[0]
+        if physics.sensors > n:
+            raise ds.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
+        if 3 * physics.modes > n:
+            raise ds.ConfigError("physics.modes", f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved after de-aliasing")
+        if config.adjoint not in self.adjoints:
+            raise ds.ConfigError("adjoint", "steady_fit differentiates a steady state: implicit, or checkpoint (through the Newton iterations)")
+        x = grid.coordinates[0]
+        basis = jnp.asarray(forcing_basis(x, physics.modes))
+        truth_key, noise_key, guess_key = jax.random.split(key, 3)
+        decay = physics.amplitude * jnp.asarray(np.concatenate([np.arange(1, physics.modes + 1)] * 2) ** -1.0)
+        theta_true = decay * jax.random.normal(truth_key, (2 * physics.modes,))
+        # The initial guess: another, weaker draw from the same prior (not
+        # zero forcing, whose steady state u* = 0 is a degenerate point at
+        # which to check gradients).
+        theta_guess = 0.5 * decay * jax.random.normal(guess_key, (2 * physics.modes,))
+        disc = FourierSpectral(grid)
+        solver = ds.newton_krylov(atol=1e-11 if config.precision == "float64" else 1e-5, rtol=1e-11 if config.precision == "float64" else 1e-5)
+        adjoint = steady_adjoint(config.adjoint, solver_cfg.rtol)
+        u_guess = jnp.zeros((1, n))
+
+        def steady(theta):
+            op = ForcedBurgers(disc, physics.nu, physics.damping, (theta @ basis)[None])
+            return ds.steady_state(op, u_guess, solver=solver, adjoint=adjoint, max_steps=solver_cfg.max_steps).value[0]
+
+        sensors = np.linspace(0, n, physics.sensors, endpoint=False).astype(int)
+        u_true = steady(theta_true)
+        data = u_true[sensors] + physics.noise * jax.random.normal(noise_key, (physics.sensors,), u_true.dtype)
+
+        def loss(theta):
+            misfit = jnp.mean((steady(theta)[sensors] - data) ** 2)
+            return misfit + physics.regularization * jnp.sum(theta**2)
+
+        def error(theta):  # the basis is orthogonal with equal norms: also the relative L2 error of f
+            return float(jnp.linalg.norm(theta - theta_true) / jnp.linalg.norm(theta_true))
+
+        def fields(theta):
+            return xr.Dataset(
+                {"u": (("x",), np.asarray(steady(theta))), "u_true": (("x",), np.asarray(u_true)),
+                 "forcing": (("x",), np.asarray(theta @ basis)), "forcing_true": (("x",), np.asarray(theta_true @ basis)),
+                 "observations": (("sensor",), np.asarray(data))},
+                coords={"x": x, "sensor_x": (("sensor",), x[sensors])},
+            )
+
+        def metrics(initial, final):
+            return {
+                "parameter_error_initial": error(initial), "parameter_error_final": error(final),
+                "theta_true": np.asarray(theta_true).tolist(), "theta_final": np.asarray(final).tolist(),
+            }
+
+        def plot(initial, final, history, out):
+            out = Path(out)
+            out.mkdir(parents=True, exist_ok=True)
+            fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+            a.plot(x, theta_true @ basis, "k-", lw=2, label="true forcing")
+            a.plot(x, final @ basis, "C0--", lw=2, label=f"recovered (parameter error {error(final):.3f})")
+            a.set(xlabel="x", ylabel="f(x)", title="forcing")
+            a.legend(frameon=False, fontsize=8)
+            b.plot(x, u_true, "k-", lw=2, label="true steady state")
+            b.plot(x, steady(final), "C0--", lw=2, label="fitted steady state")
+            b.plot(x[sensors], data, "o", color="C1", ms=4, label="noisy observations")
+            b.set(xlabel="x", ylabel="u*(x)", title="steady state")
+            b.legend(frameon=False, fontsize=8)
+            path = out / "steady_fit.png"
+            fig.savefig(path, dpi=130)
+            plt.close(fig)
+            return [path]
+
+        return InverseProblem(theta_guess, loss, fields=fields, metrics=metrics, plot=plot)
