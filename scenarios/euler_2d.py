@@ -7,7 +7,7 @@ import numpy as np
 import pydantic
 
 from diffsim import ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
-from operators.finite_volume import Outflow, Periodic, ReflectingWall
+from operators.finite_volume import Inflow, Outflow, Periodic, ReflectingWall, Switch
 
 from ._common import grid_from
 from ._euler import EULER_DEFAULTS, EulerScheme, conservative_averages_to_primitive, density_errors, gauss_cell_average, make_euler
@@ -136,6 +136,96 @@ class KelvinHelmholtz(TimeDependentScenario):
         p = np.full_like(X, physics.pressure)
         op = make_euler(grid, config.scheme, physics.gamma, Periodic())
         return Setup(op, grid, np.stack([rho, u, v, p]))
+
+
+class DoubleMachPhysics(PhysicsConfig):
+    gamma: float = pydantic.Field(1.4, gt=1.0)
+    mach: float = pydantic.Field(10.0, gt=1.0)
+    wall_start: pydantic.NonNegativeFloat = 1.0 / 6.0
+
+
+def _post_shock_state(gamma, mach):
+    """Density, speed and pressure behind a normal shock of Mach `mach` moving
+    into gas at rest with density `gamma` and pressure 1 (sound speed 1)."""
+    rho0, p0 = gamma, 1.0
+    rho1 = rho0 * (gamma + 1) * mach**2 / ((gamma - 1) * mach**2 + 2)
+    p1 = p0 * (2 * gamma * mach**2 - (gamma - 1)) / (gamma + 1)
+    u1 = mach * (1 - rho0 / rho1)  # shock speed is mach * c0 = mach
+    return rho0, p0, rho1, u1, p1
+
+
+class _BehindShock:
+    """`where` of the double Mach reflection's `Switch` conditions: true
+    behind the 60-degree shock, `x < x0 + (y + speed t) / sqrt(3)`; a small
+    hashable class so that the operator's static structure is comparable."""
+
+    def __init__(self, x0, speed):
+        self.x0, self.speed = x0, speed
+
+    def __call__(self, coords, t):
+        x, y = coords
+        return x < self.x0 + (y + self.speed * t) / np.sqrt(3.0)
+
+    def __eq__(self, other):
+        return isinstance(other, _BehindShock) and (self.x0, self.speed) == (other.x0, other.speed)
+
+    def __hash__(self):
+        return hash((_BehindShock, self.x0, self.speed))
+
+
+class _BeforeWall:
+    def __init__(self, x0):
+        self.x0 = x0
+
+    def __call__(self, coords, t):
+        return coords[0] < self.x0
+
+    def __eq__(self, other):
+        return isinstance(other, _BeforeWall) and self.x0 == other.x0
+
+    def __hash__(self):
+        return hash((_BeforeWall, self.x0))
+
+
+@register
+class DoubleMachReflection(TimeDependentScenario):
+    name = "double_mach_reflection"
+    description = "double Mach reflection (Woodward & Colella 1984): a Mach 10 shock hits a 30-degree wedge"
+    ndim = 2
+    Physics = DoubleMachPhysics
+    Scheme = EulerScheme
+    defaults = {
+        **EULER_DEFAULTS,
+        "grid": {"cells": [240, 60], "lower": [0.0, 0.0], "upper": [4.0, 1.0]},
+        "time": {"t_end": 0.2, "cfl": 0.4, "snapshots": 4},
+    }
+
+    def build(self, config, physics, key):
+        grid = grid_from(config)
+        g, x0 = physics.gamma, physics.wall_start
+        rho0, p0, rho1, u1, p1 = _post_shock_state(g, physics.mach)
+        # the shock foot moves along x at mach / sin(60 deg): x0 + (y + 2 mach t) / sqrt(3)
+        speed = 2.0 * physics.mach
+        angle = np.pi / 6  # post-shock velocity points 30 degrees below the x axis
+        post = (rho1, (u1 * np.cos(angle), -u1 * np.sin(angle)), p1)
+        pre = (rho0, (0.0, 0.0), p0)
+        post_bc, pre_bc = Inflow(post[0], post[1], post[2]), Inflow(pre[0], pre[1], pre[2])
+        boundaries = (
+            (post_bc, Outflow()),
+            (Switch(_BeforeWall(x0), post_bc, ReflectingWall()), Switch(_BehindShock(x0, speed), post_bc, pre_bc)),
+        )
+        X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
+        behind = X < x0 + Y / np.sqrt(3.0)
+        fields = np.stack(
+            [
+                np.where(behind, post[0], pre[0]),
+                np.where(behind, post[1][0], 0.0),
+                np.where(behind, post[1][1], 0.0),
+                np.where(behind, post[2], pre[2]),
+            ]
+        )
+        op = make_euler(grid, config.scheme, g, boundaries)
+        return Setup(op, grid, fields)
 
 
 class ExplosionPhysics(PhysicsConfig):

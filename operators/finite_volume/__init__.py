@@ -8,9 +8,12 @@ from .boundary import (
     Outflow as Outflow,
     Periodic as Periodic,
     ReflectingWall as ReflectingWall,
+    Switch as Switch,
 )
 from .eos import IdealGas as IdealGas
 from .euler import Euler as Euler
+from .neural_flux import NeuralFlux as NeuralFlux
+from .scalar import MLPPotential as MLPPotential, ScalarConservationLaw as ScalarConservationLaw
 from .reconstruction import (
     MUSCL as MUSCL,
     WENO5JS as WENO5JS,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array
 
+from .._grid import Grid
 from .._operator import parameter
 
 
@@ -28,6 +29,12 @@ class AbstractBoundaryCondition(eqx.Module):
         (low end) or 1 (high end). Returns one array per variable whose extent
         along `axis` is `num_ghost`, ordered by increasing coordinate.
         """
+
+    def at(self, t, grid: Grid) -> AbstractBoundaryCondition:
+        """The condition at time `t` on `grid`; the operator calls this before
+        padding. Conditions that depend on neither (all but `Switch`) return
+        themselves."""
+        return self
 
 
 def _edge(x, axis, side, g):
@@ -95,6 +102,58 @@ class Inflow(AbstractBoundaryCondition):
         dtype = jnp.result_type(primitive[0])
         values = (self.density, *self.velocity, self.pressure)
         return tuple(jnp.broadcast_to(v.astype(dtype), tuple(shape)) for v in values)
+
+
+class Switch(AbstractBoundaryCondition):
+    """One of two conditions, chosen per ghost cell by position and time:
+    `inside` where `where(coordinates, t)` is true, `outside` elsewhere.
+
+    `where` receives the ghost cells' centre coordinates (one array per axis,
+    shaped like the ghost block) and the time. The classic use is the double
+    Mach reflection (Woodward & Colella 1984): on the bottom face, the
+    post-shock inflow for `x < 1/6` and a reflecting wall beyond; on the top
+    face, post- or pre-shock states on either side of the moving shock's
+    foot, `x < 1/6 + (1 + 20 t) / sqrt(3)`.
+
+    `where` is a static Python callable (a module-level function keeps the
+    operator hashable across runs).
+    """
+
+    where: Callable = eqx.field(static=True)
+    inside: AbstractBoundaryCondition
+    outside: AbstractBoundaryCondition
+    t: Array | None = None
+    grid: Grid | None = None
+
+    def at(self, t, grid):
+        return Switch(self.where, self.inside.at(t, grid), self.outside.at(t, grid), jnp.asarray(t), grid)
+
+    def ghost_cells(self, primitive, axis, side, num_ghost):
+        if self.grid is None:
+            raise ValueError(
+                "Switch: the condition depends on time and position; call the operator with its time "
+                "(operator(state, t)) so that it can bind them"
+            )
+        inside = self.inside.ghost_cells(primitive, axis, side, num_ghost)
+        outside = self.outside.ghost_cells(primitive, axis, side, num_ghost)
+        coords = ghost_coordinates(self.grid, primitive[0].shape, axis, side, num_ghost)
+        mask = self.where(coords, self.t.astype(jnp.result_type(primitive[0])))
+        return tuple(jnp.where(mask, a, b) for a, b in zip(inside, outside))
+
+
+def ghost_coordinates(grid: Grid, shape, axis: int, side: int, num_ghost: int) -> tuple[Array, ...]:
+    """Cell-centre coordinates of the ghost block on one side of `axis` of an
+    array of `shape`: along the other axes, `shape` may exceed the grid by
+    the same number of (ghost) cells on both ends."""
+    axes = []
+    for d, (n, lo, hi, h) in enumerate(zip(grid.cells, grid.lower, grid.upper, grid.spacing)):
+        if d == axis:
+            k = jnp.arange(num_ghost) + 0.5
+            axes.append(lo - h * (num_ghost - k) if side == 0 else hi + h * k)
+        else:
+            extra = (shape[d] - n) // 2
+            axes.append(lo + h * (jnp.arange(-extra, n + extra) + 0.5))
+    return tuple(jnp.meshgrid(*axes, indexing="ij"))
 
 
 def pad(

@@ -165,12 +165,14 @@ class Euler(AbstractOperator):
         return jnp.stack(conservative_to_primitive_components(tuple(state), self.eos))
 
     def __call__(self, state: Float[Array, "vars *cells"], t=None) -> Float[Array, "vars *cells"]:
-        """`dU/dt = -sum_d (F_{i+1/2} - F_{i-1/2}) / dx_d`; `t` is unused."""
+        """`dU/dt = -sum_d (F_{i+1/2} - F_{i-1/2}) / dx_d` at time `t` (which
+        only time-dependent boundary conditions use)."""
         self._check_shape(state, "state")
+        op = self.at(t)
         w = conservative_to_primitive_components(tuple(state), self.eos)
         rates = [None] * len(w)
         for axis in range(self.grid.ndim):
-            flux = self.face_fluxes(w, axis)
+            flux = op.face_fluxes(w, axis)
             n = self.grid.cells[axis]
             inv_dx = 1.0 / self.grid.spacing[axis]
             for v, f in enumerate(flux):
@@ -179,6 +181,14 @@ class Euler(AbstractOperator):
         return jnp.stack(rates)
 
     # Pieces ------------------------------------------------------------------
+    def at(self, t) -> Euler:
+        """The operator with its boundary conditions bound to time `t` (only
+        position- and time-dependent ones, `Switch`, change)."""
+        if t is None:
+            return self
+        bound = tuple((lo.at(t, self.grid), hi.at(t, self.grid)) for lo, hi in self.boundaries)
+        return eqx.tree_at(lambda op: op.boundaries, self, bound)
+
     def face_states(
         self, primitive: Sequence[Array], axis: int
     ) -> tuple[tuple[Array, ...], tuple[Array, ...]]:

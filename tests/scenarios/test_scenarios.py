@@ -32,6 +32,7 @@ REDUCED = {
     "isentropic_vortex": (["grid.cells=[16,16]", "time.t_end=0.2", "time.snapshots=1"], {"l1_density": 0.01}),
     "riemann_2d": (["grid.cells=[24,24]", "time.t_end=0.05", "time.snapshots=1"], {}),
     "kelvin_helmholtz": (["grid.cells=[16,16]", "time.t_end=0.05", "time.snapshots=1"], {}),
+    "double_mach_reflection": (["grid.cells=[32,8]", "time.t_end=0.01", "time.snapshots=1"], {}),
     "explosion_3d": (["grid.cells=[8,8,8]", "time.t_end=0.02", "time.snapshots=1"], {}),
 }
 

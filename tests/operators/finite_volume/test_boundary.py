@@ -96,3 +96,36 @@ def test_reflecting_wall_has_no_normal_mass_flux(rec, variables):
         tangential = np.asarray(flux[2 - axis])  # momentum along the wall
         np.testing.assert_allclose(np.take(tangential, 0, axis=axis), 0.0, atol=1e-14)
         assert np.max(np.abs(np.take(np.asarray(flux[1 + axis]), 0, axis=axis))) > 0.5  # wall pressure
+
+
+def _left_of_moving_front(coords, t):
+    return coords[0] < 0.25 + t
+
+
+def test_switch_chooses_by_ghost_position_and_time():
+    """A `Switch` on the top face: inflow state A left of a front moving at
+    speed 1, state B right of it; ghost coordinates lie outside the domain."""
+    from operators.finite_volume import Switch
+    from operators.finite_volume.boundary import ghost_coordinates
+
+    grid = Grid((8, 4), lower=(0.0, 0.0), upper=(1.0, 1.0))
+    a, b = Inflow(2.0, (1.0, 0.0), 3.0), Inflow(1.0, (0.0, 0.0), 1.0)
+    bc = Switch(_left_of_moving_front, a, b)
+    w = tuple(jnp.ones((8, 4)) for _ in range(4))
+    with pytest.raises(ValueError, match="operator\\(state, t\\)"):
+        bc.ghost_cells(w, 1, 1, 2)
+    xs, ys = ghost_coordinates(grid, (8, 4), 1, 1, 2)
+    np.testing.assert_allclose(np.asarray(ys[0]), [1.125, 1.375])
+    np.testing.assert_allclose(np.asarray(xs[:, 0]), (np.arange(8) + 0.5) / 8)
+    for t, expected_a in ((0.0, 2), (0.5, 6)):  # cells with centre x < 0.25 + t
+        rho = np.asarray(bc.at(t, grid).ghost_cells(w, 1, 1, 2)[0])
+        assert rho.shape == (8, 2)
+        assert (rho[:, 0] == 2.0).sum() == expected_a and np.all(rho[rho != 2.0] == 1.0)
+    # an axis extended by ghost cells (the transverse padding of the operator)
+    xs, _ = ghost_coordinates(grid, (12, 4), 1, 1, 2)
+    np.testing.assert_allclose(np.asarray(xs[:, 0]), (np.arange(-2, 10) + 0.5) / 8)
+    # the operator binds t itself: a time-dependent inflow changes the rate
+    op = Euler(grid, boundaries=(Periodic(), (ReflectingWall(), bc)), reconstruction=FirstOrder())
+    u = op.encode(jnp.stack([jnp.ones((8, 4)), jnp.zeros((8, 4)), jnp.zeros((8, 4)), jnp.ones((8, 4))]))
+    r0, r1 = np.asarray(op(u, 0.0)), np.asarray(op(u, 0.5))
+    assert np.abs(r0[:, :, -1] - r1[:, :, -1]).max() > 0.1 and np.allclose(r0[:, :, 0], r1[:, :, 0])
