@@ -171,11 +171,9 @@ def shard_operator(operator: AbstractOperator, mesh: Mesh) -> tuple[AbstractOper
     grid = operator.grid
     if isinstance(operator, Euler):
         check_divisible(grid.cells, mesh.devices.shape)
-        # widest halo: the normal reconstruction, or the transverse
-        # face-averaging kernels of `face_average="high_order"` (4 cells)
-        width = operator.reconstruction.num_ghost
-        if getattr(operator, "face_average", "midpoint") != "midpoint" and grid.ndim > 1:
-            width = max(width, 4)
+        # widest halo: the normal reconstruction, plus the two 5-point
+        # average <-> point-value kernels of `average_correction` (4 cells)
+        width = operator.reconstruction.num_ghost + (4 if operator.average_correction else 0)
         _check_blocks(grid, mesh, width, "Euler")
         spec = block_spec(mesh, leading=1)
         return ShardedOperator(operator, mesh, spec, local_euler), NamedSharding(mesh, spec)

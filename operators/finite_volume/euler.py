@@ -216,7 +216,7 @@ class Euler(AbstractOperator):
 
         flux = fused_face_map(f, params, padded, axis) if self.fused_derivatives else f(params, padded)
         for a in transverse:
-            flux = tuple(_convolve(x, _TO_AVERAGE, a) for x in flux)
+            flux = tuple(_convolve(x, _TO_AVERAGE, a) for x in _materialize(flux))
         return flux
 
     def _line_averages(self, primitive, axis, transverse):
@@ -236,13 +236,13 @@ class Euler(AbstractOperator):
         for a in transverse:
             w = pad(w, a, self.boundaries[a], 2 * _HALO)
         w = pad(w, axis, self.boundaries[axis], g + 2 * _HALO)
-        u = primitive_to_conservative_components(w, self.eos)
+        u = _materialize(primitive_to_conservative_components(w, self.eos))
         for a in (axis, *transverse):
-            u = tuple(_convolve(x, _TO_POINT, a) for x in u)
+            u = _materialize(tuple(_convolve(x, _TO_POINT, a) for x in u))
         point = _keep_positive(conservative_to_primitive_components(u, self.eos), _trim(w, (axis, *transverse), _HALO))
-        line = tuple(_convolve(x, _TO_AVERAGE, axis) for x in point)
+        line = tuple(_convolve(x, _TO_AVERAGE, axis) for x in _materialize(point))
         plain = _trim(_trim(w, transverse, _HALO), (axis,), 2 * _HALO)
-        return _keep_positive(line, plain)
+        return _materialize(_keep_positive(line, plain))
 
     # Time-step control and diagnostics ---------------------------------------
     def _speeds(self, state):
@@ -297,6 +297,16 @@ def _trim(w, axes, k):
     for a in axes:
         w = tuple(lax.slice_in_dim(x, k, x.shape[a] - k, axis=a) for x in w)
     return w
+
+
+def _materialize(xs):
+    """`xs`, stored once: each is divided by a one the compiler cannot see
+    (`x / 1 == x` exactly). XLA:CPU never duplicates a division into its
+    consumers, so the stencil slices that follow read these arrays instead of
+    each recomputing the whole chain that produced them (5x the cost of the
+    right-hand side otherwise); see `_fused.py` for the same device."""
+    one = lax.stop_gradient(1.0 + 0.0 * xs[0].ravel()[0])
+    return tuple(x / one for x in xs)
 
 
 def _keep_positive(candidate, fallback):

@@ -38,12 +38,12 @@ def _maxdiff(a, b):
 
 @pytest.mark.parametrize("mesh_shape", [(2, 2)])
 def test_euler_weno5_rhs_walls_outflow_periodic(mesh_shape):
-    """WENO5-Z (3 ghost cells, plus the 4-cell transverse halo of the
-    high-order face average) with a reflecting wall below and outflow above
+    """WENO5-Z (3 ghost cells, plus 4 for the high-order average <-> point
+    value kernels) with a reflecting wall below and outflow above
     in x (the physical condition applies on the outer blocks only) and a
     periodic y (halos wrap around): the sharded right-hand side equals the
     one-device one. The reference is evaluated eagerly (no compilation)."""
-    grid = Grid((16, 12), (0.0, 0.0), (1.0, 1.5))
+    grid = Grid((16, 14), (0.0, 0.0), (1.0, 1.5))
     op = Euler(grid, boundaries=((ReflectingWall(), Outflow()), Periodic()), variables="primitive")
     u = op.encode(_flow(grid))
     expected = op(u, 0.0)
@@ -148,8 +148,8 @@ def test_errors_name_parallel_mesh():
         diffsim.load_config("configs/riemann_2d.yaml", ["grid.cells=[30,32]", "parallel.mesh=[4,1]"])
     with pytest.raises(diffsim.ConfigError, match=r"parallel\.mesh: \[4, 2\] needs 8 devices, 4 cpu"):
         make_mesh([4, 2])
-    # blocks of 2 cells cannot feed WENO5's 3-cell halo
-    with pytest.raises(diffsim.ConfigError, match=r"parallel\.mesh: blocks of 2 cells .* 4-cell halo of Euler"):
+    # blocks of 2 cells cannot feed WENO5's 7-cell halo
+    with pytest.raises(diffsim.ConfigError, match=r"parallel\.mesh: blocks of 2 cells .* 7-cell halo of Euler"):
         shard_operator(Euler(Grid((8, 8))), make_mesh([4, 1]))
     # spectral slabs split x over every device
     op = NavierStokesVorticity(FourierSpectral(Grid((6, 8))), nu=0.1)

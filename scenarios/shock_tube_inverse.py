@@ -1,0 +1,322 @@
+"""Shock-tube inversion: estimate the ratio of specific heats and the initial
+left/right states of a Riemann problem from pressure traces `p(x_s, t)` at a
+few sensors.
+
+The forward model is the 1D finite-volume Euler solver (`scheme:`, default
+WENO5-Z + HLLC in characteristic variables) with SSP-RK3 at the fixed step
+`time.dt`, zero-gradient (outflow) ends, differentiated in reverse mode
+through the bounded time loop with checkpointing (`adjoint: checkpoint`).
+The seven unknowns stay physical through the parameter transform
+`rho = e^a`, `p = e^b`, `gamma = 1 + e^g` (velocities are unconstrained).
+The data are the model's own traces at the true parameters plus Gaussian
+noise (an "inverse crime": the noise, not model error, sets the loss floor).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pydantic  # noqa: E402
+import xarray as xr  # noqa: E402
+
+import diffsim as ds  # noqa: E402
+from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register  # noqa: E402
+from operators import Grid  # noqa: E402
+from operators.finite_volume import Outflow  # noqa: E402
+
+from ._common import grid_from  # noqa: E402
+from ._euler import EULER_DEFAULTS, EulerScheme, make_euler  # noqa: E402
+
+_State = tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat]
+
+
+class ShockTubeState(PhysicsConfig):
+    """A parameter set: `gamma` and the `left` / `right` states `(rho, u, p)`."""
+
+    gamma: float = pydantic.Field(1.4, gt=1.0)
+    left: _State = (1.0, 0.0, 1.0)
+    right: _State = (0.125, 0.0, 0.1)
+
+
+class Physics(PhysicsConfig):
+    """`gamma`, `left`, `right`: the true parameters that generate the data
+    (Sod's problem by default); `initial_guess`: where the optimizer starts;
+    `interface`: the initial discontinuity; `sensors`: positions of the
+    pressure sensors, sampled at t = 0 and at `time.snapshots` equally spaced
+    times (linear interpolation between cell centres); `noise`: standard
+    deviation of the Gaussian noise added to the traces."""
+
+    gamma: float = pydantic.Field(1.4, gt=1.0)
+    left: _State = (1.0, 0.0, 1.0)
+    right: _State = (0.125, 0.0, 0.1)
+    initial_guess: ShockTubeState = pydantic.Field(
+        default_factory=lambda: ShockTubeState(gamma=1.6, left=(0.7, 0.1, 0.7), right=(0.2, -0.1, 0.15))
+    )
+    interface: float = 0.5
+    sensors: list[float] = pydantic.Field([0.2, 0.3, 0.4, 0.6, 0.75, 0.9], min_length=1)
+    noise: pydantic.NonNegativeFloat = 1e-3
+
+    def truth(self) -> ShockTubeState:
+        return ShockTubeState(gamma=self.gamma, left=self.left, right=self.right)
+
+
+class ShockTubeParameters(eqx.Module):
+    """Unconstrained coordinates of a shock-tube parameter set: `gamma = 1 +
+    exp(log_gamma_minus_1)`, densities and pressures `exp(log_density)`,
+    `exp(log_pressure)` and the velocities as they are; index 0 is the left
+    state, 1 the right one."""
+
+    log_gamma_minus_1: jax.Array
+    log_density: jax.Array
+    velocity: jax.Array
+    log_pressure: jax.Array
+
+    @classmethod
+    def from_physical(cls, state: ShockTubeState, dtype=None) -> "ShockTubeParameters":
+        dtype = dtype or jnp.result_type(float)
+        (rl, ul, pl), (rr, ur, pr) = state.left, state.right
+        return cls(
+            jnp.asarray(np.log(state.gamma - 1.0), dtype),
+            jnp.asarray(np.log([rl, rr]), dtype),
+            jnp.asarray([ul, ur], dtype),
+            jnp.asarray(np.log([pl, pr]), dtype),
+        )
+
+    @property
+    def gamma(self):
+        return 1.0 + jnp.exp(self.log_gamma_minus_1)
+
+    def primitive_states(self):
+        """`(2, 3)`: rows left/right, columns `(rho, u, p)`."""
+        return jnp.stack([jnp.exp(self.log_density), self.velocity, jnp.exp(self.log_pressure)], axis=1)
+
+    def as_dict(self) -> dict:
+        w = np.asarray(self.primitive_states())
+        return {"gamma": float(self.gamma), "left": [float(v) for v in w[0]], "right": [float(v) for v in w[1]]}
+
+
+_NAMES = ("gamma", "rho_left", "u_left", "p_left", "rho_right", "u_right", "p_right")
+
+
+def _flat(d: dict) -> np.ndarray:
+    return np.array([d["gamma"], *d["left"], *d["right"]])
+
+
+def parameter_errors(estimate: dict, truth: dict) -> dict:
+    """Per-parameter errors: relative for `gamma`, densities and pressures;
+    velocities relative to the left sound speed of the truth (they may be 0)."""
+    est, tru = _flat(estimate), _flat(truth)
+    c_left = np.sqrt(truth["gamma"] * truth["left"][2] / truth["left"][0])
+    scale = np.where([n.startswith("u_") for n in _NAMES], c_left, np.abs(tru))
+    return {n: float(abs(e - t) / s) for n, e, t, s in zip(_NAMES, est, tru, scale)}
+
+
+def interpolation_matrix(grid: Grid, positions) -> np.ndarray:
+    """`(sensors, cells)`: linear interpolation between cell centres (clamped at the ends)."""
+    x = np.asarray(grid.coordinates[0])
+    rows = np.zeros((len(positions), x.size))
+    for i, s in enumerate(positions):
+        j = int(np.clip(np.searchsorted(x, s) - 1, 0, x.size - 2))
+        w = float(np.clip((s - x[j]) / (x[j + 1] - x[j]), 0.0, 1.0))
+        rows[i, j], rows[i, j + 1] = 1.0 - w, w
+    return rows
+
+
+@register
+class ShockTubeInverse(OptimizationScenario):
+    name = "shock_tube_inverse"
+    description = "estimate gamma and the left/right states of a shock tube from noisy pressure traces at a few sensors (FV Euler, checkpointed reverse mode)"
+    ndim = 1
+    Physics = Physics
+    Scheme = EulerScheme
+    adjoints = ("checkpoint", "direct")
+    defaults = {
+        **EULER_DEFAULTS,
+        "scheme": {"reconstruction": "muscl", "limiter": "van_leer", "riemann": "hllc", "variables": "primitive"},
+        "grid": {"cells": [128], "lower": [0.0], "upper": [1.0]},
+        "time": {"t_end": 0.3, "dt": 2.0e-3, "snapshots": 50},
+        "optimize": {"iterations": 80, "checkpoint_every": 20, "gradient": "reverse", "optimizer": {"name": "lbfgs"}},
+    }
+
+    def build_problem(self, config, physics, key):
+        grid = grid_from(config)
+        lo, hi = grid.lower[0], grid.upper[0]
+        if config.time is None or config.time.dt is None:
+            raise ConfigError("time.dt", "the shock-tube inversion steps with a fixed time.dt (set time.cfl to null)")
+        if not lo < physics.interface < hi:
+            raise ConfigError("physics.interface", f"must lie inside the domain ({lo}, {hi})")
+        for s in physics.sensors:
+            if not lo <= s <= hi:
+                raise ConfigError("physics.sensors", f"sensor at {s} lies outside the domain [{lo}, {hi}]")
+        num_steps, dt = config.num_steps, config.dt
+        every = num_steps // config.time.snapshots
+
+        truth = physics.truth()
+        dtype = jnp.result_type(float)
+        op0 = make_euler(grid, config.scheme, truth.gamma, Outflow())
+        stepper = ds.STEPPERS[config.stepper]()
+        adjoint = ds.ADJOINTS[config.adjoint]()
+        edges = np.linspace(lo, hi, grid.cells[0] + 1)
+        left_fraction = jnp.asarray(np.clip((physics.interface - edges[:-1]) / np.diff(edges), 0.0, 1.0), dtype)
+        sensors = jnp.asarray(interpolation_matrix(grid, physics.sensors), dtype)
+
+        # The step must be stable for the truth and for the initial guess (an
+        # optimizer that wanders far off would be caught by the NaN check).
+        for which, state in (("physics", truth), ("physics.initial_guess", physics.initial_guess)):
+            speed = _max_signal_speed(state)
+            if speed * dt / grid.spacing[0] > 0.8:
+                raise ConfigError(
+                    "time.dt",
+                    f"{dt:g} gives CFL {speed * dt / grid.spacing[0]:.2f} > 0.8 for the states of {which} "
+                    f"(fastest signal ~{speed:.3g}); use time.dt <= {0.5 * grid.spacing[0] / speed:.3g}",
+                )
+
+        def initial_fields(op, params: ShockTubeParameters):
+            """Primitive fields whose conservative cell averages mix the two
+            states in the cell that the interface cuts."""
+            w = params.primitive_states()
+            ul, ur = (op.encode(jnp.broadcast_to(w[i][:, None], (3, grid.cells[0]))) for i in (0, 1))
+            return op.decode(left_fraction[None] * ul + (1.0 - left_fraction[None]) * ur)
+
+        def simulate(params: ShockTubeParameters):
+            op = eqx.tree_at(lambda o: o.eos.gamma, op0, params.gamma.astype(dtype))
+            return ds.solve(op, stepper, initial_fields(op, params), dt=dt, num_steps=num_steps,
+                            saveat=ds.SaveAt(every=every, t0=True), adjoint=adjoint)
+
+        def traces(params):
+            """Pressure at the sensors, `(times, sensors)`, from t = 0."""
+            return simulate(params).ys[:, -1, :] @ sensors.T
+
+        # Everything outside the loss reuses one compiled forward run.
+        simulate_jit = jax.jit(simulate)
+        sensors_np = np.asarray(sensors)
+
+        def traces_of(params):
+            return np.asarray(simulate_jit(params).ys)[:, -1, :] @ sensors_np.T
+
+        true_params = ShockTubeParameters.from_physical(truth, dtype)
+        clean = traces_of(true_params)
+        data = jnp.asarray(clean + physics.noise * np.asarray(jax.random.normal(key, clean.shape, dtype)))
+        scale = jnp.mean(data**2)
+
+        def loss(params):
+            """Mean squared trace misfit relative to the mean squared data."""
+            return jnp.mean((traces(params) - data) ** 2) / scale
+
+        times = np.arange(data.shape[0]) * dt * every
+        x = np.asarray(grid.coordinates[0])
+
+        def fields(params):
+            sol = simulate_jit(params)
+            ys = np.asarray(sol.ys)
+            return xr.Dataset(
+                {
+                    "density": (("t", "x"), ys[:, 0]), "velocity_x": (("t", "x"), ys[:, 1]), "pressure": (("t", "x"), ys[:, 2]),
+                    "observations": (("t", "sensor"), np.asarray(data)), "predictions": (("t", "sensor"), ys[:, -1, :] @ sensors_np.T),
+                },
+                coords={"t": np.asarray(sol.ts), "x": x, "sensor_x": (("sensor",), np.asarray(physics.sensors))},
+                attrs={"scenario": self.name, **{f"param_{k}": str(v) for k, v in params.as_dict().items()}},
+            )
+
+        truth_dict = true_params.as_dict()
+
+        unravel = ravel_pytree(true_params)[1]
+        jacobian = jax.jit(jax.jacfwd(lambda f: traces(unravel(f))))
+
+        def standard_deviations(params) -> dict:
+            """Linearised 1-sigma uncertainty of each physical parameter from
+            the noise: `cov = noise^2 (J^T J)^-1`, `J` the Jacobian of the
+            traces with respect to the physical parameters (forward mode)."""
+            flat = ravel_pytree(params)[0]
+            jac = np.asarray(jacobian(flat)).reshape(-1, flat.size)
+            d = params.as_dict()
+            dphys = np.array([d["gamma"] - 1.0, d["left"][0], d["right"][0], 1.0, 1.0, d["left"][2], d["right"][2]])
+            order = [0, 1, 3, 5, 2, 4, 6]  # unconstrained (gamma, rho L R, u L R, p L R) -> _NAMES order
+            jac = (jac / dphys[None, :])[:, order]
+            cov = physics.noise**2 * np.linalg.pinv(jac.T @ jac)
+            return {n: float(np.sqrt(max(c, 0.0))) for n, c in zip(_NAMES, np.diag(cov))}
+
+        def metrics(initial, final):
+            e0, e1 = parameter_errors(initial.as_dict(), truth_dict), parameter_errors(final.as_dict(), truth_dict)
+            noise_floor = float(physics.noise**2 / scale)
+            return {
+                "parameters_true": truth_dict,
+                "parameters_initial": initial.as_dict(),
+                "parameters_recovered": final.as_dict(),
+                "parameter_errors_initial": e0,
+                "parameter_errors_final": e1,
+                "max_parameter_error_initial": max(e0.values()),
+                "max_parameter_error_final": max(e1.values()),
+                "parameter_errors_note": "relative for gamma, rho, p; velocity errors relative to the true left sound speed",
+                "parameter_std_final": standard_deviations(final),
+                "parameter_std_note": "linearised 1-sigma uncertainty from the noise level at the recovered parameters: noise^2 (J^T J)^-1",
+                "loss_noise_floor": noise_floor,
+                "sensors": list(physics.sensors),
+                "observations": int(data.size),
+            }
+
+        def plot(initial, final, history, out):
+            return [_plot(Path(out), times, np.asarray(data), traces_of(initial), traces_of(final), physics, history, truth_dict,
+                          initial.as_dict(), final.as_dict(), standard_deviations(final))]
+
+        return InverseProblem(ShockTubeParameters.from_physical(physics.initial_guess, dtype), loss,
+                              fields=fields, metrics=metrics, plot=plot)
+
+
+def _max_signal_speed(state: ShockTubeState) -> float:
+    """A generous bound on `|u| + c` over the Riemann solution: the largest of
+    the two states' values, doubled to cover the shocked and accelerated gas."""
+    return 2.0 * max(abs(u) + np.sqrt(state.gamma * p / rho) for rho, u, p in (state.left, state.right))
+
+
+def _plot(out, times, data, initial, final, physics, history, truth, guess, fitted, std) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    fig = plt.figure(figsize=(15, 5.2), constrained_layout=True)
+    grid = fig.add_gridspec(1, 3, width_ratios=[2.0, 1, 1.45])
+    ax = fig.add_subplot(grid[0])
+    for i, s in enumerate(physics.sensors):
+        color = f"C{i % 10}"
+        ax.plot(times, data[:, i], ".", color=color, ms=3, alpha=0.6)
+        ax.plot(times, final[:, i], "-", color=color, lw=1.6, label=f"x = {s:g}")
+        ax.plot(times, initial[:, i], ":", color=color, lw=1.1)
+    ax.plot([], [], "k.", ms=4, label="data (truth + noise)")
+    ax.plot([], [], "k-", lw=1.6, label="fitted model")
+    ax.plot([], [], "k:", lw=1.1, label="initial guess")
+    ax.set(xlabel="t", ylabel="pressure at sensor", title="pressure traces")
+    ax.legend(fontsize=8, ncol=5, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.11))
+    ax.grid(alpha=0.3)
+
+    ax = fig.add_subplot(grid[1])
+    it = [h["iteration"] for h in history]
+    ax.semilogy(it, [h["loss"] for h in history], color="C0", lw=1.8, label="loss")
+    floor = physics.noise**2 / float(np.mean(data**2))
+    if floor > 0:
+        ax.axhline(floor, color="0.4", ls="--", lw=1, label="noise floor (noise^2 / mean data^2)")
+    ax.set(xlabel="iteration", ylabel="relative misfit", title="loss")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+
+    ax = fig.add_subplot(grid[2])
+    ax.axis("off")
+    rows = [["", "true", "initial", "recovered ± 1σ"]]
+    for name, t, g, f in zip(_NAMES, _flat(truth), _flat(guess), _flat(fitted)):
+        rows.append([name, f"{t:.4g}", f"{g:.4g}", f"{f:.4g} ± {std[name]:.2g}"])
+    table = ax.table(cellText=rows, loc="center", cellLoc="center", colWidths=[0.24, 0.18, 0.18, 0.4])
+    table.auto_set_font_size(False)
+    table.set_fontsize(9)
+    table.scale(1.0, 1.5)
+    ax.set_title("parameters (σ: linearised noise uncertainty)", fontsize=10)
+    fig.suptitle(f"shock-tube inversion: {len(physics.sensors)} pressure sensors, {len(times)} samples each, noise {physics.noise:g}")
+    path = out / "traces.png"
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
