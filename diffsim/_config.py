@@ -424,5 +424,12 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
 
 
 def resolved_dict(config: RunConfig) -> dict:
-    """The fully resolved configuration, as written to `config.yaml`."""
-    return config.model_dump(mode="json")
+    """The fully resolved configuration, as written to `config.yaml`: it
+    loads back as the same configuration (keys a choice forbids, such as an
+    L-BFGS learning rate, are left out)."""
+    out = config.model_dump(mode="json")
+    optimizer = (out.get("optimize") or {}).get("optimizer")
+    if optimizer and optimizer.get("name") == "lbfgs":
+        optimizer.pop("learning_rate", None)
+        optimizer.pop("schedule", None)
+    return out

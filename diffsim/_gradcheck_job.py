@@ -19,6 +19,8 @@ EXIT_MISMATCH = 1
 def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
     if not issubclass(scenario, OptimizationScenario):
         raise ConfigError("scenario", f"{scenario.name} is not an optimization problem: nothing to differentiate")
+    if config.batch is not None:
+        raise ConfigError("batch", "ensembles run with diffsim run; an optimization batches inside its own loss (remove batch:)")
     variants = [(config.adjoint, config.optimize.gradient)]
     if args.all_modes:
         adjoints = scenario.adjoints

@@ -34,6 +34,8 @@ def run_optimize(config: RunConfig, physics, scenario: type[Scenario], out: Path
     `out/checkpoints/` when it holds checkpoints of the same configuration)."""
     if not issubclass(scenario, OptimizationScenario):
         raise ConfigError("scenario", f"{scenario.name} is not an optimization problem (use diffsim run)")
+    if config.batch is not None:
+        raise ConfigError("batch", "ensembles run with diffsim run; an optimization batches inside its own loss (remove batch:)")
     out = Path(out)
     resolved = resolved_dict(config)
     previous = out / "config.yaml"

@@ -1,5 +1,7 @@
 """Config parsing, overrides, defaults and step arithmetic."""
 
+from pathlib import Path
+
 import pytest
 
 from diffsim import ConfigError, load_config
@@ -80,3 +82,16 @@ def test_override_into_a_value_is_an_error():
 def test_missing_file():
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("configs/nope.yaml")
+
+
+@pytest.mark.parametrize("path", sorted(Path("configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_resolved_config_loads_back_unchanged(path, tmp_path):
+    """config.yaml as a job writes it is itself a valid config (users rerun
+    `diffsim run OUT/config.yaml`), and resolves to the same thing."""
+    from diffsim._config import resolved_dict
+    from diffsim._io import write_yaml
+
+    config, _, _ = load_config(path, [])
+    write_yaml(tmp_path / "config.yaml", resolved_dict(config))
+    again, _, _ = load_config(tmp_path / "config.yaml", [])
+    assert resolved_dict(again) == resolved_dict(config)

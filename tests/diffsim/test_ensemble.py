@@ -227,3 +227,14 @@ def test_example_configs_validate():
     for path, size in (("configs/burgers_ensemble.yaml", 16), ("configs/sod_ensemble.yaml", 5)):
         config, _, _ = load_config(path)
         assert config.batch.count == size
+
+
+def test_optimize_and_gradcheck_refuse_a_batch_section(tmp_path, capsys):
+    from diffsim._cli import main
+
+    for command in ("optimize", "gradcheck"):
+        args = [command, "configs/burgers_inverse.yaml", "batch.size=2", "batch.vary.physics.nu.uniform=[0.01,0.02]"]
+        if command == "optimize":
+            args += ["--out", str(tmp_path / "o")]
+        assert main(args) == 2
+        assert "batch" in capsys.readouterr().err
