@@ -1,32 +1,46 @@
-"""Heterogeneous Helmholtz solve and its gradient: iterations and time.
+"""Heterogeneous Helmholtz solve and its gradient, against j-Wave.
 
-The problem (the j-Wave comparison problem): 256 x 256 cells, dx = 0.1 mm,
-1 MHz in water (c0 = 1500 m/s, 15 points per wavelength), a disc of radius
-40 cells at 2000 m/s in the middle, a 20-cell PML, a point source 80 cells
-left of the disc centre. For each precision this prints
+The problem (the j-Wave comparison problem of issue #4): 256 x 256 cells,
+dx = 0.1 mm, 1 MHz in water (c0 = 1500 m/s, 15 points per wavelength), a
+disc of radius 40 cells at 2000 m/s in the middle (cells whose centre lies
+inside), a 20-cell PML with j-Wave's profile (`1 / gamma = 1 / (1 + 2 i
+d^4)`, `d` the normalised depth), a point source: one cell of value
+`1 / dx^2` 80 cells left of the disc centre; the target cell 80 cells right
+of it. `benchmarks/helmholtz_jwave.py` builds exactly the same arrays.
 
-- the forward solve `H p = -s` to relative residual `rtol` (1e-6 in float64;
-  in float32 the residual of the operator itself cannot be evaluated much
-  below ~1e-5 at 15 points per wavelength, so float32 is run to 3e-5 and the
-  attempt at 1e-6 is reported with the residual it reached): Krylov
-  iterations, compile time, and the best of `--repeat` timed solves, for
-  GMRES(restart) and BiCGStab with the convergent-Born-series preconditioner;
-- the gradient of `|p(target)|^2` with respect to the whole sound-speed map
-  (`jax.value_and_grad`, implicit adjoint: one forward and one adjoint solve)
-  and its cost relative to the forward solve.
+Ours: `operators.Helmholtz` on `FourierSpectral` (the same staggered Fourier
+scheme as j-Wave; see "fields" below for the one difference), solved by
+`diffsim.linear_solve` with the convergent-Born-series preconditioner,
+GMRES(20) and BiCGStab, to relative residual 1e-6 in float64. In float32 the
+attempt at 1e-6 is reported with the residual it reached, and the float32
+floor is measured: the float64 solution rounded to complex64 has a residual
+of ~1e-5 on its own, so no float32 field can reach 1e-6; float32 is timed to
+3e-5. Gradient: `jax.value_and_grad` of `|p(target)|^2` w.r.t. the whole
+sound-speed map (implicit adjoint: one forward and one adjoint solve), and
+its cost relative to the forward solve.
 
-Only our solver is timed here (the j-Wave side is to be added).
+j-Wave: `helmholtz_jwave.py` is run as a subprocess in its own venv
+(`--jwave-python`, default /work/venv-jwave/bin/python), pinned to the same
+CPU with the same XLA flags; `--reuse-jwave` reads its last results instead.
 
-Usage (one thread, as for the other benchmarks)::
+Fields: j-Wave returns `p_jw = -i omega H_jw^{-1}(kappa s)`, `kappa =
+2 / (dx c_min)`; ours solves `H p = -s`, so `p_jw / (i omega kappa)` is
+compared with ours. The difference is split into (a) j-Wave's solver error
+(its field against j-Wave's own discrete operator solved here to 1e-10 with
+our solver) and (b) the discretization difference between the two
+operators: ours evaluates the PML factor of the inner derivative at the
+staggered faces `x + h/2` where the flux lives, j-Wave at the cell centres
+(its `shift=dx/2` is added to coordinates measured in cells, so it is
+1/2000 of a cell).
+
+Usage (one thread)::
 
     XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \\
-        taskset -c 0 python benchmarks/helmholtz.py --threads 1
+        taskset -c 0 /work/venv/bin/python benchmarks/helmholtz.py
 
-`--threads 1` also pins the process to one CPU and sets those XLA_FLAGS if
-they are not set (before jax is imported). Both wall-clock and process CPU
-times are printed (on a shared machine, single-threaded CPU time is the
-robust one). `--quick` runs a 128 x 128 version; `--json PATH` writes all
-numbers.
+Both wall-clock and process CPU times are measured (on a shared machine
+single-threaded CPU time is the robust one); the table shows wall time.
+`--quick` runs our side only at 128 x 128; `--json PATH` writes all numbers.
 """
 
 from __future__ import annotations
@@ -34,25 +48,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 DEFAULT_ONE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+HERE = Path(__file__).resolve().parent
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--threads", choices=["1", "all"], default="all",
-                   help="1: pin to one CPU and single-threaded XLA flags (if XLA_FLAGS unset); all: leave as is")
+    p.add_argument("--threads", choices=["1", "all"], default="1",
+                   help="1 (default): pin to one CPU and single-threaded XLA flags (if XLA_FLAGS unset); all: leave as is")
     p.add_argument("--precision", default="float64,float32", help="comma-separated: float64, float32")
-    p.add_argument("--discretization", choices=["fourier", "fd4", "fd8"], default="fourier")
-    p.add_argument("--repeat", type=int, default=3, help="timed repetitions (best is reported)")
-    p.add_argument("--quick", action="store_true", help="128 x 128 (disc radius 20 cells, PML 20), one repetition")
-    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.add_argument("--repeat", type=int, default=3, help="timed repetitions of our solves (best is reported)")
+    p.add_argument("--quick", action="store_true", help="128 x 128 (disc radius 20 cells, offset 40), ours only, one repetition")
+    p.add_argument("--jwave-python", default="/work/venv-jwave/bin/python", help="python of the venv with jwave installed")
+    p.add_argument("--reuse-jwave", action="store_true", help="do not run j-Wave; read its last results from --out")
+    p.add_argument("--no-jwave", action="store_true", help="ours only")
+    p.add_argument("--out", default=str(HERE / "results"), help="folder for j-Wave's results and ours (helmholtz*.json)")
+    p.add_argument("--json", metavar="PATH", help="also write all numbers here")
     return p.parse_args(argv)
 
 
-ARGS = parse_args()
+ARGS = parse_args() if __name__ == "__main__" else parse_args([])
 if ARGS.threads == "1":
     # Must happen before jax (and its thread pools) start.
     os.environ.setdefault("XLA_FLAGS", DEFAULT_ONE_THREAD_FLAGS)
@@ -66,10 +86,12 @@ import numpy as np  # noqa: E402
 
 from diffsim import BiCGStab, GMRES, linear_solve  # noqa: E402
 from diffsim._run import cpu_model as _cpu_model  # noqa: E402
-from operators import FiniteDifference, FourierSpectral, Grid  # noqa: E402
-from operators.helmholtz import PML, Helmholtz, point_source  # noqa: E402
+from operators import FourierSpectral, Grid  # noqa: E402
+from operators.helmholtz import PML, Helmholtz  # noqa: E402
 
-
+DX, FREQUENCY, C0, C_DISC = 1.0e-4, 1.0e6, 1500.0, 2000.0
+OMEGA = 2 * np.pi * FREQUENCY
+JWAVE_PML = PML(20, strength=2.0, order=4.0)  # j-Wave: 1 / (1 + i alpha_max d^exponent), alpha_max 2, exponent 4
 
 
 def device() -> str:
@@ -82,9 +104,8 @@ def device() -> str:
 
 def timed(fn, *args, repeat):
     """Best wall and CPU seconds over `repeat` calls (after one warm-up)."""
-    jax.block_until_ready(fn(*args))
+    out = jax.block_until_ready(fn(*args))
     best_wall = best_cpu = float("inf")
-    out = None
     for _ in range(repeat):
         w, c = time.perf_counter(), time.process_time()
         out = jax.block_until_ready(fn(*args))
@@ -93,58 +114,112 @@ def timed(fn, *args, repeat):
     return out, best_wall, best_cpu
 
 
-def problem(n, radius_cells, dx=1.0e-4):
-    grid = Grid((n, n), -n * dx / 2, n * dx / 2)
+def problem(n=256, radius=40, offset=80):
+    """Grid, sound speed, source map (one cell, unit integral), target cell."""
+    grid = Grid((n, n), -n * DX / 2, n * DX / 2)
     X, Y = grid.mesh()
-    c = jnp.where(X**2 + Y**2 < (radius_cells * dx) ** 2, 2000.0, 1500.0)
-    disc = {"fourier": FourierSpectral, "fd4": lambda g: FiniteDifference(g, 4), "fd8": lambda g: FiniteDifference(g, 8)}[ARGS.discretization](grid)
-    source = point_source(grid, (-2 * radius_cells * dx + dx / 2, dx / 2))
-    probe = point_source(grid, (2 * radius_cells * dx + dx / 2, dx / 2)) * grid.cell_volume
-    return grid, disc, c, source, probe
+    c = jnp.where(X**2 + Y**2 < (radius * DX) ** 2, C_DISC, C0)
+    source = np.zeros((n, n), complex)
+    source[n // 2 - offset, n // 2] = 1.0 / DX**2
+    return grid, c, jnp.asarray(source), (n // 2 + offset, n // 2)
 
 
-def run(precision: str) -> dict:
+class JWaveOperator(eqx.Module):
+    """j-Wave's discrete operator, for the field comparison: the same
+    staggered Fourier derivatives as `Helmholtz`, with the PML factor of the
+    inner derivative taken at the cell centres instead of the faces."""
+
+    disc: FourierSpectral
+    sound_speed: jax.Array
+    pml: PML = eqx.field(static=True)
+
+    def __call__(self, p):
+        out = (OMEGA / self.sound_speed) ** 2 * p
+        for axis in range(2):
+            g = jnp.asarray(self.pml.inverse_stretch(self.disc.grid, axis), p.dtype)
+            out = out + g * self.disc.derivative_of_scaled_derivative(p, g, axis, at_faces=True)
+        return out
+
+
+class Counted(eqx.Module):
+    """`op` that ticks a host counter per application (untimed runs only)."""
+
+    op: Helmholtz
+
+    def __call__(self, p):
+        out = self.op(p)
+        jax.debug.callback(_tick, jnp.zeros(()))
+        return out
+
+
+_COUNT = [0]
+
+
+def _tick(_):
+    _COUNT[0] += 1
+
+
+def solvers(rtol):
+    return (GMRES(rtol=rtol, max_steps=5000, restart=20), BiCGStab(rtol=rtol, max_steps=5000))
+
+
+def solver_name(solver):
+    return type(solver).__name__ + (f"({solver.restart})" if isinstance(solver, GMRES) else "")
+
+
+def run(precision: str, n, radius, offset, repeat) -> dict:
     jax.config.update("jax_enable_x64", precision == "float64")
-    n, radius = (128, 20) if ARGS.quick else (256, 40)
-    repeat = 1 if ARGS.quick else ARGS.repeat
-    grid, disc, c, source, probe = problem(n, radius)
-    omega = 2 * np.pi * 1.0e6
-    pml = PML(20)
-    rtols = [1e-6] if precision == "float64" else [3e-5, 1e-6]
-    results = {"precision": precision, "cells": [n, n], "solves": []}
+    grid, c, source, target = problem(n, radius, offset)
+    disc = FourierSpectral(grid)
+    cdtype = jnp.complex128 if precision == "float64" else jnp.complex64
+    source = source.astype(cdtype)
+    c = c.astype(jnp.float64 if precision == "float64" else jnp.float32)
+    rtols = [1e-6] if precision == "float64" else [1e-6, 3e-5]
+    out = {"precision": precision, "cells": [n, n], "solves": [], "gradients": []}
 
     def operator(c):
-        return Helmholtz(disc, c, omega, pml=pml)
+        return Helmholtz(disc, c, OMEGA, pml=JWAVE_PML)
 
     for rtol in rtols:
-        for solver in (GMRES(rtol=rtol, max_steps=5000, restart=20), BiCGStab(rtol=rtol, max_steps=5000)):
-            @eqx.filter_jit
-            def solve(c, source, solver=solver):
+        for solver in solvers(rtol):
+            def solve(c, source, solver=solver, count=False):
                 op = operator(c)
-                return linear_solve(op, -source, solver, preconditioner=op.preconditioner(), throw=False)
+                return linear_solve(Counted(op) if count else op, -source, solver, preconditioner=op.preconditioner(), throw=False)
 
+            _COUNT[0] = 0
+            jax.block_until_ready(eqx.filter_jit(lambda c, s: solve(c, s, count=True))(c, source))
+            applications = _COUNT[0]
+            fn = eqx.filter_jit(solve)
             t = time.perf_counter()
-            solve.lower(c, source).compile()
+            fn.lower(c, source).compile()
             compile_s = time.perf_counter() - t
-            sol, wall, cpu = timed(solve, c, source, repeat=repeat)
-            row = {
-                "solver": f"{type(solver).__name__}" + (f"(restart={solver.restart})" if isinstance(solver, GMRES) else ""),
-                "rtol": rtol, "converged": bool(sol.converged), "iterations": int(sol.num_steps),
-                "relative_residual": float(sol.relative_residual), "compile_s": compile_s, "solve_wall_s": wall, "solve_cpu_s": cpu,
-            }
-            results["solves"].append(row)
-            print(f"  {precision} {row['solver']:<18} rtol {rtol:.0e}: {row['iterations']:4d} iterations, residual "
-                  f"{row['relative_residual']:.2e}{'' if row['converged'] else ' (NOT converged)'}, "
-                  f"solve {wall:.3f} s wall / {cpu:.3f} s cpu (compile {compile_s:.1f} s)", flush=True)
+            sol, wall, cpu = timed(fn, c, source, repeat=repeat)
+            row = {"solver": solver_name(solver), "rtol": rtol, "converged": bool(sol.converged), "iterations": int(sol.num_steps),
+                   "operator_applications": applications, "relative_residual": float(sol.relative_residual),
+                   "compile_s": compile_s, "solve_wall_s": wall, "solve_cpu_s": cpu}
+            out["solves"].append(row)
+            print(f"  ours {precision} {row['solver']:<10} rtol {rtol:.0e}: {row['iterations']:4d} iterations "
+                  f"({applications} operator applications), residual {row['relative_residual']:.2e}"
+                  f"{'' if row['converged'] else ' (NOT converged)'}, solve {wall:.3f} s wall / {cpu:.3f} s cpu "
+                  f"(compile {compile_s:.1f} s)", flush=True)
+            if precision == "float64" and isinstance(solver, GMRES):
+                out["field"] = np.asarray(sol.value)
 
-    # gradient of the focal intensity w.r.t. the sound-speed map, at the precision's tolerance
-    rtol = rtols[0]
-    results["gradient"] = []
-    for solver in (GMRES(rtol=rtol, max_steps=5000, restart=20), BiCGStab(rtol=rtol, max_steps=5000)):
+    if precision == "float64":
+        # the float32 floor: the float64 solution rounded to complex64, residual in float64
+        p64 = jnp.asarray(out["field"])
+        op = operator(c)
+        rounded = p64.astype(jnp.complex64).astype(jnp.complex128)
+        floor = float(jnp.linalg.norm(op(rounded) + source) / jnp.linalg.norm(source))
+        out["float32_floor"] = floor
+        print(f"  float32 floor: the float64 solution rounded to complex64 has relative residual {floor:.2e}", flush=True)
+
+    rtol = rtols[0] if precision == "float64" else rtols[-1]
+    for solver in solvers(rtol):
         def intensity(c, solver=solver):
             op = operator(c)
             p = linear_solve(op, -source, solver, preconditioner=op.preconditioner()).value
-            return jnp.abs(jnp.sum(probe * p)) ** 2
+            return jnp.abs(p[target]) ** 2
 
         forward = jax.jit(intensity)
         value_and_grad = jax.jit(jax.value_and_grad(intensity))
@@ -152,30 +227,153 @@ def run(precision: str) -> dict:
         value_and_grad.lower(c).compile()
         compile_s = time.perf_counter() - t
         _, f_wall, f_cpu = timed(forward, c, repeat=repeat)
-        (_, grad), g_wall, g_cpu = timed(value_and_grad, c, repeat=repeat)
+        (value, grad), g_wall, g_cpu = timed(value_and_grad, c, repeat=repeat)
         assert bool(jnp.all(jnp.isfinite(grad)))
-        name = type(solver).__name__
-        results["gradient"].append({
-            "solver": name, "rtol": rtol, "forward_wall_s": f_wall, "forward_cpu_s": f_cpu, "value_and_grad_wall_s": g_wall,
-            "value_and_grad_cpu_s": g_cpu, "ratio_wall": g_wall / f_wall, "ratio_cpu": g_cpu / f_cpu, "compile_s": compile_s,
-        })
-        print(f"  {precision} gradient of |p(target)|^2 w.r.t. c ({n}x{n} map), {name} rtol {rtol:.0e}: "
+        row = {"solver": solver_name(solver), "rtol": rtol, "value": float(value), "forward_wall_s": f_wall, "forward_cpu_s": f_cpu,
+               "value_and_grad_wall_s": g_wall, "value_and_grad_cpu_s": g_cpu, "ratio_wall": g_wall / f_wall,
+               "ratio_cpu": g_cpu / f_cpu, "compile_s": compile_s}
+        out["gradients"].append(row)
+        if precision == "float64" and isinstance(solver, GMRES):
+            out["gradient_map"] = np.asarray(grad)
+        print(f"  ours {precision} gradient of |p(target)|^2 w.r.t. c ({n}x{n}), {row['solver']} rtol {rtol:.0e}: "
               f"forward {f_wall:.3f} s, value_and_grad {g_wall:.3f} s wall ({g_wall / f_wall:.2f}x), "
               f"cpu {f_cpu:.3f} / {g_cpu:.3f} s ({g_cpu / f_cpu:.2f}x) (compile {compile_s:.1f} s)", flush=True)
+    return out
+
+
+def run_jwave(out_dir: Path) -> dict | None:
+    if not ARGS.reuse_jwave:
+        python = Path(ARGS.jwave_python)
+        if not python.exists():
+            print(f"j-Wave: {python} not found; create it with `python3 -m venv /work/venv-jwave && "
+                  "/work/venv-jwave/bin/pip install jwave`, or pass --no-jwave", flush=True)
+            return None
+        env = dict(os.environ)
+        env.setdefault("XLA_FLAGS", DEFAULT_ONE_THREAD_FLAGS)
+        cmd = [str(python), str(HERE / "helmholtz_jwave.py"), "--out", str(out_dir)]
+        if ARGS.threads == "1" and hasattr(os, "sched_getaffinity"):
+            cmd = ["taskset", "-c", str(sorted(os.sched_getaffinity(0))[0]), *cmd]
+        print(f"j-Wave: {' '.join(cmd)}", flush=True)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        for line in done.stdout.splitlines():
+            print(f"  {line}", flush=True)
+        if done.returncode != 0:
+            print(done.stderr[-3000:], flush=True)
+            raise SystemExit(f"j-Wave run failed (exit {done.returncode})")
+    path = out_dir / "helmholtz_jwave.json"
+    if not path.exists():
+        print(f"j-Wave: no results at {path}", flush=True)
+        return None
+    results = json.loads(path.read_text())
+    results["field"] = np.load(out_dir / "helmholtz_jwave_field.npy").astype(np.complex128)
+    grad_path = out_dir / "helmholtz_jwave_gradient.npy"
+    results["gradient_map"] = np.load(grad_path).astype(np.float64) if grad_path.exists() else None
     return results
 
 
+def compare_fields(ours: dict, jw: dict) -> dict:
+    """Ours against j-Wave's field, and the split of the difference."""
+    jax.config.update("jax_enable_x64", True)
+    grid, c, source, target = problem()
+    disc = FourierSpectral(grid)
+    kappa, omega = jw["source_scale"]["kappa"], jw["source_scale"]["omega"]
+    p_jw = jw["field"] / (1j * omega * kappa)  # onto ours: H p = -s
+    p_ours = ours["field"]
+    interior = ~JWAVE_PML.mask(grid)
+    replica = JWaveOperator(disc, c, JWAVE_PML)
+    p_rep = linear_solve(replica, -source, GMRES(rtol=1e-10, max_steps=5000, restart=20),
+                         preconditioner=Helmholtz(disc, c, OMEGA, pml=JWAVE_PML).preconditioner()).value
+    p_rep = np.asarray(p_rep)
+
+    def rel(a, b, where=None):
+        if where is not None:
+            a, b = a[where], b[where]
+        return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+    op = Helmholtz(disc, c, OMEGA, pml=JWAVE_PML)
+    out = {
+        "ours_vs_jwave": {"all": rel(p_ours, p_jw), "interior": rel(p_ours, p_jw, interior)},
+        "jwave_solver_error": {"all": rel(p_jw, p_rep), "interior": rel(p_jw, p_rep, interior)},
+        "discretization_difference": {"all": rel(p_ours, p_rep), "interior": rel(p_ours, p_rep, interior)},
+        "jwave_field_residual_in_our_operator": float(jnp.linalg.norm(op(jnp.asarray(p_jw)) + source) / jnp.linalg.norm(source)),
+        "jwave_residual_in_its_operator_by_our_replica": float(jnp.linalg.norm(replica(jnp.asarray(p_jw)) + source) / jnp.linalg.norm(source)),
+        "target_intensity_ratio": float(np.abs(p_jw[target]) ** 2 / np.abs(p_ours[target]) ** 2),
+    }
+    if jw.get("gradient_map") is not None and ours.get("gradient_map") is not None:
+        g_jw = jw["gradient_map"] / (omega * kappa) ** 2  # |p_jw|^2 = (omega kappa)^2 |p|^2 (up to d kappa / d c_min)
+        out["gradient_ours_vs_jwave"] = {"all": rel(ours["gradient_map"], g_jw), "interior": rel(ours["gradient_map"], g_jw, interior)}
+    return out
+
+
+def table(ours_runs, jw, comparison) -> str:
+    cells = 256 * 256
+    head = f"{'code':<7} {'precision':<9} {'solver':<11} {'tol':>7} {'op. appl.':>9} {'residual':>9} {'solve s':>8} {'grad s':>8} {'grad/solve':>10} {'Mcell/s':>8} {'jWave/ours':>10}"
+    lines = [head, "-" * len(head)]
+    jw_solve = {r["method"]: r for r in jw["solves"]} if jw else {}
+    jw_gmres = jw_solve.get("gmres")
+    for run in ours_runs:
+        grads = {g["solver"]: g for g in run["gradients"]}
+        for s in run["solves"]:
+            g = grads.get(s["solver"]) if grads.get(s["solver"], {}).get("rtol") == s["rtol"] else None
+            thr = s["operator_applications"] * cells / s["solve_wall_s"] / 1e6
+            speed = f"{jw_gmres['solve_wall_s'] / s['solve_wall_s']:.0f}x" if jw_gmres and s["converged"] else ""
+            resid = f"{s['relative_residual']:.1e}" + ("" if s["converged"] else "*")
+            lines.append(
+                f"{'ours':<7} {run['precision']:<9} {s['solver']:<11} {s['rtol']:>7.0e} {s['operator_applications']:>9} {resid:>9} "
+                f"{s['solve_wall_s']:>8.3f} {g['value_and_grad_wall_s'] if g else float('nan'):>8.3f} "
+                f"{g['ratio_wall'] if g else float('nan'):>10.2f} {thr:>8.1f} {speed:>10}"
+            )
+    if jw:
+        grad = jw.get("gradient")
+        for method, s in jw_solve.items():
+            thr = s["operator_applications"] * cells / s["solve_wall_s"] / 1e6
+            g = grad if method == "gmres" and grad else None
+            name = "GMRES(10)" if method == "gmres" else "BiCGStab"
+            lines.append(
+                f"{'j-Wave':<7} {jw['precision']:<9} {name:<11} {s['tol']:>7.0e} {s['operator_applications']:>9} {s['relative_residual']:>9.1e} "
+                f"{s['solve_wall_s']:>8.2f} {g['value_and_grad_wall_s'] if g else float('nan'):>8.2f} "
+                f"{g['value_and_grad_wall_s'] / s['solve_wall_s'] if g else float('nan'):>10.2f} {thr:>8.1f} {'':>10}"
+            )
+    lines.append("residual: true ||b - A x|| / ||b|| (ours: our solver's; j-Wave's: computed independently in float64); "
+                 "* = tolerance not reached; grad s: value_and_grad; Mcell/s: cells x operator applications / solve s; "
+                 "jWave/ours: j-Wave GMRES solve time / ours")
+    if comparison:
+        c = comparison
+        lines.append(
+            f"fields (outside the PML / whole grid): ours vs j-Wave {c['ours_vs_jwave']['interior']:.1e} / {c['ours_vs_jwave']['all']:.1e} "
+            f"= j-Wave's solver error {c['jwave_solver_error']['interior']:.1e} / {c['jwave_solver_error']['all']:.1e} "
+            f"+ discretization (PML at faces vs centres) {c['discretization_difference']['interior']:.1e} / {c['discretization_difference']['all']:.1e}; "
+            f"j-Wave's field has residual {c['jwave_field_residual_in_our_operator']:.1e} in our operator, "
+            f"{c['jwave_residual_in_its_operator_by_our_replica']:.1e} in its own"
+        )
+        if "gradient_ours_vs_jwave" in c:
+            lines.append(f"gradients (ours vs j-Wave's rescaled): relative difference {c['gradient_ours_vs_jwave']['interior']:.1e} outside the PML, "
+                         f"{c['gradient_ours_vs_jwave']['all']:.1e} overall")
+    return "\n".join(lines)
+
+
 def main():
+    n, radius, offset = (128, 20, 40) if ARGS.quick else (256, 40, 80)
+    repeat = 1 if ARGS.quick else ARGS.repeat
+    out_dir = Path(ARGS.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
     print(f"device: {device()}")
-    n = 128 if ARGS.quick else 256
-    print(f"problem: {n}x{n}, dx = 0.1 mm, 1 MHz, water 1500 m/s, disc r = {n // 6.4:.0f} cells at 2000 m/s, "
-          f"PML 20 cells, point source; {ARGS.discretization}, Born-preconditioned Krylov")
-    out = {"device": device(), "discretization": ARGS.discretization, "runs": []}
-    for precision in ARGS.precision.split(","):
-        out["runs"].append(run(precision.strip()))
+    print(f"problem: {n}x{n}, dx = 0.1 mm, 1 MHz, water 1500 m/s, disc r = {radius} cells at 2000 m/s, PML 20 cells "
+          f"(j-Wave profile), one-cell point source {offset} cells left of the disc, target {offset} cells right", flush=True)
+    ours = [run(p.strip(), n, radius, offset, repeat) for p in ARGS.precision.split(",")]
+    jw = None if (ARGS.quick or ARGS.no_jwave) else run_jwave(out_dir)
+    f64 = next((r for r in ours if r["precision"] == "float64"), None)
+    comparison = compare_fields(f64, jw) if (jw and f64) else None
+    text = table(ours, jw, comparison)
+    print("\n" + text)
+    strip = lambda d: {k: v for k, v in d.items() if k not in ("field", "gradient_map")}  # noqa: E731
+    results = {"device": device(), "date": time.strftime("%Y-%m-%d"), "ours": [strip(r) for r in ours],
+               "jwave": strip(jw) if jw else None, "comparison": comparison, "table": text}
+    if not ARGS.quick:
+        (out_dir / "helmholtz.json").write_text(json.dumps(results, indent=2))
+        (out_dir / "helmholtz.txt").write_text(f"device: {device()}\n{text}\n")
     if ARGS.json:
-        with open(ARGS.json, "w") as f:
-            json.dump(out, f, indent=2)
+        Path(ARGS.json).write_text(json.dumps(results, indent=2))
     return 0
 
 

@@ -13,6 +13,7 @@ import xarray as xr
 
 from diffsim import ConfigError, load_config
 from diffsim._run import run
+from scenarios.helmholtz_scattering import sphere_series
 
 SMALL_2D = ["grid.cells=[64,64]", "grid.lower=[-3.2e-3,-3.2e-3]", "grid.upper=[3.2e-3,3.2e-3]", "physics.pml.width=16"]
 LENS_SMALL = [
@@ -27,6 +28,8 @@ CASES = {
     "point_source_fd4": ("helmholtz_point_source", [*SMALL_2D, "physics.exclude_radius=8", "discretization=finite_difference", "fd_order=4"], {"l2_relative": 4e-3}),  # 9.2e-4
     "point_source_3d": ("helmholtz_point_source_3d", ["grid.cells=[32,32,32]", "grid.lower=[-2.4e-3,-2.4e-3,-2.4e-3]", "grid.upper=[2.4e-3,2.4e-3,2.4e-3]", "physics.pml.width=8", "physics.exclude_radius=5"], {"l2_relative": 1.5e-2}),  # 3.8e-3
     "scattering": ("helmholtz_scattering", [*SMALL_2D, "physics.inclusion.radius=0.8e-3"], {"l2_relative": 6e-3}),  # 1.5e-3
+    # sphere of radius 5 cells (ka = 2.1) on 32^3, 8-cell PML, against the Mie-type series
+    "scattering_3d": ("helmholtz_scattering_3d", ["grid.cells=[32,32,32]", "grid.lower=[-1.6e-3,-1.6e-3,-1.6e-3]", "grid.upper=[1.6e-3,1.6e-3,1.6e-3]", "physics.pml.width=8", "physics.inclusion.radius=0.5e-3"], {"l2_relative": 4e-3, "max_relative": 8e-3}),  # 1.4e-3, 2.6e-3
     "lens_initial_design": ("acoustic_lens", LENS_SMALL, {}),
 }
 
@@ -53,6 +56,30 @@ def test_config_runs_at_reduced_size(case, tmp_path):
     if summary.get("plots"):
         for path in summary["plots"]:
             assert (tmp_path / path).stat().st_size > 10_000
+
+
+def test_sphere_series_is_exact():
+    """The Mie-type series: no scatterer gives the incident wave; `p` and
+    `(1/rho) dp/dr` are continuous at the surface; it solves the Helmholtz
+    equation inside and outside (second differences, step 1e-6 m)."""
+    k0, k1, rho0, rho1, a = 2 * np.pi / 1.5e-3, 2 * np.pi / 1.8e-3, 1000.0, 1300.0, 1.0e-3
+    direction = np.array([0.0, 0.6, 0.8])
+    pts = np.random.default_rng(0).uniform(-3e-3, 3e-3, (3, 40))
+    assert_allclose = np.testing.assert_allclose
+    assert_allclose(sphere_series(*pts, k0, k0, rho0, rho0, a, direction), np.exp(1j * k0 * direction @ pts), atol=1e-12)
+    u = np.array([0.48, -0.36, 0.8])  # a unit vector off the symmetry axis
+    r = a * np.array([1 - 1e-8, 1 + 1e-8])
+    p = sphere_series(*(u[:, None] * r), k0, k1, rho0, rho1, a, direction)
+    assert abs(p[1] - p[0]) < 1e-6 * abs(p[0])
+    dr = 1e-7
+    flux = [(sphere_series(*(u[:, None] * (rr + np.array([dr, -dr]))), k0, k1, rho0, rho1, a, direction) @ [1, -1]) / (2 * dr) / rho
+            for rr, rho in ((a - 2 * dr, rho1), (a + 2 * dr, rho0))]
+    assert abs(flux[1] - flux[0]) < 1e-3 * abs(flux[0])
+    h = 1e-6
+    for point, k in ((np.array([1.7e-3, 0.4e-3, -0.9e-3]), k0), (np.array([0.3e-3, 0.2e-3, -0.4e-3]), k1)):
+        f = lambda x: sphere_series(*x, k0, k1, rho0, rho1, a, direction)  # noqa: E731
+        lap = sum(f(point + h * e) - 2 * f(point) + f(point - h * e) for e in np.eye(3)) / h**2
+        assert abs(lap + k**2 * f(point)) < 1e-4 * abs(k**2 * f(point))
 
 
 def test_bad_positions_are_config_errors(tmp_path):
