@@ -1,0 +1,241 @@
+"""Neural flux closure: train a `NeuralFlux` correction so that a coarse
+finite-volume Euler solver tracks a fine-grid reference averaged onto its
+cells, over randomized shock tubes, by reverse mode through whole rollouts.
+
+Setup (once, jitted and vmapped over the batch): random Riemann problems
+`(rho, u, p)_L | (rho, u, p)_R` (density and pressure log-uniform, velocity
+uniform), a common time step from the largest wave speed of their exact
+solutions (Toro 2009, ch. 4) and the coarse CFL number, and fine-grid
+references (`fine_factor` times the coarse cells, the same scheme, the same
+CFL number) whose conservative cell averages over each coarse cell are the
+targets at `time.snapshots` equally spaced times. The loss is the mean
+squared misfit of the coarse rollouts in per-state nondimensional primitive
+variables (`rho / rho_0`, `u / c_0`, `p / p_0`, with the state's mean
+density, pressure and sound speed); `error_plain` / `error_trained` are the
+held-out density errors of the plain and of the corrected coarse solver.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import pydantic
+import xarray as xr
+
+import diffsim as ds
+from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
+from operators import Grid
+from operators.finite_volume import NeuralFlux, Outflow
+
+from ._common import grid_from
+from ._euler import EULER_DEFAULTS, EulerScheme, make_euler
+from ._riemann_exact import solve_riemann
+
+
+class Physics(PhysicsConfig):
+    gamma: float = pydantic.Field(1.4, gt=1.0)
+    fine_factor: int = pydantic.Field(16, ge=2, description="fine cells per coarse cell")
+    train_states: pydantic.PositiveInt = 24
+    test_states: pydantic.PositiveInt = 16
+    density: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = (0.125, 1.0)
+    pressure: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = (0.1, 1.0)
+    velocity: tuple[float, float] = (-0.5, 0.5)
+    interface: float = 0.5
+    radius: pydantic.PositiveInt = 2
+    width: pydantic.PositiveInt = 16
+    depth: pydantic.PositiveInt = 2
+    symmetric: bool = True
+    form: Literal["flux", "jump"] = "flux"
+
+    @pydantic.field_validator("density", "pressure", "velocity")
+    @classmethod
+    def _ordered(cls, v):
+        if not v[0] <= v[1]:
+            raise ValueError(f"expected [low, high] with low <= high, got {list(v)}")
+        return v
+
+
+def random_states(key, n: int, physics: Physics) -> np.ndarray:
+    """`n` Riemann problems, shape `(n, 2, 3)`: (left, right) x (rho, u, p)."""
+    kr, ku, kp = jax.random.split(key, 3)
+
+    def log_uniform(k, bounds):
+        lo, hi = np.log(bounds[0]), np.log(bounds[1])
+        return np.exp(np.asarray(jax.random.uniform(k, (n, 2), minval=lo, maxval=hi)))
+
+    rho, p = log_uniform(kr, physics.density), log_uniform(kp, physics.pressure)
+    u = np.asarray(jax.random.uniform(ku, (n, 2), minval=physics.velocity[0], maxval=physics.velocity[1]))
+    return np.stack([rho, u, p], axis=-1).astype(np.float64)
+
+
+def max_wave_speed(states: np.ndarray, gamma: float) -> float:
+    """The largest `|u| + c` of the exact solutions of the Riemann problems."""
+    xi = np.linspace(-50.0, 50.0, 20001)
+    best = 0.0
+    for left, right in states:
+        rho, u, p = solve_riemann(left, right, gamma).sample(xi)
+        best = max(best, float(np.max(np.abs(u) + np.sqrt(gamma * p / rho))))
+    return best
+
+
+def initial_fields(states, grid: Grid, interface: float):
+    """Primitive fields `(n, 3, cells)` of the Riemann problems `states`."""
+    left = grid.coordinates[0] < interface
+    return jnp.asarray(np.where(left[None, None, :], states[:, 0, :, None], states[:, 1, :, None]))
+
+
+@register
+class EulerClosure(OptimizationScenario):
+    name = "euler_closure"
+    description = "neural flux closure: a 64-cell Euler solver trained to track 16x finer shock tubes (NeuralFlux)"
+    ndim = 1
+    Physics = Physics
+    Scheme = EulerScheme
+    defaults = {
+        **EULER_DEFAULTS,
+        "precision": "float32",
+        "scheme": {"reconstruction": "first_order", "riemann": "hllc", "variables": "primitive"},
+        "adjoint": "direct",
+        "grid": {"cells": [64], "lower": [0.0], "upper": [1.0]},
+        "time": {"t_end": 0.15, "cfl": 0.4, "snapshots": 5},
+        "optimize": {"iterations": 300, "checkpoint_every": 50, "gradient": "reverse",
+                     "optimizer": {"name": "adam", "learning_rate": 1e-2, "clip_norm": 1.0,
+                                   "schedule": {"name": "cosine", "alpha": 0.05}}},
+    }
+
+    def build_problem(self, config, physics, key):
+        if config.time is None or config.time.cfl is None:
+            raise ConfigError("time.cfl", "the closure scenario takes a CFL number (time.cfl), not time.dt")
+        grid = grid_from(config)
+        if not grid.lower[0] < physics.interface < grid.upper[0]:
+            raise ConfigError("physics.interface", f"must lie inside the domain ({grid.lower[0]}, {grid.upper[0]})")
+        n, factor = grid.cells[0], physics.fine_factor
+        fine_grid = Grid([n * factor], grid.lower, grid.upper)
+        coarse = make_euler(grid, config.scheme, physics.gamma, Outflow())
+        fine = make_euler(fine_grid, config.scheme, physics.gamma, Outflow())
+        stepper = ds.STEPPERS[config.stepper]()
+        adjoint = ds.ADJOINTS[config.adjoint]()
+        snapshots = config.time.snapshots
+
+        k_train, k_test, k_net = jax.random.split(key, 3)
+        train = random_states(k_train, physics.train_states, physics)
+        test = random_states(k_test, physics.test_states, physics)
+        speed = max_wave_speed(np.concatenate([train, test]), physics.gamma)
+        dt_max = config.time.cfl * grid.spacing[0] / speed
+        steps = snapshots * math.ceil(config.time.t_end / dt_max / snapshots)
+        dt = config.time.t_end / steps
+        times = dt * (steps // snapshots) * np.arange(1, snapshots + 1)
+
+        def rollout(op, y0, num_steps, dt):
+            every = num_steps // snapshots
+            return ds.solve(op, stepper, y0, dt=dt, num_steps=num_steps, saveat=ds.SaveAt(every=every), adjoint=adjoint).ys
+
+        @jax.jit
+        def reference(y0_fine):
+            """Fine rollouts averaged (conservatively) onto the coarse cells, as primitive fields."""
+            ys = jax.vmap(lambda y: rollout(fine, y, steps * factor, dt / factor))(y0_fine)
+            u = jax.vmap(jax.vmap(fine.encode))(ys)
+            u = u.reshape(*u.shape[:-1], n, factor).mean(-1)
+            return jax.vmap(jax.vmap(coarse.decode))(u)
+
+        y0 = {s: initial_fields(states, grid, physics.interface) for s, states in (("train", train), ("test", test))}
+        targets = {s: reference(initial_fields(states, fine_grid, physics.interface)) for s, states in (("train", train), ("test", test))}
+        for s, ys in targets.items():
+            if not bool(jnp.all(jnp.isfinite(ys))):
+                raise ds.RunError(f"euler_closure: the fine-grid reference of the {s} states is not finite; lower time.cfl")
+
+        def scales(ys):
+            """Per-state `(rho_0, c_0, p_0)`, shape `(batch, 3, 1, 1)` for `(saves, cells)`."""
+            rho0 = jnp.mean(ys[:, :, 0], axis=(1, 2))
+            p0 = jnp.mean(ys[:, :, 2], axis=(1, 2))
+            c0 = jnp.sqrt(physics.gamma * p0 / rho0)
+            return jnp.stack([rho0, c0, p0], axis=1)[:, None, :, None]
+
+        template = NeuralFlux(coarse, key=k_net, radius=physics.radius, width=physics.width, depth=physics.depth,
+                              symmetric=physics.symmetric, form=physics.form)
+
+        def operator(network):
+            return eqx.tree_at(lambda m: m.network, template, network)
+
+        def predict(network, which):
+            op = coarse if network is None else operator(network)
+            return jax.vmap(lambda y: rollout(op, y, steps, dt))(y0[which])
+
+        def misfit(ys, which):
+            ref = targets[which]
+            return jnp.mean(((ys - ref) / scales(ref)) ** 2)
+
+        def loss(network):
+            return misfit(predict(network, "train"), "train")
+
+        predict_test = eqx.filter_jit(lambda net: predict(net, "test"))
+        plain_test = jax.jit(lambda: predict(None, "test"))
+
+        def density_error(ys):
+            """Mean over states and saved times of `sum |rho - rho_ref| dx / mean(rho_ref)`."""
+            ref = targets["test"][:, :, 0]
+            l1 = jnp.mean(jnp.abs(ys[:, :, 0] - ref), axis=-1) * (grid.upper[0] - grid.lower[0])
+            return float(jnp.mean(l1 / jnp.mean(ref, axis=-1)))
+
+        def metrics(initial, final):
+            plain, trained = plain_test(), predict_test(final)
+            return {
+                "error_plain": density_error(plain),
+                "error_trained": density_error(trained),
+                "error_ratio": density_error(trained) / density_error(plain),
+                "test_loss_plain": float(misfit(plain, "test")),
+                "test_loss_trained": float(misfit(trained, "test")),
+                "fine_cells": n * factor,
+                "coarse_steps": steps,
+                "dt": dt,
+            }
+
+        x = np.asarray(grid.coordinates[0])
+
+        def fields(network):
+            trained = predict_test(network)
+            plain = plain_test()
+            dims = ("state", "t", "x")
+            return xr.Dataset(
+                {
+                    "density_reference": (dims, np.asarray(targets["test"][:, :, 0])),
+                    "density_plain": (dims, np.asarray(plain[:, :, 0])),
+                    "density_trained": (dims, np.asarray(trained[:, :, 0])),
+                    "test_states": (("state", "side", "var"), test),
+                },
+                coords={"t": times, "x": x, "side": ["left", "right"], "var": ["density", "velocity", "pressure"]},
+            )
+
+        def plot(initial, final, history, out):
+            out = Path(out)
+            out.mkdir(parents=True, exist_ok=True)
+            trained, plain, ref = np.asarray(predict_test(final)), np.asarray(plain_test()), np.asarray(targets["test"])
+            e_plain, e_trained = density_error(plain), density_error(trained)
+            shown = min(4, ref.shape[0])
+            fig, axes = plt.subplots(1, shown + 1, figsize=(4 * (shown + 1), 3.6), constrained_layout=True)
+            for j, ax in enumerate(axes[:shown]):
+                ax.plot(x, ref[j, -1, 0], "k-", lw=2.2, label=f"{factor}x finer, averaged")
+                ax.plot(x, plain[j, -1, 0], "C1.-", lw=1, ms=3, label="plain coarse")
+                ax.plot(x, trained[j, -1, 0], "C0.-", lw=1, ms=3, label="NeuralFlux coarse")
+                (rl, ul, pl), (rr, ur, pr) = test[j]
+                ax.set_title(f"L=({rl:.2f},{ul:.2f},{pl:.2f}) R=({rr:.2f},{ur:.2f},{pr:.2f})", fontsize=8)
+                ax.set(xlabel="x", ylabel=f"density at t={times[-1]:.3g}")
+            axes[0].legend(frameon=False, fontsize=8)
+            it = [h["iteration"] for h in history]
+            axes[-1].semilogy(it, [h["loss"] for h in history], "C0-")
+            axes[-1].set(xlabel="iteration", ylabel="training loss",
+                         title=f"held-out density error {e_plain:.3g} -> {e_trained:.3g}")
+            axes[-1].title.set_fontsize(9)
+            path = out / "closure.png"
+            fig.savefig(path, dpi=120)
+            plt.close(fig)
+            return [path]
+
+        return InverseProblem(template.network, loss, fields=fields, metrics=metrics, plot=plot)
