@@ -170,9 +170,10 @@ class Euler(AbstractOperator):
         self._check_shape(state, "state")
         op = self.at(t)
         w = conservative_to_primitive_components(tuple(state), self.eos)
+        points = op._point_values(w) if self.average_correction else None  # shared by all axes
         rates = [None] * len(w)
         for axis in range(self.grid.ndim):
-            flux = op.face_fluxes(w, axis)
+            flux = op.face_fluxes(w, axis, points)
             n = self.grid.cells[axis]
             inv_dx = 1.0 / self.grid.spacing[axis]
             for v, f in enumerate(flux):
@@ -198,12 +199,13 @@ class Euler(AbstractOperator):
         padded = pad(primitive, axis, self.boundaries[axis], self.reconstruction.num_ghost)
         return _face_states(padded, axis, self.eos, self.reconstruction, self.variables, self.positivity)
 
-    def face_fluxes(self, primitive: Sequence[Array], axis: int) -> tuple[Array, ...]:
+    def face_fluxes(self, primitive: Sequence[Array], axis: int, points=None) -> tuple[Array, ...]:
         """Numerical fluxes, averaged over each of the `n + 1` faces normal to
-        `axis` (one array per conservative variable)."""
+        `axis` (one array per conservative variable). `points` is
+        `_point_values(primitive)` when the caller has it already."""
         transverse = tuple(a for a in range(self.grid.ndim) if a != axis) if self.average_correction else ()
         if self.average_correction:
-            padded = self._line_averages(primitive, axis, transverse)
+            padded = self._line_averages(*(points or self._point_values(primitive)), axis)
         else:
             padded = pad(primitive, axis, self.boundaries[axis], self.reconstruction.num_ghost)
         schemes = (self.eos, self.reconstruction, self.riemann)
@@ -219,29 +221,37 @@ class Euler(AbstractOperator):
             flux = tuple(_convolve(x, _TO_AVERAGE, a) for x in _materialize(flux))
         return flux
 
-    def _line_averages(self, primitive, axis, transverse):
-        """High-order primitive variables for the reconstruction along `axis`:
-        averages along `axis`, point values across it, padded with the
-        `num_ghost` ghost cells along `axis` and `_HALO` extra cells on both
-        ends of each transverse axis (for the face-averaging kernel).
-
-        The conservative cell averages are deconvolved to point values along
-        every axis, converted to primitive variables point by point, and
-        averaged back along `axis`; converting the averages directly would
-        be accurate to `O(h^2)` only. Where a deconvolved or re-averaged
-        density or pressure differs from the plain conversion's by half (next
-        to a strong shock) the plain value is kept."""
-        g = self.reconstruction.num_ghost
+    def _point_values(self, primitive):
+        """`(padded, point)`: the primitive variables padded by
+        `num_ghost + 2 _HALO` cells along every axis, and the primitive
+        variables of the point values at cell centres, `_HALO` cells fewer on
+        each side: the conservative averages are deconvolved along every axis
+        and converted point by point (converting the averages directly would
+        be accurate to `O(h^2)` only). Where a point value's density or
+        pressure differs from the plain conversion's by half (next to a
+        strong shock) the plain value is kept."""
+        width = self.reconstruction.num_ghost + 2 * _HALO
         w = tuple(primitive)
-        for a in transverse:
-            w = pad(w, a, self.boundaries[a], 2 * _HALO)
-        w = pad(w, axis, self.boundaries[axis], g + 2 * _HALO)
+        for a in range(self.grid.ndim):
+            w = pad(w, a, self.boundaries[a], width)
+        axes = tuple(range(self.grid.ndim))
         u = _materialize(primitive_to_conservative_components(w, self.eos))
-        for a in (axis, *transverse):
+        for a in axes:
             u = _materialize(tuple(_convolve(x, _TO_POINT, a) for x in u))
-        point = _keep_positive(conservative_to_primitive_components(u, self.eos), _trim(w, (axis, *transverse), _HALO))
-        line = tuple(_convolve(x, _TO_AVERAGE, axis) for x in _materialize(point))
-        plain = _trim(_trim(w, transverse, _HALO), (axis,), 2 * _HALO)
+        point = _keep_positive(conservative_to_primitive_components(u, self.eos), _trim(w, axes, _HALO))
+        return w, _materialize(point)
+
+    def _line_averages(self, padded, point, axis):
+        """High-order primitive variables for the reconstruction along `axis`:
+        the point values averaged back along `axis` (with its `num_ghost`
+        ghost cells) and left as point values across it, `_HALO` cells beyond
+        the grid on both ends of each transverse axis (for the
+        face-averaging kernel); the plain values where that average is far
+        from the plain conversion."""
+        g = self.reconstruction.num_ghost
+        transverse = tuple(a for a in range(self.grid.ndim) if a != axis)
+        line = _trim(tuple(_convolve(x, _TO_AVERAGE, axis) for x in point), transverse, g)
+        plain = _trim(_trim(padded, transverse, g + _HALO), (axis,), 2 * _HALO)
         return _materialize(_keep_positive(line, plain))
 
     # Time-step control and diagnostics ---------------------------------------
