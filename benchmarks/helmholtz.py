@@ -306,43 +306,53 @@ def compare_fields(ours: dict, jw: dict) -> dict:
 
 
 def table(ours_runs, jw, comparison) -> str:
+    """Times are process CPU seconds (one thread; robust on a loaded machine),
+    wall seconds in brackets."""
     cells = 256 * 256
-    head = f"{'code':<7} {'precision':<9} {'solver':<11} {'tol':>7} {'op. appl.':>9} {'residual':>9} {'solve s':>8} {'grad s':>8} {'grad/solve':>10} {'Mcell/s':>8} {'jWave/ours':>10}"
+    head = (f"{'code':<7} {'precision':<9} {'solver':<10} {'tol':>6} {'op.appl.':>8} {'residual':>9} {'solve s (wall)':>16} "
+            f"{'grad s (wall)':>16} {'grad/solve':>10} {'Mcell/s':>8} {'j-Wave/ours':>11}")
     lines = [head, "-" * len(head)]
     jw_solve = {r["method"]: r for r in jw["solves"]} if jw else {}
     jw_gmres = jw_solve.get("gmres")
+    nan = float("nan")
     for run in ours_runs:
-        grads = {g["solver"]: g for g in run["gradients"]}
+        grads = {(g["solver"], g["rtol"]): g for g in run["gradients"]}
         for s in run["solves"]:
-            g = grads.get(s["solver"]) if grads.get(s["solver"], {}).get("rtol") == s["rtol"] else None
-            thr = s["operator_applications"] * cells / s["solve_wall_s"] / 1e6
-            speed = f"{jw_gmres['solve_wall_s'] / s['solve_wall_s']:.0f}x" if jw_gmres and s["converged"] else ""
+            g = grads.get((s["solver"], s["rtol"]))
+            thr = s["operator_applications"] * cells / s["solve_cpu_s"] / 1e6
+            speed = f"{jw_gmres['solve_cpu_s'] / s['solve_cpu_s']:.0f}x" if jw_gmres and s["converged"] else ""
             resid = f"{s['relative_residual']:.1e}" + ("" if s["converged"] else "*")
+            grad = f"{g['value_and_grad_cpu_s']:.3f} ({g['value_and_grad_wall_s']:.2f})" if g else ""
             lines.append(
-                f"{'ours':<7} {run['precision']:<9} {s['solver']:<11} {s['rtol']:>7.0e} {s['operator_applications']:>9} {resid:>9} "
-                f"{s['solve_wall_s']:>8.3f} {g['value_and_grad_wall_s'] if g else float('nan'):>8.3f} "
-                f"{g['ratio_wall'] if g else float('nan'):>10.2f} {thr:>8.1f} {speed:>10}"
+                f"{'ours':<7} {run['precision']:<9} {s['solver']:<10} {s['rtol']:>6.0e} {s['operator_applications']:>8} {resid:>9} "
+                f"{s['solve_cpu_s']:>8.3f} ({s['solve_wall_s']:.2f}) {grad:>16} {g['ratio_cpu'] if g else nan:>10.2f} {thr:>8.1f} {speed:>11}"
             )
     if jw:
         grad = jw.get("gradient")
         for method, s in jw_solve.items():
-            thr = s["operator_applications"] * cells / s["solve_wall_s"] / 1e6
+            thr = s["operator_applications"] * cells / s["solve_cpu_s"] / 1e6
             g = grad if method == "gmres" and grad else None
             name = "GMRES(10)" if method == "gmres" else "BiCGStab"
+            gtxt = f"{g['value_and_grad_cpu_s']:.1f} ({g['value_and_grad_wall_s']:.0f})" if g else ""
             lines.append(
-                f"{'j-Wave':<7} {jw['precision']:<9} {name:<11} {s['tol']:>7.0e} {s['operator_applications']:>9} {s['relative_residual']:>9.1e} "
-                f"{s['solve_wall_s']:>8.2f} {g['value_and_grad_wall_s'] if g else float('nan'):>8.2f} "
-                f"{g['value_and_grad_wall_s'] / s['solve_wall_s'] if g else float('nan'):>10.2f} {thr:>8.1f} {'':>10}"
+                f"{'j-Wave':<7} {jw['precision']:<9} {name:<10} {s['tol']:>6.0e} {s['operator_applications']:>8} {s['relative_residual']:>9.1e} "
+                f"{s['solve_cpu_s']:>8.2f} ({s['solve_wall_s']:.0f}) {gtxt:>16} "
+                f"{g['value_and_grad_cpu_s'] / s['solve_cpu_s'] if g else nan:>10.2f} {thr:>8.1f} {'':>11}"
             )
-    lines.append("residual: true ||b - A x|| / ||b|| (ours: our solver's; j-Wave's: computed independently in float64); "
-                 "* = tolerance not reached; grad s: value_and_grad; Mcell/s: cells x operator applications / solve s; "
-                 "jWave/ours: j-Wave GMRES solve time / ours")
+    lines.append("residual: true ||b - A x|| / ||b|| (ours: reported by our solver; j-Wave: computed independently in float64); "
+                 "* = tolerance not reached (float32 floor: see below)")
+    lines.append("times: process CPU seconds of one thread, wall seconds in brackets (shared, loaded machine); grad: value_and_grad of "
+                 "|p(target)|^2 w.r.t. the 256x256 sound-speed map; Mcell/s: cells x operator applications / CPU s; "
+                 "j-Wave/ours: j-Wave GMRES solve CPU time / ours")
+    f64 = next((r for r in ours_runs if "float32_floor" in r), None)
+    if f64:
+        lines.append(f"float32 floor: the float64 solution rounded to complex64 already has relative residual {f64['float32_floor']:.1e}")
     if comparison:
         c = comparison
         lines.append(
             f"fields (outside the PML / whole grid): ours vs j-Wave {c['ours_vs_jwave']['interior']:.1e} / {c['ours_vs_jwave']['all']:.1e} "
-            f"= j-Wave's solver error {c['jwave_solver_error']['interior']:.1e} / {c['jwave_solver_error']['all']:.1e} "
-            f"+ discretization (PML at faces vs centres) {c['discretization_difference']['interior']:.1e} / {c['discretization_difference']['all']:.1e}; "
+            f"; split into j-Wave's solver error {c['jwave_solver_error']['interior']:.1e} / {c['jwave_solver_error']['all']:.1e} "
+            f"and the discretization difference (PML at faces vs centres) {c['discretization_difference']['interior']:.1e} / {c['discretization_difference']['all']:.1e}; "
             f"j-Wave's field has residual {c['jwave_field_residual_in_our_operator']:.1e} in our operator, "
             f"{c['jwave_residual_in_its_operator_by_our_replica']:.1e} in its own"
         )

@@ -155,7 +155,7 @@ def _decorate(problem: _Lens):
     (y0, y1) = problem.pml.interior_bounds(problem.grid)[1]
 
     def mark(ax):
-        ax.add_patch(_lens_patch(problem, ec="w", lw=1.0, ls="-"))
+        ax.add_patch(_lens_patch(problem, ec="w", lw=1.0, ls="-", label="lens"))
         ax.plot([ph.source_x * hc.MM] * 2, [y0 * hc.MM, y1 * hc.MM], color="c", lw=1.6, label="source")
         ax.plot(ph.target[0] * hc.MM, ph.target[1] * hc.MM, marker="+", color="lime", ms=11, mew=1.8, ls="none", label="target")
 
@@ -251,45 +251,55 @@ def _plot_design(problem: _Lens, solve, initial, final, out: Path, config) -> li
     interior = ~pml.mask(grid)
     scale = float(np.abs(p1[interior]).max())
     mark = _decorate(problem)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.9), constrained_layout=True)
-    for ax, p, what, intensity in ((axes[0], p0, "initial design", i0), (axes[1], p1, "optimized design", i1)):
-        hc.field_image(ax, grid, np.abs(p), cmap="magma", vmin=0, vmax=scale, label="|p| (Pa per unit source)")
+    focal = r"$|p(\mathbf{x}_t)|^2$"
+
+    # |p| before and after, one colour scale
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.9), constrained_layout=True, sharey=True)
+    for ax, p, what, intensity in ((axes[0], p0, "initial design (uniform)", i0), (axes[1], p1, "optimized design", i1)):
+        image = ax.imshow(np.abs(p).T, origin="lower", extent=hc.extent_mm(grid), cmap="magma", vmin=0, vmax=scale,
+                          interpolation="nearest", aspect="equal")
         hc.draw_pml(ax, grid, pml)
         mark(ax)
-        ax.set_title(f"{what}: |p(target)|^2 = {intensity:.3g}")
-    axes[0].legend(loc="lower left", fontsize=7, framealpha=0.6)
+        ax.set(xlabel="x (mm)", title=f"{what}: {focal} = {intensity:.3g}")
+    axes[0].set_ylabel("y (mm)")
+    axes[0].legend(loc="lower left", fontsize=7, framealpha=0.7)
+    fig.colorbar(image, ax=axes, label=r"$|p|$ (Pa per unit source)", shrink=0.9)
     fig.suptitle(f"acoustic lens at {ph.frequency / 1e6:g} MHz: focal intensity gain {i1 / i0:.1f}x ({hc.discretization_name(config)})")
     paths = [hc.save(fig, out / "pressure_before_after.png")]
 
+    # the optimized sound speed: whole domain and the lens region, one colour scale
     c = np.asarray(problem.sound_speed(final))
-    lens_aspect = ph.lens.size[0] / ph.lens.size[1]
-    fig, axes = plt.subplots(1, 2, figsize=(6.4 + 4.9 * lens_aspect + 1.6, 4.9), constrained_layout=True,
-                             gridspec_kw={"width_ratios": [6.4, 4.9 * lens_aspect + 1.6]})
-    hc.field_image(axes[0], grid, c, cmap="viridis", vmin=ph.c_min, vmax=ph.c_max, label="sound speed (m/s)")
-    hc.draw_pml(axes[0], grid, pml)
-    mark(axes[0])
-    axes[0].set_title(f"optimized sound speed (bounds {ph.c_min:g} to {ph.c_max:g} m/s)")
     sx, sy = problem.lens_slices
     xs, ys = grid.coordinates[0][sx] * hc.MM, grid.coordinates[1][sy] * hc.MM
     h = np.array(grid.spacing) * hc.MM / 2
-    image = axes[1].imshow(c[sx, sy].T, origin="lower", extent=(xs[0] - h[0], xs[-1] + h[0], ys[0] - h[1], ys[-1] + h[1]),
-                           cmap="viridis", vmin=ph.c_min, vmax=ph.c_max, interpolation="nearest", aspect="equal")
-    fig.colorbar(image, ax=axes[1], label="sound speed (m/s)", shrink=0.85)
-    axes[1].set(xlabel="x (mm)", ylabel="y (mm)", title="lens region (zoom)")
+    zoom = (xs[0] - h[0], xs[-1] + h[0], ys[0] - h[1], ys[-1] + h[1])
+    lens_aspect = (zoom[1] - zoom[0]) / (zoom[3] - zoom[2])
+    fig, axes = plt.subplots(1, 2, figsize=(5.2 + 4.4 * lens_aspect + 2.2, 4.9), constrained_layout=True,
+                             gridspec_kw={"width_ratios": [1.0, max(lens_aspect, 0.25)]})
+    kw = dict(origin="lower", cmap="viridis", vmin=ph.c_min, vmax=ph.c_max, interpolation="nearest", aspect="equal")
+    axes[0].imshow(c.T, extent=hc.extent_mm(grid), **kw)
+    hc.draw_pml(axes[0], grid, pml)
+    mark(axes[0])
+    axes[0].set(xlabel="x (mm)", ylabel="y (mm)", title="optimized sound speed")
+    image = axes[1].imshow(c[sx, sy].T, extent=zoom, **kw)
+    axes[1].set(xlabel="x (mm)", title="lens region")
+    fig.colorbar(image, ax=axes, label=f"sound speed (m/s), bounds [{ph.c_min:g}, {ph.c_max:g}]", shrink=0.9)
     paths.append(hc.save(fig, out / "sound_speed_optimized.png"))
 
+    # intensity along the line through the target
     fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
     j = int(np.argmin(np.abs(grid.coordinates[1] - ph.target[1])))
     x = grid.coordinates[0] * hc.MM
-    ax.plot(x, np.abs(p0[:, j]) ** 2, color="0.5", lw=1.5, label="initial design")
+    ax.plot(x, np.abs(p0[:, j]) ** 2, color="0.45", lw=1.5, label="initial design")
     ax.plot(x, np.abs(p1[:, j]) ** 2, color="C3", lw=1.8, label="optimized design")
     ax.axvline(ph.target[0] * hc.MM, color="g", ls=":", lw=1.2, label="target")
     lens = ph.lens
     ax.axvspan((lens.centre[0] - lens.size[0] / 2) * hc.MM, (lens.centre[0] + lens.size[0] / 2) * hc.MM, color="C0", alpha=0.12, label="lens")
     (x0, x1) = pml.interior_bounds(grid)[0]
-    ax.axvspan(grid.lower[0] * hc.MM, x0 * hc.MM, color="0.85")
-    ax.axvspan(x1 * hc.MM, grid.upper[0] * hc.MM, color="0.85", label="PML")
-    ax.set(xlabel="x (mm)", ylabel="|p|^2 on the axis y = target", title="intensity along the axis through the target")
+    ax.axvspan(grid.lower[0] * hc.MM, x0 * hc.MM, color="0.88")
+    ax.axvspan(x1 * hc.MM, grid.upper[0] * hc.MM, color="0.88", label="PML")
+    ax.set(xlabel="x (mm)", ylabel=r"$|p|^2$ (Pa$^2$ per unit source$^2$)", xlim=(x[0], x[-1]),
+           title=f"intensity along y = {ph.target[1] * hc.MM:g} mm (through the target)")
     ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3)
     paths.append(hc.save(fig, out / "axis_intensity.png"))
