@@ -332,7 +332,7 @@ def run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
     from ._config import STEPPERS
     from ._io import batched_fields_dataset, write_fields, write_json
     from ._plots import plot_ensemble
-    from ._run import _CFLMarch, _default_errors, _FixedMarch, check_physical, device_description, find_violation
+    from ._run import _CFLMarch, _default_errors, _FixedMarch, check_physical, find_violation, run_summary
 
     members = member_configs(config, scenario)
     setups = []
@@ -389,22 +389,8 @@ def run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
     keys = sorted({k for m in members for k in m.values})
     varied = [{key: m.value(key) for key in keys} for m in members]
     entries = [{"member": m.index, **v, "steps": int(steps[m.index])} for m, v in zip(members, varied)]
-    summary = {
-        "scenario": scenario.name,
-        "status": "failed" if failure else "ok",
-        "batch": {"size": size, "devices": devices, "padded_to": padded.size, "keys": keys},
-        "steps": int(steps.max()),
-        "dt": march.dt,
-        "cfl": config.time.cfl,
-        "t_final": ts[-1],
-        "cells": list(grid.cells),
-        "stepper": config.stepper,
-        "precision": config.precision,
-        "device": device_description(),
-        "compile_s": march.compile_s,
-        "run_s": run_s,
-        "cell_updates_per_s": grid.num_cells * int(steps.sum()) / run_s if run_s > 0 else None,
-    }
+    summary = run_summary(config, scenario, grid, march, int(steps.max()), int(steps.sum()), ts[-1], run_s, failure)
+    summary["batch"] = {"size": size, "devices": devices, "padded_to": padded.size, "keys": keys}
     exact = None
     if setups[0].exact is not None:
         exact = np.stack([np.stack([np.asarray(s.exact(t)) for t in ts]) for s in setups])

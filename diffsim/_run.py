@@ -149,22 +149,7 @@ def _run(config, physics, scenario, out, plots):
             progress.update(interval)
     run_s = time.perf_counter() - t_run
 
-    summary = {
-        "scenario": scenario.name,
-        "status": "failed" if failure else "ok",
-        "steps": steps,
-        "dt": march.dt,
-        "cfl": config.time.cfl,
-        "t_final": ts[-1],
-        "cells": list(grid.cells),
-        "stepper": config.stepper,
-        "precision": config.precision,
-        "device": device_description(),
-        **({"mesh": config.parallel.mesh} if config.parallel.mesh is not None else {}),
-        "compile_s": march.compile_s,
-        "run_s": run_s,
-        "cell_updates_per_s": grid.num_cells * steps / run_s if run_s > 0 else None,
-    }
+    summary = run_summary(config, scenario, grid, march, steps, steps, ts[-1], run_s, failure)
     dataset = fields_dataset(ts, np.stack(ys), grid, names, attrs={"scenario": scenario.name, "stepper": config.stepper})
     exact = None
     if setup.exact is not None:
@@ -184,6 +169,28 @@ def _run(config, physics, scenario, out, plots):
             f"the last good snapshot (t = {ts[-1]:.6g}) and summary.json are in {out}"
         )
     return summary
+
+
+def run_summary(config, scenario, grid, march, steps, cell_steps, t_final, run_s, failure) -> dict:
+    """The `summary.json` fields every time-dependent run reports: `steps`
+    (the largest over ensemble members) and throughput from `cell_steps`
+    (steps summed over members)."""
+    return {
+        "scenario": scenario.name,
+        "status": "failed" if failure else "ok",
+        "steps": steps,
+        "dt": march.dt,
+        "cfl": config.time.cfl,
+        "t_final": t_final,
+        "cells": list(grid.cells),
+        "stepper": config.stepper,
+        "precision": config.precision,
+        "device": device_description(),
+        **({"mesh": config.parallel.mesh} if config.parallel.mesh is not None else {}),
+        "compile_s": march.compile_s,
+        "run_s": run_s,
+        "cell_updates_per_s": grid.num_cells * cell_steps / run_s if run_s > 0 else None,
+    }
 
 
 def _default_errors(ys, exact_ys, grid, names) -> dict:

@@ -78,8 +78,7 @@ class _Lens:
 
     def sound_speed(self, params):
         ph = self.physics
-        inside = ph.c_min + (ph.c_max - ph.c_min) * jax.nn.sigmoid(params)
-        return self.op.sound_speed.at[self.lens_slices].set(inside.astype(self.op.sound_speed.dtype))
+        return hc.bounded_sound_speed(self.op.sound_speed, self.lens_slices, params, ph.c_min, ph.c_max)
 
     def solve(self, params, throw=True):
         op = Helmholtz(self.op.discretization, self.sound_speed(params), self.op.omega, density=self.op.density, pml=self.pml)

@@ -3,6 +3,8 @@ Lax-Liu Riemann problem, Kelvin-Helmholtz instability, 3D explosion."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pydantic
 
@@ -154,37 +156,27 @@ def _post_shock_state(gamma, mach):
     return rho0, p0, rho1, u1, p1
 
 
+@dataclasses.dataclass(frozen=True)
 class _BehindShock:
     """`where` of the double Mach reflection's `Switch` conditions: true
-    behind the 60-degree shock, `x < x0 + (y + speed t) / sqrt(3)`; a small
-    hashable class so that the operator's static structure is comparable."""
+    behind the 60-degree shock, `x < x0 + (y + speed t) / sqrt(3)` (a frozen
+    dataclass: hashable and comparable, as the operator's static structure
+    must be)."""
 
-    def __init__(self, x0, speed):
-        self.x0, self.speed = x0, speed
+    x0: float
+    speed: float
 
     def __call__(self, coords, t):
         x, y = coords
         return x < self.x0 + (y + self.speed * t) / np.sqrt(3.0)
 
-    def __eq__(self, other):
-        return isinstance(other, _BehindShock) and (self.x0, self.speed) == (other.x0, other.speed)
 
-    def __hash__(self):
-        return hash((_BehindShock, self.x0, self.speed))
-
-
+@dataclasses.dataclass(frozen=True)
 class _BeforeWall:
-    def __init__(self, x0):
-        self.x0 = x0
+    x0: float
 
     def __call__(self, coords, t):
         return coords[0] < self.x0
-
-    def __eq__(self, other):
-        return isinstance(other, _BeforeWall) and self.x0 == other.x0
-
-    def __hash__(self):
-        return hash((_BeforeWall, self.x0))
 
 
 @register
@@ -214,8 +206,7 @@ class DoubleMachReflection(TimeDependentScenario):
             (post_bc, Outflow()),
             (Switch(_BeforeWall(x0), post_bc, ReflectingWall()), Switch(_BehindShock(x0, speed), post_bc, pre_bc)),
         )
-        X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
-        behind = X < x0 + Y / np.sqrt(3.0)
+        behind = _BehindShock(x0, speed)(np.meshgrid(*grid.coordinates, indexing="ij"), 0.0)
         fields = np.stack(
             [
                 np.where(behind, post[0], pre[0]),

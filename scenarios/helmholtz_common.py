@@ -249,3 +249,11 @@ def relative_errors(pressure, exact, measured) -> dict:
         "l2_relative": float(np.linalg.norm(diff) / np.linalg.norm(exact[measured])),
         "max_relative": float(np.max(np.abs(diff)) / np.max(np.abs(exact[measured]))),
     }
+
+
+def bounded_sound_speed(background, where, params, c_min, c_max):
+    """`background` with the cells `where` set to `c_min + (c_max - c_min)
+    sigmoid(params)`: the bounds transform of the design and inversion
+    scenarios (any real `params` gives a sound speed inside the bounds)."""
+    inside = c_min + (c_max - c_min) * jax.nn.sigmoid(params)
+    return background.at[where].set(inside.astype(background.dtype))

@@ -121,8 +121,7 @@ class _Tomography:
 
     def sound_speed(self, params):
         ph = self.physics
-        inside = ph.c_min + (ph.c_max - ph.c_min) * jax.nn.sigmoid(params)
-        return self.op.sound_speed.at[self.roi].set(inside.astype(self.op.sound_speed.dtype))
+        return hc.bounded_sound_speed(self.op.sound_speed, self.roi, params, ph.c_min, ph.c_max)
 
     def params_for(self, c):
         """Unconstrained parameters of a sound-speed map (inside the ROI)."""

@@ -350,10 +350,7 @@ def _positivity_limit(left, right, cell_left, cell_right, axis):
     `right[k]` to `cell_right[k]`, and cell `k` owns `right[k]` and
     `left[k + 1]`. A non-finite face state (a vanishing reconstructed density
     divides the momentum) falls back to the cell's value."""
-    return _scale_toward_cells(left, right, cell_left, cell_right, axis)
 
-
-def _scale_toward_cells(left, right, cell_left, cell_right, axis):
     def theta(face, cell):
         out = None
         for f, c in ((face[0], cell[0]), (face[-1], cell[-1])):
