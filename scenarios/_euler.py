@@ -29,6 +29,8 @@ class EulerScheme(PhysicsConfig):
 
     reconstruction: Literal["first_order", "muscl", "weno5js", "weno5z"] = "weno5z"
     limiter: Literal["minmod", "van_leer", "mc"] | None = None  # MUSCL only; default minmod
+    # WENO only: the weights' epsilon (default: the reconstruction's, 1e-6)
+    weno_eps: float | None = pydantic.Field(None, gt=0.0)
     riemann: Literal["rusanov", "hll", "hllc", "roe"] = "hllc"
     wave_speeds: Literal["davis", "einfeldt"] = "einfeldt"
     variables: Literal["primitive", "characteristic"] = "characteristic"
@@ -42,6 +44,8 @@ class EulerScheme(PhysicsConfig):
             self.limiter = "minmod"
         if self.reconstruction != "muscl" and self.limiter is not None:
             raise ValueError(f"limiter applies to reconstruction=muscl only, not {self.reconstruction}")
+        if self.weno_eps is not None and not self.reconstruction.startswith("weno"):
+            raise ValueError(f"weno_eps applies to WENO reconstructions only, not {self.reconstruction}")
         return self
 
 
@@ -51,8 +55,8 @@ def make_euler(grid, scheme: dict, gamma: float, boundaries) -> Euler:
     reconstruction = {
         "first_order": FirstOrder,
         "muscl": lambda: MUSCL(limiter=s.limiter),
-        "weno5js": WENO5JS,
-        "weno5z": WENO5Z,
+        "weno5js": lambda: WENO5JS() if s.weno_eps is None else WENO5JS(eps=s.weno_eps),
+        "weno5z": lambda: WENO5Z() if s.weno_eps is None else WENO5Z(eps=s.weno_eps),
     }[s.reconstruction]()
     riemann = {
         "rusanov": Rusanov,

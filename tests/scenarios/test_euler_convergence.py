@@ -37,12 +37,11 @@ def test_sod_l1_error_decreases_at_the_expected_rate():
     assert errors[1] <= 1.9e-3  # 200 cells, WENO5-Z/HLLC/SSP-RK3, CFL 0.5 (JAX-Fluids: 1.9e-3)
 
 
-# WENO5-Z (time-integrated vortex, 32 -> 64 cells): 3.73 measured. The linear
-# scheme underneath is fifth order (its truncation error with linear weights
-# converges at 4.4, 4.8 on 16..128 cells); WENO-Z's nonlinear weights cost
-# about one order near the vortex's critical points at these resolutions.
+# WENO5-Z (time-integrated vortex): 4.69 on 32 -> 64 cells, 5.22 on 64 -> 128
+# (default eps = 1e-6). With eps = 1e-12 the nonlinear weights stay active in
+# the vortex's faint Gaussian far field and the order is 3.7 on both pairs.
 # Without the average correction the same run converges at 2.4.
-@pytest.mark.parametrize("reconstruction, ns, expected", [("weno5z", [32, 64], 3.5), ("muscl", [20, 40, 80], 1.5)])
+@pytest.mark.parametrize("reconstruction, ns, expected", [("weno5z", [32, 64], 4.5), ("muscl", [20, 40, 80], 1.5)])
 def test_isentropic_vortex_order(reconstruction, ns, expected):
     """Smooth flow: the formal order shows. dt ~ h^(5/3) for WENO5 keeps the
     third-order time error below the fifth-order space error."""
