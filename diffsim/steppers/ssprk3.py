@@ -17,20 +17,26 @@ class SSPRK3(AbstractStepper):
     """Three-stage, third-order strong-stability-preserving Runge-Kutta
     (Shu & Osher 1988), written as convex combinations of Euler steps.
 
-    The three stages are one `lax.scan` over their coefficients, so the
-    right-hand side appears once in the compiled program instead of three
-    times: for an expensive operator (WENO finite volumes) this cuts the
-    compile time of a rollout, and of its gradient, about threefold, at no
-    measurable run-time cost."""
+    The three stages are one `lax.scan`, so the right-hand side appears once
+    in the compiled program instead of three times: for an expensive operator
+    (WENO finite volumes) this cuts the compile time of a rollout, and of its
+    gradient, about threefold. The stage coefficients ride in the carry as a
+    table rotated by one row per stage and are read at the static row 0:
+    scanning over them as `xs` would read them with a `dynamic-slice` that
+    XLA:CPU fuses into the stage update and evaluates per element (measured:
+    a 2D WENO step 1.5x slower than with the stages unrolled; with the
+    rotating table it is as fast)."""
 
     order: ClassVar[int] = 3
 
     def step(self, operator, state, t, dt, cache):
         dtype = jnp.zeros((), jnp.result_type(state)).real.dtype  # real also for complex states
-        coefficients = tuple(jnp.asarray(c, dtype) for c in (_A, _B, _C))
+        table = jnp.asarray((_A, _B, _C), dtype).T  # row i: (a_i, b_i, c_i)
 
-        def stage(u, abc):
-            a, b, c = abc
-            return a * state + b * (u + dt * operator(u, t + c * dt)), None
+        def stage(carry, _):
+            u, table = carry
+            a, b, c = table[0, 0], table[0, 1], table[0, 2]
+            u = a * state + b * (u + dt * operator(u, t + c * dt))
+            return (u, jnp.roll(table, -1, axis=0)), None
 
-        return lax.scan(stage, state, coefficients)[0]
+        return lax.scan(stage, (state, table), None, length=3)[0][0]

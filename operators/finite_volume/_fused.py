@@ -33,7 +33,8 @@ characteristic, HLLC): the reverse pass of one right-hand side drops from
 ~160x to ~15x the rollout, and its compile time by ~3x. The hints are a
 performance device only; if interpreting the jaxpr fails (a future JAX), the
 plain `jax.jvp` is used with a warning. On other platforms (XLA:GPU fuses
-multi-output kernels itself) the tangent is the plain `jax.jvp`.
+multi-output kernels itself) the tangent is the plain `jax.jvp`; the choice
+follows `jax.default_backend()` when tracing.
 """
 
 from __future__ import annotations
@@ -131,30 +132,52 @@ def _from_chunks(x, chunk_axis):
     return x.reshape(shape[:chunk_axis] + (shape[chunk_axis] * shape[chunk_axis + 1],) + shape[chunk_axis + 2 :])
 
 
+def stencil_shifts(slabs: tuple, axis: int, width: int) -> tuple:
+    """The `width` shifted copies of every slab along `axis` that a
+    `width`-cell stencil reads, `out[j * len(slabs) + v]` = slab `v` from
+    cell `j` on (each `width - 1` shorter along `axis`)."""
+    faces = slabs[0].shape[axis] - width + 1
+    return tuple(lax.slice_in_dim(x, j, j + faces, axis=axis) for j in range(width) for x in slabs)
+
+
 def fused_face_map(
-    f: Callable, params, slabs: tuple, axis: int, *, chunk: int = 4096, threshold: float = 4.0
+    f: Callable, params, slabs: tuple, axis: int, *, stencil: int = 1, chunk: int = 4096, threshold: float = 4.0
 ):
-    """`f(params, slabs)` with a cache-blocked, hinted tangent (see module doc).
+    """`f(params, stencil_shifts(slabs, axis, stencil))` with a cache-blocked,
+    hinted tangent (see module doc).
 
     `params` is a pytree of (differentiable) arrays broadcast to every face;
-    `slabs` is a tuple of same-shape arrays padded along `axis`; `f` must act
-    independently along the other axes and return a tuple of arrays that have
-    the same extent as `slabs` along them. `chunk` is the target number of
-    slab cells per chunk (4096 float64 values per array: a few hundred
-    intermediates of a chunk fit in L2), `threshold` the duplicated cost (in
-    operations) above which a shared intermediate is hinted.
+    `slabs` is a tuple of same-shape arrays padded along `axis`; `f` receives
+    their `stencil` shifted copies (`stencil=1`: the slabs themselves), must
+    act independently along the other axes and return a tuple of arrays that
+    have the same extent as its inputs along them. The shifts are taken
+    outside the chunked tangent, so each stencil cell's derivative is
+    materialized once before the transposed shifts sum them into cells,
+    while the forward pass keeps only `slabs` for the backward pass. `chunk`
+    is the target number of cells per chunk (4096 float64 values per array:
+    a few hundred intermediates of a chunk fit in L2), `threshold` the
+    duplicated cost (in operations) above which a shared intermediate is
+    hinted.
     """
-    layout = _layout(slabs[0].shape, axis, chunk)
+
+    def shifts(xs):
+        return stencil_shifts(tuple(xs), axis, stencil) if stencil > 1 else tuple(xs)
 
     @jax.custom_jvp
     def run(params, slabs):
-        return f(params, slabs)
+        return f(params, shifts(slabs))
 
     @run.defjvp
     def run_jvp(primals, tangents):
         params, slabs = primals
         dparams, dslabs = tangents
-        out = f(params, slabs)
+        # The tangents are shifted here (linear: in reverse mode, the summing
+        # of stencil cotangents into cells then acts on materialized chunk
+        # outputs); the primal slabs inside each chunk's checkpointed body (so
+        # the forward pass stores only the slabs, not their shifted copies).
+        dslabs = shifts(dslabs)
+        layout = _layout(dslabs[0].shape, axis, chunk)
+        out = f(params, shifts(slabs))
         one = lax.stop_gradient(1.0 + 0.0 * slabs[0].ravel()[0])
 
         def tangent(p, s, dp, ds):
@@ -173,21 +196,25 @@ def fused_face_map(
                 return tuple(jax.jvp(f, (p, s), (dp, ds))[1])
 
         def blocked(params, slabs, dparams, dslabs):
+            body = jax.checkpoint(lambda xs: tuple(tangent(params, shifts(xs[0]), dparams, xs[1])))
             if layout is None:
-                body = jax.checkpoint(lambda xs: tuple(tangent(params, xs[0], dparams, xs[1])))
                 return body((slabs, dslabs))
             chunk_axis, size, count = layout
             cs = tuple(_to_chunks(s, chunk_axis, size, count) for s in slabs)
             cds = tuple(_to_chunks(s, chunk_axis, size, count) for s in dslabs)
-            body = jax.checkpoint(lambda xs: tangent(params, xs[0], dparams, xs[1]))
             dout = lax.map(body, (cs, cds))
             return tuple(_from_chunks(d, chunk_axis) for d in dout)
 
         def plain(params, slabs, dparams, dslabs):
-            return tuple(jax.jvp(f, (params, slabs), (dparams, dslabs))[1])
+            return tuple(jax.jvp(f, (params, shifts(slabs)), (dparams, dslabs))[1])
 
-        # XLA:GPU has multi-output fusion and wants large kernels: plain JVP there.
-        dout = lax.platform_dependent(params, slabs, dparams, dslabs, cpu=blocked, default=plain)
-        return out, tuple(dout)
+        # XLA:GPU has multi-output fusion and wants large kernels: plain JVP
+        # there. The choice is made when tracing, for the default backend:
+        # `lax.platform_dependent` would defer it to lowering, but reverse
+        # mode then carries (zero-filled) residuals for both branches, which
+        # XLA drops but `jax.vjp` reports (and `CheckpointAdjoint` sizes its
+        # blocks from those).
+        backend = blocked if jax.default_backend() == "cpu" else plain
+        return out, tuple(backend(params, slabs, dparams, dslabs))
 
     return run(params, slabs)

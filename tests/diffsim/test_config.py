@@ -65,6 +65,8 @@ def test_step_arithmetic(t_end, dt, snapshots, steps, dt_used):
         ({"scenario": "taylor_green", "time": {"cfl": 0.5}}, "time.cfl"),
         ({"scenario": "taylor_green", "time": {"dt": None}}, "time.dt"),
         ({"scenario": "taylor_green", "scheme": {"riemann": "hllc"}}, "scheme.riemann"),
+        ({"scenario": "sod", "scheme": {"weno_eps": -1}}, "scheme.weno_eps"),
+        ({"scenario": "sod", "scheme": {"reconstruction": "muscl", "weno_eps": 1e-6}}, "scheme"),
     ],
 )
 def test_errors_name_the_key(raw, key):
@@ -95,3 +97,12 @@ def test_resolved_config_loads_back_unchanged(path, tmp_path):
     write_yaml(tmp_path / "config.yaml", resolved_dict(config))
     again, _, _ = load_config(tmp_path / "config.yaml", [])
     assert resolved_dict(again) == resolved_dict(config)
+
+
+def test_weno_eps_reaches_the_reconstruction():
+    import jax
+
+    config, physics, scenario = load_config({"scenario": "sod", "scheme": {"weno_eps": 1e-40}})
+    assert scenario().build(config, physics, jax.random.key(0)).operator.reconstruction.eps == 1e-40
+    config, physics, scenario = load_config({"scenario": "sod"})
+    assert scenario().build(config, physics, jax.random.key(0)).operator.reconstruction.eps == 1e-6

@@ -323,3 +323,28 @@ def test_checkpointed_reverse_pass_memory_grows_sublinearly():
     assert 3.5 < direct_growth < 4.5, direct
     assert sqrt_growth < 2.5, sqrt
     assert sqrt[2] < 0.1 * direct[2]
+
+
+def test_checkpoint_blocks_balance_residuals_against_states():
+    """`CheckpointAdjoint` sizes its innermost blocks from the traced step:
+    a step whose residuals are many states' worth gets shorter blocks (more
+    stored states) than the plain square-root split, and block sizes snap to
+    a nearby divisor of the step count (no separately compiled remainder)."""
+    from diffsim._adjoint import _leaf_steps, _near_divisor
+
+    x = jnp.ones(1000)
+    cheap = lambda c: c + 1.0  # no residuals at all
+    costly = lambda c: jnp.sin(jnp.sin(jnp.sin(jnp.sin(c))))  # 4 residual states per step
+
+    assert _leaf_steps(cheap, x, 400, 2) == 20  # sqrt(n) when the ratio is unknown
+    assert _leaf_steps(costly, x, 400, 2) == 10  # sqrt(400 / 4)
+    assert _leaf_steps(costly, x, 400, 1) == 400
+    assert _near_divisor(1000, 7) == 8
+    assert _near_divisor(997, 31) == 31  # a prime: no divisor nearby, a remainder block
+    # the same gradient whatever the blocking
+    g = [
+        jax.grad(lambda c: jnp.sum(ds.CheckpointAdjoint(levels).loop(costly, c, 37)))(x[:5])
+        for levels in (1, 2, 3)
+    ]
+    np.testing.assert_allclose(g[1], g[0], rtol=1e-12)
+    np.testing.assert_allclose(g[2], g[0], rtol=1e-12)
