@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ._distributed import barrier, broadcast, is_main, place_like, tree_to_host
 from ._errors import RunError
 from ._gradients import value_and_grad
+from ._compile import compiler_options
 
 _CHECKPOINT = re.compile(r"iteration_(\d{6,})\.eqx$")
 
@@ -107,7 +108,7 @@ def optimize(
             _write_lines(Path(metrics_path), history)
 
     t_compile = time.perf_counter()
-    compiled = step.lower(dynamic, opt_state).compile()
+    compiled = step.lower(dynamic, opt_state).compile(compiler_options())
     compile_s = time.perf_counter() - t_compile
     leaf_names = [jax.tree_util.keystr(path) or "params" for path, _ in jax.tree_util.tree_flatten_with_path(dynamic)[0]]
 
