@@ -5,7 +5,7 @@ from ._adjoint import (
     CheckpointAdjoint as CheckpointAdjoint,
     DirectAdjoint as DirectAdjoint,
 )
-from ._compile import compiler_options as compiler_options
+from ._compile import compile_ahead as compile_ahead, compiler_options as compiler_options
 from ._config import STEPPERS as STEPPERS, load_config as load_config
 from ._optimize import OptimizeResult as OptimizeResult, make_optimizer as make_optimizer, optimize as optimize
 from ._gradients import ADJOINTS as ADJOINTS, gradcheck as gradcheck, hvp as hvp, value_and_grad as value_and_grad

@@ -1,9 +1,11 @@
-"""XLA compiler options for the programs diffsim compiles ahead of time."""
+"""Ahead-of-time compilation of the programs diffsim's jobs run, with the
+compiler options they share."""
 
 from __future__ import annotations
 
 import os
 
+import equinox as eqx
 import jax
 
 _LEVEL = "xla_backend_optimization_level"
@@ -24,3 +26,10 @@ def compiler_options() -> dict[str, str] | None:
     if jax.default_backend() != "cpu" or _LEVEL in os.environ.get("XLA_FLAGS", ""):
         return None
     return {_LEVEL: "2"}
+
+
+def compile_ahead(fn, *args):
+    """`fn` traced, lowered and compiled for `args` (`eqx.filter_jit`
+    semantics: non-array leaves are static) with `compiler_options()`: the
+    one place a job compiles, so every job gets the same options."""
+    return eqx.filter_jit(fn).lower(*args).compile(compiler_options())

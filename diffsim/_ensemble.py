@@ -31,11 +31,11 @@ from tqdm.auto import tqdm
 
 from operators import AbstractOperator
 
+from ._compile import compile_ahead
 from ._distributed import is_main, to_host
 from ._errors import ConfigError, RunError
 from ._scenario import TimeDependentScenario
 from ._solve import solve, solve_cfl
-from ._compile import compiler_options
 
 
 # ---------------------------------------------------------------- members
@@ -263,7 +263,7 @@ class _BatchedFixedMarch:
         y = ensemble.initial
         t0 = jnp.asarray(0.0, dtype=y.dtype)
         fn = lambda op, y, t0, cache: lax.with_sharding_constraint(advance(op, y, t0, cache), sharding)  # noqa: E731
-        self.compiled = eqx.filter_jit(fn).lower(ensemble.operator, y, t0, self.cache).compile(compiler_options())
+        self.compiled = compile_ahead(fn, ensemble.operator, y, t0, self.cache)
         jax.block_until_ready(self.cache)
         self.compile_s = time.perf_counter() - t_compile
 
@@ -295,7 +295,7 @@ class _BatchedCFLMarch:
 
         t_compile = time.perf_counter()
         t = jnp.asarray(0.0, dtype=ensemble.initial.dtype)
-        self.compiled = eqx.filter_jit(fn).lower(ensemble.operator, ensemble.initial, t, t).compile(compiler_options())
+        self.compiled = compile_ahead(fn, ensemble.operator, ensemble.initial, t, t)
         self.compile_s = time.perf_counter() - t_compile
 
     def _interval(self, op, y, t0, t1):

@@ -20,10 +20,10 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from ._compile import compile_ahead
 from ._distributed import barrier, broadcast, is_main, place_like, tree_to_host
 from ._errors import RunError
 from ._gradients import value_and_grad
-from ._compile import compiler_options
 
 _CHECKPOINT = re.compile(r"iteration_(\d{6,})\.eqx$")
 
@@ -84,7 +84,6 @@ def optimize(
     def full_loss(dynamic):
         return loss_fn(eqx.combine(dynamic, static))
 
-    @eqx.filter_jit
     def step(dynamic, opt_state):
         loss, grads = value_and_grad(full_loss, gradient)(dynamic)
         updates, opt_state = optimizer.update(grads, opt_state, dynamic, value=loss, grad=grads, value_fn=full_loss)
@@ -108,7 +107,7 @@ def optimize(
             _write_lines(Path(metrics_path), history)
 
     t_compile = time.perf_counter()
-    compiled = step.lower(dynamic, opt_state).compile(compiler_options())
+    compiled = compile_ahead(step, dynamic, opt_state)
     compile_s = time.perf_counter() - t_compile
     leaf_names = [jax.tree_util.keystr(path) or "params" for path, _ in jax.tree_util.tree_flatten_with_path(dynamic)[0]]
 

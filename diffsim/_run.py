@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._compile import compile_ahead
 from ._config import STEPPERS, RunConfig, resolved_dict
 from ._errors import RunError
 from ._distributed import is_main, to_host
@@ -21,7 +22,6 @@ from ._io import fields_dataset, write_fields, write_json, write_yaml
 from ._plots import plot_run
 from ._scenario import Scenario, Setup, SteadyScenario
 from ._solve import solve, solve_cfl
-from ._compile import compiler_options
 
 
 @contextlib.contextmanager
@@ -214,7 +214,7 @@ class _FixedMarch:
         t_compile = time.perf_counter()
         self.cache = eqx.filter_jit(stepper.init)(op, self.dt)
         t0 = jnp.asarray(0.0, dtype=y.dtype)
-        self.compiled = eqx.filter_jit(self._advance).lower(op, y, t0, self.cache).compile(compiler_options())
+        self.compiled = compile_ahead(self._advance, op, y, t0, self.cache)
         jax.block_until_ready(self.cache)
         self.compile_s = time.perf_counter() - t_compile
 
@@ -242,7 +242,7 @@ class _CFLMarch:
         self.cfl, self.max_steps, self.dt = config.time.cfl, config.time.max_steps, None
         t_compile = time.perf_counter()
         t = jnp.asarray(0.0, dtype=y.dtype)
-        self.compiled = eqx.filter_jit(self._advance).lower(op, y, t, t).compile(compiler_options())
+        self.compiled = compile_ahead(self._advance, op, y, t, t)
         self.compile_s = time.perf_counter() - t_compile
 
     def _advance(self, op, y, t0, t1, max_steps=None):

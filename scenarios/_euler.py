@@ -52,11 +52,12 @@ class EulerScheme(PhysicsConfig):
 def make_euler(grid, scheme: dict, gamma: float, boundaries) -> Euler:
     """The `Euler` operator a `scheme:` section describes."""
     s = EulerScheme.model_validate(scheme)
+    weno = {} if s.weno_eps is None else {"eps": s.weno_eps}
     reconstruction = {
         "first_order": FirstOrder,
         "muscl": lambda: MUSCL(limiter=s.limiter),
-        "weno5js": lambda: WENO5JS() if s.weno_eps is None else WENO5JS(eps=s.weno_eps),
-        "weno5z": lambda: WENO5Z() if s.weno_eps is None else WENO5Z(eps=s.weno_eps),
+        "weno5js": lambda: WENO5JS(**weno),
+        "weno5z": lambda: WENO5Z(**weno),
     }[s.reconstruction]()
     riemann = {
         "rusanov": Rusanov,

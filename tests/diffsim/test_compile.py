@@ -17,6 +17,6 @@ def test_cpu_jobs_compile_at_o2_unless_the_user_chose(monkeypatch):
 def test_options_compile_and_agree_with_the_default():
     f = jax.jit(lambda x: jnp.sum(jnp.sin(x) * jnp.exp(-x)))
     x = jnp.linspace(0.0, 3.0, 101)
-    a = f.lower(x).compile(ds.compiler_options())(x)
+    a = ds.compile_ahead(f, x)(x)
     b = f.lower(x).compile()(x)
     np.testing.assert_allclose(a, b, rtol=1e-12)
