@@ -8,7 +8,9 @@ both axes' faces at once, as `Euler._face_fluxes` evaluates them) it prints
    in its pullback as JAX builds it (`jax.vjp`, residuals stored), so the
    ratio a reverse pass would have if it ran at the forward's speed per
    operation;
-2. the measured forward and reverse (`fused_face_map`) times, one thread;
+2. the measured forward and reverse (`fused_face_map`) times of the face
+   function and of a whole right-hand side, one thread (set more `XLA_FLAGS`
+   to try compiler options, keeping the one-thread pair);
 3. the reverse pass's kernels from `jax.profiler`: how many launches, and the
    kernel groups that take the most time;
 4. where the compile time of one right-hand side's reverse pass goes
@@ -35,7 +37,6 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_
 if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
-import equinox as eqx  # noqa: E402
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
@@ -44,7 +45,6 @@ import jax.numpy as jnp  # noqa: E402
 import diffsim as ds  # noqa: E402
 from diffsim._run import device_description  # noqa: E402
 from operators.finite_volume._fused import fused_face_map, stencil_shifts  # noqa: E402
-from operators.finite_volume.euler import _states_from_stencil  # noqa: E402
 
 # operations that move or relabel data rather than compute
 _MOVES = {"broadcast_in_dim", "convert_element_type", "reshape", "squeeze", "copy", "stop_gradient", "slice",
@@ -75,10 +75,11 @@ def best_time(compiled, *args, repeats=7):
 
 
 def trace_events(run):
-    """Total duration (s) and count per event name of what `run()` does."""
+    """`run()`'s result, and the total duration (s) and count per event name
+    of what it does."""
     with tempfile.TemporaryDirectory() as d:
         jax.profiler.start_trace(d, create_perfetto_trace=True)
-        run()
+        result = run()
         jax.profiler.stop_trace()
         (path,) = glob.glob(os.path.join(d, "**", "*.trace.json.gz"), recursive=True)
         events = json.load(gzip.open(path))["traceEvents"]
@@ -87,38 +88,31 @@ def trace_events(run):
         if e.get("ph") == "X":
             total[e["name"]] += e["dur"] * 1e-6
             count[e["name"]] += 1
-    return total, count
+    return result, total, count
 
 
 def main():
     n = ARGS.n
     config, physics, scenario = ds.load_config("configs/isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]"])
-    op = scenario().build(config, physics, jax.random.key(0)).operator
-    g, nv = op.reconstruction.num_ghost, 4
-    keys = jax.random.split(jax.random.key(0), nv)
+    setup = scenario().build(config, physics, jax.random.key(0))
+    op = setup.operator
+    f, params = op._rotated_face_flux()
+    g, nv = op.reconstruction.num_ghost, 2 + op.grid.ndim
+    keys = jax.random.split(jax.random.key(0), nv + 1)
     # a smooth-ish random primitive state (rho, u, v, p) on both axes' rows
     base = (1.0, 0.0, 0.0, 1.0)
     slabs = tuple(b + 0.1 * jax.random.uniform(k, (2 * n, n + 2 * g), minval=-1, maxval=1) for b, k in zip(base, keys))
-    params, static = eqx.partition((op.eos, op.reconstruction, op.riemann), eqx.is_inexact_array)
-
-    def f(params, flat):
-        eos, rec, riemann = eqx.combine(params, static)
-        stencil = [flat[j * nv : (j + 1) * nv] for j in range(2 * g)]
-        left, right = _states_from_stencil(stencil, 1, 1, eos, rec, op.variables, op.positivity)
-        return riemann.flux_components(left, right, eos, 1)
 
     print(f"# face function of a {n}^2 grid ({2 * n} rows x {n + 1} faces), float64, one thread; {device_description()}")
     shifted = stencil_shifts(slabs, 1, 2 * g)
     out_shape = jax.eval_shape(lambda s: f(params, s), shifted)[0].shape
+    cts = tuple(jax.random.normal(k, out_shape) for k in jax.random.split(keys[-1], nv))
     forward = face_ops(jax.make_jaxpr(lambda s: f(params, s))(shifted).jaxpr, out_shape)
     _, pullback = jax.vjp(lambda s: f(params, s), shifted)
-    ct = tuple(jnp.ones(out_shape) for _ in range(nv))
-    backward = face_ops(jax.make_jaxpr(pullback)(ct).jaxpr, out_shape)
+    backward = face_ops(jax.make_jaxpr(pullback)(cts).jaxpr, out_shape)
     nf, nb = sum(forward.values()), sum(backward.values())
     print(f"1. operations per face: forward {nf}, pullback {nb} ({nb / nf:.2f}x)")
     print(f"   forward  {dict(forward.most_common(6))}\n   pullback {dict(backward.most_common(6))}")
-
-    cts = tuple(jax.random.normal(jax.random.key(9 + i), out_shape) for i in range(nv))
 
     def loss(s):
         return sum(jnp.sum(a * b) for a, b in zip(cts, fused_face_map(f, params, s, 1, stencil=2 * g)))
@@ -126,10 +120,20 @@ def main():
     fwd = ds.compile_ahead(lambda s: f(params, stencil_shifts(s, 1, 2 * g)), slabs)
     rev = ds.compile_ahead(jax.grad(loss), slabs)
     tf, tr = best_time(fwd, slabs), best_time(rev, slabs)
-    print(f"2. forward {tf * 1e3:.2f} ms, reverse (fused_face_map) {tr * 1e3:.2f} ms: {tr / tf:.2f}x "
+    y = op.encode(jnp.asarray(setup.initial))
+    cty = jax.random.normal(jax.random.key(1), y.shape)
+    trhs = best_time(ds.compile_ahead(op, y), y)
+    # the right-hand side's reverse pass, compiled once under the profiler (section 4)
+    lowered = jax.jit(jax.grad(lambda y: jnp.sum(cty * op(y)))).lower(y)
+    start = time.perf_counter()
+    rhs_rev, compile_total, compile_count = trace_events(lambda: lowered.compile(ds.compiler_options()))
+    compile_wall = time.perf_counter() - start
+    trhs_rev = best_time(rhs_rev, y)
+    print(f"2. face function: forward {tf * 1e3:.2f} ms, reverse (fused_face_map) {tr * 1e3:.2f} ms: {tr / tf:.2f}x "
           f"(the pullback's operation count alone would give {1 + nb / nf:.2f}x with one recomputation)")
+    print(f"   right-hand side: forward {trhs * 1e3:.2f} ms, reverse {trhs_rev * 1e3:.2f} ms: {trhs_rev / trhs:.2f}x")
 
-    total, count = trace_events(lambda: jax.block_until_ready(rev(slabs)))
+    _, total, count = trace_events(lambda: jax.block_until_ready(rev(slabs)))
     skip = ("ThunkExecutor", "$", "Pjit", "Common", "end: ", "while")
     kernels = {k: v for k, v in total.items() if not k.startswith(skip)}
     groups, launches = collections.Counter(), collections.Counter()
@@ -138,24 +142,18 @@ def main():
         name = head if tail.isdigit() else k
         groups[name] += v
         launches[name] += count[k]
-    print(f"3. reverse pass: {len(kernels)} distinct kernels, {sum(count[k] for k in kernels)} launches, "
+    print(f"3. face reverse pass: {len(kernels)} distinct kernels, {sum(count[k] for k in kernels)} launches, "
           f"{sum(kernels.values()) * 1e3:.2f} ms inside kernels (profiled, so slower than 2.)")
     for name, v in groups.most_common(6):
         print(f"   {v * 1e3:8.3f} ms  {launches[name]:6d} launches  {name}")
 
-    y = op.encode(jnp.asarray(scenario().build(config, physics, jax.random.key(0)).initial))
-    cty = jax.random.normal(jax.random.key(1), y.shape)
-    lowered = jax.jit(jax.grad(lambda y: jnp.sum(cty * op(y)))).lower(y)
-    start = time.perf_counter()
-    total, count = trace_events(lambda: lowered.compile(ds.compiler_options()))
-    wall = time.perf_counter() - start
-    print(f"4. compile of one right-hand side's reverse pass: {total.get('PjRtCpuClient::Compile', float('nan')):.2f} s "
-          f"(traced, {wall:.2f} s with the profiler)")
+    print(f"4. compile of the right-hand side's reverse pass: {compile_total.get('PjRtCpuClient::Compile', float('nan')):.2f} s "
+          f"(traced, {compile_wall:.2f} s with the profiler)")
     for name in ("HLO passes through layout assignment", "HLO passes after layout assignment", "FusionCompiler::Compile",
                  "Codegen", "ThunkEmitter::EmitEntryComputation"):
-        hits = [(k, v) for k, v in total.items() if k.startswith(name)]
+        hits = [(k, v) for k, v in compile_total.items() if k.startswith(name)]
         if hits:
-            print(f"   {sum(v for _, v in hits):6.2f} s  {name} ({sum(count[k] for k, _ in hits)} events)")
+            print(f"   {sum(v for _, v in hits):6.2f} s  {name} ({sum(compile_count[k] for k, _ in hits)} events)")
 
 
 if __name__ == "__main__":

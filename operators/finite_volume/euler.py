@@ -227,16 +227,8 @@ class Euler(AbstractOperator):
             order = _normal_last(ndim, axis)
             rotated = tuple(jnp.transpose(x, order) for x in _permute_velocities(padded, order))
             rows[axis] = (rotated[0].shape, tuple(x.reshape(-1, x.shape[-1]) for x in rotated))
-        schemes = (self.eos, self.reconstruction, self.riemann)
-        params, static = eqx.partition(schemes, eqx.is_inexact_array)
-        nv, normal = 2 + ndim, ndim - 1  # the normal is the last axis and velocity in the rotated frame
-
-        def f(params, flat):
-            eos, rec, riemann = eqx.combine(params, static)
-            stencil = [flat[j * nv : (j + 1) * nv] for j in range(2 * g)]
-            left, right = _states_from_stencil(stencil, 1, normal, eos, rec, self.variables, self.positivity)
-            return riemann.flux_components(left, right, eos, normal)
-
+        f, params = self._rotated_face_flux()
+        nv = 2 + ndim
         out = {}
         for length in dict.fromkeys(r[0][-1] for r in rows.values()):
             group = [a for a in axes if rows[a][0][-1] == length]
@@ -263,6 +255,25 @@ class Euler(AbstractOperator):
                     flux = tuple(_convolve(x, _TO_AVERAGE, a) for x in _materialize(flux))
             result.append(flux)
         return result
+
+    def _rotated_face_flux(self):
+        """`(f, params)`: the face function `_face_fluxes` evaluates, in the
+        frame where the face normal is the last array axis and the last
+        velocity. `f(params, flat)` takes the `2 num_ghost` stencil shifts of
+        the primitive rows (`flat[j * nv + v]`: variable `v` of stencil cell
+        `j`) and returns the flux components; `params` are the schemes'
+        differentiable arrays (gamma)."""
+        g, ndim = self.reconstruction.num_ghost, self.grid.ndim
+        params, static = eqx.partition((self.eos, self.reconstruction, self.riemann), eqx.is_inexact_array)
+        nv, normal = 2 + ndim, ndim - 1
+
+        def f(params, flat):
+            eos, rec, riemann = eqx.combine(params, static)
+            stencil = [flat[j * nv : (j + 1) * nv] for j in range(2 * g)]
+            left, right = _states_from_stencil(stencil, 1, normal, eos, rec, self.variables, self.positivity)
+            return riemann.flux_components(left, right, eos, normal)
+
+        return f, params
 
     def _point_values(self, primitive):
         """`(padded, point)`: the primitive variables padded by
