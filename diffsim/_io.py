@@ -1,18 +1,23 @@
-"""Files a job writes: fields.nc, summary.json, config.yaml."""
+"""Files a job writes: fields.nc, summary.json, config.yaml, params.eqx,
+figures; every one through `atomic_write` (see `_files.py`)."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
+import equinox as eqx
 import numpy as np
 import xarray as xr
 import yaml
 
 from operators import Grid
+
+from ._errors import ConfigError
+from ._files import atomic_write
 
 
 def fields_dataset(ts, ys, grid: Grid, names, attrs=None) -> xr.Dataset:
@@ -48,32 +53,58 @@ def batched_fields_dataset(ts, ys, grid: Grid, names, members: dict, attrs=None)
 
 
 def write_fields(path: Path, dataset: xr.Dataset) -> None:
-    """NetCDF4/HDF5 via h5netcdf, written to a temporary file then renamed, so
-    that a reader never sees half a file."""
-    _atomic(path, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf"))
+    """NetCDF4/HDF5 via h5netcdf, serialised in memory and written with
+    `atomic_write`: a reader never sees half a file, and a full disk is an
+    ordinary `WriteError` naming the file (HDF5 never writes to the disk
+    itself, so it cannot be left inside a half-written file)."""
+    atomic_write(path, dataset.to_netcdf(engine="h5netcdf"))
 
 
 def write_json(path: Path, data: dict) -> None:
     text = json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n"
-    _atomic(path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(path, text)
 
 
 def write_yaml(path: Path, data: dict) -> None:
-    text = yaml.safe_dump(data, sort_keys=False)
-    _atomic(path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(path, yaml.safe_dump(data, sort_keys=False))
 
 
-def _atomic(path: Path, write) -> None:
+def write_pytree(path: Path, tree) -> None:
+    """`equinox.tree_serialise_leaves` of `tree`, written with `atomic_write`."""
+    buffer = io.BytesIO()
+    eqx.tree_serialise_leaves(buffer, tree)
+    atomic_write(path, buffer.getbuffer())
+
+
+def save_figure(fig, path: Path, **kwargs) -> Path:
+    """`fig.savefig` into memory, then `atomic_write` to `path` (the format
+    from its suffix)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or None, **kwargs)
+    return atomic_write(path, buffer.getbuffer())
+
+
+def check_out_dir(text: str, option: str = "--out") -> Path:
+    """The output folder named by `--out`, checked before anything runs: a
+    `ConfigError` naming `option` for an empty path, an existing file, a
+    path under a file, or a folder this process may not write into."""
+    if not str(text).strip():
+        raise ConfigError(option, "is empty; give an output folder, e.g. --out runs/x")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(option, f"{path} is an existing file, not a folder")
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink():
+            raise ConfigError(option, f"{path}: {existing} is a broken symbolic link")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(option, f"{path} lies under {existing}, which is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "the folder" if existing == path else f"its parent {existing}"
+        raise ConfigError(option, f"{path}: {what} is not writable")
+    return path
 
 
 def _jsonable(x):

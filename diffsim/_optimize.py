@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import json
+import numbers
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,7 @@ from tqdm.auto import tqdm
 from ._compile import compile_ahead
 from ._distributed import barrier, broadcast, is_main, place_like, tree_to_host
 from ._errors import RunError
+from ._files import WriteError, append_line, atomic_write, sync_file
 from ._gradients import value_and_grad
 
 _CHECKPOINT = re.compile(r"iteration_(\d{6,})\.eqx$")
@@ -66,18 +69,26 @@ def optimize(
 
     With `checkpoint_dir`, parameters, optimizer state and iteration are
     saved every `checkpoint_every` iterations as `iteration_NNNNNN.eqx`
-    (written to a temporary file and renamed: complete or absent). If the
-    folder already holds checkpoints, the run resumes from the latest, and
-    the result is bitwise the one an uninterrupted run gives on CPU.
-    `metrics_path` receives one JSON line per iteration (truncated back to
-    the checkpoint on resume).
+    (written to a temporary file and renamed: complete or absent; a header
+    holds a checksum and the structure of the optimizer state). If the
+    folder already holds checkpoints, the run resumes from the newest intact
+    one (a damaged one is named in a warning on stderr and skipped), and the
+    result is bitwise the one an uninterrupted run gives on CPU. A checkpoint
+    written with another optimizer or parameter structure is refused with a
+    `RunError` naming the file. `metrics_path` receives one JSON line per
+    iteration, appended; on resume it is replaced atomically by the lines
+    before the checkpoint (a kill never loses them). A file that cannot be
+    written raises `WriteError` (an `OSError`) naming it.
 
     A non-finite loss or gradient stops the run with a `RunError` naming the
     iteration and the parameter leaf; checkpoints already written are kept.
+    So does a run-time error of the loss, such as a linear or steady solve
+    that does not converge (named with the residual it reached).
 
     `gradient` is `"reverse"`, `"forward"` (one JVP per parameter) or
     `"auto"` (forward for a handful of parameters), see `value_and_grad`.
     """
+    _check_arguments(loss_fn, optimizer, iterations, checkpoint_dir, checkpoint_every, metrics_path, progress, gradient)
     optimizer = optax.with_extra_args_support(optimizer)
     dynamic, static = eqx.partition(params, eqx.is_inexact_array)
 
@@ -96,8 +107,11 @@ def optimize(
     history: list[dict] = []
     checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
     if checkpoint_dir is not None:
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        latest = _agreed_checkpoint(checkpoint_dir)
+        try:
+            checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise WriteError(checkpoint_dir, e) from None
+        latest = _agreed_checkpoint(checkpoint_dir, dynamic, opt_state)
         if latest is not None:
             start, dynamic, opt_state = _load(latest, dynamic, opt_state)
     if metrics_path is not None:
@@ -117,7 +131,7 @@ def optimize(
     wall_before = history[-1]["wall_s"] if history else 0.0
     with bar:
         for it in range(start, iterations):
-            new_dynamic, new_state, loss, finite, grad_norm = compiled(dynamic, opt_state)
+            new_dynamic, new_state, loss, finite, grad_norm = _step(compiled, dynamic, opt_state, it, checkpoint_dir)
             loss = float(loss)
             bad = [name for name, ok in zip(leaf_names, jax.tree.leaves(finite)) if not bool(ok)]
             if not np.isfinite(loss) or bad:
@@ -134,10 +148,17 @@ def optimize(
                 _append_line(Path(metrics_path), record)
             dynamic, opt_state = new_dynamic, new_state
             if checkpoint_dir is not None and ((it + 1) % checkpoint_every == 0 or it + 1 == iterations):
+                if metrics_path is not None and is_main():
+                    sync_file(metrics_path)  # the lines a checkpoint covers reach the disk first
                 _save(checkpoint_dir, it + 1, dynamic, opt_state)
             bar.set_postfix(loss=f"{loss:.4e}", refresh=False)
             bar.update(1)
-    final_loss = float(eqx.filter_jit(full_loss)(dynamic))
+    try:
+        final_loss = float(eqx.filter_jit(full_loss)(dynamic))
+    except (jax.errors.JaxRuntimeError, eqx.EquinoxRuntimeError) as e:
+        if (message := runtime_error_message(e)) is None:
+            raise
+        raise RunError(f"the loss at the final parameters failed: {message}") from None
     wall_s = wall_before + time.perf_counter() - t_start
     loss_initial = history[0]["loss"] if history else final_loss
     return OptimizeResult(
@@ -154,18 +175,116 @@ def optimize(
 
 def latest_checkpoint(folder: Path | None) -> Path | None:
     """The checkpoint with the highest iteration in `folder`, if any."""
+    found = _checkpoints(folder)
+    return found[0] if found else None
+
+
+def runtime_error_message(error: Exception) -> str | None:
+    """The message of the `equinox.error_if` check that stopped a compiled
+    computation (an unconverged linear or steady solve, ...), from the
+    `JaxRuntimeError` / `EquinoxRuntimeError` that carries it; None for
+    other run-time errors."""
+    for line in str(error).splitlines():
+        found = re.search(r"EquinoxRuntimeError: (.+)", line)
+        if found and not found.group(1).startswith("Above is the stack"):
+            return found.group(1).strip()
+    return None
+
+
+def _check_arguments(loss_fn, optimizer, iterations, checkpoint_dir, checkpoint_every, metrics_path, progress, gradient) -> None:
+    """Refuse bad arguments before anything compiles, naming the argument."""
+    if not callable(loss_fn):
+        raise TypeError(f"optimize: loss_fn must be a callable params -> scalar loss, got {type(loss_fn).__name__}")
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimize: optimizer must be an optax.GradientTransformation (e.g. optax.adam(1e-2)), got {type(optimizer).__name__}")
+    for name, value, least in (("iterations", iterations, 0), ("checkpoint_every", checkpoint_every, 1)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"optimize: {name} must be an integer, got {value!r}")
+        if value < least:
+            raise ValueError(f"optimize: {name} must be >= {least}, got {value}")
+    for name, value in (("checkpoint_dir", checkpoint_dir), ("metrics_path", metrics_path)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"optimize: {name} must be a path or None, got {type(value).__name__}")
+        if value is not None and not str(value).strip():
+            raise ValueError(f"optimize: {name} is an empty path")
+    if checkpoint_dir is not None and Path(checkpoint_dir).exists() and not Path(checkpoint_dir).is_dir():
+        raise ValueError(f"optimize: checkpoint_dir {checkpoint_dir} is a file, not a folder")
+    if metrics_path is not None and Path(metrics_path).is_dir():
+        raise ValueError(f"optimize: metrics_path {metrics_path} is a folder, not a file")
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"optimize: progress must be True, False or None, got {progress!r}")
+    if gradient not in ("reverse", "forward", "auto"):
+        raise ValueError(f"optimize: gradient must be 'reverse', 'forward' or 'auto', got {gradient!r}")
+
+
+def _step(compiled, dynamic, opt_state, it: int, checkpoint_dir):
+    """One compiled iteration, waited for, so that a run-time error of the
+    loss (an unconverged solve) surfaces here as a one-line `RunError`."""
+    try:
+        return jax.block_until_ready(compiled(dynamic, opt_state))
+    except (jax.errors.JaxRuntimeError, eqx.EquinoxRuntimeError) as e:
+        if (message := runtime_error_message(e)) is None:
+            raise
+        kept = latest_checkpoint(checkpoint_dir)
+        raise RunError(
+            f"iteration {it}: the loss or its gradient failed: {message} "
+            + (f"(last good checkpoint kept: {kept})" if kept else "(no checkpoint was written yet)")
+        ) from None
+
+
+def _checkpoints(folder: Path | None) -> list[Path]:
+    """The checkpoints in `folder`, newest first."""
     if folder is None or not Path(folder).is_dir():
-        return None
+        return []
     found = [(int(m.group(1)), p) for p in Path(folder).iterdir() if (m := _CHECKPOINT.match(p.name))]
-    return max(found)[1] if found else None
+    return [p for _, p in sorted(found, reverse=True)]
 
 
-def _agreed_checkpoint(folder: Path) -> Path | None:
-    """The latest checkpoint as the main process sees it, the same on every
-    process (a process that starts late must not pick up a newer one)."""
-    latest = latest_checkpoint(folder)
-    iteration = int(broadcast(np.int64(int(_CHECKPOINT.match(latest.name).group(1)) if latest else -1)))
-    return None if iteration < 0 else folder / f"iteration_{iteration:06d}.eqx"
+def _agreed_checkpoint(folder: Path, dynamic, opt_state) -> Path | None:
+    """The newest intact checkpoint as the main process sees it, the same on
+    every process (a process that starts late must not pick up a newer one).
+    Damaged checkpoints are skipped with a warning naming them."""
+    chosen, refused = -1, None
+    if is_main():
+        for path in _checkpoints(folder):
+            try:
+                _read(path, dynamic, opt_state)
+            except _Damaged as e:
+                print(f"diffsim: warning: skipping damaged checkpoint {path} ({e}); trying an older one", file=sys.stderr)
+                continue
+            except RunError as e:  # another optimizer's: every process stops
+                chosen, refused = -2, e
+                break
+            chosen = int(_CHECKPOINT.match(path.name).group(1))
+            break
+    iteration = int(broadcast(np.int64(chosen)))
+    if iteration == -2:
+        raise refused or RunError(f"the main process refused the checkpoints in {folder}")
+    return None if iteration < 0 else Path(folder) / f"iteration_{iteration:06d}.eqx"
+
+
+# A checkpoint file: one header line, then equinox's serialised leaves of
+# (iteration, dynamic parameters, optimizer state).
+_MAGIC = b"diffsim-checkpoint 1 "
+
+
+class _Damaged(Exception):
+    """A checkpoint that cannot be read back (truncated, overwritten)."""
+
+
+def _structure(dynamic, opt_state) -> tuple[str, list[str]]:
+    """A fingerprint of the parameter and optimizer-state pytrees (node types,
+    leaf shapes and dtypes: no values, nothing process-specific) and the
+    optimizer state's node types, for messages."""
+    def node_types(treedef) -> list[str]:
+        data = treedef.node_data()
+        here = [] if data is None else [data[0].__qualname__]
+        return here + [t for child in treedef.children() for t in node_types(child)]
+
+    leaves, treedef = jax.tree.flatten((dynamic, opt_state))
+    described = [node_types(treedef), [[list(np.shape(x)), str(jnp.result_type(x))] for x in leaves]]
+    state_types = [t for t in node_types(jax.tree.structure(opt_state)) if t not in ("tuple", "list", "dict", "NoneType")]
+    return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16], state_types
 
 
 def _save(folder: Path, iteration: int, dynamic, opt_state) -> Path:
@@ -173,26 +292,64 @@ def _save(folder: Path, iteration: int, dynamic, opt_state) -> Path:
     in gathering sharded leaves, the main process writes the whole (small)
     parameter and optimizer state as one file, so a resume may use any
     number of processes or devices (see docs/scaling.md)."""
-    path = folder / f"iteration_{iteration:06d}.eqx"
+    path = Path(folder) / f"iteration_{iteration:06d}.eqx"
     tree = tree_to_host((jnp.asarray(iteration), dynamic, opt_state))
     if not is_main():
         return path
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".eqx")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            eqx.tree_serialise_leaves(f, tree)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buffer = io.BytesIO()
+    eqx.tree_serialise_leaves(buffer, tree)
+    payload = buffer.getvalue()
+    fingerprint, state_types = _structure(dynamic, opt_state)
+    header = {"iteration": iteration, "bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
+              "structure": fingerprint, "optimizer_state": state_types}
+    atomic_write(path, _MAGIC + json.dumps(header).encode() + b"\n" + payload)
     return path
+
+
+def _read(path: Path, dynamic, opt_state):
+    """`(iteration, dynamic, opt_state)` from a checkpoint, as host arrays.
+    Raises `_Damaged` for a file that is not a whole checkpoint and
+    `RunError` for one of another optimizer or parameter structure."""
+    like = (jnp.asarray(0), dynamic, opt_state)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise _Damaged(e.strerror or str(e)) from None
+    if data.startswith(_MAGIC):
+        end = data.find(b"\n")
+        try:
+            header = json.loads(data[len(_MAGIC):end])
+        except (ValueError, UnicodeDecodeError):
+            raise _Damaged("unreadable header") from None
+        payload = data[end + 1:]
+        if end < 0 or len(payload) != header.get("bytes") or hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+            raise _Damaged(f"{len(payload)} of {header.get('bytes')} bytes, or checksum mismatch: truncated or overwritten")
+        fingerprint, state_types = _structure(dynamic, opt_state)
+        if header.get("structure") != fingerprint:
+            raise RunError(
+                f"checkpoint {path} was written by another optimizer or parameter structure (optimizer state "
+                f"{'+'.join(header.get('optimizer_state', [])) or 'empty'}, this run's is {'+'.join(state_types) or 'empty'}); "
+                "resume with the optimizer that wrote it, or use another checkpoint folder"
+            )
+    else:  # written before checkpoints had a header
+        payload = data
+    try:
+        stream = io.BytesIO(payload)
+        tree = eqx.tree_deserialise_leaves(stream, like)
+    except Exception as e:  # noqa: BLE001 - anything numpy's reader raises on a cut file
+        raise _Damaged(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'}") from None
+    if stream.tell() != len(payload):
+        raise _Damaged(f"{len(payload) - stream.tell()} bytes left over: not a checkpoint of this optimizer and parameters")
+    return tree
 
 
 def _load(path: Path, dynamic, opt_state):
     like = (jnp.asarray(0), dynamic, opt_state)
-    iteration, dynamic, opt_state = jax.tree.map(place_like, eqx.tree_deserialise_leaves(path, like), like)
+    try:
+        tree = _read(path, dynamic, opt_state)
+    except _Damaged as e:  # another process saw it intact a moment ago
+        raise RunError(f"checkpoint {path} cannot be read: {e}") from None
+    iteration, dynamic, opt_state = jax.tree.map(place_like, tree, like)
     return int(iteration), dynamic, opt_state
 
 
@@ -200,10 +357,10 @@ def _read_metrics(path: Path, keep_through: int) -> list[dict]:
     if not path.exists():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by a kill
+        except json.JSONDecodeError:  # a line cut by a kill or a full disk
             break
         if record["iteration"] < keep_through:
             records.append(record)
@@ -211,13 +368,13 @@ def _read_metrics(path: Path, keep_through: int) -> list[dict]:
 
 
 def _write_lines(path: Path, records: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    """Replace the metrics file by `records`, atomically (a kill keeps the
+    old file or the new one, never an empty one)."""
+    atomic_write(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def _append_line(path: Path, record: dict) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps(record) + "\n")
+    append_line(path, json.dumps(record))
 
 
 def make_optimizer(config, iterations: int) -> optax.GradientTransformation:
