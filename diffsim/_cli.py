@@ -8,6 +8,7 @@ from pathlib import Path
 
 EXIT_CONFIG = 2
 EXIT_RUN = 3
+EXIT_IO = 4  # an output could not be written (full disk, permissions) or --out is in use by another job
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,13 +21,13 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a simulation from a config", description="Run CONFIG with dotted overrides, e.g. grid.cells=[512] time.t_end=2.0")
     run.add_argument("config", help="YAML config file")
     run.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, values parsed as YAML")
-    run.add_argument("--out", required=True, type=Path, help="output directory (created)")
+    run.add_argument("--out", required=True, help="output directory (created)")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
 
     opt = sub.add_parser("optimize", help="run an optimization (inverse problem) from a config", description="Optimize CONFIG; started again on the same --out, it resumes from the last checkpoint")
     opt.add_argument("config", help="YAML config file")
     opt.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, values parsed as YAML")
-    opt.add_argument("--out", required=True, type=Path, help="output directory (created; reused to resume)")
+    opt.add_argument("--out", required=True, help="output directory (created; reused to resume)")
     opt.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
 
     check = sub.add_parser("gradcheck", help="compare a config's gradient with central finite differences (float64)",
@@ -44,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("config")
     sw.add_argument("overrides", nargs="*", metavar="key=value", help="overrides shared by every task")
     sw.add_argument("--grid", action="append", default=[], metavar="key=v1,v2", help="a swept key and its values (commas outside brackets separate values); repeat for a cross product")
-    sw.add_argument("--out", required=True, type=Path)
+    sw.add_argument("--out", required=True)
     sw.add_argument("--executor", choices=["local", "slurm"], default="local", help="local process pool, or one SLURM job array via submitit (resources from the slurm: section)")
     sw.add_argument("--workers", type=int, default=1, help="parallel local tasks (default 1: each task uses every core)")
 
@@ -72,6 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     # Imports that pull in JAX come after argument parsing, so `--help` is instant.
     from ._config import ConfigError, load_config, resolved_dict
 
+    if getattr(args, "out", None) is not None:  # before anything is read, compiled or written
+        from ._io import check_out_dir
+
+        try:
+            args.out = check_out_dir(args.out)
+        except ConfigError as e:
+            print(f"diffsim: {e}", file=sys.stderr)
+            return EXIT_CONFIG
+
     if args.command == "collect":
         from ._sweep import collect
 
@@ -94,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as e:
             print(f"diffsim: config error: {e}", file=sys.stderr)
             return EXIT_CONFIG
+        except OSError as e:
+            return _io_failure(e)
         n, skipped, failed = len(manifest["tasks"]), manifest["skipped"], manifest["failed"]
         print(f"sweep: {n} tasks, {skipped} already finished, {n - skipped - len(failed)} ran, {len(failed)} failed")
         for folder in failed:
@@ -149,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         except RunError as e:
             print(f"diffsim: {e}", file=sys.stderr)
             return EXIT_RUN
+        except OSError as e:
+            return _io_failure(e)
         print(
             f"{summary['scenario']}: loss {summary['loss_initial']:.6g} -> {summary['loss_final']:.6g} "
             f"in {summary['iterations']} iterations ({summary['wall_s']:.1f} s, compile {summary['compile_s']:.1f} s)"
@@ -164,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as e:
         print(f"diffsim: {e}", file=sys.stderr)
         return EXIT_RUN
+    except OSError as e:
+        return _io_failure(e)
     if "steps" in summary:
         line = (
             f"{summary['scenario']}: {summary['steps']} steps to t={summary['t_final']:.4g} in {summary['run_s']:.2f} s "
@@ -180,6 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     print(line)
     print(f"outputs in {args.out}/")
     return 0
+
+
+def _io_failure(error: OSError) -> int:
+    """One line naming the file that could not be written; exit 4."""
+    from ._files import describe_os_error
+
+    print(f"diffsim: {describe_os_error(error)}", file=sys.stderr)
+    return EXIT_IO
 
 
 if __name__ == "__main__":

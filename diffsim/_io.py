@@ -3,6 +3,8 @@ figures; every one through `atomic_write` (see `_files.py`)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import json
 import math
@@ -16,8 +18,9 @@ import yaml
 
 from operators import Grid
 
+from ._distributed import is_main
 from ._errors import ConfigError
-from ._files import atomic_write
+from ._files import FolderLock, atomic_write, remove_stale_temporaries
 
 
 def fields_dataset(ts, ys, grid: Grid, names, attrs=None) -> xr.Dataset:
@@ -83,6 +86,22 @@ def save_figure(fig, path: Path, **kwargs) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lstrip(".") or None, **kwargs)
     return atomic_write(path, buffer.getbuffer())
+
+
+def one_job_per_folder(job):
+    """Decorator for a job `job(config, physics, scenario, out, ...)`: it runs
+    holding `out/.lock` (the main process; a second job on `out` is refused
+    with `FolderInUse`, exit 4 on the command line), after removing the
+    temporary files that killed writes left in `out`."""
+
+    @functools.wraps(job)
+    def locked(config, physics, scenario, out, *args, **kwargs):
+        with FolderLock(out, "--out") if is_main() else contextlib.nullcontext():
+            if is_main():
+                remove_stale_temporaries(out)
+            return job(config, physics, scenario, out, *args, **kwargs)
+
+    return locked
 
 
 def check_out_dir(text: str, option: str = "--out") -> Path:

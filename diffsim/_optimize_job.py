@@ -12,10 +12,10 @@ import yaml
 
 from ._config import RunConfig, resolved_dict
 from ._distributed import is_main, tree_to_host
-from ._errors import ConfigError
+from ._errors import ConfigError, RunError
 from ._gradients import resolve_mode
-from ._io import write_fields, write_json, write_yaml
-from ._optimize import make_optimizer, optimize
+from ._io import one_job_per_folder, write_fields, write_json, write_pytree, write_yaml
+from ._optimize import make_optimizer, optimize, runtime_error_message
 from ._plots import plot_loss
 from ._run import device_description, precision
 from ._scenario import OptimizationScenario, Scenario
@@ -29,6 +29,7 @@ def _comparable(resolved: dict) -> dict:
     return resolved
 
 
+@one_job_per_folder
 def run_optimize(config: RunConfig, physics, scenario: type[Scenario], out: Path, *, plots: bool = True) -> dict:
     """Optimize a configured inverse problem into `out` (resuming from
     `out/checkpoints/` when it holds checkpoints of the same configuration)."""
@@ -46,7 +47,12 @@ def run_optimize(config: RunConfig, physics, scenario: type[Scenario], out: Path
     if is_main():
         write_yaml(out / "config.yaml", resolved)
     with precision(config.precision):
-        return _optimize(config, physics, scenario, out, plots)
+        try:
+            return _optimize(config, physics, scenario, out, plots)
+        except (jax.errors.JaxRuntimeError, eqx.EquinoxRuntimeError) as e:  # a solve outside the loop (true data, final fields)
+            if (message := runtime_error_message(e)) is None:
+                raise
+            raise RunError(f"{scenario.name}: {message}") from None
 
 
 def _optimize(config, physics, scenario, out, plots):
@@ -66,7 +72,7 @@ def _optimize(config, physics, scenario, out, plots):
     params = tree_to_host(result.params)
     fields = None if problem.fields is None else (problem.fields(problem.params), problem.fields(result.params))
     if is_main():
-        eqx.tree_serialise_leaves(out / "params.eqx", params)
+        write_pytree(out / "params.eqx", params)
         if fields is not None:
             write_fields(out / "fields_initial.nc", fields[0])
             write_fields(out / "fields.nc", fields[1])

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from ._io import save_figure  # noqa: E402
+
 
 
 def plot_run(dataset: xr.Dataset, exact: xr.Dataset | None, out: Path, title: str) -> list[Path]:
@@ -169,8 +171,10 @@ def plot_ensemble(dataset: xr.Dataset, exact, out: Path, title: str, max_members
 
 
 def _save(fig, path):
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=130)  # complete or absent, even on a full disk
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -18,7 +18,7 @@ from ._compile import compile_ahead
 from ._config import STEPPERS, RunConfig, resolved_dict
 from ._errors import RunError
 from ._distributed import is_main, to_host
-from ._io import fields_dataset, write_fields, write_json, write_yaml
+from ._io import fields_dataset, one_job_per_folder, write_fields, write_json, write_yaml
 from ._plots import plot_run
 from ._scenario import Scenario, Setup, SteadyScenario
 from ._solve import solve, solve_cfl
@@ -76,6 +76,7 @@ def check_physical(fields, names, what: str, positive=()) -> None:
         raise RunError(f"{what}: {reason}")
 
 
+@one_job_per_folder
 def run(config: RunConfig, physics, scenario: type[Scenario], out: Path, *, plots: bool = True) -> dict:
     """Run a validated configuration and write config.yaml, fields.nc,
     summary.json and plots/ into `out`. Returns the summary."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import os
@@ -17,7 +18,8 @@ import yaml
 
 from ._config import load_config, parse_override, resolved_dict
 from ._errors import ConfigError
-from ._io import write_json
+from ._files import FolderLock, atomic_write, remove_stale_temporaries
+from ._io import save_figure, write_json
 
 
 def split_values(text: str) -> list[str]:
@@ -78,7 +80,12 @@ def sweep(config: str, grid_args: list[str], overrides: list[str], out: Path, *,
         task_overrides = [*overrides, *combo]
         cfg, _, _ = load_config(config, task_overrides)  # raises ConfigError naming the key
         tasks.append({"name": f"task_{i:04d}", "overrides": task_overrides, "swept": {k: parse_override(c)[1] for k, c in zip(keys, combo)}, "config": cfg})
-    out.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out, "--out"):  # one sweep per folder; each task locks its own subfolder
+        remove_stale_temporaries(out, depth=0)
+        return _sweep(config, tasks, keys, out, executor, workers)
+
+
+def _sweep(config, tasks, keys, out, executor, workers) -> dict:
     manifest = {"config": str(config), "swept_keys": keys, "tasks": [{k: v for k, v in t.items() if k != "config"} for t in tasks]}
     write_json(out / "sweep.json", manifest)
     pending = []
@@ -159,10 +166,11 @@ def collect(folder: Path, metric: str | None = None, parameter: str | None = Non
         rows.append(row)
     columns = list(dict.fromkeys(c for r in rows for c in r))
     path = folder / "results.csv"
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, text.getvalue())
     if metric and parameter:
         _plot(rows, metric, parameter, folder / "plots" / f"{metric.replace('.', '_')}_vs_{parameter.replace('.', '_')}.png", manifest["swept_keys"])
     return path
@@ -217,6 +225,8 @@ def _plot(rows, metric, parameter, path, group_keys):
     if any(groups):
         ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=130)
+    finally:
+        plt.close(fig)
     return path
