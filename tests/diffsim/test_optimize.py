@@ -83,16 +83,24 @@ def _optimize_cmd(out, iterations):
             f"optimize.iterations={iterations}", "optimize.checkpoint_every=5", "--no-plots", "--out", str(out)]
 
 
-def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path):
+def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path, capsys):
     env = {**os.environ, "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
     iterations = 300
     killed = tmp_path / "killed"
+    from diffsim._cli import main
+    from diffsim._config import load_config
+
+    load_config("configs/burgers_inverse.yaml", [])  # imports the scenarios now, so that the second job below is refused at once
     proc = subprocess.Popen(_optimize_cmd(killed, iterations), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     while time.time() < deadline and not (killed / "checkpoints" / "iteration_000010.eqx").exists():
         if proc.poll() is not None:
             pytest.fail(f"optimize ended before it could be killed: {proc.stderr.read().decode()}")
         time.sleep(0.01)
+    assert main(_optimize_cmd(killed, iterations)[3:]) == 4  # a second job on the same --out, while the first runs
+    assert proc.poll() is None, "the first job ended before the second was refused; the test proves nothing"
+    assert capsys.readouterr().err.splitlines() == [
+        f"diffsim: --out {killed} is in use by another diffsim job (process {proc.pid}); wait for it to finish or choose another --out"]
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "summary.json").exists(), "the run finished before SIGKILL; the test proves nothing"
@@ -120,3 +128,62 @@ def test_cli_optimize_refuses_other_config_in_same_dir(tmp_path, capsys):
     assert "holds checkpoints of a different configuration" in capsys.readouterr().err
     assert main(["optimize", "configs/taylor_green.yaml", "--out", str(tmp_path / "x")]) == 2
     assert "not an optimization problem" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"iterations": -2}, ValueError, "optimize: iterations must be >= 0, got -2"),
+    ({"iterations": 2.5}, TypeError, "optimize: iterations must be an integer, got 2.5"),
+    ({"iterations": True}, TypeError, "optimize: iterations must be an integer, got True"),
+    ({"checkpoint_every": 0}, ValueError, "optimize: checkpoint_every must be >= 1, got 0"),
+    ({"gradient": "sideways"}, ValueError, "optimize: gradient must be 'reverse', 'forward' or 'auto', got 'sideways'"),
+    ({"optimizer": "adam"}, TypeError, "optimize: optimizer must be an optax.GradientTransformation (e.g. optax.adam(1e-2)), got str"),
+    ({"loss_fn": 3.0}, TypeError, "optimize: loss_fn must be a callable params -> scalar loss, got float"),
+    ({"progress": "yes"}, TypeError, "optimize: progress must be True, False or None, got 'yes'"),
+    ({"metrics_path": ""}, ValueError, "optimize: metrics_path is an empty path"),
+])
+def test_arguments_are_checked_before_compiling(kwargs, error, message, tmp_path):
+    args = {"loss_fn": quadratic, "params": start(), "optimizer": optax.adam(0.1), "iterations": 3, **kwargs}
+    with pytest.raises(error) as info:
+        ds.optimize(**args)
+    assert str(info.value) == message
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=f"optimize: checkpoint_dir {tmp_path}/file is a file, not a folder"):
+        ds.optimize(quadratic, start(), optax.adam(0.1), iterations=3, checkpoint_dir=tmp_path / "file")
+
+
+def test_resume_with_another_optimizer_is_refused(tmp_path):
+    ds.optimize(quadratic, start(), optax.adam(0.05), iterations=4, checkpoint_dir=tmp_path, checkpoint_every=2)
+    for other in (optax.sgd(0.05), optax.adamw(0.05), optax.chain(optax.clip_by_global_norm(1.0), optax.adam(0.05))):
+        with pytest.raises(ds.RunError) as info:
+            ds.optimize(quadratic, start(), other, iterations=8, checkpoint_dir=tmp_path, checkpoint_every=2)
+        assert str(info.value).startswith(f"checkpoint {tmp_path}/iteration_000004.eqx was written by another optimizer or parameter structure "
+                                          "(optimizer state ScaleByAdamState+EmptyState, this run's is ")
+    with pytest.raises(ds.RunError, match="this run's is ScaleByAdamState"):  # same optimizer, other parameters
+        ds.optimize(quadratic, {"x": jnp.zeros(3), "y": jnp.zeros(2)}, optax.adam(0.05), iterations=8, checkpoint_dir=tmp_path)
+    assert ds.optimize(quadratic, start(), optax.adam(0.05), iterations=6, checkpoint_dir=tmp_path, checkpoint_every=2).resumed_from == 4
+
+
+def test_unconverged_solve_in_the_loss_is_one_line_naming_the_iteration(tmp_path):
+    """(I + p D) x = 1 with one GMRES step: exact for p = 0 (iteration 0),
+    not once the optimizer has moved p (iteration 1)."""
+    d = jnp.arange(6.0)
+    solver = ds.GMRES(rtol=1e-10, max_steps=1, restart=1)
+
+    def loss(p):
+        x = ds.linear_solve(lambda v: v + p["p"] * d * v, jnp.ones(6), solver).value
+        return jnp.sum(x) + (p["p"] - 1.0) ** 2
+
+    with pytest.raises(ds.RunError) as info:
+        ds.optimize(loss, {"p": jnp.asarray(0.0)}, optax.sgd(0.1), iterations=5, checkpoint_dir=tmp_path, checkpoint_every=1)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("iteration 1: the loss or its gradient failed: linear_solve (GMRES) did not converge: relative residual")
+    assert message.endswith(f"(last good checkpoint kept: {tmp_path}/iteration_000001.eqx)")
+
+
+def test_cli_unconverged_solve_exits_3_in_one_line(tmp_path, capsys):
+    from diffsim._cli import main
+
+    assert main(["optimize", "configs/steady_fit.yaml", "solver.max_steps=2", "optimize.iterations=2", "--no-plots", "--out", str(tmp_path)]) == 3
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("diffsim: steady_fit: steady_state did not converge after max_steps=2 iterations; the RMS residual")
