@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import os
 import tempfile
 import time
@@ -110,6 +111,18 @@ def append_line(path, line: str) -> None:
         raise
     except OSError as e:
         raise WriteError(path, e) from None
+
+
+def save_figure(fig, path, **kwargs) -> Path:
+    """A matplotlib figure saved with `atomic_write`: `fig.savefig` renders
+    into memory (format from the suffix of `path`, `kwargs` as for
+    `savefig`), so a full disk or a kill never leaves half a PNG.
+
+    **Returns:** `path`."""
+    path = Path(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or None, **kwargs)
+    return atomic_write(path, buffer.getbuffer())
 
 
 def sync_file(path) -> None:

@@ -79,15 +79,6 @@ def write_pytree(path: Path, tree) -> None:
     atomic_write(path, buffer.getbuffer())
 
 
-def save_figure(fig, path: Path, **kwargs) -> Path:
-    """`fig.savefig` into memory, then `atomic_write` to `path` (the format
-    from its suffix)."""
-    path = Path(path)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=path.suffix.lstrip(".") or None, **kwargs)
-    return atomic_write(path, buffer.getbuffer())
-
-
 def one_job_per_folder(job):
     """Decorator for a job `job(config, physics, scenario, out, ...)`: it runs
     holding `out/.lock` (the main process; a second job on `out` is refused

@@ -18,8 +18,8 @@ import yaml
 
 from ._config import load_config, parse_override, resolved_dict
 from ._errors import ConfigError
-from ._files import FolderLock, atomic_write, remove_stale_temporaries
-from ._io import save_figure, write_json
+from ._files import FolderLock, atomic_write, remove_stale_temporaries, save_figure
+from ._io import write_json
 
 
 def split_values(text: str) -> list[str]:

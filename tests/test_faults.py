@@ -38,13 +38,14 @@ class Killed(BaseException):
 
 @contextlib.contextmanager
 def faults(at=None, error=None):
-    """Record the path of every write; the write number `at` raises `error`."""
+    """Record the path of every write; the write number `at` (or the first
+    write of a file named `at`) raises `error`."""
     written = []
     real = _files.write_fd
 
     def write_fd(fd, data, path):
         written.append(Path(path))
-        if len(written) - 1 == at:
+        if len(written) - 1 == at or Path(path).name == at:
             raise error
         return real(fd, data, path)
 
@@ -254,6 +255,19 @@ def test_optimize_full_disk_at_every_write_then_resume(optimized, tmp_path, caps
         assert main([*OPTIMIZE, "--out", str(out)]) == 0
         capsys.readouterr()
         assert_same_result(out, reference)
+
+
+def test_optimize_figures_on_a_full_disk(optimized, tmp_path, capsys):
+    """The figures, the library's and the scenario's, are written atomically too."""
+    reference, _ = optimized
+    for name in ("loss.png", "initial_condition.png"):
+        out = tmp_path / name
+        shutil.copytree(reference, out)
+        with faults(at=name, error=no_space()):
+            assert main([*[a for a in OPTIMIZE if a != "--no-plots"], "--out", str(out)]) == EXIT_IO
+        assert capsys.readouterr().err.splitlines() == [f"diffsim: cannot write {out}/plots/{name}: {ENOSPC}"]
+        assert temporaries(out) == [] and not (out / "plots" / name).exists()
+        assert (out / "summary.json").read_bytes() == (reference / "summary.json").read_bytes()
 
 
 def test_optimize_damaged_checkpoint_and_stale_temporaries(optimized, tmp_path, capsys):
