@@ -109,7 +109,7 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
             b.set(xlabel="x", ylabel="u at sensors", title="observations (dots) vs. fitted model (lines)")
             b.legend(frameon=False, fontsize=8)
             path = out / "initial_condition.png"
-            fig.savefig(path, dpi=130)
+            ds.save_figure(fig, path, dpi=130)
             plt.close(fig)
             return [path]
 

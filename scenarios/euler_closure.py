@@ -234,7 +234,7 @@ class EulerClosure(OptimizationScenario):
                          title=f"held-out density error {e_plain:.3g} -> {e_trained:.3g}")
             axes[-1].title.set_fontsize(9)
             path = out / "closure.png"
-            fig.savefig(path, dpi=120)
+            ds.save_figure(fig, path, dpi=120)
             plt.close(fig)
             return [path]
 

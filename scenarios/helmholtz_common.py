@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pydantic  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from diffsim import BiCGStab, ConfigError, GMRES, PhysicsConfig, RunError, linear_solve  # noqa: E402
+from diffsim import BiCGStab, ConfigError, GMRES, PhysicsConfig, RunError, linear_solve, save_figure  # noqa: E402
 from operators import FiniteDifference, FourierSpectral, Grid  # noqa: E402
 from operators.helmholtz import PML, Helmholtz  # noqa: E402
 
@@ -203,7 +203,7 @@ def field_image(ax, grid: Grid, values, *, cmap, label, vmin=None, vmax=None, fi
 def save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
+    save_figure(fig, path, dpi=150)
     plt.close(fig)
     return path
 

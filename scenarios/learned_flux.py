@@ -127,7 +127,7 @@ class LearnedFlux(OptimizationScenario):
             b.set(xlabel="x", ylabel="u", title="sample 0: data (colour) vs learned model (dashed)")
             b.legend(frameon=False, fontsize=8)
             path = out / "learned_flux.png"
-            fig.savefig(path, dpi=130)
+            ds.save_figure(fig, path, dpi=130)
             plt.close(fig)
             return [path]
 

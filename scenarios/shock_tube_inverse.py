@@ -317,6 +317,6 @@ def _plot(out, times, data, initial, final, physics, history, truth, guess, fitt
     ax.set_title("parameters (σ: linearised noise uncertainty)", fontsize=10)
     fig.suptitle(f"shock-tube inversion: {len(physics.sensors)} pressure sensors, {len(times)} samples each, noise {physics.noise:g}")
     path = out / "traces.png"
-    fig.savefig(path, dpi=130)
+    ds.save_figure(fig, path, dpi=130)
     plt.close(fig)
     return path

@@ -173,7 +173,7 @@ class SteadyFit(OptimizationScenario):
             b.set(xlabel="x", ylabel="u*(x)", title="steady state")
             b.legend(frameon=False, fontsize=8)
             path = out / "steady_fit.png"
-            fig.savefig(path, dpi=130)
+            ds.save_figure(fig, path, dpi=130)
             plt.close(fig)
             return [path]
 
