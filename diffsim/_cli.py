@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as e:
             print(f"diffsim: config error: {e}", file=sys.stderr)
             return EXIT_CONFIG
+        except OSError as e:
+            return _io_failure(e)
         print(f"wrote {path}")
         return 0
 

@@ -15,11 +15,14 @@ import errno
 import fcntl
 import io
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
+# ours (.tmp-NAME-XXXXXXXX), older checkpoints' (.tmp-XXXXXXXX.eqx) and older outputs' (.NAME.XXXXXXXX.tmp)
+_TEMPORARY = re.compile(r"\.tmp-.+-[a-z0-9_]{8}|\.tmp-[a-z0-9_]{8}\.eqx|\..+\.[a-z0-9_]{8}\.tmp")
 _PROCESS_START = time.time()
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -142,22 +145,20 @@ def sync_file(path) -> None:
         os.close(fd)
 
 
-def remove_stale_temporaries(folder, *, depth: int = 1) -> list[Path]:
-    """Delete `.tmp-*` files left in `folder` (and its subfolders, `depth`
-    levels down) by writes that a kill interrupted: those older than this
-    process. Call it while holding the folder's `FolderLock`. Returns the
-    removed paths."""
+def remove_stale_temporaries(folder, subfolders=()) -> list[Path]:
+    """Delete the temporary files that writes interrupted by a kill left in
+    `folder` and its `subfolders` (names as `atomic_write` makes them, and
+    as earlier versions did), when older than this process. Call it while
+    holding the folder's `FolderLock`. Returns the removed paths."""
     removed = []
-    folder = Path(folder)
-    if not folder.is_dir():
-        return removed
-    for entry in folder.iterdir():
-        with contextlib.suppress(OSError):
-            if entry.is_dir() and not entry.is_symlink() and depth > 0:
-                removed += remove_stale_temporaries(entry, depth=depth - 1)
-            elif entry.name.startswith(TEMP_PREFIX) and entry.is_file() and entry.stat().st_mtime < _PROCESS_START:
-                entry.unlink()
-                removed.append(entry)
+    for where in [Path(folder), *(Path(folder) / sub for sub in subfolders)]:
+        if not where.is_dir():
+            continue
+        for entry in where.iterdir():
+            with contextlib.suppress(OSError):
+                if _TEMPORARY.fullmatch(entry.name) and entry.is_file() and entry.stat().st_mtime < _PROCESS_START:
+                    entry.unlink()
+                    removed.append(entry)
     return removed
 
 

@@ -89,7 +89,7 @@ def one_job_per_folder(job):
     def locked(config, physics, scenario, out, *args, **kwargs):
         with FolderLock(out, "--out") if is_main() else contextlib.nullcontext():
             if is_main():
-                remove_stale_temporaries(out)
+                remove_stale_temporaries(out, ("checkpoints", "plots"))
             return job(config, physics, scenario, out, *args, **kwargs)
 
     return locked

@@ -81,7 +81,7 @@ def sweep(config: str, grid_args: list[str], overrides: list[str], out: Path, *,
         cfg, _, _ = load_config(config, task_overrides)  # raises ConfigError naming the key
         tasks.append({"name": f"task_{i:04d}", "overrides": task_overrides, "swept": {k: parse_override(c)[1] for k, c in zip(keys, combo)}, "config": cfg})
     with FolderLock(out, "--out"):  # one sweep per folder; each task locks its own subfolder
-        remove_stale_temporaries(out, depth=0)
+        remove_stale_temporaries(out)
         return _sweep(config, tasks, keys, out, executor, workers)
 
 

@@ -108,15 +108,18 @@ def test_append_line_and_stale_temporaries(tmp_path):
     with faults(at=0, error=no_space()), pytest.raises(_files.WriteError, match=f"cannot write {metrics}: {ENOSPC}"):
         _files.append_line(metrics, '{"iteration": 2}')
     (tmp_path / "checkpoints").mkdir()
-    stale = [tmp_path / ".tmp-fields.nc-x1", tmp_path / "checkpoints" / ".tmp-iteration_000004.eqx-y2"]
-    for p in stale:
+    (tmp_path / "other").mkdir()
+    stale = [tmp_path / ".tmp-fields.nc-k1ll3d_0", tmp_path / "checkpoints" / ".tmp-iteration_000004.eqx-x8zq0a1b",
+             tmp_path / "checkpoints" / ".tmp-a1b2c3d4.eqx", tmp_path / ".summary.json.a1b2c3d4.tmp"]  # the last two: older versions'
+    kept = [tmp_path / ".tmp-notes", tmp_path / "other" / ".tmp-fields.nc-k1ll3d_0"]  # not ours, or not an output folder
+    for p in stale + kept:
         p.write_bytes(b"half")
         os.utime(p, (time.time() - 60, time.time() - 60))
-    fresh = tmp_path / ".tmp-summary.json-z3"  # a write of this process, under way
+    fresh = tmp_path / ".tmp-summary.json-abcdefgh"  # a write of this process, under way
     fresh.write_bytes(b"")
     os.utime(fresh, (time.time() + 5, time.time() + 5))
-    assert sorted(_files.remove_stale_temporaries(tmp_path)) == sorted(stale)
-    assert temporaries(tmp_path) == [fresh] and metrics.exists()
+    assert sorted(_files.remove_stale_temporaries(tmp_path, ["checkpoints", "plots"])) == sorted(stale)
+    assert sorted(temporaries(tmp_path)) == sorted([fresh, *kept]) and metrics.exists()
 
 
 def test_folder_lock_refuses_a_second_holder_and_is_released(tmp_path):
@@ -281,7 +284,7 @@ def test_optimize_damaged_checkpoint_and_stale_temporaries(optimized, tmp_path, 
     (out / "summary.json").unlink()
     newest = out / "checkpoints" / "iteration_000004.eqx"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
-    stale = [out / ".tmp-fields.nc-k1ll3d", out / "checkpoints" / ".tmp-iteration_000004.eqx-k1ll3d"]
+    stale = [out / ".tmp-fields.nc-k1ll3d00", out / "checkpoints" / ".tmp-iteration_000004.eqx-k1ll3d00", out / "checkpoints" / ".tmp-k1ll3d00.eqx"]
     for p in stale:
         p.write_bytes(b"half a file")
         os.utime(p, (time.time() - 3600, time.time() - 3600))
@@ -386,3 +389,15 @@ def test_checkpoint_without_header_still_resumes(tmp_path):
     (tmp_path / "b" / "checkpoints" / "iteration_000003.eqx").unlink()
     assert run_quadratic(tmp_path / "b", 9).resumed_from == 6
     assert main_check_resume(tmp_path / "b", full)
+
+
+def test_sweep_full_disk_and_lock(tmp_path, capsys):
+    sweep = ["sweep", "configs/kdv_two_soliton.yaml", "--grid", "grid.cells=[32],[64]", "--out", str(tmp_path)]
+    with faults(at="sweep.json", error=no_space()):
+        assert main(sweep) == EXIT_IO
+    assert capsys.readouterr().err.splitlines() == [f"diffsim: cannot write {tmp_path}/sweep.json: {ENOSPC}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]  # no task started
+    with _files.FolderLock(tmp_path, "--out"):
+        assert main(sweep) == EXIT_IO
+    assert capsys.readouterr().err.splitlines() == [
+        f"diffsim: --out {tmp_path} is in use by another diffsim job (process {os.getpid()}); wait for it to finish or choose another --out"]
