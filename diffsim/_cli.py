@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"diffsim: config error: {e}", file=sys.stderr)
         return EXIT_CONFIG
+
+    # a failed check inside compiled code (an unconverged solve) is reported in one line below; JAX would also log its traceback
+    logging.getLogger("jax._src.callback").addFilter(lambda r: not (r.exc_info and type(r.exc_info[1]).__name__ == "_EquinoxRuntimeError"))
 
     if args.command == "gradcheck":
         from ._gradcheck_job import run_gradcheck

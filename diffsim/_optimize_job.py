@@ -47,16 +47,25 @@ def run_optimize(config: RunConfig, physics, scenario: type[Scenario], out: Path
     if is_main():
         write_yaml(out / "config.yaml", resolved)
     with precision(config.precision):
-        try:
-            return _optimize(config, physics, scenario, out, plots)
-        except (jax.errors.JaxRuntimeError, eqx.EquinoxRuntimeError) as e:  # a solve outside the loop (true data, final fields)
-            if (message := runtime_error_message(e)) is None:
-                raise
-            raise RunError(f"{scenario.name}: {message}") from None
+        return _optimize(config, physics, scenario, out, plots)
+
+
+@contextlib.contextmanager
+def _stage(scenario, what: str):
+    """A failed check in compiled code outside the loop (an unconverged solve
+    while making the synthetic data or the final fields) as one `RunError`
+    line naming the stage; the loop names its iteration itself."""
+    try:
+        yield
+    except (jax.errors.JaxRuntimeError, eqx.EquinoxRuntimeError) as e:
+        if (message := runtime_error_message(e)) is None:
+            raise
+        raise RunError(f"{scenario.name}, {what}: {message}") from None
 
 
 def _optimize(config, physics, scenario, out, plots):
-    problem = scenario().build_problem(config, physics, jax.random.key(config.seed))
+    with _stage(scenario, "setting up the problem (before iteration 0)"):
+        problem = scenario().build_problem(config, physics, jax.random.key(config.seed))
     settings = config.optimize
     result = optimize(
         problem.loss,
@@ -70,7 +79,8 @@ def _optimize(config, physics, scenario, out, plots):
     )
     # every process computes (collectives), only the main one writes
     params = tree_to_host(result.params)
-    fields = None if problem.fields is None else (problem.fields(problem.params), problem.fields(result.params))
+    with _stage(scenario, "fields of the initial and final parameters (checkpoints kept)"):
+        fields = None if problem.fields is None else (problem.fields(problem.params), problem.fields(result.params))
     if is_main():
         write_pytree(out / "params.eqx", params)
         if fields is not None:
@@ -90,12 +100,13 @@ def _optimize(config, physics, scenario, out, plots):
         "precision": config.precision,
         "device": device_description(),
     }
-    if problem.metrics is not None:
-        summary.update(problem.metrics(problem.params, result.params))
-    if plots and is_main():
-        figures = [plot_loss(result.history, out / "plots" / "loss.png", scenario.name)]
-        if problem.plot is not None:
-            figures += problem.plot(problem.params, result.params, result.history, out / "plots")
+    with _stage(scenario, "metrics and figures of the final parameters (checkpoints kept)"):
+        if problem.metrics is not None:
+            summary.update(problem.metrics(problem.params, result.params))
+        if plots and is_main():
+            figures = [plot_loss(result.history, out / "plots" / "loss.png", scenario.name)]
+            if problem.plot is not None:
+                figures += problem.plot(problem.params, result.params, result.history, out / "plots")
         summary["plots"] = [str(Path(p).relative_to(out)) for p in figures]
     if is_main():
         write_json(out / "summary.json", summary)
