@@ -107,7 +107,7 @@ def _optimize(config, physics, scenario, out, plots):
             figures = [plot_loss(result.history, out / "plots" / "loss.png", scenario.name)]
             if problem.plot is not None:
                 figures += problem.plot(problem.params, result.params, result.history, out / "plots")
-        summary["plots"] = [str(Path(p).relative_to(out)) for p in figures]
+            summary["plots"] = [str(Path(p).relative_to(out)) for p in figures]
     if is_main():
         write_json(out / "summary.json", summary)
     return summary
