@@ -2,9 +2,11 @@
 
 Every file diffsim writes goes through `atomic_write` (a temporary file in
 the same folder, fsynced, then renamed over the target: a reader, a resume
-or a crash sees the old file or the new one, never half of either) or, for
-the optimizer's `metrics.jsonl`, through `append_line`. A failed write
-raises `WriteError`, an `OSError` whose message names the file. Library
+or a crash sees the old file or the new one, never half of either; figures
+through `save_figure`) or, for the optimizer's `metrics.jsonl`, through
+`append_line`. A failed write raises `WriteError`, an `OSError` whose
+message names the file. `FolderLock` keeps a second job out of an output
+folder, `remove_stale_temporaries` clears what killed writes left. Library
 module: no imports of the job layer.
 """
 

@@ -315,6 +315,8 @@ def _read(path: Path, dynamic, opt_state):
         data = Path(path).read_bytes()
     except OSError as e:
         raise _Damaged(e.strerror or str(e)) from None
+    if not data:
+        raise _Damaged("empty file")
     if data.startswith(_MAGIC):
         end = data.find(b"\n")
         try:
@@ -322,8 +324,10 @@ def _read(path: Path, dynamic, opt_state):
         except (ValueError, UnicodeDecodeError):
             raise _Damaged("unreadable header") from None
         payload = data[end + 1:]
-        if end < 0 or len(payload) != header.get("bytes") or hashlib.sha256(payload).hexdigest() != header.get("sha256"):
-            raise _Damaged(f"{len(payload)} of {header.get('bytes')} bytes, or checksum mismatch: truncated or overwritten")
+        if len(payload) != header.get("bytes"):
+            raise _Damaged(f"truncated: {len(payload)} of {header.get('bytes')} bytes")
+        if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+            raise _Damaged("checksum mismatch: the content was changed after it was written")
         fingerprint, state_types = _structure(dynamic, opt_state)
         if header.get("structure") != fingerprint:
             raise RunError(
@@ -337,7 +341,9 @@ def _read(path: Path, dynamic, opt_state):
         stream = io.BytesIO(payload)
         tree = eqx.tree_deserialise_leaves(stream, like)
     except Exception as e:  # noqa: BLE001 - anything numpy's reader raises on a cut file
-        raise _Damaged(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'}") from None
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise _Damaged(f"unreadable ({type(e).__name__}: {first})" if payload is not data else
+                       f"no checkpoint header, and unreadable as a checkpoint of an earlier version ({type(e).__name__}: {first})") from None
     if stream.tell() != len(payload):
         raise _Damaged(f"{len(payload) - stream.tell()} bytes left over: not a checkpoint of this optimizer and parameters")
     return tree
