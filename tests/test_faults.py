@@ -260,6 +260,31 @@ def test_optimize_full_disk_at_every_write_then_resume(optimized, tmp_path, caps
         assert_same_result(out, reference)
 
 
+def test_optimize_killed_at_every_write_of_a_resume(optimized, tmp_path):
+    """A run killed after its checkpoint at iteration 2 is resumed, and the
+    resume is killed at each of its writes (the metrics rewrite included):
+    the history before the resume point is never lost, no temporary is left,
+    and the next start ends where an uninterrupted run ends."""
+    reference, _ = optimized
+    prefix = tmp_path / "prefix"
+    shutil.copytree(reference, prefix)
+    for name in ("checkpoints/iteration_000004.eqx", "params.eqx", "fields_initial.nc", "fields.nc", "summary.json"):
+        (prefix / name).unlink()
+    with faults() as written:
+        shutil.copytree(prefix, tmp_path / "count")
+        assert main([*OPTIMIZE, "--out", str(tmp_path / "count")]) == 0
+    assert len(written) == 9  # config.yaml, the metrics rewrite, 2 lines, checkpoint 4, params, 2 x fields, summary
+    for k in range(len(written)):
+        out = tmp_path / f"k{k}"
+        shutil.copytree(prefix, out)
+        with faults(at=k, error=Killed()), pytest.raises(Killed):
+            main([*OPTIMIZE, "--out", str(out)])
+        assert [(r["iteration"], r["loss"]) for r in metrics(out)][:2] == [(r["iteration"], r["loss"]) for r in metrics(reference)][:2]
+        assert temporaries(out) == []
+        assert main([*OPTIMIZE, "--out", str(out)]) == 0
+        assert_same_result(out, reference)
+
+
 def test_optimize_figures_on_a_full_disk(optimized, tmp_path, capsys):
     """The figures, the library's and the scenario's, are written atomically too."""
     reference, _ = optimized
