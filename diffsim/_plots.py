@@ -14,7 +14,6 @@ import xarray as xr  # noqa: E402
 from ._files import save_figure  # noqa: E402
 
 
-
 def plot_run(dataset: xr.Dataset, exact: xr.Dataset | None, out: Path, title: str) -> list[Path]:
     """Write PNGs for a run into `out` and return their paths.
 
