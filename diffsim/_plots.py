@@ -225,5 +225,5 @@ def plot_horizon(result: dict, path: Path, title: str) -> Path:
                         xycoords=("data", "axes fraction"), xytext=(4, 0), textcoords="offset points", fontsize=8)
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
-        ax.legend(frameon=False, fontsize=7, loc="upper left")
+        ax.legend(frameon=False, fontsize=7, loc="best")
     return _save(fig, path)

@@ -4,7 +4,6 @@ against rollout length, and where gradients explode."""
 import json
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
