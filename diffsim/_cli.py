@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--eps", type=float, default=1e-6, help="finite-difference step along a unit direction")
     check.add_argument("--tol", type=float, default=1e-5, help="largest relative error accepted (default 1e-5)")
     check.add_argument("--all-modes", action="store_true", help="check reverse mode with every adjoint the scenario supports (direct, checkpoint; implicit for steady states) and forward mode, and that they agree")
+    check.add_argument("--horizon", action="store_true", help="instead: sweep the rollout length of a time-dependent config; print and plot the gradient norm of the final mean square and its AD-vs-FD agreement per horizon, and name where gradients explode (needs --out)")
+    check.add_argument("--horizons", metavar="T1,T2,...", help="with --horizon: the horizons (default: 10 equal steps up to time.t_end)")
+    check.add_argument("--out", type=Path, help="with --horizon: folder for horizon.json and horizon.png (created)")
+    check.add_argument("--gain-limit", type=float, default=1e3, help="with --horizon: gradients explode where the backward pass amplifies the loss's gradient more than this (default 1e3)")
+    check.add_argument("--fd-tol", type=float, default=1e-3, help="with --horizon: gradients also explode where AD and finite differences disagree by more than this (default 1e-3)")
 
     sw = sub.add_parser("sweep", help="run the cross product of parameter values as independent tasks",
                         description="Each task is an ordinary `diffsim run` in OUT/task_NNNN/; finished tasks are skipped when the sweep is run again.")
@@ -131,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     # a failed check inside compiled code (an unconverged solve) is reported in one line below; JAX would also log its traceback
     logging.getLogger("jax._src.callback").addFilter(lambda r: not (r.exc_info and type(r.exc_info[1]).__name__ == "_EquinoxRuntimeError"))
 
+    if args.command == "gradcheck" and args.horizon:
+        from ._horizon_job import run_horizon
+        return run_horizon(args, config, physics, scenario)
     if args.command == "gradcheck":
         from ._gradcheck_job import run_gradcheck
 

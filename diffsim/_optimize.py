@@ -22,6 +22,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from ._backward_probe import locate_nonfinite_gradient
 from ._compile import compile_ahead
 from ._distributed import barrier, broadcast, is_main, place_like, tree_to_host
 from ._errors import RunError
@@ -137,9 +138,11 @@ def optimize(
             if not np.isfinite(loss) or bad:
                 what = "loss" if not np.isfinite(loss) else "gradient"
                 leaf = bad[0] if bad else "(the loss itself)"
+                # a finite loss with a non-finite gradient: re-run the gradient once, probed, to name the time step
+                where = f"; {locate_nonfinite_gradient(full_loss, dynamic)}" if what == "gradient" else ""
                 kept = latest_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
                 raise RunError(
-                    f"iteration {it}: non-finite {what} (loss = {loss}) in parameter leaf {leaf}; "
+                    f"iteration {it}: non-finite {what} (loss = {loss}) in parameter leaf {leaf}{where}; "
                     + (f"last good checkpoint kept: {kept}" if kept else "no checkpoint was written yet")
                 )
             record = {"iteration": it, "loss": loss, "grad_norm": float(grad_norm), "wall_s": wall_before + time.perf_counter() - t_start}

@@ -192,3 +192,41 @@ def plot_loss(history: list[dict], path: Path, title: str) -> Path:
     if len(loss):
         ax.annotate(f"{loss[0]:.3g} → {loss[-1]:.3g}", xy=(0.98, 0.95), xycoords="axes fraction", ha="right", va="top")
     return _save(fig, path)
+
+
+def plot_horizon(result: dict, path: Path, title: str) -> Path:
+    """`diffsim gradcheck --horizon`'s figure from its `horizon.json` dict:
+    the gradient norm with respect to the initial fields and the backward
+    pass's gain against the horizon (log scale, with the fitted exponential
+    growth), and below it the AD-vs-finite-difference relative error, with
+    the thresholds and the horizon where gradients explode marked."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = result["horizons"]
+
+    def column(key):
+        return np.array([np.nan if r[key] is None else float(r[key]) for r in rows])
+
+    t, norm, gain, err = column("t"), column("grad_norm"), column("gain"), column("relative_error")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 6.2), sharex=True, constrained_layout=True)
+    top.semilogy(t, norm, "o-", color="C0", lw=1.6, ms=4, label="|dL/dy0|, gradient norm (loss per unit field)")
+    top.semilogy(t, gain, "s--", color="C1", lw=1.2, ms=3.5, label="gain |dL/dy0| / |dL/dy(T)| (dimensionless)")
+    rate = result.get("growth_rate")
+    ok = np.isfinite(gain) & (gain > 0)
+    if rate is not None and np.isfinite(rate) and ok.sum() >= 2:
+        intercept = np.mean(np.log(gain[ok]) - rate * t[ok])
+        top.semilogy(t, np.exp(intercept + rate * t), ":", color="C1", lw=1, label=f"fit exp({rate:.3g} T)")
+    top.axhline(result["gain_limit"], color="0.5", lw=0.8, ls="-.", label=f"gain limit {result['gain_limit']:g}")
+    top.set(ylabel="gradient norm, gain", title=f"{title}: gradient of the final mean square against horizon")
+    bottom.semilogy(t, np.maximum(err, 1e-17), "o-", color="C3", lw=1.6, ms=4, label=f"AD vs central FD (eps {result['eps']:g})")
+    bottom.axhline(result["fd_tol"], color="0.5", lw=0.8, ls="-.", label=f"tolerance {result['fd_tol']:g}")
+    bottom.set(xlabel="horizon T (simulation time units, as time.t_end)", ylabel="relative error (dimensionless)")
+    if result.get("explosion"):
+        for ax in (top, bottom):
+            ax.axvline(result["explosion"]["t"], color="k", lw=1, ls="--")
+        bottom.annotate(f"explodes at T = {result['explosion']['t']:.4g}", xy=(result["explosion"]["t"], 0.05),
+                        xycoords=("data", "axes fraction"), xytext=(4, 0), textcoords="offset points", fontsize=8)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize=7, loc="best")
+    return _save(fig, path)

@@ -15,6 +15,7 @@ from jaxtyping import Array, Inexact
 from operators import AbstractOperator
 
 from ._adjoint import AbstractAdjoint, DirectAdjoint
+from ._backward_probe import active_marker
 from .steppers import AbstractStepper
 
 
@@ -128,9 +129,17 @@ def solve(
 
     def body(carry):
         state, k = carry
-        return stepper.step(operator, state, t0 + k * dt, dt, cache), k + 1
+        return mark(stepper.step(operator, state, t0 + k * dt, dt, cache), k + 1), k + 1
 
-    carry = (operator.encode(y0), jnp.asarray(0, dtype=jnp.int32))
+    # Diagnostic hook (`_backward_probe.py`): only inside `probing()` at trace
+    # time is each state marked so that the backward pass reports whether its
+    # cotangent is finite; otherwise `mark` is the identity and adds nothing.
+    marker = active_marker(num_steps)
+
+    def mark(state, k):
+        return state if marker is None else marker(state, k, t0 + k * dt)
+
+    carry = (mark(operator.encode(y0), 0), jnp.asarray(0, dtype=jnp.int32))
     saved = []
     if save_steps and save_steps[0] == 0:
         saved.append(operator.decode(carry[0])[None])
