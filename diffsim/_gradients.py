@@ -164,15 +164,19 @@ def central_differences(
     progress: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Central differences `(L(p + h v) - L(p - h v)) / (2 h)` along each
-    direction for every step `h` of `steps`, and the step whose result has
-    the smallest estimated error (see `pick_step`).
+    direction for every step `h` of `steps`, the step whose result has the
+    smallest estimated error (see `pick_step`), and the jump between the
+    one-sided derivatives where the loss has a kink at `p` (see
+    `one_sided_jump`).
 
     **Arguments:** as `directional_derivatives`; `steps`, at least three
     distinct positive step lengths.
 
     **Returns:** one dict per direction: `fd` (at the chosen step), `eps`
     (the chosen step), `noise` (its estimated absolute error, the noise
-    floor), `sweep` (`[(h, difference), ...]`, coarse to fine).
+    floor), `jump` (`D+ - D-`, 0.0 where no kink shows), `sweep`
+    (`[(h, central difference), ...]`, coarse to fine) and `gaps`
+    (`[(h, D+(h) - D-(h)), ...]`).
     """
     steps = sorted({float(h) for h in steps}, reverse=True)
     if len(steps) < 3 or steps[-1] <= 0:
@@ -180,9 +184,13 @@ def central_differences(
     flat, f = _flat(loss, params)
     f = jax.jit(f)
     say = progress or (lambda line: None)
-    total, done, rows = 2 * len(steps) * len(directions), 0, []
+    total = 1 + 2 * len(steps) * len(directions)
+    t0 = time.perf_counter()
+    center = float(f(flat))
+    say(f"[1/{total}] L(p) = {center:.15e} ({time.perf_counter() - t0:.2f} s with compilation)")
+    done, rows = 1, []
     for i, v in enumerate(directions):
-        sweep = []
+        sweep, gaps = [], []
         for h in steps:
             pair = []
             for sign in (1, -1):
@@ -191,9 +199,30 @@ def central_differences(
                 done += 1
                 say(f"[{done}/{total}] direction {i}, L(p {'+-'[sign < 0]} {h:.0e} v) = {pair[-1]:.15e} ({time.perf_counter() - t0:.2f} s)")
             sweep.append((h, (pair[0] - pair[1]) / (2 * h)))
-        k, noise = pick_step([h for h, _ in sweep], [d for _, d in sweep])
-        rows.append({"fd": sweep[k][1], "eps": sweep[k][0], "noise": noise, "sweep": sweep})
+            gaps.append((h, (pair[0] + pair[1] - 2 * center) / h))
+        k, noise = pick_step(steps, [d for _, d in sweep])
+        jump = one_sided_jump(steps, [g for _, g in gaps], k, noise)
+        rows.append({"fd": sweep[k][1], "eps": steps[k], "noise": noise, "jump": jump, "sweep": sweep, "gaps": gaps})
     return rows
+
+
+def one_sided_jump(steps, gaps, k: int, noise: float) -> float:
+    """The jump `D+ - D-` between the one-sided derivatives of a loss with a
+    kink at `p` (e.g. `|x|` at 0), or 0.0 where the differences show none.
+
+    `gap(h) = D+(h) - D-(h) = (L(p + h v) + L(p - h v) - 2 L(p)) / h` tends
+    to `h L''` for a smooth loss and to the jump at a kink. A kink is
+    declared when the gaps at the chosen step `k` and the next finer one
+    agree within a factor 2 (a smooth loss's gap shrinks with `h`) and the
+    finer one stands clear of the noise, whose share of the gap grows as
+    `1 / h`: beyond `2 NOISE_MARGIN (h_k / h_{k+1}) noise`.
+    """
+    a, b = float(gaps[k]), float(gaps[k + 1])
+    if not (a * b > 0 and 0.5 <= b / a <= 2):
+        return 0.0
+    if not abs(b) > 2 * NOISE_MARGIN * steps[k] / steps[k + 1] * noise:
+        return 0.0
+    return b
 
 
 def pick_step(steps, differences) -> tuple[int, float]:
@@ -236,7 +265,7 @@ def pick_step(steps, differences) -> tuple[int, float]:
     return best, best_error
 
 
-def judge(ad: float, fd: float, noise: float, tol: float) -> dict:
+def judge(ad: float, fd: float, noise: float, tol: float, jump: float = 0.0) -> dict:
     """The verdict on one directional derivative.
 
     The relative error is `|ad - fd| / max(|ad|, |fd|)` and the noise floor
@@ -246,19 +275,29 @@ def judge(ad: float, fd: float, noise: float, tol: float) -> dict:
     (the floor exceeds `tol`, or the error is within what the noise explains
     but above `tol`): the finite differences cannot judge the gradient.
 
-    **Returns:** `relative_error`, `noise_floor`, `verdict`.
+    Where the loss has a kink at `p` (a relative `jump` between the one-sided
+    derivatives beyond `tol`) it has no gradient there: autodiff returns the
+    derivative of one smooth piece, or a mix of them, which lies between
+    the one-sided derivatives `fd -+ jump / 2`. The error is then measured
+    from that interval, and `kink` is set.
+
+    **Returns:** `relative_error`, `noise_floor`, `verdict`, `kink`,
+    `jump` (relative), `excess` (the error beyond the one-sided interval at
+    a kink; otherwise the relative error).
     """
     scale = max(abs(ad), abs(fd), 1e-300)
-    error, floor = abs(ad - fd) / scale, noise / scale
+    error, floor, jump = abs(ad - fd) / scale, noise / scale, abs(jump) / scale
+    kink = jump > tol
+    excess = max(0.0, error - jump / 2) if kink else error
     if not (math.isfinite(ad) and math.isfinite(fd)):
-        error = math.inf
-    if error > max(tol, NOISE_MARGIN * floor):
+        error = excess = math.inf
+    if excess > max(tol, NOISE_MARGIN * floor):
         verdict = WRONG
-    elif error <= tol and floor <= tol:
+    elif excess <= tol and floor <= tol:
         verdict = PASSED
     else:
         verdict = TOO_NOISY
-    return {"relative_error": error, "noise_floor": floor, "verdict": verdict}
+    return {"relative_error": error, "noise_floor": floor, "verdict": verdict, "kink": kink, "jump": jump, "excess": excess}
 
 
 def overall_verdict(verdicts) -> str:
@@ -300,7 +339,8 @@ def gradcheck(
 
     **Returns:** one dict per direction: `ad`, `fd`, `relative_error`, `eps`
     (the step used), `noise_floor` (relative), `verdict` (`passed`, `wrong`,
-    `too noisy`), `sweep` (`[(step, difference), ...]`). `overall_verdict`
+    `too noisy`), `kink` and `jump` (see `judge`), and the raw `sweep`
+    (`[(step, central difference), ...]`) and `gaps`. `overall_verdict`
     combines the verdicts.
     """
     if not jax.config.jax_enable_x64:
@@ -310,4 +350,4 @@ def gradcheck(
     vs = random_directions(params, directions, key)
     ads = directional_derivatives(loss, params, vs, mode=mode, progress=progress)
     fds = central_differences(loss, params, vs, steps=steps, progress=progress)
-    return [{"ad": ad, **fd, **judge(ad, fd["fd"], fd["noise"], tol)} for ad, fd in zip(ads, fds)]
+    return [{"ad": ad, **fd, **judge(ad, fd["fd"], fd["noise"], tol, fd["jump"])} for ad, fd in zip(ads, fds)]
