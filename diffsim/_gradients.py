@@ -201,28 +201,38 @@ def central_differences(
             sweep.append((h, (pair[0] - pair[1]) / (2 * h)))
             gaps.append((h, (pair[0] + pair[1] - 2 * center) / h))
         k, noise = pick_step(steps, [d for _, d in sweep])
-        jump = one_sided_jump(steps, [g for _, g in gaps], k, noise)
+        jump = one_sided_jump(steps, [g for _, g in gaps], k, noise, center)
         rows.append({"fd": sweep[k][1], "eps": steps[k], "noise": noise, "jump": jump, "sweep": sweep, "gaps": gaps})
     return rows
 
 
-def one_sided_jump(steps, gaps, k: int, noise: float) -> float:
+def one_sided_jump(steps, gaps, k: int, noise: float, value: float = 0.0) -> float:
     """The jump `D+ - D-` between the one-sided derivatives of a loss with a
     kink at `p` (e.g. `|x|` at 0), or 0.0 where the differences show none.
 
-    `gap(h) = D+(h) - D-(h) = (L(p + h v) + L(p - h v) - 2 L(p)) / h` tends
-    to `h L''` for a smooth loss and to the jump at a kink. A kink is
-    declared when the gaps at the chosen step `k` and the next finer one
-    agree within a factor 2 (a smooth loss's gap shrinks with `h`) and the
-    finer one stands clear of the noise, whose share of the gap grows as
-    `1 / h`: beyond `2 NOISE_MARGIN (h_k / h_{k+1}) noise`.
+    `gap(h) = D+(h) - D-(h) = (L(p + h v) + L(p - h v) - 2 L(p)) / h` is
+    `J + h L'' + O(h^3)`: `J`, the jump, is zero for a smooth loss. Each pair
+    of neighbouring steps extrapolates `J` linearly to `h = 0`; a kink is
+    declared where two successive extrapolations agree within a factor 2 (for
+    a smooth loss they fall like `h^2`) and both stand `NOISE_MARGIN` times
+    clear of their noise. The noise `sigma` of the loss is bounded from the
+    central difference's error `noise` at the chosen step `k`
+    (`sigma <= sqrt(2) h_k noise`, and no less than the round-off of
+    `value = L(p)`); that of `gap(h)` is `sqrt(6) sigma / h`.
     """
-    a, b = float(gaps[k]), float(gaps[k + 1])
-    if not (a * b > 0 and 0.5 <= b / a <= 2):
-        return 0.0
-    if not abs(b) > 2 * NOISE_MARGIN * steps[k] / steps[k + 1] * noise:
-        return 0.0
-    return b
+    h, g = [float(x) for x in steps], [float(x) for x in gaps]
+    sigma = max(math.sqrt(2) * h[k] * noise, 4 * np.finfo(np.float64).eps * abs(value))
+
+    def extrapolated(i):  # J from gaps i and i + 1, and its noise
+        w = h[i] / (h[i] - h[i + 1])
+        return g[i + 1] + (g[i + 1] - g[i]) * h[i + 1] / (h[i] - h[i + 1]), w * math.sqrt(6) * sigma / h[i + 1]
+
+    jump = 0.0
+    for i in range(len(h) - 2):
+        (a, na), (b, nb) = extrapolated(i), extrapolated(i + 1)
+        if a * b > 0 and 0.5 <= b / a <= 2 and abs(a) > NOISE_MARGIN * na and abs(b) > NOISE_MARGIN * nb:
+            jump = b
+    return jump
 
 
 def pick_step(steps, differences) -> tuple[int, float]:
