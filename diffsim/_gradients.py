@@ -83,9 +83,10 @@ def hvp(loss: Callable[[Any], jax.Array], params, vector):
 
 
 #: Default finite-difference steps along a unit direction in parameter space,
-#: coarse to fine: decades that bracket the best step of a central
-#: difference for double-precision losses computed to between ~1e-16 and
-#: ~1e-8 (the best step scales as the cube root of the loss's noise).
+#: coarse to fine. The best step of a central difference scales as the cube
+#: root of the loss's noise: the inner steps, 1e-2 to 1e-5, bracket it for
+#: relative noise from round-off (~1e-16) to ~1e-6; the outer two serve as
+#: neighbours that estimate the inner ones' errors (`pick_step`).
 FD_STEPS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 
 #: Verdicts of one checked direction (and of a whole check: the worst).
@@ -109,7 +110,7 @@ def random_directions(params, count: int, key=None) -> jax.Array:
     leaves of `params` (normal draws, normalised)."""
     if count < 1:
         raise ValueError(f"gradcheck: directions must be >= 1, got {count}")
-    flat, _ = _flat(lambda p: 0.0, params)
+    flat, _ = ravel_pytree(eqx.filter(params, eqx.is_inexact_array))
     key = jax.random.key(0) if key is None else key
     v = jax.random.normal(key, (count, flat.size), flat.dtype)
     return v / jnp.linalg.norm(v, axis=1, keepdims=True)
