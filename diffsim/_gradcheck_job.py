@@ -11,7 +11,9 @@ gradient is wrong (1), or the finite differences are too noisy to judge
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
 import sys
 import time
 
@@ -89,9 +91,27 @@ def _solver_rtol(args, config: RunConfig, scenario) -> tuple[float | None, str]:
     return rtol, f"iterative solves: solver.rtol = {rtol:g}{note}, for autodiff and finite differences alike"
 
 
-def _evaluation_error(e: Exception) -> RunError:
-    first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
-    return RunError(f"gradcheck: evaluating the loss failed: {first}")
+def _evaluation_error(e: Exception, rtol: float | None) -> RunError:
+    """One line from a failed evaluation: the message of the `eqx.error_if`
+    that fired (e.g. a solve that missed its tolerance), else the first line."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    marked = [line.split("EquinoxRuntimeError: ", 1)[1] for line in lines if "EquinoxRuntimeError: " in line]
+    first = marked[0] if marked else (lines[0] if lines else type(e).__name__)
+    where = "" if rtol is None else f" (iterative solves at solver.rtol = {rtol:g}; see --solver-rtol)"
+    return RunError(f"gradcheck: evaluating the loss failed{where}: {first}")
+
+
+@contextlib.contextmanager
+def _quiet_callbacks():
+    """JAX logs a traceback when a callback raises (how `eqx.error_if`
+    reports on CPU); the error itself is reported in one line instead."""
+    logger = logging.getLogger("jax._src.callback")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
@@ -110,7 +130,7 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
     solver = config.solver if rtol is None else {**config.solver, "rtol": rtol}
     started = time.perf_counter()
 
-    with precision("float64"):
+    with precision("float64"), _quiet_callbacks():
         problems = {}
 
         def problem_for(adjoint):
@@ -145,7 +165,7 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
                 ads = directional_derivatives(problem.loss, problem.params, directions, mode=used, progress=_progress)
                 results.append((adjoint, used, ads))
         except (eqx.EquinoxRuntimeError, jax.errors.JaxRuntimeError) as e:  # e.g. a solve that missed its tolerance
-            raise _evaluation_error(e) from None
+            raise _evaluation_error(e, rtol) from None
 
     print()
     print(f"{'adjoint':<11} {'mode':<8} {'direction':>9} {'autodiff':>22} {'finite diff.':>22} {'step':>6} {'noise':>8} {'rel. error':>10}  verdict")

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
-from diffsim import InverseProblem, OptimizationScenario, load_config
+from diffsim import OptimizationScenario, load_config
 from diffsim._cli import main
 from diffsim._gradcheck_job import EXIT_INCONCLUSIVE, run_gradcheck
 from diffsim._gradients import NOISE_MARGIN, PASSED, TOO_NOISY, WRONG, gradcheck, pick_step
@@ -174,14 +173,16 @@ def test_cli_wrong_gradient_exits_1(capsys):
     assert "iterative solves: none in this loss" in out
 
 
+LENS_SMALL = [
+    "grid.cells=[64,64]", "grid.lower=[-4.8e-3,-4.8e-3]", "grid.upper=[4.8e-3,4.8e-3]", "physics.pml.width=10",
+    "physics.lens.centre=[-1.0e-3,0.0]", "physics.lens.size=[1.2e-3,4.0e-3]", "physics.target=[2.0e-3,0.0]",
+    "physics.source_x=-2.8e-3",
+]
+
+
 def test_cli_noisy_solves_exit_inconclusive(capsys):
     """The lens with its solves stopped at 1e-4: finite differences cannot judge (exit 5, not 1)."""
-    lens_small = [
-        "grid.cells=[64,64]", "grid.lower=[-4.8e-3,-4.8e-3]", "grid.upper=[4.8e-3,4.8e-3]", "physics.pml.width=10",
-        "physics.lens.centre=[-1.0e-3,0.0]", "physics.lens.size=[1.2e-3,4.0e-3]", "physics.target=[2.0e-3,0.0]",
-        "physics.source_x=-2.8e-3",
-    ]
-    code = main(["gradcheck", str(CONFIGS / "acoustic_lens.yaml"), *lens_small, "--solver-rtol", "1e-4", "--directions", "1",
+    code = main(["gradcheck", str(CONFIGS / "acoustic_lens.yaml"), *LENS_SMALL, "--solver-rtol", "1e-4", "--directions", "1",
                  "--steps", "1e-1,1e-2,1e-3"])
     captured = capsys.readouterr()
     assert code == EXIT_INCONCLUSIVE == 5, captured.out
@@ -199,6 +200,14 @@ def test_cli_rejects_bad_options(capsys):
     assert "--solver-rtol: burgers_inverse has no iterative solve in its loss" in capsys.readouterr().err
     assert main(["gradcheck", str(CONFIGS / "acoustic_lens.yaml"), "adjoint=checkpoint"]) == 2
     assert "adjoint: the Helmholtz solve is differentiated implicitly" in capsys.readouterr().err
+
+
+def test_cli_unconverged_solve_is_one_line_exit_3(capsys):
+    assert main(["gradcheck", str(CONFIGS / "acoustic_lens.yaml"), *LENS_SMALL, "solver.max_steps=5"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("diffsim: gradcheck: evaluating the loss failed (iterative solves at solver.rtol = 1e-12; see "
+                          "--solver-rtol): linear_solve (BiCGStab) did not converge"), err
+    assert len(err.strip().splitlines()) == 1, err
 
 
 def _optimization_configs():
