@@ -168,7 +168,7 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
             raise _evaluation_error(e, rtol) from None
 
     print()
-    print(f"{'adjoint':<11} {'mode':<8} {'direction':>9} {'autodiff':>22} {'finite diff.':>22} {'step':>6} {'noise':>8} {'rel. error':>10}  verdict")
+    print(f"{'adjoint':<11} {'mode':<8} {'direction':>9} {'autodiff':>22} {'finite diff.':>22} {'step':>6} {'FD noise':>8} {'rel. error':>10}  verdict")
     rows = []
     for adjoint, used, ads in results:
         for i, (ad, fd) in enumerate(zip(ads, fds)):

@@ -168,7 +168,7 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
     ndim = 2
     Physics = Physics
     Solver = hc.SolverConfig
-    adjoints = hc.ADJOINTS
+    adjoints = hc.HELMHOLTZ_ADJOINTS
     gradcheck_rtol = hc.GRADCHECK_RTOL
     defaults = {
         "adjoint": "implicit",

@@ -64,7 +64,7 @@ class SolverConfig(PhysicsConfig):
 
 #: The Helmholtz scenarios' only adjoint, whatever the config says otherwise
 #: (`OptimizationScenario.adjoints`): the solves are differentiated implicitly.
-ADJOINTS = {"implicit": "implicit differentiation of each Helmholtz linear solve (lineax; one adjoint Krylov solve with the transposed operator)"}
+HELMHOLTZ_ADJOINTS = {"implicit": "implicit differentiation of each Helmholtz linear solve (lineax; one adjoint Krylov solve with the transposed operator)"}
 
 #: `solver.rtol` for `diffsim gradcheck`: relative residual 1e-12 costs about
 #: twice the iterations of 1e-6 (BiCGStab with the Born preconditioner) and

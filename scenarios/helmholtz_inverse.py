@@ -209,7 +209,7 @@ class HelmholtzInclusionInverse(OptimizationScenario):
     ndim = 2
     Physics = Physics
     Solver = hc.SolverConfig
-    adjoints = hc.ADJOINTS
+    adjoints = hc.HELMHOLTZ_ADJOINTS
     gradcheck_rtol = hc.GRADCHECK_RTOL
     defaults = {
         "adjoint": "implicit",
