@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import pytest
 
 from diffsim import OptimizationScenario, load_config
-from diffsim._cli import main
+from diffsim._cli import _parser, main
 from diffsim._gradcheck_job import EXIT_INCONCLUSIVE, run_gradcheck
 from diffsim._gradients import NOISE_MARGIN, PASSED, TOO_NOISY, WRONG, gradcheck, pick_step
 from scenarios.burgers_inverse import BurgersInverse
@@ -161,13 +161,10 @@ class WrongBurgers(BurgersInverse):
         return dataclasses.replace(problem, loss=loss)
 
 
-class Args:
-    directions, eps, steps, tol, solver_rtol, all_modes = 2, None, None, 1e-5, None, False
-
-
 def test_cli_wrong_gradient_exits_1(capsys):
+    args = _parser().parse_args(["gradcheck", "burgers_inverse.yaml", "--directions", "2"])  # every option at its default
     config, physics, _ = load_config(CONFIGS / "burgers_inverse.yaml", BURGERS_SMALL)
-    assert run_gradcheck(Args(), config, physics, WrongBurgers) == 1
+    assert run_gradcheck(args, config, physics, WrongBurgers) == 1
     out = capsys.readouterr().out
     assert "gradcheck: GRADIENT WRONG: checkpoint/reverse along direction 0 differs from the finite differences by 9.1e-02" in out
     assert "iterative solves: none in this loss" in out
