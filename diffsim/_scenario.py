@@ -118,10 +118,20 @@ class InverseProblem:
 
 
 class OptimizationScenario(Scenario):
-    #: The config `adjoint:` values the problem supports; `diffsim gradcheck
-    #: --all-modes` checks each in reverse mode and the first in forward mode.
-    #: Steady scenarios list `implicit` first.
-    adjoints: ClassVar[tuple[str, ...]] = ("direct", "checkpoint")
+    #: The config `adjoint:` values the problem supports, each with what it
+    #: runs (`diffsim gradcheck` prints it); the others are refused. `diffsim
+    #: gradcheck --all-modes` checks each in reverse mode and the first in
+    #: forward mode. Time loops: `direct` and `checkpoint`; steady states and
+    #: linear solves: `implicit` first.
+    adjoints: ClassVar[dict[str, str]] = {
+        "direct": "reverse mode through the time loop, every step's residuals stored (DirectAdjoint)",
+        "checkpoint": "reverse mode through the time loop, recomputed from checkpoints (CheckpointAdjoint)",
+    }
+    #: The `solver.rtol` that `diffsim gradcheck` uses (unless the config's
+    #: is tighter) for the gradient and the finite differences alike, so that
+    #: iterative solves inside the loss converge far below the finite
+    #: differences' resolution; `None`: the loss has no iterative solve.
+    gradcheck_rtol: ClassVar[float | None] = None
 
     @abc.abstractmethod
     def build_problem(self, config, physics, key) -> InverseProblem:

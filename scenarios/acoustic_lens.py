@@ -168,7 +168,10 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
     ndim = 2
     Physics = Physics
     Solver = hc.SolverConfig
+    adjoints = hc.HELMHOLTZ_ADJOINTS
+    gradcheck_rtol = hc.GRADCHECK_RTOL
     defaults = {
+        "adjoint": "implicit",
         "grid": {"cells": [128, 128], "lower": [-9.6e-3, -9.6e-3], "upper": [9.6e-3, 9.6e-3]},
         "discretization": "fourier",
         "optimize": {"iterations": 60, "checkpoint_every": 20, "optimizer": {"name": "adam", "learning_rate": 0.3}},
@@ -204,6 +207,8 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
 
     # --- diffsim optimize ----------------------------------------------------
     def build_problem(self, config, physics, key):
+        if config.adjoint != "implicit":
+            raise ConfigError("adjoint", "the Helmholtz solve is differentiated implicitly (one adjoint solve): use implicit")
         problem = _build(config, physics)
         params0 = problem.initial_params()
         intensity0 = jax.jit(problem.intensity)(params0)

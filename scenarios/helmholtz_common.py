@@ -62,6 +62,15 @@ class SolverConfig(PhysicsConfig):
         return BiCGStab(rtol=self.rtol, atol=self.atol, max_steps=self.max_steps)
 
 
+#: The Helmholtz scenarios' only adjoint, whatever the config says otherwise
+#: (`OptimizationScenario.adjoints`): the solves are differentiated implicitly.
+HELMHOLTZ_ADJOINTS = {"implicit": "implicit differentiation of each Helmholtz linear solve (lineax; one adjoint Krylov solve with the transposed operator)"}
+
+#: `solver.rtol` for `diffsim gradcheck`: relative residual 1e-12 costs about
+#: twice the iterations of 1e-6 (BiCGStab with the Born preconditioner) and
+#: puts the solves' error far below what central differences resolve.
+GRADCHECK_RTOL = 1e-12
+
 # Below this, float32 cannot evaluate the residual of a Helmholtz operator
 # at ~10-15 points per wavelength: round-off in the operator itself is
 # ~ eps * (k_max / k)^2 ~ 1e-5.

@@ -209,7 +209,8 @@ class HelmholtzInclusionInverse(OptimizationScenario):
     ndim = 2
     Physics = Physics
     Solver = hc.SolverConfig
-    adjoints = ("implicit",)
+    adjoints = hc.HELMHOLTZ_ADJOINTS
+    gradcheck_rtol = hc.GRADCHECK_RTOL
     defaults = {
         "adjoint": "implicit",
         "grid": {"cells": [64, 64], "lower": [-6.0e-3, -6.0e-3], "upper": [6.0e-3, 6.0e-3]},

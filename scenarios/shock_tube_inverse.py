@@ -138,7 +138,7 @@ class ShockTubeInverse(OptimizationScenario):
     ndim = 1
     Physics = Physics
     Scheme = EulerScheme
-    adjoints = ("checkpoint", "direct")
+    adjoints = {k: OptimizationScenario.adjoints[k] for k in ("checkpoint", "direct")}  # the default first
     defaults = {
         **EULER_DEFAULTS,
         "scheme": {"reconstruction": "muscl", "limiter": "van_leer", "riemann": "hllc", "variables": "primitive"},

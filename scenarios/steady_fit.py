@@ -99,7 +99,13 @@ class SteadyFit(OptimizationScenario):
     Solver = Solver
     #: `diffsim gradcheck --all-modes` compares both in reverse mode and the
     #: implicit one in forward mode (unrolled optimistix loops are reverse only).
-    adjoints = ("implicit", "checkpoint")
+    adjoints = {
+        "implicit": "implicit function theorem at the Newton-Krylov steady state (optimistix ImplicitAdjoint; one adjoint GMRES solve to solver.rtol)",
+        "checkpoint": "reverse mode through the Newton iterations (optimistix RecursiveCheckpointAdjoint)",
+    }
+    #: The adjoint GMRES solve's tolerance for `diffsim gradcheck` (the Newton
+    #: iteration itself stops at 1e-11 in float64).
+    gradcheck_rtol = 1e-12
     defaults = {
         "grid": {"cells": [64], "lower": [0.0], "upper": [2 * np.pi]},
         "adjoint": "implicit",

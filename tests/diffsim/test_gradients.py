@@ -53,6 +53,9 @@ def test_hvp_matches_finite_differences_of_the_gradient():
 def test_gradcheck_passes_and_catches_a_wrong_gradient():
     rows = ds.gradcheck(rollout_loss, PARAMS, directions=2)
     assert max(r["relative_error"] for r in rows) < 1e-7
+    assert [r["verdict"] for r in rows] == ["passed"] * 2
+    rows = ds.gradcheck(rollout_loss, PARAMS, directions=2, mode="forward")  # one JVP per direction
+    assert max(r["relative_error"] for r in rows) < 1e-7
 
     @jax.custom_jvp
     def wrong_square(x):
@@ -66,6 +69,7 @@ def test_gradcheck_passes_and_catches_a_wrong_gradient():
     rows = ds.gradcheck(lambda p: jnp.sum(wrong_square(p["x"])), {"x": jnp.arange(1.0, 4.0)}, directions=2)
     # |ad - fd| / max(|ad|, |fd|) = 0.1 / 1.1 along every direction
     assert min(r["relative_error"] for r in rows) == pytest.approx(1 / 11, rel=1e-6)
+    assert [r["verdict"] for r in rows] == ["wrong"] * 2
 
 
 def test_gradcheck_cli_all_modes(capsys):
