@@ -36,7 +36,7 @@ from operators.finite_volume import NeuralFlux, Outflow
 
 from ._common import grid_from
 from ._euler import EULER_DEFAULTS, EulerScheme, make_euler
-from ._riemann_exact import solve_riemann
+from operators.finite_volume import solve_riemann
 
 
 class Physics(PhysicsConfig):
