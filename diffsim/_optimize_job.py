@@ -15,7 +15,7 @@ from ._distributed import is_main, tree_to_host
 from ._errors import ConfigError
 from ._gradients import resolve_mode
 from ._io import write_fields, write_json, write_yaml
-from ._optimize import make_optimizer, optimize
+from ._optimize import latest_checkpoint, make_optimizer, optimize
 from ._plots import plot_loss
 from ._run import device_description, precision
 from ._scenario import OptimizationScenario, Scenario
@@ -52,6 +52,9 @@ def run_optimize(config: RunConfig, physics, scenario: type[Scenario], out: Path
 def _optimize(config, physics, scenario, out, plots):
     problem = scenario().build_problem(config, physics, jax.random.key(config.seed))
     settings = config.optimize
+    resume = latest_checkpoint(out / "checkpoints")
+    if resume is not None and is_main():
+        print(f"resuming from iteration {int(resume.stem.split('_')[-1])} ({resume.relative_to(out)})", flush=True)
     result = optimize(
         problem.loss,
         problem.params,
@@ -87,7 +90,7 @@ def _optimize(config, physics, scenario, out, plots):
     if problem.metrics is not None:
         summary.update(problem.metrics(problem.params, result.params))
     if plots and is_main():
-        figures = [plot_loss(result.history, out / "plots" / "loss.png", scenario.name)]
+        figures = [plot_loss(result.history, out / "plots" / "loss.png", scenario.name, problem.loss_label)]
         if problem.plot is not None:
             figures += problem.plot(problem.params, result.params, result.history, out / "plots")
         summary["plots"] = [str(Path(p).relative_to(out)) for p in figures]

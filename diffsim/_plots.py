@@ -174,8 +174,9 @@ def _save(fig, path):
     return path
 
 
-def plot_loss(history: list[dict], path: Path, title: str) -> Path:
-    """Loss against iteration on a log axis (linear if the loss changes sign)."""
+def plot_loss(history: list[dict], path: Path, title: str, label: str = "loss") -> Path:
+    """Loss against iteration on a log axis (linear if the loss changes sign);
+    `label` says what the loss is, with units (the y axis)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     it = np.array([h["iteration"] for h in history])
@@ -184,7 +185,7 @@ def plot_loss(history: list[dict], path: Path, title: str) -> Path:
     ax.plot(it, loss, color="C0", lw=1.8)
     if len(loss) and np.all(loss > 0):
         ax.set_yscale("log")
-    ax.set(xlabel="iteration", ylabel="loss", title=f"{title}: loss")
+    ax.set(xlabel="optimizer iteration", ylabel=label, title=f"{title}: loss")
     ax.grid(alpha=0.3, which="both")
     if len(loss):
         ax.annotate(f"{loss[0]:.3g} → {loss[-1]:.3g}", xy=(0.98, 0.95), xycoords="axes fraction", ha="right", va="top")

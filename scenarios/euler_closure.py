@@ -238,4 +238,5 @@ class EulerClosure(OptimizationScenario):
             plt.close(fig)
             return [path]
 
-        return InverseProblem(template.network, loss, fields=fields, metrics=metrics, plot=plot)
+        return InverseProblem(template.network, loss, fields=fields, metrics=metrics, plot=plot,
+                              loss_label="mean squared error vs. the 1024-cell reference, per-field scaled (dimensionless)")
