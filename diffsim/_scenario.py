@@ -50,7 +50,7 @@ class Scenario(abc.ABC):
     Physics: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
     Scheme: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
     Solver: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
-    #: `summary.json` keys the command line prints after the run, with labels
+    #: `summary.json` keys `diffsim optimize` prints when it ends, with labels
     #: (the figure a job is about, e.g. `{"focal_gain": "focal intensity gain"}`).
     headline: ClassVar[dict[str, str]] = {}
 
