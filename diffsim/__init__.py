@@ -36,5 +36,16 @@ from .steppers import (
     ForwardEuler as ForwardEuler,
 )
 
-__version__ = "0.1.0"
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml is the one source)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("diffsim")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()
 from ._linear_solve import BiCGStab as BiCGStab, GMRES as GMRES, LinearSolution as LinearSolution, linear_solve as linear_solve
+from ._helmholtz import HELMHOLTZ_SOLVER as HELMHOLTZ_SOLVER, solve_helmholtz as solve_helmholtz

@@ -17,6 +17,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="diffsim",
         description="Differentiable PDE simulations on JAX, driven by YAML configs.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"diffsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a simulation from a config", description="Run CONFIG with dotted overrides, e.g. grid.cells=[512] time.t_end=2.0")
@@ -62,11 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", required=True)
     sw.add_argument("--executor", choices=["local", "slurm"], default="local", help="local process pool, or one SLURM job array via submitit (resources from the slurm: section)")
     sw.add_argument("--workers", type=int, default=1, help="parallel local tasks (default 1: each task uses every core)")
+    sw.add_argument("--no-plots", action="store_true", help="skip each task's PNG figures")
 
     col = sub.add_parser("collect", help="gather a sweep's summary.json files into results.csv (and a plot)")
     col.add_argument("folder", type=Path)
-    col.add_argument("--metric", help="summary figure to plot, e.g. errors.l1_density or cell_updates_per_s")
-    col.add_argument("--param", help="swept key on the x axis, e.g. grid.cells")
+    col.add_argument("--metric", help="summary figure to plot, e.g. errors.l1_density or cell_updates_per_s (default: the first error norm, else cell_updates_per_s)")
+    col.add_argument("--param", help="swept key on the x axis, e.g. grid.cells (default: the first swept key)")
 
     show = sub.add_parser("config", help="print the fully resolved config without running")
     show.add_argument("config")
@@ -103,20 +107,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"diffsim: {args.folder} holds no sweep.json (not a sweep output folder)", file=sys.stderr)
             return EXIT_CONFIG
         try:
-            path = collect(args.folder, args.metric, args.param)
+            path, plot = collect(args.folder, args.metric, args.param)
         except ConfigError as e:
             print(f"diffsim: config error: {e}", file=sys.stderr)
             return EXIT_CONFIG
         except OSError as e:
             return _io_failure(e)
         print(f"wrote {path}")
+        if plot is not None:
+            print(f"wrote {plot}")
         return 0
 
     if args.command == "sweep":
         from ._sweep import sweep
 
         try:
-            manifest = sweep(args.config, args.grid, args.overrides, args.out, executor=args.executor, workers=args.workers)
+            manifest = sweep(args.config, args.grid, args.overrides, args.out, executor=args.executor, workers=args.workers, plots=not args.no_plots)
         except ConfigError as e:
             print(f"diffsim: config error: {e}", file=sys.stderr)
             return EXIT_CONFIG
@@ -193,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{summary['scenario']}: loss {summary['loss_initial']:.6g} -> {summary['loss_final']:.6g} "
             f"in {summary['iterations']} iterations ({summary['wall_s']:.1f} s, compile {summary['compile_s']:.1f} s)"
         )
+        for key, label in scenario.headline.items():  # the figures the scenario is about
+            if key in summary:
+                print(f"{label}: {summary[key]:.4g}")
         print(f"outputs in {args.out}/")
         return 0
 

@@ -426,10 +426,38 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
 def resolved_dict(config: RunConfig) -> dict:
     """The fully resolved configuration, as written to `config.yaml`: it
     loads back as the same configuration (keys a choice forbids, such as an
-    L-BFGS learning rate, are left out)."""
+    L-BFGS learning rate, are left out, and so are the top-level keys that do
+    not apply to the scenario: see `_inapplicable_keys`)."""
     out = config.model_dump(mode="json")
     optimizer = (out.get("optimize") or {}).get("optimizer")
     if optimizer and optimizer.get("name") == "lbfgs":
         optimizer.pop("learning_rate", None)
         optimizer.pop("schedule", None)
+    for key in _inapplicable_keys(config):
+        out.pop(key, None)
     return out
+
+
+def _inapplicable_keys(config: RunConfig) -> set[str]:
+    """Top-level keys that nothing reads for this configuration, so that
+    `config.yaml` lists only what applies. Dropping them is lossless: each
+    is either unset (`None`) or ignored, and loads back as its default.
+
+    - `time`, `stepper`: only a problem with a time axis (a `time:` section) steps;
+    - `adjoint`: without a time axis only an optimization scenario that
+      differentiates a steady state implicitly reads it;
+    - `discretization` when unset; `fd_order` unless `discretization: finite_difference`.
+    """
+    from ._scenario import OptimizationScenario, registry
+
+    drop = set()
+    if config.time is None:
+        drop |= {"time", "stepper"}
+        scenario = registry().get(config.scenario)
+        if not (scenario is not None and issubclass(scenario, OptimizationScenario) and "implicit" in scenario.adjoints):
+            drop.add("adjoint")
+    if config.discretization is None:
+        drop.add("discretization")
+    if config.discretization != "finite_difference":
+        drop.add("fd_order")
+    return drop

@@ -23,18 +23,39 @@ from ._errors import ConfigError
 from ._files import FolderLock, atomic_write, remove_stale_temporaries
 
 
-def fields_dataset(ts, ys, grid: Grid, names, attrs=None) -> xr.Dataset:
+# long_name of the fields the operators name (`operator.field_names`); any
+# other field is described by its name with spaces.
+FIELD_LONG_NAMES = {
+    "u": "solution u",
+    "density": "density",
+    "velocity_x": "velocity, x component",
+    "velocity_y": "velocity, y component",
+    "velocity_z": "velocity, z component",
+    "pressure": "pressure",
+    "vorticity": "vorticity",
+}
+
+
+def fields_dataset(ts, ys, grid: Grid, names, attrs=None, units=None) -> xr.Dataset:
     """Snapshots `ys` `(t, channels, *cells)` as a Dataset with one variable per
-    physical field and coordinates `t`, `x`, `y`, `z` (cell centres)."""
+    physical field and coordinates `t`, `x`, `y`, `z` (cell centres).
+
+    Every variable and coordinate has `long_name` and `units` attributes
+    (CF conventions). `units` maps a field name (or `t`, `x`, ...) to its
+    units; unnamed ones are `"1"`: the time-dependent operators are written
+    in nondimensional variables."""
     ys = np.asarray(ys)
+    units = dict(units or {})
     dims = ("t", *grid.axis_names)
     coords = {"t": np.asarray(ts)}
     coords.update({name: c for name, c in zip(grid.axis_names, grid.coordinates)})
     data = {name: (dims, ys[:, i]) for i, name in enumerate(names)}
     ds = xr.Dataset(data, coords=coords, attrs=dict(attrs or {}))
-    ds["t"].attrs["long_name"] = "time"
+    ds["t"].attrs.update(long_name="time", units=units.get("t", "1"))
     for name in grid.axis_names:
-        ds[name].attrs["long_name"] = f"cell-centre coordinate {name}"
+        ds[name].attrs.update(long_name=f"cell-centre coordinate {name}", units=units.get(name, "1"))
+    for name in names:
+        ds[name].attrs.update(long_name=FIELD_LONG_NAMES.get(name, name.replace("_", " ")), units=units.get(name, "1"))
     return ds
 
 
@@ -46,12 +67,12 @@ def batched_fields_dataset(ts, ys, grid: Grid, names, members: dict, attrs=None)
     ys = np.asarray(ys)
     ds = fields_dataset(ts, ys[0], grid, names, attrs)
     dims = ("batch", *ds[names[0]].dims)
-    ds = ds.assign({name: (dims, ys[:, :, i]) for i, name in enumerate(names)}).assign_coords(batch=np.arange(ys.shape[0]))
-    ds["batch"].attrs["long_name"] = "ensemble member"
+    ds = ds.assign({name: (dims, ys[:, :, i], ds[name].attrs) for i, name in enumerate(names)}).assign_coords(batch=np.arange(ys.shape[0]))
+    ds["batch"].attrs.update(long_name="ensemble member", units="1")
     for key, values in members.items():
         values = np.asarray(values)
         ds = ds.assign_coords({key: (("batch", *[f"{key}_index"] * (values.ndim - 1)), values)})
-        ds[key].attrs["long_name"] = f"{key} of each member"
+        ds[key].attrs.update(long_name=f"{key} of each member", units="1")
     return ds
 
 

@@ -60,6 +60,7 @@ def optimize(
     metrics_path: str | Path | None = None,
     progress: bool | None = None,
     gradient: str = "reverse",
+    on_resume: Callable[[int, Path], None] | None = None,
 ) -> OptimizeResult:
     """Minimise `loss_fn(params)` with `optimizer` for `iterations` steps.
 
@@ -85,6 +86,9 @@ def optimize(
     iteration and the parameter leaf; checkpoints already written are kept.
     So does a run-time error of the loss, such as a linear or steady solve
     that does not converge (named with the residual it reached).
+
+    `on_resume(iteration, path)` is called (main process) when the run
+    continues from a checkpoint, with the one actually loaded.
 
     `gradient` is `"reverse"`, `"forward"` (one JVP per parameter) or
     `"auto"` (forward for a handful of parameters), see `value_and_grad`.
@@ -115,6 +119,8 @@ def optimize(
         latest = _agreed_checkpoint(checkpoint_dir, dynamic, opt_state)
         if latest is not None:
             start, dynamic, opt_state = _load(latest, dynamic, opt_state)
+            if on_resume is not None and is_main():
+                on_resume(start, latest)
     if metrics_path is not None:
         history = _read_metrics(Path(metrics_path), keep_through=start)
         barrier("diffsim-optimize-metrics-read")  # every process has read before the main one rewrites

@@ -76,6 +76,7 @@ def _optimize(config, physics, scenario, out, plots):
         checkpoint_every=settings.checkpoint_every,
         metrics_path=out / "metrics.jsonl",
         gradient=settings.gradient,
+        on_resume=lambda it, path: print(f"resuming from iteration {it} ({path.relative_to(out)})", flush=True),
     )
     # every process computes (collectives), only the main one writes
     params = tree_to_host(result.params)
@@ -104,7 +105,7 @@ def _optimize(config, physics, scenario, out, plots):
         if problem.metrics is not None:
             summary.update(problem.metrics(problem.params, result.params))
         if plots and is_main():
-            figures = [plot_loss(result.history, out / "plots" / "loss.png", scenario.name)]
+            figures = [plot_loss(result.history, out / "plots" / "loss.png", scenario.name, problem.loss_label)]
             if problem.plot is not None:
                 figures += problem.plot(problem.params, result.params, result.history, out / "plots")
             summary["plots"] = [str(Path(p).relative_to(out)) for p in figures]

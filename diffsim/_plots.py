@@ -13,6 +13,15 @@ import xarray as xr  # noqa: E402
 
 from ._files import save_figure  # noqa: E402
 
+def _label(array: xr.DataArray, what: str | None = None) -> str:
+    """`long_name (units)` from a variable's attributes (`fields_dataset`
+    sets them): what an axis or colour bar shows, and in which units."""
+    name = what or array.attrs.get("long_name", array.name)
+    units = array.attrs.get("units")
+    if not units:
+        return str(name)
+    return f"{name} ({'dimensionless' if units == '1' else units})"
+
 
 def plot_run(dataset: xr.Dataset, exact: xr.Dataset | None, out: Path, title: str) -> list[Path]:
     """Write PNGs for a run into `out` and return their paths.
@@ -58,8 +67,8 @@ def _plot_1d(dataset, exact, out, title):
     for ax, name in zip(axes[0], names):
         cmap, lo, hi = _limits(dataset[name].values)
         mesh = ax.pcolormesh(x, t, dataset[name].values, shading="nearest", cmap=cmap, vmin=lo, vmax=hi, rasterized=True)
-        fig.colorbar(mesh, ax=ax, label=name)
-        ax.set(xlabel="x", ylabel="t", title=f"{name}(x, t)")
+        fig.colorbar(mesh, ax=ax, label=_label(dataset[name]))
+        ax.set(xlabel=_label(dataset["x"]), ylabel=_label(dataset["t"]), title=f"{name}(x, t)")
     fig.suptitle(title)
     paths = [_save(fig, out / "spacetime.png")]
 
@@ -70,7 +79,7 @@ def _plot_1d(dataset, exact, out, title):
         if exact is not None:
             ax.plot(x, exact[name].values[-1], "k-", lw=1.2, label="exact")
         ax.plot(x, field[-1], "o" if len(x) <= 400 else "-", color="C0", ms=2.5, lw=1.5, label=f"diffsim, t={t[-1]:.3g}")
-        ax.set(xlabel="x", ylabel=name)
+        ax.set(xlabel=_label(dataset["x"]), ylabel=_label(dataset[name]))
         ax.grid(alpha=0.3)
     axes[0][0].legend(frameon=False, fontsize=8)
     fig.suptitle(f"{title}: final state")
@@ -86,9 +95,9 @@ def _plot_2d(field, ref, out, title):
     fig, axes = plt.subplots(1, len(picks), figsize=(3.4 * len(picks) + 0.8, 3.6), constrained_layout=True, squeeze=False)
     for ax, i in zip(axes[0], picks):
         mesh = ax.pcolormesh(x, y, field.values[i].T, shading="nearest", cmap=cmap, vmin=lo, vmax=hi, rasterized=True)
-        ax.set(aspect="equal", title=f"t = {t[i]:.3g}", xlabel="x")
-    axes[0][0].set_ylabel("y")
-    fig.colorbar(mesh, ax=axes[0].tolist(), label=name, shrink=0.9)
+        ax.set(aspect="equal", title=f"t = {t[i]:.3g}", xlabel=_label(field["x"]))
+    axes[0][0].set_ylabel(_label(field["y"]))
+    fig.colorbar(mesh, ax=axes[0].tolist(), label=_label(field), shrink=0.9)
     fig.suptitle(f"{title}: {name}")
     paths = [_save(fig, out / f"{name}_snapshots.png")]
     if ref is not None:
@@ -96,8 +105,8 @@ def _plot_2d(field, ref, out, title):
         fig, ax = plt.subplots(figsize=(5, 4.2), constrained_layout=True)
         elim = float(np.max(np.abs(err))) or 1e-300
         mesh = ax.pcolormesh(x, y, err.T, shading="nearest", cmap="RdBu_r", vmin=-elim, vmax=elim, rasterized=True)
-        fig.colorbar(mesh, ax=ax, label=f"{name} - exact")
-        ax.set(aspect="equal", xlabel="x", ylabel="y", title=f"error at t = {t[-1]:.3g}")
+        fig.colorbar(mesh, ax=ax, label=_label(field, f"{name} - exact"))
+        ax.set(aspect="equal", xlabel=_label(field["x"]), ylabel=_label(field["y"]), title=f"{name} error at t = {t[-1]:.3g}")
         paths.append(_save(fig, out / f"{name}_error.png"))
     return paths
 
@@ -112,7 +121,8 @@ def _schlieren(density, out, title):
     image = np.exp(-15.0 * g / (g.max() or 1.0))
     fig, ax = plt.subplots(figsize=(6.4 * min(2.5, (x[-1] - x[0]) / (y[-1] - y[0])) ** 0.5, 5), constrained_layout=True)
     ax.pcolormesh(x, y, image.T, shading="nearest", cmap="gray", vmin=0, vmax=1, rasterized=True)
-    ax.set(aspect="equal", xlabel="x", ylabel="y", title=f"{title}: numerical Schlieren, t = {density['t'].values[-1]:.3g}")
+    ax.set(aspect="equal", xlabel=_label(density["x"]), ylabel=_label(density["y"]),
+           title=f"{title}: numerical Schlieren exp(-15 |grad rho| / max |grad rho|), t = {density['t'].values[-1]:.3g}")
     return _save(fig, out / "schlieren.png")
 
 
@@ -144,7 +154,7 @@ def plot_ensemble(dataset: xr.Dataset, exact, out: Path, title: str, max_members
                 ax.plot(x, dataset[name].values[i, -1], color=color, lw=1.3, label=label(i))
                 if exact is not None:
                     ax.plot(x, exact[i, -1, channel], "--", color=color, lw=0.8)
-            ax.set(xlabel="x", ylabel=name)
+            ax.set(xlabel=_label(dataset["x"]), ylabel=_label(dataset[name]))
             ax.grid(alpha=0.3)
         axes[0][0].legend(frameon=False, fontsize=7)
         more = f" (first {count} of {size} members)" if count < size else f" ({size} members)"
@@ -164,7 +174,7 @@ def plot_ensemble(dataset: xr.Dataset, exact, out: Path, title: str, max_members
             ax.set(aspect="equal", xticks=[], yticks=[])
             if row == 0:
                 ax.set_title(label(i), fontsize=7)
-        fig.colorbar(mesh, ax=axes[row].tolist(), label=name, shrink=0.9)
+        fig.colorbar(mesh, ax=axes[row].tolist(), label=_label(dataset[name]), shrink=0.9)
     fig.suptitle(f"{title}: final fields at t = {t[-1]:.3g}, one column per member ({count} of {size})")
     return [_save(fig, out / "ensemble_final.png")]
 
@@ -177,8 +187,9 @@ def _save(fig, path):
     return path
 
 
-def plot_loss(history: list[dict], path: Path, title: str) -> Path:
-    """Loss against iteration on a log axis (linear if the loss changes sign)."""
+def plot_loss(history: list[dict], path: Path, title: str, label: str = "loss") -> Path:
+    """Loss against iteration on a log axis (linear if the loss changes sign);
+    `label` says what the loss is, with units (the y axis)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     it = np.array([h["iteration"] for h in history])
@@ -187,7 +198,7 @@ def plot_loss(history: list[dict], path: Path, title: str) -> Path:
     ax.plot(it, loss, color="C0", lw=1.8)
     if len(loss) and np.all(loss > 0):
         ax.set_yscale("log")
-    ax.set(xlabel="iteration", ylabel="loss", title=f"{title}: loss")
+    ax.set(xlabel="optimizer iteration", ylabel=label, title=f"{title}: loss")
     ax.grid(alpha=0.3, which="both")
     if len(loss):
         ax.annotate(f"{loss[0]:.3g} → {loss[-1]:.3g}", xy=(0.98, 0.95), xycoords="axes fraction", ha="right", va="top")

@@ -50,6 +50,9 @@ class Scenario(abc.ABC):
     Physics: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
     Scheme: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
     Solver: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
+    #: `summary.json` keys `diffsim optimize` prints when it ends, with labels
+    #: (the figure a job is about, e.g. `{"focal_gain": "focal intensity gain"}`).
+    headline: ClassVar[dict[str, str]] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +110,8 @@ class InverseProblem:
     - `metrics(initial, final) -> dict`: extra `summary.json` entries
       (e.g. `focal_gain`);
     - `plot(initial, final, history, out_dir) -> list[Path]`: figures beyond
-      the loss curve the optimizer draws itself.
+      the loss curve the optimizer draws itself;
+    - `loss_label`: what the loss is, with units (the loss plot's y label).
     """
 
     params: Any
@@ -115,6 +119,8 @@ class InverseProblem:
     fields: Callable[[Any], Any] | None = None
     metrics: Callable[[Any, Any], dict] | None = None
     plot: Callable[..., list] | None = None
+    #: what `loss` is, with units, for the loss plot's axis label
+    loss_label: str = "loss"
 
 
 class OptimizationScenario(Scenario):

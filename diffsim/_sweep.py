@@ -62,15 +62,17 @@ def expand_grid(grid_args: list[str]) -> tuple[list[str], list[list[str]]]:
     return keys, [list(combo) for combo in itertools.product(*choices)]
 
 
-def _run_task(config: str, overrides: list[str], out: str) -> int:
+def _run_task(config: str, overrides: list[str], out: str, plots: bool = True) -> int:
     """One sweep task: an ordinary `diffsim run` in its own process (also
-    what each SLURM array element executes)."""
-    cmd = [sys.executable, "-m", "diffsim._cli", "run", config, *overrides, "--no-plots", "--out", out]
+    what each SLURM array element executes), with its figures unless `plots`
+    is false (`diffsim sweep --no-plots`)."""
+    cmd = [sys.executable, "-m", "diffsim._cli", "run", config, *overrides, *([] if plots else ["--no-plots"]), "--out", out]
     with open(Path(out) / "task.log", "w") as log:
         return subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
-def sweep(config: str, grid_args: list[str], overrides: list[str], out: Path, *, executor: str = "local", workers: int = 1) -> dict:
+def sweep(config: str, grid_args: list[str], overrides: list[str], out: Path, *, executor: str = "local", workers: int = 1,
+          plots: bool = True) -> dict:
     """Expand, validate (every task, before anything runs), and run the tasks
     that have no `summary.json` yet. Returns the manifest written to
     `out/sweep.json`."""
@@ -99,9 +101,9 @@ def _sweep(config, tasks, keys, out, executor, workers) -> dict:
     manifest["skipped"] = len(tasks) - len(pending)
     if executor == "local":
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            codes = list(pool.map(lambda args: _run_task(*args), pending))
+            codes = list(pool.map(lambda args: _run_task(*args, plots=plots), pending))
     elif executor == "slurm":
-        codes = _submit_slurm(pending, tasks[0]["config"], out)
+        codes = _submit_slurm(pending, tasks[0]["config"], out, plots)
     else:
         raise ConfigError("--executor", f"expected local or slurm, got {executor!r}")
     manifest["failed"] = [p[2] for p, c in zip(pending, codes) if c != 0]
@@ -118,7 +120,7 @@ def _finished(folder: Path) -> bool:
         return False
 
 
-def _submit_slurm(pending, config, out: Path) -> list[int]:
+def _submit_slurm(pending, config, out: Path, plots: bool = True) -> list[int]:
     """One job array through submitit, resources from the `slurm:` section;
     waits for the array and returns the tasks' exit codes (-1 for a task
     that SLURM or submitit reports failed, e.g. past its time limit). Each
@@ -139,7 +141,7 @@ def _submit_slurm(pending, config, out: Path) -> list[int]:
     ex.update_parameters(name="diffsim-sweep", **params)
     if not pending:
         return []
-    jobs = ex.map_array(_run_task, *zip(*pending))
+    jobs = ex.map_array(_run_task, *zip(*pending), [plots] * len(pending))
     codes = []
     for job, (_, _, folder) in zip(jobs, pending):
         try:
@@ -150,10 +152,13 @@ def _submit_slurm(pending, config, out: Path) -> list[int]:
     return codes
 
 
-def collect(folder: Path, metric: str | None = None, parameter: str | None = None) -> Path:
+def collect(folder: Path, metric: str | None = None, parameter: str | None = None) -> tuple[Path, Path | None]:
     """Gather every task's `summary.json` into `folder/results.csv`: one row
-    per task, a column per swept key and per (flattened) summary figure; with
-    `metric` and `parameter`, also plot one against the other."""
+    per task, a column per swept key and per (flattened) summary figure, and
+    plot `metric` against `parameter` into `folder/plots/`. Without them the
+    plot shows the first error norm (else the throughput, else the wall
+    time) against the first swept key. Returns the CSV and the plot paths
+    (no plot when no task has the metric)."""
     manifest = json.loads((folder / "sweep.json").read_text())
     rows = []
     for task in manifest["tasks"]:
@@ -171,9 +176,26 @@ def collect(folder: Path, metric: str | None = None, parameter: str | None = Non
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(path, text.getvalue())
-    if metric and parameter:
-        _plot(rows, metric, parameter, folder / "plots" / f"{metric.replace('.', '_')}_vs_{parameter.replace('.', '_')}.png", manifest["swept_keys"])
-    return path
+    parameter = parameter or (manifest["swept_keys"][0] if manifest["swept_keys"] else None)
+    metric = metric or _default_metric(rows)
+    if metric is None or parameter is None:
+        return path, None
+    plot = _plot(rows, metric, parameter, folder / "plots" / f"{metric.replace('.', '_')}_vs_{parameter.replace('.', '_')}.png", manifest["swept_keys"])
+    return path, plot
+
+
+# the summary figures `collect` plots when not told, in order of preference
+_DEFAULT_METRICS = ("errors.", "cell_updates_per_s", "run_s", "wall_s", "loss_final")
+
+
+def _default_metric(rows) -> str | None:
+    numeric = [c for c in dict.fromkeys(c for r in rows for c in r)
+               if any(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows)]
+    for prefix in _DEFAULT_METRICS:
+        for column in numeric:
+            if column == prefix or (prefix.endswith(".") and column.startswith(prefix)):
+                return column
+    return None
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

@@ -113,4 +113,5 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
             plt.close(fig)
             return [path]
 
-        return InverseProblem(jnp.zeros_like(truth), loss, fields=fields, metrics=metrics, plot=plot)
+        return InverseProblem(jnp.zeros_like(truth), loss, fields=fields, metrics=metrics, plot=plot,
+                              loss_label="mean squared sensor misfit + smoothness penalty (u units squared)")

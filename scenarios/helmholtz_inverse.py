@@ -283,7 +283,8 @@ class HelmholtzInclusionInverse(OptimizationScenario):
             return [_plot(problem, np.asarray(c_true), np.asarray(problem.sound_speed(initial)), np.asarray(problem.sound_speed(final)),
                           errors(initial)[1], errors(final)[1], history, Path(out))]
 
-        return InverseProblem(params0, loss, fields=fields, metrics=metrics, plot=plot)
+        return InverseProblem(params0, loss, fields=fields, metrics=metrics, plot=plot,
+                              loss_label="receiver misfit / data energy + regularization (dimensionless)")
 
 
 def _plot(problem: _Tomography, c_true, c_initial, c_final, err0, err1, history, out: Path) -> Path:

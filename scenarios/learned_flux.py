@@ -132,4 +132,5 @@ class LearnedFlux(OptimizationScenario):
             return [path]
 
         potential = MLPPotential(key=net_key, width=physics.width, depth=physics.depth, scale=scale)
-        return InverseProblem(potential, loss, fields=fields, metrics=metrics, plot=plot)
+        return InverseProblem(potential, loss, fields=fields, metrics=metrics, plot=plot,
+                              loss_label="mean squared rollout misfit / mean squared data (dimensionless)")

@@ -269,7 +269,8 @@ class ShockTubeInverse(OptimizationScenario):
                           initial.as_dict(), final.as_dict(), standard_deviations(final))]
 
         return InverseProblem(ShockTubeParameters.from_physical(physics.initial_guess, dtype), loss,
-                              fields=fields, metrics=metrics, plot=plot)
+                              fields=fields, metrics=metrics, plot=plot,
+                              loss_label="mean squared pressure-trace misfit / mean squared data (dimensionless)")
 
 
 def _max_signal_speed(state: ShockTubeState) -> float:

@@ -183,4 +183,5 @@ class SteadyFit(OptimizationScenario):
             plt.close(fig)
             return [path]
 
-        return InverseProblem(theta_guess, loss, fields=fields, metrics=metrics, plot=plot)
+        return InverseProblem(theta_guess, loss, fields=fields, metrics=metrics, plot=plot,
+                              loss_label="mean squared sensor misfit + L2 penalty on the forcing coefficients (u units squared)")

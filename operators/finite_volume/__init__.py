@@ -32,3 +32,8 @@ from .state import (
     conservative_to_primitive as conservative_to_primitive,
     primitive_to_conservative as primitive_to_conservative,
 )
+from .exact_riemann import (
+    RiemannSolution as RiemannSolution,
+    cell_averages as cell_averages,
+    solve_riemann as solve_riemann,
+)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from scenarios._riemann_exact import cell_averages, solve_riemann
+from operators.finite_volume import cell_averages, solve_riemann
 
 ROOT = Path(__file__).resolve().parents[2]
 

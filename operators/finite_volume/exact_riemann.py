@@ -1,6 +1,13 @@
 """The exact solution of the Riemann problem of the 1D Euler equations for an
 ideal gas (Toro, *Riemann Solvers and Numerical Methods for Fluid Dynamics*,
-3rd ed., 2009, ch. 4), used as the reference for shock tubes."""
+3rd ed., 2009, ch. 4), used as the reference for shock tubes.
+
+`solve_riemann(left, right, gamma)` returns a `RiemannSolution` whose
+`sample(xi)` gives density, velocity and pressure at `xi = (x - x0) / t`;
+`cell_averages` averages it over cells. Data whose rarefactions separate
+(`u_R - u_L >= 2 (c_L + c_R) / (gamma - 1)`) generate a vacuum between the
+two fans (Toro §4.6), which is solved exactly too. NumPy, float64, not
+traced: a reference for tests and scenarios, not a differentiable solver."""
 
 from __future__ import annotations
 
@@ -11,13 +18,25 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class RiemannSolution:
-    """Star-region state and the sampler of the self-similar solution."""
+    """Star-region state and the sampler of the self-similar solution.
+
+    With `vacuum=True` the data generate a vacuum: `p_star = 0` and `u_star`
+    is NaN (no star region); the vacuum spans `vacuum_speeds()`.
+    """
 
     left: tuple[float, float, float]  # density, velocity, pressure
     right: tuple[float, float, float]
     gamma: float
     p_star: float
     u_star: float
+    vacuum: bool = False
+
+    def vacuum_speeds(self) -> tuple[float, float]:
+        """Speeds of the left and right edges of the vacuum (Toro (4.80), (4.83))."""
+        g = self.gamma
+        (rl, ul, pl), (rr, ur, pr) = self.left, self.right
+        cl, cr = np.sqrt(g * pl / rl), np.sqrt(g * pr / rr)
+        return ul + 2 * cl / (g - 1), ur - 2 * cr / (g - 1)
 
     def sample(self, xi):
         """Density, velocity, pressure at `xi = (x - x0) / t` (arrays)."""
@@ -35,15 +54,27 @@ def _f(p, rho, pk, ck, gamma):
 
 
 def solve_riemann(left, right, gamma=1.4, tol=1e-14, max_iter=100) -> RiemannSolution:
-    """Star pressure and velocity by Newton iteration on Toro's (4.5), started
-    from the two-rarefaction guess; raises if a vacuum is generated."""
+    """The exact solution of the Riemann problem `left` (x < x0) / `right`.
+
+    **Arguments:**
+
+    - `left`, `right`: `(density, velocity, pressure)`, density and pressure > 0.
+    - `gamma`: ratio of specific heats.
+    - `tol`, `max_iter`: of the Newton iteration on Toro's (4.5) for the star
+      pressure, started from the two-rarefaction guess.
+
+    **Returns:** a `RiemannSolution` (with `vacuum=True` when the data
+    generate a vacuum, Toro §4.6).
+    """
     rl, ul, pl = map(float, left)
     rr, ur, pr = map(float, right)
     if min(rl, pl, rr, pr) <= 0:
         raise ValueError("exact Riemann solver: densities and pressures must be positive")
     cl, cr = np.sqrt(gamma * pl / rl), np.sqrt(gamma * pr / rr)
-    if 2 * (cl + cr) / (gamma - 1) <= ur - ul:
-        raise ValueError("exact Riemann solver: the data generate a vacuum")
+    if not gamma > 1:
+        raise ValueError(f"exact Riemann solver: gamma must be > 1, got {gamma}")
+    if 2 * (cl + cr) / (gamma - 1) <= ur - ul:  # Toro (4.82): the pressure positivity condition fails
+        return RiemannSolution((rl, ul, pl), (rr, ur, pr), gamma, 0.0, float("nan"), vacuum=True)
     z = (gamma - 1) / (2 * gamma)
     p = ((cl + cr - 0.5 * (gamma - 1) * (ur - ul)) / (cl / pl**z + cr / pr**z)) ** (1 / z)
     p = max(p, 1e-12)
@@ -70,6 +101,8 @@ def _sample(xi, s: RiemannSolution):
     cl, cr = np.sqrt(g * pl / rl), np.sqrt(g * pr / rr)
     gm, gp = (g - 1) / (g + 1), 2 / (g + 1)
     rho, u, p = np.empty_like(xi), np.empty_like(xi), np.empty_like(xi)
+    if s.vacuum:
+        return _sample_vacuum(xi, s, cl, cr, gp, rho, u, p)
 
     # left of the contact
     left = xi <= us
@@ -118,11 +151,37 @@ def _sample(xi, s: RiemannSolution):
     return rho, u, p
 
 
+def _sample_vacuum(xi, s: RiemannSolution, cl, cr, gp, rho, u, p):
+    """Two rarefactions with a vacuum between them (Toro §4.6.3): the fans'
+    tails reach zero density at `vacuum_speeds()`; inside, density and
+    pressure are zero and the velocity is set to zero (undefined there)."""
+    g = s.gamma
+    rl, ul, pl = s.left
+    rr, ur, pr = s.right
+    tail_l, tail_r = s.vacuum_speeds()
+    pre, post = xi < ul - cl, xi > ur + cr
+    fan_l = (xi >= ul - cl) & (xi < tail_l)
+    fan_r = (xi <= ur + cr) & (xi > tail_r)
+    rho[:], u[:], p[:] = 0.0, 0.0, 0.0
+    rho[pre], u[pre], p[pre] = rl, ul, pl
+    rho[post], u[post], p[post] = rr, ur, pr
+    c = gp * (cl + (g - 1) / 2 * (ul - xi[fan_l]))
+    u[fan_l] = gp * (cl + (g - 1) / 2 * ul + xi[fan_l])
+    rho[fan_l] = rl * (c / cl) ** (2 / (g - 1))
+    p[fan_l] = pl * (c / cl) ** (2 * g / (g - 1))
+    c = gp * (cr - (g - 1) / 2 * (ur - xi[fan_r]))
+    u[fan_r] = gp * (-cr + (g - 1) / 2 * ur + xi[fan_r])
+    rho[fan_r] = rr * (c / cr) ** (2 / (g - 1))
+    p[fan_r] = pr * (c / cr) ** (2 * g / (g - 1))
+    return rho, u, p
+
+
 def cell_averages(solution: RiemannSolution, edges, t, x0, samples: int = 64):
     """Exact density, velocity, pressure averaged over the cells between
     `edges` (midpoint rule with `samples` points per cell; the solution is
     piecewise smooth, so the error is confined to the few cells holding a
-    discontinuity and is O(jump / samples) there)."""
+    discontinuity and is O(jump / samples) there). Cells entirely in a
+    vacuum get density, velocity and pressure zero."""
     edges = np.asarray(edges, dtype=np.float64)
     frac = (np.arange(samples) + 0.5) / samples
     x = edges[:-1, None] + np.diff(edges)[:, None] * frac[None, :]
@@ -135,6 +194,6 @@ def cell_averages(solution: RiemannSolution, edges, t, x0, samples: int = 64):
     momentum = (rho * u).reshape(x.shape)
     energy = (p / (solution.gamma - 1) + 0.5 * rho * u**2).reshape(x.shape)
     rho_avg, mom_avg, e_avg = mass.mean(1), momentum.mean(1), energy.mean(1)
-    u_avg = mom_avg / rho_avg
+    u_avg = np.divide(mom_avg, rho_avg, out=np.zeros_like(mom_avg), where=rho_avg > 0)
     p_avg = (solution.gamma - 1) * (e_avg - 0.5 * rho_avg * u_avg**2)
     return rho_avg, u_avg, p_avg

@@ -4,7 +4,7 @@ conservation laws."""
 import numpy as np
 import pytest
 
-from scenarios._riemann_exact import cell_averages, solve_riemann
+from operators.finite_volume import cell_averages, solve_riemann
 
 # Toro (2009), Table 4.2: tests 1-5, star pressure and velocity (6 digits as printed)
 TORO = [
@@ -55,6 +55,35 @@ def test_sod_profile_values():
     assert 0.42632 < rho[1] < 1.0
 
 
-def test_vacuum_is_refused():
-    with pytest.raises(ValueError, match="vacuum"):
-        solve_riemann((1.0, -20.0, 0.4), (1.0, 20.0, 0.4))
+VACUUM = ((1.0, -5.0, 0.4), (1.0, 5.0, 0.4))  # u_R - u_L = 10 > 2 (c_L + c_R) / (gamma - 1) = 7.48
+
+
+def test_vacuum_is_solved_exactly():
+    s = solve_riemann(*VACUUM, gamma=1.4)
+    assert s.vacuum and s.p_star == 0.0
+    c = np.sqrt(1.4 * 0.4)
+    np.testing.assert_allclose(s.vacuum_speeds(), (-5.0 + 5 * c, 5.0 - 5 * c))  # u -+ 2c / (gamma - 1)
+    xi = np.array([-6.0, -5.0 + 0.5 * c, -1.0, 0.0, 1.0, 6.0])
+    rho, u, p = s.sample(xi)
+    np.testing.assert_allclose(rho[[0, 5]], 1.0)
+    np.testing.assert_allclose(u[[0, 5]], [-5.0, 5.0])
+    np.testing.assert_array_equal(rho[2:5], 0.0)  # inside (-1.26, 1.26): vacuum
+    np.testing.assert_array_equal(p[2:5], 0.0)
+    # in the left fan the Riemann invariant u + 2c/(gamma-1) is constant and u - c = xi
+    c_fan = np.sqrt(1.4 * p[1] / rho[1])
+    np.testing.assert_allclose(u[1] + 5 * c_fan, -5.0 + 5 * c, rtol=1e-12)
+    np.testing.assert_allclose(u[1] - c_fan, xi[1], rtol=1e-12)
+    # isentropic: p / rho^gamma as on the left
+    np.testing.assert_allclose(p[1] / rho[1] ** 1.4, 0.4, rtol=1e-12)
+
+
+def test_vacuum_cell_averages_conserve():
+    gamma, t = 1.4, 0.05
+    s = solve_riemann(*VACUUM, gamma)
+    edges = np.linspace(-1.0, 1.0, 4001)
+    rho, u, p = cell_averages(s, edges, t, 0.0, samples=64)
+    dx = edges[1] - edges[0]
+    assert rho.min() == 0.0 and np.isfinite(u).all() and p.min() == 0.0
+    # mass: 2 initially, minus the outflow 2 * rho * |u| * t through both ends
+    np.testing.assert_allclose(rho.sum() * dx, 2.0 - 2 * 5.0 * t, rtol=1e-6)
+    np.testing.assert_allclose((rho * u).sum() * dx, 0.0, atol=1e-12)  # symmetric
