@@ -21,12 +21,17 @@ from ._run import device_description, precision
 from ._scenario import OptimizationScenario, Scenario
 
 
-def _comparable(resolved: dict) -> dict:
-    """A resolved config minus what may change between a run and its resume."""
+def _comparable(resolved: dict, scenario: type[Scenario], keys=None) -> dict:
+    """A resolved config minus what may change between a run and its resume.
+    `keys` restricts it to the top-level keys of the current resolved config:
+    an older `config.yaml` may list keys that do not apply (a Helmholtz job's
+    `stepper`), and a scenario with one adjoint has nothing to compare."""
     resolved = yaml.safe_load(yaml.safe_dump(resolved))
     resolved.get("optimize", {}).pop("iterations", None)
     resolved.pop("distributed", None)  # a resume may use other processes (each names its own process_id)
-    return resolved
+    if len(scenario.adjoints) <= 1:
+        resolved.pop("adjoint", None)
+    return resolved if keys is None else {k: v for k, v in resolved.items() if k in keys}
 
 
 @one_job_per_folder
@@ -41,7 +46,8 @@ def run_optimize(config: RunConfig, physics, scenario: type[Scenario], out: Path
     resolved = resolved_dict(config)
     previous = out / "config.yaml"
     if previous.exists() and any((out / "checkpoints").glob("iteration_*.eqx")):
-        if _comparable(yaml.safe_load(previous.read_text())) != _comparable(resolved):
+        current = _comparable(resolved, scenario)
+        if _comparable(yaml.safe_load(previous.read_text()), scenario, current.keys()) != current:
             raise ConfigError("--out", f"{out} holds checkpoints of a different configuration; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     if is_main():
