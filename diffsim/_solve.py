@@ -45,8 +45,11 @@ class SaveAt(eqx.Module):
         given = [x is not None for x in (self.ts, self.steps, self.every)]
         if sum(given) > 1:
             raise ValueError("SaveAt: give at most one of ts, steps, every")
-        if self.every is not None and self.every < 1:
-            raise ValueError(f"SaveAt: every must be >= 1, got {self.every}")
+        if self.every is not None and (isinstance(self.every, bool) or not isinstance(self.every, (int, np.integer))
+                                       or self.every < 1):
+            raise ValueError(f"SaveAt: every must be >= 1 (an int), got {self.every!r}")
+        if self.ts is not None and not all(np.isfinite(self.ts)):
+            raise ValueError(f"SaveAt: ts must be finite, got {list(self.ts)}")
 
     def resolve(self, num_steps: int, t0, dt) -> tuple[int, ...]:
         """The sorted step indices to save."""
@@ -166,15 +169,21 @@ def _check_y0(name, operator, y0, throw):
         all_finite = bool(jnp.all(finite))
         values = operator.positive_values(y0) if constrained else None
         ok = None if values is None else values > 0
-        all_ok = True if ok is None else bool(jnp.all(ok))
+        traced = isinstance(ok, jax.core.Tracer)  # the quantities depend on traced operator parameters
+        all_ok = ok is None or traced or bool(jnp.all(ok))
     if not all_finite:
         where = tuple(int(i) for i in np.argwhere(~np.asarray(finite))[0])
-        raise ValueError(f"{name}: y0 must be finite, got {float(y0[where])} in field '{fields[where[0]]}' at cell {where[1:]}")
-    if not all_ok:
+        raise ValueError(
+            f"{name}: y0 must be finite, got {np.asarray(y0)[where]} in field '{fields[where[0]]}' at cell {where[1:]}"
+        )
+    if traced:
+        y0 = eqx.error_if(y0, ~jnp.all(ok), f"{name}: y0 is not physical: {type(operator).__name__} needs "
+                          f"{' and '.join(operator.positive_quantities)} > 0 in every cell")
+    elif not all_ok:
         q, *cell = (int(i) for i in np.argwhere(~np.asarray(ok))[0])
         raise ValueError(
             f"{name}: y0 is not physical: {operator.positive_quantities[q]} is "
-            f"{float(values[(q, *cell)]):.6g} (must be > 0) at cell {tuple(cell)}"
+            f"{np.asarray(values)[(q, *cell)]:.6g} (must be > 0) at cell {tuple(cell)}"
         )
     return y0
 
@@ -182,27 +191,37 @@ def _check_y0(name, operator, y0, throw):
 def _check_step_dtype(name, operator, y0, step):
     """When `y0` is complex, or the operator's arrays would promote it
     (float32 fields, float64 parameters), check that one step keeps the
-    state's shape and dtype, as the time loop needs; operators that compute in
-    the state's dtype (`Euler`) or have complex fields pass."""
+    state's shape and dtype, as the time loop needs (where operator and
+    stepper compute in the state's dtype, or the fields are complex, it does)."""
     op_dtype = _operator_dtype(operator)
     complex_y0 = jnp.issubdtype(y0.dtype, jnp.complexfloating)
     if not complex_y0 and (op_dtype is None or jnp.result_type(y0.dtype, op_dtype) == y0.dtype):
         return
+    op_complex = op_dtype is not None and jnp.issubdtype(op_dtype, jnp.complexfloating)
     hint = (
-        "pass real fields (y0.real)" if complex_y0 and not jnp.issubdtype(op_dtype, jnp.complexfloating)
+        "pass real fields (y0.real)" if complex_y0 and not op_complex
         else f"pass y0.astype({op_dtype.name}), or build the operator in {y0.dtype.name}"
     )
     state = jax.eval_shape(operator.encode, y0)
     try:
         out = eqx.filter_eval_shape(step, state)
     except (TypeError, ValueError) as e:
-        raise TypeError(
-            f"{name}: y0 has dtype {y0.dtype}, with which a step of {type(operator).__name__} fails ({e}); {hint}"
-        ) from None
-    if out.dtype != state.dtype or out.shape != state.shape:
+        if isinstance(e, ValueError) and not complex_y0:
+            raise
+        if complex_y0:
+            reason = str(e).strip().splitlines()[0]
+            raise TypeError(
+                f"{name}: y0 has dtype {y0.dtype}, with which a step of {type(operator).__name__} fails ({reason}); {hint}"
+            ) from None
+        out = None  # a loop inside the step met the promoted dtype
+    before = jax.tree.leaves(state)
+    after = None if out is None else jax.tree.leaves(out)
+    if after is None or [(x.shape, x.dtype) for x in before] != [(x.shape, x.dtype) for x in after]:
+        turns = "does not keep the state's dtype" if after is None else "turns the state from " + ", ".join(
+            f"{a.dtype} into {b.dtype}" for a, b in zip(before, after))
         raise TypeError(
             f"{name}: y0 has dtype {y0.dtype} but {type(operator).__name__}'s parameters are {op_dtype}, and "
-            f"one step turns the state from {state.dtype} into {out.dtype}; {hint}"
+            f"one step {turns}; {hint}"
         )
 
 
@@ -237,9 +256,10 @@ def solve(
 
     Arguments are checked first, with errors that name them: instances of
     the abstract classes for `operator`, `stepper`, `adjoint` and `saveat`
-    (`TypeError`); `y0` a real floating-point array of the operator's field
-    shape (`TypeError`/`ValueError`; a `y0` less precise than the
-    operator's parameters is accepted only if a step keeps its dtype);
+    (`TypeError`); `y0` a floating-point array of the operator's field
+    shape (`TypeError`/`ValueError`; a `y0` of another precision or
+    kind than the operator's parameters is accepted only if a step keeps its
+    dtype, which with a float64 `dt` means float64 fields when x64 is on);
     `dt > 0`, `t0` finite, `num_steps >= 0` (`ValueError`). The values of
     `y0` (finite; for an `AbstractConstrainedOperator` also physical) and a
     traced `dt` are checked with `eqx.error_if` when traced, so the error is
@@ -346,15 +366,16 @@ def solve_cfl(
     if saveat.ts is not None and list(saveat.ts) != sorted(saveat.ts):
         raise ValueError(f"solve_cfl: saveat.ts must be increasing, got {list(saveat.ts)}")
     y0 = _check_y0("solve_cfl", operator, y0, throw)
-
-    def one_step(state):
-        dt = operator.stable_dt(state, cfl)
-        return stepper.step(operator, state, t0, dt, stepper.init(operator, dt))
-
-    _check_step_dtype("solve_cfl", operator, y0, one_step)
     dtype = jnp.result_type(float)
     t0 = jnp.asarray(t0, dtype=dtype)
     t1 = jnp.asarray(t1, dtype=dtype)
+
+    def one_step(state):  # as in the loop below, dt in the default float dtype
+        stable = operator.stable_dt(state, cfl)
+        dt = jnp.where(stable >= t1 - t0, t1 - t0, stable)
+        return stepper.step(operator, state, t0, dt, stepper.init(operator, dt))
+
+    _check_step_dtype("solve_cfl", operator, y0, one_step)
     targets = [jnp.asarray(t, dtype=dtype) for t in (saveat.ts or ())]
     if saveat.t1:
         targets.append(t1)
