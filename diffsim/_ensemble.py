@@ -333,7 +333,7 @@ def run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
     from ._config import STEPPERS
     from ._io import batched_fields_dataset, write_fields, write_json
     from ._plots import plot_ensemble
-    from ._run import _CFLMarch, _default_errors, _FixedMarch, check_physical, find_violation, run_summary
+    from ._run import _CFLMarch, _default_errors, _FixedMarch, check_physical, constraints_of, find_violation, run_summary
 
     members = member_configs(config, scenario)
     setups = []
@@ -343,11 +343,11 @@ def run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
         except ConfigError as e:
             raise m.error(e) from None
     op, grid = setups[0].operator, setups[0].grid
-    names, positive = op.field_names, getattr(op, "positive_fields", ())
-    for m, s in zip(members, setups):
+    names, constrained = op.field_names, [constraints_of(s.operator) for s in setups]
+    for m, s, c in zip(members, setups, constrained):
         if s.grid != grid:
             raise ConfigError("batch", f"member {m.index} builds the grid {s.grid}, member 0 {grid}: not batchable")
-        check_physical(s.initial, names, f"member {m.index} initial data", positive)
+        check_physical(s.initial, names, f"member {m.index} initial data", c)
     try:
         ensemble = Ensemble.stack([s.operator for s in setups], [s.initial for s in setups])
     except NotBatchable as e:
@@ -373,11 +373,11 @@ def run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
             t0, t1 = k * interval, (k + 1) * interval
             y_next, taken = march.advance(y, t0, t1)
             host = to_host(y_next)[:size]  # a gather across processes when several share the batch
-            bad = next((i for i in range(size) if find_violation(host[i], names, positive)), None)
+            bad = next((i for i in range(size) if find_violation(host[i], names, constrained[i])), None)
             if bad is not None:
                 m = members[bad]
                 single = (_CFLMarch if config.time.cfl is not None else _FixedMarch)(m.config, setups[bad].operator, stepper, jnp.asarray(ys[-1][bad]))
-                failure = {"member": bad, **single.locate(jnp.asarray(ys[-1][bad]), t0, t1, int(steps[bad]), names, positive)}
+                failure = {"member": bad, **single.locate(jnp.asarray(ys[-1][bad]), t0, t1, int(steps[bad]), names, constrained[bad])}
                 break
             steps += taken[:size]
             y = y_next

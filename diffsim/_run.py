@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from operators import AbstractConstrainedOperator
+
 from ._compile import compile_ahead
 from ._config import STEPPERS, RunConfig, resolved_dict
 from ._errors import RunError
@@ -53,26 +55,37 @@ def cpu_model() -> str:
     return platform.processor()
 
 
-def find_violation(fields, names, positive=()) -> str | None:
-    """The first field and cell that is NaN or Inf, or not strictly positive
-    for the fields named in `positive` (density, pressure), as a message;
-    None when the fields are physical."""
+def find_violation(fields, names, constrained: AbstractConstrainedOperator | None = None) -> str | None:
+    """The first field and cell that is NaN or Inf or, for an operator with
+    physical constraints (`AbstractConstrainedOperator`, e.g. `Euler`), the
+    first constrained quantity (density, pressure) that is not strictly
+    positive, as a message; None when the fields are physical."""
     fields = to_host(fields)  # a gather (every process calls this) when sharded over processes
     for channel, name in enumerate(names):
         values = fields[channel]
         bad = ~np.isfinite(values)
-        rule = ""
-        if not bad.any() and name in positive:
-            bad, rule = values <= 0, " (must be > 0)"
         if bad.any():
             cell = tuple(int(c) for c in np.argwhere(bad)[0])
-            return f"field '{name}' is {values[cell]:.6g}{rule} at cell {cell}"
+            return f"field '{name}' is {values[cell]:.6g} at cell {cell}"
+    if constrained is not None:
+        values = np.asarray(constrained.positive_values(fields))
+        for name, quantity in zip(constrained.positive_quantities, values):
+            bad = ~(quantity > 0)
+            if bad.any():
+                cell = tuple(int(c) for c in np.argwhere(bad)[0])
+                what = "field" if name in names else "quantity"
+                return f"{what} '{name}' is {quantity[cell]:.6g} (must be > 0) at cell {cell}"
     return None
 
 
-def check_physical(fields, names, what: str, positive=()) -> None:
+def constraints_of(op) -> AbstractConstrainedOperator | None:
+    """`op` when it declares physical constraints, else None."""
+    return op if isinstance(op, AbstractConstrainedOperator) else None
+
+
+def check_physical(fields, names, what: str, constrained: AbstractConstrainedOperator | None = None) -> None:
     """Raise `RunError` with `find_violation`'s message, prefixed by `what`."""
-    if (reason := find_violation(fields, names, positive)) is not None:
+    if (reason := find_violation(fields, names, constrained)) is not None:
         raise RunError(f"{what}: {reason}")
 
 
@@ -119,9 +132,9 @@ def _run_steady(config, physics, scenario, out, plots):
 def _run(config, physics, scenario, out, plots):
     setup: Setup = scenario().build(config, physics, jax.random.key(config.seed))
     op, grid = setup.operator, setup.grid
-    names, positive = op.field_names, getattr(op, "positive_fields", ())
+    names, constrained = op.field_names, constraints_of(op)  # before sharding wraps the operator
     y = jnp.asarray(setup.initial)
-    check_physical(y, names, "initial data", positive)
+    check_physical(y, names, "initial data", constrained)
     if config.parallel.mesh is not None:  # one solve split across devices (_parallel.py)
         from ._parallel import make_mesh, shard_operator
 
@@ -141,8 +154,8 @@ def _run(config, physics, scenario, out, plots):
         for k in range(snapshots):
             y_next, taken = march.advance(y, k * interval, (k + 1) * interval)
             host = to_host(y_next)  # a gather when the state is sharded over processes
-            if find_violation(host, names, positive):
-                failure = march.locate(y, k * interval, (k + 1) * interval, steps, names, positive)
+            if find_violation(host, names, constrained):
+                failure = march.locate(y, k * interval, (k + 1) * interval, steps, names, constrained)
                 break
             steps += int(taken)
             y = y_next  # stays on the device(s), sharded as it was
@@ -225,11 +238,11 @@ class _FixedMarch:
     def advance(self, y, t0, t1):
         return self.compiled(self.op, y, jnp.asarray(t0, dtype=y.dtype), self.cache), self.gap
 
-    def locate(self, y, t0, t1, steps_before, names, positive):
+    def locate(self, y, t0, t1, steps_before, names, constrained):
         one = eqx.filter_jit(lambda op, y, t0, cache: self._advance(op, y, t0, cache, num_steps=1))
         for j in range(1, self.gap + 1):
             y = one(self.op, y, jnp.asarray(t0 + (j - 1) * self.dt, dtype=y.dtype), self.cache)
-            if (reason := find_violation(y, names, positive)):
+            if (reason := find_violation(y, names, constrained)):
                 return {"step": steps_before + j, "t": t0 + j * self.dt, "reason": reason}
         return {"step": steps_before + self.gap, "t": t1, "reason": "non-physical state within this interval"}
 
@@ -259,13 +272,13 @@ class _CFLMarch:
             )
         return y_next, taken
 
-    def locate(self, y, t0, t1, steps_before, names, positive):
+    def locate(self, y, t0, t1, steps_before, names, constrained):
         one = eqx.filter_jit(lambda op, y, t0, t1: self._advance(op, y, t0, t1, max_steps=1))
         t = t0
         for j in range(1, self.max_steps + 1):
             y, _, reached = one(self.op, y, jnp.asarray(t, dtype=y.dtype), jnp.asarray(t1, dtype=y.dtype))
             reached = float(reached)
-            if (reason := find_violation(y, names, positive)) or not reached > t:
+            if (reason := find_violation(y, names, constrained)) or not reached > t:
                 return {"step": steps_before + j, "t": reached, "reason": reason or "no admissible time step (CFL)"}
             t = reached
         return {"step": steps_before + self.max_steps, "t": t, "reason": "non-physical state within this interval"}

@@ -12,7 +12,8 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Inexact
 
-from operators import AbstractOperator
+from operators import AbstractConstrainedOperator, AbstractOperator
+from operators.internal import check_instance, check_value, concrete, describe, finite, positive
 
 from ._adjoint import AbstractAdjoint, DirectAdjoint
 from ._backward_probe import active_marker
@@ -45,8 +46,11 @@ class SaveAt(eqx.Module):
         given = [x is not None for x in (self.ts, self.steps, self.every)]
         if sum(given) > 1:
             raise ValueError("SaveAt: give at most one of ts, steps, every")
-        if self.every is not None and self.every < 1:
-            raise ValueError(f"SaveAt: every must be >= 1, got {self.every}")
+        if self.every is not None and (isinstance(self.every, bool) or not isinstance(self.every, (int, np.integer))
+                                       or self.every < 1):
+            raise ValueError(f"SaveAt: every must be >= 1 (an int), got {self.every!r}")
+        if self.ts is not None and not all(np.isfinite(self.ts)):
+            raise ValueError(f"SaveAt: ts must be finite, got {list(self.ts)}")
 
     def resolve(self, num_steps: int, t0, dt) -> tuple[int, ...]:
         """The sorted step indices to save."""
@@ -86,6 +90,142 @@ class Solution(eqx.Module):
     num_steps: Array | int
 
 
+# ---------------------------------------------------------------- argument checks
+# Run once per call, before anything is traced into the time loop. Concrete
+# values raise ValueError/TypeError here; traced ones (y0's contents, a traced
+# dt or t1) are threaded through `eqx.error_if`, which raises when the
+# compiled program runs and costs one reduction per call, not per step.
+
+
+def _check_common(name, operator, stepper, adjoint, saveat):
+    check_instance(name, "operator", operator, AbstractOperator, "Burgers(FourierSpectral(grid), nu=0.01)")
+    check_instance(name, "stepper", stepper, AbstractStepper, "ETDRK4()" if name == "solve" else "SSPRK3()")
+    check_instance(name, "adjoint", adjoint, AbstractAdjoint, "DirectAdjoint()")
+    check_instance(name, "saveat", saveat, SaveAt, "SaveAt(t0=True)")
+
+
+def _check_count(name, arg, value, minimum):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        expected = "a non-negative int" if minimum == 0 else f"an int >= {minimum}"
+        raise ValueError(f"{name}: {arg} must be {expected}, got {describe(value)}")
+
+
+def _check_scalar(name, arg, value, rule, expected, throw):
+    """A scalar time argument: eagerly when concrete, `eqx.error_if` when
+    traced (only with `throw`)."""
+    array = concrete(value)
+    if array is not None:
+        if array.shape != () or array.dtype.kind not in "biuf" or array.dtype.kind == "b":
+            raise TypeError(f"{name}: {arg} must be a real scalar, got {describe(value) if array.dtype == object else f'shape {array.shape}, dtype {array.dtype}'}")
+        return check_value(name, arg, value, rule, expected)
+    if jnp.shape(value) != () or not jnp.issubdtype(jnp.result_type(value), jnp.floating):
+        raise TypeError(f"{name}: {arg} must be a real scalar, got shape {jnp.shape(value)}, dtype {jnp.result_type(value)}")
+    return check_value(name, arg, value, rule, expected) if throw else value
+
+
+def _operator_dtype(operator):
+    """The promoted dtype of the operator's floating-point arrays (None if it has none)."""
+    leaves = [x for x in jax.tree.leaves(operator) if eqx.is_inexact_array(x)]
+    return jnp.result_type(*leaves) if leaves else None
+
+
+def _check_y0(name, operator, y0, throw):
+    """`y0`'s type, shape and dtype (always); its values, finite and, for an
+    `AbstractConstrainedOperator`, physical (with `throw`). Returns y0."""
+    if not isinstance(y0, (jax.Array, np.ndarray)):
+        raise TypeError(
+            f"{name}: y0 must be an array of physical fields, shape (channels, *cells), got {describe(y0)}; "
+            "pass jnp.asarray(y0, dtype=float)"
+        )
+    fields = operator.field_names
+    if y0.ndim < 1 or y0.shape[0] != len(fields):
+        raise ValueError(
+            f"{name}: y0 must have shape (channels, *cells) with {len(fields)} channel(s) "
+            f"({', '.join(fields)}) for {type(operator).__name__}, got shape {y0.shape}"
+        )
+    if not jnp.issubdtype(y0.dtype, jnp.inexact):
+        raise TypeError(
+            f"{name}: y0 must be floating point, got dtype {y0.dtype}; pass y0.astype({jnp.result_type(float).name})"
+        )
+    try:
+        jax.eval_shape(operator.encode, y0)
+    except ValueError as e:
+        raise ValueError(f"{name}: y0 does not fit {type(operator).__name__}: {e}") from None
+    except TypeError as e:
+        raise TypeError(f"{name}: y0 of dtype {y0.dtype} does not fit {type(operator).__name__}: {e}") from None
+    if not throw:
+        return y0
+    constrained = isinstance(operator, AbstractConstrainedOperator)
+    if isinstance(y0, jax.core.Tracer):  # inside jit/vmap/grad: checked when the program runs
+        y0 = eqx.error_if(y0, ~jnp.all(jnp.isfinite(y0)), f"{name}: y0 must be finite (it holds NaN or Inf)")
+        if constrained:
+            bad = ~jnp.all(operator.positive_values(y0) > 0)
+            y0 = eqx.error_if(
+                y0, bad, f"{name}: y0 is not physical: {type(operator).__name__} needs "
+                f"{' and '.join(operator.positive_quantities)} > 0 in every cell"
+            )
+        return y0
+    with jax.ensure_compile_time_eval():  # concrete y0, even while an outer function is traced
+        finite = jnp.isfinite(y0)
+        all_finite = bool(jnp.all(finite))
+        values = operator.positive_values(y0) if constrained else None
+        ok = None if values is None else values > 0
+        traced = isinstance(ok, jax.core.Tracer)  # the quantities depend on traced operator parameters
+        all_ok = ok is None or traced or bool(jnp.all(ok))
+    if not all_finite:
+        where = tuple(int(i) for i in np.argwhere(~np.asarray(finite))[0])
+        raise ValueError(
+            f"{name}: y0 must be finite, got {np.asarray(y0)[where]} in field '{fields[where[0]]}' at cell {where[1:]}"
+        )
+    if traced:
+        y0 = eqx.error_if(y0, ~jnp.all(ok), f"{name}: y0 is not physical: {type(operator).__name__} needs "
+                          f"{' and '.join(operator.positive_quantities)} > 0 in every cell")
+    elif not all_ok:
+        q, *cell = (int(i) for i in np.argwhere(~np.asarray(ok))[0])
+        raise ValueError(
+            f"{name}: y0 is not physical: {operator.positive_quantities[q]} is "
+            f"{np.asarray(values)[(q, *cell)]:.6g} (must be > 0) at cell {tuple(cell)}"
+        )
+    return y0
+
+
+def _check_step_dtype(name, operator, y0, step):
+    """When `y0` is complex, or the operator's arrays would promote it
+    (float32 fields, float64 parameters), check that one step keeps the
+    state's shape and dtype, as the time loop needs (where operator and
+    stepper compute in the state's dtype, or the fields are complex, it does)."""
+    op_dtype = _operator_dtype(operator)
+    complex_y0 = jnp.issubdtype(y0.dtype, jnp.complexfloating)
+    if not complex_y0 and (op_dtype is None or jnp.result_type(y0.dtype, op_dtype) == y0.dtype):
+        return
+    op_complex = op_dtype is not None and jnp.issubdtype(op_dtype, jnp.complexfloating)
+    hint = (
+        "pass real fields (y0.real)" if complex_y0 and not op_complex
+        else f"pass y0.astype({op_dtype.name}), or build the operator in {y0.dtype.name}"
+    )
+    state = jax.eval_shape(operator.encode, y0)
+    try:
+        out = eqx.filter_eval_shape(step, state)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, ValueError) and not complex_y0:
+            raise
+        if complex_y0:
+            reason = str(e).strip().splitlines()[0]
+            raise TypeError(
+                f"{name}: y0 has dtype {y0.dtype}, with which a step of {type(operator).__name__} fails ({reason}); {hint}"
+            ) from None
+        out = None  # a loop inside the step met the promoted dtype
+    before = jax.tree.leaves(state)
+    after = None if out is None else jax.tree.leaves(out)
+    if after is None or [(x.shape, x.dtype) for x in before] != [(x.shape, x.dtype) for x in after]:
+        turns = "does not keep the state's dtype" if after is None else "turns the state from " + ", ".join(
+            f"{a.dtype} into {b.dtype}" for a, b in zip(before, after))
+        raise TypeError(
+            f"{name}: y0 has dtype {y0.dtype} but {type(operator).__name__}'s parameters are {op_dtype}, and "
+            f"one step {turns}; {hint}"
+        )
+
+
 def solve(
     operator: AbstractOperator,
     stepper: AbstractStepper,
@@ -97,6 +237,7 @@ def solve(
     saveat: SaveAt = SaveAt(),
     adjoint: AbstractAdjoint = DirectAdjoint(),
     stepper_cache=None,
+    throw: bool = True,
 ) -> Solution:
     """Integrate `d y/dt = operator(y, t)` with `num_steps` fixed steps of size `dt`.
 
@@ -113,10 +254,27 @@ def solve(
     Snapshots are taken with nested scans: the gaps between saved steps are
     grouped into runs of equal length, and each run is one `lax.scan` whose
     body advances one gap with `adjoint.loop`.
+
+    Arguments are checked first, with errors that name them: instances of
+    the abstract classes for `operator`, `stepper`, `adjoint` and `saveat`
+    (`TypeError`); `y0` a floating-point array of the operator's field
+    shape (`TypeError`/`ValueError`; a `y0` of another precision or
+    kind than the operator's parameters is accepted only if a step keeps its
+    dtype, which with a float64 `dt` means float64 fields when x64 is on);
+    `dt > 0`, `t0` finite, `num_steps >= 0` (`ValueError`). The values of
+    `y0` (finite; for an `AbstractConstrainedOperator` also physical) and a
+    traced `dt` are checked with `eqx.error_if` when traced, so the error is
+    raised when the compiled program runs; `throw=False` skips these
+    data-dependent checks (a NaN then propagates to the result).
     """
-    if not isinstance(num_steps, (int, np.integer)) or num_steps < 0:
-        raise ValueError(f"solve: num_steps must be a non-negative int, got {num_steps!r}")
+    _check_common("solve", operator, stepper, adjoint, saveat)
+    _check_count("solve", "num_steps", num_steps, 0)
+    if not isinstance(throw, bool):
+        raise TypeError(f"solve: throw must be True or False, got {describe(throw)}")
     num_steps = int(num_steps)
+    dt = _check_scalar("solve", "dt", dt, positive, "> 0 and finite", throw)
+    t0 = _check_scalar("solve", "t0", t0, finite, "finite", throw)
+    y0 = _check_y0("solve", operator, y0, throw)
     save_steps = saveat.resolve(num_steps, t0, dt)
     # With a concrete operator and dt (the common case under jit), the stepper
     # coefficients are computed once while tracing and become constants of the
@@ -126,6 +284,7 @@ def solve(
         t0 = jnp.asarray(t0, dtype=jnp.result_type(float))
         dt = jnp.asarray(dt, dtype=jnp.result_type(float))
         cache = stepper.init(operator, dt) if stepper_cache is None else stepper_cache
+    _check_step_dtype("solve", operator, y0, lambda s: stepper.step(operator, s, t0, dt, cache))
 
     def body(carry):
         state, k = carry
@@ -186,16 +345,46 @@ def solve_cfl(
     becomes non-finite so that no step can be taken, `throw=True` raises at
     run time (`eqx.error_if`); with `throw=False` check `ts` against the
     requested times yourself: the returned `ts` are the times actually reached.
+
+    Arguments are checked first, as in `solve`: `cfl > 0`, `t0`, `t1` finite
+    with `t1 >= t0`, `max_steps >= 1`, save times in `[t0, t1]`, and `y0`
+    finite and (for an `AbstractConstrainedOperator` such as `Euler`)
+    physical. Concrete values raise `ValueError`/`TypeError` at once; traced
+    ones raise when the compiled program runs (with `throw=True`).
     """
+    _check_common("solve_cfl", operator, stepper, adjoint, saveat)
     if not hasattr(operator, "stable_dt"):
         raise TypeError(f"solve_cfl needs an operator with stable_dt(state, cfl); {type(operator).__name__} has none")
-    if not (isinstance(max_steps, (int, np.integer)) and max_steps >= 1):
-        raise ValueError(f"solve_cfl: max_steps must be a positive int, got {max_steps!r}")
+    _check_count("solve_cfl", "max_steps", max_steps, 1)
+    if not isinstance(throw, bool):
+        raise TypeError(f"solve_cfl: throw must be True or False, got {describe(throw)}")
     if saveat.steps is not None or saveat.every is not None:
         raise ValueError("solve_cfl: step counts are not known in advance; save at times (SaveAt(ts=...)) instead")
+    cfl = _check_scalar("solve_cfl", "cfl", cfl, positive, "> 0 and finite", throw)
+    t0 = _check_scalar("solve_cfl", "t0", t0, finite, "finite", throw)
+    t1 = _check_scalar("solve_cfl", "t1", t1, finite, "finite", throw)
+    t0c, t1c = concrete(t0), concrete(t1)
+    if t0c is not None and t1c is not None:
+        if not t1c >= t0c:
+            raise ValueError(f"solve_cfl: t1 must be >= t0, got t1={t1c.item()!r} < t0={t0c.item()!r}")
+        outside = [t for t in saveat.ts or () if not t0c <= t <= t1c]
+        if outside:
+            raise ValueError(f"solve_cfl: saveat.ts must lie in [t0, t1] = [{t0c.item()!r}, {t1c.item()!r}], got {outside}")
+    elif throw:
+        t1 = eqx.error_if(t1, t1 < t0, "solve_cfl: t1 must be >= t0")
+    if saveat.ts is not None and list(saveat.ts) != sorted(saveat.ts):
+        raise ValueError(f"solve_cfl: saveat.ts must be increasing, got {list(saveat.ts)}")
+    y0 = _check_y0("solve_cfl", operator, y0, throw)
     dtype = jnp.result_type(float)
     t0 = jnp.asarray(t0, dtype=dtype)
     t1 = jnp.asarray(t1, dtype=dtype)
+
+    def one_step(state):  # as in the loop below, dt in the default float dtype
+        stable = operator.stable_dt(state, cfl)
+        dt = jnp.where(stable >= t1 - t0, t1 - t0, stable)
+        return stepper.step(operator, state, t0, dt, stepper.init(operator, dt))
+
+    _check_step_dtype("solve_cfl", operator, y0, one_step)
     targets = [jnp.asarray(t, dtype=dtype) for t in (saveat.ts or ())]
     if saveat.t1:
         targets.append(t1)

@@ -6,7 +6,7 @@ import abc
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Inexact, Scalar
+from jaxtyping import Array, ArrayLike, Bool, Inexact, Scalar
 
 
 class AbstractOperator(eqx.Module):
@@ -54,6 +54,38 @@ class AbstractSemilinearOperator(AbstractOperator):
 
     def __call__(self, state, t):
         return self.linear_symbol() * state + self.nonlinear(state, t)
+
+
+class AbstractConstrainedOperator(AbstractOperator):
+    """An operator whose physical fields are only meaningful while some
+    quantities stay strictly positive (density and pressure of a gas, for
+    instance). Solvers and the run loop check them: a state that violates
+    them is reported, naming the quantity and the cell, instead of being
+    integrated on until it turns into NaN.
+
+    Subclasses name the quantities (`positive_quantities`) and compute them
+    from physical fields (`positive_values`); `physical_violation` is the
+    per-cell mask built from both.
+    """
+
+    @property
+    @abc.abstractmethod
+    def positive_quantities(self) -> tuple[str, ...]:
+        """Names of the quantities that must stay > 0, e.g. `("density", "pressure")`."""
+
+    @abc.abstractmethod
+    def positive_values(self, fields: Inexact[Array, "channels *cells"]) -> Inexact[Array, "quantities *cells"]:
+        """The constrained quantities of physical `fields`, one row per name
+        in `positive_quantities`, in the same order."""
+
+    def physical_violation(self, state: Inexact[Array, "..."]) -> Bool[Array, "*cells"]:
+        """Mask of cells whose internal `state` is unphysical: a constrained
+        quantity `<= 0` (or NaN), or a non-finite physical field. `jnp.any`
+        of it says whether a run failed; `jnp.argmax(mask.ravel())`
+        (unravelled) finds the first such cell."""
+        fields = self.decode(state)
+        values = self.positive_values(fields)
+        return jnp.any(~(values > 0), axis=0) | jnp.any(~jnp.isfinite(fields), axis=0)
 
 
 def parameter(x: ArrayLike) -> Array:

@@ -127,15 +127,17 @@ def test_non_finite_config_values_are_rejected(tmp_path, capsys):
 
 def test_non_finite_initial_data_names_field_and_cell():
     from diffsim._run import RunError, check_physical
+    from operators import Euler, Grid
 
+    euler = Euler(Grid([4, 5]))  # declares density and pressure positive
     fields = np.ones((3, 4, 5))
     fields[1, 2, 3] = np.nan
     with pytest.raises(RunError, match=r"initial data: field 'velocity_x' is nan at cell \(2, 3\)"):
-        check_physical(fields, ("density", "velocity_x", "pressure"), "initial data", ("density", "pressure"))
+        check_physical(fields, ("density", "velocity_x", "pressure"), "initial data", euler)
     fields[1, 2, 3] = -1.0  # negative velocity is fine, negative pressure is not
     fields[2, 0, 4] = -0.5
     with pytest.raises(RunError, match=r"initial data: field 'pressure' is -0.5 \(must be > 0\) at cell \(0, 4\)"):
-        check_physical(fields, ("density", "velocity_x", "pressure"), "initial data", ("density", "pressure"))
+        check_physical(fields, ("density", "velocity_x", "pressure"), "initial data", euler)
 
 
 def test_blow_up_stops_with_step_and_field(tmp_path, capsys):

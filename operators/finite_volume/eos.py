@@ -8,7 +8,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._operator import parameter
+from ..internal import checked_parameter, greater_than_one
 from ._math import div
 
 
@@ -16,7 +16,9 @@ class IdealGas(eqx.Module):
     """Calorically perfect gas, `p = (gamma - 1) rho e` (Toro 2009, chapter 1).
 
     `gamma`, the ratio of specific heats, is an array leaf: it can be traced,
-    batched with `vmap`, and differentiated (e.g. fitted with `optax`). Every
+    batched with `vmap`, and differentiated (e.g. fitted with `optax`). It
+    must be > 1: a concrete value is checked at construction, a traced one
+    when the compiled program runs (`eqx.error_if`). Every
     method casts it to the dtype of its arguments, so a float32 state stays
     float32 when x64 is enabled.
 
@@ -24,17 +26,11 @@ class IdealGas(eqx.Module):
     `E = rho e + rho |u|^2 / 2` the total energy density.
     """
 
-    gamma: Array = eqx.field(converter=parameter, default=1.4)
+    gamma: Array = eqx.field(converter=checked_parameter("IdealGas", "gamma", greater_than_one, "> 1 and finite"), default=1.4)
 
     def __check_init__(self):
         if self.gamma.shape != ():
             raise ValueError(f"IdealGas: gamma must be a scalar, got shape {self.gamma.shape}")
-        try:
-            value = float(self.gamma)
-        except Exception:  # traced: nothing to check
-            return
-        if not value > 1.0:
-            raise ValueError(f"IdealGas: gamma must be > 1, got {value}")
 
     def _gamma(self, like) -> Array:
         return self.gamma.astype(jnp.result_type(like))

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 import equinox as eqx
 import jax.numpy as jnp
 from jax import lax
-from jaxtyping import Array, Bool, Float
+import numpy as np
+from jaxtyping import Array, Float
 
 from .._grid import Grid
-from .._operator import AbstractOperator
+from .._operator import AbstractConstrainedOperator
+from ..internal import check_instance, describe
 from ._characteristic import characteristic_face_states
 from ._fused import fused_face_map, stencil_shifts
 from .boundary import AbstractBoundaryCondition, Inflow, Periodic, ReflectingWall, normalize_boundaries, pad
@@ -31,7 +33,7 @@ _TO_AVERAGE = tuple(c / 5760.0 for c in (-17.0, 308.0, 5178.0, 308.0, -17.0))
 _HALO = 2  # cells each transverse kernel consumes on either side
 
 
-class Euler(AbstractOperator):
+class Euler(AbstractConstrainedOperator):
     """Compressible Euler equations of an ideal gas in 1, 2 or 3 D,
     `U_t + sum_d dF_d(U)/dx_d = 0`, discretized by finite volumes on a
     uniform `Grid` (a Godunov-type method of lines; Toro 2009, chapters 6, 14).
@@ -48,7 +50,9 @@ class Euler(AbstractOperator):
     characteristic fields of each face), and the `riemann` solver's numerical
     flux is differenced: `dU_i/dt = -sum_d (F_{i+1/2} - F_{i-1/2}) / dx_d`.
     Each axis' fluxes are one array of faces, so the scheme is conservative by
-    construction.
+    construction. Density and pressure must stay positive
+    (`AbstractConstrainedOperator`): solvers and runs stop on a state where
+    they do not.
 
     Arguments:
         grid: the `Grid`.
@@ -111,12 +115,23 @@ class Euler(AbstractOperator):
         average_correction: bool | None = None,
         fused_derivatives: bool = True,
     ):
-        if not isinstance(grid, Grid):
-            raise TypeError(f"Euler: grid must be a Grid, got {type(grid).__name__}")
+        check_instance("Euler", "grid", grid, Grid, "Grid(cells=[200])")
+        eos = IdealGas() if eos is None else eos
+        reconstruction = WENO5Z() if reconstruction is None else reconstruction
+        riemann = HLLC() if riemann is None else riemann
+        check_instance("Euler", "eos", eos, IdealGas, "IdealGas(gamma=1.4)")
+        check_instance("Euler", "reconstruction", reconstruction, AbstractReconstruction, "WENO5Z()")
+        check_instance("Euler", "riemann", riemann, AbstractRiemannSolver, "HLLC()")
+        for name, flag in (("positivity", positivity), ("average_correction", average_correction),
+                           ("fused_derivatives", fused_derivatives)):
+            if not (flag is None and name == "average_correction") and not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"Euler: {name} must be True or False, got {describe(flag)}")
+        if not isinstance(variables, str) or variables not in _VARIABLES:
+            raise ValueError(f"Euler: variables must be one of {_VARIABLES}, got {describe(variables)}")
         self.grid = grid
-        self.eos = IdealGas() if eos is None else eos
-        self.reconstruction = WENO5Z() if reconstruction is None else reconstruction
-        self.riemann = HLLC() if riemann is None else riemann
+        self.eos = eos
+        self.reconstruction = reconstruction
+        self.riemann = riemann
         self.boundaries = normalize_boundaries(Periodic() if boundaries is None else boundaries, grid.ndim)
         self.variables = variables
         self.positivity = bool(positivity)
@@ -126,13 +141,9 @@ class Euler(AbstractOperator):
         self.fused_derivatives = bool(fused_derivatives)
 
     def __check_init__(self):
-        for name, value, kind in (
-            ("eos", self.eos, IdealGas),
-            ("reconstruction", self.reconstruction, AbstractReconstruction),
-            ("riemann", self.riemann, AbstractRiemannSolver),
-        ):
-            if not isinstance(value, kind):
-                raise TypeError(f"Euler: {name} must be a {kind.__name__}, got {type(value).__name__}")
+        check_instance("Euler", "eos", self.eos, IdealGas, "IdealGas(gamma=1.4)")
+        check_instance("Euler", "reconstruction", self.reconstruction, AbstractReconstruction, "WENO5Z()")
+        check_instance("Euler", "riemann", self.riemann, AbstractRiemannSolver, "HLLC()")
         if self.variables not in _VARIABLES:
             raise ValueError(f"Euler: variables must be one of {_VARIABLES}, got {self.variables!r}")
         g = self.reconstruction.num_ghost + (2 * _HALO if self.average_correction else 0)
@@ -327,16 +338,14 @@ class Euler(AbstractOperator):
         rate = sum(s * (1.0 / h) for s, h in zip(self._speeds(state), self.grid.spacing))
         return cfl / jnp.max(rate)
 
-    def physical_violation(self, state: Float[Array, "vars *cells"]) -> Bool[Array, "*cells"]:
-        """Mask of cells whose state is unphysical: `rho <= 0`, `p <= 0`, or a
-        non-finite variable. `jnp.any` of it says whether a run failed and
-        `jnp.argmax(mask.ravel())` (unravelled) finds the first such cell."""
-        self._check_shape(state, "state")
-        w = conservative_to_primitive_components(tuple(state), self.eos)
-        bad = ~(w[0] > 0) | ~(w[-1] > 0)
-        for x in state:
-            bad = bad | ~jnp.isfinite(x)
-        return bad
+    # AbstractConstrainedOperator --------------------------------------------
+    @property
+    def positive_quantities(self) -> tuple[str, ...]:
+        return ("density", "pressure")
+
+    def positive_values(self, fields: Float[Array, "vars *cells"]) -> Float[Array, "2 *cells"]:
+        """Density and pressure of the primitive `fields`."""
+        return jnp.stack([fields[0], fields[-1]])
 
     def _check_shape(self, x, what):
         expected = (2 + self.grid.ndim, *self.grid.cells)

@@ -8,9 +8,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jaxtyping import Array, Bool, Float, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._operator import AbstractOperator
+from .._operator import AbstractConstrainedOperator
+from ..internal import check_instance
 from .boundary import pad
 from .euler import Euler
 from .state import conservative_to_primitive_components
@@ -18,7 +19,7 @@ from .state import conservative_to_primitive_components
 _FORMS = ("flux", "jump")
 
 
-class NeuralFlux(AbstractOperator):
+class NeuralFlux(AbstractConstrainedOperator):
     """The `Euler` operator `base` with a learned correction added to its
     numerical flux at every face (a neural flux closure in the spirit of
     Bar-Sinai et al. 2019, PNAS 116:15344, and Kochkov et al. 2021, PNAS
@@ -80,8 +81,7 @@ class NeuralFlux(AbstractOperator):
         symmetric: bool = True,
         form: str = "flux",
     ):
-        if not isinstance(base, Euler):
-            raise TypeError(f"NeuralFlux: base must be an Euler operator, got {type(base).__name__}")
+        check_instance("NeuralFlux", "base", base, Euler, "Euler(grid)")
         if form not in _FORMS:
             raise ValueError(f"NeuralFlux: form must be one of {_FORMS}, got {form!r}")
         if not isinstance(radius, int) or radius < 1:
@@ -125,8 +125,12 @@ class NeuralFlux(AbstractOperator):
         """The base operator's CFL time step (the correction is assumed small)."""
         return self.base.stable_dt(state, cfl)
 
-    def physical_violation(self, state: Float[Array, "vars *cells"]) -> Bool[Array, "*cells"]:
-        return self.base.physical_violation(state)
+    @property
+    def positive_quantities(self) -> tuple[str, ...]:
+        return self.base.positive_quantities
+
+    def positive_values(self, fields: Float[Array, "vars *cells"]) -> Float[Array, "2 *cells"]:
+        return self.base.positive_values(fields)
 
     def __call__(self, state: Float[Array, "vars *cells"], t=None) -> Float[Array, "vars *cells"]:
         """The base operator's rate minus the divergence of the learned flux

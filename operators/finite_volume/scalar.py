@@ -13,6 +13,7 @@ from jaxtyping import Array, Float, PRNGKeyArray, Scalar
 
 from .._grid import Grid
 from .._operator import AbstractOperator
+from ..internal import check_instance
 from .boundary import AbstractBoundaryCondition, Outflow, Periodic, pad
 from .reconstruction import MUSCL, AbstractReconstruction
 
@@ -94,9 +95,8 @@ class ScalarConservationLaw(AbstractOperator):
             raise ValueError(f"ScalarConservationLaw: needs a 1D Grid, got {self.grid!r}")
         if not callable(self.potential):
             raise TypeError(f"ScalarConservationLaw: potential must be callable, got {type(self.potential).__name__}")
-        if not isinstance(self.reconstruction, AbstractReconstruction):
-            raise TypeError(f"ScalarConservationLaw: reconstruction must be an AbstractReconstruction, "
-                            f"got {type(self.reconstruction).__name__}")
+        check_instance("ScalarConservationLaw", "reconstruction", self.reconstruction, AbstractReconstruction,
+                       'MUSCL(limiter="minmod")')
         if len(self.boundaries) != 2 or not all(isinstance(b, (Periodic, Outflow)) for b in self.boundaries):
             raise ValueError(f"ScalarConservationLaw: boundaries must be Periodic() or Outflow() (or a pair), "
                              f"got {self.boundaries!r}")

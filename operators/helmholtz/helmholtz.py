@@ -9,6 +9,7 @@ from jaxtyping import Array, ArrayLike, Complex, Float, Inexact, Scalar
 
 from .._grid import Grid
 from ..discretization import AbstractDiscretization
+from ..internal import check_instance, check_value, positive
 from ._pml import PML
 
 #: The default preconditioner of a Helmholtz solve and its shift, shared by
@@ -45,9 +46,13 @@ class Helmholtz(eqx.Module):
     **Arguments:**
 
     - `discretization`: a `FourierSpectral` or `FiniteDifference` on the grid.
-    - `sound_speed`: `c(x)` at cell centres (a scalar is broadcast).
-    - `omega`: angular frequency.
-    - `density`: `rho(x)` at cell centres, or a scalar (default 1).
+    - `sound_speed`: `c(x)` at cell centres (a scalar is broadcast), > 0.
+    - `omega`: angular frequency, > 0.
+    - `density`: `rho(x)` at cell centres, or a scalar (default 1), > 0.
+
+    All three must be finite and positive: concrete values are checked here,
+    traced ones (a sound speed being optimized) when the compiled program
+    runs (`eqx.error_if`).
     - `pml`: the absorbing layer (`PML()`: 20 cells, strength 2, order 2; `PML(width=0)` for none).
     """
 
@@ -66,7 +71,12 @@ class Helmholtz(eqx.Module):
         density: Float[ArrayLike, "*cells"] | float = 1.0,
         pml: PML = PML(),
     ):
+        check_instance("Helmholtz", "discretization", discretization, AbstractDiscretization, "FiniteDifference(grid, 4)")
+        check_instance("Helmholtz", "pml", pml, PML, "PML(width=20)")
         grid = discretization.grid
+        sound_speed = check_value("Helmholtz", "sound_speed", sound_speed, positive, "> 0 and finite in every cell")
+        omega = check_value("Helmholtz", "omega", omega, positive, "> 0 and finite")
+        density = check_value("Helmholtz", "density", density, positive, "> 0 and finite in every cell")
         sound_speed = jnp.asarray(sound_speed)
         if sound_speed.ndim == 0:
             sound_speed = jnp.full(grid.cells, sound_speed)

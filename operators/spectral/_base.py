@@ -8,6 +8,7 @@ import numpy as np
 
 from .._operator import AbstractSemilinearOperator
 from ..discretization import FourierSpectral
+from ..internal import check_instance
 
 
 class AbstractSpectralOperator(AbstractSemilinearOperator):
@@ -21,6 +22,9 @@ class AbstractSpectralOperator(AbstractSemilinearOperator):
     """
 
     discretization: eqx.AbstractVar[FourierSpectral]
+
+    def __check_init__(self):
+        check_discretization(self)
 
     @property
     def grid(self):
@@ -53,6 +57,13 @@ class AbstractSpectralOperator(AbstractSemilinearOperator):
     def _to_spectral(self, fields):
         """Forward transform with the de-aliasing truncation applied."""
         return jnp.where(self._mask(), self.discretization.forward(fields), 0.0)
+
+
+def check_discretization(op: AbstractSpectralOperator) -> None:
+    """Raise `TypeError` unless `op.discretization` is a `FourierSpectral`
+    (called first by every spectral operator's `__check_init__`)."""
+    check_instance(type(op).__name__, "discretization", op.discretization, FourierSpectral,
+                   "FourierSpectral(Grid(cells=[256]))")
 
 
 def real_dtype(x):

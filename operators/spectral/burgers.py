@@ -6,7 +6,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from .._operator import parameter
+from ..internal import checked_parameter, nonnegative
 from ..discretization import FourierSpectral
 from ._base import AbstractSpectralOperator
 
@@ -17,10 +17,12 @@ class Burgers(AbstractSpectralOperator):
 
     The advection term is evaluated in advective form, pseudo-spectrally and
     de-aliased. Channels: `velocity_x` (, `velocity_y`, `velocity_z`).
+    The viscosity `nu` must be >= 0 (checked at construction, or at run time
+    when traced).
     """
 
     discretization: FourierSpectral
-    nu: Array = eqx.field(converter=parameter)
+    nu: Array = eqx.field(converter=checked_parameter("Burgers", "nu", nonnegative, ">= 0 and finite"))
 
     @property
     def field_names(self):

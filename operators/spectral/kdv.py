@@ -5,9 +5,9 @@ from __future__ import annotations
 import equinox as eqx
 from jaxtyping import Array
 
-from .._operator import parameter
+from ..internal import checked_parameter, finite, nonnegative
 from ..discretization import FourierSpectral
-from ._base import AbstractSpectralOperator
+from ._base import AbstractSpectralOperator, check_discretization
 
 
 class KortewegDeVries(AbstractSpectralOperator):
@@ -19,11 +19,12 @@ class KortewegDeVries(AbstractSpectralOperator):
     """
 
     discretization: FourierSpectral
-    alpha: Array = eqx.field(converter=parameter, default=6.0)
-    beta: Array = eqx.field(converter=parameter, default=1.0)
-    nu: Array = eqx.field(converter=parameter, default=0.0)
+    alpha: Array = eqx.field(converter=checked_parameter("KortewegDeVries", "alpha", finite, "finite"), default=6.0)
+    beta: Array = eqx.field(converter=checked_parameter("KortewegDeVries", "beta", finite, "finite"), default=1.0)
+    nu: Array = eqx.field(converter=checked_parameter("KortewegDeVries", "nu", nonnegative, ">= 0 and finite"), default=0.0)
 
     def __check_init__(self):
+        check_discretization(self)
         if self.discretization.grid.ndim != 1:
             raise ValueError("KortewegDeVries is one-dimensional")
 

@@ -6,21 +6,23 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from .._operator import parameter
+from ..internal import checked_parameter, positive
 from ..discretization import FourierSpectral
-from ._base import AbstractSpectralOperator
+from ._base import AbstractSpectralOperator, check_discretization
 
 
 class KuramotoSivashinsky(AbstractSpectralOperator):
     """1D Kuramoto-Sivashinsky in conservative (derivative) form,
     `u_t + u u_x + u_xx + nu4 u_xxxx = 0` (Kassam & Trefethen 2005, §3),
-    the standard model of spatio-temporal chaos. `nu4` defaults to 1.
+    the standard model of spatio-temporal chaos. `nu4` defaults to 1 and
+    must be > 0 (without hyperdiffusion the problem is ill-posed).
     """
 
     discretization: FourierSpectral
-    nu4: Array = eqx.field(converter=parameter, default=1.0)
+    nu4: Array = eqx.field(converter=checked_parameter("KuramotoSivashinsky", "nu4", positive, "> 0 and finite"), default=1.0)
 
     def __check_init__(self):
+        check_discretization(self)
         if self.discretization.grid.ndim != 1:
             raise ValueError(
                 "KuramotoSivashinsky (derivative form) is one-dimensional; "

@@ -7,9 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .._operator import parameter
+from ..internal import checked_parameter, finite, nonnegative
 from ..discretization import FourierSpectral
-from ._base import AbstractSpectralOperator
+from ._base import AbstractSpectralOperator, check_discretization
+
+
+_amplitude = checked_parameter("NavierStokesVorticity", "forcing_amplitude", finite, "finite")
 
 
 class NavierStokesVorticity(AbstractSpectralOperator):
@@ -23,16 +26,23 @@ class NavierStokesVorticity(AbstractSpectralOperator):
     """
 
     discretization: FourierSpectral
-    nu: Array = eqx.field(converter=parameter)
-    drag: Array = eqx.field(converter=parameter, default=0.0)
+    nu: Array = eqx.field(converter=checked_parameter("NavierStokesVorticity", "nu", nonnegative, ">= 0 and finite"))
+    drag: Array = eqx.field(converter=checked_parameter("NavierStokesVorticity", "drag", nonnegative, ">= 0 and finite"),
+                            default=0.0)
     forcing_amplitude: Array | None = eqx.field(
-        converter=lambda a: None if a is None else parameter(a), default=None
+        converter=lambda a: None if a is None else _amplitude(a), default=None
     )
     forcing_wavenumber: int = eqx.field(static=True, default=4)
 
     def __check_init__(self):
+        check_discretization(self)
         if self.discretization.grid.ndim != 2:
             raise ValueError("NavierStokesVorticity is two-dimensional")
+        if isinstance(self.forcing_wavenumber, bool) or not isinstance(self.forcing_wavenumber, (int, np.integer)) \
+                or self.forcing_wavenumber < 1:
+            raise ValueError(
+                f"NavierStokesVorticity: forcing_wavenumber must be an int >= 1, got {self.forcing_wavenumber!r}"
+            )
 
     @property
     def field_names(self):

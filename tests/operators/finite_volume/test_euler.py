@@ -216,7 +216,7 @@ def test_positivity_limiter_keeps_a_near_vacuum_alive():
 def test_input_validation():
     with pytest.raises(ValueError, match="variables must be one of"):
         Euler(Grid((8,)), variables="conservative")
-    with pytest.raises(TypeError, match="riemann must be a AbstractRiemannSolver"):
+    with pytest.raises(TypeError, match="riemann must be an AbstractRiemannSolver instance"):
         Euler(Grid((8,)), riemann=MUSCL())
     op = Euler(Grid((8, 4)))
     with pytest.raises(ValueError, match=r"expected state of shape \(4, 8, 4\)"):

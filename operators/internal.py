@@ -1,0 +1,101 @@
+"""Argument checks shared by the constructors of `operators` and the solvers
+of `diffsim` (an internal namespace, as `lineax.internal`): messages name
+the owner, the argument and the expected value.
+
+Values known in Python (numbers, NumPy and concrete JAX arrays) are checked
+at once and raise `ValueError`/`TypeError`. Traced values (inside `jit`,
+`vmap`, `grad`) cannot be inspected while tracing; they are checked with
+`eqx.error_if`, which raises when the compiled program runs, and the checked
+value is returned so that the check stays in the program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_INF = float("inf")
+
+
+def describe(value) -> str:
+    """A short description of `value` for error messages."""
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, type):
+        return f"the class {value.__name__} (not an instance; call it: {value.__name__}())"
+    if value is None or isinstance(value, (bool, int, float, complex)):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def check_instance(owner: str, name: str, value, kind: type, example: str | None = None) -> None:
+    """Raise `TypeError` unless `value` is an instance of `kind`."""
+    if not isinstance(value, kind):
+        article = "an" if kind.__name__[:1].lower() in "aeiou" else "a"
+        such = f" such as {example}" if example else ""
+        raise TypeError(f"{owner}: {name} must be {article} {kind.__name__} instance{such}, got {describe(value)}")
+
+
+def positive(x):
+    """`x > 0` and finite, elementwise (NaN fails); works on NumPy and JAX arrays."""
+    return (x > 0) & (x < _INF)
+
+
+def nonnegative(x):
+    """`x >= 0` and finite, elementwise."""
+    return (x >= 0) & (x < _INF)
+
+
+def finite(x):
+    """`x` finite, elementwise."""
+    return abs(x) < _INF
+
+
+def greater_than_one(x):
+    """`x > 1` and finite, elementwise."""
+    return (x > 1) & (x < _INF)
+
+
+def concrete(value) -> np.ndarray | None:
+    """`value` as a NumPy array, or None when it is traced."""
+    try:
+        return np.asarray(value)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+def check_value(owner: str, name: str, value, rule: Callable, expected: str):
+    """`value`, checked elementwise against `rule` (e.g. `positive`).
+
+    Concrete: raise `ValueError` naming `owner`, `name`, `expected` and the
+    first offending entry. Traced: returned through `eqx.error_if`, so the
+    error is raised when the compiled program runs (use the returned value).
+    """
+    message = f"{owner}: {name} must be {expected}"
+    array = concrete(value)
+    if array is None:
+        return eqx.error_if(value, ~jnp.all(rule(value)), message)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{message}, got {describe(value) if array.dtype == object else f'dtype {array.dtype}'}")
+    ok = np.asarray(rule(array))
+    if not ok.all():
+        if array.ndim == 0:
+            raise ValueError(f"{message}, got {array.item()!r}")
+        where = tuple(int(i) for i in np.argwhere(~ok)[0])
+        raise ValueError(f"{message}, got {array[where].item()!r} at index {where}")
+    return value
+
+
+def checked_parameter(owner: str, name: str, rule: Callable, expected: str) -> Callable:
+    """A field converter: `check_value`, then conversion to a JAX array in the
+    default float dtype (a differentiable leaf, as `operators._operator.parameter`)."""
+
+    def convert(x):
+        x = check_value(owner, name, x, rule, expected)
+        return jnp.asarray(x, dtype=jnp.result_type(float))
+
+    return convert
