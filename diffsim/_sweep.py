@@ -84,10 +84,10 @@ def sweep(config: str, grid_args: list[str], overrides: list[str], out: Path, *,
         tasks.append({"name": f"task_{i:04d}", "overrides": task_overrides, "swept": {k: parse_override(c)[1] for k, c in zip(keys, combo)}, "config": cfg})
     with FolderLock(out, "--out"):  # one sweep per folder; each task locks its own subfolder
         remove_stale_temporaries(out)
-        return _sweep(config, tasks, keys, out, executor, workers)
+        return _sweep(config, tasks, keys, out, executor, workers, plots)
 
 
-def _sweep(config, tasks, keys, out, executor, workers) -> dict:
+def _sweep(config, tasks, keys, out, executor, workers, plots) -> dict:
     manifest = {"config": str(config), "swept_keys": keys, "tasks": [{k: v for k, v in t.items() if k != "config"} for t in tasks]}
     write_json(out / "sweep.json", manifest)
     pending = []
