@@ -31,11 +31,34 @@ from jaxtyping import Array
 from operators import AbstractOperator, Grid
 
 
+def strict_numbers(schema) -> None:
+    """Make every int, float and bool in a pydantic core schema strict, in
+    place: `true` is not an integer, `1` not a boolean, `"2"` not a number
+    (floats still accept integers; lists still fill tuples)."""
+    if isinstance(schema, dict):
+        if schema.get("type") in ("int", "float", "bool"):
+            schema["strict"] = True
+        for value in schema.values():
+            strict_numbers(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            strict_numbers(value)
+
+
 class PhysicsConfig(pydantic.BaseModel):
     """Base of a scenario's own config sections (`physics:`, `scheme:`,
-    `solver:`): unknown keys and non-finite numbers are rejected."""
+    `solver:`): unknown keys and non-finite numbers are rejected, and
+    numbers are strict (a boolean is not an integer). Validators name the
+    sub-key at fault by raising `diffsim.KeyedError`. Give each field a
+    `Field(description=...)`: `diffsim scenarios NAME` prints it."""
 
     model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler):
+        schema = handler(source)
+        strict_numbers(schema)
+        return schema
 
 
 class Scenario(abc.ABC):
@@ -50,6 +73,17 @@ class Scenario(abc.ABC):
     Physics: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
     Scheme: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
     Solver: ClassVar[type[pydantic.BaseModel]] = PhysicsConfig
+    #: Fields per cell (density, momenta, energy: `ndim + 2` for Euler), for
+    #: the memory estimate `load_config` refuses oversized grids with.
+    channels: ClassVar[int] = 1
+
+    @classmethod
+    def validate(cls, config, physics) -> None:
+        """Checks of the validated `config` (a `RunConfig`) and its parsed
+        `physics` section that need several sections together (a sensor
+        inside `grid`, a PML narrower than the domain): raise `ConfigError`
+        naming the key. `load_config` calls it, so every such error comes
+        before anything is compiled or written. The default checks nothing."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ from diffsim._config import parse_override
         ("grid.cells=[512]", ["grid", "cells"], [512]),
         ("grid.cells=[64, 32]", ["grid", "cells"], [64, 32]),
         ("time.t_end=2.0", ["time", "t_end"], 2.0),
-        ("time.dt=1e-3", ["time", "dt"], "1e-3"),  # YAML 1.1 keeps this a string; pydantic parses it
+        ("time.dt=1e-3", ["time", "dt"], 1e-3),  # a number (YAML 1.2), not the string PyYAML 1.1 makes of it
         ("precision=float64", ["precision"], "float64"),
         ("physics.initial=random", ["physics", "initial"], "random"),
     ],
