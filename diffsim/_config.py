@@ -17,7 +17,7 @@ import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from ._errors import ConfigError, KeyedError
-from ._scenario import Scenario, SteadyScenario, TimeDependentScenario, get_scenario, registry, strict_numbers
+from ._scenario import OptimizationScenario, Scenario, SteadyScenario, TimeDependentScenario, get_scenario, registry, strict_numbers
 from .steppers import ETDRK1, ETDRK2, ETDRK4, RK4, SSPRK3, ForwardEuler
 
 STEPPERS = {
@@ -674,6 +674,10 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
     _check_memory(config, scenario)
     if config.parallel.mesh is not None:
         _check_mesh(config, scenario)
+    if config.adjoint == "implicit" and issubclass(scenario, OptimizationScenario) and not issubclass(scenario, SteadyScenario) \
+            and "implicit" not in scenario.adjoints:
+        raise ConfigError("adjoint", f"implicit differentiation applies to steady states; {scenario.name} differentiates a "
+                          f"time-dependent rollout: use one of {', '.join(scenario.adjoints)}")
     scenario.validate(config, physics)
     if config.batch is not None:  # every member validated too, naming batch.members.i.key / batch.vary.key
         from ._ensemble import member_configs

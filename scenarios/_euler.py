@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import pydantic
 
-from diffsim import PhysicsConfig
+from diffsim import KeyedError, PhysicsConfig
 from operators.finite_volume import (
     HLL,
     HLLC,
@@ -43,9 +43,9 @@ class EulerScheme(PhysicsConfig):
         if self.reconstruction == "muscl" and self.limiter is None:
             self.limiter = "minmod"
         if self.reconstruction != "muscl" and self.limiter is not None:
-            raise ValueError(f"limiter applies to reconstruction=muscl only, not {self.reconstruction}")
+            raise KeyedError("limiter", f"applies to reconstruction=muscl only, not {self.reconstruction} (set scheme.limiter to null)")
         if self.weno_eps is not None and not self.reconstruction.startswith("weno"):
-            raise ValueError(f"weno_eps applies to WENO reconstructions only, not {self.reconstruction}")
+            raise KeyedError("weno_eps", f"applies to WENO reconstructions only, not {self.reconstruction} (set scheme.weno_eps to null)")
         return self
 
 

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pydantic
 
-from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, SteadyResult, SteadyScenario, register
+from diffsim import ConfigError, InverseProblem, KeyedError, OptimizationScenario, PhysicsConfig, SteadyResult, SteadyScenario, register
 from diffsim import linear_solve
 from operators import Grid
 from operators.helmholtz import PML, Helmholtz, line_source, point_source
@@ -58,8 +58,10 @@ class Physics(PhysicsConfig):
 
     @pydantic.model_validator(mode="after")
     def _bounds(self):
-        if not self.c_min < self.c0 < self.c_max:
-            raise ValueError(f"need c_min < c0 < c_max, got {self.c_min}, {self.c0}, {self.c_max}")
+        if not self.c_min < self.c0:
+            raise KeyedError("c_min", f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = {self.c0:g} m/s")
+        if not self.c0 < self.c_max:
+            raise KeyedError("c_max", f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = {self.c0:g} m/s")
         return self
 
 
@@ -100,7 +102,8 @@ class _Lens:
         return jnp.full(shape, np.log(frac / (1 - frac)), dtype=self.op.sound_speed.dtype)
 
 
-def _build(config, physics) -> _Lens:
+def _geometry(config, physics):
+    """Grid, PML, the PML-free height and the lens cells, checked."""
     grid = grid_from(config)
     pml = physics.pml.build()
     hc.check_pml(grid, pml)
@@ -133,6 +136,11 @@ def _build(config, physics) -> _Lens:
         if idx.size == 0:
             raise ConfigError("physics.lens.size", "the lens covers no cell centre")
         slices.append(slice(int(idx[0]), int(idx[-1]) + 1))
+    return grid, pml, (y0, y1), slices
+
+
+def _build(config, physics) -> _Lens:
+    grid, pml, (y0, y1), slices = _geometry(config, physics)
 
     omega = 2 * np.pi * physics.frequency
     op = Helmholtz(hc.discretization_from(config, grid), physics.c0, omega, density=physics.density, pml=pml)
@@ -173,6 +181,11 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
         "discretization": "fourier",
         "optimize": {"iterations": 60, "checkpoint_every": 20, "optimizer": {"name": "adam", "learning_rate": 0.3}},
     }
+
+    @classmethod
+    def validate(cls, config, physics):
+        _geometry(config, physics)
+        hc.solver_config(config)
 
     # --- diffsim run: the initial design -----------------------------------
     def solve(self, config, physics, key):

@@ -50,7 +50,18 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
         grid, truth = self._truth(config, physics, key)
         return Setup(Burgers(FourierSpectral(grid), nu=physics.nu), grid, truth[None])
 
+    @classmethod
+    def validate(cls, config, physics):
+        if config.num_steps is None:
+            raise ds.ConfigError("time.dt", "burgers_inverse takes fixed steps (time.dt), not time.cfl")
+        n = config.grid.cells[0]
+        if physics.sensors > n:
+            raise ds.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
+        if config.num_steps % physics.observation_every:
+            raise ds.ConfigError("physics.observation_every", f"must divide the number of steps ({config.num_steps})")
+
     def build_problem(self, config, physics, key):
+        self.validate(config, physics)
         truth_key, noise_key = jax.random.split(key)
         grid, truth = self._truth(config, physics, truth_key)
         op = Burgers(FourierSpectral(grid), nu=physics.nu)

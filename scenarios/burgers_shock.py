@@ -47,10 +47,14 @@ class BurgersShock(TimeDependentScenario):
         "stepper": "etdrk4",
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
-        if grid.lengths[0] != 2 * np.pi:
+    @classmethod
+    def validate(cls, config, physics):
+        if grid_from(config).lengths[0] != 2 * np.pi:
             raise ConfigError("grid.upper", "the exact solution assumes a domain of length 2 pi")
+
+    def build(self, config, physics, key):
+        self.validate(config, physics)
+        grid = grid_from(config)
         (x,) = grid.coordinates
         op = Burgers(FourierSpectral(grid), nu=physics.nu)
         u0 = physics.amplitude * np.sin(x)

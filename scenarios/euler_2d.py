@@ -124,10 +124,14 @@ class KelvinHelmholtz(TimeDependentScenario):
         "time": {"t_end": 2.0, "cfl": 0.5, "snapshots": 20},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
-        if grid.lengths != (1.0, 1.0):
+    @classmethod
+    def validate(cls, config, physics):
+        if grid_from(config).lengths != (1.0, 1.0):
             raise ConfigError("grid.upper", "kelvin_helmholtz is set up on the unit square")
+
+    def build(self, config, physics, key):
+        self.validate(config, physics)
+        grid = grid_from(config)
         X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
         a = physics.layer_width
         # tanh profiles: band 0.25 < y < 0.75 is dense and moves right

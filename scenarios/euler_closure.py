@@ -110,12 +110,17 @@ class EulerClosure(OptimizationScenario):
                                    "schedule": {"name": "cosine", "alpha": 0.05}}},
     }
 
-    def build_problem(self, config, physics, key):
+    @classmethod
+    def validate(cls, config, physics):
         if config.time is None or config.time.cfl is None:
             raise ConfigError("time.cfl", "the closure scenario takes a CFL number (time.cfl), not time.dt")
         grid = grid_from(config)
         if not grid.lower[0] < physics.interface < grid.upper[0]:
             raise ConfigError("physics.interface", f"must lie inside the domain ({grid.lower[0]}, {grid.upper[0]})")
+
+    def build_problem(self, config, physics, key):
+        self.validate(config, physics)
+        grid = grid_from(config)
         n, factor = grid.cells[0], physics.fine_factor
         fine_grid = Grid([n * factor], grid.lower, grid.upper)
         coarse = make_euler(grid, config.scheme, physics.gamma, Outflow())

@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pydantic
 
-from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, linear_solve, register
+from diffsim import ConfigError, InverseProblem, KeyedError, OptimizationScenario, PhysicsConfig, linear_solve, register
 from operators import Grid
 from operators.helmholtz import PML, Helmholtz, point_source
 
@@ -86,13 +86,15 @@ class Physics(PhysicsConfig):
 
     @pydantic.model_validator(mode="after")
     def _bounds(self):
-        if not self.c_min < self.c0 < self.c_max:
-            raise ValueError(f"need c_min < c0 < c_max, got {self.c_min}, {self.c0}, {self.c_max}")
+        if not self.c_min < self.c0:
+            raise KeyedError("c_min", f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = {self.c0:g} m/s")
+        if not self.c0 < self.c_max:
+            raise KeyedError("c_max", f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = {self.c0:g} m/s")
         for i, inc in enumerate(self.inclusions):
             if not self.c_min < inc.sound_speed < self.c_max:
-                raise ValueError(f"inclusions[{i}].sound_speed = {inc.sound_speed} lies outside (c_min, c_max)")
+                raise KeyedError(f"inclusions.{i}.sound_speed", f"{inc.sound_speed:g} m/s lies outside (c_min, c_max) = ({self.c_min:g}, {self.c_max:g})")
         if not self.roi_radius < min(self.source_radius, self.receiver_radius):
-            raise ValueError("roi_radius must be smaller than source_radius and receiver_radius")
+            raise KeyedError("roi_radius", "must be smaller than source_radius and receiver_radius")
         return self
 
 
@@ -175,7 +177,8 @@ def true_sound_speed(grid: Grid, physics: Physics) -> np.ndarray:
     return c
 
 
-def _build(config, physics: Physics) -> _Tomography:
+def _geometry(config, physics: Physics):
+    """Grid, PML and the region of interest, checked."""
     grid = grid_from(config)
     pml = physics.pml.build()
     hc.check_pml(grid, pml)
@@ -193,6 +196,11 @@ def _build(config, physics: Physics) -> _Tomography:
     inside = x[:, None] ** 2 + y[None, :] ** 2 <= physics.roi_radius**2
     if not inside.any():
         raise ConfigError("physics.roi_radius", "the region of interest covers no cell centre")
+    return grid, pml, inside
+
+
+def _build(config, physics: Physics) -> _Tomography:
+    grid, pml, inside = _geometry(config, physics)
     omega = 2 * np.pi * physics.frequency
     op = Helmholtz(hc.discretization_from(config, grid), physics.c0, omega, density=physics.density, pml=pml)
     source_points = ring(physics.sources, physics.source_radius)
@@ -216,6 +224,13 @@ class HelmholtzInclusionInverse(OptimizationScenario):
         "discretization": "fourier",
         "optimize": {"iterations": 40, "checkpoint_every": 10, "optimizer": {"name": "lbfgs"}},
     }
+
+    @classmethod
+    def validate(cls, config, physics):
+        if config.adjoint != "implicit":
+            raise ConfigError("adjoint", "the Helmholtz solves are differentiated implicitly (one adjoint solve per source): use implicit")
+        _geometry(config, physics)
+        hc.solver_config(config)
 
     def build_problem(self, config, physics, key):
         if config.adjoint != "implicit":

@@ -39,20 +39,31 @@ def greens_function(r, k, ndim: int):
     return np.exp(1j * k * r) / (4 * np.pi * r)
 
 
+def _geometry(config, physics):
+    """Grid, PML and source position, checked."""
+    grid = grid_from(config)
+    pml = physics.pml.build()
+    hc.check_pml(grid, pml)
+    position = physics.source_position or [0.0] * grid.ndim
+    if len(position) != grid.ndim:
+        raise ConfigError("physics.source_position", f"expected {grid.ndim} coordinates, got {len(position)}")
+    inner = pml.interior_bounds(grid)
+    if any(not lo <= p <= hi for p, (lo, hi) in zip(position, inner)):
+        raise ConfigError("physics.source_position", f"must lie inside the PML-free region {inner}")
+    return grid, pml, position
+
+
 class _PointSource(SteadyScenario):
     Physics = Physics
     Solver = hc.SolverConfig
 
+    @classmethod
+    def validate(cls, config, physics):
+        _geometry(config, physics)
+        hc.solver_config(config)
+
     def solve(self, config, physics, key):
-        grid = grid_from(config)
-        pml = physics.pml.build()
-        hc.check_pml(grid, pml)
-        position = physics.source_position or [0.0] * grid.ndim
-        if len(position) != grid.ndim:
-            raise ConfigError("physics.source_position", f"expected {grid.ndim} coordinates, got {len(position)}")
-        inner = pml.interior_bounds(grid)
-        if any(not lo <= p <= hi for p, (lo, hi) in zip(position, inner)):
-            raise ConfigError("physics.source_position", f"must lie inside the PML-free region {inner}")
+        grid, pml, position = _geometry(config, physics)
         omega = 2 * np.pi * physics.frequency
         k = omega / physics.c0
         solver_config = hc.solver_config(config)

@@ -144,7 +144,14 @@ class _Scattering(SteadyScenario):
 
     Solver = hc.SolverConfig
 
-    def solve(self, config, physics, key):
+    @classmethod
+    def validate(cls, config, physics):
+        cls._geometry(config, physics)
+        hc.solver_config(config)
+
+    @classmethod
+    def _geometry(cls, config, physics):
+        """Grid, PML, inclusion centre and incident direction, checked."""
         grid = grid_from(config)
         ndim = grid.ndim
         pml = physics.pml.build()
@@ -155,7 +162,12 @@ class _Scattering(SteadyScenario):
         centre = np.asarray(inc.centre, float)
         if any(not (lo <= c - inc.radius and c + inc.radius <= hi) for c, (lo, hi) in zip(centre, pml.interior_bounds(grid))):
             raise ConfigError("physics.inclusion.radius", "the inclusion must lie inside the PML-free region")
-        direction = self._direction(physics)
+        return grid, pml, centre, cls._direction(physics)
+
+    def solve(self, config, physics, key):
+        grid, pml, centre, direction = self._geometry(config, physics)
+        ndim = grid.ndim
+        inc = physics.inclusion
 
         omega = 2 * np.pi * physics.frequency
         k0, k1 = omega / physics.c0, omega / inc.sound_speed
@@ -257,7 +269,8 @@ class HelmholtzScattering(_Scattering):
         "discretization": "fourier",
     }
 
-    def _direction(self, physics):
+    @staticmethod
+    def _direction(physics):
         angle = np.deg2rad(physics.incident_angle)
         return np.array([np.cos(angle), np.sin(angle)])
 
@@ -277,7 +290,8 @@ class HelmholtzScattering3D(_Scattering):
         "physics": {"pml": {"width": 12}},
     }
 
-    def _direction(self, physics):
+    @staticmethod
+    def _direction(physics):
         d = np.asarray(physics.incident_direction, float)
         if d.shape != (3,) or not np.linalg.norm(d) > 0:
             raise ConfigError("physics.incident_direction", f"expected a non-zero 3-vector, got {physics.incident_direction}")

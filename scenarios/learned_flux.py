@@ -61,9 +61,13 @@ class LearnedFlux(OptimizationScenario):
                                    "schedule": {"name": "cosine", "alpha": 0.05}}},
     }
 
-    def build_problem(self, config, physics, key):
+    @classmethod
+    def validate(cls, config, physics):
         if config.num_steps is None:
             raise ConfigError("time.dt", "learned_flux takes fixed steps (time.dt), not time.cfl")
+
+    def build_problem(self, config, physics, key):
+        self.validate(config, physics)
         grid = grid_from(config)
         stepper = ds.STEPPERS[config.stepper]()
         adjoint = ds.ADJOINTS[config.adjoint]()

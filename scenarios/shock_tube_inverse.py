@@ -147,16 +147,33 @@ class ShockTubeInverse(OptimizationScenario):
         "optimize": {"iterations": 80, "checkpoint_every": 20, "gradient": "reverse", "optimizer": {"name": "lbfgs"}},
     }
 
-    def build_problem(self, config, physics, key):
+    @classmethod
+    def validate(cls, config, physics):
         grid = grid_from(config)
         lo, hi = grid.lower[0], grid.upper[0]
         if config.time is None or config.time.dt is None:
             raise ConfigError("time.dt", "the shock-tube inversion steps with a fixed time.dt (set time.cfl to null)")
         if not lo < physics.interface < hi:
             raise ConfigError("physics.interface", f"must lie inside the domain ({lo}, {hi})")
-        for s in physics.sensors:
+        for i, s in enumerate(physics.sensors):
             if not lo <= s <= hi:
-                raise ConfigError("physics.sensors", f"sensor at {s} lies outside the domain [{lo}, {hi}]")
+                raise ConfigError(f"physics.sensors.{i}", f"sensor at {s} lies outside the domain [{lo}, {hi}]")
+        # The step must be stable for the truth and for the initial guess (an
+        # optimizer that wanders far off would be caught by the NaN check).
+        dt = config.dt
+        for which, state in (("physics", physics.truth()), ("physics.initial_guess", physics.initial_guess)):
+            speed = _max_signal_speed(state)
+            if speed * dt / grid.spacing[0] > 0.8:
+                raise ConfigError(
+                    "time.dt",
+                    f"{dt:g} gives CFL {speed * dt / grid.spacing[0]:.2f} > 0.8 for the states of {which} "
+                    f"(fastest signal ~{speed:.3g}); use time.dt <= {0.5 * grid.spacing[0] / speed:.3g}",
+                )
+
+    def build_problem(self, config, physics, key):
+        self.validate(config, physics)
+        grid = grid_from(config)
+        lo, hi = grid.lower[0], grid.upper[0]
         num_steps, dt = config.num_steps, config.dt
         every = num_steps // config.time.snapshots
 
@@ -168,17 +185,6 @@ class ShockTubeInverse(OptimizationScenario):
         edges = np.linspace(lo, hi, grid.cells[0] + 1)
         left_fraction = jnp.asarray(np.clip((physics.interface - edges[:-1]) / np.diff(edges), 0.0, 1.0), dtype)
         sensors = jnp.asarray(interpolation_matrix(grid, physics.sensors), dtype)
-
-        # The step must be stable for the truth and for the initial guess (an
-        # optimizer that wanders far off would be caught by the NaN check).
-        for which, state in (("physics", truth), ("physics.initial_guess", physics.initial_guess)):
-            speed = _max_signal_speed(state)
-            if speed * dt / grid.spacing[0] > 0.8:
-                raise ConfigError(
-                    "time.dt",
-                    f"{dt:g} gives CFL {speed * dt / grid.spacing[0]:.2f} > 0.8 for the states of {which} "
-                    f"(fastest signal ~{speed:.3g}); use time.dt <= {0.5 * grid.spacing[0] / speed:.3g}",
-                )
 
         def initial_fields(op, params: ShockTubeParameters):
             """Primitive fields whose conservative cell averages mix the two

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim import ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
 from operators.finite_volume import Outflow
 
 from ._common import grid_from
@@ -28,12 +28,15 @@ class _ShockTube(TimeDependentScenario):
     ndim = 1
     Scheme = EulerScheme
 
-    def build(self, config, physics, key):
+    @classmethod
+    def validate(cls, config, physics):
         grid = grid_from(config)
         if not grid.lower[0] < physics.interface < grid.upper[0]:
-            from diffsim import ConfigError
-
             raise ConfigError("physics.interface", f"must lie inside the domain ({grid.lower[0]}, {grid.upper[0]})")
+
+    def build(self, config, physics, key):
+        self.validate(config, physics)
+        grid = grid_from(config)
         op = make_euler(grid, config.scheme, physics.gamma, Outflow())
         riemann = solve_riemann(physics.left, physics.right, physics.gamma)
         edges = np.linspace(grid.lower[0], grid.upper[0], grid.cells[0] + 1)

@@ -106,16 +106,20 @@ class SteadyFit(OptimizationScenario):
         "optimize": {"iterations": 40, "checkpoint_every": 10, "gradient": "reverse", "optimizer": {"name": "lbfgs"}},
     }
 
-    def build_problem(self, config, physics, key):
-        solver_cfg = Solver(**config.solver)
-        grid = grid_from(config)
-        n = grid.cells[0]
+    @classmethod
+    def validate(cls, config, physics):
+        n = config.grid.cells[0]
         if physics.sensors > n:
             raise ds.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
         if 3 * physics.modes > n:
             raise ds.ConfigError("physics.modes", f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved after de-aliasing")
-        if config.adjoint not in self.adjoints:
+        if config.adjoint not in cls.adjoints:
             raise ds.ConfigError("adjoint", "steady_fit differentiates a steady state: implicit, or checkpoint (through the Newton iterations)")
+
+    def build_problem(self, config, physics, key):
+        solver_cfg = Solver(**config.solver)
+        grid = grid_from(config)
+        self.validate(config, physics)
         x = grid.coordinates[0]
         basis = jnp.asarray(forcing_basis(x, physics.modes))
         truth_key, noise_key, guess_key = jax.random.split(key, 3)

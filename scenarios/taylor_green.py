@@ -28,10 +28,14 @@ class TaylorGreen(TimeDependentScenario):
         "stepper": "etdrk4",
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
-        if not np.allclose(grid.lengths, 2 * np.pi):
+    @classmethod
+    def validate(cls, config, physics):
+        if not np.allclose(grid_from(config).lengths, 2 * np.pi):
             raise ConfigError("grid.upper", "the exact solution needs the domain [0, 2 pi)^2")
+
+    def build(self, config, physics, key):
+        self.validate(config, physics)
+        grid = grid_from(config)
         X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
         k, nu = physics.wavenumber, physics.nu
         op = NavierStokesVorticity(FourierSpectral(grid), nu=nu)
