@@ -612,6 +612,30 @@ def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
         make_mesh(config.parallel.mesh)
 
 
+def check_cfl_steps(config: RunConfig, operator, y) -> None:
+    """Refuse a CFL-controlled run that cannot reach `time.t_end` within
+    `time.max_steps x time.snapshots` steps, estimating the step from the
+    initial fields' stable step (cheap: no time loop is compiled). The
+    estimate is optimistic (steps usually shrink), so what it refuses would
+    certainly exhaust `max_steps`."""
+    t = config.time
+    if t is None or t.cfl is None:
+        return
+    if getattr(type(operator), "stable_dt", None) is None:
+        raise ConfigError("time.cfl", f"{type(operator).__name__} has no CFL condition: give a fixed time.dt and set time.cfl to null")
+    dt = float(operator.stable_dt(operator.encode(y), t.cfl))
+    budget = t.max_steps * t.snapshots
+    if not (math.isfinite(dt) and dt > 0):
+        raise ConfigError("time.cfl", f"the initial fields give no admissible CFL step (stable dt = {dt:g})")
+    steps = t.t_end / dt
+    if steps > budget:
+        key = "time.cfl" if t.cfl < 0.05 else "time.t_end"
+        count = f"about {steps:.3g}" if math.isfinite(steps) else "more than 1e308"
+        raise ConfigError(key, f"{count} steps of dt = {dt:.3g} (CFL {t.cfl:g} on the initial fields) are needed to reach "
+                          f"t_end = {t.t_end:g}, more than time.max_steps x time.snapshots = {budget:.3g}; "
+                          f"lower time.t_end, raise time.cfl or time.max_steps")
+
+
 def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[RunConfig, pydantic.BaseModel, type[Scenario]]:
     """Read, override, fill in scenario defaults and validate a run config.
 
@@ -674,6 +698,8 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
     _check_memory(config, scenario)
     if config.parallel.mesh is not None:
         _check_mesh(config, scenario)
+    if issubclass(scenario, TimeDependentScenario) and not scenario.cfl_steps and config.time.cfl is not None:
+        raise ConfigError("time.cfl", f"scenario {scenario.name} has no CFL condition (spectral): give a fixed time.dt and set time.cfl to null")
     if config.adjoint == "implicit" and issubclass(scenario, OptimizationScenario) and not issubclass(scenario, SteadyScenario) \
             and "implicit" not in scenario.adjoints:
         raise ConfigError("adjoint", f"implicit differentiation applies to steady states; {scenario.name} differentiates a "

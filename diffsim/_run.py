@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._compile import compile_ahead
-from ._config import STEPPERS, RunConfig, resolved_dict
+from ._config import STEPPERS, RunConfig, check_cfl_steps, resolved_dict
 from ._errors import RunError
 from ._distributed import is_main, to_host
 from ._io import fields_dataset, write_fields, write_json, write_yaml
@@ -121,6 +121,7 @@ def _run(config, physics, scenario, out, plots):
     names, positive = op.field_names, getattr(op, "positive_fields", ())
     y = jnp.asarray(setup.initial)
     check_physical(y, names, "initial data", positive)
+    check_cfl_steps(config, op, y)  # refuse a CFL run that cannot reach t_end, before compiling
     if config.parallel.mesh is not None:  # one solve split across devices (_parallel.py)
         from ._parallel import make_mesh, shard_operator
 

@@ -103,6 +103,10 @@ class Setup:
 
 
 class TimeDependentScenario(Scenario):
+    #: Whether the operator has a CFL condition (`stable_dt`), so that
+    #: `time.cfl` applies; spectral scenarios step with a fixed `time.dt`.
+    cfl_steps: ClassVar[bool] = True
+
     @abc.abstractmethod
     def build(self, config, physics, key) -> Setup:
         """`config` is the validated `RunConfig` (its own sections already

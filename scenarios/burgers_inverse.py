@@ -33,6 +33,7 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
     name = "burgers_inverse"
     description = "recover a Burgers initial condition from sparse noisy sensor data (4D-Var, reverse mode through the rollout)"
     ndim = 1
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [128], "lower": [0.0], "upper": [2 * np.pi]},

@@ -40,6 +40,7 @@ class BurgersShock(TimeDependentScenario):
     name = "burgers_shock"
     description = "viscous Burgers u_t + u u_x = nu u_xx from A sin(x): a shock forms at t = 1/A (exact Cole-Hopf solution)"
     ndim = 1
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [512], "lower": [0.0], "upper": [2 * np.pi]},

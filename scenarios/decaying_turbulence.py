@@ -22,6 +22,7 @@ class DecayingTurbulence(TimeDependentScenario):
     name = "decaying_turbulence"
     description = "2D Navier-Stokes, random vorticity peaked at k0 = 8: vortex merging and an inverse energy cascade"
     ndim = 2
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [2 * np.pi, 2 * np.pi]},

@@ -46,6 +46,7 @@ class KdVTwoSoliton(TimeDependentScenario):
     name = "kdv_two_soliton"
     description = "KdV u_t + 6 u u_x + u_xxx = 0: a fast soliton overtakes a slow one (exact Hirota solution)"
     ndim = 1
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [512], "lower": [-30.0], "upper": [30.0]},

@@ -24,6 +24,7 @@ class KolmogorovFlow(TimeDependentScenario):
     name = "kolmogorov_flow"
     description = "2D Navier-Stokes with Kolmogorov forcing sin(4y), nu = 1/Re (Chandler & Kerswell 2013): transition to turbulence"
     ndim = 2
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [2 * np.pi, 2 * np.pi]},

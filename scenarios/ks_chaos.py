@@ -24,6 +24,7 @@ class KSChaos(TimeDependentScenario):
     name = "ks_chaos"
     description = "Kuramoto-Sivashinsky u_t + u u_x + u_xx + u_xxxx = 0 on [0, 32 pi): spatio-temporal chaos"
     ndim = 1
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [256], "lower": [0.0], "upper": [32 * np.pi]},

@@ -21,6 +21,7 @@ class TaylorGreen(TimeDependentScenario):
     name = "taylor_green"
     description = "2D Taylor-Green vortex, w = 2k cos(kx) cos(ky) exp(-2 nu k^2 t): exact viscous decay"
     ndim = 2
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [64, 64], "lower": [0.0, 0.0], "upper": [2 * np.pi, 2 * np.pi]},
