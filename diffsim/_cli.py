@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("config")
     show.add_argument("overrides", nargs="*", metavar="key=value")
 
-    sub.add_parser("scenarios", help="list the registered scenarios")
+    scen = sub.add_parser("scenarios", help="list the registered scenarios, or describe one (its keys, defaults and meanings)")
+    scen.add_argument("name", nargs="?", help="a scenario: print its description and every config key with its default and meaning")
     return parser
 
 
@@ -103,6 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "scenarios":
         from ._scenario import registry
 
+        if args.name is not None:
+            from ._config import describe_scenario
+
+            try:
+                print(describe_scenario(args.name))
+            except ConfigError as e:
+                print(f"diffsim: config error: {e}", file=sys.stderr)
+                return EXIT_CONFIG
+            return 0
         for name, cls in registry().items():
             print(f"{name:<24} {cls.ndim}D  {cls.description}")
         return 0

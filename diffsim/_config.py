@@ -722,3 +722,112 @@ def resolved_dict(config: RunConfig) -> dict:
         optimizer.pop("learning_rate", None)
         optimizer.pop("schedule", None)
     return out
+
+
+# ---------------------------------------------------------------- diffsim scenarios NAME
+
+#: Meanings of the general keys (scenario sections carry theirs as pydantic
+#: `Field(description=...)`), printed by `diffsim scenarios NAME`.
+KEY_HELP = {
+    "scenario": "the registered problem (diffsim scenarios lists them)",
+    "precision": "float64 or float32 for every array of the run",
+    "seed": f"seed of the JAX random key (random initial data, noise), 0 to {MAX_SEED}",
+    "stepper": f"time stepper: {', '.join(STEPPERS)}",
+    "adjoint": "reverse-mode strategy of an optimization: direct, checkpoint (bounded memory), implicit (steady states)",
+    "grid.cells": "cells per axis (a list, one entry per dimension)",
+    "grid.lower": "lower domain bound per axis",
+    "grid.upper": "upper domain bound per axis (the domain is [lower, upper))",
+    "time.t_end": "end time of the run",
+    "time.dt": f"fixed (maximum) step; t_end / dt at most {MAX_STEPS:.0e} steps",
+    "time.cfl": "CFL number: steps chosen from the fields' stable step (finite volumes); give dt or cfl",
+    "time.max_steps": f"most steps per snapshot interval with cfl (at most {MAX_STEPS:.0e})",
+    "time.snapshots": f"saved snapshots after t = 0, equally spaced (at most {MAX_SNAPSHOTS})",
+    "discretization": "spatial derivatives: fourier (spectral) or finite_difference",
+    "fd_order": "order of the finite differences (2, 4, 6, 8; default 4)",
+    "optimize.iterations": "optimizer iterations",
+    "optimize.checkpoint_every": "iterations between resumable checkpoints",
+    "optimize.gradient": "reverse, forward or auto (forward up to 4 parameters)",
+    "optimize.optimizer.name": "adam, adamw, sgd or lbfgs",
+    "optimize.optimizer.learning_rate": "step size (not for lbfgs)",
+    "optimize.optimizer.clip_norm": "clip the gradient to this global norm (null: no clipping)",
+    "optimize.optimizer.weight_decay": "decoupled weight decay (adamw)",
+    "optimize.optimizer.momentum": "momentum (sgd; null: none)",
+    "optimize.optimizer.schedule.name": "learning-rate schedule: constant, cosine, exponential, warmup_cosine",
+    "optimize.optimizer.schedule.transition_steps": "steps per decay (exponential) or of the decay (cosine)",
+    "optimize.optimizer.schedule.warmup_steps": "linear warm-up steps (warmup_cosine)",
+    "parallel.mesh": "blocks per grid axis to split one solve across devices (null: one device)",
+    "batch": "an ensemble of members run as one vmapped solve (members: overrides, or size + vary: random laws)",
+    "slurm.partition": "SLURM partition of a sweep's tasks",
+    "slurm.time_limit_min": "time limit per task (minutes)",
+    "slurm.cpus_per_task": "CPUs per task",
+    "slurm.gpus_per_task": "GPUs per task",
+    "slurm.array_parallelism": "most tasks running at once",
+    "distributed.enabled": "join several JAX processes: auto (under srun -n N), true or false",
+    "distributed.coordinator_address": "host:port of process 0",
+    "distributed.num_processes": "number of processes",
+    "distributed.process_id": "this process's index",
+    "distributed.local_device_ids": "devices this process uses",
+    "distributed.initialization_timeout_s": "seconds to wait for the other processes",
+}
+
+
+def _section_lines(model: type[pydantic.BaseModel], values: dict, prefix: str, help_of) -> list[tuple[str, str, str]]:
+    """(dotted key, default, meaning) for every field of `model`, nested schemas expanded."""
+    rows = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        value = values.get(name) if isinstance(values, dict) else None
+        nested = _models_in(field.annotation)
+        if nested and isinstance(value, dict):
+            rows += _section_lines(nested[0], value, f"{key}.", help_of)
+            continue
+        meaning = field.description or help_of(key) or ""
+        default = "(required)" if field.is_required() and value is None else yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+        rows.append((key, default, " ".join(meaning.split())))
+    return rows
+
+
+def describe_scenario(name: str) -> str:
+    """What `diffsim scenarios NAME` prints: the scenario's description and
+    every config key with its default and meaning. Raises `ConfigError` for
+    an unknown name."""
+    scenarios = registry()
+    if name not in scenarios:
+        close = difflib.get_close_matches(name, list(scenarios), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError("scenario", f"unknown scenario {name!r}{hint} (one of: {', '.join(scenarios)})")
+    scenario = scenarios[name]
+    kinds = [k for cls, k in ((TimeDependentScenario, "time-dependent"), (SteadyScenario, "steady"), (OptimizationScenario, "optimization"))
+             if issubclass(scenario, cls)]
+    try:
+        resolved = resolved_dict(load_config({"scenario": name})[0])
+    except ConfigError:  # defaults that need a key from the user: show what is known
+        resolved = copy.deepcopy(scenario.defaults)
+    lines = [f"{name} ({scenario.ndim}D, {', '.join(kinds)}): {scenario.description}", ""]
+    sections = [("physics", scenario.Physics), ("scheme", scenario.Scheme), ("solver", scenario.Solver)]
+    general = {"time": TimeConfig, "grid": GridConfig}
+    for section, schema in sections:
+        if schema.model_fields:
+            lines.append(f"{section}:")
+            rows = _section_lines(schema, resolved.get(section) or {}, f"{section}.", lambda key: None)
+            lines += _table(rows)
+    for section, schema in general.items():
+        if section == "time" and not issubclass(scenario, TimeDependentScenario) and resolved.get("time") is None:
+            continue
+        lines.append(f"{section}:")
+        lines += _table(_section_lines(schema, resolved.get(section) or {}, f"{section}.", KEY_HELP.get))
+    lines.append("run:")
+    top = [(k, yaml.safe_dump(resolved.get(k), default_flow_style=True).strip().removesuffix("...").strip(), KEY_HELP.get(k, ""))
+           for k in ("precision", "seed", "stepper", "adjoint", "discretization", "fd_order")]
+    lines += _table(top)
+    if issubclass(scenario, OptimizationScenario):
+        lines.append("optimize:")
+        lines += _table(_section_lines(OptimizeConfig, resolved.get("optimize") or {}, "optimize.", KEY_HELP.get))
+    lines.append("(also parallel.mesh, batch, slurm, distributed: see the README)")
+    return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, str, str]]) -> list[str]:
+    width = max((len(f"{k} = {d}") for k, d, _ in rows), default=0)
+    width = min(width, 48)
+    return [f"  {f'{k} = {d}':<{width}}  {m}".rstrip() for k, d, m in rows]
