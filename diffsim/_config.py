@@ -36,6 +36,8 @@ STEPPERS = {
 MAX_STEPS = 10**8
 MAX_SNAPSHOTS = 10_000
 MAX_SEED = 2**63 - 1
+#: The largest `time.cfl`: above 1 no explicit finite-volume step here is stable.
+MAX_CFL = 1.0
 
 #: Memory estimate of a run, in units of its state's size per saved
 #: snapshot: time-dependent runs hold every snapshot on the host plus about
@@ -83,7 +85,7 @@ class TimeConfig(_Strict):
 
     t_end: PositiveFloat
     dt: PositiveFloat | None = None
-    cfl: PositiveFloat | None = None
+    cfl: PositiveFloat | None = Field(None, le=MAX_CFL)
     max_steps: PositiveInt = Field(100_000, le=MAX_STEPS)
     snapshots: PositiveInt = Field(50, le=MAX_SNAPSHOTS)
 
@@ -529,6 +531,9 @@ def _short(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_BOUNDS = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="), "less_than": ("lt", "<"), "less_than_equal": ("le", "<=")}
+
+
 def _format(error: pydantic.ValidationError, prefix: str = "", model: type[pydantic.BaseModel] | None = None) -> ConfigError:
     first = error.errors()[0]
     loc = [str(p) for p in first["loc"] if not (isinstance(p, str) and _TYPE_TAG.match(p))]
@@ -544,6 +549,10 @@ def _format(error: pydantic.ValidationError, prefix: str = "", model: type[pydan
         message = unknown_key_message(loc[-1], list(section.model_fields)) if section is not None else "unknown key"
     elif first["type"] == "missing":
         message = "required key is missing"
+    elif first["type"] in _BOUNDS:
+        bound = ctx[_BOUNDS[first["type"]][0]]
+        bound = f"{bound:g}" if isinstance(bound, float) else str(bound)
+        message = f"expected a value {_BOUNDS[first['type']][1]} {bound} (got {_short(first.get('input'))})"
     else:
         message = f"{first['msg']} (got {_short(first.get('input'))})"
     key = ".".join(p for p in [prefix, *loc] if p)
@@ -613,12 +622,18 @@ def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
 
 
 def check_cfl_steps(config: RunConfig, operator, y) -> None:
-    """Refuse a CFL-controlled run that cannot reach `time.t_end` within
+    """Refuse a fixed step beyond CFL 1 on the initial fields, and a
+    CFL-controlled run that cannot reach `time.t_end` within
     `time.max_steps x time.snapshots` steps, estimating the step from the
     initial fields' stable step (cheap: no time loop is compiled). The
     estimate is optimistic (steps usually shrink), so what it refuses would
     certainly exhaust `max_steps`."""
     t = config.time
+    if t is not None and t.dt is not None and getattr(type(operator), "stable_dt", None) is not None:
+        stable = float(operator.stable_dt(operator.encode(y), MAX_CFL))
+        if config.dt > stable:  # a fixed step beyond CFL 1 on the initial fields blows up at once
+            raise ConfigError("time.dt", f"the step {config.dt:.4g} exceeds the stable step {stable:.4g} of the initial fields "
+                              f"(CFL {MAX_CFL:g}); lower time.dt or use time.cfl")
     if t is None or t.cfl is None:
         return
     if getattr(type(operator), "stable_dt", None) is None:

@@ -31,13 +31,26 @@ from jaxtyping import Array
 from operators import AbstractOperator, Grid
 
 
+#: Bounds of every config number that sets none tighter: integers fit
+#: int32 (JAX's default integer), floats stay far from overflow.
+MAX_INT = 2**31 - 1
+MAX_FLOAT = 1e100
+
+
 def strict_numbers(schema) -> None:
     """Make every int, float and bool in a pydantic core schema strict, in
     place: `true` is not an integer, `1` not a boolean, `"2"` not a number
-    (floats still accept integers; lists still fill tuples)."""
+    (floats still accept integers; lists still fill tuples). Numbers without
+    tighter bounds are bounded by `MAX_INT` / `MAX_FLOAT` in magnitude."""
     if isinstance(schema, dict):
         if schema.get("type") in ("int", "float", "bool"):
             schema["strict"] = True
+        if schema.get("type") in ("int", "float"):
+            limit = MAX_INT if schema["type"] == "int" else MAX_FLOAT
+            if "le" not in schema and "lt" not in schema:
+                schema["le"] = limit
+            if "ge" not in schema and "gt" not in schema:
+                schema["ge"] = -limit
         for value in schema.values():
             strict_numbers(value)
     elif isinstance(schema, list):
