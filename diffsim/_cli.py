@@ -140,13 +140,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from ._distributed import initialize
     from ._errors import RunError
-    from ._run import run
+    from ._run import precheck, run
 
     try:  # several processes (srun -n N, or the distributed: section) join here
         initialize(config.distributed)
     except RunError as e:
         print(f"diffsim: {e}", file=sys.stderr)
         return EXIT_RUN
+
+    if args.command == "run":
+        try:  # checks that need the initial fields, before --out is touched
+            precheck(config, physics, scenario)
+        except ConfigError as e:
+            print(f"diffsim: config error: {e}", file=sys.stderr)
+            return EXIT_CONFIG
 
     if args.command == "optimize":
         from ._optimize_job import run_optimize

@@ -20,7 +20,7 @@ from ._errors import RunError
 from ._distributed import is_main, to_host
 from ._io import fields_dataset, write_fields, write_json, write_yaml
 from ._plots import plot_run
-from ._scenario import Scenario, Setup, SteadyScenario
+from ._scenario import Scenario, Setup, SteadyScenario, TimeDependentScenario
 from ._solve import solve, solve_cfl
 
 
@@ -91,6 +91,19 @@ def run(config: RunConfig, physics, scenario: type[Scenario], out: Path, *, plot
 
             return run_ensemble(config, scenario, out, plots)
         return _run(config, physics, scenario, out, plots)
+
+
+def precheck(config: RunConfig, physics, scenario: type[Scenario]) -> None:
+    """Checks that need the initial fields, made before `run` creates or
+    writes anything: `check_cfl_steps` (a step count that cannot reach
+    `time.t_end`, a fixed step beyond CFL 1). Builds the problem once
+    without compiling its time loop; only for finite-volume scenarios
+    (`cfl_steps`), where the build is cheap. Raises `ConfigError`."""
+    if not issubclass(scenario, TimeDependentScenario) or not scenario.cfl_steps or config.batch is not None:
+        return
+    with precision(config.precision):
+        setup = scenario().build(config, physics, jax.random.key(config.seed))
+        check_cfl_steps(config, setup.operator, jnp.asarray(setup.initial))
 
 
 def _run_steady(config, physics, scenario, out, plots):

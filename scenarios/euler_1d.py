@@ -24,6 +24,7 @@ class ShuOsher(TimeDependentScenario):
     name = "shu_osher"
     description = "Shu-Osher (1989): a Mach 3 shock runs into an entropy wave rho = 1 + 0.2 sin(5x)"
     ndim = 1
+    channels = 3  # density, momenta, energy
     Physics = ShuOsherPhysics
     Scheme = EulerScheme
     defaults = {
@@ -53,6 +54,7 @@ class WoodwardColella(TimeDependentScenario):
     name = "woodward_colella"
     description = "Woodward-Colella (1984) interacting blast waves between reflecting walls, t = 0.038"
     ndim = 1
+    channels = 3  # density, momenta, energy
     Physics = BlastPhysics
     Scheme = EulerScheme
     defaults = {

@@ -27,6 +27,7 @@ class IsentropicVortex(TimeDependentScenario):
     name = "isentropic_vortex"
     description = "isentropic vortex advected across a periodic box (Shu 1998): exact solution, smooth, for convergence orders"
     ndim = 2
+    channels = 4  # density, momenta, energy
     Physics = VortexPhysics
     Scheme = EulerScheme
     defaults = {
@@ -83,6 +84,7 @@ class RiemannProblem2D(TimeDependentScenario):
     name = "riemann_2d"
     description = "2D Riemann problem, Lax-Liu configuration 3: four shocks, a mushroom jet along the diagonal"
     ndim = 2
+    channels = 4  # density, momenta, energy
     Physics = QuadrantPhysics
     Scheme = EulerScheme
     defaults = {
@@ -116,6 +118,7 @@ class KelvinHelmholtz(TimeDependentScenario):
     name = "kelvin_helmholtz"
     description = "Kelvin-Helmholtz instability of two smooth shear layers in a periodic box (after McNally et al. 2012)"
     ndim = 2
+    channels = 4  # density, momenta, energy
     Physics = KHPhysics
     Scheme = EulerScheme
     defaults = {
@@ -188,6 +191,7 @@ class DoubleMachReflection(TimeDependentScenario):
     name = "double_mach_reflection"
     description = "double Mach reflection (Woodward & Colella 1984): a Mach 10 shock hits a 30-degree wedge"
     ndim = 2
+    channels = 4  # density, momenta, energy
     Physics = DoubleMachPhysics
     Scheme = EulerScheme
     defaults = {
@@ -235,6 +239,7 @@ class Explosion3D(TimeDependentScenario):
     name = "explosion_3d"
     description = "3D spherical explosion (Toro 2009, section 17.1): a spherical Sod problem in a box with outflow faces"
     ndim = 3
+    channels = 5  # density, momenta, energy
     Physics = ExplosionPhysics
     Scheme = EulerScheme
     defaults = {

@@ -26,6 +26,7 @@ class _ShockTube(TimeDependentScenario):
     averaged over each cell, and `errors.l1_density` its L1 distance."""
 
     ndim = 1
+    channels = 3  # density, momenta, energy
     Scheme = EulerScheme
 
     @classmethod
