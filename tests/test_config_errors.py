@@ -1,0 +1,176 @@
+"""Every invalid configuration is refused up front: exit 2, one line on
+stderr naming the key, and `--out` never created (nothing compiled, nothing
+written). Each case is one a user found; they run in-process through the
+command line's `main`."""
+
+from pathlib import Path
+
+import pytest
+
+from diffsim._cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err
+    return code, [line for line in err.splitlines() if line.strip()]
+
+
+def _refused(capsys, tmp_path, command, config, overrides, key):
+    out = tmp_path / "out"
+    code, lines = _run(capsys, [command, str(config), *overrides, "--out", str(out)])
+    assert code == 2, lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("diffsim: config error: "), lines
+    assert key in lines[0], lines
+    assert "Traceback" not in lines[0]
+    assert not out.exists(), f"{out} was created"
+    return lines[0]
+
+
+CASES = [
+    # memory: the bytes a grid or a batch needs against the memory available
+    ("run", "sod", ["grid.cells=[1000000000]"], "grid.cells: the run needs about"),
+    ("run", "riemann_2d", ["grid.cells=[100000,100000]"], "grid.cells: the run needs about"),
+    ("run", "burgers_ensemble", ["batch.size=1000000000"], "batch.size: the run needs about"),
+    # overflows and absurd step counts
+    ("run", "sod", ["time.t_end=1e300", "time.dt=1e-300", "time.cfl=null"], "time.t_end: expected a value <= 1e+100"),
+    ("run", "sod", ["time.t_end=1e90", "time.dt=1e-30", "time.cfl=null"], "time.dt: t_end / dt = 1e+120 steps"),
+    ("run", "ks_chaos", ["time.dt=1e-300"], "time.dt: t_end / dt = "),
+    ("run", "sod", ["seed=123456789012345678901234567890"], "seed: expected a value <= 9223372036854775807"),
+    ("run", "sod", ["time.snapshots=1000000000"], "time.snapshots: expected a value <= 10000"),
+    ("run", "sod", ["time.max_steps=1000000000000"], "time.max_steps: expected a value <= 100000000"),
+    ("run", "sod", ["time.t_end=1e308"], "time.t_end: expected a value <= 1e+100"),
+    ("run", "sod", ["time.t_end=1e90"], "time.t_end: about 4.73e+92 steps"),
+    ("run", "sod", ["time.cfl=1e-12"], "time.cfl: about"),
+    ("run", "sod", ["time.cfl=null", "time.dt=0.1"], "time.dt: the step 0.01 exceeds the stable step"),
+    ("run", "ks_chaos", ["time.dt=null", "time.cfl=0.5"], "time.cfl: scenario ks_chaos has no CFL condition"),
+    ("run", "sod", ["optimize.iterations=100000000000"], "optimize.iterations: expected a value <= 2147483647"),
+    # bools are not integers, numbers not strings
+    ("run", "sod", ["grid.cells=[true]"], "grid.cells.0: Input should be a valid integer (got True)"),
+    ("run", "sod", ["time.snapshots=true"], "time.snapshots"),
+    ("run", "acoustic_lens", ["physics.pml.width=true"], "physics.pml.width"),
+    ("run", "sod", ["time.t_end='1'"], "time.t_end"),
+    # validators name the sub-key, not the section
+    ("optimize", "acoustic_lens", ["physics.c_min=2000"], "physics.c_min: expected c_min < c0 < c_max"),
+    ("run", "sod", ["scheme.limiter=minmod"], "scheme.limiter: applies to reconstruction=muscl only"),
+    ("optimize", "helmholtz_inclusion_inverse", ["physics.inclusions.0.sound_speed=3000"], "physics.inclusions.0.sound_speed"),
+    # checks that used to come after compiling and after config.yaml was written
+    ("run", "helmholtz_point_source", ["physics.pml.width=200"], "physics.pml.width"),
+    ("run", "sod", ["physics.interface=2.0"], "physics.interface: must lie inside the domain"),
+    ("optimize", "burgers_inverse", ["physics.sensors=1000"], "physics.sensors: at most grid.cells[0]"),
+    ("optimize", "shock_tube_inverse", ["physics.sensors=[0.5,2.0]"], "physics.sensors.1: sensor at 2.0 lies outside"),
+    ("optimize", "steady_fit", ["physics.modes=30"], "physics.modes: at most grid.cells[0] / 3"),
+    ("run", "riemann_2d", ["parallel.mesh=[64,1]"], "parallel.mesh: [64, 1] needs 64 devices"),
+    ("run", "helmholtz_point_source", ["parallel.mesh=[1,1]"], "parallel.mesh: scenario helmholtz_point_source is not time-dependent"),
+    ("run", "helmholtz_scattering", ["physics.inclusion.centre=[0,0,0]"], "physics.inclusion.centre: expected 2 coordinates"),
+    ("run", "helmholtz_point_source", ["physics.source_position=[0,0,0]"], "physics.source_position: expected 2 coordinates"),
+    ("run", "helmholtz_point_source", ["precision=float32", "solver.rtol=1e-9"], "solver.rtol: 1e-09 is below what float32 can reach"),
+    ("optimize", "burgers_inverse", ["adjoint=implicit"], "adjoint: implicit differentiation applies to steady states"),
+    ("optimize", "burgers_inverse", ["physics.observation_every=7"], "physics.observation_every: must divide"),
+    ("optimize", "helmholtz_inclusion_inverse", ["adjoint=checkpoint"], "adjoint: the Helmholtz solves are differentiated implicitly"),
+    ("optimize", "shock_tube_inverse", ["time.dt=0.05"], "time.dt: 0.006 gives CFL 1.82 > 0.8"),
+    ("optimize", "euler_flux_closure", ["time.cfl=null", "time.dt=0.001"], "time.cfl: the closure scenario takes a CFL number"),
+    ("run", "taylor_green", ["grid.upper=[1,1]"], "grid.upper: the exact solution needs the domain"),
+    # list indices and unknown keys
+    ("run", "sod", ["physics.left.5=0.5"], "physics.left.5: physics.left is a list of 3 entries"),
+    ("run", "sod", ["grid.cells.x=3"], "grid.cells.x: grid.cells is a list of 1 entries"),
+    ("run", "ks_chaos", ["physics.nu=1"], "physics.nu: unknown key (did you mean nu4?); valid keys: nu4, initial"),
+    ("run", "sod", ["time.tend=1"], "time.tend: unknown key (did you mean t_end?)"),
+    ("run", "sod", ["scenario=sodd"], "scenario: unknown scenario 'sodd' (did you mean sod?)"),
+    ("run", "sod", ["physics={gamma: 1.4, gamma: 1.5}"], "physics.gamma: in value"),
+    ("run", "sod", ["grid.cells=[1"], "grid.cells: cannot parse value"),
+]
+
+
+@pytest.mark.parametrize("command, name, overrides, message", CASES, ids=[" ".join(c[2]) for c in CASES])
+def test_refused_up_front(capsys, tmp_path, command, name, overrides, message):
+    _refused(capsys, tmp_path, command, ROOT / "configs" / f"{name}.yaml", overrides, message)
+
+
+def _write(tmp_path, name, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+FILES = [
+    ("not_utf8.yaml", b"scenario: sod\n# caf\xe9\n", ":2:6: not UTF-8 text (byte 0xe9)"),
+    ("duplicate.yaml", b"scenario: sod\ngrid: {cells: [64]}\ngrid: {cells: [32]}\n", "grid: {path}:3:1: duplicate key (first given on line 2)"),
+    ("nested_duplicate.yaml", b"scenario: sod\ntime:\n  t_end: 0.1\n  t_end: 0.2\n", "time.t_end: {path}:4:3: duplicate key (first given on line 3)"),
+    ("syntax.yaml", b"scenario: sod\ngrid:\n  cells: [64\n  lower: [0]\n", "{path}:4:8: not valid YAML: expected ',' or ']', but got ':'"),
+    ("tabs.yaml", b"scenario: sod\n\tgrid: 1\n", "{path}:2:1: not valid YAML: found character '\\t' that cannot start any token"),
+    ("empty.yaml", b"", "scenario: required key is missing"),
+    ("list.yaml", b"- scenario: sod\n", "the config must be a mapping of keys to values, got list"),
+    ("nan.yaml", b"scenario: sod\ntime: {t_end: .nan, cfl: 0.5}\n", "time.t_end: Input should be a finite number"),
+    ("null_section.yaml", b"scenario: sod\ngrid: null\n", "grid: Input should be a valid dictionary"),
+    ("number_key.yaml", b"scenario: sod\n1: 2\n", "1: keys must be names"),
+]
+
+
+@pytest.mark.parametrize("name, data, message", FILES, ids=[f[0] for f in FILES])
+def test_bad_files(capsys, tmp_path, name, data, message):
+    path = _write(tmp_path, name, data)
+    _refused(capsys, tmp_path, "run", path, [], message.format(path=path))
+
+
+def test_directory_and_missing_file(capsys, tmp_path):
+    _refused(capsys, tmp_path, "run", tmp_path, [], "is a directory, not a YAML file")
+    _refused(capsys, tmp_path, "run", tmp_path / "nope.yaml", [], "does not exist")
+
+
+def test_in_range_list_index_override(capsys):
+    """`physics.left.2=0.5` sets one entry of the default list, as in batch members."""
+    import diffsim
+
+    config, physics, _ = diffsim.load_config(ROOT / "configs/sod.yaml", ["physics.left.2=0.5"])
+    assert list(physics.left) == [1.0, 0.0, 0.5]
+    config, physics, _ = diffsim.load_config({"scenario": "lax"}, ["physics.right.0=0.25"])
+    assert list(physics.right) == [0.25, 0.0, 0.571]  # lax's own default list, one entry replaced
+    config, _, _ = diffsim.load_config(ROOT / "configs/sod.yaml", ["grid.cells.0=64", "time={t_end: 0.1}"])
+    assert config.grid.cells == [64] and config.time.t_end == 0.1 and config.time.cfl == 0.5  # sections merge
+
+
+def test_scientific_notation_is_a_number():
+    import diffsim
+
+    config, _, _ = diffsim.load_config(ROOT / "configs/ks_chaos.yaml", ["time.dt=1e-1"])
+    assert config.time.dt == 0.1
+
+
+def test_scenarios_name_prints_keys_defaults_and_meanings(capsys):
+    assert main(["scenarios", "acoustic_lens"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("acoustic_lens (2D, steady, optimization): design the sound speed")
+    assert "  physics.c_min = 1350.0" in out and "lower bound of the lens sound speed (m/s)" in out
+    assert "  physics.pml.width = 16" in out
+    assert "  solver.rtol = 1.0e-06" in out
+    assert "  grid.cells = [128, 128]" in out and "cells per axis" in out
+    assert "  optimize.iterations = 60" in out
+    assert main(["scenarios", "sod"]) == 0
+    out = capsys.readouterr().out
+    assert "  scheme.reconstruction = weno5z" in out and "  time.cfl = 0.5" in out and "optimize." not in out
+    assert main(["scenarios"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("sod ") and " 1D  " in line for line in listing)
+    code, lines = _run(capsys, ["scenarios", "sodd"])
+    assert code == 2 and lines == [lines[0]] and "unknown scenario 'sodd' (did you mean sod?)" in lines[0]
+
+
+def test_every_scenario_field_has_a_meaning():
+    """`diffsim scenarios NAME` has a meaning to print for every key."""
+    from diffsim._config import _models_in
+    from diffsim._scenario import registry
+
+    missing = []
+    for name, scenario in registry().items():
+        stack = [scenario.Physics, scenario.Scheme, scenario.Solver]
+        while stack:
+            schema = stack.pop()
+            for key, field in schema.model_fields.items():
+                if not field.description:
+                    missing.append(f"{name}: {schema.__name__}.{key}")
+                stack += _models_in(field.annotation)
+    assert not missing, missing
