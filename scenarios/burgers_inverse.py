@@ -20,12 +20,12 @@ from ._common import grid_from, random_smooth_field
 
 
 class Physics(PhysicsConfig):
-    nu: pydantic.PositiveFloat = 0.05
-    sensors: pydantic.PositiveInt = 16
-    observation_every: pydantic.PositiveInt = 10
-    noise: pydantic.NonNegativeFloat = 0.01
-    regularization: pydantic.NonNegativeFloat = 1e-3
-    amplitude: pydantic.PositiveFloat = 1.0
+    nu: pydantic.PositiveFloat = pydantic.Field(0.05, description="viscosity")
+    sensors: pydantic.PositiveInt = pydantic.Field(16, description="number of equally spaced sensors")
+    observation_every: pydantic.PositiveInt = pydantic.Field(10, description="steps between observations (must divide the step count)")
+    noise: pydantic.NonNegativeFloat = pydantic.Field(0.01, description="observation noise standard deviation, relative to the data's RMS")
+    regularization: pydantic.NonNegativeFloat = pydantic.Field(1e-3, description="weight of the smoothness penalty on the initial condition")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="RMS of the true initial condition")
 
 
 @register

@@ -12,8 +12,8 @@ from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
-    nu: pydantic.PositiveFloat = 0.02
-    amplitude: pydantic.PositiveFloat = 1.0
+    nu: pydantic.PositiveFloat = pydantic.Field(0.02, description="viscosity")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="amplitude A of the initial A sin(x); the shock forms at t = 1/A")
 
 
 def cole_hopf_sine(x, t, nu, amplitude):

@@ -12,9 +12,9 @@ from ._common import grid_from, random_smooth_field
 
 
 class Physics(PhysicsConfig):
-    nu: pydantic.PositiveFloat = 2e-3
-    peak_wavenumber: pydantic.PositiveFloat = 8.0
-    vorticity_rms: pydantic.PositiveFloat = 5.0
+    nu: pydantic.PositiveFloat = pydantic.Field(2e-3, description="kinematic viscosity")
+    peak_wavenumber: pydantic.PositiveFloat = pydantic.Field(8.0, description="wavenumber of the initial spectrum's peak")
+    vorticity_rms: pydantic.PositiveFloat = pydantic.Field(5.0, description="RMS of the initial vorticity")
 
 
 @register

@@ -14,9 +14,9 @@ from ._euler import EULER_DEFAULTS, EulerScheme, make_euler
 
 
 class ShuOsherPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    entropy_amplitude: float = pydantic.Field(0.2, ge=0.0, lt=1.0)
-    entropy_wavenumber: pydantic.PositiveFloat = 5.0
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    entropy_amplitude: float = pydantic.Field(0.2, ge=0.0, lt=1.0, description="amplitude of the sinusoidal density ahead of the shock")
+    entropy_wavenumber: pydantic.PositiveFloat = pydantic.Field(5.0, description="wavenumber of the density wave")
 
 
 @register
@@ -45,8 +45,8 @@ class ShuOsher(TimeDependentScenario):
 
 
 class BlastPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    pressures: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat, pydantic.PositiveFloat] = (1000.0, 0.01, 100.0)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    pressures: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((1000.0, 0.01, 100.0), description="pressures of the left, middle and right states")
 
 
 @register

@@ -16,10 +16,10 @@ from ._euler import EULER_DEFAULTS, EulerScheme, conservative_averages_to_primit
 
 
 class VortexPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    strength: pydantic.PositiveFloat = 5.0
-    velocity: tuple[float, float] = (1.0, 1.0)
-    center: tuple[float, float] = (0.0, 0.0)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    strength: pydantic.PositiveFloat = pydantic.Field(5.0, description="vortex strength")
+    velocity: tuple[float, float] = pydantic.Field((1.0, 1.0), description="free-stream velocity (u, v)")
+    center: tuple[float, float] = pydantic.Field((0.0, 0.0), description="initial vortex centre (x, y)")
 
 
 @register
@@ -66,8 +66,8 @@ class IsentropicVortex(TimeDependentScenario):
 
 
 class QuadrantPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    split: tuple[float, float] = (0.5, 0.5)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    split: tuple[float, float] = pydantic.Field((0.5, 0.5), description="point (x, y) where the four quadrants meet")
 
 
 # Lax & Liu (1998), configuration 3: (density, velocity_x, velocity_y, pressure) per quadrant
@@ -105,12 +105,12 @@ class RiemannProblem2D(TimeDependentScenario):
 
 
 class KHPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(5.0 / 3.0, gt=1.0)
-    density_ratio: pydantic.PositiveFloat = 2.0
-    shear_velocity: pydantic.PositiveFloat = 0.5
-    pressure: pydantic.PositiveFloat = 2.5
-    layer_width: pydantic.PositiveFloat = 0.025
-    perturbation: pydantic.NonNegativeFloat = 0.01
+    gamma: float = pydantic.Field(5.0 / 3.0, gt=1.0, description="ratio of specific heats")
+    density_ratio: pydantic.PositiveFloat = pydantic.Field(2.0, description="density of the middle band over that outside")
+    shear_velocity: pydantic.PositiveFloat = pydantic.Field(0.5, description="speed of each layer (opposite directions)")
+    pressure: pydantic.PositiveFloat = pydantic.Field(2.5, description="uniform initial pressure")
+    layer_width: pydantic.PositiveFloat = pydantic.Field(0.025, description="thickness of the shear layers")
+    perturbation: pydantic.NonNegativeFloat = pydantic.Field(0.01, description="amplitude of the seeding vertical velocity")
 
 
 @register
@@ -148,9 +148,9 @@ class KelvinHelmholtz(TimeDependentScenario):
 
 
 class DoubleMachPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    mach: float = pydantic.Field(10.0, gt=1.0)
-    wall_start: pydantic.NonNegativeFloat = 1.0 / 6.0
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    mach: float = pydantic.Field(10.0, gt=1.0, description="shock Mach number")
+    wall_start: pydantic.NonNegativeFloat = pydantic.Field(1.0 / 6.0, description="x where the reflecting wall begins")
 
 
 def _post_shock_state(gamma, mach):
@@ -228,10 +228,10 @@ class DoubleMachReflection(TimeDependentScenario):
 
 
 class ExplosionPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    radius: pydantic.PositiveFloat = 0.4
-    inside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = (1.0, 1.0)
-    outside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = (0.125, 0.1)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    radius: pydantic.PositiveFloat = pydantic.Field(0.4, description="radius of the high-pressure sphere")
+    inside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((1.0, 1.0), description="density and pressure inside the sphere")
+    outside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((0.125, 0.1), description="density and pressure outside")
 
 
 @register

@@ -30,9 +30,9 @@ class PMLConfig(PhysicsConfig):
     """`physics.pml:` — absorbing layer: cells per side, `sigma / omega` at
     the outer edge, polynomial order of the profile."""
 
-    width: pydantic.NonNegativeInt = 20
-    strength: pydantic.NonNegativeFloat = 2.0
-    order: pydantic.NonNegativeFloat = 2.0
+    width: pydantic.NonNegativeInt = pydantic.Field(20, description="PML cells on each side")
+    strength: pydantic.NonNegativeFloat = pydantic.Field(2.0, description="damping sigma / omega at the outer edge")
+    order: pydantic.NonNegativeFloat = pydantic.Field(2.0, description="polynomial order of the damping profile")
 
     def build(self) -> PML:
         return PML(self.width, self.strength, self.order)
@@ -48,13 +48,13 @@ class SolverConfig(PhysicsConfig):
     many operator applications as GMRES and no orthogonalisation, and was
     measured 1.7-2.6x faster (256^2 disc benchmark, one CPU thread)."""
 
-    method: Literal["gmres", "bicgstab"] = "bicgstab"
-    rtol: pydantic.PositiveFloat = 1e-6
-    atol: pydantic.NonNegativeFloat = 0.0
-    max_steps: pydantic.PositiveInt = 2000
-    restart: pydantic.PositiveInt = 20
-    preconditioner: Literal["born", "shifted_laplacian", "none"] = "born"
-    shift: pydantic.PositiveFloat = 0.3
+    method: Literal["gmres", "bicgstab"] = pydantic.Field("bicgstab", description="Krylov method: gmres or bicgstab")
+    rtol: pydantic.PositiveFloat = pydantic.Field(1e-6, description="tolerance on the relative residual ||b - A x|| / ||b||")
+    atol: pydantic.NonNegativeFloat = pydantic.Field(0.0, description="absolute residual tolerance")
+    max_steps: pydantic.PositiveInt = pydantic.Field(2000, description="iteration cap")
+    restart: pydantic.PositiveInt = pydantic.Field(20, description="GMRES restart length")
+    preconditioner: Literal["born", "shifted_laplacian", "none"] = pydantic.Field("born", description="born, shifted_laplacian or none")
+    shift: pydantic.PositiveFloat = pydantic.Field(0.3, description="shift of the preconditioner (complex damping fraction)")
 
     def build(self):
         if self.method == "gmres":

@@ -40,9 +40,9 @@ from ._common import grid_from
 class Inclusion(PhysicsConfig):
     """A disc of sound speed `sound_speed` (m/s), `centre` and `radius` in m."""
 
-    centre: list[float] = [0.0, 0.0]
-    radius: pydantic.PositiveFloat = 1.0e-3
-    sound_speed: pydantic.PositiveFloat = 1650.0
+    centre: list[float] = pydantic.Field([0.0, 0.0], description="centre of the disc (m)")
+    radius: pydantic.PositiveFloat = pydantic.Field(1.0e-3, description="radius of the disc (m)")
+    sound_speed: pydantic.PositiveFloat = pydantic.Field(1650.0, description="sound speed in the disc (m/s)")
 
 
 class Regularization(PhysicsConfig):
@@ -50,9 +50,9 @@ class Regularization(PhysicsConfig):
     or `h1` of the contrast `m = (c - c0) / c0` (see `_Tomography.penalty`),
     with `weight`; `epsilon` (a contrast over the ROI radius) smooths TV at 0."""
 
-    kind: Literal["tv", "h1"] = "tv"
-    weight: pydantic.NonNegativeFloat = 1e-3
-    epsilon: pydantic.PositiveFloat = 1e-3
+    kind: Literal["tv", "h1"] = pydantic.Field("tv", description="penalty: tv (smoothed total variation) or h1 of the contrast")
+    weight: pydantic.NonNegativeFloat = pydantic.Field(1e-3, description="weight of the penalty")
+    epsilon: pydantic.PositiveFloat = pydantic.Field(1e-3, description="smoothing of TV at zero gradient")
 
 
 class Physics(PhysicsConfig):
@@ -64,25 +64,26 @@ class Physics(PhysicsConfig):
     `noise`: standard deviation of the complex noise relative to the RMS of
     the scattered data; the PML."""
 
-    frequency: pydantic.PositiveFloat = 1.0e6
-    c0: pydantic.PositiveFloat = 1500.0
-    density: pydantic.PositiveFloat = 1000.0
-    c_min: pydantic.PositiveFloat = 1350.0
-    c_max: pydantic.PositiveFloat = 1800.0
+    frequency: pydantic.PositiveFloat = pydantic.Field(1.0e6, description="source frequency (Hz)")
+    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="background sound speed (m/s)")
+    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="background density (kg/m^3)")
+    c_min: pydantic.PositiveFloat = pydantic.Field(1350.0, description="lower bound of the recovered sound speed (m/s)")
+    c_max: pydantic.PositiveFloat = pydantic.Field(1800.0, description="upper bound of the recovered sound speed (m/s)")
     inclusions: list[Inclusion] = pydantic.Field(
         default_factory=lambda: [
             Inclusion(centre=[-0.9e-3, 0.6e-3], radius=0.9e-3, sound_speed=1620.0),
             Inclusion(centre=[1.0e-3, -0.7e-3], radius=0.7e-3, sound_speed=1420.0),
-        ]
+        ],
+        description="the true inclusions (discs) to recover",
     )
-    sources: pydantic.PositiveInt = 8
-    receivers: pydantic.PositiveInt = 32
-    source_radius: pydantic.PositiveFloat = 3.6e-3
-    receiver_radius: pydantic.PositiveFloat = 3.3e-3
-    roi_radius: pydantic.PositiveFloat = 2.4e-3
-    noise: pydantic.NonNegativeFloat = 0.01
-    regularization: Regularization = pydantic.Field(default_factory=Regularization)
-    pml: hc.PMLConfig = pydantic.Field(default_factory=lambda: hc.PMLConfig(width=10))
+    sources: pydantic.PositiveInt = pydantic.Field(8, description="point sources on the source ring")
+    receivers: pydantic.PositiveInt = pydantic.Field(32, description="receivers on the receiver ring")
+    source_radius: pydantic.PositiveFloat = pydantic.Field(3.6e-3, description="radius of the source ring (m)")
+    receiver_radius: pydantic.PositiveFloat = pydantic.Field(3.3e-3, description="radius of the receiver ring (m)")
+    roi_radius: pydantic.PositiveFloat = pydantic.Field(2.4e-3, description="radius of the region of interest, where the sound speed is recovered (m)")
+    noise: pydantic.NonNegativeFloat = pydantic.Field(0.01, description="complex noise standard deviation, relative to the RMS of the scattered data")
+    regularization: Regularization = pydantic.Field(default_factory=Regularization, description="the penalty")
+    pml: hc.PMLConfig = pydantic.Field(default_factory=lambda: hc.PMLConfig(width=10), description="absorbing layer")
 
     @pydantic.model_validator(mode="after")
     def _bounds(self):

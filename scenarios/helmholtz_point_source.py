@@ -22,12 +22,12 @@ class Physics(PhysicsConfig):
     (kg/m^3), the source position (m), the radius (cells) around the source
     left out of the error norms, and the PML."""
 
-    frequency: pydantic.PositiveFloat = 1.0e6
-    c0: pydantic.PositiveFloat = 1500.0
-    density: pydantic.PositiveFloat = 1000.0
-    source_position: list[float] | None = None
-    exclude_radius: pydantic.NonNegativeFloat = 10.0
-    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig)
+    frequency: pydantic.PositiveFloat = pydantic.Field(1.0e6, description="source frequency (Hz)")
+    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="sound speed (m/s)")
+    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="density (kg/m^3)")
+    source_position: list[float] | None = pydantic.Field(None, description="source point (m); null: the origin")
+    exclude_radius: pydantic.NonNegativeFloat = pydantic.Field(10.0, description="cells around the source left out of the error")
+    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig, description="absorbing layer")
 
 
 def greens_function(r, k, ndim: int):

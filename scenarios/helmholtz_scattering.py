@@ -24,10 +24,10 @@ class Inclusion(PhysicsConfig):
     """`physics.inclusion:` — centre (m), radius (m), sound speed (m/s) and
     density (kg/m^3) of the cylinder (2D) or sphere (3D)."""
 
-    centre: list[float] = [0.0, 0.0]
-    radius: pydantic.PositiveFloat = 2.0e-3
-    sound_speed: pydantic.PositiveFloat = 1800.0
-    density: pydantic.PositiveFloat = 1000.0
+    centre: list[float] = pydantic.Field([0.0, 0.0], description="centre of the inclusion (m)")
+    radius: pydantic.PositiveFloat = pydantic.Field(2.0e-3, description="radius of the inclusion (m)")
+    sound_speed: pydantic.PositiveFloat = pydantic.Field(1800.0, description="sound speed inside (m/s)")
+    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="density inside (kg/m^3)")
 
 
 class Physics(PhysicsConfig):
@@ -35,31 +35,31 @@ class Physics(PhysicsConfig):
     incident plane wave's direction (degrees from +x) and amplitude (Pa),
     the inclusion, and the PML."""
 
-    frequency: pydantic.PositiveFloat = 1.0e6
-    c0: pydantic.PositiveFloat = 1500.0
-    density: pydantic.PositiveFloat = 1000.0
-    incident_angle: float = 0.0
-    amplitude: pydantic.PositiveFloat = 1.0
-    inclusion: Inclusion = pydantic.Field(default_factory=Inclusion)
-    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig)
+    frequency: pydantic.PositiveFloat = pydantic.Field(1.0e6, description="frequency of the plane wave (Hz)")
+    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="background sound speed (m/s)")
+    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="background density (kg/m^3)")
+    incident_angle: float = pydantic.Field(0.0, description="direction of the plane wave (degrees from x)")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="pressure amplitude of the plane wave (Pa)")
+    inclusion: Inclusion = pydantic.Field(default_factory=Inclusion, description="the penetrable cylinder")
+    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig, description="absorbing layer")
 
 
 class Inclusion3D(Inclusion):
-    centre: list[float] = [0.0, 0.0, 0.0]
-    radius: pydantic.PositiveFloat = 1.0e-3
+    centre: list[float] = pydantic.Field([0.0, 0.0, 0.0], description="centre of the sphere (m)")
+    radius: pydantic.PositiveFloat = pydantic.Field(1.0e-3, description="radius of the sphere (m)")
 
 
 class Physics3D(PhysicsConfig):
     """As `Physics`, with the incident direction a 3-vector
     (`incident_direction`, normalised) and a spherical inclusion."""
 
-    frequency: pydantic.PositiveFloat = 1.0e6
-    c0: pydantic.PositiveFloat = 1500.0
-    density: pydantic.PositiveFloat = 1000.0
-    incident_direction: list[float] = [1.0, 0.0, 0.0]
-    amplitude: pydantic.PositiveFloat = 1.0
-    inclusion: Inclusion3D = pydantic.Field(default_factory=Inclusion3D)
-    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig)
+    frequency: pydantic.PositiveFloat = pydantic.Field(1.0e6, description="frequency of the plane wave (Hz)")
+    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="background sound speed (m/s)")
+    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="background density (kg/m^3)")
+    incident_direction: list[float] = pydantic.Field([1.0, 0.0, 0.0], description="direction of the plane wave (a 3-vector, normalised)")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="pressure amplitude of the plane wave (Pa)")
+    inclusion: Inclusion3D = pydantic.Field(default_factory=Inclusion3D, description="the penetrable sphere")
+    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig, description="absorbing layer")
 
 
 def cylinder_series(x, y, k0, k1, rho0, rho1, radius, angle, terms=None):

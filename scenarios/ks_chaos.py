@@ -15,8 +15,8 @@ from ._common import grid_from, random_smooth_field
 
 
 class Physics(PhysicsConfig):
-    nu4: pydantic.PositiveFloat = 1.0
-    initial: Literal["kassam_trefethen", "random"] = "kassam_trefethen"
+    nu4: pydantic.PositiveFloat = pydantic.Field(1.0, description="coefficient of the fourth-derivative (hyperviscous) term")
+    initial: Literal["kassam_trefethen", "random"] = pydantic.Field("kassam_trefethen", description="initial data: kassam_trefethen (cos(x/16)(1 + sin(x/16))) or random")
 
 
 @register

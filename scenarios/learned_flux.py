@@ -33,11 +33,11 @@ from ._common import grid_from, random_smooth_field
 
 
 class Physics(PhysicsConfig):
-    samples: pydantic.PositiveInt = 4
-    amplitude: pydantic.PositiveFloat = 1.0
-    k_peak: pydantic.PositiveFloat = 1.5
-    width: pydantic.PositiveInt = 32
-    depth: pydantic.PositiveInt = 2
+    samples: pydantic.PositiveInt = pydantic.Field(4, description="random initial states in the training data")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="RMS of the initial states")
+    k_peak: pydantic.PositiveFloat = pydantic.Field(1.5, description="peak wavenumber of the initial states")
+    width: pydantic.PositiveInt = pydantic.Field(32, description="hidden units per layer of the potential network")
+    depth: pydantic.PositiveInt = pydantic.Field(2, description="hidden layers of the potential network")
 
 
 def burgers_potential(u):

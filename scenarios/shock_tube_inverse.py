@@ -42,9 +42,9 @@ _State = tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat]
 class ShockTubeState(PhysicsConfig):
     """A parameter set: `gamma` and the `left` / `right` states `(rho, u, p)`."""
 
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    left: _State = (1.0, 0.0, 1.0)
-    right: _State = (0.125, 0.0, 0.1)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    left: _State = pydantic.Field((1.0, 0.0, 1.0), description="left state: density, velocity, pressure")
+    right: _State = pydantic.Field((0.125, 0.0, 0.1), description="right state: density, velocity, pressure")
 
 
 class Physics(PhysicsConfig):
@@ -55,15 +55,16 @@ class Physics(PhysicsConfig):
     times (linear interpolation between cell centres); `noise`: standard
     deviation of the Gaussian noise added to the traces."""
 
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    left: _State = (1.0, 0.0, 1.0)
-    right: _State = (0.125, 0.0, 0.1)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="true ratio of specific heats")
+    left: _State = pydantic.Field((1.0, 0.0, 1.0), description="true left state: density, velocity, pressure")
+    right: _State = pydantic.Field((0.125, 0.0, 0.1), description="true right state: density, velocity, pressure")
     initial_guess: ShockTubeState = pydantic.Field(
-        default_factory=lambda: ShockTubeState(gamma=1.6, left=(0.7, 0.1, 0.7), right=(0.2, -0.1, 0.15))
+        default_factory=lambda: ShockTubeState(gamma=1.6, left=(0.7, 0.1, 0.7), right=(0.2, -0.1, 0.15)),
+        description="the optimizer's starting state",
     )
-    interface: float = 0.5
-    sensors: list[float] = pydantic.Field([0.2, 0.3, 0.4, 0.6, 0.75, 0.9], min_length=1)
-    noise: pydantic.NonNegativeFloat = 1e-3
+    interface: float = pydantic.Field(0.5, description="position of the initial discontinuity")
+    sensors: list[float] = pydantic.Field([0.2, 0.3, 0.4, 0.6, 0.75, 0.9], min_length=1, description="pressure sensor positions")
+    noise: pydantic.NonNegativeFloat = pydantic.Field(1e-3, description="observation noise standard deviation")
 
     def truth(self) -> ShockTubeState:
         return ShockTubeState(gamma=self.gamma, left=self.left, right=self.right)

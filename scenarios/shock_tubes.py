@@ -14,10 +14,10 @@ from ._riemann_exact import cell_averages, solve_riemann
 
 
 class ShockTubePhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = (1.0, 0.0, 1.0)
-    right: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = (0.125, 0.0, 0.1)
-    interface: float = 0.5
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field((1.0, 0.0, 1.0), description="left state: density, velocity, pressure")
+    right: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field((0.125, 0.0, 0.1), description="right state: density, velocity, pressure")
+    interface: float = pydantic.Field(0.5, description="position of the initial discontinuity")
 
 
 class _ShockTube(TimeDependentScenario):
@@ -63,8 +63,8 @@ class Sod(_ShockTube):
 
 
 class LaxPhysics(ShockTubePhysics):
-    left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = (0.445, 0.698, 3.528)
-    right: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = (0.5, 0.0, 0.571)
+    left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field((0.445, 0.698, 3.528), description="left state: density, velocity, pressure")
+    right: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field((0.5, 0.0, 0.571), description="right state: density, velocity, pressure")
 
 
 @register

@@ -60,18 +60,18 @@ class ForcedBurgers(AbstractSpectralOperator):
 
 
 class Physics(PhysicsConfig):
-    nu: pydantic.PositiveFloat = 0.1
-    damping: pydantic.PositiveFloat = 1.0
-    modes: pydantic.PositiveInt = 4
-    amplitude: pydantic.PositiveFloat = 1.5
-    sensors: pydantic.PositiveInt = 24
-    noise: pydantic.NonNegativeFloat = 0.01
-    regularization: pydantic.NonNegativeFloat = 1e-5
+    nu: pydantic.PositiveFloat = pydantic.Field(0.1, description="viscosity")
+    damping: pydantic.PositiveFloat = pydantic.Field(1.0, description="linear damping lambda (> 0 makes the steady state unique)")
+    modes: pydantic.PositiveInt = pydantic.Field(4, description="Fourier modes K of the forcing (2 K parameters)")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(1.5, description="amplitude of the true forcing")
+    sensors: pydantic.PositiveInt = pydantic.Field(24, description="equally spaced sensors")
+    noise: pydantic.NonNegativeFloat = pydantic.Field(0.01, description="observation noise standard deviation")
+    regularization: pydantic.NonNegativeFloat = pydantic.Field(1e-5, description="weight of the penalty on the forcing coefficients")
 
 
 class Solver(PhysicsConfig):
-    max_steps: pydantic.PositiveInt = 30
-    rtol: pydantic.PositiveFloat = 1e-10
+    max_steps: pydantic.PositiveInt = pydantic.Field(30, description="Newton iteration cap")
+    rtol: pydantic.PositiveFloat = pydantic.Field(1e-10, description="Newton tolerance on the relative residual")
 
 
 def forcing_basis(x, modes: int) -> np.ndarray:

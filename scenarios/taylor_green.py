@@ -12,8 +12,8 @@ from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
-    nu: pydantic.PositiveFloat = 0.01
-    wavenumber: pydantic.PositiveInt = 1
+    nu: pydantic.PositiveFloat = pydantic.Field(0.01, description="kinematic viscosity")
+    wavenumber: pydantic.PositiveInt = pydantic.Field(1, description="wavenumber of the vortex array")
 
 
 @register
