@@ -531,7 +531,8 @@ def _short(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-_BOUNDS = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="), "less_than": ("lt", "<"), "less_than_equal": ("le", "<=")}
+_BOUNDS = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", "greater than or equal to"),
+           "less_than": ("lt", "less than"), "less_than_equal": ("le", "less than or equal to")}
 
 
 def _format(error: pydantic.ValidationError, prefix: str = "", model: type[pydantic.BaseModel] | None = None) -> ConfigError:
@@ -552,7 +553,7 @@ def _format(error: pydantic.ValidationError, prefix: str = "", model: type[pydan
     elif first["type"] in _BOUNDS:
         bound = ctx[_BOUNDS[first["type"]][0]]
         bound = f"{bound:g}" if isinstance(bound, float) else str(bound)
-        message = f"expected a value {_BOUNDS[first['type']][1]} {bound} (got {_short(first.get('input'))})"
+        message = f"Input should be {_BOUNDS[first['type']][1]} {bound} (got {_short(first.get('input'))})"
     else:
         message = f"{first['msg']} (got {_short(first.get('input'))})"
     key = ".".join(p for p in [prefix, *loc] if p)
