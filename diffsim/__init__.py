@@ -12,6 +12,7 @@ from ._gradients import ADJOINTS as ADJOINTS, gradcheck as gradcheck, hvp as hvp
 from ._errors import ConfigError as ConfigError, KeyedError as KeyedError, RunError as RunError
 from ._ensemble import Ensemble as Ensemble, batch_mesh as batch_mesh
 from ._scenario import (
+    EXPLICIT_STEPPERS as EXPLICIT_STEPPERS,
     InverseProblem as InverseProblem,
     OptimizationScenario as OptimizationScenario,
     PhysicsConfig as PhysicsConfig,

@@ -716,6 +716,9 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
         _check_mesh(config, scenario)
     if issubclass(scenario, TimeDependentScenario) and not scenario.cfl_steps and config.time.cfl is not None:
         raise ConfigError("time.cfl", f"scenario {scenario.name} has no CFL condition (spectral): give a fixed time.dt and set time.cfl to null")
+    if scenario.steppers is not None and config.stepper not in scenario.steppers:
+        raise ConfigError("stepper", f"{config.stepper} does not apply to {scenario.name} (no linear part for an exponential integrator): "
+                          f"use one of {', '.join(scenario.steppers)}")
     if config.adjoint == "implicit" and issubclass(scenario, OptimizationScenario) and not issubclass(scenario, SteadyScenario) \
             and "implicit" not in scenario.adjoints:
         raise ConfigError("adjoint", f"implicit differentiation applies to steady states; {scenario.name} differentiates a "

@@ -58,6 +58,10 @@ def strict_numbers(schema) -> None:
             strict_numbers(value)
 
 
+#: The steppers for operators without a diagonal linear part (finite volumes).
+EXPLICIT_STEPPERS = ("euler", "ssprk3", "rk4")
+
+
 class PhysicsConfig(pydantic.BaseModel):
     """Base of a scenario's own config sections (`physics:`, `scheme:`,
     `solver:`): unknown keys and non-finite numbers are rejected, and
@@ -89,6 +93,9 @@ class Scenario(abc.ABC):
     #: Fields per cell (density, momenta, energy: `ndim + 2` for Euler), for
     #: the memory estimate `load_config` refuses oversized grids with.
     channels: ClassVar[int] = 1
+    #: The `stepper:` values that apply (None: all). Finite volumes have no
+    #: linear part for the exponential (ETDRK) steppers: `EXPLICIT_STEPPERS`.
+    steppers: ClassVar[tuple[str, ...] | None] = None
 
     @classmethod
     def validate(cls, config, physics) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim import EXPLICIT_STEPPERS, PhysicsConfig, Setup, TimeDependentScenario, register
 from operators.finite_volume import Outflow, ReflectingWall
 
 from ._common import grid_from
@@ -25,6 +25,7 @@ class ShuOsher(TimeDependentScenario):
     description = "Shu-Osher (1989): a Mach 3 shock runs into an entropy wave rho = 1 + 0.2 sin(5x)"
     ndim = 1
     channels = 3  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = ShuOsherPhysics
     Scheme = EulerScheme
     defaults = {
@@ -55,6 +56,7 @@ class WoodwardColella(TimeDependentScenario):
     description = "Woodward-Colella (1984) interacting blast waves between reflecting walls, t = 0.038"
     ndim = 1
     channels = 3  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = BlastPhysics
     Scheme = EulerScheme
     defaults = {

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pydantic
 
-from diffsim import ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim import EXPLICIT_STEPPERS, ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
 from operators.finite_volume import Inflow, Outflow, Periodic, ReflectingWall, Switch
 
 from ._common import grid_from
@@ -28,6 +28,7 @@ class IsentropicVortex(TimeDependentScenario):
     description = "isentropic vortex advected across a periodic box (Shu 1998): exact solution, smooth, for convergence orders"
     ndim = 2
     channels = 4  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = VortexPhysics
     Scheme = EulerScheme
     defaults = {
@@ -85,6 +86,7 @@ class RiemannProblem2D(TimeDependentScenario):
     description = "2D Riemann problem, Lax-Liu configuration 3: four shocks, a mushroom jet along the diagonal"
     ndim = 2
     channels = 4  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = QuadrantPhysics
     Scheme = EulerScheme
     defaults = {
@@ -119,6 +121,7 @@ class KelvinHelmholtz(TimeDependentScenario):
     description = "Kelvin-Helmholtz instability of two smooth shear layers in a periodic box (after McNally et al. 2012)"
     ndim = 2
     channels = 4  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = KHPhysics
     Scheme = EulerScheme
     defaults = {
@@ -192,6 +195,7 @@ class DoubleMachReflection(TimeDependentScenario):
     description = "double Mach reflection (Woodward & Colella 1984): a Mach 10 shock hits a 30-degree wedge"
     ndim = 2
     channels = 4  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = DoubleMachPhysics
     Scheme = EulerScheme
     defaults = {
@@ -240,6 +244,7 @@ class Explosion3D(TimeDependentScenario):
     description = "3D spherical explosion (Toro 2009, section 17.1): a spherical Sod problem in a box with outflow faces"
     ndim = 3
     channels = 5  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = ExplosionPhysics
     Scheme = EulerScheme
     defaults = {

@@ -30,7 +30,7 @@ import pydantic
 import xarray as xr
 
 import diffsim as ds
-from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
+from diffsim import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
 from operators import Grid
 from operators.finite_volume import NeuralFlux, Outflow
 
@@ -96,6 +96,7 @@ class EulerClosure(OptimizationScenario):
     name = "euler_closure"
     description = "neural flux closure: a 64-cell Euler solver trained to track 16x finer shock tubes (NeuralFlux)"
     ndim = 1
+    steppers = EXPLICIT_STEPPERS
     Physics = Physics
     Scheme = EulerScheme
     defaults = {

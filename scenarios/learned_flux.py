@@ -26,7 +26,7 @@ import pydantic
 import xarray as xr
 
 import diffsim as ds
-from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
+from diffsim import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
 from operators.finite_volume import MLPPotential, ScalarConservationLaw
 
 from ._common import grid_from, random_smooth_field
@@ -50,6 +50,7 @@ class LearnedFlux(OptimizationScenario):
     name = "learned_flux"
     description = "learn the flux F = dPhi/du of a scalar conservation law (MLP potential) from Burgers rollouts: second-order AD through the rollout"
     ndim = 1
+    steppers = EXPLICIT_STEPPERS
     Physics = Physics
     defaults = {
         "grid": {"cells": [64], "lower": [0.0], "upper": [2 * np.pi]},

@@ -29,7 +29,7 @@ import pydantic  # noqa: E402
 import xarray as xr  # noqa: E402
 
 import diffsim as ds  # noqa: E402
-from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register  # noqa: E402
+from diffsim import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register  # noqa: E402
 from operators import Grid  # noqa: E402
 from operators.finite_volume import Outflow  # noqa: E402
 
@@ -137,6 +137,7 @@ class ShockTubeInverse(OptimizationScenario):
     name = "shock_tube_inverse"
     description = "estimate gamma and the left/right states of a shock tube from noisy pressure traces at a few sensors (FV Euler, checkpointed reverse mode)"
     ndim = 1
+    steppers = EXPLICIT_STEPPERS
     Physics = Physics
     Scheme = EulerScheme
     adjoints = ("checkpoint", "direct")

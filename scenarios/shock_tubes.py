@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim import EXPLICIT_STEPPERS, ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
 from operators.finite_volume import Outflow
 
 from ._common import grid_from
@@ -27,6 +27,7 @@ class _ShockTube(TimeDependentScenario):
 
     ndim = 1
     channels = 3  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Scheme = EulerScheme
 
     @classmethod
