@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     from ._distributed import initialize
     from ._errors import RunError
     from ._run import precheck, run
+    from ._scenario import SteadyScenario, TimeDependentScenario
 
     try:  # several processes (srun -n N, or the distributed: section) join here
         initialize(config.distributed)
@@ -150,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "run":
         try:  # checks that need the initial fields, before --out is touched
+            if not issubclass(scenario, (TimeDependentScenario, SteadyScenario)):
+                raise ConfigError("scenario", f"{scenario.name} is an optimization problem with nothing to run forward: use diffsim optimize")
             precheck(config, physics, scenario)
         except ConfigError as e:
             print(f"diffsim: config error: {e}", file=sys.stderr)

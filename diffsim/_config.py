@@ -537,7 +537,7 @@ _BOUNDS = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", 
 
 def _format(error: pydantic.ValidationError, prefix: str = "", model: type[pydantic.BaseModel] | None = None) -> ConfigError:
     first = error.errors()[0]
-    loc = [str(p) for p in first["loc"] if not (isinstance(p, str) and _TYPE_TAG.match(p))]
+    loc = [str(p) if p != "" else '""' for p in first["loc"] if not (isinstance(p, str) and _TYPE_TAG.match(p))]
     ctx = first.get("ctx") or {}
     inner = ctx.get("error")
     if isinstance(inner, KeyedError):
@@ -548,6 +548,8 @@ def _format(error: pydantic.ValidationError, prefix: str = "", model: type[pydan
     elif first["type"] == "extra_forbidden":
         section = _model_at(model, loc[:-1])
         message = unknown_key_message(loc[-1], list(section.model_fields)) if section is not None else "unknown key"
+    elif first["type"] == "missing" and loc and loc[-1].isdigit():
+        message = f"missing: the list is too short (entry {loc[-1]} is required)"
     elif first["type"] == "missing":
         message = "required key is missing"
     elif first["type"] in _BOUNDS:

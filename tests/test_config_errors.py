@@ -82,6 +82,14 @@ CASES = [
     ("run", "sod", ["scenario=sodd"], "scenario: unknown scenario 'sodd' (did you mean sod?)"),
     ("run", "sod", ["physics={gamma: 1.4, gamma: 1.5}"], "physics.gamma: in value"),
     ("run", "sod", ["grid.cells=[1"], "grid.cells: cannot parse value"),
+    ("run", "sod", ["physics={left: [1]}"], "physics.left.1: missing: the list is too short"),
+    ("run", "sod", ["physics.left=[1, 0, 1, 5]"], "physics.left: Tuple should have at most 3 items"),
+    ("run", "sod", ["scenario.x=1"], "scenario: is a value, not a section"),
+    ("run", "sod", ["physics.gamma"], "physics.gamma: overrides must look like key=value"),
+    # what does not apply
+    ("run", "sod", ["stepper=etdrk4"], "stepper: etdrk4 does not apply to sod"),
+    ("optimize", "learned_flux", ["stepper=etdrk2"], "stepper: etdrk2 does not apply to learned_flux"),
+    ("run", "learned_flux", [], "scenario: learned_flux is an optimization problem with nothing to run forward"),
 ]
 
 
@@ -107,6 +115,12 @@ FILES = [
     ("nan.yaml", b"scenario: sod\ntime: {t_end: .nan, cfl: 0.5}\n", "time.t_end: Input should be a finite number"),
     ("null_section.yaml", b"scenario: sod\ngrid: null\n", "grid: Input should be a valid dictionary"),
     ("number_key.yaml", b"scenario: sod\n1: 2\n", "1: keys must be names"),
+    ("empty_key.yaml", b"scenario: sod\n\"\": 1\n", '"": unknown key; valid keys: scenario, precision'),
+    ("python_tag.yaml", b"scenario: sod\ngrid: !!python/object:os.system {}\n", "{path}:2:7: not valid YAML: could not determine a constructor"),
+    ("two_documents.yaml", b"scenario: sod\n---\nscenario: lax\n", "{path}:2:1: not valid YAML: but found another document"),
+    ("deep.yaml", b"scenario: sod\nphysics: " + b"[" * 5000 + b"]" * 5000 + b"\n", "{path}: not valid YAML: nested too deeply"),
+    ("overflow.yaml", b"scenario: sod\ntime: {t_end: 1e400, cfl: 0.5}\n", "time.t_end: Input should be a finite number (got inf)"),
+    ("bad_member.yaml", b"scenario: sod\nbatch: {members: [{physics.left.9: 1}]}\n", "batch.members.0.physics.left.9: physics.left is a list of 3 entries"),
 ]
 
 
