@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from ._compile import compile_ahead
 from ._config import STEPPERS, RunConfig, check_cfl_steps, resolved_dict
-from ._errors import RunError
+from ._errors import ConfigError, RunError
 from ._distributed import is_main, to_host
 from ._io import fields_dataset, write_fields, write_json, write_yaml
 from ._plots import plot_run
@@ -102,7 +102,12 @@ def precheck(config: RunConfig, physics, scenario: type[Scenario]) -> None:
     if not issubclass(scenario, TimeDependentScenario) or not scenario.cfl_steps or config.batch is not None:
         return
     with precision(config.precision):
-        setup = scenario().build(config, physics, jax.random.key(config.seed))
+        try:
+            setup = scenario().build(config, physics, jax.random.key(config.seed))
+        except ConfigError:
+            raise
+        except (ValueError, TypeError, RunError):  # not a config error: `run` builds again and reports it as it does
+            return
         check_cfl_steps(config, setup.operator, jnp.asarray(setup.initial))
 
 
