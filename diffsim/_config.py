@@ -620,6 +620,13 @@ def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
     if not issubclass(scenario, TimeDependentScenario):
         raise ConfigError("parallel.mesh", f"scenario {scenario.name} is not time-dependent: only time-dependent runs are split across devices (remove parallel.mesh)")
     check_divisible(config.grid.cells, config.parallel.mesh)  # divisibility here
+    if not scenario.cfl_steps:  # Fourier-spectral: slabs along x over every device (see shard_operator)
+        shards = math.prod(config.parallel.mesh)
+        if scenario.ndim == 1:
+            raise ConfigError("parallel.mesh", "1D Fourier-spectral problems cannot be split across devices; run them on one device")
+        if config.grid.cells[0] % shards:
+            raise ConfigError("parallel.mesh", f"a Fourier-spectral field is split into slabs along x over all {shards} devices of mesh "
+                              f"{config.parallel.mesh}: grid.cells[0] = {config.grid.cells[0]} must be divisible by {shards}")
     if not wanted(config.distributed):  # device count, unless processes join later (then known only after they do)
         make_mesh(config.parallel.mesh)
 

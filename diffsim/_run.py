@@ -109,6 +109,10 @@ def precheck(config: RunConfig, physics, scenario: type[Scenario]) -> None:
         except (ValueError, TypeError, RunError):  # not a config error: `run` builds again and reports it as it does
             return
         check_cfl_steps(config, setup.operator, jnp.asarray(setup.initial))
+        if config.parallel.mesh is not None:  # blocks against the stencil's halo
+            from ._parallel import make_mesh, shard_operator
+
+            shard_operator(setup.operator, make_mesh(config.parallel.mesh))
 
 
 def _run_steady(config, physics, scenario, out, plots):
