@@ -66,6 +66,8 @@ class SolverConfig(PhysicsConfig):
 # at ~10-15 points per wavelength: round-off in the operator itself is
 # ~ eps * (k_max / k)^2 ~ 1e-5.
 FLOAT32_MIN_RTOL = 2e-5
+# and float64 cannot evaluate it below about 1e-16 (its unit round-off).
+FLOAT64_MIN_RTOL = 1e-15
 
 
 def solver_config(config) -> SolverConfig:
@@ -77,6 +79,8 @@ def solver_config(config) -> SolverConfig:
             f"{sc.rtol:g} is below what float32 can reach for this operator (about 1e-5: round-off of the "
             f"operator itself); use precision=float64 or solver.rtol >= {FLOAT32_MIN_RTOL:g}",
         )
+    if sc.rtol < FLOAT64_MIN_RTOL:
+        raise ConfigError("solver.rtol", f"{sc.rtol:g} is below what float64 can reach (round-off of the residual itself); use solver.rtol >= {FLOAT64_MIN_RTOL:g}")
     return sc
 
 

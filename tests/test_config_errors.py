@@ -71,6 +71,7 @@ CASES = [
     ("run", "helmholtz_scattering", ["physics.inclusion.centre=[0,0,0]"], "physics.inclusion.centre: expected 2 coordinates"),
     ("run", "helmholtz_point_source", ["physics.source_position=[0,0,0]"], "physics.source_position: expected 2 coordinates"),
     ("run", "helmholtz_point_source", ["precision=float32", "solver.rtol=1e-9"], "solver.rtol: 1e-09 is below what float32 can reach"),
+    ("run", "acoustic_lens", ["solver.rtol=1e-300"], "solver.rtol: 1e-300 is below what float64 can reach"),
     ("optimize", "burgers_inverse", ["adjoint=implicit"], "adjoint: implicit differentiation applies to steady states"),
     ("optimize", "burgers_inverse", ["physics.observation_every=7"], "physics.observation_every: must divide"),
     ("optimize", "helmholtz_inclusion_inverse", ["adjoint=checkpoint"], "adjoint: the Helmholtz solves are differentiated implicitly"),
