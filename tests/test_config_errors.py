@@ -192,3 +192,18 @@ def test_every_scenario_field_has_a_meaning():
                     missing.append(f"{name}: {schema.__name__}.{key}")
                 stack += _models_in(field.annotation)
     assert not missing, missing
+
+
+def test_memory_estimate():
+    """cells x fields x (snapshots + 1 + working copies) x bytes x members."""
+    import diffsim
+    from diffsim._config import WORKING_SET, available_memory, memory_estimate
+
+    config, _, scenario = diffsim.load_config(ROOT / "configs/sod.yaml")
+    need, how = memory_estimate(config, scenario)
+    assert need == 200 * 3 * (20 + 1 + WORKING_SET) * 8
+    assert how == f"200 cells x 3 field(s) x (21 snapshots + {WORKING_SET} working copies) x 8 bytes"
+    config, _, scenario = diffsim.load_config(ROOT / "configs/burgers_ensemble.yaml", ["precision=float32"])
+    need, how = memory_estimate(config, scenario)
+    assert need == 512 * 1 * (20 + 1 + WORKING_SET) * 4 * 16 and how.endswith("x 4 bytes x 16 members")
+    assert available_memory() > 2**20
