@@ -207,3 +207,29 @@ def test_memory_estimate():
     need, how = memory_estimate(config, scenario)
     assert need == 512 * 1 * (20 + 1 + WORKING_SET) * 4 * 16 and how.endswith("x 4 bytes x 16 members")
     assert available_memory() > 2**20
+
+
+def _leaves(tree, prefix=""):
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+@pytest.mark.parametrize("name", ["sod", "helmholtz_inclusion_inverse"])
+def test_mutations_exit_0_or_2_with_one_line(capsys, name):
+    """A small fuzz: every key of a config set to garbage is accepted or
+    refused in one line (exit 2), never a traceback."""
+    import diffsim
+    from diffsim._config import resolved_dict
+
+    path = str(ROOT / "configs" / f"{name}.yaml")
+    keys = list(_leaves(resolved_dict(diffsim.load_config(path)[0]))) + ["physics.zzz", "grid.cells.3"]
+    bad = ["true", "-1", "0", ".nan", "-.inf", "1e308", "abc", "[]", "{a: 1}", "[1, 2, 3, 4]", "100000000000000000000"]
+    for key in keys:
+        for value in bad:
+            code, lines = _run(capsys, ["config", path, f"{key}={value}"])
+            assert code in (0, 2), (key, value, code)
+            if code == 2:
+                assert len(lines) == 1 and lines[0].startswith("diffsim: config error: "), (key, value, lines)
