@@ -120,6 +120,7 @@ class SteadyFit(OptimizationScenario):
         solver_cfg = Solver(**config.solver)
         grid = grid_from(config)
         self.validate(config, physics)
+        n = grid.cells[0]
         x = grid.coordinates[0]
         basis = jnp.asarray(forcing_basis(x, physics.modes))
         truth_key, noise_key, guess_key = jax.random.split(key, 3)
