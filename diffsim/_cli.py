@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("config")
     show.add_argument("overrides", nargs="*", metavar="key=value")
 
-    sub.add_parser("scenarios", help="list the registered scenarios")
+    scen = sub.add_parser("scenarios", help="list the registered scenarios, or describe one (its keys, defaults and meanings)")
+    scen.add_argument("name", nargs="?", help="a scenario: print its description and every config key with its default and meaning")
     return parser
 
 
@@ -137,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "scenarios":
         from ._scenario import registry
 
+        if args.name is not None:
+            from ._config import describe_scenario
+
+            try:
+                print(describe_scenario(args.name))
+            except ConfigError as e:
+                print(f"diffsim: config error: {e}", file=sys.stderr)
+                return EXIT_CONFIG
+            return 0
         for name, cls in registry().items():
             print(f"{name:<24} {cls.ndim}D  {cls.description}")
         return 0
@@ -174,13 +184,23 @@ def main(argv: list[str] | None = None) -> int:
 
     from ._distributed import initialize
     from ._errors import RunError
-    from ._run import run
+    from ._run import precheck, run
+    from ._scenario import SteadyScenario, TimeDependentScenario
 
     try:  # several processes (srun -n N, or the distributed: section) join here
         initialize(config.distributed)
     except RunError as e:
         print(f"diffsim: {e}", file=sys.stderr)
         return EXIT_RUN
+
+    if args.command == "run":
+        try:  # checks that need the initial fields, before --out is touched
+            if not issubclass(scenario, (TimeDependentScenario, SteadyScenario)):
+                raise ConfigError("scenario", f"{scenario.name} is an optimization problem with nothing to run forward: use diffsim optimize")
+            precheck(config, physics, scenario)
+        except ConfigError as e:
+            print(f"diffsim: config error: {e}", file=sys.stderr)
+            return EXIT_CONFIG
 
     if args.command == "optimize":
         from ._optimize_job import run_optimize

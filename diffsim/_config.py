@@ -4,7 +4,10 @@ compilation. Every error names the offending key in one line."""
 from __future__ import annotations
 
 import copy
+import difflib
 import math
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,8 +16,8 @@ import pydantic
 import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-from ._errors import ConfigError
-from ._scenario import Scenario, TimeDependentScenario, get_scenario, registry
+from ._errors import ConfigError, KeyedError
+from ._scenario import OptimizationScenario, Scenario, SteadyScenario, TimeDependentScenario, get_scenario, registry, strict_numbers
 from .steppers import ETDRK1, ETDRK2, ETDRK4, RK4, SSPRK3, ForwardEuler
 
 STEPPERS = {
@@ -27,8 +30,32 @@ STEPPERS = {
 }
 
 
+#: Upper bounds that turn absurd requests into config errors instead of
+#: hangs or overflows: steps of a fixed-step run (`time.t_end / time.dt`)
+#: and `time.max_steps`, saved snapshots, and seeds (JAX takes int64 seeds).
+MAX_STEPS = 10**8
+MAX_SNAPSHOTS = 10_000
+MAX_SEED = 2**63 - 1
+#: The largest `time.cfl`: above 1 no explicit finite-volume step here is stable.
+MAX_CFL = 1.0
+
+#: Memory estimate of a run, in units of its state's size per saved
+#: snapshot: time-dependent runs hold every snapshot on the host plus about
+#: `WORKING_SET` copies of the state while stepping (stages, compiled
+#: temporaries); steady solves hold about `STEADY_WORKING_SET` complex
+#: copies (Krylov vectors, preconditioner, PML coefficients).
+WORKING_SET = 16
+STEADY_WORKING_SET = 64
+
+
 class _Strict(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler):
+        schema = handler(source)
+        strict_numbers(schema)  # `true` is not an integer, `"2"` not a number
+        return schema
 
 
 class GridConfig(_Strict):
@@ -58,9 +85,9 @@ class TimeConfig(_Strict):
 
     t_end: PositiveFloat
     dt: PositiveFloat | None = None
-    cfl: PositiveFloat | None = None
-    max_steps: PositiveInt = 100_000
-    snapshots: PositiveInt = 50
+    cfl: PositiveFloat | None = Field(None, le=MAX_CFL)
+    max_steps: PositiveInt = Field(100_000, le=MAX_STEPS)
+    snapshots: PositiveInt = Field(50, le=MAX_SNAPSHOTS)
 
     @pydantic.model_validator(mode="after")
     def _one_step_rule(self):
@@ -68,6 +95,10 @@ class TimeConfig(_Strict):
             raise _KeyedError("dt", "give either time.dt (fixed steps) or time.cfl (CFL-controlled steps)")
         if self.dt is not None and self.cfl is not None:
             raise _KeyedError("cfl", "give either time.dt or time.cfl, not both (set the other to null)")
+        if self.dt is not None and not self.t_end / self.dt <= MAX_STEPS:
+            raise _KeyedError("dt", f"t_end / dt = {self.t_end / self.dt:.3g} steps, more than the limit of {MAX_STEPS:.0e}; raise time.dt or lower time.t_end")
+        if self.t_end / self.snapshots == 0.0:
+            raise _KeyedError("t_end", f"t_end / snapshots underflows to 0 (t_end = {self.t_end!r})")
         return self
 
 
@@ -132,7 +163,7 @@ class DistributionConfig(_Strict):
     uniform: tuple[float, float] | None = None
     loguniform: tuple[PositiveFloat, PositiveFloat] | None = None
     normal: tuple[float, pydantic.NonNegativeFloat] | None = None
-    integers: tuple[int, int] | None = None
+    integers: tuple[pydantic.conint(ge=-(2**63), le=2**63 - 1), pydantic.conint(ge=-(2**63), le=2**63 - 1)] | None = None
 
     @pydantic.model_validator(mode="after")
     def _exactly_one(self):
@@ -167,7 +198,7 @@ class BatchConfig(_Strict):
     members: list[dict[str, Any]] | None = Field(None, min_length=1)
     size: PositiveInt | None = None
     vary: dict[str, DistributionConfig] = Field(default_factory=dict)
-    seed: NonNegativeInt | None = None
+    seed: NonNegativeInt | None = Field(None, le=MAX_SEED)
 
     @pydantic.field_validator("members", mode="before")
     @classmethod
@@ -262,7 +293,7 @@ class RunConfig(_Strict):
 
     scenario: str
     precision: Literal["float32", "float64"] = "float64"
-    seed: NonNegativeInt = 0
+    seed: NonNegativeInt = Field(0, le=MAX_SEED)
     stepper: Literal[tuple(STEPPERS)] = "etdrk4"  # type: ignore[valid-type]
     # implicit: steady states (implicit function theorem), for scenarios that declare it
     adjoint: Literal["direct", "checkpoint", "implicit"] = "checkpoint"
@@ -295,12 +326,7 @@ class RunConfig(_Strict):
         return None if self.num_steps is None else self.time.t_end / self.num_steps
 
 
-class _KeyedError(ValueError):
-    """Raised inside validators to name a sub-key."""
-
-    def __init__(self, key, message):
-        self.key = key
-        super().__init__(message)
+_KeyedError = KeyedError  # raised inside validators to name a sub-key
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -312,20 +338,57 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(text, "empty key in override")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = _load_yaml_text(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(key, f"cannot parse value {raw!r}: {e.problem if hasattr(e, 'problem') else e}") from None
+        raise ConfigError(key, f"cannot parse value {raw!r}: {_yaml_problem(e)}") from None
+    except ConfigError as e:
+        raise ConfigError(f"{key}.{e.key}", f"in value {raw!r}: {str(e)[len(e.key) + 2:]}") from None
     return key.split("."), value
 
 
-def _set(tree: dict, path: list[str], value) -> None:
+def _plain(value):
+    """A schema default as config data: models as dicts, tuples as lists."""
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _default_of(scenario: type[Scenario] | None, path: list[str]):
+    """The schema default of `physics.key` / `scheme.key` / `solver.key`
+    (so that `physics.left.2=0.5` can set one entry of a default list)."""
+    schemas = {"physics": "Physics", "scheme": "Scheme", "solver": "Solver"}
+    if scenario is None or len(path) != 2 or path[0] not in schemas:
+        return None
+    field = getattr(scenario, schemas[path[0]]).model_fields.get(path[1])
+    if field is None or field.is_required():
+        return None
+    return _plain(field.get_default(call_default_factory=True))
+
+
+def _set(tree: dict, path: list[str], value, scenario: type[Scenario] | None = None) -> None:
+    """Set the dotted `path` in nested dicts and lists (an integer part
+    indexes a list; a dict value is merged into an existing section)."""
     node = tree
-    for i, part in enumerate(path[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(".".join(path[: i + 1]), f"is a value, not a section; cannot set {'.'.join(path)}")
-        node = child
-    node[path[-1]] = value
+    for i, part in enumerate(path):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(".".join(path), f"{'.'.join(path[:i])} is a list of {len(node)} entries: {part!r} is not an index into it (0 to {len(node) - 1})")
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise ConfigError(".".join(path[:i]), f"is a value, not a section; cannot set {'.'.join(path)}")
+        if i == len(path) - 1:
+            current = node[part] if isinstance(node, list) else node.get(part)
+            node[part] = _merge(current, value) if isinstance(value, dict) and isinstance(current, dict) else value
+        elif isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
+            default = _default_of(scenario, path[: i + 1])
+            node[part] = default if isinstance(default, (dict, list)) and node.get(part) is None else node.get(part, {})
+            if node[part] is None:
+                node[part] = {}
+            node = node[part]
+        else:
+            node = node[part]
 
 
 def _merge(base: dict, top: dict) -> dict:
@@ -338,54 +401,299 @@ def _merge(base: dict, top: dict) -> dict:
     return out
 
 
-def _format(error: pydantic.ValidationError, prefix: str = "") -> ConfigError:
+# ---------------------------------------------------------------- YAML
+
+
+def _yaml_problem(e: yaml.YAMLError, path: str = "", what: str = "") -> str:
+    """A YAML error as one line: `file:line:column: what problem (context)`."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None)
+    if mark is None or problem is None:
+        return (f"{path}: " if path else "") + what + " ".join(str(e).split())
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}: " if path else f"line {mark.line + 1}, column {mark.column + 1}: "
+    context = getattr(e, "context", None)
+    return where + what + " ".join(problem.split()) + (f" ({' '.join(context.split())})" if context else "")
+
+
+def _check_duplicates(node, path: list[str], source: str) -> None:
+    """Refuse a key given twice in one mapping, at any depth (PyYAML would
+    silently keep the last)."""
+    if isinstance(node, yaml.MappingNode):
+        seen = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if name is not None:
+                mark = key_node.start_mark
+                if (key_node.tag, name) in seen:
+                    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if source else f"line {mark.line + 1}"
+                    raise ConfigError(".".join([*path, name]), f"{where}: duplicate key (first given on line {seen[key_node.tag, name]}); give each key once")
+                seen[key_node.tag, name] = mark.line + 1
+            _check_duplicates(value_node, [*path, str(name)], source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicates(item, [*path, str(i)], source)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader reading `1e-3` as a number (YAML 1.2), not as
+    the string PyYAML 1.1 makes of it."""
+
+
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def _load_yaml_text(text: str, source: str = ""):
+    """Safe YAML with duplicate keys refused and `1e-3` read as a number."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_duplicates(node, [], source)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read a YAML config file; every problem (missing file, a directory,
+    not UTF-8, a syntax error, a duplicate key) is a one-line `ConfigError`
+    with `file:line:column` where there is one."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError("", f"config file {str(path)!r} is a directory, not a YAML file")
+    if not path.is_file():
+        raise ConfigError("", f"config file {str(path)!r} does not exist")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError("", f"cannot read config file {str(path)!r}: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError("", f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x}); save the config as UTF-8") from None
+    try:
+        return _load_yaml_text(text, str(path))
+    except yaml.YAMLError as e:
+        raise ConfigError("", _yaml_problem(e, str(path), "not valid YAML: ")) from None
+    except RecursionError:
+        raise ConfigError("", f"{path}: not valid YAML: nested too deeply") from None
+
+
+# ---------------------------------------------------------------- errors
+
+#: pydantic's union-member tags in an error location (`bool`, `literal['auto']`), not keys
+_TYPE_TAG = re.compile(r"^(?:[a-z][a-z0-9_-]*\[.*\]|int|float|bool|str|none)$")
+
+
+def _models_in(annotation) -> list[type[pydantic.BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) or () for m in _models_in(arg)]
+
+
+def _model_at(model: type[pydantic.BaseModel] | None, parts: list[str]) -> type[pydantic.BaseModel] | None:
+    """The schema of the section at `parts` below `model` (list indices and
+    dict keys skipped), or None when it is not a schema."""
+    for part in parts:
+        if model is None:
+            return None
+        field = model.model_fields.get(part)
+        if field is None:
+            continue  # a list index or a dict key (batch.vary.<key>)
+        models = _models_in(field.annotation)
+        model = models[0] if models else None
+    return model
+
+
+def unknown_key_message(key: str, valid: list[str]) -> str:
+    """`unknown key` with the closest valid key and the list of valid ones."""
+    close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"unknown key{hint}; valid keys: {', '.join(valid) if valid else 'none'}"
+
+
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_BOUNDS = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", "greater than or equal to"),
+           "less_than": ("lt", "less than"), "less_than_equal": ("le", "less than or equal to")}
+
+
+def _format(error: pydantic.ValidationError, prefix: str = "", model: type[pydantic.BaseModel] | None = None) -> ConfigError:
     first = error.errors()[0]
-    loc = [str(p) for p in first["loc"]]
+    loc = [str(p) if p != "" else '""' for p in first["loc"] if not (isinstance(p, str) and _TYPE_TAG.match(p))]
     ctx = first.get("ctx") or {}
     inner = ctx.get("error")
-    if isinstance(inner, _KeyedError):
+    if isinstance(inner, KeyedError):
         loc = [*loc, inner.key]
         message = str(inner)
+    elif isinstance(inner, Exception):
+        message = str(inner)
     elif first["type"] == "extra_forbidden":
-        message = "unknown key"
+        section = _model_at(model, loc[:-1])
+        message = unknown_key_message(loc[-1], list(section.model_fields)) if section is not None else "unknown key"
+    elif first["type"] == "missing" and loc and loc[-1].isdigit():
+        message = f"missing: the list is too short (entry {loc[-1]} is required)"
     elif first["type"] == "missing":
         message = "required key is missing"
+    elif first["type"] in _BOUNDS:
+        bound = ctx[_BOUNDS[first["type"]][0]]
+        bound = f"{bound:g}" if isinstance(bound, float) else str(bound)
+        message = f"Input should be {_BOUNDS[first['type']][1]} {bound} (got {_short(first.get('input'))})"
     else:
-        message = f"{first['msg']} (got {first.get('input')!r})"
+        message = f"{first['msg']} (got {_short(first.get('input'))})"
     key = ".".join(p for p in [prefix, *loc] if p)
-    return ConfigError(key, message)
+    return ConfigError(key, " ".join(message.split()))
+
+
+# ---------------------------------------------------------------- up-front checks
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new job (`MemAvailable` of
+    /proc/meminfo, else free physical pages), None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_estimate(config: RunConfig, scenario: type[Scenario]) -> tuple[int, str]:
+    """Bytes a run needs, roughly, and how the figure was made: cells x
+    fields x copies x bytes per value x members, with one copy per saved
+    snapshot plus `WORKING_SET` (time-dependent) or `STEADY_WORKING_SET`
+    complex copies (steady)."""
+    cells = math.prod(config.grid.cells)
+    itemsize = 4 if config.precision == "float32" else 8
+    members = config.batch.count if config.batch is not None else 1
+    if issubclass(scenario, SteadyScenario) or config.time is None:
+        copies, itemsize, what = STEADY_WORKING_SET, 2 * itemsize, f"{STEADY_WORKING_SET} complex working copies"
+    else:
+        copies, what = config.time.snapshots + 1 + WORKING_SET, f"{config.time.snapshots + 1} snapshots + {WORKING_SET} working copies"
+    need = cells * scenario.channels * copies * itemsize * members
+    batch = f" x {members} members" if members > 1 else ""
+    return need, f"{cells} cells x {scenario.channels} field(s) x ({what}) x {itemsize} bytes{batch}"
+
+
+def _check_memory(config: RunConfig, scenario: type[Scenario]) -> None:
+    need, how = memory_estimate(config, scenario)
+    available = available_memory()
+    if available is None or need <= available:
+        return
+    members = config.batch.count if config.batch is not None else 1
+    if members > 1 and need // members <= available:
+        key = "batch.size" if config.batch.members is None else "batch.members"
+    elif config.time is not None and issubclass(scenario, TimeDependentScenario) and need * (1 + WORKING_SET) // (config.time.snapshots + 1 + WORKING_SET) <= available:
+        key = "time.snapshots"
+    else:
+        key = "grid.cells"
+    raise ConfigError(key, f"the run needs about {need / 2**30:.3g} GiB ({how}), more than the {available / 2**30:.3g} GiB of memory available")
+
+
+def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
+    from ._distributed import wanted
+    from ._parallel import check_divisible, make_mesh
+
+    if not issubclass(scenario, TimeDependentScenario):
+        raise ConfigError("parallel.mesh", f"scenario {scenario.name} is not time-dependent: only time-dependent runs are split across devices (remove parallel.mesh)")
+    check_divisible(config.grid.cells, config.parallel.mesh)  # divisibility here
+    if not scenario.cfl_steps:  # Fourier-spectral: slabs along x over every device (see shard_operator)
+        shards = math.prod(config.parallel.mesh)
+        if scenario.ndim == 1:
+            raise ConfigError("parallel.mesh", "1D Fourier-spectral problems cannot be split across devices; run them on one device")
+        if config.grid.cells[0] % shards:
+            raise ConfigError("parallel.mesh", f"a Fourier-spectral field is split into slabs along x over all {shards} devices of mesh "
+                              f"{config.parallel.mesh}: grid.cells[0] = {config.grid.cells[0]} must be divisible by {shards}")
+    if not wanted(config.distributed):  # device count, unless processes join later (then known only after they do)
+        make_mesh(config.parallel.mesh)
+
+
+def check_cfl_steps(config: RunConfig, operator, y) -> None:
+    """Refuse a fixed step beyond CFL 1 on the initial fields, and a
+    CFL-controlled run that cannot reach `time.t_end` within
+    `time.max_steps x time.snapshots` steps, estimating the step from the
+    initial fields' stable step (cheap: no time loop is compiled). The
+    estimate is optimistic (steps usually shrink), so what it refuses would
+    certainly exhaust `max_steps`."""
+    t = config.time
+    if t is not None and t.dt is not None and getattr(type(operator), "stable_dt", None) is not None:
+        stable = float(operator.stable_dt(operator.encode(y), MAX_CFL))
+        if config.dt > stable:  # a fixed step beyond CFL 1 on the initial fields blows up at once
+            raise ConfigError("time.dt", f"the step {config.dt:.4g} exceeds the stable step {stable:.4g} of the initial fields "
+                              f"(CFL {MAX_CFL:g}); lower time.dt or use time.cfl")
+    if t is None or t.cfl is None:
+        return
+    if getattr(type(operator), "stable_dt", None) is None:
+        raise ConfigError("time.cfl", f"{type(operator).__name__} has no CFL condition: give a fixed time.dt and set time.cfl to null")
+    dt = float(operator.stable_dt(operator.encode(y), t.cfl))
+    budget = t.max_steps * t.snapshots
+    if not (math.isfinite(dt) and dt > 0):
+        raise ConfigError("time.cfl", f"the initial fields give no admissible CFL step (stable dt = {dt:g})")
+    steps = t.t_end / dt
+    if steps > budget:
+        key = "time.cfl" if t.cfl < 0.05 else "time.t_end"
+        count = f"about {steps:.3g}" if math.isfinite(steps) else "more than 1e308"
+        raise ConfigError(key, f"{count} steps of dt = {dt:.3g} (CFL {t.cfl:g} on the initial fields) are needed to reach "
+                          f"t_end = {t.t_end:g}, more than time.max_steps x time.snapshots = {budget:.3g}; "
+                          f"lower time.t_end, raise time.cfl or time.max_steps")
 
 
 def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[RunConfig, pydantic.BaseModel, type[Scenario]]:
     """Read, override, fill in scenario defaults and validate a run config.
 
     Returns the validated `RunConfig`, its parsed `physics` section and the
-    scenario class. Raises `ConfigError` naming the first offending key.
+    scenario class. Raises `ConfigError` naming the first offending key:
+    everything that can be checked without building the problem (memory,
+    step counts, devices, the scenario's own `validate`) is checked here.
     """
-    if isinstance(source, dict):
-        raw = copy.deepcopy(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError("", f"config file {str(path)!r} does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError("", f"{path}: not valid YAML: {e}") from None
+    raw = copy.deepcopy(source) if isinstance(source, dict) else (load_yaml(source) or {})
     if not isinstance(raw, dict):
-        raise ConfigError("", "the config must be a mapping of keys to values")
-    for text in overrides:
-        _set(raw, *parse_override(text))
+        raise ConfigError("", f"the config must be a mapping of keys to values, got {type(raw).__name__}")
+    if bad := [key for key in raw if not isinstance(key, str)]:
+        raise ConfigError(str(bad[0]), "keys must be names (strings)")
+    parsed = [parse_override(text) for text in overrides]
+    for path, value in parsed:
+        if path == ["scenario"]:
+            raw["scenario"] = value
 
     name = raw.get("scenario")
     if name is None:
         raise ConfigError("scenario", f"required key is missing (one of: {', '.join(registry())})")
+    if not isinstance(name, str):
+        raise ConfigError("scenario", f"expected a scenario name, got {_short(name)} (one of: {', '.join(registry())})")
     try:
-        scenario = get_scenario(str(name))
+        scenario = get_scenario(name)
     except KeyError:
-        raise ConfigError("scenario", f"unknown scenario {name!r} (one of: {', '.join(registry())})") from None
+        close = difflib.get_close_matches(name, list(registry()), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError("scenario", f"unknown scenario {name!r}{hint} (one of: {', '.join(registry())})") from None
 
     merged = _merge(scenario.defaults, raw)
+    for path, value in parsed:
+        _set(merged, path, value, scenario)
     cells = (merged.get("grid") or {}).get("cells") if isinstance(merged.get("grid"), dict) else None
     if isinstance(cells, list) and len(cells) != scenario.ndim:
         raise ConfigError(
@@ -395,27 +703,36 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
     try:
         config = RunConfig.model_validate(merged)
     except pydantic.ValidationError as e:
-        raise _format(e) from None
+        raise _format(e, model=RunConfig) from None
     try:
         physics = scenario.Physics.model_validate(config.physics)
     except pydantic.ValidationError as e:
-        raise _format(e, "physics") from None
+        raise _format(e, "physics", scenario.Physics) from None
     sections = {}
     for section, schema in (("scheme", scenario.Scheme), ("solver", scenario.Solver)):
         try:
             sections[section] = schema.model_validate(getattr(config, section)).model_dump()
         except pydantic.ValidationError as e:
-            raise _format(e, section) from None
+            raise _format(e, section, schema) from None
     if issubclass(scenario, TimeDependentScenario) and config.time is None:
         raise ConfigError("time", f"scenario {scenario.name} is time-dependent: the time section is required")
 
     if config.grid.lower is None or config.grid.upper is None:
         raise ConfigError("grid.lower", f"scenario {scenario.name} gives no default domain; set grid.lower and grid.upper")
     config = config.model_copy(update={"physics": physics.model_dump(), **sections})
-    if config.parallel.mesh is not None:  # divisibility here; device count when the run starts
-        from ._parallel import check_divisible
-
-        check_divisible(config.grid.cells, config.parallel.mesh)
+    _check_memory(config, scenario)
+    if config.parallel.mesh is not None:
+        _check_mesh(config, scenario)
+    if issubclass(scenario, TimeDependentScenario) and not scenario.cfl_steps and config.time.cfl is not None:
+        raise ConfigError("time.cfl", f"scenario {scenario.name} has no CFL condition (spectral): give a fixed time.dt and set time.cfl to null")
+    if scenario.steppers is not None and config.stepper not in scenario.steppers:
+        raise ConfigError("stepper", f"{config.stepper} does not apply to {scenario.name} (no linear part for an exponential integrator): "
+                          f"use one of {', '.join(scenario.steppers)}")
+    if config.adjoint == "implicit" and issubclass(scenario, OptimizationScenario) and not issubclass(scenario, SteadyScenario) \
+            and "implicit" not in scenario.adjoints:
+        raise ConfigError("adjoint", f"implicit differentiation applies to steady states; {scenario.name} differentiates a "
+                          f"time-dependent rollout: use one of {', '.join(scenario.adjoints)}")
+    scenario.validate(config, physics)
     if config.batch is not None:  # every member validated too, naming batch.members.i.key / batch.vary.key
         from ._ensemble import member_configs
 
@@ -461,3 +778,112 @@ def _inapplicable_keys(config: RunConfig) -> set[str]:
     if config.discretization != "finite_difference":
         drop.add("fd_order")
     return drop
+
+
+# ---------------------------------------------------------------- diffsim scenarios NAME
+
+#: Meanings of the general keys (scenario sections carry theirs as pydantic
+#: `Field(description=...)`), printed by `diffsim scenarios NAME`.
+KEY_HELP = {
+    "scenario": "the registered problem (diffsim scenarios lists them)",
+    "precision": "float64 or float32 for every array of the run",
+    "seed": f"seed of the JAX random key (random initial data, noise), 0 to {MAX_SEED}",
+    "stepper": f"time stepper: {', '.join(STEPPERS)}",
+    "adjoint": "reverse-mode strategy of an optimization: direct, checkpoint (bounded memory), implicit (steady states)",
+    "grid.cells": "cells per axis (a list, one entry per dimension)",
+    "grid.lower": "lower domain bound per axis",
+    "grid.upper": "upper domain bound per axis (the domain is [lower, upper))",
+    "time.t_end": "end time of the run",
+    "time.dt": f"fixed (maximum) step; t_end / dt at most {MAX_STEPS:.0e} steps",
+    "time.cfl": "CFL number: steps chosen from the fields' stable step (finite volumes); give dt or cfl",
+    "time.max_steps": f"most steps per snapshot interval with cfl (at most {MAX_STEPS:.0e})",
+    "time.snapshots": f"saved snapshots after t = 0, equally spaced (at most {MAX_SNAPSHOTS})",
+    "discretization": "spatial derivatives: fourier (spectral) or finite_difference",
+    "fd_order": "order of the finite differences (2, 4, 6, 8; default 4)",
+    "optimize.iterations": "optimizer iterations",
+    "optimize.checkpoint_every": "iterations between resumable checkpoints",
+    "optimize.gradient": "reverse, forward or auto (forward up to 4 parameters)",
+    "optimize.optimizer.name": "adam, adamw, sgd or lbfgs",
+    "optimize.optimizer.learning_rate": "step size (not for lbfgs)",
+    "optimize.optimizer.clip_norm": "clip the gradient to this global norm (null: no clipping)",
+    "optimize.optimizer.weight_decay": "decoupled weight decay (adamw)",
+    "optimize.optimizer.momentum": "momentum (sgd; null: none)",
+    "optimize.optimizer.schedule.name": "learning-rate schedule: constant, cosine, exponential, warmup_cosine",
+    "optimize.optimizer.schedule.transition_steps": "steps per decay (exponential) or of the decay (cosine)",
+    "optimize.optimizer.schedule.warmup_steps": "linear warm-up steps (warmup_cosine)",
+    "parallel.mesh": "blocks per grid axis to split one solve across devices (null: one device)",
+    "batch": "an ensemble of members run as one vmapped solve (members: overrides, or size + vary: random laws)",
+    "slurm.partition": "SLURM partition of a sweep's tasks",
+    "slurm.time_limit_min": "time limit per task (minutes)",
+    "slurm.cpus_per_task": "CPUs per task",
+    "slurm.gpus_per_task": "GPUs per task",
+    "slurm.array_parallelism": "most tasks running at once",
+    "distributed.enabled": "join several JAX processes: auto (under srun -n N), true or false",
+    "distributed.coordinator_address": "host:port of process 0",
+    "distributed.num_processes": "number of processes",
+    "distributed.process_id": "this process's index",
+    "distributed.local_device_ids": "devices this process uses",
+    "distributed.initialization_timeout_s": "seconds to wait for the other processes",
+}
+
+
+def _section_lines(model: type[pydantic.BaseModel], values: dict, prefix: str, help_of) -> list[tuple[str, str, str]]:
+    """(dotted key, default, meaning) for every field of `model`, nested schemas expanded."""
+    rows = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        value = values.get(name) if isinstance(values, dict) else None
+        nested = _models_in(field.annotation)
+        if nested and isinstance(value, dict):
+            rows += _section_lines(nested[0], value, f"{key}.", help_of)
+            continue
+        meaning = field.description or help_of(key) or ""
+        default = "(required)" if field.is_required() and value is None else yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+        rows.append((key, default, " ".join(meaning.split())))
+    return rows
+
+
+def describe_scenario(name: str) -> str:
+    """What `diffsim scenarios NAME` prints: the scenario's description and
+    every config key with its default and meaning. Raises `ConfigError` for
+    an unknown name."""
+    scenarios = registry()
+    if name not in scenarios:
+        close = difflib.get_close_matches(name, list(scenarios), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError("scenario", f"unknown scenario {name!r}{hint} (one of: {', '.join(scenarios)})")
+    scenario = scenarios[name]
+    kinds = [k for cls, k in ((TimeDependentScenario, "time-dependent"), (SteadyScenario, "steady"), (OptimizationScenario, "optimization"))
+             if issubclass(scenario, cls)]
+    try:
+        resolved = resolved_dict(load_config({"scenario": name})[0])
+    except ConfigError:  # defaults that need a key from the user: show what is known
+        resolved = copy.deepcopy(scenario.defaults)
+    lines = [f"{name} ({scenario.ndim}D, {', '.join(kinds)}): {scenario.description}", ""]
+    sections = [("physics", scenario.Physics), ("scheme", scenario.Scheme), ("solver", scenario.Solver)]
+    general = {"time": TimeConfig, "grid": GridConfig}
+    for section, schema in sections:
+        if schema.model_fields:
+            lines.append(f"{section}:")
+            rows = _section_lines(schema, resolved.get(section) or {}, f"{section}.", lambda key: None)
+            lines += _table(rows)
+    for section, schema in general.items():
+        if section == "time" and not issubclass(scenario, TimeDependentScenario) and resolved.get("time") is None:
+            continue
+        lines.append(f"{section}:")
+        lines += _table(_section_lines(schema, resolved.get(section) or {}, f"{section}.", KEY_HELP.get))
+    lines.append("run:")
+    top = [(k, yaml.safe_dump(resolved.get(k), default_flow_style=True).strip().removesuffix("...").strip(), KEY_HELP.get(k, ""))
+           for k in ("precision", "seed", "stepper", "adjoint", "discretization", "fd_order")]
+    lines += _table(top)
+    if issubclass(scenario, OptimizationScenario):
+        lines.append("optimize:")
+        lines += _table(_section_lines(OptimizeConfig, resolved.get("optimize") or {}, "optimize.", KEY_HELP.get))
+    lines.append("(also parallel.mesh, batch, slurm, distributed: see the README)")
+    return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, str, str]]) -> list[str]:
+    width = max((len(f"{k} = {d}") for k, d, _ in rows), default=0)
+    width = min(width, 48)
+    return [f"  {f'{k} = {d}':<{width}}  {m}".rstrip() for k, d, m in rows]

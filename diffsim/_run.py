@@ -17,12 +17,12 @@ from tqdm.auto import tqdm
 from operators import AbstractConstrainedOperator
 
 from ._compile import compile_ahead
-from ._config import STEPPERS, RunConfig, resolved_dict
-from ._errors import RunError
+from ._config import STEPPERS, RunConfig, check_cfl_steps, resolved_dict
+from ._errors import ConfigError, RunError
 from ._distributed import is_main, to_host
 from ._io import fields_dataset, one_job_per_folder, write_fields, write_json, write_yaml
 from ._plots import plot_run
-from ._scenario import Scenario, Setup, SteadyScenario
+from ._scenario import Scenario, Setup, SteadyScenario, TimeDependentScenario
 from ._solve import solve, solve_cfl
 
 
@@ -107,6 +107,28 @@ def run(config: RunConfig, physics, scenario: type[Scenario], out: Path, *, plot
         return _run(config, physics, scenario, out, plots)
 
 
+def precheck(config: RunConfig, physics, scenario: type[Scenario]) -> None:
+    """Checks that need the initial fields, made before `run` creates or
+    writes anything: `check_cfl_steps` (a step count that cannot reach
+    `time.t_end`, a fixed step beyond CFL 1). Builds the problem once
+    without compiling its time loop; only for finite-volume scenarios
+    (`cfl_steps`), where the build is cheap. Raises `ConfigError`."""
+    if not issubclass(scenario, TimeDependentScenario) or not scenario.cfl_steps or config.batch is not None:
+        return
+    with precision(config.precision):
+        try:
+            setup = scenario().build(config, physics, jax.random.key(config.seed))
+        except ConfigError:
+            raise
+        except (ValueError, TypeError, RunError):  # not a config error: `run` builds again and reports it as it does
+            return
+        check_cfl_steps(config, setup.operator, jnp.asarray(setup.initial))
+        if config.parallel.mesh is not None:  # blocks against the stencil's halo
+            from ._parallel import make_mesh, shard_operator
+
+            shard_operator(setup.operator, make_mesh(config.parallel.mesh))
+
+
 def _run_steady(config, physics, scenario, out, plots):
     """A stationary problem: one solve, timed as a whole (`run_s` includes
     compilation, which the scenario may report separately as `compile_s`)."""
@@ -135,6 +157,7 @@ def _run(config, physics, scenario, out, plots):
     names, constrained = op.field_names, constraints_of(op)  # before sharding wraps the operator
     y = jnp.asarray(setup.initial)
     check_physical(y, names, "initial data", constrained)
+    check_cfl_steps(config, op, y)  # refuse a CFL run that cannot reach t_end, before compiling
     if config.parallel.mesh is not None:  # one solve split across devices (_parallel.py)
         from ._parallel import make_mesh, shard_operator
 

@@ -31,11 +31,51 @@ from jaxtyping import Array
 from operators import AbstractOperator, Grid
 
 
+#: Bounds of every config number that sets none tighter: integers fit
+#: int32 (JAX's default integer), floats stay far from overflow.
+MAX_INT = 2**31 - 1
+MAX_FLOAT = 1e100
+
+
+def strict_numbers(schema) -> None:
+    """Make every int, float and bool in a pydantic core schema strict, in
+    place: `true` is not an integer, `1` not a boolean, `"2"` not a number
+    (floats still accept integers; lists still fill tuples). Numbers without
+    tighter bounds are bounded by `MAX_INT` / `MAX_FLOAT` in magnitude."""
+    if isinstance(schema, dict):
+        if schema.get("type") in ("int", "float", "bool"):
+            schema["strict"] = True
+        if schema.get("type") in ("int", "float"):
+            limit = MAX_INT if schema["type"] == "int" else MAX_FLOAT
+            if "le" not in schema and "lt" not in schema:
+                schema["le"] = limit
+            if "ge" not in schema and "gt" not in schema:
+                schema["ge"] = -limit
+        for value in schema.values():
+            strict_numbers(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            strict_numbers(value)
+
+
+#: The steppers for operators without a diagonal linear part (finite volumes).
+EXPLICIT_STEPPERS = ("euler", "ssprk3", "rk4")
+
+
 class PhysicsConfig(pydantic.BaseModel):
     """Base of a scenario's own config sections (`physics:`, `scheme:`,
-    `solver:`): unknown keys and non-finite numbers are rejected."""
+    `solver:`): unknown keys and non-finite numbers are rejected, and
+    numbers are strict (a boolean is not an integer). Validators name the
+    sub-key at fault by raising `diffsim.KeyedError`. Give each field a
+    `Field(description=...)`: `diffsim scenarios NAME` prints it."""
 
     model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler):
+        schema = handler(source)
+        strict_numbers(schema)
+        return schema
 
 
 class Scenario(abc.ABC):
@@ -53,6 +93,20 @@ class Scenario(abc.ABC):
     #: `summary.json` keys `diffsim optimize` prints when it ends, with labels
     #: (the figure a job is about, e.g. `{"focal_gain": "focal intensity gain"}`).
     headline: ClassVar[dict[str, str]] = {}
+    #: Fields per cell (density, momenta, energy: `ndim + 2` for Euler), for
+    #: the memory estimate `load_config` refuses oversized grids with.
+    channels: ClassVar[int] = 1
+    #: The `stepper:` values that apply (None: all). Finite volumes have no
+    #: linear part for the exponential (ETDRK) steppers: `EXPLICIT_STEPPERS`.
+    steppers: ClassVar[tuple[str, ...] | None] = None
+
+    @classmethod
+    def validate(cls, config, physics) -> None:
+        """Checks of the validated `config` (a `RunConfig`) and its parsed
+        `physics` section that need several sections together (a sensor
+        inside `grid`, a PML narrower than the domain): raise `ConfigError`
+        naming the key. `load_config` calls it, so every such error comes
+        before anything is compiled or written. The default checks nothing."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +126,10 @@ class Setup:
 
 
 class TimeDependentScenario(Scenario):
+    #: Whether the operator has a CFL condition (`stable_dt`), so that
+    #: `time.cfl` applies; spectral scenarios step with a fixed `time.dt`.
+    cfl_steps: ClassVar[bool] = True
+
     @abc.abstractmethod
     def build(self, config, physics, key) -> Setup:
         """`config` is the validated `RunConfig` (its own sections already

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pydantic
 
-from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, SteadyResult, SteadyScenario, register
+from diffsim import ConfigError, InverseProblem, KeyedError, OptimizationScenario, PhysicsConfig, SteadyResult, SteadyScenario, register
 from diffsim import solve_helmholtz
 from operators import Grid
 from operators.helmholtz import PML, Helmholtz, line_source, point_source
@@ -33,8 +33,8 @@ from ._common import grid_from
 class Lens(PhysicsConfig):
     """`physics.lens:` — the design region, a rectangle: centre and size (m)."""
 
-    centre: list[float] = [-2.0e-3, 0.0]
-    size: list[pydantic.PositiveFloat] = [3.0e-3, 11.0e-3]
+    centre: list[float] = pydantic.Field([-2.0e-3, 0.0], description="centre of the lens rectangle (m)")
+    size: list[pydantic.PositiveFloat] = pydantic.Field([3.0e-3, 11.0e-3], description="width and height of the lens rectangle (m)")
 
 
 class Physics(PhysicsConfig):
@@ -44,22 +44,24 @@ class Physics(PhysicsConfig):
     across the PML-free height, its ends tapered over the fraction
     `source_taper`; the initial design (`uniform`: `c0` in the lens); the PML."""
 
-    frequency: pydantic.PositiveFloat = 1.0e6
-    c0: pydantic.PositiveFloat = 1500.0
-    density: pydantic.PositiveFloat = 1000.0
-    c_min: pydantic.PositiveFloat = 1350.0
-    c_max: pydantic.PositiveFloat = 1900.0
-    lens: Lens = pydantic.Field(default_factory=Lens)
-    target: list[float] = [4.0e-3, 0.0]
-    source_x: float = -6.0e-3
-    source_taper: float = pydantic.Field(0.25, ge=0.0, le=0.5)
-    initial: Literal["uniform"] = "uniform"
-    pml: hc.PMLConfig = pydantic.Field(default_factory=lambda: hc.PMLConfig(width=16))
+    frequency: pydantic.PositiveFloat = pydantic.Field(1.0e6, description="source frequency (Hz)")
+    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="background sound speed (m/s)")
+    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="background density (kg/m^3)")
+    c_min: pydantic.PositiveFloat = pydantic.Field(1350.0, description="lower bound of the lens sound speed (m/s)")
+    c_max: pydantic.PositiveFloat = pydantic.Field(1900.0, description="upper bound of the lens sound speed (m/s)")
+    lens: Lens = pydantic.Field(default_factory=Lens, description="the design region")
+    target: list[float] = pydantic.Field([4.0e-3, 0.0], description="focal point to maximise |p|^2 at (m)")
+    source_x: float = pydantic.Field(-6.0e-3, description="x of the plane-wave line source (m)")
+    source_taper: float = pydantic.Field(0.25, ge=0.0, le=0.5, description="fraction of the source line tapered at each end")
+    initial: Literal["uniform"] = pydantic.Field("uniform", description="initial design (uniform: c0 in the lens)")
+    pml: hc.PMLConfig = pydantic.Field(default_factory=lambda: hc.PMLConfig(width=16), description="absorbing layer")
 
     @pydantic.model_validator(mode="after")
     def _bounds(self):
-        if not self.c_min < self.c0 < self.c_max:
-            raise ValueError(f"need c_min < c0 < c_max, got {self.c_min}, {self.c0}, {self.c_max}")
+        if not self.c_min < self.c0:
+            raise KeyedError("c_min", f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = {self.c0:g} m/s")
+        if not self.c0 < self.c_max:
+            raise KeyedError("c_max", f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = {self.c0:g} m/s")
         return self
 
 
@@ -99,7 +101,8 @@ class _Lens:
         return jnp.full(shape, np.log(frac / (1 - frac)), dtype=self.op.sound_speed.dtype)
 
 
-def _build(config, physics) -> _Lens:
+def _geometry(config, physics):
+    """Grid, PML, the PML-free height and the lens cells, checked."""
     grid = grid_from(config)
     pml = physics.pml.build()
     hc.check_pml(grid, pml)
@@ -132,6 +135,11 @@ def _build(config, physics) -> _Lens:
         if idx.size == 0:
             raise ConfigError("physics.lens.size", "the lens covers no cell centre")
         slices.append(slice(int(idx[0]), int(idx[-1]) + 1))
+    return grid, pml, (y0, y1), slices
+
+
+def _build(config, physics) -> _Lens:
+    grid, pml, (y0, y1), slices = _geometry(config, physics)
 
     omega = 2 * np.pi * physics.frequency
     op = Helmholtz(hc.discretization_from(config, grid), physics.c0, omega, density=physics.density, pml=pml)
@@ -176,6 +184,11 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
         "discretization": "fourier",
         "optimize": {"iterations": 60, "checkpoint_every": 20, "optimizer": {"name": "adam", "learning_rate": 0.3}},
     }
+
+    @classmethod
+    def validate(cls, config, physics):
+        _geometry(config, physics)
+        hc.solver_config(config)
 
     # --- diffsim run: the initial design -----------------------------------
     def solve(self, config, physics, key):

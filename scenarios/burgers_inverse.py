@@ -20,12 +20,12 @@ from ._common import grid_from, random_smooth_field
 
 
 class Physics(PhysicsConfig):
-    nu: pydantic.PositiveFloat = 0.05
-    sensors: pydantic.PositiveInt = 16
-    observation_every: pydantic.PositiveInt = 10
-    noise: pydantic.NonNegativeFloat = 0.01
-    regularization: pydantic.NonNegativeFloat = 1e-3
-    amplitude: pydantic.PositiveFloat = 1.0
+    nu: pydantic.PositiveFloat = pydantic.Field(0.05, description="viscosity")
+    sensors: pydantic.PositiveInt = pydantic.Field(16, description="number of equally spaced sensors")
+    observation_every: pydantic.PositiveInt = pydantic.Field(10, description="steps between observations (must divide the step count)")
+    noise: pydantic.NonNegativeFloat = pydantic.Field(0.01, description="observation noise standard deviation, relative to the data's RMS")
+    regularization: pydantic.NonNegativeFloat = pydantic.Field(1e-3, description="weight of the smoothness penalty on the initial condition")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="RMS of the true initial condition")
 
 
 @register
@@ -33,6 +33,7 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
     name = "burgers_inverse"
     description = "recover a Burgers initial condition from sparse noisy sensor data (4D-Var, reverse mode through the rollout)"
     ndim = 1
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [128], "lower": [0.0], "upper": [2 * np.pi]},
@@ -50,7 +51,18 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
         grid, truth = self._truth(config, physics, key)
         return Setup(Burgers(FourierSpectral(grid), nu=physics.nu), grid, truth[None])
 
+    @classmethod
+    def validate(cls, config, physics):
+        if config.num_steps is None:
+            raise ds.ConfigError("time.dt", "burgers_inverse takes fixed steps (time.dt), not time.cfl")
+        n = config.grid.cells[0]
+        if physics.sensors > n:
+            raise ds.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
+        if config.num_steps % physics.observation_every:
+            raise ds.ConfigError("physics.observation_every", f"must divide the number of steps ({config.num_steps})")
+
     def build_problem(self, config, physics, key):
+        self.validate(config, physics)
         truth_key, noise_key = jax.random.split(key)
         grid, truth = self._truth(config, physics, truth_key)
         op = Burgers(FourierSpectral(grid), nu=physics.nu)

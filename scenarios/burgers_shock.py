@@ -12,8 +12,8 @@ from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
-    nu: pydantic.PositiveFloat = 0.02
-    amplitude: pydantic.PositiveFloat = 1.0
+    nu: pydantic.PositiveFloat = pydantic.Field(0.02, description="viscosity")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="amplitude A of the initial A sin(x); the shock forms at t = 1/A")
 
 
 def cole_hopf_sine(x, t, nu, amplitude):
@@ -40,6 +40,7 @@ class BurgersShock(TimeDependentScenario):
     name = "burgers_shock"
     description = "viscous Burgers u_t + u u_x = nu u_xx from A sin(x): a shock forms at t = 1/A (exact Cole-Hopf solution)"
     ndim = 1
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [512], "lower": [0.0], "upper": [2 * np.pi]},
@@ -47,10 +48,14 @@ class BurgersShock(TimeDependentScenario):
         "stepper": "etdrk4",
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
-        if grid.lengths[0] != 2 * np.pi:
+    @classmethod
+    def validate(cls, config, physics):
+        if grid_from(config).lengths[0] != 2 * np.pi:
             raise ConfigError("grid.upper", "the exact solution assumes a domain of length 2 pi")
+
+    def build(self, config, physics, key):
+        self.validate(config, physics)
+        grid = grid_from(config)
         (x,) = grid.coordinates
         op = Burgers(FourierSpectral(grid), nu=physics.nu)
         u0 = physics.amplitude * np.sin(x)

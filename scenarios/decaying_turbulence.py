@@ -12,9 +12,9 @@ from ._common import grid_from, random_smooth_field
 
 
 class Physics(PhysicsConfig):
-    nu: pydantic.PositiveFloat = 2e-3
-    peak_wavenumber: pydantic.PositiveFloat = 8.0
-    vorticity_rms: pydantic.PositiveFloat = 5.0
+    nu: pydantic.PositiveFloat = pydantic.Field(2e-3, description="kinematic viscosity")
+    peak_wavenumber: pydantic.PositiveFloat = pydantic.Field(8.0, description="wavenumber of the initial spectrum's peak")
+    vorticity_rms: pydantic.PositiveFloat = pydantic.Field(5.0, description="RMS of the initial vorticity")
 
 
 @register
@@ -22,6 +22,7 @@ class DecayingTurbulence(TimeDependentScenario):
     name = "decaying_turbulence"
     description = "2D Navier-Stokes, random vorticity peaked at k0 = 8: vortex merging and an inverse energy cascade"
     ndim = 2
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [2 * np.pi, 2 * np.pi]},

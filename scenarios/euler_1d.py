@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim import EXPLICIT_STEPPERS, PhysicsConfig, Setup, TimeDependentScenario, register
 from operators.finite_volume import Outflow, ReflectingWall
 
 from ._common import grid_from
@@ -14,9 +14,9 @@ from ._euler import EULER_DEFAULTS, EulerScheme, make_euler
 
 
 class ShuOsherPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    entropy_amplitude: float = pydantic.Field(0.2, ge=0.0, lt=1.0)
-    entropy_wavenumber: pydantic.PositiveFloat = 5.0
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    entropy_amplitude: float = pydantic.Field(0.2, ge=0.0, lt=1.0, description="amplitude of the sinusoidal density ahead of the shock")
+    entropy_wavenumber: pydantic.PositiveFloat = pydantic.Field(5.0, description="wavenumber of the density wave")
 
 
 @register
@@ -24,6 +24,8 @@ class ShuOsher(TimeDependentScenario):
     name = "shu_osher"
     description = "Shu-Osher (1989): a Mach 3 shock runs into an entropy wave rho = 1 + 0.2 sin(5x)"
     ndim = 1
+    channels = 3  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = ShuOsherPhysics
     Scheme = EulerScheme
     defaults = {
@@ -44,8 +46,8 @@ class ShuOsher(TimeDependentScenario):
 
 
 class BlastPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    pressures: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat, pydantic.PositiveFloat] = (1000.0, 0.01, 100.0)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    pressures: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((1000.0, 0.01, 100.0), description="pressures of the left, middle and right states")
 
 
 @register
@@ -53,6 +55,8 @@ class WoodwardColella(TimeDependentScenario):
     name = "woodward_colella"
     description = "Woodward-Colella (1984) interacting blast waves between reflecting walls, t = 0.038"
     ndim = 1
+    channels = 3  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = BlastPhysics
     Scheme = EulerScheme
     defaults = {

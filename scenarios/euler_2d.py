@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pydantic
 
-from diffsim import ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim import EXPLICIT_STEPPERS, ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
 from operators.finite_volume import Inflow, Outflow, Periodic, ReflectingWall, Switch
 
 from ._common import grid_from
@@ -16,10 +16,10 @@ from ._euler import EULER_DEFAULTS, EulerScheme, conservative_averages_to_primit
 
 
 class VortexPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    strength: pydantic.PositiveFloat = 5.0
-    velocity: tuple[float, float] = (1.0, 1.0)
-    center: tuple[float, float] = (0.0, 0.0)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    strength: pydantic.PositiveFloat = pydantic.Field(5.0, description="vortex strength")
+    velocity: tuple[float, float] = pydantic.Field((1.0, 1.0), description="free-stream velocity (u, v)")
+    center: tuple[float, float] = pydantic.Field((0.0, 0.0), description="initial vortex centre (x, y)")
 
 
 @register
@@ -27,6 +27,8 @@ class IsentropicVortex(TimeDependentScenario):
     name = "isentropic_vortex"
     description = "isentropic vortex advected across a periodic box (Shu 1998): exact solution, smooth, for convergence orders"
     ndim = 2
+    channels = 4  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = VortexPhysics
     Scheme = EulerScheme
     defaults = {
@@ -65,8 +67,8 @@ class IsentropicVortex(TimeDependentScenario):
 
 
 class QuadrantPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    split: tuple[float, float] = (0.5, 0.5)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    split: tuple[float, float] = pydantic.Field((0.5, 0.5), description="point (x, y) where the four quadrants meet")
 
 
 # Lax & Liu (1998), configuration 3: (density, velocity_x, velocity_y, pressure) per quadrant
@@ -83,6 +85,8 @@ class RiemannProblem2D(TimeDependentScenario):
     name = "riemann_2d"
     description = "2D Riemann problem, Lax-Liu configuration 3: four shocks, a mushroom jet along the diagonal"
     ndim = 2
+    channels = 4  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = QuadrantPhysics
     Scheme = EulerScheme
     defaults = {
@@ -103,12 +107,12 @@ class RiemannProblem2D(TimeDependentScenario):
 
 
 class KHPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(5.0 / 3.0, gt=1.0)
-    density_ratio: pydantic.PositiveFloat = 2.0
-    shear_velocity: pydantic.PositiveFloat = 0.5
-    pressure: pydantic.PositiveFloat = 2.5
-    layer_width: pydantic.PositiveFloat = 0.025
-    perturbation: pydantic.NonNegativeFloat = 0.01
+    gamma: float = pydantic.Field(5.0 / 3.0, gt=1.0, description="ratio of specific heats")
+    density_ratio: pydantic.PositiveFloat = pydantic.Field(2.0, description="density of the middle band over that outside")
+    shear_velocity: pydantic.PositiveFloat = pydantic.Field(0.5, description="speed of each layer (opposite directions)")
+    pressure: pydantic.PositiveFloat = pydantic.Field(2.5, description="uniform initial pressure")
+    layer_width: pydantic.PositiveFloat = pydantic.Field(0.025, description="thickness of the shear layers")
+    perturbation: pydantic.NonNegativeFloat = pydantic.Field(0.01, description="amplitude of the seeding vertical velocity")
 
 
 @register
@@ -116,6 +120,8 @@ class KelvinHelmholtz(TimeDependentScenario):
     name = "kelvin_helmholtz"
     description = "Kelvin-Helmholtz instability of two smooth shear layers in a periodic box (after McNally et al. 2012)"
     ndim = 2
+    channels = 4  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = KHPhysics
     Scheme = EulerScheme
     defaults = {
@@ -124,10 +130,14 @@ class KelvinHelmholtz(TimeDependentScenario):
         "time": {"t_end": 2.0, "cfl": 0.5, "snapshots": 20},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
-        if grid.lengths != (1.0, 1.0):
+    @classmethod
+    def validate(cls, config, physics):
+        if grid_from(config).lengths != (1.0, 1.0):
             raise ConfigError("grid.upper", "kelvin_helmholtz is set up on the unit square")
+
+    def build(self, config, physics, key):
+        self.validate(config, physics)
+        grid = grid_from(config)
         X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
         a = physics.layer_width
         # tanh profiles: band 0.25 < y < 0.75 is dense and moves right
@@ -141,9 +151,9 @@ class KelvinHelmholtz(TimeDependentScenario):
 
 
 class DoubleMachPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    mach: float = pydantic.Field(10.0, gt=1.0)
-    wall_start: pydantic.NonNegativeFloat = 1.0 / 6.0
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    mach: float = pydantic.Field(10.0, gt=1.0, description="shock Mach number")
+    wall_start: pydantic.NonNegativeFloat = pydantic.Field(1.0 / 6.0, description="x where the reflecting wall begins")
 
 
 def _post_shock_state(gamma, mach):
@@ -184,6 +194,8 @@ class DoubleMachReflection(TimeDependentScenario):
     name = "double_mach_reflection"
     description = "double Mach reflection (Woodward & Colella 1984): a Mach 10 shock hits a 30-degree wedge"
     ndim = 2
+    channels = 4  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = DoubleMachPhysics
     Scheme = EulerScheme
     defaults = {
@@ -220,10 +232,10 @@ class DoubleMachReflection(TimeDependentScenario):
 
 
 class ExplosionPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    radius: pydantic.PositiveFloat = 0.4
-    inside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = (1.0, 1.0)
-    outside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = (0.125, 0.1)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    radius: pydantic.PositiveFloat = pydantic.Field(0.4, description="radius of the high-pressure sphere")
+    inside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((1.0, 1.0), description="density and pressure inside the sphere")
+    outside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((0.125, 0.1), description="density and pressure outside")
 
 
 @register
@@ -231,6 +243,8 @@ class Explosion3D(TimeDependentScenario):
     name = "explosion_3d"
     description = "3D spherical explosion (Toro 2009, section 17.1): a spherical Sod problem in a box with outflow faces"
     ndim = 3
+    channels = 5  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Physics = ExplosionPhysics
     Scheme = EulerScheme
     defaults = {

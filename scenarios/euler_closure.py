@@ -30,7 +30,7 @@ import pydantic
 import xarray as xr
 
 import diffsim as ds
-from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
+from diffsim import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
 from operators import Grid
 from operators.finite_volume import NeuralFlux, Outflow
 
@@ -40,19 +40,19 @@ from operators.finite_volume import solve_riemann
 
 
 class Physics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     fine_factor: int = pydantic.Field(16, ge=2, description="fine cells per coarse cell")
-    train_states: pydantic.PositiveInt = 24
-    test_states: pydantic.PositiveInt = 16
-    density: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = (0.125, 1.0)
-    pressure: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = (0.1, 1.0)
-    velocity: tuple[float, float] = (-0.5, 0.5)
-    interface: float = 0.5
-    radius: pydantic.PositiveInt = 2
-    width: pydantic.PositiveInt = 16
-    depth: pydantic.PositiveInt = 2
-    symmetric: bool = True
-    form: Literal["flux", "jump"] = "flux"
+    train_states: pydantic.PositiveInt = pydantic.Field(24, description="random Riemann problems to train on")
+    test_states: pydantic.PositiveInt = pydantic.Field(16, description="held-out Riemann problems")
+    density: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((0.125, 1.0), description="[low, high] of the log-uniform densities")
+    pressure: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((0.1, 1.0), description="[low, high] of the log-uniform pressures")
+    velocity: tuple[float, float] = pydantic.Field((-0.5, 0.5), description="[low, high] of the uniform velocities")
+    interface: float = pydantic.Field(0.5, description="position of the initial discontinuity")
+    radius: pydantic.PositiveInt = pydantic.Field(2, description="cells on each side of a face the network sees")
+    width: pydantic.PositiveInt = pydantic.Field(16, description="hidden units per layer of the network")
+    depth: pydantic.PositiveInt = pydantic.Field(2, description="hidden layers of the network")
+    symmetric: bool = pydantic.Field(True, description="make the correction mirror-symmetric")
+    form: Literal["flux", "jump"] = pydantic.Field("flux", description="network output: a flux correction (flux) or jump coefficients (jump)")
 
     @pydantic.field_validator("density", "pressure", "velocity")
     @classmethod
@@ -96,6 +96,7 @@ class EulerClosure(OptimizationScenario):
     name = "euler_closure"
     description = "neural flux closure: a 64-cell Euler solver trained to track 16x finer shock tubes (NeuralFlux)"
     ndim = 1
+    steppers = EXPLICIT_STEPPERS
     Physics = Physics
     Scheme = EulerScheme
     defaults = {
@@ -110,12 +111,17 @@ class EulerClosure(OptimizationScenario):
                                    "schedule": {"name": "cosine", "alpha": 0.05}}},
     }
 
-    def build_problem(self, config, physics, key):
+    @classmethod
+    def validate(cls, config, physics):
         if config.time is None or config.time.cfl is None:
             raise ConfigError("time.cfl", "the closure scenario takes a CFL number (time.cfl), not time.dt")
         grid = grid_from(config)
         if not grid.lower[0] < physics.interface < grid.upper[0]:
             raise ConfigError("physics.interface", f"must lie inside the domain ({grid.lower[0]}, {grid.upper[0]})")
+
+    def build_problem(self, config, physics, key):
+        self.validate(config, physics)
+        grid = grid_from(config)
         n, factor = grid.cells[0], physics.fine_factor
         fine_grid = Grid([n * factor], grid.lower, grid.upper)
         coarse = make_euler(grid, config.scheme, physics.gamma, Outflow())

@@ -30,9 +30,9 @@ class PMLConfig(PhysicsConfig):
     """`physics.pml:` — absorbing layer: cells per side, `sigma / omega` at
     the outer edge, polynomial order of the profile."""
 
-    width: pydantic.NonNegativeInt = 20
-    strength: pydantic.NonNegativeFloat = 2.0
-    order: pydantic.NonNegativeFloat = 2.0
+    width: pydantic.NonNegativeInt = pydantic.Field(20, description="PML cells on each side")
+    strength: pydantic.NonNegativeFloat = pydantic.Field(2.0, description="damping sigma / omega at the outer edge")
+    order: pydantic.NonNegativeFloat = pydantic.Field(2.0, description="polynomial order of the damping profile")
 
     def build(self) -> PML:
         return PML(self.width, self.strength, self.order)
@@ -51,13 +51,13 @@ class SolverConfig(PhysicsConfig):
     many operator applications as GMRES and no orthogonalisation, and was
     measured 1.7-2.6x faster (256^2 disc benchmark, one CPU thread)."""
 
-    method: Literal["gmres", "bicgstab"] = "bicgstab" if isinstance(HELMHOLTZ_SOLVER, BiCGStab) else "gmres"
-    rtol: pydantic.PositiveFloat = HELMHOLTZ_SOLVER.rtol
-    atol: pydantic.NonNegativeFloat = HELMHOLTZ_SOLVER.atol
-    max_steps: pydantic.PositiveInt = HELMHOLTZ_SOLVER.max_steps
-    restart: pydantic.PositiveInt = GMRES().restart
-    preconditioner: Literal["born", "shifted_laplacian", "none"] = DEFAULT_PRECONDITIONER
-    shift: pydantic.PositiveFloat = DEFAULT_SHIFT
+    method: Literal["gmres", "bicgstab"] = pydantic.Field("bicgstab" if isinstance(HELMHOLTZ_SOLVER, BiCGStab) else "gmres", description="Krylov method: gmres or bicgstab")
+    rtol: pydantic.PositiveFloat = pydantic.Field(HELMHOLTZ_SOLVER.rtol, description="tolerance on the relative residual ||b - A x|| / ||b||")
+    atol: pydantic.NonNegativeFloat = pydantic.Field(HELMHOLTZ_SOLVER.atol, description="absolute residual tolerance")
+    max_steps: pydantic.PositiveInt = pydantic.Field(HELMHOLTZ_SOLVER.max_steps, description="iteration cap")
+    restart: pydantic.PositiveInt = pydantic.Field(GMRES().restart, description="GMRES restart length")
+    preconditioner: Literal["born", "shifted_laplacian", "none"] = pydantic.Field(DEFAULT_PRECONDITIONER, description="born, shifted_laplacian or none")
+    shift: pydantic.PositiveFloat = pydantic.Field(DEFAULT_SHIFT, description="shift of the preconditioner (complex damping fraction)")
 
     def build(self):
         if self.method == "gmres":
@@ -78,6 +78,8 @@ GRADCHECK_RTOL = 1e-12
 # at ~10-15 points per wavelength: round-off in the operator itself is
 # ~ eps * (k_max / k)^2 ~ 1e-5.
 FLOAT32_MIN_RTOL = 2e-5
+# and float64 cannot evaluate it below about 1e-16 (its unit round-off).
+FLOAT64_MIN_RTOL = 1e-15
 
 
 def solver_config(config) -> SolverConfig:
@@ -89,6 +91,8 @@ def solver_config(config) -> SolverConfig:
             f"{sc.rtol:g} is below what float32 can reach for this operator (about 1e-5: round-off of the "
             f"operator itself); use precision=float64 or solver.rtol >= {FLOAT32_MIN_RTOL:g}",
         )
+    if sc.rtol < FLOAT64_MIN_RTOL:
+        raise ConfigError("solver.rtol", f"{sc.rtol:g} is below what float64 can reach (round-off of the residual itself); use solver.rtol >= {FLOAT64_MIN_RTOL:g}")
     return sc
 
 

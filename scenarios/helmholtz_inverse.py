@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pydantic
 
-from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, linear_solve, register
+from diffsim import ConfigError, InverseProblem, KeyedError, OptimizationScenario, PhysicsConfig, linear_solve, register
 from operators import Grid
 from operators.helmholtz import PML, Helmholtz, point_source
 
@@ -40,9 +40,9 @@ from ._common import grid_from
 class Inclusion(PhysicsConfig):
     """A disc of sound speed `sound_speed` (m/s), `centre` and `radius` in m."""
 
-    centre: list[float] = [0.0, 0.0]
-    radius: pydantic.PositiveFloat = 1.0e-3
-    sound_speed: pydantic.PositiveFloat = 1650.0
+    centre: list[float] = pydantic.Field([0.0, 0.0], description="centre of the disc (m)")
+    radius: pydantic.PositiveFloat = pydantic.Field(1.0e-3, description="radius of the disc (m)")
+    sound_speed: pydantic.PositiveFloat = pydantic.Field(1650.0, description="sound speed in the disc (m/s)")
 
 
 class Regularization(PhysicsConfig):
@@ -50,9 +50,9 @@ class Regularization(PhysicsConfig):
     or `h1` of the contrast `m = (c - c0) / c0` (see `_Tomography.penalty`),
     with `weight`; `epsilon` (a contrast over the ROI radius) smooths TV at 0."""
 
-    kind: Literal["tv", "h1"] = "tv"
-    weight: pydantic.NonNegativeFloat = 1e-3
-    epsilon: pydantic.PositiveFloat = 1e-3
+    kind: Literal["tv", "h1"] = pydantic.Field("tv", description="penalty: tv (smoothed total variation) or h1 of the contrast")
+    weight: pydantic.NonNegativeFloat = pydantic.Field(1e-3, description="weight of the penalty")
+    epsilon: pydantic.PositiveFloat = pydantic.Field(1e-3, description="smoothing of TV at zero gradient")
 
 
 class Physics(PhysicsConfig):
@@ -64,35 +64,38 @@ class Physics(PhysicsConfig):
     `noise`: standard deviation of the complex noise relative to the RMS of
     the scattered data; the PML."""
 
-    frequency: pydantic.PositiveFloat = 1.0e6
-    c0: pydantic.PositiveFloat = 1500.0
-    density: pydantic.PositiveFloat = 1000.0
-    c_min: pydantic.PositiveFloat = 1350.0
-    c_max: pydantic.PositiveFloat = 1800.0
+    frequency: pydantic.PositiveFloat = pydantic.Field(1.0e6, description="source frequency (Hz)")
+    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="background sound speed (m/s)")
+    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="background density (kg/m^3)")
+    c_min: pydantic.PositiveFloat = pydantic.Field(1350.0, description="lower bound of the recovered sound speed (m/s)")
+    c_max: pydantic.PositiveFloat = pydantic.Field(1800.0, description="upper bound of the recovered sound speed (m/s)")
     inclusions: list[Inclusion] = pydantic.Field(
         default_factory=lambda: [
             Inclusion(centre=[-0.9e-3, 0.6e-3], radius=0.9e-3, sound_speed=1620.0),
             Inclusion(centre=[1.0e-3, -0.7e-3], radius=0.7e-3, sound_speed=1420.0),
-        ]
+        ],
+        description="the true inclusions (discs) to recover",
     )
-    sources: pydantic.PositiveInt = 8
-    receivers: pydantic.PositiveInt = 32
-    source_radius: pydantic.PositiveFloat = 3.6e-3
-    receiver_radius: pydantic.PositiveFloat = 3.3e-3
-    roi_radius: pydantic.PositiveFloat = 2.4e-3
-    noise: pydantic.NonNegativeFloat = 0.01
-    regularization: Regularization = pydantic.Field(default_factory=Regularization)
-    pml: hc.PMLConfig = pydantic.Field(default_factory=lambda: hc.PMLConfig(width=10))
+    sources: pydantic.PositiveInt = pydantic.Field(8, description="point sources on the source ring")
+    receivers: pydantic.PositiveInt = pydantic.Field(32, description="receivers on the receiver ring")
+    source_radius: pydantic.PositiveFloat = pydantic.Field(3.6e-3, description="radius of the source ring (m)")
+    receiver_radius: pydantic.PositiveFloat = pydantic.Field(3.3e-3, description="radius of the receiver ring (m)")
+    roi_radius: pydantic.PositiveFloat = pydantic.Field(2.4e-3, description="radius of the region of interest, where the sound speed is recovered (m)")
+    noise: pydantic.NonNegativeFloat = pydantic.Field(0.01, description="complex noise standard deviation, relative to the RMS of the scattered data")
+    regularization: Regularization = pydantic.Field(default_factory=Regularization, description="the penalty")
+    pml: hc.PMLConfig = pydantic.Field(default_factory=lambda: hc.PMLConfig(width=10), description="absorbing layer")
 
     @pydantic.model_validator(mode="after")
     def _bounds(self):
-        if not self.c_min < self.c0 < self.c_max:
-            raise ValueError(f"need c_min < c0 < c_max, got {self.c_min}, {self.c0}, {self.c_max}")
+        if not self.c_min < self.c0:
+            raise KeyedError("c_min", f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = {self.c0:g} m/s")
+        if not self.c0 < self.c_max:
+            raise KeyedError("c_max", f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = {self.c0:g} m/s")
         for i, inc in enumerate(self.inclusions):
             if not self.c_min < inc.sound_speed < self.c_max:
-                raise ValueError(f"inclusions[{i}].sound_speed = {inc.sound_speed} lies outside (c_min, c_max)")
+                raise KeyedError(f"inclusions.{i}.sound_speed", f"{inc.sound_speed:g} m/s lies outside (c_min, c_max) = ({self.c_min:g}, {self.c_max:g})")
         if not self.roi_radius < min(self.source_radius, self.receiver_radius):
-            raise ValueError("roi_radius must be smaller than source_radius and receiver_radius")
+            raise KeyedError("roi_radius", "must be smaller than source_radius and receiver_radius")
         return self
 
 
@@ -175,7 +178,8 @@ def true_sound_speed(grid: Grid, physics: Physics) -> np.ndarray:
     return c
 
 
-def _build(config, physics: Physics) -> _Tomography:
+def _geometry(config, physics: Physics):
+    """Grid, PML and the region of interest, checked."""
     grid = grid_from(config)
     pml = physics.pml.build()
     hc.check_pml(grid, pml)
@@ -193,6 +197,11 @@ def _build(config, physics: Physics) -> _Tomography:
     inside = x[:, None] ** 2 + y[None, :] ** 2 <= physics.roi_radius**2
     if not inside.any():
         raise ConfigError("physics.roi_radius", "the region of interest covers no cell centre")
+    return grid, pml, inside
+
+
+def _build(config, physics: Physics) -> _Tomography:
+    grid, pml, inside = _geometry(config, physics)
     omega = 2 * np.pi * physics.frequency
     op = Helmholtz(hc.discretization_from(config, grid), physics.c0, omega, density=physics.density, pml=pml)
     source_points = ring(physics.sources, physics.source_radius)
@@ -217,6 +226,13 @@ class HelmholtzInclusionInverse(OptimizationScenario):
         "discretization": "fourier",
         "optimize": {"iterations": 40, "checkpoint_every": 10, "optimizer": {"name": "lbfgs"}},
     }
+
+    @classmethod
+    def validate(cls, config, physics):
+        if config.adjoint != "implicit":
+            raise ConfigError("adjoint", "the Helmholtz solves are differentiated implicitly (one adjoint solve per source): use implicit")
+        _geometry(config, physics)
+        hc.solver_config(config)
 
     def build_problem(self, config, physics, key):
         if config.adjoint != "implicit":

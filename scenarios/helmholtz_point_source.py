@@ -22,12 +22,12 @@ class Physics(PhysicsConfig):
     (kg/m^3), the source position (m), the radius (cells) around the source
     left out of the error norms, and the PML."""
 
-    frequency: pydantic.PositiveFloat = 1.0e6
-    c0: pydantic.PositiveFloat = 1500.0
-    density: pydantic.PositiveFloat = 1000.0
-    source_position: list[float] | None = None
-    exclude_radius: pydantic.NonNegativeFloat = 10.0
-    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig)
+    frequency: pydantic.PositiveFloat = pydantic.Field(1.0e6, description="source frequency (Hz)")
+    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="sound speed (m/s)")
+    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="density (kg/m^3)")
+    source_position: list[float] | None = pydantic.Field(None, description="source point (m); null: the origin")
+    exclude_radius: pydantic.NonNegativeFloat = pydantic.Field(10.0, description="cells around the source left out of the error")
+    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig, description="absorbing layer")
 
 
 def greens_function(r, k, ndim: int):
@@ -39,20 +39,31 @@ def greens_function(r, k, ndim: int):
     return np.exp(1j * k * r) / (4 * np.pi * r)
 
 
+def _geometry(config, physics):
+    """Grid, PML and source position, checked."""
+    grid = grid_from(config)
+    pml = physics.pml.build()
+    hc.check_pml(grid, pml)
+    position = physics.source_position or [0.0] * grid.ndim
+    if len(position) != grid.ndim:
+        raise ConfigError("physics.source_position", f"expected {grid.ndim} coordinates, got {len(position)}")
+    inner = pml.interior_bounds(grid)
+    if any(not lo <= p <= hi for p, (lo, hi) in zip(position, inner)):
+        raise ConfigError("physics.source_position", f"must lie inside the PML-free region {inner}")
+    return grid, pml, position
+
+
 class _PointSource(SteadyScenario):
     Physics = Physics
     Solver = hc.SolverConfig
 
+    @classmethod
+    def validate(cls, config, physics):
+        _geometry(config, physics)
+        hc.solver_config(config)
+
     def solve(self, config, physics, key):
-        grid = grid_from(config)
-        pml = physics.pml.build()
-        hc.check_pml(grid, pml)
-        position = physics.source_position or [0.0] * grid.ndim
-        if len(position) != grid.ndim:
-            raise ConfigError("physics.source_position", f"expected {grid.ndim} coordinates, got {len(position)}")
-        inner = pml.interior_bounds(grid)
-        if any(not lo <= p <= hi for p, (lo, hi) in zip(position, inner)):
-            raise ConfigError("physics.source_position", f"must lie inside the PML-free region {inner}")
+        grid, pml, position = _geometry(config, physics)
         omega = 2 * np.pi * physics.frequency
         k = omega / physics.c0
         solver_config = hc.solver_config(config)

@@ -24,10 +24,10 @@ class Inclusion(PhysicsConfig):
     """`physics.inclusion:` — centre (m), radius (m), sound speed (m/s) and
     density (kg/m^3) of the cylinder (2D) or sphere (3D)."""
 
-    centre: list[float] = [0.0, 0.0]
-    radius: pydantic.PositiveFloat = 2.0e-3
-    sound_speed: pydantic.PositiveFloat = 1800.0
-    density: pydantic.PositiveFloat = 1000.0
+    centre: list[float] = pydantic.Field([0.0, 0.0], description="centre of the inclusion (m)")
+    radius: pydantic.PositiveFloat = pydantic.Field(2.0e-3, description="radius of the inclusion (m)")
+    sound_speed: pydantic.PositiveFloat = pydantic.Field(1800.0, description="sound speed inside (m/s)")
+    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="density inside (kg/m^3)")
 
 
 class Physics(PhysicsConfig):
@@ -35,31 +35,31 @@ class Physics(PhysicsConfig):
     incident plane wave's direction (degrees from +x) and amplitude (Pa),
     the inclusion, and the PML."""
 
-    frequency: pydantic.PositiveFloat = 1.0e6
-    c0: pydantic.PositiveFloat = 1500.0
-    density: pydantic.PositiveFloat = 1000.0
-    incident_angle: float = 0.0
-    amplitude: pydantic.PositiveFloat = 1.0
-    inclusion: Inclusion = pydantic.Field(default_factory=Inclusion)
-    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig)
+    frequency: pydantic.PositiveFloat = pydantic.Field(1.0e6, description="frequency of the plane wave (Hz)")
+    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="background sound speed (m/s)")
+    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="background density (kg/m^3)")
+    incident_angle: float = pydantic.Field(0.0, description="direction of the plane wave (degrees from x)")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="pressure amplitude of the plane wave (Pa)")
+    inclusion: Inclusion = pydantic.Field(default_factory=Inclusion, description="the penetrable cylinder")
+    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig, description="absorbing layer")
 
 
 class Inclusion3D(Inclusion):
-    centre: list[float] = [0.0, 0.0, 0.0]
-    radius: pydantic.PositiveFloat = 1.0e-3
+    centre: list[float] = pydantic.Field([0.0, 0.0, 0.0], description="centre of the sphere (m)")
+    radius: pydantic.PositiveFloat = pydantic.Field(1.0e-3, description="radius of the sphere (m)")
 
 
 class Physics3D(PhysicsConfig):
     """As `Physics`, with the incident direction a 3-vector
     (`incident_direction`, normalised) and a spherical inclusion."""
 
-    frequency: pydantic.PositiveFloat = 1.0e6
-    c0: pydantic.PositiveFloat = 1500.0
-    density: pydantic.PositiveFloat = 1000.0
-    incident_direction: list[float] = [1.0, 0.0, 0.0]
-    amplitude: pydantic.PositiveFloat = 1.0
-    inclusion: Inclusion3D = pydantic.Field(default_factory=Inclusion3D)
-    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig)
+    frequency: pydantic.PositiveFloat = pydantic.Field(1.0e6, description="frequency of the plane wave (Hz)")
+    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="background sound speed (m/s)")
+    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="background density (kg/m^3)")
+    incident_direction: list[float] = pydantic.Field([1.0, 0.0, 0.0], description="direction of the plane wave (a 3-vector, normalised)")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="pressure amplitude of the plane wave (Pa)")
+    inclusion: Inclusion3D = pydantic.Field(default_factory=Inclusion3D, description="the penetrable sphere")
+    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig, description="absorbing layer")
 
 
 def cylinder_series(x, y, k0, k1, rho0, rho1, radius, angle, terms=None):
@@ -144,7 +144,14 @@ class _Scattering(SteadyScenario):
 
     Solver = hc.SolverConfig
 
-    def solve(self, config, physics, key):
+    @classmethod
+    def validate(cls, config, physics):
+        cls._geometry(config, physics)
+        hc.solver_config(config)
+
+    @classmethod
+    def _geometry(cls, config, physics):
+        """Grid, PML, inclusion centre and incident direction, checked."""
         grid = grid_from(config)
         ndim = grid.ndim
         pml = physics.pml.build()
@@ -155,7 +162,12 @@ class _Scattering(SteadyScenario):
         centre = np.asarray(inc.centre, float)
         if any(not (lo <= c - inc.radius and c + inc.radius <= hi) for c, (lo, hi) in zip(centre, pml.interior_bounds(grid))):
             raise ConfigError("physics.inclusion.radius", "the inclusion must lie inside the PML-free region")
-        direction = self._direction(physics)
+        return grid, pml, centre, cls._direction(physics)
+
+    def solve(self, config, physics, key):
+        grid, pml, centre, direction = self._geometry(config, physics)
+        ndim = grid.ndim
+        inc = physics.inclusion
 
         omega = 2 * np.pi * physics.frequency
         k0, k1 = omega / physics.c0, omega / inc.sound_speed
@@ -257,7 +269,8 @@ class HelmholtzScattering(_Scattering):
         "discretization": "fourier",
     }
 
-    def _direction(self, physics):
+    @staticmethod
+    def _direction(physics):
         angle = np.deg2rad(physics.incident_angle)
         return np.array([np.cos(angle), np.sin(angle)])
 
@@ -277,7 +290,8 @@ class HelmholtzScattering3D(_Scattering):
         "physics": {"pml": {"width": 12}},
     }
 
-    def _direction(self, physics):
+    @staticmethod
+    def _direction(physics):
         d = np.asarray(physics.incident_direction, float)
         if d.shape != (3,) or not np.linalg.norm(d) > 0:
             raise ConfigError("physics.incident_direction", f"expected a non-zero 3-vector, got {physics.incident_direction}")

@@ -12,10 +12,10 @@ from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
-    kappa1: pydantic.PositiveFloat = 1.0
-    kappa2: pydantic.PositiveFloat = 0.6
-    x1: float = -12.0
-    x2: float = -4.0
+    kappa1: pydantic.PositiveFloat = pydantic.Field(1.0, description="wavenumber of the first soliton (its speed is 4 kappa1^2)")
+    kappa2: pydantic.PositiveFloat = pydantic.Field(0.6, description="wavenumber of the second soliton")
+    x1: float = pydantic.Field(-12.0, description="initial position of the first soliton")
+    x2: float = pydantic.Field(-4.0, description="initial position of the second soliton")
 
 
 def two_soliton(x, t, kappa1, kappa2, x1, x2):
@@ -46,6 +46,7 @@ class KdVTwoSoliton(TimeDependentScenario):
     name = "kdv_two_soliton"
     description = "KdV u_t + 6 u u_x + u_xxx = 0: a fast soliton overtakes a slow one (exact Hirota solution)"
     ndim = 1
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [512], "lower": [-30.0], "upper": [30.0]},

@@ -12,11 +12,11 @@ from ._common import grid_from, random_smooth_field
 
 
 class Physics(PhysicsConfig):
-    reynolds: pydantic.PositiveFloat = 40.0
-    forcing_amplitude: pydantic.PositiveFloat = 1.0
-    forcing_wavenumber: pydantic.PositiveInt = 4
-    drag: pydantic.NonNegativeFloat = 0.0
-    perturbation: pydantic.NonNegativeFloat = 0.5
+    reynolds: pydantic.PositiveFloat = pydantic.Field(40.0, description="Reynolds number (viscosity 1 / reynolds)")
+    forcing_amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="amplitude of the sinusoidal body force")
+    forcing_wavenumber: pydantic.PositiveInt = pydantic.Field(4, description="wavenumber of the force sin(k y)")
+    drag: pydantic.NonNegativeFloat = pydantic.Field(0.0, description="linear drag coefficient")
+    perturbation: pydantic.NonNegativeFloat = pydantic.Field(0.5, description="RMS of the initial random vorticity")
 
 
 @register
@@ -24,6 +24,7 @@ class KolmogorovFlow(TimeDependentScenario):
     name = "kolmogorov_flow"
     description = "2D Navier-Stokes with Kolmogorov forcing sin(4y), nu = 1/Re (Chandler & Kerswell 2013): transition to turbulence"
     ndim = 2
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [2 * np.pi, 2 * np.pi]},

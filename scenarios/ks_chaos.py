@@ -15,8 +15,8 @@ from ._common import grid_from, random_smooth_field
 
 
 class Physics(PhysicsConfig):
-    nu4: pydantic.PositiveFloat = 1.0
-    initial: Literal["kassam_trefethen", "random"] = "kassam_trefethen"
+    nu4: pydantic.PositiveFloat = pydantic.Field(1.0, description="coefficient of the fourth-derivative (hyperviscous) term")
+    initial: Literal["kassam_trefethen", "random"] = pydantic.Field("kassam_trefethen", description="initial data: kassam_trefethen (cos(x/16)(1 + sin(x/16))) or random")
 
 
 @register
@@ -24,6 +24,7 @@ class KSChaos(TimeDependentScenario):
     name = "ks_chaos"
     description = "Kuramoto-Sivashinsky u_t + u u_x + u_xx + u_xxxx = 0 on [0, 32 pi): spatio-temporal chaos"
     ndim = 1
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [256], "lower": [0.0], "upper": [32 * np.pi]},

@@ -26,18 +26,18 @@ import pydantic
 import xarray as xr
 
 import diffsim as ds
-from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
+from diffsim import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
 from operators.finite_volume import MLPPotential, ScalarConservationLaw
 
 from ._common import grid_from, random_smooth_field
 
 
 class Physics(PhysicsConfig):
-    samples: pydantic.PositiveInt = 4
-    amplitude: pydantic.PositiveFloat = 1.0
-    k_peak: pydantic.PositiveFloat = 1.5
-    width: pydantic.PositiveInt = 32
-    depth: pydantic.PositiveInt = 2
+    samples: pydantic.PositiveInt = pydantic.Field(4, description="random initial states in the training data")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="RMS of the initial states")
+    k_peak: pydantic.PositiveFloat = pydantic.Field(1.5, description="peak wavenumber of the initial states")
+    width: pydantic.PositiveInt = pydantic.Field(32, description="hidden units per layer of the potential network")
+    depth: pydantic.PositiveInt = pydantic.Field(2, description="hidden layers of the potential network")
 
 
 def burgers_potential(u):
@@ -50,6 +50,7 @@ class LearnedFlux(OptimizationScenario):
     name = "learned_flux"
     description = "learn the flux F = dPhi/du of a scalar conservation law (MLP potential) from Burgers rollouts: second-order AD through the rollout"
     ndim = 1
+    steppers = EXPLICIT_STEPPERS
     Physics = Physics
     defaults = {
         "grid": {"cells": [64], "lower": [0.0], "upper": [2 * np.pi]},
@@ -61,9 +62,13 @@ class LearnedFlux(OptimizationScenario):
                                    "schedule": {"name": "cosine", "alpha": 0.05}}},
     }
 
-    def build_problem(self, config, physics, key):
+    @classmethod
+    def validate(cls, config, physics):
         if config.num_steps is None:
             raise ConfigError("time.dt", "learned_flux takes fixed steps (time.dt), not time.cfl")
+
+    def build_problem(self, config, physics, key):
+        self.validate(config, physics)
         grid = grid_from(config)
         stepper = ds.STEPPERS[config.stepper]()
         adjoint = ds.ADJOINTS[config.adjoint]()

@@ -29,7 +29,7 @@ import pydantic  # noqa: E402
 import xarray as xr  # noqa: E402
 
 import diffsim as ds  # noqa: E402
-from diffsim import ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register  # noqa: E402
+from diffsim import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register  # noqa: E402
 from operators import Grid  # noqa: E402
 from operators.finite_volume import Outflow  # noqa: E402
 
@@ -42,9 +42,9 @@ _State = tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat]
 class ShockTubeState(PhysicsConfig):
     """A parameter set: `gamma` and the `left` / `right` states `(rho, u, p)`."""
 
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    left: _State = (1.0, 0.0, 1.0)
-    right: _State = (0.125, 0.0, 0.1)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    left: _State = pydantic.Field((1.0, 0.0, 1.0), description="left state: density, velocity, pressure")
+    right: _State = pydantic.Field((0.125, 0.0, 0.1), description="right state: density, velocity, pressure")
 
 
 class Physics(PhysicsConfig):
@@ -55,15 +55,16 @@ class Physics(PhysicsConfig):
     times (linear interpolation between cell centres); `noise`: standard
     deviation of the Gaussian noise added to the traces."""
 
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    left: _State = (1.0, 0.0, 1.0)
-    right: _State = (0.125, 0.0, 0.1)
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="true ratio of specific heats")
+    left: _State = pydantic.Field((1.0, 0.0, 1.0), description="true left state: density, velocity, pressure")
+    right: _State = pydantic.Field((0.125, 0.0, 0.1), description="true right state: density, velocity, pressure")
     initial_guess: ShockTubeState = pydantic.Field(
-        default_factory=lambda: ShockTubeState(gamma=1.6, left=(0.7, 0.1, 0.7), right=(0.2, -0.1, 0.15))
+        default_factory=lambda: ShockTubeState(gamma=1.6, left=(0.7, 0.1, 0.7), right=(0.2, -0.1, 0.15)),
+        description="the optimizer's starting state",
     )
-    interface: float = 0.5
-    sensors: list[float] = pydantic.Field([0.2, 0.3, 0.4, 0.6, 0.75, 0.9], min_length=1)
-    noise: pydantic.NonNegativeFloat = 1e-3
+    interface: float = pydantic.Field(0.5, description="position of the initial discontinuity")
+    sensors: list[float] = pydantic.Field([0.2, 0.3, 0.4, 0.6, 0.75, 0.9], min_length=1, description="pressure sensor positions")
+    noise: pydantic.NonNegativeFloat = pydantic.Field(1e-3, description="observation noise standard deviation")
 
     def truth(self) -> ShockTubeState:
         return ShockTubeState(gamma=self.gamma, left=self.left, right=self.right)
@@ -136,6 +137,7 @@ class ShockTubeInverse(OptimizationScenario):
     name = "shock_tube_inverse"
     description = "estimate gamma and the left/right states of a shock tube from noisy pressure traces at a few sensors (FV Euler, checkpointed reverse mode)"
     ndim = 1
+    steppers = EXPLICIT_STEPPERS
     Physics = Physics
     Scheme = EulerScheme
     adjoints = {k: OptimizationScenario.adjoints[k] for k in ("checkpoint", "direct")}  # the default first
@@ -147,16 +149,33 @@ class ShockTubeInverse(OptimizationScenario):
         "optimize": {"iterations": 80, "checkpoint_every": 20, "gradient": "reverse", "optimizer": {"name": "lbfgs"}},
     }
 
-    def build_problem(self, config, physics, key):
+    @classmethod
+    def validate(cls, config, physics):
         grid = grid_from(config)
         lo, hi = grid.lower[0], grid.upper[0]
         if config.time is None or config.time.dt is None:
             raise ConfigError("time.dt", "the shock-tube inversion steps with a fixed time.dt (set time.cfl to null)")
         if not lo < physics.interface < hi:
             raise ConfigError("physics.interface", f"must lie inside the domain ({lo}, {hi})")
-        for s in physics.sensors:
+        for i, s in enumerate(physics.sensors):
             if not lo <= s <= hi:
-                raise ConfigError("physics.sensors", f"sensor at {s} lies outside the domain [{lo}, {hi}]")
+                raise ConfigError(f"physics.sensors.{i}", f"sensor at {s} lies outside the domain [{lo}, {hi}]")
+        # The step must be stable for the truth and for the initial guess (an
+        # optimizer that wanders far off would be caught by the NaN check).
+        dt = config.dt
+        for which, state in (("physics", physics.truth()), ("physics.initial_guess", physics.initial_guess)):
+            speed = _max_signal_speed(state)
+            if speed * dt / grid.spacing[0] > 0.8:
+                raise ConfigError(
+                    "time.dt",
+                    f"{dt:g} gives CFL {speed * dt / grid.spacing[0]:.2f} > 0.8 for the states of {which} "
+                    f"(fastest signal ~{speed:.3g}); use time.dt <= {0.5 * grid.spacing[0] / speed:.3g}",
+                )
+
+    def build_problem(self, config, physics, key):
+        self.validate(config, physics)
+        grid = grid_from(config)
+        lo, hi = grid.lower[0], grid.upper[0]
         num_steps, dt = config.num_steps, config.dt
         every = num_steps // config.time.snapshots
 
@@ -168,17 +187,6 @@ class ShockTubeInverse(OptimizationScenario):
         edges = np.linspace(lo, hi, grid.cells[0] + 1)
         left_fraction = jnp.asarray(np.clip((physics.interface - edges[:-1]) / np.diff(edges), 0.0, 1.0), dtype)
         sensors = jnp.asarray(interpolation_matrix(grid, physics.sensors), dtype)
-
-        # The step must be stable for the truth and for the initial guess (an
-        # optimizer that wanders far off would be caught by the NaN check).
-        for which, state in (("physics", truth), ("physics.initial_guess", physics.initial_guess)):
-            speed = _max_signal_speed(state)
-            if speed * dt / grid.spacing[0] > 0.8:
-                raise ConfigError(
-                    "time.dt",
-                    f"{dt:g} gives CFL {speed * dt / grid.spacing[0]:.2f} > 0.8 for the states of {which} "
-                    f"(fastest signal ~{speed:.3g}); use time.dt <= {0.5 * grid.spacing[0] / speed:.3g}",
-                )
 
         def initial_fields(op, params: ShockTubeParameters):
             """Primitive fields whose conservative cell averages mix the two

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim import EXPLICIT_STEPPERS, ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
 from operators.finite_volume import Outflow
 
 from ._common import grid_from
@@ -14,10 +14,10 @@ from operators.finite_volume import cell_averages, solve_riemann
 
 
 class ShockTubePhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(1.4, gt=1.0)
-    left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = (1.0, 0.0, 1.0)
-    right: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = (0.125, 0.0, 0.1)
-    interface: float = 0.5
+    gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
+    left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field((1.0, 0.0, 1.0), description="left state: density, velocity, pressure")
+    right: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field((0.125, 0.0, 0.1), description="right state: density, velocity, pressure")
+    interface: float = pydantic.Field(0.5, description="position of the initial discontinuity")
 
 
 class _ShockTube(TimeDependentScenario):
@@ -28,14 +28,19 @@ class _ShockTube(TimeDependentScenario):
     covers too."""
 
     ndim = 1
+    channels = 3  # density, momenta, energy
+    steppers = EXPLICIT_STEPPERS
     Scheme = EulerScheme
 
-    def build(self, config, physics, key):
+    @classmethod
+    def validate(cls, config, physics):
         grid = grid_from(config)
         if not grid.lower[0] < physics.interface < grid.upper[0]:
-            from diffsim import ConfigError
-
             raise ConfigError("physics.interface", f"must lie inside the domain ({grid.lower[0]}, {grid.upper[0]})")
+
+    def build(self, config, physics, key):
+        self.validate(config, physics)
+        grid = grid_from(config)
         op = make_euler(grid, config.scheme, physics.gamma, Outflow())
         riemann = solve_riemann(physics.left, physics.right, physics.gamma)  # a vacuum included (Toro 4.6)
         edges = np.linspace(grid.lower[0], grid.upper[0], grid.cells[0] + 1)
@@ -61,8 +66,8 @@ class Sod(_ShockTube):
 
 
 class LaxPhysics(ShockTubePhysics):
-    left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = (0.445, 0.698, 3.528)
-    right: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = (0.5, 0.0, 0.571)
+    left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field((0.445, 0.698, 3.528), description="left state: density, velocity, pressure")
+    right: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field((0.5, 0.0, 0.571), description="right state: density, velocity, pressure")
 
 
 @register

@@ -60,18 +60,18 @@ class ForcedBurgers(AbstractSpectralOperator):
 
 
 class Physics(PhysicsConfig):
-    nu: pydantic.PositiveFloat = 0.1
-    damping: pydantic.PositiveFloat = 1.0
-    modes: pydantic.PositiveInt = 4
-    amplitude: pydantic.PositiveFloat = 1.5
-    sensors: pydantic.PositiveInt = 24
-    noise: pydantic.NonNegativeFloat = 0.01
-    regularization: pydantic.NonNegativeFloat = 1e-5
+    nu: pydantic.PositiveFloat = pydantic.Field(0.1, description="viscosity")
+    damping: pydantic.PositiveFloat = pydantic.Field(1.0, description="linear damping lambda (> 0 makes the steady state unique)")
+    modes: pydantic.PositiveInt = pydantic.Field(4, description="Fourier modes K of the forcing (2 K parameters)")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(1.5, description="amplitude of the true forcing")
+    sensors: pydantic.PositiveInt = pydantic.Field(24, description="equally spaced sensors")
+    noise: pydantic.NonNegativeFloat = pydantic.Field(0.01, description="observation noise standard deviation")
+    regularization: pydantic.NonNegativeFloat = pydantic.Field(1e-5, description="weight of the penalty on the forcing coefficients")
 
 
 class Solver(PhysicsConfig):
-    max_steps: pydantic.PositiveInt = 30
-    rtol: pydantic.PositiveFloat = 1e-10
+    max_steps: pydantic.PositiveInt = pydantic.Field(30, description="Newton iteration cap")
+    rtol: pydantic.PositiveFloat = pydantic.Field(1e-10, description="Newton tolerance on the relative residual")
 
 
 def forcing_basis(x, modes: int) -> np.ndarray:
@@ -112,16 +112,21 @@ class SteadyFit(OptimizationScenario):
         "optimize": {"iterations": 40, "checkpoint_every": 10, "gradient": "reverse", "optimizer": {"name": "lbfgs"}},
     }
 
-    def build_problem(self, config, physics, key):
-        solver_cfg = Solver(**config.solver)
-        grid = grid_from(config)
-        n = grid.cells[0]
+    @classmethod
+    def validate(cls, config, physics):
+        n = config.grid.cells[0]
         if physics.sensors > n:
             raise ds.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
         if 3 * physics.modes > n:
             raise ds.ConfigError("physics.modes", f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved after de-aliasing")
-        if config.adjoint not in self.adjoints:
+        if config.adjoint not in cls.adjoints:
             raise ds.ConfigError("adjoint", "steady_fit differentiates a steady state: implicit, or checkpoint (through the Newton iterations)")
+
+    def build_problem(self, config, physics, key):
+        solver_cfg = Solver(**config.solver)
+        grid = grid_from(config)
+        self.validate(config, physics)
+        n = grid.cells[0]
         x = grid.coordinates[0]
         basis = jnp.asarray(forcing_basis(x, physics.modes))
         truth_key, noise_key, guess_key = jax.random.split(key, 3)

@@ -12,8 +12,8 @@ from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
-    nu: pydantic.PositiveFloat = 0.01
-    wavenumber: pydantic.PositiveInt = 1
+    nu: pydantic.PositiveFloat = pydantic.Field(0.01, description="kinematic viscosity")
+    wavenumber: pydantic.PositiveInt = pydantic.Field(1, description="wavenumber of the vortex array")
 
 
 @register
@@ -21,6 +21,7 @@ class TaylorGreen(TimeDependentScenario):
     name = "taylor_green"
     description = "2D Taylor-Green vortex, w = 2k cos(kx) cos(ky) exp(-2 nu k^2 t): exact viscous decay"
     ndim = 2
+    cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
         "grid": {"cells": [64, 64], "lower": [0.0, 0.0], "upper": [2 * np.pi, 2 * np.pi]},
@@ -28,10 +29,14 @@ class TaylorGreen(TimeDependentScenario):
         "stepper": "etdrk4",
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
-        if not np.allclose(grid.lengths, 2 * np.pi):
+    @classmethod
+    def validate(cls, config, physics):
+        if not np.allclose(grid_from(config).lengths, 2 * np.pi):
             raise ConfigError("grid.upper", "the exact solution needs the domain [0, 2 pi)^2")
+
+    def build(self, config, physics, key):
+        self.validate(config, physics)
+        grid = grid_from(config)
         X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
         k, nu = physics.wavenumber, physics.nu
         op = NavierStokesVorticity(FourierSpectral(grid), nu=nu)

@@ -14,7 +14,7 @@ from diffsim._config import parse_override
         ("grid.cells=[512]", ["grid", "cells"], [512]),
         ("grid.cells=[64, 32]", ["grid", "cells"], [64, 32]),
         ("time.t_end=2.0", ["time", "t_end"], 2.0),
-        ("time.dt=1e-3", ["time", "dt"], "1e-3"),  # YAML 1.1 keeps this a string; pydantic parses it
+        ("time.dt=1e-3", ["time", "dt"], 1e-3),  # a number (YAML 1.2), not the string PyYAML 1.1 makes of it
         ("precision=float64", ["precision"], "float64"),
         ("physics.initial=random", ["physics", "initial"], "random"),
     ],
@@ -66,7 +66,10 @@ def test_step_arithmetic(t_end, dt, snapshots, steps, dt_used):
         ({"scenario": "taylor_green", "time": {"dt": None}}, "time.dt"),
         ({"scenario": "taylor_green", "scheme": {"riemann": "hllc"}}, "scheme.riemann"),
         ({"scenario": "sod", "scheme": {"weno_eps": -1}}, "scheme.weno_eps"),
-        ({"scenario": "sod", "scheme": {"reconstruction": "muscl", "weno_eps": 1e-6}}, "scheme"),
+        ({"scenario": "sod", "scheme": {"reconstruction": "muscl", "weno_eps": 1e-6}}, "scheme.weno_eps"),  # the sub-key, not the section
+        ({"scenario": "sod", "scheme": {"limiter": "minmod"}}, "scheme.limiter"),
+        ({"scenario": "taylor_green", "grid": {"cells": [True, 8]}}, "grid.cells.0"),  # a bool is not an int
+        ({"scenario": "taylor_green", "time": {"t_end": 1.0, "dt": 0.1, "snapshots": 2.0}}, "time.snapshots"),
     ],
 )
 def test_errors_name_the_key(raw, key):
