@@ -7,7 +7,6 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
-import numpy as np
 import yaml
 
 from ._config import RunConfig, resolved_dict

@@ -7,16 +7,14 @@ import csv
 import io
 import itertools
 import json
-import os
 import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import yaml
 
-from ._config import load_config, parse_override, resolved_dict
+from ._config import load_config, parse_override
 from ._errors import ConfigError
 from ._files import FolderLock, atomic_write, remove_stale_temporaries, save_figure
 from ._io import write_json
