@@ -12,7 +12,7 @@ from jax import lax
 from jaxtyping import Array, Inexact
 
 from operators import AbstractConstrainedOperator, AbstractOperator
-from operators.internal import check_instance, check_value, concrete, describe, finite, positive
+from operators.internal import check_instance, check_value, concrete, describe, error_if, finite, positive
 
 from ._adjoint import AbstractAdjoint, DirectAdjoint
 from ._backward_probe import active_marker
@@ -119,7 +119,7 @@ def _check_scalar(name, arg, value, rule, expected, throw):
         return check_value(name, arg, value, rule, expected)
     if jnp.shape(value) != () or not jnp.issubdtype(jnp.result_type(value), jnp.floating):
         raise TypeError(f"{name}: {arg} must be a real scalar, got shape {jnp.shape(value)}, dtype {jnp.result_type(value)}")
-    return check_value(name, arg, value, rule, expected) if throw else value
+    return error_if(value, ~rule(value), f"{name}: {arg} must be {expected}") if throw else value
 
 
 def _operator_dtype(operator):
@@ -156,10 +156,10 @@ def _check_y0(name, operator, y0, throw):
         return y0
     constrained = isinstance(operator, AbstractConstrainedOperator)
     if isinstance(y0, jax.core.Tracer):  # inside jit/vmap/grad: checked when the program runs
-        y0 = eqx.error_if(y0, ~jnp.all(jnp.isfinite(y0)), f"{name}: y0 must be finite (it holds NaN or Inf)")
+        y0 = error_if(y0, ~jnp.all(jnp.isfinite(y0)), f"{name}: y0 must be finite (it holds NaN or Inf)")
         if constrained:
             bad = ~jnp.all(operator.positive_values(y0) > 0)
-            y0 = eqx.error_if(
+            y0 = error_if(
                 y0, bad, f"{name}: y0 is not physical: {type(operator).__name__} needs "
                 f"{' and '.join(operator.positive_quantities)} > 0 in every cell"
             )
@@ -177,7 +177,7 @@ def _check_y0(name, operator, y0, throw):
             f"{name}: y0 must be finite, got {np.asarray(y0)[where]} in field '{fields[where[0]]}' at cell {where[1:]}"
         )
     if traced:
-        y0 = eqx.error_if(y0, ~jnp.all(ok), f"{name}: y0 is not physical: {type(operator).__name__} needs "
+        y0 = error_if(y0, ~jnp.all(ok), f"{name}: y0 is not physical: {type(operator).__name__} needs "
                           f"{' and '.join(operator.positive_quantities)} > 0 in every cell")
     elif not all_ok:
         q, *cell = (int(i) for i in np.argwhere(~np.asarray(ok))[0])
@@ -370,7 +370,7 @@ def solve_cfl(
         if outside:
             raise ValueError(f"solve_cfl: saveat.ts must lie in [t0, t1] = [{t0c.item()!r}, {t1c.item()!r}], got {outside}")
     elif throw:
-        t1 = eqx.error_if(t1, t1 < t0, "solve_cfl: t1 must be >= t0")
+        t1 = error_if(t1, t1 < t0, "solve_cfl: t1 must be >= t0")
     if saveat.ts is not None and list(saveat.ts) != sorted(saveat.ts):
         raise ValueError(f"solve_cfl: saveat.ts must be increasing, got {list(saveat.ts)}")
     y0 = _check_y0("solve_cfl", operator, y0, throw)

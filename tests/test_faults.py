@@ -114,7 +114,7 @@ def test_append_line_and_stale_temporaries(tmp_path):
     kept = [tmp_path / ".tmp-notes", tmp_path / "other" / ".tmp-fields.nc-k1ll3d_0"]  # not ours, or not an output folder
     for p in stale + kept:
         p.write_bytes(b"half")
-        os.utime(p, (time.time() - 60, time.time() - 60))
+        os.utime(p, (_files._PROCESS_START - 60, _files._PROCESS_START - 60))  # left by a killed, earlier process
     fresh = tmp_path / ".tmp-summary.json-abcdefgh"  # a write of this process, under way
     fresh.write_bytes(b"")
     os.utime(fresh, (time.time() + 5, time.time() + 5))

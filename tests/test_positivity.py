@@ -15,11 +15,12 @@ from diffsim._cli import main
 from operators import AbstractConstrainedOperator, Burgers, Euler, FourierSpectral, Grid
 from operators.finite_volume import NeuralFlux, ScalarConservationLaw
 
-# Forward Euler at CFL 1.5 with first-order HLL fluxes is unstable on Sod's
-# tube: the state stays finite, but the pressure in one cell turns negative
-# (the step after would be NaN: the sound speed needs p > 0).
-UNSTABLE = ["stepper=euler", "time.cfl=1.5", "scheme.reconstruction=first_order", "scheme.riemann=hll",
-            "grid.cells=[100]", "time.snapshots=20", "--no-plots"]
+# Forward Euler with WENO5-Z on primitive variables and HLL fluxes, no
+# positivity limiter, is unstable on Sod's tube: the state stays finite, but
+# the pressure in one cell turns negative (the step after would be NaN: the
+# sound speed needs p > 0). CFL 1.0 for the single run, 0.8 for the ensemble.
+UNSTABLE = ["stepper=euler", "scheme.reconstruction=weno5z", "scheme.riemann=hll", "scheme.variables=primitive",
+            "scheme.positivity=false", "grid.cells=[100]", "time.snapshots=20", "--no-plots"]
 
 
 def test_constraints_are_declared_by_the_abstract_class():
@@ -36,28 +37,28 @@ def test_constraints_are_declared_by_the_abstract_class():
 
 
 def test_non_positive_pressure_stops_the_run(tmp_path, capsys):
-    code = main(["run", "configs/sod.yaml", *UNSTABLE, "--out", str(tmp_path)])
+    code = main(["run", "configs/sod.yaml", *UNSTABLE, "time.cfl=1.0", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 3
     line = err.strip().splitlines()[-1]
-    assert line.startswith("diffsim: run stopped at step 16 (t = 0.0853377): field 'pressure' is -0.134277 (must be > 0) "
-                           "at cell (63,); the last good snapshot (t = 0.08)")
+    assert line.startswith("diffsim: run stopped at step 14 (t = 0.05): field 'pressure' is -0.00884034 (must be > 0) "
+                           "at cell (54,); the last good snapshot (t = 0.04)")
     summary = json.loads((tmp_path / "summary.json").read_text())
     failure = summary["failure"]
     assert summary["status"] == "failed"
-    assert failure["step"] == 16 and failure["t"] == pytest.approx(0.0853377, rel=1e-5)
-    assert failure["reason"] == "field 'pressure' is -0.134277 (must be > 0) at cell (63,)"
+    assert failure["step"] == 14 and failure["t"] == pytest.approx(0.05, rel=1e-9)
+    assert failure["reason"] == "field 'pressure' is -0.00884034 (must be > 0) at cell (54,)"
     ds = xr.open_dataset(tmp_path / "fields.nc", engine="h5netcdf")
-    np.testing.assert_allclose(ds["t"].values, np.arange(9) * 0.01, atol=1e-12)  # every good snapshot, none after
+    np.testing.assert_allclose(ds["t"].values, np.arange(5) * 0.01, atol=1e-12)  # every good snapshot, none after
     assert (ds["density"].values > 0).all() and (ds["pressure"].values > 0).all()
 
 
 def test_non_positive_pressure_stops_an_ensemble(tmp_path, capsys):
-    code = main(["run", "configs/sod_ensemble.yaml", *UNSTABLE, "--out", str(tmp_path)])
+    code = main(["run", "configs/sod_ensemble.yaml", *UNSTABLE, "time.cfl=0.8", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 3
-    assert "member 4 (physics.left.2=3.0) failed at step 8 (t = 0.0259426): field 'pressure' is -0.0633599 (must be > 0) at cell (54,)" in err
+    assert "member 4 (physics.left.2=3.0) failed at step 18 (t = 0.0356376): field 'pressure' is -0.0564213 (must be > 0) at cell (55,)" in err
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["failure"]["member"] == 4 and summary["failure"]["step"] == 8
+    assert summary["failure"]["member"] == 4 and summary["failure"]["step"] == 18
     ds = xr.open_dataset(tmp_path / "fields.nc", engine="h5netcdf")
-    assert ds["t"].values[-1] == pytest.approx(0.0225) and (ds["pressure"].values > 0).all()
+    assert ds["t"].values[-1] == pytest.approx(0.03) and (ds["pressure"].values > 0).all()

@@ -182,20 +182,18 @@ def test_traced_y0_nan_passes_with_throw_false():
     assert np.isnan(np.asarray(ys)).all()
 
 
-def test_traced_parameter_is_checked_when_the_program_runs():
-    """A viscosity built inside `vmap` is traced: one bad member raises."""
+def test_traced_parameters_are_the_losses_business():
+    """A viscosity or sound speed being fitted is traced: it is not checked
+    (an optimizer that leaves the physical range sees the loss, not an
+    exception); the same values given concretely are refused (CASES)."""
     run = eqx.filter_jit(jax.vmap(lambda nu: solve(operator=Burgers(DISC, nu)).ys))
-    assert run(jnp.asarray([0.1, 0.2])).shape == (2, 1, 1, 16)
-    with pytest.raises(eqx.EquinoxRuntimeError, match="Burgers: nu must be >= 0 and finite"):
-        run(jnp.asarray([0.1, -0.2]))
-
-
-def test_traced_sound_speed_is_checked_when_the_program_runs():
+    assert run(jnp.asarray([0.1, -0.2])).shape == (2, 1, 1, 16)
     disc = FiniteDifference(GRID2, 2)
     mass = eqx.filter_jit(lambda c: Helmholtz(disc, c, 1.0, pml=_NO_PML).mass())
     np.testing.assert_allclose(mass(jnp.full((8, 8), 2.0)), 0.25)
-    with pytest.raises(eqx.EquinoxRuntimeError, match="Helmholtz: sound_speed must be > 0"):
-        mass(jnp.full((8, 8), 2.0).at[1, 1].set(-2.0))
+    assert np.isfinite(np.asarray(mass(jnp.full((8, 8), 2.0).at[1, 1].set(-2.0)))).all()
+    with pytest.raises(ValueError, match="Burgers: nu must be >= 0 and finite"):
+        Burgers(DISC, -0.2)
 
 
 def test_traced_cfl_arguments_are_checked_when_the_program_runs():
