@@ -9,6 +9,8 @@ from ._compile import compile_ahead as compile_ahead, compiler_options as compil
 from ._config import STEPPERS as STEPPERS, load_config as load_config
 from ._optimize import OptimizeResult as OptimizeResult, make_optimizer as make_optimizer, optimize as optimize
 from ._gradients import ADJOINTS as ADJOINTS, gradcheck as gradcheck, hvp as hvp, value_and_grad as value_and_grad
+from ._gradients import adjoint_from as adjoint_from
+from ._adjoint import CheckpointPlan as CheckpointPlan, MemoryBudgetError as MemoryBudgetError
 from ._errors import ConfigError as ConfigError, RunError as RunError
 from ._ensemble import Ensemble as Ensemble, batch_mesh as batch_mesh
 from ._scenario import (

@@ -31,6 +31,10 @@ class DirectAdjoint(AbstractAdjoint):
         return carry
 
 
+class MemoryBudgetError(ValueError):
+    """No checkpointing plan fits `CheckpointAdjoint`'s `memory_budget`."""
+
+
 class CheckpointAdjoint(AbstractAdjoint):
     """Reverse mode with nested checkpointing (Griewank & Walther 2000).
 
@@ -86,8 +90,8 @@ class CheckpointAdjoint(AbstractAdjoint):
         - `carry`: the state (arrays or shape-dtype structs).
         - `n`: number of steps (a non-negative int).
 
-        **Returns:** a `CheckpointPlan`. Raises `ValueError` if `memory_budget`
-        is given and no plan is predicted to fit it.
+        **Returns:** a `CheckpointPlan`. Raises `MemoryBudgetError` (a
+        `ValueError`) if `memory_budget` is given and no plan is predicted to fit it.
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"CheckpointAdjoint.plan: n must be a non-negative int, got {n!r}")
@@ -232,8 +236,9 @@ def plan_checkpoints(n: int, state_bytes: int, residual_bytes: int, *, levels: i
     recomputation; the nesting stops at `ceil(log2 n) + 1` levels (blocks of
     2), beyond which nothing is saved.
 
-    **Returns:** a `CheckpointPlan`; raises `ValueError` naming the budget
-    and the least memory any plan needs when none fits.
+    **Returns:** a `CheckpointPlan`; raises `MemoryBudgetError` (a
+    `ValueError`) naming the budget and the least memory any plan needs when
+    none fits.
     """
     working = _WORKING_SET[0] * residual_bytes + _WORKING_SET[1] * state_bytes
 
@@ -260,7 +265,7 @@ def plan_checkpoints(n: int, state_bytes: int, residual_bytes: int, *, levels: i
         message = f"needs at least {format_bytes(best.predicted_bytes)} ({best.levels} levels, blocks {list(best.blocks)})"
     else:
         message = f"needs at least {format_bytes(best.predicted_bytes)} with levels={levels}"
-    raise ValueError(
+    raise MemoryBudgetError(
         f"CheckpointAdjoint: memory_budget={memory_budget:.4g} bytes ({format_bytes(memory_budget)}) is too small for "
         f"{n} steps (state {format_bytes(state_bytes)}, residuals {format_bytes(residual_bytes)} per step): the reverse pass {message}"
     )

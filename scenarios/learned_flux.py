@@ -66,7 +66,7 @@ class LearnedFlux(OptimizationScenario):
             raise ConfigError("time.dt", "learned_flux takes fixed steps (time.dt), not time.cfl")
         grid = grid_from(config)
         stepper = ds.STEPPERS[config.stepper]()
-        adjoint = ds.ADJOINTS[config.adjoint]()
+        adjoint = ds.adjoint_from(config)
         every = config.num_steps // config.time.snapshots
         data_key, net_key = jax.random.split(key)
         u0 = jnp.stack([random_smooth_field(k, grid, physics.k_peak, physics.amplitude)
