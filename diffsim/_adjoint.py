@@ -60,7 +60,13 @@ class CheckpointAdjoint(AbstractAdjoint):
     or, with `levels` given as well, that many levels, and a `ValueError` when
     no plan fits. `plan(body, carry, n)` returns the plan `loop` runs: block
     sizes, predicted peak bytes and recomputation factor. The budget bounds
-    one `loop` call (in `solve`, the steps between two saved states).
+    one `loop` call (in `solve`, the steps between two saved states); what
+    the rest of the program holds (initial data, stepper coefficients and,
+    when they are differentiated, their cotangents) comes on top: subtract
+    it, e.g. the compiled memory of a one-step gradient, as
+    `benchmarks/adjoints.py --memory-budget` does. The prediction is an
+    upper estimate (it counts every state-dependent residual `jax.vjp`
+    keeps; XLA stores some more compactly).
 
     **Arguments:**
 
