@@ -11,6 +11,8 @@ from ._optimize import OptimizeResult as OptimizeResult, make_optimizer as make_
 from ._gradients import ADJOINTS as ADJOINTS, gradcheck as gradcheck, hvp as hvp, value_and_grad as value_and_grad
 from ._errors import ConfigError as ConfigError, KeyedError as KeyedError, RunError as RunError
 from ._files import WriteError as WriteError, atomic_write as atomic_write, save_figure as save_figure
+from ._gradients import adjoint_from as adjoint_from
+from ._adjoint import CheckpointPlan as CheckpointPlan, MemoryBudgetError as MemoryBudgetError
 from ._ensemble import Ensemble as Ensemble, batch_mesh as batch_mesh
 from ._scenario import (
     EXPLICIT_STEPPERS as EXPLICIT_STEPPERS,

@@ -297,6 +297,8 @@ class RunConfig(_Strict):
     stepper: Literal[tuple(STEPPERS)] = "etdrk4"  # type: ignore[valid-type]
     # implicit: steady states (implicit function theorem), for scenarios that declare it
     adjoint: Literal["direct", "checkpoint", "implicit"] = "checkpoint"
+    # bytes for the reverse pass of each time loop under adjoint: checkpoint (null: unbounded)
+    adjoint_memory_budget: float | None = None
     grid: GridConfig
     time: TimeConfig | None = None
     discretization: Literal["fourier", "finite_difference"] | None = None
@@ -309,6 +311,19 @@ class RunConfig(_Strict):
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     parallel: ParallelConfig = Field(default_factory=ParallelConfig)
     batch: BatchConfig | None = None
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _memory_budget_bytes(cls, data):
+        if isinstance(data, dict) and data.get("adjoint_memory_budget") is not None:
+            data = {**data, "adjoint_memory_budget": parse_bytes(data["adjoint_memory_budget"], "adjoint_memory_budget")}
+        return data
+
+    @pydantic.model_validator(mode="after")
+    def _memory_budget_needs_checkpoint(self):
+        if self.adjoint_memory_budget is not None and self.adjoint != "checkpoint":
+            raise _KeyedError("adjoint_memory_budget", f"applies to adjoint: checkpoint only (adjoint is {self.adjoint}); remove it or set it to null")
+        return self
 
     @property
     def num_steps(self) -> int | None:
@@ -327,6 +342,28 @@ class RunConfig(_Strict):
 
 
 _KeyedError = KeyedError  # raised inside validators to name a sub-key
+
+
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(value, key: str) -> float:
+    """A byte count from a number or a string such as `"1 GB"` (10^9) or
+    `"512 MiB"` (2^29); raises `_KeyedError` naming `key` otherwise."""
+    expected = 'expected a positive number of bytes or a string like "1 GB" or "512 MiB"'
+    if isinstance(value, str):
+        text = value.strip().lower()
+        number = text.rstrip("kmgtibB ")
+        unit = text[len(number):].strip()
+        try:
+            value = float(number) * _BYTE_UNITS[unit]
+        except (ValueError, KeyError):
+            raise _KeyedError(key, f"{expected}, got {value!r}") from None
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _KeyedError(key, f"{expected}, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise _KeyedError(key, f"{expected}, got {value!r}")
+    return float(value)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

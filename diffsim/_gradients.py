@@ -41,6 +41,24 @@ ADJOINTS: dict[str, Callable[[], AbstractAdjoint]] = {
 }
 
 
+def adjoint_from(config) -> AbstractAdjoint:
+    """The time-loop adjoint a run configuration asks for: `ADJOINTS[config.adjoint]`,
+    with `config.adjoint_memory_budget` (bytes, or None) for `checkpoint`
+    (the config refuses a budget with another adjoint; a copy switched to
+    another adjoint, as `gradcheck --all-modes` makes, runs it unbudgeted).
+
+    **Arguments:**
+
+    - `config`: anything with `adjoint` and `adjoint_memory_budget` attributes
+      (a validated `RunConfig`).
+
+    **Returns:** an `AbstractAdjoint`.
+    """
+    if config.adjoint == "checkpoint" and config.adjoint_memory_budget is not None:
+        return CheckpointAdjoint(memory_budget=config.adjoint_memory_budget)
+    return ADJOINTS[config.adjoint]()
+
+
 def num_parameters(params) -> int:
     return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(eqx.filter(params, eqx.is_inexact_array)))
 

@@ -9,6 +9,7 @@ import equinox as eqx
 import jax
 import yaml
 
+from ._adjoint import MemoryBudgetError
 from ._config import RunConfig, resolved_dict
 from ._distributed import is_main, tree_to_host
 from ._errors import ConfigError, RunError
@@ -52,7 +53,10 @@ def run_optimize(config: RunConfig, physics, scenario: type[Scenario], out: Path
     if is_main():
         write_yaml(out / "config.yaml", resolved)
     with precision(config.precision):
-        return _optimize(config, physics, scenario, out, plots)
+        try:
+            return _optimize(config, physics, scenario, out, plots)
+        except MemoryBudgetError as e:  # raised while tracing the loss, before any step ran
+            raise ConfigError("adjoint_memory_budget", str(e)) from None
 
 
 @contextlib.contextmanager

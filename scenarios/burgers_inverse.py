@@ -77,7 +77,7 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
 
         @jax.jit
         def observe(u0):
-            sol = ds.solve(op, stepper, u0[None], dt=config.dt, num_steps=config.num_steps, saveat=ds.SaveAt(every=every), adjoint=ds.ADJOINTS[config.adjoint]())
+            sol = ds.solve(op, stepper, u0[None], dt=config.dt, num_steps=config.num_steps, saveat=ds.SaveAt(every=every), adjoint=ds.adjoint_from(config))
             return sol.ys[:, 0, sensors]
 
         clean = observe(truth)

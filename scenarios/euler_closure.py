@@ -127,7 +127,7 @@ class EulerClosure(OptimizationScenario):
         coarse = make_euler(grid, config.scheme, physics.gamma, Outflow())
         fine = make_euler(fine_grid, config.scheme, physics.gamma, Outflow())
         stepper = ds.STEPPERS[config.stepper]()
-        adjoint = ds.ADJOINTS[config.adjoint]()
+        adjoint = ds.adjoint_from(config)
         snapshots = config.time.snapshots
 
         k_train, k_test, k_net = jax.random.split(key, 3)

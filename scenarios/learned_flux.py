@@ -71,7 +71,7 @@ class LearnedFlux(OptimizationScenario):
         self.validate(config, physics)
         grid = grid_from(config)
         stepper = ds.STEPPERS[config.stepper]()
-        adjoint = ds.ADJOINTS[config.adjoint]()
+        adjoint = ds.adjoint_from(config)
         every = config.num_steps // config.time.snapshots
         data_key, net_key = jax.random.split(key)
         u0 = jnp.stack([random_smooth_field(k, grid, physics.k_peak, physics.amplitude)

@@ -183,7 +183,7 @@ class ShockTubeInverse(OptimizationScenario):
         dtype = jnp.result_type(float)
         op0 = make_euler(grid, config.scheme, truth.gamma, Outflow())
         stepper = ds.STEPPERS[config.stepper]()
-        adjoint = ds.ADJOINTS[config.adjoint]()
+        adjoint = ds.adjoint_from(config)
         edges = np.linspace(lo, hi, grid.cells[0] + 1)
         left_fraction = jnp.asarray(np.clip((physics.interface - edges[:-1]) / np.diff(edges), 0.0, 1.0), dtype)
         sensors = jnp.asarray(interpolation_matrix(grid, physics.sensors), dtype)
