@@ -121,6 +121,11 @@ class SteadyFit(OptimizationScenario):
             raise ds.ConfigError("physics.modes", f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved after de-aliasing")
         if config.adjoint not in cls.adjoints:
             raise ds.ConfigError("adjoint", "steady_fit differentiates a steady state: implicit, or checkpoint (through the Newton iterations)")
+        if config.adjoint_memory_budget is not None:
+            raise ds.ConfigError(
+                "adjoint_memory_budget",
+                "steady_fit has no time loop to checkpoint (its adjoints run through the Newton solve); remove the key",
+            )
 
     def build_problem(self, config, physics, key):
         solver_cfg = Solver(**config.solver)

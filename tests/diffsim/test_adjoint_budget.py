@@ -177,6 +177,12 @@ def test_config_refuses_a_budget_without_checkpointing():
     assert config.adjoint_memory_budget is None and isinstance(ds.adjoint_from(config), ds.DirectAdjoint)
 
 
+def test_config_refuses_a_budget_where_no_time_loop_is_checkpointed():
+    with pytest.raises(ConfigError) as e:
+        load_config("configs/steady_fit.yaml", ["adjoint=checkpoint", "adjoint_memory_budget=1 GB"])
+    assert str(e.value).startswith("adjoint_memory_budget: steady_fit has no time loop to checkpoint")
+
+
 def test_optimize_with_too_small_a_budget_exits_2_in_one_line(tmp_path, capsys):
     from diffsim._cli import main
 
