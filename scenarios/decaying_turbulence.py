@@ -13,7 +13,7 @@ from ._common import grid_from, random_smooth_field
 
 class Physics(PhysicsConfig):
     nu: pydantic.PositiveFloat = pydantic.Field(2e-3, description="kinematic viscosity")
-    peak_wavenumber: pydantic.PositiveFloat = pydantic.Field(8.0, description="wavenumber of the initial spectrum's peak")
+    peak_wavenumber: pydantic.PositiveFloat = pydantic.Field(8.0, ge=0.5, description="wavenumber of the initial spectrum's peak, in units of the fundamental 2 pi / L (>= 0.5: below it the spectrum vanishes)")
     vorticity_rms: pydantic.PositiveFloat = pydantic.Field(5.0, description="RMS of the initial vorticity")
 
 

@@ -35,7 +35,7 @@ from ._common import grid_from, random_smooth_field
 class Physics(PhysicsConfig):
     samples: pydantic.PositiveInt = pydantic.Field(4, description="random initial states in the training data")
     amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="RMS of the initial states")
-    k_peak: pydantic.PositiveFloat = pydantic.Field(1.5, description="peak wavenumber of the initial states")
+    k_peak: pydantic.PositiveFloat = pydantic.Field(1.5, ge=0.5, description="peak wavenumber of the initial states, in units of the fundamental 2 pi / L (>= 0.5)")
     width: pydantic.PositiveInt = pydantic.Field(32, description="hidden units per layer of the potential network")
     depth: pydantic.PositiveInt = pydantic.Field(2, description="hidden layers of the potential network")
 

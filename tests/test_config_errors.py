@@ -45,6 +45,7 @@ CASES = [
     ("run", "sod", ["time.t_end=1e308"], "time.t_end: Input should be less than or equal to 1e+100"),
     ("run", "sod", ["time.t_end=1e90"], "time.t_end: about 4.73e+92 steps"),
     ("run", "sod", ["time.cfl=1e-12"], "time.cfl: about"),
+    ("run", "decaying_turbulence", ["physics.peak_wavenumber=1e-300"], "physics.peak_wavenumber: Input should be greater than or equal to 0.5"),  # found by the fuzz: NaN initial data
     ("run", "sod", ["time.cfl=null", "time.dt=0.1"], "time.dt: the step 0.01 exceeds the stable step"),
     ("run", "ks_chaos", ["time.dt=null", "time.cfl=0.5"], "time.cfl: scenario ks_chaos has no CFL condition"),
     ("run", "sod", ["optimize.iterations=100000000000"], "optimize.iterations: Input should be less than or equal to 2147483647"),
