@@ -93,6 +93,8 @@ def parse_args(argv=None):
     p.add_argument("--precision", choices=["float32", "float64"], default="float64")
     p.add_argument("--quick", action="store_true", help="small grids and few steps: a smoke test, the numbers mean little")
     p.add_argument("--sizes", type=int, nargs="+", default=None, help="grid sizes n (n x n) of the forward cases (default 128 256)")
+    p.add_argument("--forward-steps", type=int, default=None,
+                   help="steps of each forward case (default: ~1.6e6 cell updates per call, at least 10)")
     p.add_argument("--grad-sizes", type=int, nargs="*", default=None,
                    help="grid sizes of the gradient cases (default 128 256; none: no gradient cases)")
     p.add_argument("--grad-steps", type=int, default=None, help="steps of the gradient cases (default 1000)")
@@ -174,7 +176,8 @@ def _child(case: dict) -> dict:
     import diffsim as ds
 
     rss_start = _rss_bytes()
-    out = dict(case, precision=ARGS.precision, rss_after_import_bytes=rss_start)
+    out = dict(case, precision=ARGS.precision, rss_after_import_bytes=rss_start,
+               jax_device=f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind})")
 
     def timed_calls(f, args, calls):
         """Times of `calls` calls on both clocks, and the largest resident set
@@ -313,7 +316,7 @@ def plan() -> list[dict]:
     grad_sizes = ([32] if q else [128, 256]) if ARGS.grad_sizes is None else ARGS.grad_sizes
     cases = [dict(kind="sod")]
     for n in sizes:
-        steps = 10 if q else max(10, int(round(100 * (128 / n) ** 2)))  # ~1.6e6 cell updates per call
+        steps = ARGS.forward_steps or (10 if q else max(10, int(round(100 * (128 / n) ** 2))))  # ~1.6e6 cell updates per call
         cases.append(dict(kind="forward", n=n, steps=steps, repeats=2 if q else 5))
     full = 20 if q else (ARGS.grad_steps or 1000)
     for n in grad_sizes:
@@ -474,6 +477,9 @@ def main():
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w") as f:  # after each case: an interrupted run keeps what it measured
             json.dump(dict(info=info, rows=rows), f, indent=1)
+    devices = [r["jax_device"] for r in rows if not r.get("jax_device", "cpu").startswith("cpu")]
+    if devices:  # an accelerator ran the cases: say so instead of the host CPU
+        info["device"] = devices[0]
     info["loadavg_end"] = _loadavg()
     info["total_s"] = time.perf_counter() - t0
     summary = summarize(rows)

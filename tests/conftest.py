@@ -6,13 +6,29 @@ Everything here runs at import time, before any test touches a JAX backend:
 - `jax_numpy_rank_promotion="raise"`, so that an accidental broadcast of a
   `(n,)` array against an `(m, n)` one is an error, not a silent bug;
 - four CPU devices, for sharding tests.
+
+With `DIFFSIM_TEST_PLATFORM=gpu` (set by `.ci/gpu-check`) the four CPU devices
+are not set up and the session refuses to start unless JAX's default backend
+is the GPU, so that a GPU check cannot silently run on the CPU. Unset, nothing
+changes.
 """
+
+import os
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
-jax.config.update("jax_num_cpu_devices", 4)
+_PLATFORM = os.environ.get("DIFFSIM_TEST_PLATFORM", "")
+if _PLATFORM == "":
+    jax.config.update("jax_num_cpu_devices", 4)
+elif _PLATFORM != "gpu":
+    raise RuntimeError(f"DIFFSIM_TEST_PLATFORM: expected 'gpu' or unset, got {_PLATFORM!r}")
+elif jax.default_backend() != "gpu":
+    raise RuntimeError(
+        f"DIFFSIM_TEST_PLATFORM=gpu but JAX's default backend is {jax.default_backend()!r} "
+        f"(devices {jax.devices()}): install the CUDA wheels, pip install '.[cuda]'"
+    )
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
