@@ -122,7 +122,7 @@ def _schlieren(density, out, title):
     image = np.exp(-15.0 * g / (g.max() or 1.0))
     fig, ax = plt.subplots(figsize=(6.4 * min(2.5, (x[-1] - x[0]) / (y[-1] - y[0])) ** 0.5, 5), constrained_layout=True)
     mesh = ax.pcolormesh(x, y, image.T, shading="nearest", cmap="gray", vmin=0, vmax=1, rasterized=True)
-    fig.colorbar(mesh, ax=ax, label="Schlieren intensity (dimensionless; dark = steep density gradient)", shrink=0.8)
+    fig.colorbar(mesh, ax=ax, label="Schlieren intensity (dimensionless)", shrink=0.5)
     ax.set(aspect="equal", xlabel=_label(density["x"]), ylabel=_label(density["y"]),
            title=f"{title}: numerical Schlieren exp(-15 |grad rho| / max |grad rho|), t = {density['t'].values[-1]:.3g}")
     return _save(fig, out / "schlieren.png")
@@ -235,10 +235,12 @@ def plot_horizon(result: dict, path: Path, title: str) -> Path:
         intercept = np.mean(np.log(gain[ok]) - rate * t[ok])
         top.semilogy(t, np.exp(intercept + rate * t), ":", color="C1", lw=1, label=f"fit exp({rate:.3g} T)")
     top.axhline(result["gain_limit"], color="0.5", lw=0.8, ls="-.", label=f"gain limit {result['gain_limit']:g}")
-    top.set(ylabel="gradient norm, gain", title=f"{title}: gradient of the final mean square against horizon")
+    top.set(ylabel="gradient norm (loss per unit field), gain (1)", title="gradient norm and backward gain")
     bottom.semilogy(t, np.maximum(err, 1e-17), "o-", color="C3", lw=1.6, ms=4, label=f"AD vs central FD (eps {result['eps']:g})")
     bottom.axhline(result["fd_tol"], color="0.5", lw=0.8, ls="-.", label=f"tolerance {result['fd_tol']:g}")
-    bottom.set(xlabel="horizon T (simulation time units, as time.t_end)", ylabel="relative error (dimensionless)")
+    bottom.set(xlabel="horizon T (simulation time units, as time.t_end)", ylabel="relative error (dimensionless)",
+               title="AD vs central finite differences along one random direction")
+    fig.suptitle(f"{title}: gradient of the final mean square against horizon")
     if result.get("explosion"):
         for ax in (top, bottom):
             ax.axvline(result["explosion"]["t"], color="k", lw=1, ls="--")
