@@ -215,7 +215,7 @@ def _metric_units(metric: str) -> str:
     leaf = metric.rsplit(".", 1)[-1]
     if metric.startswith("errors.") or any(w in leaf for w in ("relative", "error", "gain", "ratio", "factor")):
         return "dimensionless"
-    if leaf.endswith("_s") or leaf.endswith("seconds"):
+    if leaf.endswith(("_s", "seconds")):
         return "s"
     if "bytes" in leaf:
         return "bytes"
