@@ -92,7 +92,8 @@ def _plot_2d(field, ref, out, title):
     x, y, t = field["x"].values, field["y"].values, field["t"].values
     picks = sorted(set(np.linspace(0, len(t) - 1, 4).round().astype(int)))
     cmap, lo, hi = _limits(field.values)
-    fig, axes = plt.subplots(1, len(picks), figsize=(3.4 * len(picks) + 0.8, 3.6), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(picks), figsize=(3.4 * len(picks) + 0.8, 3.6), constrained_layout=True, squeeze=False,
+                             sharey=True)  # one y label (on the first panel) serves the row
     for ax, i in zip(axes[0], picks):
         mesh = ax.pcolormesh(x, y, field.values[i].T, shading="nearest", cmap=cmap, vmin=lo, vmax=hi, rasterized=True)
         ax.set(aspect="equal", title=f"t = {t[i]:.3g}", xlabel=_label(field["x"]))
@@ -120,7 +121,8 @@ def _schlieren(density, out, title):
     g = np.hypot(gx, gy)
     image = np.exp(-15.0 * g / (g.max() or 1.0))
     fig, ax = plt.subplots(figsize=(6.4 * min(2.5, (x[-1] - x[0]) / (y[-1] - y[0])) ** 0.5, 5), constrained_layout=True)
-    ax.pcolormesh(x, y, image.T, shading="nearest", cmap="gray", vmin=0, vmax=1, rasterized=True)
+    mesh = ax.pcolormesh(x, y, image.T, shading="nearest", cmap="gray", vmin=0, vmax=1, rasterized=True)
+    fig.colorbar(mesh, ax=ax, label="Schlieren intensity (dimensionless)", shrink=0.5)
     ax.set(aspect="equal", xlabel=_label(density["x"]), ylabel=_label(density["y"]),
            title=f"{title}: numerical Schlieren exp(-15 |grad rho| / max |grad rho|), t = {density['t'].values[-1]:.3g}")
     return _save(fig, out / "schlieren.png")
@@ -164,7 +166,8 @@ def plot_ensemble(dataset: xr.Dataset, exact, out: Path, title: str, max_members
     if "z" in dataset.dims:
         dataset, title = dataset.isel(z=dataset.sizes["z"] // 2), f"{title} (mid-plane z)"
     x, y, count = dataset["x"].values, dataset["y"].values, min(size, 8)
-    fig, axes = plt.subplots(len(names), count, figsize=(3.0 * count + 1.0, 2.9 * len(names)), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(len(names), count, figsize=(3.0 * count + 1.0, 2.9 * len(names)), constrained_layout=True, squeeze=False,
+                             sharex=True, sharey=True)  # x labels on the bottom row and y labels on the first column serve all
     for row, name in enumerate(names):
         values = dataset[name].values[:count, -1]
         cmap, lo, hi = _limits(values)
@@ -174,6 +177,10 @@ def plot_ensemble(dataset: xr.Dataset, exact, out: Path, title: str, max_members
             ax.set(aspect="equal", xticks=[], yticks=[])
             if row == 0:
                 ax.set_title(label(i), fontsize=7)
+            if row == len(names) - 1:
+                ax.set_xlabel(_label(dataset["x"]), fontsize=8)
+            if i == 0:
+                ax.set_ylabel(_label(dataset["y"]), fontsize=8)
         fig.colorbar(mesh, ax=axes[row].tolist(), label=_label(dataset[name]), shrink=0.9)
     fig.suptitle(f"{title}: final fields at t = {t[-1]:.3g}, one column per member ({count} of {size})")
     return [_save(fig, out / "ensemble_final.png")]
@@ -228,10 +235,12 @@ def plot_horizon(result: dict, path: Path, title: str) -> Path:
         intercept = np.mean(np.log(gain[ok]) - rate * t[ok])
         top.semilogy(t, np.exp(intercept + rate * t), ":", color="C1", lw=1, label=f"fit exp({rate:.3g} T)")
     top.axhline(result["gain_limit"], color="0.5", lw=0.8, ls="-.", label=f"gain limit {result['gain_limit']:g}")
-    top.set(ylabel="gradient norm, gain", title=f"{title}: gradient of the final mean square against horizon")
+    top.set(ylabel="gradient norm (loss per unit field), gain (1)", title="gradient norm and backward gain")
     bottom.semilogy(t, np.maximum(err, 1e-17), "o-", color="C3", lw=1.6, ms=4, label=f"AD vs central FD (eps {result['eps']:g})")
     bottom.axhline(result["fd_tol"], color="0.5", lw=0.8, ls="-.", label=f"tolerance {result['fd_tol']:g}")
-    bottom.set(xlabel="horizon T (simulation time units, as time.t_end)", ylabel="relative error (dimensionless)")
+    bottom.set(xlabel="horizon T (simulation time units, as time.t_end)", ylabel="relative error (dimensionless)",
+               title="AD vs central finite differences along one random direction")
+    fig.suptitle(f"{title}: gradient of the final mean square against horizon")
     if result.get("explosion"):
         for ax in (top, bottom):
             ax.axvline(result["explosion"]["t"], color="k", lw=1, ls="--")

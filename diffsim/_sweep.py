@@ -209,6 +209,19 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def _metric_units(metric: str) -> str:
+    """The units of a summary.json metric, from its name (for the collect
+    plot's axis label): errors and ratios are relative, `*_s` are seconds."""
+    leaf = metric.rsplit(".", 1)[-1]
+    if metric.startswith("errors.") or any(w in leaf for w in ("relative", "error", "gain", "ratio", "factor")):
+        return "dimensionless"
+    if leaf.endswith(("_s", "seconds")):
+        return "s"
+    if "bytes" in leaf:
+        return "bytes"
+    return "as in summary.json"
+
+
 def _plot(rows, metric, parameter, path, group_keys):
     """`metric` against `parameter`, one line per combination of the other
     swept keys."""
@@ -241,7 +254,8 @@ def _plot(rows, metric, parameter, path, group_keys):
     values = [p for pts in groups.values() for p in pts]
     if values and all(x > 0 and y > 0 for x, y in values):
         ax.set(xscale="log", yscale="log")
-    ax.set(xlabel=parameter + (" (cells, product)" if parameter.endswith("cells") else ""), ylabel=metric, title=f"{metric} vs {parameter}")
+    ax.set(xlabel=parameter + (" (cells, product over axes)" if parameter.endswith("cells") else " (config units)"),
+           ylabel=f"{metric} ({_metric_units(metric)})", title=f"sweep: {metric} vs {parameter}")
     if any(groups):
         ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3, which="both")

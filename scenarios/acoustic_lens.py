@@ -300,8 +300,9 @@ def _plot_design(problem: _Lens, solve, initial, final, out: Path, config) -> li
     mark(axes[0])
     axes[0].set(xlabel="x (mm)", ylabel="y (mm)", title="optimized sound speed")
     image = axes[1].imshow(c[sx, sy].T, extent=zoom, **kw)
-    axes[1].set(xlabel="x (mm)", title="lens region")
+    axes[1].set(xlabel="x (mm)", ylabel="y (mm)", title="lens region (zoom)")
     fig.colorbar(image, ax=axes, label=f"sound speed (m/s), bounds [{ph.c_min:g}, {ph.c_max:g}]", shrink=0.9)
+    fig.suptitle(f"acoustic lens: optimized sound speed at {ph.frequency / 1e6:g} MHz (source line, lens, target +)")
     paths.append(hc.save(fig, out / "sound_speed_optimized.png"))
 
     # intensity along the line through the target

@@ -112,14 +112,16 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
             a.plot(x, final, "C0--", lw=2, label=f"recovered (rel. error {error(final):.3f})")
             a.plot(x, initial, color="0.6", lw=1, label="initial guess")
             a.plot(x[sensors], truth[sensors], "kv", ms=5, label="sensor positions")
-            a.set(xlabel="x", ylabel="u(x, 0)", title="initial condition")
+            a.set(xlabel="x (dimensionless)", ylabel="u(x, 0) (dimensionless)", title="initial condition u(x, 0): truth vs. recovered")
             a.legend(frameon=False, fontsize=8)
             pred = np.asarray(observe(final))
             for j, col in zip(range(0, data.shape[0], max(1, data.shape[0] // 3)), ("C1", "C2", "C3", "C4")):
                 b.plot(x[sensors], data[j], "o", color=col, ms=4, label=f"data t={times[j]:.2g}")
                 b.plot(x[sensors], pred[j], "-", color=col, lw=1)
-            b.set(xlabel="x", ylabel="u at sensors", title="observations (dots) vs. fitted model (lines)")
+            b.set(xlabel="sensor position x (dimensionless)", ylabel="u at sensors (dimensionless)",
+                  title="observations (dots) vs. fitted model (lines)")
             b.legend(frameon=False, fontsize=8)
+            fig.suptitle(f"Burgers inverse problem: initial condition from {len(x[sensors])} sensors, {data.shape[0]} observation times")
             path = out / "initial_condition.png"
             ds.save_figure(fig, path, dpi=130)
             plt.close(fig)

@@ -231,14 +231,16 @@ class EulerClosure(OptimizationScenario):
                 ax.plot(x, plain[j, -1, 0], "C1.-", lw=1, ms=3, label="plain coarse")
                 ax.plot(x, trained[j, -1, 0], "C0.-", lw=1, ms=3, label="NeuralFlux coarse")
                 (rl, ul, pl), (rr, ur, pr) = test[j]
-                ax.set_title(f"L=({rl:.2f},{ul:.2f},{pl:.2f}) R=({rr:.2f},{ur:.2f},{pr:.2f})", fontsize=8)
-                ax.set(xlabel="x", ylabel=f"density at t={times[-1]:.3g}")
+                ax.set_title(f"held-out test {j}: (rho, u, p) L=({rl:.2f},{ul:.2f},{pl:.2f}) R=({rr:.2f},{ur:.2f},{pr:.2f})", fontsize=8)
+                ax.set(xlabel="x (dimensionless)", ylabel=f"density at t={times[-1]:.3g} (dimensionless)")
             axes[0].legend(frameon=False, fontsize=8)
             it = [h["iteration"] for h in history]
             axes[-1].semilogy(it, [h["loss"] for h in history], "C0-")
-            axes[-1].set(xlabel="iteration", ylabel="training loss",
+            axes[-1].set(xlabel="optimizer iteration", ylabel="training loss (dimensionless)",
                          title=f"held-out density error {e_plain:.3g} -> {e_trained:.3g}")
             axes[-1].title.set_fontsize(9)
+            fig.suptitle(f"learned flux closure on {x.size} coarse cells: final density of held-out Riemann problems "
+                         f"vs. the {factor}x finer reference")
             path = out / "closure.png"
             ds.save_figure(fig, path, dpi=120)
             plt.close(fig)

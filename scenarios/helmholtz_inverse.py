@@ -321,7 +321,7 @@ def _plot(problem: _Tomography, c_true, c_initial, c_final, err0, err1, history,
     ax = axes[3]
     it = [h["iteration"] for h in history]
     ax.semilogy(it, [h["loss"] for h in history], color="C0", lw=1.8)
-    ax.set(xlabel="iteration", ylabel="loss (relative misfit + regularization)", title="loss")
+    ax.set(xlabel="optimizer iteration", ylabel="relative misfit + regularization (dimensionless)", title="loss")
     ax.grid(alpha=0.3, which="both")
     fig.suptitle(
         f"Helmholtz inclusion inversion at {ph.frequency / 1e6:g} MHz (wavelength {ph.c0 / ph.frequency * hc.MM:.2g} mm): "

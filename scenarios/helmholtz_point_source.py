@@ -128,7 +128,7 @@ def _plot_comparison(grid, pressure, exact, position, pml, measured, errors, out
     finite = err[np.isfinite(err)]
     lo = max(float(np.percentile(finite, 1)), 1e-12)
     hc.field_image(b, grid, np.maximum(err, lo), cmap="viridis", norm=LogNorm(vmin=lo, vmax=float(np.nanmax(err))),
-                   label="|p - p_exact| / max|p_exact|")
+                   label="|p - p_exact| / max|p_exact| (dimensionless)")
     hc.draw_pml(b, grid, pml)
     b.set_title(f"error (L2 relative {errors['l2_relative']:.2e}; source neighbourhood and PML masked)")
     fig.suptitle(title)

@@ -246,7 +246,7 @@ class _Scattering(SteadyScenario):
             shown = hc.mid_plane(grid, err)
             lo = max(float(np.nanpercentile(shown, 1)), 1e-12)
             hc.field_image(b, grid, np.maximum(err, lo), cmap="viridis", norm=LogNorm(vmin=lo, vmax=float(np.nanmax(shown))),
-                           label="|p - p_exact| / max|p_exact|")
+                           label="|p - p_exact| / max|p_exact| (dimensionless)")
             b.set_title(f"error{cut} (L2 relative {errors['l2_relative']:.2e})")
             for ax in (a, b):
                 hc.draw_pml(ax, grid, pml)

@@ -300,7 +300,7 @@ def _plot(out, times, data, initial, final, physics, history, truth, guess, fitt
     ax.plot([], [], "k.", ms=4, label="data (truth + noise)")
     ax.plot([], [], "k-", lw=1.6, label="fitted model")
     ax.plot([], [], "k:", lw=1.1, label="initial guess")
-    ax.set(xlabel="t", ylabel="pressure at sensor", title="pressure traces")
+    ax.set(xlabel="t (dimensionless)", ylabel="pressure at sensor (dimensionless)", title="pressure traces at the sensors")
     ax.legend(fontsize=8, ncol=5, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.11))
     ax.grid(alpha=0.3)
 
@@ -310,7 +310,7 @@ def _plot(out, times, data, initial, final, physics, history, truth, guess, fitt
     floor = physics.noise**2 / float(np.mean(data**2))
     if floor > 0:
         ax.axhline(floor, color="0.4", ls="--", lw=1, label="noise floor (noise^2 / mean data^2)")
-    ax.set(xlabel="iteration", ylabel="relative misfit", title="loss")
+    ax.set(xlabel="optimizer iteration", ylabel="relative misfit (dimensionless)", title="loss: pressure-trace misfit / mean data^2")
     ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3, which="both")
 
