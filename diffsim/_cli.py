@@ -12,7 +12,7 @@ EXIT_RUN = 3
 EXIT_IO = 4  # an output could not be written (full disk, permissions) or --out is in use by another job
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffsim",
         description="Differentiable PDE simulations on JAX, driven by YAML configs.",
@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # overrides may also follow options (`sweep CONFIG --grid ... time.t_end=1`)
     if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):

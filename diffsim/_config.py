@@ -536,10 +536,12 @@ def load_yaml(path: str | Path) -> Any:
 _TYPE_TAG = re.compile(r"^(?:[a-z][a-z0-9_-]*\[.*\]|int|float|bool|str|none)$")
 
 
-def _models_in(annotation) -> list[type[pydantic.BaseModel]]:
+def models_in(annotation) -> list[type[pydantic.BaseModel]]:
+    """The pydantic models named in a field's type annotation (unions and
+    containers searched), for walking nested config schemas."""
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
         return [annotation]
-    return [m for arg in getattr(annotation, "__args__", ()) or () for m in _models_in(arg)]
+    return [m for arg in getattr(annotation, "__args__", ()) or () for m in models_in(arg)]
 
 
 def _model_at(model: type[pydantic.BaseModel] | None, parts: list[str]) -> type[pydantic.BaseModel] | None:
@@ -551,7 +553,7 @@ def _model_at(model: type[pydantic.BaseModel] | None, parts: list[str]) -> type[
         field = model.model_fields.get(part)
         if field is None:
             continue  # a list index or a dict key (batch.vary.<key>)
-        models = _models_in(field.annotation)
+        models = models_in(field.annotation)
         model = models[0] if models else None
     return model
 
@@ -870,7 +872,7 @@ def _section_lines(model: type[pydantic.BaseModel], values: dict, prefix: str, h
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         value = values.get(name) if isinstance(values, dict) else None
-        nested = _models_in(field.annotation)
+        nested = models_in(field.annotation)
         if nested and isinstance(value, dict):
             rows += _section_lines(nested[0], value, f"{key}.", help_of)
             continue

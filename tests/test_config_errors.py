@@ -180,7 +180,7 @@ def test_scenarios_name_prints_keys_defaults_and_meanings(capsys):
 
 def test_every_scenario_field_has_a_meaning():
     """`diffsim scenarios NAME` has a meaning to print for every key."""
-    from diffsim._config import _models_in
+    from diffsim._config import models_in
     from diffsim._scenario import registry
 
     missing = []
@@ -191,7 +191,7 @@ def test_every_scenario_field_has_a_meaning():
             for key, field in schema.model_fields.items():
                 if not field.description:
                     missing.append(f"{name}: {schema.__name__}.{key}")
-                stack += _models_in(field.annotation)
+                stack += models_in(field.annotation)
     assert not missing, missing
 
 

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import pytest
 
 from diffsim import OptimizationScenario, load_config
-from diffsim._cli import _parser, main
+from diffsim._cli import build_parser, main
 from diffsim._gradcheck_job import EXIT_INCONCLUSIVE, run_gradcheck
 from diffsim._gradients import NOISE_MARGIN, PASSED, TOO_NOISY, WRONG, gradcheck, pick_step
 from scenarios.burgers_inverse import BurgersInverse
@@ -162,7 +162,7 @@ class WrongBurgers(BurgersInverse):
 
 
 def test_cli_wrong_gradient_exits_1(capsys):
-    args = _parser().parse_args(["gradcheck", "burgers_inverse.yaml", "--directions", "2"])  # every option at its default
+    args = build_parser().parse_args(["gradcheck", "burgers_inverse.yaml", "--directions", "2"])  # every option at its default
     config, physics, _ = load_config(CONFIGS / "burgers_inverse.yaml", BURGERS_SMALL)
     assert run_gradcheck(args, config, physics, WrongBurgers) == 1
     out = capsys.readouterr().out
