@@ -27,11 +27,10 @@ pay nothing) and whose tangent, the part that reverse mode transposes, is
   (`ct / one`) does the same for its cotangent in the backward pass.
 
 The result is exact: `x / 1 == x` in IEEE arithmetic, and the tangent is
-`jax.jvp` of `f` itself. Measured on one CPU thread (2D WENO5-Z,
-characteristic, HLLC, 128^2, float64, 2026-11-22): the reverse pass of one
-right-hand side costs 5.5x its forward evaluation (13.9 ms vs 2.5 ms), where
-plain autodiff costs 46x (117 ms). The hints are a
-performance device only; if interpreting the jaxpr fails (a future JAX), the
+`jax.jvp` of `f` itself. On one CPU thread the reverse pass of a WENO5-Z
+right-hand side then costs several times its forward evaluation instead of
+tens of times with plain autodiff (figures in docs/benchmarks.md). The hints
+are a performance device only; if interpreting the jaxpr fails (a future JAX), the
 plain `jax.jvp` is used with a warning. On other platforms (XLA:GPU fuses
 multi-output kernels itself) the tangent is the plain `jax.jvp`; the choice
 follows `jax.default_backend()` when tracing.
