@@ -173,7 +173,7 @@ def step_bytes(body, carry) -> tuple[int, int]:
     return state, residuals
 
 
-def _leaf_steps(body, carry, n, levels) -> int:
+def leaf_steps(body, carry, n, levels) -> int:
     """Steps per innermost (residual-storing) block; see `CheckpointAdjoint`."""
     if levels <= 1:
         return n
@@ -187,7 +187,7 @@ def _balanced_leaf(n, levels, state, residuals) -> int:
     return max(1, min(n, round(leaf)))
 
 
-def _near_divisor(n: int, size: int) -> int:
+def near_divisor(n: int, size: int) -> int:
     """A divisor of `n` within a factor of 2 of `size` (the nearest in ratio),
     else `size`: with no remainder block, the step is compiled once per
     level instead of twice (the remainder is a separate copy of it)."""
@@ -201,7 +201,7 @@ def _blocks(n, levels, leaf) -> tuple[int, ...]:
     if levels <= 1 or n <= leaf:
         return ()
     block = leaf if levels == 2 else leaf * math.ceil((n / leaf) ** ((levels - 2) / (levels - 1)))
-    block = min(n, _near_divisor(n, block))
+    block = min(n, near_divisor(n, block))
     return (*_blocks(block, levels - 1, leaf), block)
 
 

@@ -143,13 +143,13 @@ class OptimizeConfig(_Strict):
 _BATCHABLE = "only physics.* keys and seed can vary within a batch (grid, time, stepper, scheme and precision fix shapes and compiled code: use diffsim sweep for them)"
 
 
-def _flatten_member(member: dict, prefix: str = "") -> dict:
+def flatten_member(member: dict, prefix: str = "") -> dict:
     """`{physics: {nu: 0.1}}` -> `{"physics.nu": 0.1}`; dotted keys pass through."""
     flat = {}
     for key, value in member.items():
         key = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(_flatten_member(value, f"{key}."))
+            flat.update(flatten_member(value, f"{key}."))
         else:
             flat[key] = value
     return flat
@@ -204,7 +204,7 @@ class BatchConfig(_Strict):
     @classmethod
     def _flatten(cls, members):
         if isinstance(members, list):
-            return [_flatten_member(m) if isinstance(m, dict) else m for m in members]
+            return [flatten_member(m) if isinstance(m, dict) else m for m in members]
         return members
 
     @pydantic.model_validator(mode="after")

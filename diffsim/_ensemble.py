@@ -244,8 +244,8 @@ def batch_mesh(devices=None) -> Mesh:
 # ---------------------------------------------------------------- marching a batch
 
 
-class _BatchedFixedMarch:
-    """Fixed steps for every member: the vmapped counterpart of `_run._FixedMarch`
+class BatchedFixedMarch:
+    """Fixed steps for every member: the vmapped counterpart of `_run.FixedMarch`
     (stepper caches computed once, batched where the operator is)."""
 
     def __init__(self, config, ensemble: Ensemble, stepper, sharding):
@@ -333,7 +333,7 @@ def run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
     from ._config import STEPPERS
     from ._io import batched_fields_dataset, write_fields, write_json
     from ._plots import plot_ensemble
-    from ._run import _CFLMarch, _default_errors, _FixedMarch, check_physical, constraints_of, find_violation, run_summary
+    from ._run import CFLMarch, default_errors, FixedMarch, check_physical, constraints_of, find_violation, run_summary
 
     members = member_configs(config, scenario)
     setups = []
@@ -359,7 +359,7 @@ def run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
     sharding = NamedSharding(mesh, PartitionSpec("batch"))
     padded = ensemble.pad(devices).shard(mesh)
     stepper = STEPPERS[config.stepper]()
-    march = (_BatchedCFLMarch if config.time.cfl is not None else _BatchedFixedMarch)(config, padded, stepper, sharding)
+    march = (_BatchedCFLMarch if config.time.cfl is not None else BatchedFixedMarch)(config, padded, stepper, sharding)
     snapshots, interval = config.time.snapshots, config.time.t_end / config.time.snapshots
 
     y = padded.initial
@@ -376,7 +376,7 @@ def run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
             bad = next((i for i in range(size) if find_violation(host[i], names, constrained[i])), None)
             if bad is not None:
                 m = members[bad]
-                single = (_CFLMarch if config.time.cfl is not None else _FixedMarch)(m.config, setups[bad].operator, stepper, jnp.asarray(ys[-1][bad]))
+                single = (CFLMarch if config.time.cfl is not None else FixedMarch)(m.config, setups[bad].operator, stepper, jnp.asarray(ys[-1][bad]))
                 failure = {"member": bad, **single.locate(jnp.asarray(ys[-1][bad]), t0, t1, int(steps[bad]), names, constrained[bad])}
                 break
             steps += taken[:size]
@@ -396,7 +396,7 @@ def run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
     if setups[0].exact is not None:
         exact = np.stack([np.stack([np.asarray(s.exact(t)) for t in ts]) for s in setups])
         for entry, s, member_ys, member_exact in zip(entries, setups, fields, exact):
-            entry["errors"] = (s.errors or _default_errors)(member_ys, member_exact, grid, names)
+            entry["errors"] = (s.errors or default_errors)(member_ys, member_exact, grid, names)
         summary["errors"] = {key: max(e["errors"][key] for e in entries) for key in entries[0]["errors"]}  # the worst member
     summary["members"] = entries
     if failure:

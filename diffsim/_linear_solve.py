@@ -42,7 +42,7 @@ from jaxtyping import Array, Inexact, Int, Scalar
 __all__ = ["GMRES", "BiCGStab", "LinearSolution", "linear_solve"]
 
 
-class _AbstractKrylov(lx.AbstractLinearSolver):
+class AbstractKrylov(lx.AbstractLinearSolver):
     """Shared plumbing: tolerances, lineax hooks, failure reporting.
 
     Solves `A x = b` until `||b - A x||_2 <= max(rtol ||b||_2, atol)` holds for
@@ -157,13 +157,13 @@ class _AbstractKrylov(lx.AbstractLinearSolver):
 
     def _error_if_unconverged(self, x, converged, stagnated, relative_residual, steps):
         name = type(self).__name__
-        buckets = _residual_buckets()
+        buckets = residual_buckets()
         msgs = []
         for why in (f"after max_steps={self.max_steps} iterations", f"before max_steps={self.max_steps}: the residual stagnated"):
             for text in buckets.labels:
                 msgs.append(
                     f"linear_solve ({name}) did not converge: relative residual ||b - A x|| / ||b|| "
-                    f"reached {text}, requested rtol={_fmt(self.rtol)} (atol={_fmt(self.atol)}), {why}. "
+                    f"reached {text}, requested rtol={format_tolerance(self.rtol)} (atol={format_tolerance(self.atol)}), {why}. "
                     "Raise solver.max_steps, use or improve a preconditioner, or pass throw=False "
                     "and check `solution.converged`."
                 )
@@ -171,7 +171,7 @@ class _AbstractKrylov(lx.AbstractLinearSolver):
         return eqx.branched_error_if(x, jnp.invert(converged), index, msgs)
 
 
-class GMRES(_AbstractKrylov):
+class GMRES(AbstractKrylov):
     """Restarted GMRES (Saad & Schultz 1986), right-preconditioned, with
     Givens rotations so that the residual is known after every iteration and
     a restart cycle ends as soon as the tolerance is met.
@@ -274,7 +274,7 @@ class GMRES(_AbstractKrylov):
         return self._restarts(cycle, matvec, b, x0, tol)
 
 
-class BiCGStab(_AbstractKrylov):
+class BiCGStab(AbstractKrylov):
     """BiCGStab (van der Vorst 1992), right-preconditioned: two products with
     `A P` per iteration and no stored basis. The recursive residual drives
     the iteration; when it meets the tolerance the true residual is checked
@@ -345,7 +345,7 @@ class LinearSolution(eqx.Module):
 def linear_solve(
     operator: Callable[[Array], Array] | lx.AbstractLinearOperator,
     vector: Inexact[Array, "..."],
-    solver: _AbstractKrylov = GMRES(),
+    solver: AbstractKrylov = GMRES(),
     *,
     preconditioner: Callable[[Array], Array] | lx.AbstractLinearOperator | None = None,
     y0: Inexact[Array, "..."] | None = None,
@@ -374,7 +374,7 @@ def linear_solve(
     solver and the transposed preconditioner; the adjoint solve always raises
     if it fails to converge.
     """
-    if not isinstance(solver, _AbstractKrylov):
+    if not isinstance(solver, AbstractKrylov):
         raise TypeError(f"linear_solve: solver must be GMRES(...) or BiCGStab(...), got {type(solver).__name__}")
     vector = jnp.asarray(vector)
     if not jnp.issubdtype(vector.dtype, jnp.inexact):
@@ -383,7 +383,7 @@ def linear_solve(
     op = _as_operator(operator, structure, "operator")
     options: dict[str, Any] = {}
     if preconditioner is not None:
-        options["preconditioner"] = _stopped(_as_operator(preconditioner, structure, "preconditioner"))
+        options["preconditioner"] = stop_gradients(_as_operator(preconditioner, structure, "preconditioner"))
     if y0 is not None:
         y0 = lax.stop_gradient(jnp.asarray(y0, dtype=vector.dtype))
         if y0.shape != vector.shape:
@@ -398,7 +398,7 @@ def linear_solve(
 # --- helpers ----------------------------------------------------------------
 
 
-def _fmt(value) -> str:
+def format_tolerance(value) -> str:
     return f"{value:g}" if isinstance(value, (int, float)) else "(traced)"
 
 
@@ -417,7 +417,7 @@ def _givens(a, b):
     return c, s.astype(a.dtype)
 
 
-def _stopped(operator):
+def stop_gradients(operator):
     """The operator with `stop_gradient` on every array leaf (closed-over
     arrays included: `lineax.FunctionLinearOperator` closure-converts)."""
     return jax.tree_util.tree_map(lambda x: lax.stop_gradient(x) if eqx.is_array(x) else x, operator)
@@ -466,7 +466,7 @@ class _Buckets:
 _BUCKETS: _Buckets | None = None
 
 
-def _residual_buckets() -> _Buckets:
+def residual_buckets() -> _Buckets:
     global _BUCKETS
     if _BUCKETS is None:
         _BUCKETS = _Buckets()

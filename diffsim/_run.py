@@ -165,7 +165,7 @@ def _run(config, physics, scenario, out, plots):
         y = jax.device_put(y, sharding)
 
     stepper = STEPPERS[config.stepper]()
-    march = (_CFLMarch if config.time.cfl is not None else _FixedMarch)(config, op, stepper, y)
+    march = (CFLMarch if config.time.cfl is not None else FixedMarch)(config, op, stepper, y)
     snapshots, interval = config.time.snapshots, config.time.t_end / config.time.snapshots
 
     ts, ys = [0.0], [to_host(y)]
@@ -193,7 +193,7 @@ def _run(config, physics, scenario, out, plots):
     if setup.exact is not None:
         exact_ys = np.stack([np.asarray(setup.exact(t)) for t in ts])
         exact = fields_dataset(ts, exact_ys, grid, names)
-        summary["errors"] = (setup.errors or _default_errors)(np.stack(ys), exact_ys, grid, names)
+        summary["errors"] = (setup.errors or default_errors)(np.stack(ys), exact_ys, grid, names)
     if failure:
         summary["failure"] = failure
     if is_main():
@@ -231,7 +231,7 @@ def run_summary(config, scenario, grid, march, steps, cell_steps, t_final, run_s
     }
 
 
-def _default_errors(ys, exact_ys, grid, names) -> dict:
+def default_errors(ys, exact_ys, grid, names) -> dict:
     """Relative L2 and max errors over all fields at the final time."""
     diff = ys[-1] - exact_ys[-1]
     return {
@@ -241,7 +241,7 @@ def _default_errors(ys, exact_ys, grid, names) -> dict:
     }
 
 
-class _FixedMarch:
+class FixedMarch:
     """Fixed steps: `num_steps / snapshots` steps per snapshot interval, one
     compiled function for every interval, ETDRK coefficients computed once."""
 
@@ -270,7 +270,7 @@ class _FixedMarch:
         return {"step": steps_before + self.gap, "t": t1, "reason": "non-physical state within this interval"}
 
 
-class _CFLMarch:
+class CFLMarch:
     """CFL-controlled steps (`solve_cfl`), one compiled function per snapshot
     interval with traced end points, at most `time.max_steps` steps each."""
 

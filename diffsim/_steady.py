@@ -33,7 +33,7 @@ from jaxtyping import Array, Inexact, Int, Scalar
 
 from operators import AbstractOperator, AbstractSemilinearOperator
 
-from ._linear_solve import GMRES, _AbstractKrylov, _fmt, _residual_buckets, _stopped
+from ._linear_solve import GMRES, AbstractKrylov, format_tolerance, residual_buckets, stop_gradients
 
 __all__ = ["SteadyState", "newton_krylov", "steady_state"]
 
@@ -57,7 +57,7 @@ class SteadyState(eqx.Module):
         return self.result == optx.RESULTS.successful
 
 
-def newton_krylov(rtol: float | None = None, atol: float | None = None, *, krylov: _AbstractKrylov | None = None) -> optx.Newton:
+def newton_krylov(rtol: float | None = None, atol: float | None = None, *, krylov: AbstractKrylov | None = None) -> optx.Newton:
     """Newton's method whose steps are GMRES solves with the Jacobian
     (matrix-free: one Jacobian-vector product per Krylov iteration).
 
@@ -146,7 +146,7 @@ def steady_state(
         adjoint = optx.ImplicitAdjoint(linear_solver=GMRES(rtol=1e-10 if x64 else 1e-6, restart=40, max_steps=400))
     if preconditioner is not None:
         structure = jax.ShapeDtypeStruct(y0.shape, y0.dtype)
-        pre = _stopped(lx.FunctionLinearOperator(preconditioner, structure))
+        pre = stop_gradients(lx.FunctionLinearOperator(preconditioner, structure))
         solver = _precondition(solver, pre)
         adjoint = _precondition(adjoint, pre)
 
@@ -187,7 +187,7 @@ class _Preconditioned(lx.AbstractLinearSolver):
     for callers (optimistix) that pass no `options` to `lineax.linear_solve`.
     Transposition (reverse mode) transposes the preconditioner too."""
 
-    solver: _AbstractKrylov
+    solver: AbstractKrylov
     preconditioner: lx.AbstractLinearOperator
 
     def _options(self, options):
@@ -213,14 +213,14 @@ def _precondition(strategy, pre):
     """Attach `pre` to the Krylov `linear_solver` of a root finder or an
     implicit adjoint (other linear solvers are left alone)."""
     inner = getattr(strategy, "linear_solver", None)
-    if isinstance(inner, _AbstractKrylov):
+    if isinstance(inner, AbstractKrylov):
         return eqx.tree_at(lambda s: s.linear_solver, strategy, _Preconditioned(inner, pre))
     return strategy
 
 
 def _error_if_failed(value, result, residual, solver, max_steps):
-    buckets = _residual_buckets()
-    atol = _fmt(getattr(solver, "atol", None))
+    buckets = residual_buckets()
+    atol = format_tolerance(getattr(solver, "atol", None))
     reasons = [
         f"after max_steps={max_steps} iterations",
         ": the solver failed (a Krylov solve for a Newton step did not converge, the iteration diverged or produced NaN/Inf)",

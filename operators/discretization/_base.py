@@ -34,7 +34,7 @@ class AbstractDiscretization(eqx.Module):
 
     def gradient(self, u: Inexact[Array, "*cells"]) -> Inexact[Array, "ndim *cells"]:
         """Stacked first derivatives `(d/dx, d/dy, d/dz)` of a scalar field."""
-        _check_scalar(self.grid, u)
+        check_scalar(self.grid, u)
         return jnp.stack([self.derivative(u, a) for a in range(self.grid.ndim)])
 
     def divergence(self, v: Inexact[Array, "ndim *cells"]) -> Inexact[Array, "*cells"]:
@@ -92,12 +92,12 @@ class AbstractDiscretization(eqx.Module):
         are built from it, so that they match the discretization."""
 
 
-def _check_scalar(grid: Grid, u) -> None:
+def check_scalar(grid: Grid, u) -> None:
     if u.shape != grid.cells:
         raise ValueError(f"expected a scalar field of shape {grid.cells}, got {u.shape}")
 
 
-def _check_coefficient(grid: Grid, a, name: str = "a") -> None:
+def check_coefficient(grid: Grid, a, name: str = "a") -> None:
     """`a` is a scalar or has `grid.ndim` axes broadcastable to `grid.cells`."""
     shape = jnp.shape(a)
     if shape == ():
@@ -109,7 +109,7 @@ def _check_coefficient(grid: Grid, a, name: str = "a") -> None:
         )
 
 
-def _axis_profile_shape(grid: Grid, axis: int, n: int) -> tuple[int, ...]:
+def axis_profile_shape(grid: Grid, axis: int, n: int) -> tuple[int, ...]:
     """`(1, ..., n, ..., 1)`: a 1D array along `axis` shaped to broadcast over the grid."""
     shape = [1] * grid.ndim
     shape[axis] = n

@@ -10,7 +10,7 @@ from .._grid import Grid
 from .._halo import HaloExchange
 import numpy as np
 
-from ._base import AbstractDiscretization, _check_coefficient, _check_scalar
+from ._base import AbstractDiscretization, check_coefficient, check_scalar
 
 # One-sided coefficients c_1..c_m of the antisymmetric first-derivative stencil
 # u' ~ sum_j c_j (u_{i+j} - u_{i-j}) / h, and c_0..c_m of the symmetric second
@@ -104,7 +104,7 @@ class FiniteDifference(AbstractDiscretization):
         return out / h**2
 
     def derivative(self, u, axis: int, order: int = 1):
-        _check_scalar(self.grid, u)
+        check_scalar(self.grid, u)
         if order < 0:
             raise ValueError(f"derivative order must be >= 0, got {order}")
         for _ in range(order // 2):
@@ -112,7 +112,7 @@ class FiniteDifference(AbstractDiscretization):
         return self._first(u, axis) if order % 2 else u
 
     def laplacian(self, u):
-        _check_scalar(self.grid, u)
+        check_scalar(self.grid, u)
         return sum(self._second(u, a) for a in range(self.grid.ndim))
 
     # --- flux form: staggered differences -------------------------------
@@ -146,7 +146,7 @@ class FiniteDifference(AbstractDiscretization):
         """Midpoint interpolation of formal order `order` (exact for
         polynomials of degree < order). For a piecewise-constant density,
         interpolating `1/rho` at order 2 is the harmonic mean of `rho`."""
-        _check_coefficient(self.grid, a)
+        check_coefficient(self.grid, a)
         if jnp.ndim(a) == 0 or jnp.shape(a)[axis] == 1:
             return a
         return self._staggered_sum(jnp.asarray(a), axis, _MIDPOINT[self.order], 1.0, True)
@@ -157,8 +157,8 @@ class FiniteDifference(AbstractDiscretization):
         flux form of staggered-grid schemes (Virieux 1986, Levander 1988):
         for `a = 1` its symbol is `-(2/h sum_j c_j sin((2j-1) k h / 2))^2`,
         which vanishes only at `k = 0` (no odd-even decoupling)."""
-        _check_scalar(self.grid, u)
-        _check_coefficient(self.grid, a)
+        check_scalar(self.grid, u)
+        check_coefficient(self.grid, a)
         a_faces = a if at_faces else self.interpolate_to_faces(a, axis)
         return self._faces_to_centres_derivative(a_faces * self._centres_to_faces_derivative(u, axis), axis)
 

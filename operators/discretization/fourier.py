@@ -8,7 +8,7 @@ import numpy as np
 from jaxtyping import Array, Complex, Inexact
 
 from .._grid import Grid
-from ._base import AbstractDiscretization, _axis_profile_shape, _check_coefficient, _check_scalar
+from ._base import AbstractDiscretization, axis_profile_shape, check_coefficient, check_scalar
 from .slab_fft import SlabFFT
 
 
@@ -100,7 +100,7 @@ class FourierSpectral(AbstractDiscretization):
 
     # --- the Discretization interface ------------------------------------
     def derivative(self, u, axis: int, order: int = 1):
-        _check_scalar(self.grid, u)
+        check_scalar(self.grid, u)
         if order < 0:
             raise ValueError(f"derivative order must be >= 0, got {order}")
         real = not jnp.iscomplexobj(u)
@@ -109,20 +109,20 @@ class FourierSpectral(AbstractDiscretization):
         return self.inverse(self.forward(u) * symbol.astype(_complex(u.dtype)), real)
 
     def gradient(self, u):
-        _check_scalar(self.grid, u)
+        check_scalar(self.grid, u)
         real = not jnp.iscomplexobj(u)
         ik = jnp.stack([jnp.broadcast_to(1j * k, self.spectral_shape(real)) for k in self.wavenumbers(real, odd=True)])
         return self.inverse(self.forward(u)[None] * ik.astype(_complex(u.dtype)), real)
 
     def laplacian(self, u):
-        _check_scalar(self.grid, u)
+        check_scalar(self.grid, u)
         real = not jnp.iscomplexobj(u)
         symbol = self.laplacian_symbol(real).astype(_real(u.dtype))
         return self.inverse(self.forward(u) * symbol, real)
 
     def inverse_laplacian(self, f: Inexact[Array, "*cells"]) -> Inexact[Array, "*cells"]:
         """Zero-mean solution `phi` of `laplacian(phi) = f - mean(f)` (periodic Poisson solve)."""
-        _check_scalar(self.grid, f)
+        check_scalar(self.grid, f)
         real = not jnp.iscomplexobj(f)
         symbol = self.laplacian_symbol(real)
         inv = np.where(symbol == 0.0, 0.0, 1.0 / np.where(symbol == 0.0, 1.0, symbol))
@@ -130,7 +130,7 @@ class FourierSpectral(AbstractDiscretization):
 
     def dealiased(self, u: Inexact[Array, "*cells"]) -> Inexact[Array, "*cells"]:
         """The field with the modes outside `dealias_mask` removed."""
-        _check_scalar(self.grid, u)
+        check_scalar(self.grid, u)
         real = not jnp.iscomplexobj(u)
         return self.inverse(jnp.where(self.dealias_mask(real), self.forward(u), 0.0), real)
 
@@ -142,7 +142,7 @@ class FourierSpectral(AbstractDiscretization):
         n, h, ax = self.grid.cells[axis], self.grid.spacing[axis], axis - self.grid.ndim
         real = not jnp.iscomplexobj(u)
         k = 2.0 * np.pi / self.grid.lengths[axis] * (np.fft.rfftfreq(n, 1.0 / n) if real else np.fft.fftfreq(n, 1.0 / n))
-        symbol = symbol_of(k, h).reshape(_axis_profile_shape(self.grid, axis, k.size))
+        symbol = symbol_of(k, h).reshape(axis_profile_shape(self.grid, axis, k.size))
         if real:
             u_hat = jnp.fft.rfft(u, axis=ax)
             return jnp.fft.irfft(u_hat * symbol.astype(_complex(u.dtype)), n=n, axis=ax)
@@ -153,7 +153,7 @@ class FourierSpectral(AbstractDiscretization):
         theorem, `e^{i k h/2}` per mode, with the Nyquist mode of an even grid
         dropped (its shift is not real). Smooth coefficients are interpolated
         spectrally accurately; a discontinuous one rings (Gibbs)."""
-        _check_coefficient(self.grid, a)
+        check_coefficient(self.grid, a)
         if jnp.ndim(a) == 0 or jnp.shape(a)[axis] == 1:
             return a
         n = self.grid.cells[axis]
@@ -172,8 +172,8 @@ class FourierSpectral(AbstractDiscretization):
         are real on the Nyquist mode, so for `a = 1` the result is exactly
         `-k^2` on every mode, Nyquist included (the collocated `D(a D u)`
         loses it)."""
-        _check_scalar(self.grid, u)
-        _check_coefficient(self.grid, a)
+        check_scalar(self.grid, u)
+        check_coefficient(self.grid, a)
         a_faces = a if at_faces else self.interpolate_to_faces(a, axis)
         flux = a_faces * self._axis_transform(u, axis, lambda k, h: 1j * k * np.exp(0.5j * k * h))
         return self._axis_transform(flux, axis, lambda k, h: 1j * k * np.exp(-0.5j * k * h))
@@ -181,7 +181,7 @@ class FourierSpectral(AbstractDiscretization):
     def derivative_of_scaled_derivative_symbol(self, axis: int) -> np.ndarray:
         n = self.grid.cells[axis]
         k = 2.0 * np.pi / self.grid.lengths[axis] * np.fft.fftfreq(n, 1.0 / n)
-        return (-(k**2)).reshape(_axis_profile_shape(self.grid, axis, n))
+        return (-(k**2)).reshape(axis_profile_shape(self.grid, axis, n))
 
 
 def _complex(dtype):

@@ -13,8 +13,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from diffsim import RK4, ConfigError, load_config, solve
 from diffsim._cli import main
-from diffsim._config import _flatten_member
-from diffsim._ensemble import Ensemble, NotBatchable, _BatchedFixedMarch, batch_mesh
+from diffsim._config import flatten_member
+from diffsim._ensemble import Ensemble, NotBatchable, BatchedFixedMarch, batch_mesh
 from diffsim._run import run
 from operators import Burgers, FourierSpectral, Grid
 
@@ -46,7 +46,7 @@ def _dump(tmp_path, name, config):
 def _unbatched(config, index, out):
     """Member `index` run on its own, through the ordinary (unbatched) path."""
     member = {key: value for key, value in config.items() if key != "batch"}
-    values = _flatten_member(config["batch"]["members"][index])
+    values = flatten_member(config["batch"]["members"][index])
     run(*load_config(member, [f"{k}={json.dumps(v)}" for k, v in values.items()]), out, plots=False)
     return xr.open_dataset(out / "fields.nc", engine="h5netcdf").load()
 
@@ -113,7 +113,7 @@ def test_batch_axis_is_sharded_across_the_devices():
     padded = ens.pad(4).shard(mesh)
     assert padded.size == 8
     config, _, _ = load_config({**BURGERS, "time": {"t_end": 0.1, "dt": 0.01, "snapshots": 1}})
-    march = _BatchedFixedMarch(config, padded, RK4(), NamedSharding(mesh, PartitionSpec("batch")))
+    march = BatchedFixedMarch(config, padded, RK4(), NamedSharding(mesh, PartitionSpec("batch")))
     y, taken = march.advance(padded.initial, 0.0, 0.1)
     assert isinstance(y.sharding, NamedSharding) and y.sharding.spec == PartitionSpec("batch")
     assert len(y.sharding.device_set) == 4 == jax.device_count()

@@ -330,17 +330,17 @@ def test_checkpoint_blocks_balance_residuals_against_states():
     a step whose residuals are many states' worth gets shorter blocks (more
     stored states) than the plain square-root split, and block sizes snap to
     a nearby divisor of the step count (no separately compiled remainder)."""
-    from diffsim._adjoint import _leaf_steps, _near_divisor
+    from diffsim._adjoint import leaf_steps, near_divisor
 
     x = jnp.ones(1000)
     cheap = lambda c: c + 1.0  # no residuals at all
     costly = lambda c: jnp.sin(jnp.sin(jnp.sin(jnp.sin(c))))  # 4 residual states per step
 
-    assert _leaf_steps(cheap, x, 400, 2) == 20  # sqrt(n) when the ratio is unknown
-    assert _leaf_steps(costly, x, 400, 2) == 10  # sqrt(400 / 4)
-    assert _leaf_steps(costly, x, 400, 1) == 400
-    assert _near_divisor(1000, 7) == 8
-    assert _near_divisor(997, 31) == 31  # a prime: no divisor nearby, a remainder block
+    assert leaf_steps(cheap, x, 400, 2) == 20  # sqrt(n) when the ratio is unknown
+    assert leaf_steps(costly, x, 400, 2) == 10  # sqrt(400 / 4)
+    assert leaf_steps(costly, x, 400, 1) == 400
+    assert near_divisor(1000, 7) == 8
+    assert near_divisor(997, 31) == 31  # a prime: no divisor nearby, a remainder block
     # the same gradient whatever the blocking
     g = [
         jax.grad(lambda c: jnp.sum(ds.CheckpointAdjoint(levels).loop(costly, c, 37)))(x[:5])
