@@ -59,8 +59,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import diffsim as ds  # noqa: E402
-from diffsim._run import device_description  # noqa: E402
-from operators import Euler, FourierSpectral, Grid, NavierStokesVorticity  # noqa: E402
+from diffsim.jobs.run import device_description  # noqa: E402
+from diffsim.operators import Euler, FourierSpectral, Grid, NavierStokesVorticity  # noqa: E402
 
 MODES = {
     "direct": (ds.DirectAdjoint(), "reverse"),
@@ -89,7 +89,7 @@ NS_CELLS = 64
 def ns2d():
     grid = Grid((NS_CELLS, NS_CELLS), (0.0, 0.0), (2 * np.pi, 2 * np.pi))
     disc = FourierSpectral(grid)
-    from scenarios._common import random_smooth_field
+    from diffsim.scenarios._common import random_smooth_field
 
     w0 = random_smooth_field(jax.random.key(0), grid, k_peak=4.0, rms=1.0)
 

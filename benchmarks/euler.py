@@ -4,7 +4,7 @@ Scheme: `operators.Euler` as `configs/isentropic_vortex.yaml` builds it (WENO5-Z
 in characteristic variables, HLLC, high-order average correction, periodic),
 SSP-RK3 with a fixed dt (CFL 0.5 on the initial state). Problem: the isentropic
 vortex (Shu 1998) advected across the periodic box `[-5, 5]^2`, built by
-`diffsim.load_config("configs/isentropic_vortex.yaml", overrides)` and
+`diffsim.jobs.load_config("configs/isentropic_vortex.yaml", overrides)` and
 `scenario().build(...)`: smooth but not trivial (every WENO weight and
 characteristic projection is exercised, nothing is constant).
 
@@ -208,7 +208,7 @@ def _child(case: dict) -> dict:
         return dict(parts, total=sum(parts.values()))
 
     if case["kind"] == "sod":
-        config, physics, scenario = ds.load_config(ROOT / "configs" / "sod.yaml", [f"precision={ARGS.precision}"])
+        config, physics, scenario = ds.jobs.load_config(ROOT / "configs" / "sod.yaml", [f"precision={ARGS.precision}"])
         setup = scenario().build(config, physics, jax.random.key(0))
         y0 = jnp.asarray(setup.initial, dtype=jnp.result_type(float))
         t_end = config.time.t_end
@@ -226,7 +226,7 @@ def _child(case: dict) -> dict:
         return out
 
     n = case["n"]
-    config, physics, scenario = ds.load_config(
+    config, physics, scenario = ds.jobs.load_config(
         ROOT / "configs" / "isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]", f"precision={ARGS.precision}"]
     )
     setup = scenario().build(config, physics, jax.random.key(0))
@@ -446,7 +446,7 @@ def main():
         return
     import importlib.metadata as md
 
-    from diffsim._run import cpu_model
+    from diffsim.jobs.run import cpu_model
 
     try:
         uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()

@@ -31,6 +31,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 
 import diffsim as ds  # noqa: E402
+import diffsim.jobs  # noqa: F401  (ds.jobs)
 
 
 def timed(name, f, *args):
@@ -49,7 +50,7 @@ def timed(name, f, *args):
 
 def main():
     n = ARGS.n
-    config, physics, scenario = ds.load_config("configs/isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]"])
+    config, physics, scenario = ds.jobs.load_config("configs/isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]"])
     setup = scenario().build(config, physics, jax.random.key(0))
     op = setup.operator
     y = op.encode(jnp.asarray(setup.initial))

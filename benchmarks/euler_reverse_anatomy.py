@@ -43,8 +43,9 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 
 import diffsim as ds  # noqa: E402
-from diffsim._run import device_description  # noqa: E402
-from operators.finite_volume._fused import fused_face_map, stencil_shifts  # noqa: E402
+import diffsim.jobs  # noqa: F401  (ds.jobs)
+from diffsim.jobs.run import device_description  # noqa: E402
+from diffsim.operators.finite_volume._fused import fused_face_map, stencil_shifts  # noqa: E402
 
 # operations that move or relabel data rather than compute
 _MOVES = {"broadcast_in_dim", "convert_element_type", "reshape", "squeeze", "copy", "stop_gradient", "slice",
@@ -93,7 +94,7 @@ def trace_events(run):
 
 def main():
     n = ARGS.n
-    config, physics, scenario = ds.load_config("configs/isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]"])
+    config, physics, scenario = ds.jobs.load_config("configs/isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]"])
     setup = scenario().build(config, physics, jax.random.key(0))
     op = setup.operator
     f, params = op._rotated_face_flux()

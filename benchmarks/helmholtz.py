@@ -85,9 +85,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from diffsim import BiCGStab, GMRES, linear_solve  # noqa: E402
-from diffsim._run import cpu_model as _cpu_model  # noqa: E402
-from operators import FourierSpectral, Grid  # noqa: E402
-from operators.helmholtz import PML, Helmholtz  # noqa: E402
+from diffsim.jobs.run import cpu_model as _cpu_model  # noqa: E402
+from diffsim.operators import FourierSpectral, Grid  # noqa: E402
+from diffsim.operators.helmholtz import PML, Helmholtz  # noqa: E402
 
 DX, FREQUENCY, C0, C_DISC = 1.0e-4, 1.0e6, 1500.0, 2000.0
 OMEGA = 2 * np.pi * FREQUENCY

@@ -85,9 +85,9 @@ def child(args) -> list[dict]:
 
     import diffsim
     from diffsim._parallel import make_mesh, shard_operator
-    from operators import FourierSpectral, Grid
-    from operators.finite_volume import Euler, Periodic
-    from operators.spectral import NavierStokesVorticity
+    from diffsim.operators import FourierSpectral, Grid
+    from diffsim.operators.finite_volume import Euler, Periodic
+    from diffsim.operators.spectral import NavierStokesVorticity
 
     n_dev = jax.device_count()
     rows = []
@@ -176,7 +176,7 @@ def main():
                "--euler-steps", str(args.euler_steps), "--ns-steps", str(args.ns_steps), "--repeats", str(args.repeats)]
         result = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True)
         rows += json.loads(result.stdout.strip().splitlines()[-1])
-    from diffsim._run import cpu_model
+    from diffsim.jobs.run import cpu_model
 
     base = {(r["problem"]): r["step_ms"] for r in rows if r["variant"] == "one device"}
     for r in rows:

@@ -14,50 +14,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._adjoint import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
-from ._errors import ConfigError
 
 GradientMode = Literal["reverse", "forward", "auto"]
 
 #: `auto` uses forward mode up to this many parameters: one JVP per
 #: parameter costs about one forward run each, a reverse pass several.
 FORWARD_MODE_MAX_PARAMETERS = 4
-
-def _no_implicit_time_loop() -> AbstractAdjoint:
-    raise ConfigError(
-        "adjoint",
-        "implicit differentiation applies to steady states (diffsim.steady_state); "
-        "a time-dependent rollout needs direct or checkpoint",
-    )
-
-
-#: The config's `adjoint:` for time loops. `implicit` (the implicit function
-#: theorem) is for steady scenarios, which build their own
-#: `optimistix.ImplicitAdjoint`; a rollout asked for it is a config error.
-ADJOINTS: dict[str, Callable[[], AbstractAdjoint]] = {
-    "direct": DirectAdjoint,
-    "checkpoint": CheckpointAdjoint,
-    "implicit": _no_implicit_time_loop,
-}
-
-
-def adjoint_from(config) -> AbstractAdjoint:
-    """The time-loop adjoint a run configuration asks for: `ADJOINTS[config.adjoint]`,
-    with `config.adjoint_memory_budget` (bytes, or None) for `checkpoint`
-    (the config refuses a budget with another adjoint; a copy switched to
-    another adjoint, as `gradcheck --all-modes` makes, runs it unbudgeted).
-
-    **Arguments:**
-
-    - `config`: anything with `adjoint` and `adjoint_memory_budget` attributes
-      (a validated `RunConfig`).
-
-    **Returns:** an `AbstractAdjoint`.
-    """
-    if config.adjoint == "checkpoint" and config.adjoint_memory_budget is not None:
-        return CheckpointAdjoint(memory_budget=config.adjoint_memory_budget)
-    return ADJOINTS[config.adjoint]()
-
 
 def num_parameters(params) -> int:
     return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(eqx.filter(params, eqx.is_inexact_array)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Inexact
 
-from operators.helmholtz import DEFAULT_PRECONDITIONER, DEFAULT_SHIFT, Helmholtz
+from diffsim.operators.helmholtz import DEFAULT_PRECONDITIONER, DEFAULT_SHIFT, Helmholtz
 
 from ._linear_solve import BiCGStab, GMRES, LinearSolution, linear_solve
 

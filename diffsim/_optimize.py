@@ -390,27 +390,3 @@ def _write_lines(path: Path, records: list[dict]) -> None:
 
 def _append_line(path: Path, record: dict) -> None:
     append_line(path, json.dumps(record))
-
-
-def make_optimizer(config, iterations: int) -> optax.GradientTransformation:
-    """The optax chain described by an `OptimizerConfig`."""
-    sched = config.schedule
-    lr = config.learning_rate
-    if sched.name == "constant":
-        rate = lr
-    elif sched.name == "cosine":
-        rate = optax.cosine_decay_schedule(lr, decay_steps=iterations, alpha=sched.alpha)
-    elif sched.name == "exponential":
-        rate = optax.exponential_decay(lr, transition_steps=sched.transition_steps, decay_rate=sched.decay_rate)
-    else:
-        rate = optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps=sched.warmup_steps, decay_steps=iterations, end_value=lr * sched.alpha)
-    if config.name == "adam":
-        opt = optax.adam(rate)
-    elif config.name == "adamw":
-        opt = optax.adamw(rate, weight_decay=config.weight_decay)
-    elif config.name == "sgd":
-        opt = optax.sgd(rate, momentum=config.momentum)
-    else:
-        opt = optax.lbfgs()
-    parts = [optax.clip_by_global_norm(config.clip_norm)] if config.clip_norm else []
-    return optax.chain(*parts, opt)

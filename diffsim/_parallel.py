@@ -30,14 +30,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from operators import Grid
-from operators._halo import HaloExchange
-from operators._operator import AbstractOperator
-from operators.discretization import FiniteDifference, FourierSpectral
-from operators.discretization.slab_fft import SlabFFT
-from operators.finite_volume import Euler
-from operators.finite_volume.halo import HaloBoundary
-from operators.spectral._base import AbstractSpectralOperator
+from diffsim.operators import Grid
+from diffsim.operators._halo import HaloExchange
+from diffsim.operators._operator import AbstractOperator
+from diffsim.operators.discretization import FiniteDifference, FourierSpectral
+from diffsim.operators.discretization.slab_fft import SlabFFT
+from diffsim.operators.finite_volume import Euler
+from diffsim.operators.finite_volume.halo import HaloBoundary
+from diffsim.operators.spectral._base import AbstractSpectralOperator
 
 from ._errors import ConfigError
 

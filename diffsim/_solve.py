@@ -11,8 +11,8 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Inexact
 
-from operators import AbstractConstrainedOperator, AbstractOperator
-from operators.internal import check_instance, check_value, concrete, describe, error_if, finite, positive
+from diffsim.operators import AbstractConstrainedOperator, AbstractOperator
+from diffsim.operators.internal import check_instance, check_value, concrete, describe, error_if, finite, positive
 
 from ._adjoint import AbstractAdjoint, DirectAdjoint
 from ._backward_probe import active_marker

@@ -31,7 +31,7 @@ import lineax as lx
 import optimistix as optx
 from jaxtyping import Array, Inexact, Int, Scalar
 
-from operators import AbstractOperator, AbstractSemilinearOperator
+from diffsim.operators import AbstractOperator, AbstractSemilinearOperator
 
 from ._linear_solve import GMRES, AbstractKrylov, format_tolerance, residual_buckets, stop_gradients
 

@@ -1,4 +1,4 @@
-"""Concrete problems, registered with `diffsim.register` (found by the CLI
+"""Concrete problems, registered with `diffsim.jobs.register` (found by the CLI
 through the `diffsim.scenarios` entry point)."""
 
 from . import (  # noqa: F401  (importing registers)

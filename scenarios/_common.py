@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from operators import FourierSpectral, Grid
+from diffsim.operators import FourierSpectral, Grid
 
 
 def grid_from(config) -> Grid:

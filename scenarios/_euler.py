@@ -9,8 +9,8 @@ from typing import Literal
 import numpy as np
 import pydantic
 
-from diffsim import KeyedError, PhysicsConfig
-from operators.finite_volume import (
+from diffsim.jobs import KeyedError, PhysicsConfig
+from diffsim.operators.finite_volume import (
     HLL,
     HLLC,
     MUSCL,

@@ -21,10 +21,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pydantic
 
-from diffsim import ConfigError, InverseProblem, KeyedError, OptimizationScenario, PhysicsConfig, SteadyResult, SteadyScenario, register
+from diffsim.jobs import ConfigError, InverseProblem, KeyedError, OptimizationScenario, PhysicsConfig, SteadyResult, SteadyScenario, register
 from diffsim import solve_helmholtz
-from operators import Grid
-from operators.helmholtz import PML, Helmholtz, line_source, point_source
+from diffsim.operators import Grid
+from diffsim.operators.helmholtz import PML, Helmholtz, line_source, point_source
 
 from . import helmholtz_common as hc
 from ._common import grid_from

@@ -13,8 +13,9 @@ import pydantic
 import xarray as xr
 
 import diffsim as ds
-from diffsim import InverseProblem, OptimizationScenario, PhysicsConfig, Setup, TimeDependentScenario, register
-from operators import Burgers, FourierSpectral
+import diffsim.jobs  # noqa: F401  (ds.jobs)
+from diffsim.jobs import InverseProblem, OptimizationScenario, PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.operators import Burgers, FourierSpectral
 
 from ._common import grid_from, random_smooth_field
 
@@ -54,30 +55,30 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
     @classmethod
     def validate(cls, config, physics):
         if config.num_steps is None:
-            raise ds.ConfigError("time.dt", "burgers_inverse takes fixed steps (time.dt), not time.cfl")
+            raise ds.jobs.ConfigError("time.dt", "burgers_inverse takes fixed steps (time.dt), not time.cfl")
         n = config.grid.cells[0]
         if physics.sensors > n:
-            raise ds.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
+            raise ds.jobs.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
         if config.num_steps % physics.observation_every:
-            raise ds.ConfigError("physics.observation_every", f"must divide the number of steps ({config.num_steps})")
+            raise ds.jobs.ConfigError("physics.observation_every", f"must divide the number of steps ({config.num_steps})")
 
     def build_problem(self, config, physics, key):
         self.validate(config, physics)
         truth_key, noise_key = jax.random.split(key)
         grid, truth = self._truth(config, physics, truth_key)
         op = Burgers(FourierSpectral(grid), nu=physics.nu)
-        stepper = ds.STEPPERS[config.stepper]()
+        stepper = ds.jobs.STEPPERS[config.stepper]()
         n = config.grid.cells[0]
         if physics.sensors > n:
-            raise ds.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
+            raise ds.jobs.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
         sensors = np.linspace(0, n, physics.sensors, endpoint=False).astype(int)
         every = physics.observation_every
         if config.num_steps % every:
-            raise ds.ConfigError("physics.observation_every", f"must divide the number of steps ({config.num_steps})")
+            raise ds.jobs.ConfigError("physics.observation_every", f"must divide the number of steps ({config.num_steps})")
 
         @jax.jit
         def observe(u0):
-            sol = ds.solve(op, stepper, u0[None], dt=config.dt, num_steps=config.num_steps, saveat=ds.SaveAt(every=every), adjoint=ds.adjoint_from(config))
+            sol = ds.solve(op, stepper, u0[None], dt=config.dt, num_steps=config.num_steps, saveat=ds.SaveAt(every=every), adjoint=ds.jobs.adjoint_from(config))
             return sol.ys[:, 0, sensors]
 
         clean = observe(truth)

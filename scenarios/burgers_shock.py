@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
-from operators import Burgers, FourierSpectral
+from diffsim.jobs import ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.operators import Burgers, FourierSpectral
 
 from ._common import grid_from
 

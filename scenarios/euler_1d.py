@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import EXPLICIT_STEPPERS, PhysicsConfig, Setup, TimeDependentScenario, register
-from operators.finite_volume import Outflow, ReflectingWall
+from diffsim.jobs import EXPLICIT_STEPPERS, PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.operators.finite_volume import Outflow, ReflectingWall
 
 from ._common import grid_from
 from ._euler import EULER_DEFAULTS, EulerScheme, make_euler

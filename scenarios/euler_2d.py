@@ -8,8 +8,8 @@ import dataclasses
 import numpy as np
 import pydantic
 
-from diffsim import EXPLICIT_STEPPERS, ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
-from operators.finite_volume import Inflow, Outflow, Periodic, ReflectingWall, Switch
+from diffsim.jobs import EXPLICIT_STEPPERS, ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.operators.finite_volume import Inflow, Outflow, Periodic, ReflectingWall, Switch
 
 from ._common import grid_from
 from ._euler import EULER_DEFAULTS, EulerScheme, conservative_averages_to_primitive, density_errors, gauss_cell_average, make_euler

@@ -30,13 +30,14 @@ import pydantic
 import xarray as xr
 
 import diffsim as ds
-from diffsim import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
-from operators import Grid
-from operators.finite_volume import NeuralFlux, Outflow
+import diffsim.jobs  # noqa: F401  (ds.jobs)
+from diffsim.jobs import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
+from diffsim.operators import Grid
+from diffsim.operators.finite_volume import NeuralFlux, Outflow
 
 from ._common import grid_from
 from ._euler import EULER_DEFAULTS, EulerScheme, make_euler
-from operators.finite_volume import solve_riemann
+from diffsim.operators.finite_volume import solve_riemann
 
 
 class Physics(PhysicsConfig):
@@ -126,8 +127,8 @@ class EulerClosure(OptimizationScenario):
         fine_grid = Grid([n * factor], grid.lower, grid.upper)
         coarse = make_euler(grid, config.scheme, physics.gamma, Outflow())
         fine = make_euler(fine_grid, config.scheme, physics.gamma, Outflow())
-        stepper = ds.STEPPERS[config.stepper]()
-        adjoint = ds.adjoint_from(config)
+        stepper = ds.jobs.STEPPERS[config.stepper]()
+        adjoint = ds.jobs.adjoint_from(config)
         snapshots = config.time.snapshots
 
         k_train, k_test, k_net = jax.random.split(key, 3)

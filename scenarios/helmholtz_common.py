@@ -19,9 +19,10 @@ import numpy as np  # noqa: E402
 import pydantic  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from diffsim import HELMHOLTZ_SOLVER, BiCGStab, ConfigError, GMRES, PhysicsConfig, RunError, save_figure, solve_helmholtz  # noqa: E402
-from operators import FiniteDifference, FourierSpectral, Grid  # noqa: E402
-from operators.helmholtz import DEFAULT_PRECONDITIONER, DEFAULT_SHIFT, PML, Helmholtz  # noqa: E402
+from diffsim import HELMHOLTZ_SOLVER, BiCGStab, GMRES, RunError, save_figure, solve_helmholtz  # noqa: E402
+from diffsim.jobs import ConfigError, PhysicsConfig
+from diffsim.operators import FiniteDifference, FourierSpectral, Grid  # noqa: E402
+from diffsim.operators.helmholtz import DEFAULT_PRECONDITIONER, DEFAULT_SHIFT, PML, Helmholtz  # noqa: E402
 
 MM = 1e3  # metres -> millimetres in figures
 

@@ -29,9 +29,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pydantic
 
-from diffsim import ConfigError, InverseProblem, KeyedError, OptimizationScenario, PhysicsConfig, linear_solve, register
-from operators import Grid
-from operators.helmholtz import PML, Helmholtz, point_source
+from diffsim import linear_solve
+from diffsim.jobs import ConfigError, InverseProblem, KeyedError, OptimizationScenario, PhysicsConfig, register
+from diffsim.operators import Grid
+from diffsim.operators.helmholtz import PML, Helmholtz, point_source
 
 from . import helmholtz_common as hc
 from ._common import grid_from

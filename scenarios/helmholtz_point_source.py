@@ -10,8 +10,8 @@ import numpy as np
 import pydantic
 from scipy.special import hankel1
 
-from diffsim import ConfigError, PhysicsConfig, SteadyResult, SteadyScenario, register
-from operators.helmholtz import Helmholtz, point_source
+from diffsim.jobs import ConfigError, PhysicsConfig, SteadyResult, SteadyScenario, register
+from diffsim.operators.helmholtz import Helmholtz, point_source
 
 from . import helmholtz_common as hc
 from ._common import grid_from

@@ -13,8 +13,8 @@ import pydantic
 from matplotlib.colors import LogNorm
 from scipy.special import eval_legendre, h1vp, hankel1, jv, jvp, spherical_jn, spherical_yn
 
-from diffsim import ConfigError, PhysicsConfig, SteadyResult, SteadyScenario, register
-from operators.helmholtz import Helmholtz
+from diffsim.jobs import ConfigError, PhysicsConfig, SteadyResult, SteadyScenario, register
+from diffsim.operators.helmholtz import Helmholtz
 
 from . import helmholtz_common as hc
 from ._common import grid_from

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import PhysicsConfig, Setup, TimeDependentScenario, register
-from operators import FourierSpectral, NavierStokesVorticity
+from diffsim.jobs import PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.operators import FourierSpectral, NavierStokesVorticity
 
 from ._common import grid_from, random_smooth_field
 

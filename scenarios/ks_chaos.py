@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pydantic
 
-from diffsim import PhysicsConfig, Setup, TimeDependentScenario, register
-from operators import FourierSpectral, KuramotoSivashinsky
+from diffsim.jobs import PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.operators import FourierSpectral, KuramotoSivashinsky
 
 from ._common import grid_from, random_smooth_field
 

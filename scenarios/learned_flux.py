@@ -26,8 +26,9 @@ import pydantic
 import xarray as xr
 
 import diffsim as ds
-from diffsim import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
-from operators.finite_volume import MLPPotential, ScalarConservationLaw
+import diffsim.jobs  # noqa: F401  (ds.jobs)
+from diffsim.jobs import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
+from diffsim.operators.finite_volume import MLPPotential, ScalarConservationLaw
 
 from ._common import grid_from, random_smooth_field
 
@@ -70,8 +71,8 @@ class LearnedFlux(OptimizationScenario):
     def build_problem(self, config, physics, key):
         self.validate(config, physics)
         grid = grid_from(config)
-        stepper = ds.STEPPERS[config.stepper]()
-        adjoint = ds.adjoint_from(config)
+        stepper = ds.jobs.STEPPERS[config.stepper]()
+        adjoint = ds.jobs.adjoint_from(config)
         every = config.num_steps // config.time.snapshots
         data_key, net_key = jax.random.split(key)
         u0 = jnp.stack([random_smooth_field(k, grid, physics.k_peak, physics.amplitude)

@@ -29,9 +29,10 @@ import pydantic  # noqa: E402
 import xarray as xr  # noqa: E402
 
 import diffsim as ds  # noqa: E402
-from diffsim import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register  # noqa: E402
-from operators import Grid  # noqa: E402
-from operators.finite_volume import Outflow  # noqa: E402
+import diffsim.jobs  # noqa: F401  (ds.jobs)
+from diffsim.jobs import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register  # noqa: E402
+from diffsim.operators import Grid  # noqa: E402
+from diffsim.operators.finite_volume import Outflow  # noqa: E402
 
 from ._common import grid_from  # noqa: E402
 from ._euler import EULER_DEFAULTS, EulerScheme, make_euler  # noqa: E402
@@ -182,8 +183,8 @@ class ShockTubeInverse(OptimizationScenario):
         truth = physics.truth()
         dtype = jnp.result_type(float)
         op0 = make_euler(grid, config.scheme, truth.gamma, Outflow())
-        stepper = ds.STEPPERS[config.stepper]()
-        adjoint = ds.adjoint_from(config)
+        stepper = ds.jobs.STEPPERS[config.stepper]()
+        adjoint = ds.jobs.adjoint_from(config)
         edges = np.linspace(lo, hi, grid.cells[0] + 1)
         left_fraction = jnp.asarray(np.clip((physics.interface - edges[:-1]) / np.diff(edges), 0.0, 1.0), dtype)
         sensors = jnp.asarray(interpolation_matrix(grid, physics.sensors), dtype)

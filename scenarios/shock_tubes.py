@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim import EXPLICIT_STEPPERS, ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
-from operators.finite_volume import Outflow
+from diffsim.jobs import EXPLICIT_STEPPERS, ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.operators.finite_volume import Outflow
 
 from ._common import grid_from
 from ._euler import EULER_DEFAULTS, EulerScheme, density_errors, make_euler
-from operators.finite_volume import cell_averages, solve_riemann
+from diffsim.operators.finite_volume import cell_averages, solve_riemann
 
 
 class ShockTubePhysics(PhysicsConfig):

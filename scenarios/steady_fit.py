@@ -28,10 +28,11 @@ import pydantic
 import xarray as xr
 
 import diffsim as ds
-from diffsim import InverseProblem, OptimizationScenario, PhysicsConfig, register
-from operators import FourierSpectral
-from operators._operator import parameter
-from operators.spectral._base import AbstractSpectralOperator
+import diffsim.jobs  # noqa: F401  (ds.jobs)
+from diffsim.jobs import InverseProblem, OptimizationScenario, PhysicsConfig, register
+from diffsim.operators import FourierSpectral
+from diffsim.operators._operator import parameter
+from diffsim.operators.spectral._base import AbstractSpectralOperator
 
 from ._common import grid_from
 
@@ -116,13 +117,13 @@ class SteadyFit(OptimizationScenario):
     def validate(cls, config, physics):
         n = config.grid.cells[0]
         if physics.sensors > n:
-            raise ds.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
+            raise ds.jobs.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
         if 3 * physics.modes > n:
-            raise ds.ConfigError("physics.modes", f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved after de-aliasing")
+            raise ds.jobs.ConfigError("physics.modes", f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved after de-aliasing")
         if config.adjoint not in cls.adjoints:
-            raise ds.ConfigError("adjoint", "steady_fit differentiates a steady state: implicit, or checkpoint (through the Newton iterations)")
+            raise ds.jobs.ConfigError("adjoint", "steady_fit differentiates a steady state: implicit, or checkpoint (through the Newton iterations)")
         if config.adjoint_memory_budget is not None:
-            raise ds.ConfigError(
+            raise ds.jobs.ConfigError(
                 "adjoint_memory_budget",
                 "steady_fit has no time loop to checkpoint (its adjoints run through the Newton solve); remove the key",
             )

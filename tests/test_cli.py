@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from diffsim._cli import main
+from diffsim.jobs.cli import main
 
 SUMMARY_KEYS = {"scenario", "steps", "compile_s", "run_s", "cell_updates_per_s", "t_final", "precision", "device"}
 
@@ -106,7 +106,7 @@ def test_bad_config_exits_2_naming_the_key(overrides, key, tmp_path, capsys):
 def test_console_script_bad_config_no_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("scenario: taylor_green\ntime: {t_end: 1.0, dt: 0.1, snapshots: 0}\n")
-    proc = subprocess.run([sys.executable, "-m", "diffsim._cli", "run", str(bad), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "diffsim.jobs.cli", "run", str(bad), "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["diffsim: config error: time.snapshots: Input should be greater than 0 (got 0)"]
 
@@ -126,8 +126,8 @@ def test_non_finite_config_values_are_rejected(tmp_path, capsys):
 
 
 def test_non_finite_initial_data_names_field_and_cell():
-    from diffsim._run import RunError, check_physical
-    from operators import Euler, Grid
+    from diffsim.jobs.run import RunError, check_physical
+    from diffsim.operators import Euler, Grid
 
     euler = Euler(Grid([4, 5]))  # declares density and pressure positive
     fields = np.ones((3, 4, 5))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from diffsim._cli import main
+from diffsim.jobs.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -144,18 +144,18 @@ def test_in_range_list_index_override(capsys):
     """`physics.left.2=0.5` sets one entry of the default list, as in batch members."""
     import diffsim
 
-    config, physics, _ = diffsim.load_config(ROOT / "configs/sod.yaml", ["physics.left.2=0.5"])
+    config, physics, _ = diffsim.jobs.load_config(ROOT / "configs/sod.yaml", ["physics.left.2=0.5"])
     assert list(physics.left) == [1.0, 0.0, 0.5]
-    config, physics, _ = diffsim.load_config({"scenario": "lax"}, ["physics.right.0=0.25"])
+    config, physics, _ = diffsim.jobs.load_config({"scenario": "lax"}, ["physics.right.0=0.25"])
     assert list(physics.right) == [0.25, 0.0, 0.571]  # lax's own default list, one entry replaced
-    config, _, _ = diffsim.load_config(ROOT / "configs/sod.yaml", ["grid.cells.0=64", "time={t_end: 0.1}"])
+    config, _, _ = diffsim.jobs.load_config(ROOT / "configs/sod.yaml", ["grid.cells.0=64", "time={t_end: 0.1}"])
     assert config.grid.cells == [64] and config.time.t_end == 0.1 and config.time.cfl == 0.5  # sections merge
 
 
 def test_scientific_notation_is_a_number():
     import diffsim
 
-    config, _, _ = diffsim.load_config(ROOT / "configs/ks_chaos.yaml", ["time.dt=1e-1"])
+    config, _, _ = diffsim.jobs.load_config(ROOT / "configs/ks_chaos.yaml", ["time.dt=1e-1"])
     assert config.time.dt == 0.1
 
 
@@ -180,8 +180,8 @@ def test_scenarios_name_prints_keys_defaults_and_meanings(capsys):
 
 def test_every_scenario_field_has_a_meaning():
     """`diffsim scenarios NAME` has a meaning to print for every key."""
-    from diffsim._config import models_in
-    from diffsim._scenario import registry
+    from diffsim.jobs.config import models_in
+    from diffsim.jobs.scenario import registry
 
     missing = []
     for name, scenario in registry().items():
@@ -198,13 +198,13 @@ def test_every_scenario_field_has_a_meaning():
 def test_memory_estimate():
     """cells x fields x (snapshots + 1 + working copies) x bytes x members."""
     import diffsim
-    from diffsim._config import WORKING_SET, available_memory, memory_estimate
+    from diffsim.jobs.config import WORKING_SET, available_memory, memory_estimate
 
-    config, _, scenario = diffsim.load_config(ROOT / "configs/sod.yaml")
+    config, _, scenario = diffsim.jobs.load_config(ROOT / "configs/sod.yaml")
     need, how = memory_estimate(config, scenario)
     assert need == 200 * 3 * (20 + 1 + WORKING_SET) * 8
     assert how == f"200 cells x 3 field(s) x (21 snapshots + {WORKING_SET} working copies) x 8 bytes"
-    config, _, scenario = diffsim.load_config(ROOT / "configs/burgers_ensemble.yaml", ["precision=float32"])
+    config, _, scenario = diffsim.jobs.load_config(ROOT / "configs/burgers_ensemble.yaml", ["precision=float32"])
     need, how = memory_estimate(config, scenario)
     assert need == 512 * 1 * (20 + 1 + WORKING_SET) * 4 * 16 and how.endswith("x 4 bytes x 16 members")
     assert available_memory() > 2**20
@@ -223,10 +223,10 @@ def test_mutations_exit_0_or_2_with_one_line(capsys, name):
     """A small fuzz: every key of a config set to garbage is accepted or
     refused in one line (exit 2), never a traceback."""
     import diffsim
-    from diffsim._config import resolved_dict
+    from diffsim.jobs.config import resolved_dict
 
     path = str(ROOT / "configs" / f"{name}.yaml")
-    keys = list(_leaves(resolved_dict(diffsim.load_config(path)[0]))) + ["physics.zzz", "grid.cells.3"]
+    keys = list(_leaves(resolved_dict(diffsim.jobs.load_config(path)[0]))) + ["physics.zzz", "grid.cells.3"]
     bad = ["true", "-1", "0", ".nan", "-.inf", "1e308", "abc", "[]", "{a: 1}", "[1, 2, 3, 4]", "100000000000000000000"]
     for key in keys:
         for value in bad:

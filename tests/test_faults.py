@@ -24,7 +24,7 @@ import xarray as xr
 
 import diffsim as ds
 from diffsim import _files
-from diffsim._cli import EXIT_CONFIG, EXIT_IO, main
+from diffsim.jobs.cli import EXIT_CONFIG, EXIT_IO, main
 
 ENOSPC = "No space left on device"
 RUN = ["run", "configs/kdv_two_soliton.yaml", "grid.cells=[64]", "time.t_end=0.2", "time.snapshots=2", "precision=float64"]
@@ -146,7 +146,7 @@ def test_bad_out_is_one_line_exit_2_before_anything_runs(command, tmp_path, caps
         str(a_file / "sub" / "dir"): f"diffsim: --out: {a_file}/sub/dir lies under {a_file}, which is a file, not a folder",
     }
     for out, message in cases.items():
-        with mock.patch("diffsim._config.load_config", side_effect=AssertionError("read the config")):
+        with mock.patch("diffsim.jobs.config.load_config", side_effect=AssertionError("read the config")):
             assert main([*command, "--out", out]) == EXIT_CONFIG
         assert capsys.readouterr().err.splitlines() == [message]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
@@ -208,7 +208,7 @@ def test_run_real_file_size_limit_no_segfault(finished_run, tmp_path):
     shutil.copytree(reference, out)
     before = snapshot(out)
     # files up to 4 KiB (config.yaml fits, fields.nc does not); SIGXFSZ ignored, so a write fails with EFBIG
-    limited = f"trap '' XFSZ; ulimit -f 4; exec {shlex.quote(sys.executable)} -m diffsim._cli \"$@\""
+    limited = f"trap '' XFSZ; ulimit -f 4; exec {shlex.quote(sys.executable)} -m diffsim.jobs.cli \"$@\""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.run(["bash", "-c", limited, "bash", *RUN, "--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == EXIT_IO, proc.stderr[-2000:]

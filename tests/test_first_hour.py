@@ -13,9 +13,9 @@ import xarray as xr
 import yaml
 
 import diffsim as ds
-from diffsim._cli import main
-from operators import FourierSpectral, Grid, Helmholtz, PML, point_source
-from operators.helmholtz import DEFAULT_PRECONDITIONER, DEFAULT_SHIFT
+from diffsim.jobs.cli import main
+from diffsim.operators import FourierSpectral, Grid, Helmholtz, PML, point_source
+from diffsim.operators.helmholtz import DEFAULT_PRECONDITIONER, DEFAULT_SHIFT
 
 VACUUM = ["physics.left=[1,-5,0.4]", "physics.right=[1,5,0.4]", "grid.cells=[100]", "time.t_end=0.05", "time.snapshots=2"]
 
@@ -115,7 +115,7 @@ LENS = ["grid.cells=[64,64]", "physics.pml.width=8", "optimize.checkpoint_every=
 
 
 def test_optimize_prints_headline_labels_loss_and_announces_resume(tmp_path, capsys, monkeypatch):
-    import diffsim._optimize_job as job
+    import diffsim.jobs.optimize as job
 
     labels = []
     real_plot_loss = job.plot_loss
@@ -161,7 +161,7 @@ def test_sweep_no_plots_option(tmp_path):
 
 
 def test_config_solver_defaults_are_the_library_defaults():
-    from scenarios.helmholtz_common import SolverConfig
+    from diffsim.scenarios.helmholtz_common import SolverConfig
 
     sc = SolverConfig()
     assert isinstance(ds.HELMHOLTZ_SOLVER, ds.BiCGStab) and sc.method == "bicgstab"

@@ -11,11 +11,11 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from diffsim import OptimizationScenario, load_config
-from diffsim._cli import build_parser, main
-from diffsim._gradcheck_job import EXIT_INCONCLUSIVE, run_gradcheck
+from diffsim.jobs import OptimizationScenario, load_config
+from diffsim.jobs.cli import build_parser, main
+from diffsim.jobs.gradcheck import EXIT_INCONCLUSIVE, run_gradcheck
 from diffsim._gradients import NOISE_MARGIN, PASSED, TOO_NOISY, WRONG, gradcheck, pick_step
-from scenarios.burgers_inverse import BurgersInverse
+from diffsim.scenarios.burgers_inverse import BurgersInverse
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 W = jnp.linspace(0.3, 1.7, 5)

@@ -9,7 +9,7 @@ import matplotlib
 import matplotlib.figure
 import pytest
 
-from diffsim._cli import main
+from diffsim.jobs.cli import main
 
 matplotlib.use("Agg")
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from diffsim._cli import main
-from operators import AbstractConstrainedOperator, Burgers, Euler, FourierSpectral, Grid
-from operators.finite_volume import NeuralFlux, ScalarConservationLaw
+from diffsim.jobs.cli import main
+from diffsim.operators import AbstractConstrainedOperator, Burgers, Euler, FourierSpectral, Grid
+from diffsim.operators.finite_volume import NeuralFlux, ScalarConservationLaw
 
 # Forward Euler with WENO5-Z on primitive variables and HLL fluxes, no
 # positivity limiter, is unstable on Sod's tube: the state stays finite, but

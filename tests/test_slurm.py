@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import submitit  # noqa: F401  (imported at collection: its log handlers bind to the session's streams, not to one test's capsys)
 
-from diffsim._cli import main
+from diffsim.jobs.cli import main
 
 pytestmark = pytest.mark.slurm
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from diffsim._cli import main
-from diffsim._sweep import expand_grid, split_values
+from diffsim.jobs.cli import main
+from diffsim.jobs.sweep import expand_grid, split_values
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import equinox as eqx
 
-from operators import AbstractOperator
+from diffsim.operators import AbstractOperator
 
 
 class AbstractStepper(eqx.Module):

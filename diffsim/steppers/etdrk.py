@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 
-from operators import AbstractSemilinearOperator
+from diffsim.operators import AbstractSemilinearOperator
 
 from ._base import AbstractStepper
 from ._phi import phi_function

@@ -32,8 +32,8 @@ def problem():
     import numpy as np
 
     import diffsim as ds
-    from operators import FourierSpectral, Grid, NavierStokesVorticity
-    from scenarios._common import random_smooth_field
+    from diffsim.operators import FourierSpectral, Grid, NavierStokesVorticity
+    from diffsim.scenarios._common import random_smooth_field
 
     grid = Grid((CELLS, CELLS), (0.0, 0.0), (2 * np.pi, 2 * np.pi))
     w0 = np.asarray(random_smooth_field(jax.random.key(0), grid, k_peak=2.0, rms=1.0))[None]
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
 
     import jax
 
-    from diffsim._config import DistributedConfig
+    from diffsim.jobs.config import DistributedConfig
     from diffsim._distributed import initialize, is_main, to_host, tree_to_host
 
     if args.coordinator:

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from diffsim import ConfigError, load_config
+import diffsim.jobs  # noqa: F401  (ds.jobs)
+from diffsim.jobs import ConfigError, load_config
 from diffsim._adjoint import format_bytes, plan_checkpoints, step_bytes
-from operators import FourierSpectral, Grid, KuramotoSivashinsky
+from diffsim.operators import FourierSpectral, Grid, KuramotoSivashinsky
 
 S, R = 8_000, 256_000  # one state, one step's residuals (32 states, like an ETDRK4 spectral step)
 
@@ -156,9 +157,9 @@ def test_compiled_memory_stays_under_the_budget():
 def test_config_reads_a_budget(value, expected):
     config, _, _ = load_config("configs/shock_tube_inverse.yaml", [f"adjoint_memory_budget={'null' if value is None else value}"])
     assert config.adjoint_memory_budget == expected
-    adjoint = ds.adjoint_from(config)
+    adjoint = ds.jobs.adjoint_from(config)
     assert isinstance(adjoint, ds.CheckpointAdjoint) and adjoint.memory_budget == expected
-    assert ds.ADJOINTS["checkpoint"] is ds.CheckpointAdjoint
+    assert ds.jobs.ADJOINTS["checkpoint"] is ds.CheckpointAdjoint
 
 
 @pytest.mark.parametrize("value", ["lots", "1 XB", "-5", "0", "1e400", "true", "[1]", "GB"])
@@ -174,7 +175,7 @@ def test_config_refuses_a_budget_without_checkpointing():
         load_config("configs/learned_flux.yaml", ["adjoint_memory_budget=1 GB"])
     assert str(e.value) == "adjoint_memory_budget: applies to adjoint: checkpoint only (adjoint is direct); remove it or set it to null"
     config, _, _ = load_config("configs/learned_flux.yaml")
-    assert config.adjoint_memory_budget is None and isinstance(ds.adjoint_from(config), ds.DirectAdjoint)
+    assert config.adjoint_memory_budget is None and isinstance(ds.jobs.adjoint_from(config), ds.DirectAdjoint)
 
 
 def test_config_refuses_a_budget_where_no_time_loop_is_checkpointed():
@@ -184,7 +185,7 @@ def test_config_refuses_a_budget_where_no_time_loop_is_checkpointed():
 
 
 def test_optimize_with_too_small_a_budget_exits_2_in_one_line(tmp_path, capsys):
-    from diffsim._cli import main
+    from diffsim.jobs.cli import main
 
     code = main(["optimize", "configs/shock_tube_inverse.yaml", "adjoint_memory_budget=1000", "optimize.iterations=1", "--out", str(tmp_path)])
     err = capsys.readouterr().err

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from operators import (
+from diffsim.operators import (
     HLL,
     HLLC,
     Euler,
@@ -26,7 +26,7 @@ from operators import (
     PML,
     Burgers,
 )
-from operators.finite_volume import NeuralFlux, ScalarConservationLaw
+from diffsim.operators.finite_volume import NeuralFlux, ScalarConservationLaw
 
 GRID = Grid([16], 0.0, 2.0 * np.pi)
 DISC = FourierSpectral(GRID)

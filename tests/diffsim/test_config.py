@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from diffsim import ConfigError, load_config
-from diffsim._config import parse_override
+from diffsim.jobs import ConfigError, load_config
+from diffsim.jobs.config import parse_override
 
 
 @pytest.mark.parametrize(
@@ -93,8 +93,8 @@ def test_missing_file():
 def test_resolved_config_loads_back_unchanged(path, tmp_path):
     """config.yaml as a job writes it is itself a valid config (users rerun
     `diffsim run OUT/config.yaml`), and resolves to the same thing."""
-    from diffsim._config import resolved_dict
-    from diffsim._io import write_yaml
+    from diffsim.jobs.config import resolved_dict
+    from diffsim.jobs.io import write_yaml
 
     config, _, _ = load_config(path, [])
     write_yaml(tmp_path / "config.yaml", resolved_dict(config))

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffsim._config import DistributedConfig, load_config
+from diffsim.jobs.config import DistributedConfig, load_config
 from diffsim._distributed import launched_by_slurm, wanted
 from diffsim._errors import ConfigError
 

@@ -11,12 +11,14 @@ import pytest
 import xarray as xr
 from jax.sharding import NamedSharding, PartitionSpec
 
-from diffsim import RK4, ConfigError, load_config, solve
-from diffsim._cli import main
-from diffsim._config import flatten_member
-from diffsim._ensemble import Ensemble, NotBatchable, BatchedFixedMarch, batch_mesh
-from diffsim._run import run
-from operators import Burgers, FourierSpectral, Grid
+from diffsim import RK4, solve
+from diffsim.jobs import ConfigError, load_config
+from diffsim.jobs.cli import main
+from diffsim.jobs.config import flatten_member
+from diffsim._ensemble import Ensemble, NotBatchable, batch_mesh
+from diffsim.jobs.ensemble import BatchedFixedMarch
+from diffsim.jobs.run import run
+from diffsim.operators import Burgers, FourierSpectral, Grid
 
 BURGERS = {
     "scenario": "burgers_shock",
@@ -210,7 +212,7 @@ def test_config_errors_from_the_command_line(tmp_path, capsys):
 
 
 def test_random_members_are_drawn_reproducibly():
-    from diffsim._ensemble import member_configs
+    from diffsim.jobs.config import member_configs
 
     config, _, scenario = load_config({**BURGERS, "batch": {"size": 6, "seed": 3, "vary": {
         "physics.nu": {"loguniform": [0.01, 0.1]}, "seed": {"integers": [0, 100]}}}})
@@ -230,7 +232,7 @@ def test_example_configs_validate():
 
 
 def test_optimize_and_gradcheck_refuse_a_batch_section(tmp_path, capsys):
-    from diffsim._cli import main
+    from diffsim.jobs.cli import main
 
     for command in ("optimize", "gradcheck"):
         args = [command, "configs/burgers_inverse.yaml", "batch.size=2", "batch.vary.physics.nu.uniform=[0.01,0.02]"]

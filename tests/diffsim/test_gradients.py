@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from diffsim._cli import main
+from diffsim.jobs.cli import main
 from diffsim._gradients import resolve_mode
-from operators import Burgers, FourierSpectral, Grid
+from diffsim.operators import Burgers, FourierSpectral, Grid
 
 GRID = Grid(32, 0.0, 2 * np.pi)
 (X,) = GRID.mesh()

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from diffsim._cli import main
+from diffsim.jobs.cli import main
 from diffsim._horizon import HorizonPoint, explosion, gradient_horizons, growth_rate
-from operators import AbstractOperator
+from diffsim.operators import AbstractOperator
 
 
 class Growth(AbstractOperator):

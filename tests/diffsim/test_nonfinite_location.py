@@ -9,7 +9,7 @@ import pytest
 
 import diffsim as ds
 from diffsim._backward_probe import locate_nonfinite_gradient, probing
-from operators import AbstractOperator
+from diffsim.operators import AbstractOperator
 
 DT = 0.0625  # exact in binary: y_k = 1 - k DT is exact, and zero at step 16
 STEPS = 40

@@ -13,7 +13,8 @@ import optax
 import pytest
 
 import diffsim as ds
-from diffsim._config import OptimizerConfig
+import diffsim.jobs  # noqa: F401  (ds.jobs)
+from diffsim.jobs.config import OptimizerConfig
 
 
 def quadratic(params):
@@ -28,7 +29,7 @@ def start():
 @pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "lbfgs"])
 def test_optimizers_from_config_converge(name):
     fields = {"name": name} if name == "lbfgs" else {"name": name, "learning_rate": 0.02 if name == "sgd" else 0.1}
-    opt = ds.make_optimizer(OptimizerConfig(**fields), iterations=200)
+    opt = ds.jobs.make_optimizer(OptimizerConfig(**fields), iterations=200)
     result = ds.optimize(quadratic, start(), opt, iterations=200 if name != "lbfgs" else 20)
     assert result.loss_initial == pytest.approx(45.0)
     assert result.loss_final < 1e-3 * result.loss_initial
@@ -77,7 +78,7 @@ def test_non_finite_gradient_names_iteration_and_leaf(tmp_path):
 
 
 def _optimize_cmd(out, iterations):
-    return [sys.executable, "-m", "diffsim._cli", "optimize", "configs/burgers_inverse.yaml", "grid.cells=[32]", "time.t_end=0.5",
+    return [sys.executable, "-m", "diffsim.jobs.cli", "optimize", "configs/burgers_inverse.yaml", "grid.cells=[32]", "time.t_end=0.5",
             "physics.observation_every=5", "physics.sensors=8",
             f"optimize.iterations={iterations}", "optimize.checkpoint_every=5", "--no-plots", "--out", str(out)]
 
@@ -86,8 +87,8 @@ def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path, capsys):
     env = {**os.environ, "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
     iterations = 300
     killed = tmp_path / "killed"
-    from diffsim._cli import main
-    from diffsim._config import load_config
+    from diffsim.jobs.cli import main
+    from diffsim.jobs.config import load_config
 
     load_config("configs/burgers_inverse.yaml", [])  # imports the scenarios now, so that the second job below is refused at once
     proc = subprocess.Popen(_optimize_cmd(killed, iterations), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -119,7 +120,7 @@ def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path, capsys):
 
 
 def test_cli_optimize_refuses_other_config_in_same_dir(tmp_path, capsys):
-    from diffsim._cli import main
+    from diffsim.jobs.cli import main
 
     args = ["optimize", "configs/burgers_inverse.yaml", "grid.cells=[32]", "optimize.iterations=2", "--no-plots", "--out", str(tmp_path)]
     assert main(args) == 0
@@ -183,7 +184,7 @@ def test_unconverged_solve_in_the_loss_is_one_line_naming_the_iteration(tmp_path
 def test_cli_unconverged_solve_exits_3_in_one_line(tmp_path, capsys, caplog):
     """A solve that fails inside compiled code (the Helmholtz scenarios) or
     eagerly (steady_fit): one line, exit 3, no logged traceback."""
-    from diffsim._cli import main
+    from diffsim.jobs.cli import main
 
     small = ["grid.cells=[32,32]", "physics.pml.width=6", "physics.receivers=8", "physics.sources=2"]
     for config, extra, start in (

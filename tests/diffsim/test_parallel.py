@@ -9,11 +9,12 @@ import pytest
 from jax.sharding import NamedSharding
 
 import diffsim
-from diffsim._run import run
+import diffsim.jobs
+from diffsim.jobs.run import run
 from diffsim._parallel import block_spec, check_divisible, local_discretization, make_mesh, shard_operator
-from operators import FiniteDifference, FourierSpectral, Grid
-from operators.finite_volume import Euler, FirstOrder, Outflow, Periodic, ReflectingWall, Rusanov
-from operators.spectral import NavierStokesVorticity
+from diffsim.operators import FiniteDifference, FourierSpectral, Grid
+from diffsim.operators.finite_volume import Euler, FirstOrder, Outflow, Periodic, ReflectingWall, Rusanov
+from diffsim.operators.spectral import NavierStokesVorticity
 
 pytestmark = pytest.mark.skipif(jax.device_count() < 4, reason="needs 4 devices (tests/conftest.py sets them)")
 
@@ -130,7 +131,7 @@ def test_spectral_navier_stokes_rollout_and_gradient():
 def test_run_uses_the_mesh(tmp_path):
     """`diffsim run` with `parallel.mesh=[2,2]`: the spectral Taylor-Green
     vortex keeps its exact decay, the summary records the mesh."""
-    config, physics, scenario = diffsim.load_config(
+    config, physics, scenario = diffsim.jobs.load_config(
         "configs/taylor_green.yaml",
         ["grid.cells=[16,16]", "time.t_end=0.2", "time.snapshots=1", "parallel.mesh=[2,2]"],
     )
@@ -140,19 +141,19 @@ def test_run_uses_the_mesh(tmp_path):
 
 
 def test_errors_name_parallel_mesh():
-    with pytest.raises(diffsim.ConfigError, match=r"parallel\.mesh: grid\.cells\[1\] = 10 does not divide into 4"):
+    with pytest.raises(diffsim.jobs.ConfigError, match=r"parallel\.mesh: grid\.cells\[1\] = 10 does not divide into 4"):
         check_divisible((16, 10), (1, 4))
-    with pytest.raises(diffsim.ConfigError, match=r"parallel\.mesh: expected 2 entries"):
+    with pytest.raises(diffsim.jobs.ConfigError, match=r"parallel\.mesh: expected 2 entries"):
         check_divisible((16, 16), (4,))
-    with pytest.raises(diffsim.ConfigError, match=r"parallel\.mesh: grid\.cells\[0\] = 30 does not divide"):
-        diffsim.load_config("configs/riemann_2d.yaml", ["grid.cells=[30,32]", "parallel.mesh=[4,1]"])
-    with pytest.raises(diffsim.ConfigError, match=r"parallel\.mesh: \[4, 2\] needs 8 devices, 4 cpu"):
+    with pytest.raises(diffsim.jobs.ConfigError, match=r"parallel\.mesh: grid\.cells\[0\] = 30 does not divide"):
+        diffsim.jobs.load_config("configs/riemann_2d.yaml", ["grid.cells=[30,32]", "parallel.mesh=[4,1]"])
+    with pytest.raises(diffsim.jobs.ConfigError, match=r"parallel\.mesh: \[4, 2\] needs 8 devices, 4 cpu"):
         make_mesh([4, 2])
     # blocks of 2 cells cannot feed WENO5's 7-cell halo
-    with pytest.raises(diffsim.ConfigError, match=r"parallel\.mesh: blocks of 2 cells .* 7-cell halo of Euler"):
+    with pytest.raises(diffsim.jobs.ConfigError, match=r"parallel\.mesh: blocks of 2 cells .* 7-cell halo of Euler"):
         shard_operator(Euler(Grid((8, 8))), make_mesh([4, 1]))
     # spectral slabs split x over every device
     op = NavierStokesVorticity(FourierSpectral(Grid((6, 8))), nu=0.1)
-    with pytest.raises(diffsim.ConfigError, match=r"grid\.cells\[0\] = 6 must be divisible by 4"):
+    with pytest.raises(diffsim.jobs.ConfigError, match=r"grid\.cells\[0\] = 6 must be divisible by 4"):
         shard_operator(op, make_mesh([2, 2]))
     assert isinstance(shard_operator(Euler(Grid((16, 16))), make_mesh([2, 2]))[1], NamedSharding)

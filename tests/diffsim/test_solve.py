@@ -9,7 +9,7 @@ import pytest
 from jaxtyping import Array
 
 import diffsim as ds
-from operators import (
+from diffsim.operators import (
     AbstractSemilinearOperator,
     Burgers,
     FourierSpectral,

@@ -12,8 +12,8 @@ import optimistix as optx
 import pytest
 
 import diffsim as ds
-from operators import FourierSpectral, Grid
-from scenarios.steady_fit import ForcedBurgers, forcing_basis
+from diffsim.operators import FourierSpectral, Grid
+from diffsim.scenarios.steady_fit import ForcedBurgers, forcing_basis
 
 GRID = Grid(32, 0.0, 2 * np.pi)
 DISC = FourierSpectral(GRID)

@@ -9,7 +9,7 @@ import pytest
 from jaxtyping import Array
 
 import diffsim as ds
-from operators import AbstractOperator, AbstractSemilinearOperator
+from diffsim.operators import AbstractOperator, AbstractSemilinearOperator
 
 
 class ForcedLinear(AbstractSemilinearOperator):

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from operators import FiniteDifference, Grid
+from diffsim.operators import FiniteDifference, Grid
 
 ORDERS = [2, 4, 6, 8]
 # Coarse enough that the order-8 error (4e-10 at n=128) stays far above round-off,

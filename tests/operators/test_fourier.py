@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from operators import FourierSpectral, Grid
+from diffsim.operators import FourierSpectral, Grid
 
 GRIDS = {
     1: Grid(16, lower=-1.3, upper=2.1),

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from operators import Grid
+from diffsim.operators import Grid
 
 
 def test_defaults_1d():

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from operators import (
+from diffsim.operators import (
     Burgers,
     FourierSpectral,
     Grid,

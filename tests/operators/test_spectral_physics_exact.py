@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from operators import FourierSpectral, Grid, KortewegDeVries, NavierStokesVorticity
+from diffsim.operators import FourierSpectral, Grid, KortewegDeVries, NavierStokesVorticity
 
 # Two solitons of u_t + 6 u u_x + u_xxx = 0: the fast one (k1, amplitude k1^2/2,
 # speed k1^2) starts at x = -10 and overtakes the slow one (start x = -4) near t = 4.8.

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from operators.finite_volume import cell_averages, solve_riemann
+from diffsim.operators.finite_volume import cell_averages, solve_riemann
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from diffsim._cli import main
+    from diffsim.jobs.cli import main
 
     out = tmp_path_factory.mktemp("closure")
     args = ["optimize", str(ROOT / "configs/euler_flux_closure.yaml"), "precision=float64", "grid.cells=[16]",

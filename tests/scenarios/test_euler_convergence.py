@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from diffsim import load_config
+from diffsim.jobs import load_config
 
 
 def _fitted_order(ns, errors):
@@ -72,8 +72,8 @@ def test_weno5_truncation_error_order_on_nonlinear_smooth_data(correction, expec
     nonlinear state against the exact flux difference: fifth order with the
     high-order average <-> point-value conversion, second without it (the
     primitive variables of cell averages are not cell averages)."""
-    from operators import Grid
-    from operators.finite_volume import Euler
+    from diffsim.operators import Grid
+    from diffsim.operators.finite_volume import Euler
 
     gamma = 1.4
 

@@ -11,9 +11,9 @@ import optax
 import pytest
 import xarray as xr
 
-from diffsim import ConfigError, load_config
-from diffsim._run import run
-from scenarios.helmholtz_scattering import sphere_series
+from diffsim.jobs import ConfigError, load_config
+from diffsim.jobs.run import run
+from diffsim.scenarios.helmholtz_scattering import sphere_series
 
 SMALL_2D = ["grid.cells=[64,64]", "grid.lower=[-3.2e-3,-3.2e-3]", "grid.upper=[3.2e-3,3.2e-3]", "physics.pml.width=16"]
 LENS_SMALL = [

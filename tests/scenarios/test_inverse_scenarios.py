@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from diffsim import ConfigError, load_config
-from diffsim._cli import main
+from diffsim.jobs import ConfigError, load_config
+from diffsim.jobs.cli import main
 
 # 32 cells, 20 steps of dt = 0.005 (t_end 0.1), 10 samples per sensor
 SHOCK_TUBE_SMALL = ["grid.cells=[32]", "time.t_end=0.1", "time.dt=0.005", "time.snapshots=10", "physics.sensors=[0.3,0.45,0.6,0.75]"]

@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_learned_flux_from_the_cli(tmp_path):
-    from diffsim._cli import main
+    from diffsim.jobs.cli import main
 
     args = ["optimize", str(ROOT / "configs/learned_flux.yaml"), "grid.cells=[24]", "time.t_end=1.0", "time.dt=0.05",
             "time.snapshots=2", "physics.samples=2", "physics.width=8", "optimize.iterations=40",

@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diffsim import load_config, registry
-from diffsim._run import run
-from scenarios.burgers_shock import cole_hopf_sine
-from scenarios.kdv_two_soliton import two_soliton
+from diffsim.jobs import load_config, registry
+from diffsim.jobs.run import run
+from diffsim.scenarios.burgers_shock import cole_hopf_sine
+from diffsim.scenarios.kdv_two_soliton import two_soliton
 
-from diffsim import TimeDependentScenario
+from diffsim.jobs import TimeDependentScenario
 
 CONFIGS = sorted(Path("configs").glob("*.yaml"))
 

@@ -4,9 +4,9 @@
 
 import json
 
-from diffsim._cli import main
-from diffsim._config import load_config
-from diffsim._optimize_job import run_optimize
+from diffsim.jobs.cli import main
+from diffsim.jobs.config import load_config
+from diffsim.jobs.optimize import run_optimize
 
 SMALL = ["grid.cells=[32]", "physics.sensors=16"]
 

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from operators import Grid
-from operators.finite_volume import (
+from diffsim.operators import Grid
+from diffsim.operators.finite_volume import (
     MUSCL,
     WENO5Z,
     Euler,
@@ -17,7 +17,7 @@ from operators.finite_volume import (
     Periodic,
     ReflectingWall,
 )
-from operators.finite_volume.boundary import pad
+from diffsim.operators.finite_volume.boundary import pad
 
 W = tuple(jnp.asarray(np.arange(20.0).reshape(5, 4) + 100 * v) for v in range(4))  # rho, u, v, p on 5x4 cells
 
@@ -105,8 +105,8 @@ def _left_of_moving_front(coords, t):
 def test_switch_chooses_by_ghost_position_and_time():
     """A `Switch` on the top face: inflow state A left of a front moving at
     speed 1, state B right of it; ghost coordinates lie outside the domain."""
-    from operators.finite_volume import Switch
-    from operators.finite_volume.boundary import ghost_coordinates
+    from diffsim.operators.finite_volume import Switch
+    from diffsim.operators.finite_volume.boundary import ghost_coordinates
 
     grid = Grid((8, 4), lower=(0.0, 0.0), upper=(1.0, 1.0))
     a, b = Inflow(2.0, (1.0, 0.0), 3.0), Inflow(1.0, (0.0, 0.0), 1.0)

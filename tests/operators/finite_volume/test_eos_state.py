@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from operators import Grid
-from operators.finite_volume import Euler, IdealGas, conservative_to_primitive, primitive_to_conservative
+from diffsim.operators import Grid
+from diffsim.operators.finite_volume import Euler, IdealGas, conservative_to_primitive, primitive_to_conservative
 
 
 def random_primitive(key, ndim, shape=(7,)):

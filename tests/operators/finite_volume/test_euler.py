@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from operators import Grid
-from operators.finite_volume import (
+from diffsim.operators import Grid
+from diffsim.operators.finite_volume import (
     HLL,
     HLLC,
     MUSCL,
@@ -84,7 +84,7 @@ def test_conservation_in_3d_and_with_positivity():
 
 def test_uniform_flow_is_steady_with_every_boundary():
     grid = Grid((7, 6))
-    from operators.finite_volume import Inflow, Periodic
+    from diffsim.operators.finite_volume import Inflow, Periodic
 
     state = (1.3, 0.4, -0.2, 0.9)
     w = jnp.stack([jnp.full(grid.cells, v) for v in state])

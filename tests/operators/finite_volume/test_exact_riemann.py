@@ -4,7 +4,7 @@ conservation laws."""
 import numpy as np
 import pytest
 
-from operators.finite_volume import cell_averages, solve_riemann
+from diffsim.operators.finite_volume import cell_averages, solve_riemann
 
 # Toro (2009), Table 4.2: tests 1-5, star pressure and velocity (6 digits as printed)
 TORO = [

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from operators import Grid
-from operators.finite_volume import HLLC, WENO5JS, WENO5Z, Euler, FirstOrder, IdealGas, Roe, Rusanov
-from operators.finite_volume._fused import fused_face_map
+from diffsim.operators import Grid
+from diffsim.operators.finite_volume import HLLC, WENO5JS, WENO5Z, Euler, FirstOrder, IdealGas, Roe, Rusanov
+from diffsim.operators.finite_volume._fused import fused_face_map
 
 
 def acoustic_pulse(grid, amplitude=1e-2):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from operators import Grid
-from operators.finite_volume import MLPPotential, ScalarConservationLaw
+from diffsim.operators import Grid
+from diffsim.operators.finite_volume import MLPPotential, ScalarConservationLaw
 
 GRID = Grid([16], [0.0], [2 * np.pi])
 

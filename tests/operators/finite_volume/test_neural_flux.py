@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from operators import Grid
-from operators.finite_volume import HLLC, MUSCL, Euler, IdealGas, NeuralFlux, Outflow, Periodic
+from diffsim.operators import Grid
+from diffsim.operators.finite_volume import HLLC, MUSCL, Euler, IdealGas, NeuralFlux, Outflow, Periodic
 
 
 def _random_network(op, key, scale=0.3):

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from operators.finite_volume import MUSCL, WENO5JS, WENO5Z, FirstOrder
+from diffsim.operators.finite_volume import MUSCL, WENO5JS, WENO5Z, FirstOrder
 
 NODES, WEIGHTS = np.polynomial.legendre.leggauss(8)
 

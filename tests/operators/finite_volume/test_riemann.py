@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from operators import Grid
-from operators.finite_volume import (
+from diffsim.operators import Grid
+from diffsim.operators.finite_volume import (
     HLL,
     HLLC,
     Euler,

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from operators import FiniteDifference, FourierSpectral, Grid
+from diffsim.operators import FiniteDifference, FourierSpectral, Grid
 
 L = 2 * np.pi
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from diffsim import GMRES, BiCGStab, linear_solve
-from operators import FiniteDifference, FourierSpectral, Grid
-from operators.helmholtz import PML, Helmholtz, line_source, point_source
+from diffsim.operators import FiniteDifference, FourierSpectral, Grid
+from diffsim.operators.helmholtz import PML, Helmholtz, line_source, point_source
 
 OMEGA = 2 * np.pi * 1.0e6
 H = 2.5e-4  # 6 points per wavelength in water: a tiny but honest problem

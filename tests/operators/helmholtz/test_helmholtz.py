@@ -12,8 +12,8 @@ import pytest
 from scipy.special import hankel1
 
 from diffsim import BiCGStab, GMRES, linear_solve
-from operators import FiniteDifference, FourierSpectral, Grid
-from operators.helmholtz import PML, Helmholtz, line_source, point_source
+from diffsim.operators import FiniteDifference, FourierSpectral, Grid
+from diffsim.operators.helmholtz import PML, Helmholtz, line_source, point_source
 
 C0, FREQ = 1500.0, 1.0e6
 OMEGA = 2 * np.pi * FREQ

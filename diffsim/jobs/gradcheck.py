@@ -20,9 +20,9 @@ import time
 import equinox as eqx
 import jax
 
-from ._config import RunConfig
-from ._errors import ConfigError, RunError
-from ._gradients import (
+from .config import RunConfig
+from .._errors import ConfigError, RunError
+from .._gradients import (
     FD_STEPS,
     NOISE_MARGIN,
     PASSED,
@@ -36,8 +36,8 @@ from ._gradients import (
     random_directions,
     resolve_mode,
 )
-from ._run import precision
-from ._scenario import OptimizationScenario
+from .run import precision
+from .scenario import OptimizationScenario
 
 EXIT_MISMATCH = 1
 #: Finite differences too noisy to judge the gradient (neither passed nor wrong).

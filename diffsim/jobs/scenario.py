@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import pydantic
 from jaxtyping import Array
 
-from operators import AbstractOperator, Grid
+from diffsim.operators import AbstractOperator, Grid
 
 
 #: Bounds of every config number that sets none tighter: integers fit
@@ -66,7 +66,7 @@ class PhysicsConfig(pydantic.BaseModel):
     """Base of a scenario's own config sections (`physics:`, `scheme:`,
     `solver:`): unknown keys and non-finite numbers are rejected, and
     numbers are strict (a boolean is not an integer). Validators name the
-    sub-key at fault by raising `diffsim.KeyedError`. Give each field a
+    sub-key at fault by raising `diffsim.jobs.KeyedError`. Give each field a
     `Field(description=...)`: `diffsim scenarios NAME` prints it."""
 
     model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)

@@ -14,16 +14,16 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from operators import AbstractConstrainedOperator
+from diffsim.operators import AbstractConstrainedOperator
 
-from ._compile import compile_ahead
-from ._config import STEPPERS, RunConfig, check_cfl_steps, resolved_dict
-from ._errors import ConfigError, RunError
-from ._distributed import is_main, to_host
-from ._io import fields_dataset, one_job_per_folder, write_fields, write_json, write_yaml
-from ._plots import plot_run
-from ._scenario import Scenario, Setup, SteadyScenario, TimeDependentScenario
-from ._solve import solve, solve_cfl
+from .._compile import compile_ahead
+from .config import STEPPERS, RunConfig, check_cfl_steps, resolved_dict
+from .._errors import ConfigError, RunError
+from .._distributed import is_main, to_host
+from .io import fields_dataset, one_job_per_folder, write_fields, write_json, write_yaml
+from .plots import plot_run
+from .scenario import Scenario, Setup, SteadyScenario, TimeDependentScenario
+from .._solve import solve, solve_cfl
 
 
 @contextlib.contextmanager
@@ -101,7 +101,7 @@ def run(config: RunConfig, physics, scenario: type[Scenario], out: Path, *, plot
         if issubclass(scenario, SteadyScenario):
             return _run_steady(config, physics, scenario, out, plots)
         if config.batch is not None:  # an ensemble: one vmapped solve (_ensemble.py)
-            from ._ensemble import run_ensemble
+            from .ensemble import run_ensemble
 
             return run_ensemble(config, scenario, out, plots)
         return _run(config, physics, scenario, out, plots)
@@ -124,7 +124,7 @@ def precheck(config: RunConfig, physics, scenario: type[Scenario]) -> None:
             return
         check_cfl_steps(config, setup.operator, jnp.asarray(setup.initial))
         if config.parallel.mesh is not None:  # blocks against the stencil's halo
-            from ._parallel import make_mesh, shard_operator
+            from .._parallel import make_mesh, shard_operator
 
             shard_operator(setup.operator, make_mesh(config.parallel.mesh))
 
@@ -159,7 +159,7 @@ def _run(config, physics, scenario, out, plots):
     check_physical(y, names, "initial data", constrained)
     check_cfl_steps(config, op, y)  # refuse a CFL run that cannot reach t_end, before compiling
     if config.parallel.mesh is not None:  # one solve split across devices (_parallel.py)
-        from ._parallel import make_mesh, shard_operator
+        from .._parallel import make_mesh, shard_operator
 
         op, sharding = shard_operator(op, make_mesh(config.parallel.mesh))
         y = jax.device_put(y, sharding)

@@ -4,21 +4,23 @@ compilation. Every error names the offending key in one line."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import pydantic
 import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-from ._errors import ConfigError, KeyedError
-from ._scenario import OptimizationScenario, Scenario, SteadyScenario, TimeDependentScenario, get_scenario, registry, strict_numbers
-from .steppers import ETDRK1, ETDRK2, ETDRK4, RK4, SSPRK3, ForwardEuler
+from .._errors import ConfigError, KeyedError
+from .scenario import OptimizationScenario, Scenario, SteadyScenario, TimeDependentScenario, get_scenario, registry, strict_numbers
+from .._adjoint import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
+from ..steppers import ETDRK1, ETDRK2, ETDRK4, RK4, SSPRK3, ForwardEuler
 
 STEPPERS = {
     "euler": ForwardEuler,
@@ -653,8 +655,8 @@ def _check_memory(config: RunConfig, scenario: type[Scenario]) -> None:
 
 
 def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
-    from ._distributed import wanted
-    from ._parallel import check_divisible, make_mesh
+    from .._distributed import wanted
+    from .._parallel import check_divisible, make_mesh
 
     if not issubclass(scenario, TimeDependentScenario):
         raise ConfigError("parallel.mesh", f"scenario {scenario.name} is not time-dependent: only time-dependent runs are split across devices (remove parallel.mesh)")
@@ -773,7 +775,6 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
                           f"time-dependent rollout: use one of {', '.join(scenario.adjoints)}")
     scenario.validate(config, physics)
     if config.batch is not None:  # every member validated too, naming batch.members.i.key / batch.vary.key
-        from ._ensemble import member_configs
 
         member_configs(config, scenario)
     return config, physics, scenario
@@ -804,7 +805,7 @@ def _inapplicable_keys(config: RunConfig) -> set[str]:
       differentiates a steady state implicitly reads it;
     - `discretization` when unset; `fd_order` unless `discretization: finite_difference`.
     """
-    from ._scenario import OptimizationScenario, registry
+    from .scenario import OptimizationScenario, registry
 
     drop = set()
     if config.time is None:
@@ -926,3 +927,125 @@ def _table(rows: list[tuple[str, str, str]]) -> list[str]:
     width = max((len(f"{k} = {d}") for k, d, _ in rows), default=0)
     width = min(width, 48)
     return [f"  {f'{k} = {d}':<{width}}  {m}".rstrip() for k, d, m in rows]
+
+
+# ---------------------------------------------------------------- members
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One member of a batch: its index, the overrides that make it (`values`,
+    dotted key -> value), where each key was given (`sources`, dotted key ->
+    config key such as `batch.members.2.physics.nu`), and its validated
+    configuration and `physics` section."""
+
+    index: int
+    values: dict[str, Any]
+    sources: dict[str, str]
+    config: Any
+    physics: Any
+
+    def value(self, key: str):
+        """The value of the dotted `key` in this member's resolved config."""
+        node = self.config.model_dump(mode="json")
+        for part in key.split("."):
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        return node
+
+    def error(self, error: ConfigError) -> ConfigError:
+        """`error` (raised for this member's config) re-keyed to the batch key
+        that caused it, e.g. `batch.vary.physics.nu: member 3 drew -0.2: ...`."""
+        for key, source in self.sources.items():
+            if error.key == key or error.key.startswith(key + ".") or key.startswith(error.key + "."):
+                message = str(error)[len(error.key) + 2:] if error.key else str(error)
+                drew = f"member {self.index} drew {self.values[key]!r}: " if source.startswith("batch.vary") else ""
+                return ConfigError(source, drew + message)
+        return ConfigError(f"batch.members.{self.index}" if self.sources else "batch", f"member {self.index}: {error}")
+
+
+def _assign(tree, key: str, value) -> None:
+    """Set the dotted `key` in nested dicts and lists (integer parts index lists)."""
+    parts = key.split(".")
+    node = tree
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth]) or "the config"
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ValueError(f"{where} is a list of {len(node)} entries: {part!r} is not an index into it")
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise ValueError(f"{where} is a value, not a section")
+        if depth == len(parts) - 1:
+            node[part] = value
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            node = node[part]
+
+
+def member_configs(config, scenario) -> list[Member]:
+    """Expand `config.batch` into validated members; raise `ConfigError`
+    naming the batch key at fault. Nothing is built or compiled."""
+    batch = config.batch
+    if getattr(getattr(config, "parallel", None), "mesh", None) is not None:
+        raise ConfigError("parallel.mesh", "cannot be combined with batch: (the devices carry the batch axis); remove one of them")
+    if not issubclass(scenario, TimeDependentScenario):
+        raise ConfigError("batch", f"scenario {scenario.name} is not time-dependent; batch: runs a time-dependent scenario's members as one vmapped solve")
+    base = resolved_dict(config)
+    base.pop("batch")
+    members = []
+    for index, values in enumerate(batch.overrides(config.seed)):
+        listed = batch.members[index] if batch.members is not None else {}
+        sources = {key: f"batch.members.{index}.{key}" if key in listed else f"batch.vary.{key}" for key in values}
+        raw = copy.deepcopy(base)
+        for key, value in values.items():
+            try:
+                _assign(raw, key, value)
+            except ValueError as e:
+                raise ConfigError(sources[key], str(e)) from None
+        member = Member(index, values, sources, None, None)
+        try:
+            member_config, physics, _ = load_config(raw)
+        except ConfigError as e:
+            raise member.error(e) from None
+        members.append(dataclasses.replace(member, config=member_config, physics=physics))
+    return members
+
+
+# ---------------------------------------------------------------- adjoints
+
+
+def _no_implicit_time_loop() -> AbstractAdjoint:
+    raise ConfigError(
+        "adjoint",
+        "implicit differentiation applies to steady states (diffsim.steady_state); "
+        "a time-dependent rollout needs direct or checkpoint",
+    )
+
+
+#: The config's `adjoint:` for time loops. `implicit` (the implicit function
+#: theorem) is for steady scenarios, which build their own
+#: `optimistix.ImplicitAdjoint`; a rollout asked for it is a config error.
+ADJOINTS: dict[str, Callable[[], AbstractAdjoint]] = {
+    "direct": DirectAdjoint,
+    "checkpoint": CheckpointAdjoint,
+    "implicit": _no_implicit_time_loop,
+}
+
+
+def adjoint_from(config) -> AbstractAdjoint:
+    """The time-loop adjoint a run configuration asks for: `ADJOINTS[config.adjoint]`,
+    with `config.adjoint_memory_budget` (bytes, or None) for `checkpoint`
+    (the config refuses a budget with another adjoint; a copy switched to
+    another adjoint, as `gradcheck --all-modes` makes, runs it unbudgeted).
+
+    **Arguments:**
+
+    - `config`: anything with `adjoint` and `adjoint_memory_budget` attributes
+      (a validated `RunConfig`).
+
+    **Returns:** an `AbstractAdjoint`.
+    """
+    if config.adjoint == "checkpoint" and config.adjoint_memory_budget is not None:
+        return CheckpointAdjoint(memory_budget=config.adjoint_memory_budget)
+    return ADJOINTS[config.adjoint]()

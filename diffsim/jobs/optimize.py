@@ -7,18 +7,19 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
+import optax
 import yaml
 
-from ._adjoint import MemoryBudgetError
-from ._config import RunConfig, resolved_dict
-from ._distributed import is_main, tree_to_host
-from ._errors import ConfigError, RunError
-from ._gradients import resolve_mode
-from ._io import one_job_per_folder, write_fields, write_json, write_pytree, write_yaml
-from ._optimize import make_optimizer, optimize, runtime_error_message
-from ._plots import plot_loss
-from ._run import device_description, precision
-from ._scenario import OptimizationScenario, Scenario
+from .._adjoint import MemoryBudgetError
+from .config import RunConfig, resolved_dict
+from .._distributed import is_main, tree_to_host
+from .._errors import ConfigError, RunError
+from .._gradients import resolve_mode
+from .io import one_job_per_folder, write_fields, write_json, write_pytree, write_yaml
+from .._optimize import optimize, runtime_error_message
+from .plots import plot_loss
+from .run import device_description, precision
+from .scenario import OptimizationScenario, Scenario
 
 
 def _comparable(resolved: dict, scenario: type[Scenario], keys=None) -> dict:
@@ -121,3 +122,27 @@ def _optimize(config, physics, scenario, out, plots):
     if is_main():
         write_json(out / "summary.json", summary)
     return summary
+
+
+def make_optimizer(config, iterations: int) -> optax.GradientTransformation:
+    """The optax chain described by an `OptimizerConfig`."""
+    sched = config.schedule
+    lr = config.learning_rate
+    if sched.name == "constant":
+        rate = lr
+    elif sched.name == "cosine":
+        rate = optax.cosine_decay_schedule(lr, decay_steps=iterations, alpha=sched.alpha)
+    elif sched.name == "exponential":
+        rate = optax.exponential_decay(lr, transition_steps=sched.transition_steps, decay_rate=sched.decay_rate)
+    else:
+        rate = optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps=sched.warmup_steps, decay_steps=iterations, end_value=lr * sched.alpha)
+    if config.name == "adam":
+        opt = optax.adam(rate)
+    elif config.name == "adamw":
+        opt = optax.adamw(rate, weight_decay=config.weight_decay)
+    elif config.name == "sgd":
+        opt = optax.sgd(rate, momentum=config.momentum)
+    else:
+        opt = optax.lbfgs()
+    parts = [optax.clip_by_global_norm(config.clip_norm)] if config.clip_norm else []
+    return optax.chain(*parts, opt)

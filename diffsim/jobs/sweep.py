@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
-from ._config import load_config, parse_override
-from ._errors import ConfigError
-from ._files import FolderLock, atomic_write, remove_stale_temporaries, save_figure
-from ._io import write_json
+from .config import load_config, parse_override
+from .._errors import ConfigError
+from .._files import FolderLock, atomic_write, remove_stale_temporaries, save_figure
+from .io import write_json
 
 
 def split_values(text: str) -> list[str]:
@@ -64,7 +64,7 @@ def _run_task(config: str, overrides: list[str], out: str, plots: bool = True) -
     """One sweep task: an ordinary `diffsim run` in its own process (also
     what each SLURM array element executes), with its figures unless `plots`
     is false (`diffsim sweep --no-plots`)."""
-    cmd = [sys.executable, "-m", "diffsim._cli", "run", config, *overrides, *([] if plots else ["--no-plots"]), "--out", out]
+    cmd = [sys.executable, "-m", "diffsim.jobs.cli", "run", config, *overrides, *([] if plots else ["--no-plots"]), "--out", out]
     with open(Path(out) / "task.log", "w") as log:
         return subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
 

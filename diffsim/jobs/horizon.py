@@ -12,15 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._config import STEPPERS, RunConfig
-from ._errors import ConfigError
-from ._gradients import ADJOINTS
-from ._horizon import explosion, gradient_horizons, growth_rate
-from ._io import write_json
-from ._plots import plot_horizon
-from ._run import precision
-from ._scenario import TimeDependentScenario
-from ._solve import solve
+from .config import ADJOINTS, STEPPERS, RunConfig
+from .._errors import ConfigError
+from .._horizon import explosion, gradient_horizons, growth_rate
+from .io import write_json
+from .plots import plot_horizon
+from .run import precision
+from .scenario import TimeDependentScenario
+from .._solve import solve
 
 EXIT_CONFIG = 2
 #: Default sweep: this many equally spaced horizons up to `time.t_end`.

@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="diffsim",
         description="Differentiable PDE simulations on JAX, driven by YAML configs.",
     )
-    from . import __version__
+    from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"diffsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     # Imports that pull in JAX come after argument parsing, so `--help` is instant.
-    from ._config import ConfigError, load_config, resolved_dict
+    from .config import ConfigError, load_config, resolved_dict
 
     if getattr(args, "out", None) is not None:  # before anything is read, compiled or written
-        from ._io import check_out_dir
+        from .io import check_out_dir
 
         try:
             args.out = check_out_dir(args.out)
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG
 
     if args.command == "collect":
-        from ._sweep import collect
+        from .sweep import collect
 
         if not (args.folder / "sweep.json").exists():
             print(f"diffsim: {args.folder} holds no sweep.json (not a sweep output folder)", file=sys.stderr)
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "sweep":
-        from ._sweep import sweep
+        from .sweep import sweep
 
         try:
             manifest = sweep(args.config, args.grid, args.overrides, args.out, executor=args.executor, workers=args.workers, plots=not args.no_plots)
@@ -136,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUN if failed else 0
 
     if args.command == "scenarios":
-        from ._scenario import registry
+        from .scenario import registry
 
         if args.name is not None:
-            from ._config import describe_scenario
+            from .config import describe_scenario
 
             try:
                 print(describe_scenario(args.name))
@@ -161,11 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("jax._src.callback").addFilter(lambda r: not (r.exc_info and type(r.exc_info[1]).__name__ == "_EquinoxRuntimeError"))
 
     if args.command == "gradcheck" and args.horizon:
-        from ._horizon_job import run_horizon
+        from .horizon import run_horizon
         return run_horizon(args, config, physics, scenario)
     if args.command == "gradcheck":
-        from ._errors import RunError
-        from ._gradcheck_job import run_gradcheck
+        from .._errors import RunError
+        from .gradcheck import run_gradcheck
 
         try:
             return run_gradcheck(args, config, physics, scenario)
@@ -182,10 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         print(yaml.safe_dump(resolved_dict(config), sort_keys=False), end="")
         return 0
 
-    from ._distributed import initialize
-    from ._errors import RunError
-    from ._run import precheck, run
-    from ._scenario import SteadyScenario, TimeDependentScenario
+    from .._distributed import initialize
+    from .._errors import RunError
+    from .run import precheck, run
+    from .scenario import SteadyScenario, TimeDependentScenario
 
     try:  # several processes (srun -n N, or the distributed: section) join here
         initialize(config.distributed)
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG
 
     if args.command == "optimize":
-        from ._optimize_job import run_optimize
+        from .optimize import run_optimize
 
         try:
             summary = run_optimize(config, physics, scenario, args.out, plots=not args.no_plots)
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _io_failure(error: OSError) -> int:
     """One line naming the file that could not be written; exit 4."""
-    from ._files import describe_os_error
+    from .._files import describe_os_error
 
     print(f"diffsim: {describe_os_error(error)}", file=sys.stderr)
     return EXIT_IO

@@ -16,11 +16,11 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from operators import Grid
+from diffsim.operators import Grid
 
-from ._distributed import is_main
-from ._errors import ConfigError
-from ._files import FolderLock, atomic_write, remove_stale_temporaries
+from .._distributed import is_main
+from .._errors import ConfigError
+from .._files import FolderLock, atomic_write, remove_stale_temporaries
 
 
 # long_name of the fields the operators name (`operator.field_names`); any
