@@ -80,7 +80,14 @@ def euler1d():
         rho = 1.0 + p["amplitude"] * jnp.sin(2 * np.pi * x)
         return jnp.stack([rho, jnp.ones_like(x), p["pressure"] * jnp.ones_like(x)])
 
-    return op, ds.SSPRK3(), dt, fields, {"amplitude": jnp.asarray(0.2), "pressure": jnp.asarray(1.0)}, lambda p: op
+    return (
+        op,
+        ds.SSPRK3(),
+        dt,
+        fields,
+        {"amplitude": jnp.asarray(0.2), "pressure": jnp.asarray(1.0)},
+        lambda p: op,
+    )
 
 
 NS_CELLS = 64
@@ -96,7 +103,14 @@ def ns2d():
     def fields(p):
         return (p["amplitude"] * w0)[None]
 
-    return None, ds.ETDRK4(), 0.01, fields, {"amplitude": jnp.asarray(1.0), "nu": jnp.asarray(1e-3)}, lambda p: NavierStokesVorticity(disc, p["nu"])
+    return (
+        None,
+        ds.ETDRK4(),
+        0.01,
+        fields,
+        {"amplitude": jnp.asarray(1.0), "nu": jnp.asarray(1e-3)},
+        lambda p: NavierStokesVorticity(disc, p["nu"]),
+    )
 
 
 PROBLEMS = {"euler1d": euler1d, "ns2d": ns2d}
@@ -107,7 +121,9 @@ def memory(compiled) -> int:
     return int(m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes)
 
 
-def best_time(f, args, budget_s: float = 2.0, max_calls: int = 3, warm: bool = True) -> float:
+def best_time(
+    f, args, budget_s: float = 2.0, max_calls: int = 3, warm: bool = True
+) -> float:
     if warm:
         jax.block_until_ready(f(*args))
     times = []
@@ -136,12 +152,16 @@ def peak_rss() -> int:
     return 0
 
 
-def bench(name: str, steps: int, max_gb: float, budget: float | None = None, calls: int = 3) -> list[dict]:
+def bench(
+    name: str, steps: int, max_gb: float, budget: float | None = None, calls: int = 3
+) -> list[dict]:
     _, stepper, dt, fields, params, operator = PROBLEMS[name]()
 
     def loss_with(adjoint):
         def loss(p):
-            sol = ds.solve(operator(p), stepper, fields(p), dt=dt, num_steps=steps, adjoint=adjoint)
+            sol = ds.solve(
+                operator(p), stepper, fields(p), dt=dt, num_steps=steps, adjoint=adjoint
+            )
             return jnp.mean(sol.ys[-1] ** 2)
 
         return loss
@@ -154,20 +174,46 @@ def bench(name: str, steps: int, max_gb: float, budget: float | None = None, cal
     value = float(fwd(params))
     fwd_time = time.perf_counter() - t0  # the first call, taken when no other is
     if calls > 1:
-        fwd_time = min(fwd_time, best_time(fwd, (params,), max_calls=calls - 1, warm=False))
+        fwd_time = min(
+            fwd_time, best_time(fwd, (params,), max_calls=calls - 1, warm=False)
+        )
     fwd_mem = memory(fwd)
-    rows = [{"problem": name, "steps": steps, "mode": "forward run", "time_s": fwd_time, "time_ratio": 1.0, "memory_bytes": fwd_mem,
-             "memory_ratio": 1.0, "memory_states": fwd_mem / state_bytes, "compile_s": fwd_compile, "state_bytes": state_bytes}]
+    rows = [
+        {
+            "problem": name,
+            "steps": steps,
+            "mode": "forward run",
+            "time_s": fwd_time,
+            "time_ratio": 1.0,
+            "memory_bytes": fwd_mem,
+            "memory_ratio": 1.0,
+            "memory_states": fwd_mem / state_bytes,
+            "compile_s": fwd_compile,
+            "state_bytes": state_bytes,
+        }
+    ]
     reference = None
     modes, plans = MODES, []
     if budget is not None:
         # what the program holds outside the time loop: the compiled gradient over one step
-        one_step = jax.jit(jax.grad(lambda p: jnp.mean(ds.solve(operator(p), stepper, fields(p), dt=dt, num_steps=1).ys[-1] ** 2)))
+        one_step = jax.jit(
+            jax.grad(
+                lambda p: jnp.mean(
+                    ds.solve(operator(p), stepper, fields(p), dt=dt, num_steps=1).ys[-1]
+                    ** 2
+                )
+            )
+        )
         rest = memory(one_step.lower(params).compile())
-        print(f"budget {budget:.4g} B: rest of the program (1-step gradient) {rest / 2**20:.2f} MiB, "
-              f"loop budget {(budget - rest) / 2**20:.2f} MiB", flush=True)
-        modes = {"budget": (ds.CheckpointAdjoint(memory_budget=budget - rest), "reverse"),
-                 "checkpoint": (ds.CheckpointAdjoint(), "reverse")}
+        print(
+            f"budget {budget:.4g} B: rest of the program (1-step gradient) {rest / 2**20:.2f} MiB, "
+            f"loop budget {(budget - rest) / 2**20:.2f} MiB",
+            flush=True,
+        )
+        modes = {
+            "budget": (ds.CheckpointAdjoint(memory_budget=budget - rest), "reverse"),
+            "checkpoint": (ds.CheckpointAdjoint(), "reverse"),
+        }
         spied = ds.CheckpointAdjoint.plan
 
         def plan(self, body, carry, n):  # record the plan the loop uses
@@ -180,22 +226,47 @@ def bench(name: str, steps: int, max_gb: float, budget: float | None = None, cal
         if budget is not None:
             ds.CheckpointAdjoint.plan = plan
         try:
-            grad = jax.jit(ds.value_and_grad(loss_with(adjoint), direction)).lower(params).compile()
+            grad = (
+                jax.jit(ds.value_and_grad(loss_with(adjoint), direction))
+                .lower(params)
+                .compile()
+            )
         finally:
             if budget is not None:
                 ds.CheckpointAdjoint.plan = spied
         compile_s = time.perf_counter() - t0
         mem = memory(grad)
-        row = {"problem": name, "steps": steps, "mode": mode, "memory_bytes": mem, "memory_ratio": mem / fwd_mem,
-               "memory_states": mem / state_bytes, "compile_s": compile_s, "state_bytes": state_bytes}
+        row = {
+            "problem": name,
+            "steps": steps,
+            "mode": mode,
+            "memory_bytes": mem,
+            "memory_ratio": mem / fwd_mem,
+            "memory_states": mem / state_bytes,
+            "compile_s": compile_s,
+            "state_bytes": state_bytes,
+        }
         if budget is not None:
             p = plans[-1]
-            row.update(budget_bytes=budget, rest_bytes=rest, levels=p.levels, blocks=list(p.blocks),
-                       predicted_bytes=rest + p.predicted_bytes, recompute_factor=p.recompute_factor)
-            print(f"{mode}: {p}; predicted with the rest {(rest + p.predicted_bytes) / 2**20:.1f} MiB, "
-                  f"XLA {mem / 2**20:.1f} MiB, budget {budget / 2**20:.1f} MiB", flush=True)
+            row.update(
+                budget_bytes=budget,
+                rest_bytes=rest,
+                levels=p.levels,
+                blocks=list(p.blocks),
+                predicted_bytes=rest + p.predicted_bytes,
+                recompute_factor=p.recompute_factor,
+            )
+            print(
+                f"{mode}: {p}; predicted with the rest {(rest + p.predicted_bytes) / 2**20:.1f} MiB, "
+                f"XLA {mem / 2**20:.1f} MiB, budget {budget / 2**20:.1f} MiB",
+                flush=True,
+            )
         if mem > max_gb * 2**30:
-            row.update(time_s=None, time_ratio=None, skipped=f"needs {mem / 2**30:.1f} GiB > --max-gb {max_gb}")
+            row.update(
+                time_s=None,
+                time_ratio=None,
+                skipped=f"needs {mem / 2**30:.1f} GiB > --max-gb {max_gb}",
+            )
         else:
             reset_peak_rss()
             t0 = time.perf_counter()
@@ -204,9 +275,17 @@ def bench(name: str, steps: int, max_gb: float, budget: float | None = None, cal
             g = np.array([float(g[k]) for k in sorted(g)])
             if reference is None:
                 reference = g
-            row["max_rel_diff_vs_first"] = float(np.max(np.abs(g - reference)) / np.max(np.abs(reference)))
+            row["max_rel_diff_vs_first"] = float(
+                np.max(np.abs(g - reference)) / np.max(np.abs(reference))
+            )
             assert abs(float(v) - value) <= 1e-12 * abs(value), (mode, float(v), value)
-            row["time_s"] = first if calls <= 1 else min(first, best_time(grad, (params,), max_calls=calls - 1, warm=False))
+            row["time_s"] = (
+                first
+                if calls <= 1
+                else min(
+                    first, best_time(grad, (params,), max_calls=calls - 1, warm=False)
+                )
+            )
             row["time_ratio"] = row["time_s"] / fwd_time
             row["peak_rss_bytes"] = peak_rss()
         rows.append(row)
@@ -216,36 +295,77 @@ def bench(name: str, steps: int, max_gb: float, budget: float | None = None, cal
 
 
 def _format(r):
-    t = "skipped" if r["time_s"] is None else f"{r['time_s'] * 1e3:10.1f} ms {r['time_ratio']:6.2f}x"
-    agree = f"  grad rel. diff {r['max_rel_diff_vs_first']:.1e}" if "max_rel_diff_vs_first" in r else ""
+    t = (
+        "skipped"
+        if r["time_s"] is None
+        else f"{r['time_s'] * 1e3:10.1f} ms {r['time_ratio']:6.2f}x"
+    )
+    agree = (
+        f"  grad rel. diff {r['max_rel_diff_vs_first']:.1e}"
+        if "max_rel_diff_vs_first" in r
+        else ""
+    )
     if "peak_rss_bytes" in r:
         agree += f"  peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB"
-    return (f"{r['problem']:<8} {r['steps']:>6} {r['mode']:<12} {t:>22}  mem {r['memory_bytes'] / 2**20:9.2f} MiB "
-            f"{r['memory_ratio']:7.1f}x fwd {r['memory_states']:8.1f} states{agree}{'  ' + r['skipped'] if 'skipped' in r else ''}")
+    return (
+        f"{r['problem']:<8} {r['steps']:>6} {r['mode']:<12} {t:>22}  mem {r['memory_bytes'] / 2**20:9.2f} MiB "
+        f"{r['memory_ratio']:7.1f}x fwd {r['memory_states']:8.1f} states{agree}{'  ' + r['skipped'] if 'skipped' in r else ''}"
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
+    parser.add_argument(
+        "--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS)
+    )
     parser.add_argument("--steps", nargs="+", type=int, default=[100, 1000, 10000])
-    parser.add_argument("--max-gb", type=float, default=4.0, help="skip gradients whose compiled memory exceeds this (GiB)")
+    parser.add_argument(
+        "--max-gb",
+        type=float,
+        default=4.0,
+        help="skip gradients whose compiled memory exceeds this (GiB)",
+    )
     parser.add_argument("--json", help="write all rows to this file")
-    parser.add_argument("--memory-budget", type=float, help="bytes for the whole gradient: run CheckpointAdjoint(memory_budget=...) against CheckpointAdjoint()")
-    parser.add_argument("--ns-cells", type=int, default=64, help="ns2d grid cells per axis")
-    parser.add_argument("--calls", type=int, default=3, help="timed calls per case, best taken; 1: no warm-up call, the gradient's first call (run) is timed")
+    parser.add_argument(
+        "--memory-budget",
+        type=float,
+        help="bytes for the whole gradient: run CheckpointAdjoint(memory_budget=...) against CheckpointAdjoint()",
+    )
+    parser.add_argument(
+        "--ns-cells", type=int, default=64, help="ns2d grid cells per axis"
+    )
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=3,
+        help="timed calls per case, best taken; 1: no warm-up call, the gradient's first call (run) is timed",
+    )
     args = parser.parse_args()
     global NS_CELLS
     NS_CELLS = args.ns_cells
     device = device_description()
     print(f"device: {device}; jax {jax.__version__}; float64")
-    print(f"{'problem':<8} {'steps':>6} {'mode':<12} {'time, ratio to fwd':>22}  memory (XLA buffers), ratio to forward run, in states")
+    print(
+        f"{'problem':<8} {'steps':>6} {'mode':<12} {'time, ratio to fwd':>22}  memory (XLA buffers), ratio to forward run, in states"
+    )
     rows, t0 = [], time.perf_counter()
     for name in args.problems:
         for steps in args.steps:
             rows += bench(name, steps, args.max_gb, args.memory_budget, args.calls)
-            if args.json:  # after each case, so an interrupted run keeps what it measured
+            if (
+                args.json
+            ):  # after each case, so an interrupted run keeps what it measured
                 with open(args.json, "w") as f:
-                    json.dump({"device": device, "jax": jax.__version__, "argv": sys.argv, "rows": rows}, f, indent=1)
+                    json.dump(
+                        {
+                            "device": device,
+                            "jax": jax.__version__,
+                            "argv": sys.argv,
+                            "rows": rows,
+                        },
+                        f,
+                        indent=1,
+                    )
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 

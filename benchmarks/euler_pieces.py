@@ -21,7 +21,9 @@ p.add_argument("--n", type=int, default=128)
 p.add_argument("--repeats", type=int, default=5)
 p.add_argument("--no-plain", action="store_true", help="skip plain autodiff (slow)")
 ARGS = p.parse_args()
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
 if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
@@ -50,7 +52,9 @@ def timed(name, f, *args):
 
 def main():
     n = ARGS.n
-    config, physics, scenario = ds.jobs.load_config("configs/isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]"])
+    config, physics, scenario = ds.jobs.load_config(
+        "configs/isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]"]
+    )
     setup = scenario().build(config, physics, jax.random.key(0))
     op = setup.operator
     y = op.encode(jnp.asarray(setup.initial))
@@ -58,15 +62,31 @@ def main():
     dt = float(op.stable_dt(y, config.time.cfl))
     print(f"# {n}^2, float64, one thread, {jax.devices()[0].device_kind}")
     rhs = timed("right-hand side", lambda y: op(y), y)
-    vjp = timed("right-hand side reverse (fused)", lambda y: jax.grad(lambda y: jnp.sum(ct * op(y)))(y), y)
+    vjp = timed(
+        "right-hand side reverse (fused)",
+        lambda y: jax.grad(lambda y: jnp.sum(ct * op(y)))(y),
+        y,
+    )
     if not ARGS.no_plain:
         plain = dataclasses.replace(op, fused_derivatives=False)
-        vjp_plain = timed("right-hand side reverse (plain)", lambda y: jax.grad(lambda y: jnp.sum(ct * plain(y)))(y), y)
+        vjp_plain = timed(
+            "right-hand side reverse (plain)",
+            lambda y: jax.grad(lambda y: jnp.sum(ct * plain(y)))(y),
+            y,
+        )
     step = timed("SSP-RK3 step", lambda y: ds.SSPRK3().step(op, y, 0.0, dt, None), y)
-    step_vjp = timed("SSP-RK3 step reverse",
-                     lambda y: jax.grad(lambda y: jnp.sum(ct * ds.SSPRK3().step(op, y, 0.0, dt, None)))(y), y)
-    print(f"reverse / forward: right-hand side {vjp / rhs:.1f}x (fused)"
-          + ("" if ARGS.no_plain else f", {vjp_plain / rhs:.1f}x (plain)") + f"; step {step_vjp / step:.1f}x")
+    step_vjp = timed(
+        "SSP-RK3 step reverse",
+        lambda y: jax.grad(
+            lambda y: jnp.sum(ct * ds.SSPRK3().step(op, y, 0.0, dt, None))
+        )(y),
+        y,
+    )
+    print(
+        f"reverse / forward: right-hand side {vjp / rhs:.1f}x (fused)"
+        + ("" if ARGS.no_plain else f", {vjp_plain / rhs:.1f}x (plain)")
+        + f"; step {step_vjp / step:.1f}x"
+    )
 
 
 if __name__ == "__main__":

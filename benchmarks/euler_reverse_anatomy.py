@@ -33,7 +33,9 @@ import time
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("--n", type=int, default=128)
 ARGS = p.parse_args()
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
 if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
@@ -48,8 +50,22 @@ from diffsim.jobs.run import device_description  # noqa: E402
 from diffsim.operators.finite_volume._fused import fused_face_map, stencil_shifts  # noqa: E402
 
 # operations that move or relabel data rather than compute
-_MOVES = {"broadcast_in_dim", "convert_element_type", "reshape", "squeeze", "copy", "stop_gradient", "slice",
-          "concatenate", "pad", "pjit", "jit", "custom_jvp_call", "custom_vjp_call", "zeros_like"}
+_MOVES = {
+    "broadcast_in_dim",
+    "convert_element_type",
+    "reshape",
+    "squeeze",
+    "copy",
+    "stop_gradient",
+    "slice",
+    "concatenate",
+    "pad",
+    "pjit",
+    "jit",
+    "custom_jvp_call",
+    "custom_vjp_call",
+    "zeros_like",
+}
 
 
 def face_ops(jaxpr, shape) -> collections.Counter:
@@ -60,7 +76,9 @@ def face_ops(jaxpr, shape) -> collections.Counter:
             inner = getattr(sub, "jaxpr", None)
             if inner is not None:
                 out.update(face_ops(getattr(inner, "jaxpr", inner), shape))
-        if eqn.primitive.name not in _MOVES and any(getattr(v.aval, "shape", None) == shape for v in eqn.outvars):
+        if eqn.primitive.name not in _MOVES and any(
+            getattr(v.aval, "shape", None) == shape for v in eqn.outvars
+        ):
             out[eqn.primitive.name] += 1
     return out
 
@@ -94,7 +112,9 @@ def trace_events(run):
 
 def main():
     n = ARGS.n
-    config, physics, scenario = ds.jobs.load_config("configs/isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]"])
+    config, physics, scenario = ds.jobs.load_config(
+        "configs/isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]"]
+    )
     setup = scenario().build(config, physics, jax.random.key(0))
     op = setup.operator
     f, params = op._rotated_face_flux()
@@ -102,9 +122,14 @@ def main():
     keys = jax.random.split(jax.random.key(0), nv + 1)
     # a smooth-ish random primitive state (rho, u, v, p) on both axes' rows
     base = (1.0, 0.0, 0.0, 1.0)
-    slabs = tuple(b + 0.1 * jax.random.uniform(k, (2 * n, n + 2 * g), minval=-1, maxval=1) for b, k in zip(base, keys))
+    slabs = tuple(
+        b + 0.1 * jax.random.uniform(k, (2 * n, n + 2 * g), minval=-1, maxval=1)
+        for b, k in zip(base, keys)
+    )
 
-    print(f"# face function of a {n}^2 grid ({2 * n} rows x {n + 1} faces), float64, one thread; {device_description()}")
+    print(
+        f"# face function of a {n}^2 grid ({2 * n} rows x {n + 1} faces), float64, one thread; {device_description()}"
+    )
     shifted = stencil_shifts(slabs, 1, 2 * g)
     out_shape = jax.eval_shape(lambda s: f(params, s), shifted)[0].shape
     cts = tuple(jax.random.normal(k, out_shape) for k in jax.random.split(keys[-1], nv))
@@ -113,10 +138,15 @@ def main():
     backward = face_ops(jax.make_jaxpr(pullback)(cts).jaxpr, out_shape)
     nf, nb = sum(forward.values()), sum(backward.values())
     print(f"1. operations per face: forward {nf}, pullback {nb} ({nb / nf:.2f}x)")
-    print(f"   forward  {dict(forward.most_common(6))}\n   pullback {dict(backward.most_common(6))}")
+    print(
+        f"   forward  {dict(forward.most_common(6))}\n   pullback {dict(backward.most_common(6))}"
+    )
 
     def loss(s):
-        return sum(jnp.sum(a * b) for a, b in zip(cts, fused_face_map(f, params, s, 1, stencil=2 * g)))
+        return sum(
+            jnp.sum(a * b)
+            for a, b in zip(cts, fused_face_map(f, params, s, 1, stencil=2 * g))
+        )
 
     fwd = ds.compile_ahead(lambda s: f(params, stencil_shifts(s, 1, 2 * g)), slabs)
     rev = ds.compile_ahead(jax.grad(loss), slabs)
@@ -127,12 +157,18 @@ def main():
     # the right-hand side's reverse pass, compiled once under the profiler (section 4)
     lowered = jax.jit(jax.grad(lambda y: jnp.sum(cty * op(y)))).lower(y)
     start = time.perf_counter()
-    rhs_rev, compile_total, compile_count = trace_events(lambda: lowered.compile(ds.compiler_options()))
+    rhs_rev, compile_total, compile_count = trace_events(
+        lambda: lowered.compile(ds.compiler_options())
+    )
     compile_wall = time.perf_counter() - start
     trhs_rev = best_time(rhs_rev, y)
-    print(f"2. face function: forward {tf * 1e3:.2f} ms, reverse (fused_face_map) {tr * 1e3:.2f} ms: {tr / tf:.2f}x "
-          f"(the pullback's operation count alone would give {1 + nb / nf:.2f}x with one recomputation)")
-    print(f"   right-hand side: forward {trhs * 1e3:.2f} ms, reverse {trhs_rev * 1e3:.2f} ms: {trhs_rev / trhs:.2f}x")
+    print(
+        f"2. face function: forward {tf * 1e3:.2f} ms, reverse (fused_face_map) {tr * 1e3:.2f} ms: {tr / tf:.2f}x "
+        f"(the pullback's operation count alone would give {1 + nb / nf:.2f}x with one recomputation)"
+    )
+    print(
+        f"   right-hand side: forward {trhs * 1e3:.2f} ms, reverse {trhs_rev * 1e3:.2f} ms: {trhs_rev / trhs:.2f}x"
+    )
 
     _, total, count = trace_events(lambda: jax.block_until_ready(rev(slabs)))
     skip = ("ThunkExecutor", "$", "Pjit", "Common", "end: ", "while")
@@ -143,18 +179,29 @@ def main():
         name = head if tail.isdigit() else k
         groups[name] += v
         launches[name] += count[k]
-    print(f"3. face reverse pass: {len(kernels)} distinct kernels, {sum(count[k] for k in kernels)} launches, "
-          f"{sum(kernels.values()) * 1e3:.2f} ms inside kernels (profiled, so slower than 2.)")
+    print(
+        f"3. face reverse pass: {len(kernels)} distinct kernels, {sum(count[k] for k in kernels)} launches, "
+        f"{sum(kernels.values()) * 1e3:.2f} ms inside kernels (profiled, so slower than 2.)"
+    )
     for name, v in groups.most_common(6):
         print(f"   {v * 1e3:8.3f} ms  {launches[name]:6d} launches  {name}")
 
-    print(f"4. compile of the right-hand side's reverse pass: {compile_total.get('PjRtCpuClient::Compile', float('nan')):.2f} s "
-          f"(traced, {compile_wall:.2f} s with the profiler)")
-    for name in ("HLO passes through layout assignment", "HLO passes after layout assignment", "FusionCompiler::Compile",
-                 "Codegen", "ThunkEmitter::EmitEntryComputation"):
+    print(
+        f"4. compile of the right-hand side's reverse pass: {compile_total.get('PjRtCpuClient::Compile', float('nan')):.2f} s "
+        f"(traced, {compile_wall:.2f} s with the profiler)"
+    )
+    for name in (
+        "HLO passes through layout assignment",
+        "HLO passes after layout assignment",
+        "FusionCompiler::Compile",
+        "Codegen",
+        "ThunkEmitter::EmitEntryComputation",
+    ):
         hits = [(k, v) for k, v in compile_total.items() if k.startswith(name)]
         if hits:
-            print(f"   {sum(v for _, v in hits):6.2f} s  {name} ({sum(compile_count[k] for k, _ in hits)} events)")
+            print(
+                f"   {sum(v for _, v in hits):6.2f} s  {name} ({sum(compile_count[k] for k, _ in hits)} events)"
+            )
 
 
 if __name__ == "__main__":

@@ -48,19 +48,46 @@ import sys
 import time
 from pathlib import Path
 
-N, DX, FREQUENCY, C0, C_DISC, RADIUS, PML, OFFSET = 256, 1.0e-4, 1.0e6, 1500.0, 2000.0, 40, 20, 80
+N, DX, FREQUENCY, C0, C_DISC, RADIUS, PML, OFFSET = (
+    256,
+    1.0e-4,
+    1.0e6,
+    1500.0,
+    2000.0,
+    40,
+    20,
+    80,
+)
 PML_ALPHA_MAX, PML_EXPONENT = 2.0, 4.0  # j-Wave's complex_pml_on_grid defaults
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="benchmarks/results", help="folder for the JSON, field and gradient")
-    p.add_argument("--tol", type=float, default=1e-3, help="relative tolerance (j-Wave's default 1e-3)")
-    p.add_argument("--maxiter", type=int, default=1000, help="j-Wave's maxiter (GMRES: restart cycles)")
+    p.add_argument(
+        "--out",
+        default="benchmarks/results",
+        help="folder for the JSON, field and gradient",
+    )
+    p.add_argument(
+        "--tol",
+        type=float,
+        default=1e-3,
+        help="relative tolerance (j-Wave's default 1e-3)",
+    )
+    p.add_argument(
+        "--maxiter",
+        type=int,
+        default=1000,
+        help="j-Wave's maxiter (GMRES: restart cycles)",
+    )
     p.add_argument("--restart", type=int, default=10)
     p.add_argument("--methods", default="gmres,bicgstab")
     p.add_argument("--no-gradient", action="store_true")
-    p.add_argument("--x64", action="store_true", help="float64 (default: float32, j-Wave's default)")
+    p.add_argument(
+        "--x64",
+        action="store_true",
+        help="float64 (default: float32, j-Wave's default)",
+    )
     return p.parse_args(argv)
 
 
@@ -75,7 +102,9 @@ import numpy as np  # noqa: E402
 
 def problem():
     """Sound speed map, source map and target cell (NumPy, float64)."""
-    centre = (np.arange(N) + 0.5 - N / 2) * DX  # cell centres; j-Wave's Domain grid is the same
+    centre = (
+        np.arange(N) + 0.5 - N / 2
+    ) * DX  # cell centres; j-Wave's Domain grid is the same
     X, Y = np.meshgrid(centre, centre, indexing="ij")
     c = np.where(X**2 + Y**2 < (RADIUS * DX) ** 2, C_DISC, C0)
     source = np.zeros((N, N), complex)
@@ -103,8 +132,15 @@ def numpy_helmholtz(u, c, omega):
         shape = [1, 1]
         shape[axis] = N
         kk, gg = k.reshape(shape), g.reshape(shape)
-        du = np.fft.ifft(np.fft.fft(u, axis=axis) * (1j * kk * np.exp(0.5j * kk * DX)), axis=axis) * gg
-        out = out + gg * np.fft.ifft(np.fft.fft(du, axis=axis) * (1j * kk * np.exp(-0.5j * kk * DX)), axis=axis)
+        du = (
+            np.fft.ifft(
+                np.fft.fft(u, axis=axis) * (1j * kk * np.exp(0.5j * kk * DX)), axis=axis
+            )
+            * gg
+        )
+        out = out + gg * np.fft.ifft(
+            np.fft.fft(du, axis=axis) * (1j * kk * np.exp(-0.5j * kk * DX)), axis=axis
+        )
     return out
 
 
@@ -119,7 +155,11 @@ def device() -> str:
                     break
         except OSError:
             pass
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cpus = (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count()
+        )
         return f"cpu: {model} ({cpus} CPU(s) in affinity); XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
     return f"{d.platform}: {d.device_kind}"
 
@@ -139,32 +179,70 @@ def main():
     domain = Domain((N, N), (DX, DX))
     source = FourierSeries(jnp.asarray(source_np[..., None], cdtype), domain)
     c_map = jnp.asarray(c_np, dtype)
-    kappa = 2.0 / (DX * c_np.min())  # j-Wave scales the source by 2 / (dx c_min) and returns p = -i omega u
+    kappa = 2.0 / (
+        DX * c_np.min()
+    )  # j-Wave scales the source by 2 / (dx c_min) and returns p = -i omega u
 
     def medium_of(c):
-        return Medium(domain=domain, sound_speed=FourierSeries(c[..., None], domain), attenuation=0.0, pml_size=PML)
+        return Medium(
+            domain=domain,
+            sound_speed=FourierSeries(c[..., None], domain),
+            attenuation=0.0,
+            pml_size=PML,
+        )
 
-    print(f"device: {device()}; jax {jax.__version__}, {'float64' if ARGS.x64 else 'float32'}", flush=True)
+    print(
+        f"device: {device()}; jax {jax.__version__}, {'float64' if ARGS.x64 else 'float32'}",
+        flush=True,
+    )
 
     # 1. Our NumPy operator is j-Wave's operator.
     rng = np.random.default_rng(0)
     u = rng.standard_normal((N, N)) + 1j * rng.standard_normal((N, N))
     mine = numpy_helmholtz(u, c_np, omega)
-    theirs = np.asarray(helmholtz(FourierSeries(jnp.asarray(u[..., None], cdtype), domain), medium_of(c_map), omega=omega).on_grid[..., 0])
+    theirs = np.asarray(
+        helmholtz(
+            FourierSeries(jnp.asarray(u[..., None], cdtype), domain),
+            medium_of(c_map),
+            omega=omega,
+        ).on_grid[..., 0]
+    )
     operator_check = float(np.linalg.norm(mine - theirs) / np.linalg.norm(mine))
-    print(f"NumPy replica of j-Wave's operator vs j-Wave's on a random field: relative difference {operator_check:.1e}", flush=True)
+    print(
+        f"NumPy replica of j-Wave's operator vs j-Wave's on a random field: relative difference {operator_check:.1e}",
+        flush=True,
+    )
 
     def relative_residual(p):
         u = np.asarray(p, complex) / (-1j * omega)
         rhs = kappa * source_np
-        return float(np.linalg.norm(numpy_helmholtz(u, c_np, omega) - rhs) / np.linalg.norm(rhs))
+        return float(
+            np.linalg.norm(numpy_helmholtz(u, c_np, omega) - rhs) / np.linalg.norm(rhs)
+        )
 
     results = {
-        "device": device(), "jax": jax.__version__, "precision": "float64" if ARGS.x64 else "float32",
-        "problem": {"cells": [N, N], "dx": DX, "frequency": FREQUENCY, "c0": C0, "disc_sound_speed": C_DISC, "disc_radius_cells": RADIUS,
-                    "pml_cells": PML, "source_cell": [N // 2 - OFFSET, N // 2], "target_cell": list(target)},
-        "source_scale": {"kappa": kappa, "omega": omega, "note": "p_jwave = -i omega H^{-1}(kappa s)"},
-        "operator_check": operator_check, "tol": ARGS.tol, "solves": [],
+        "device": device(),
+        "jax": jax.__version__,
+        "precision": "float64" if ARGS.x64 else "float32",
+        "problem": {
+            "cells": [N, N],
+            "dx": DX,
+            "frequency": FREQUENCY,
+            "c0": C0,
+            "disc_sound_speed": C_DISC,
+            "disc_radius_cells": RADIUS,
+            "pml_cells": PML,
+            "source_cell": [N // 2 - OFFSET, N // 2],
+            "target_cell": list(target),
+        },
+        "source_scale": {
+            "kappa": kappa,
+            "omega": omega,
+            "note": "p_jwave = -i omega H^{-1}(kappa s)",
+        },
+        "operator_check": operator_check,
+        "tol": ARGS.tol,
+        "solves": [],
     }
 
     def solver_kwargs(method):
@@ -175,7 +253,10 @@ def main():
 
     def solve_fn(method):
         def solve(c):
-            return time_harmonic.helmholtz_solver(medium_of(c), omega, source, **solver_kwargs(method)).on_grid[..., 0]
+            return time_harmonic.helmholtz_solver(
+                medium_of(c), omega, source, **solver_kwargs(method)
+            ).on_grid[..., 0]
+
         return jax.jit(solve)
 
     field = None
@@ -186,7 +267,9 @@ def main():
         def tick(_):
             count[0] += 1
 
-        originals = {name: getattr(time_harmonic, name) for name in ("gmres", "bicgstab")}
+        originals = {
+            name: getattr(time_harmonic, name) for name in ("gmres", "bicgstab")
+        }
 
         def counting(krylov):
             def wrapped(A, b, *args, **kwargs):
@@ -194,7 +277,9 @@ def main():
                     y = A(x)
                     jax.debug.callback(tick, jnp.zeros(()))
                     return y
+
                 return krylov(A_counted, b, *args, **kwargs)
+
             return wrapped
 
         for name, fn in originals.items():
@@ -216,19 +301,34 @@ def main():
         p = np.asarray(p)
         res = relative_residual(p)
         same = float(np.linalg.norm(p - np.asarray(p_counted)) / np.linalg.norm(p))
-        row = {"method": method, "restart": ARGS.restart if method == "gmres" else None, "operator_applications": matvecs,
-               "relative_residual": res, "finite": bool(np.all(np.isfinite(p))), "compile_s": compile_s, "solve_wall_s": wall,
-               "solve_cpu_s": cpu, "timed_vs_counted_run": same, "tol": ARGS.tol}
+        row = {
+            "method": method,
+            "restart": ARGS.restart if method == "gmres" else None,
+            "operator_applications": matvecs,
+            "relative_residual": res,
+            "finite": bool(np.all(np.isfinite(p))),
+            "compile_s": compile_s,
+            "solve_wall_s": wall,
+            "solve_cpu_s": cpu,
+            "timed_vs_counted_run": same,
+            "tol": ARGS.tol,
+        }
         results["solves"].append(row)
-        print(f"jwave {method:<8} tol {ARGS.tol:.0e}: {matvecs} operator applications, relative residual {res:.3e} "
-              f"(independent float64), solve {wall:.2f} s wall / {cpu:.2f} s cpu (compile {compile_s:.1f} s)", flush=True)
+        print(
+            f"jwave {method:<8} tol {ARGS.tol:.0e}: {matvecs} operator applications, relative residual {res:.3e} "
+            f"(independent float64), solve {wall:.2f} s wall / {cpu:.2f} s cpu (compile {compile_s:.1f} s)",
+            flush=True,
+        )
         if method == "gmres":
             field = p
             np.save(out_dir / "helmholtz_jwave_field.npy", p.astype(np.complex64))
 
     if not ARGS.no_gradient:
+
         def intensity(c):
-            p = time_harmonic.helmholtz_solver(medium_of(c), omega, source, **solver_kwargs("gmres")).on_grid[..., 0]
+            p = time_harmonic.helmholtz_solver(
+                medium_of(c), omega, source, **solver_kwargs("gmres")
+            ).on_grid[..., 0]
             return jnp.abs(p[target]) ** 2
 
         fn = jax.jit(jax.value_and_grad(intensity))
@@ -240,10 +340,19 @@ def main():
         wall, cpu = time.perf_counter() - w, time.process_time() - cpu
         grad = np.asarray(grad)
         np.save(out_dir / "helmholtz_jwave_gradient.npy", grad.astype(np.float32))
-        results["gradient"] = {"method": "gmres", "value": float(value), "finite": bool(np.all(np.isfinite(grad))),
-                               "value_and_grad_wall_s": wall, "value_and_grad_cpu_s": cpu, "compile_s": compile_s}
-        print(f"jwave gradient of |p(target)|^2 w.r.t. c (GMRES): value_and_grad {wall:.2f} s wall / {cpu:.2f} s cpu "
-              f"(compile {compile_s:.1f} s)", flush=True)
+        results["gradient"] = {
+            "method": "gmres",
+            "value": float(value),
+            "finite": bool(np.all(np.isfinite(grad))),
+            "value_and_grad_wall_s": wall,
+            "value_and_grad_cpu_s": cpu,
+            "compile_s": compile_s,
+        }
+        print(
+            f"jwave gradient of |p(target)|^2 w.r.t. c (GMRES): value_and_grad {wall:.2f} s wall / {cpu:.2f} s cpu "
+            f"(compile {compile_s:.1f} s)",
+            flush=True,
+        )
 
     with open(out_dir / "helmholtz_jwave.json", "w") as f:
         json.dump(results, f, indent=2)

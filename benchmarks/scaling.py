@@ -35,7 +35,19 @@ import sys
 import time
 from pathlib import Path
 
-_BYTES = {"f64": 8, "f32": 4, "c128": 16, "c64": 8, "s32": 4, "u32": 4, "s64": 8, "u64": 8, "pred": 1, "bf16": 2, "f16": 2}
+_BYTES = {
+    "f64": 8,
+    "f32": 4,
+    "c128": 16,
+    "c64": 8,
+    "s32": 4,
+    "u32": 4,
+    "s64": 8,
+    "u64": 8,
+    "pred": 1,
+    "bf16": 2,
+    "f16": 2,
+}
 _COLLECTIVES = ("collective-permute", "all-to-all", "all-gather", "all-reduce")
 
 
@@ -95,8 +107,12 @@ def child(args) -> list[dict]:
     def measure(problem, variant, mesh, op, y0, stepper, dt, steps, sharding=None):
         if sharding is not None:
             y0 = jax.device_put(y0, sharding)
-        run = jax.jit(lambda op, y: diffsim.solve(op, stepper, y, dt=dt, num_steps=steps).ys[-1])
-        one = jax.jit(lambda op, y: diffsim.solve(op, stepper, y, dt=dt, num_steps=1).ys[-1])
+        run = jax.jit(
+            lambda op, y: diffsim.solve(op, stepper, y, dt=dt, num_steps=steps).ys[-1]
+        )
+        one = jax.jit(
+            lambda op, y: diffsim.solve(op, stepper, y, dt=dt, num_steps=1).ys[-1]
+        )
         t0 = time.perf_counter()
         compiled_one = one.lower(op, y0).compile()
         compile_s = time.perf_counter() - t0
@@ -112,13 +128,17 @@ def child(args) -> list[dict]:
                 "devices": n_dev,
                 "mesh": mesh,
                 "cells": list(op.grid.cells),
-                "state_bytes_per_device": int(y0.size * y0.dtype.itemsize // (1 if sharding is None else n_dev)),
+                "state_bytes_per_device": int(
+                    y0.size * y0.dtype.itemsize // (1 if sharding is None else n_dev)
+                ),
                 "step_ms": per_step * 1e3,
                 "cell_updates_per_s": cells / per_step,
                 "compile_s": compile_s,
                 "collective_bytes_per_step": comm["bytes"],
                 "collective_ops_per_step": comm["count"],
-                "xla_bytes_accessed_per_step": float(cost.get("bytes accessed", float("nan"))),
+                "xla_bytes_accessed_per_step": float(
+                    cost.get("bytes accessed", float("nan"))
+                ),
                 "xla_flops_per_step": float(cost.get("flops", float("nan"))),
             }
         )
@@ -131,15 +151,38 @@ def child(args) -> list[dict]:
     grid = Grid((n, n), (0.0, 0.0), (1.0, 1.0))
     x, y = grid.mesh()
     w = jnp.stack(
-        [1 + 0.2 * jnp.sin(2 * np.pi * x) * jnp.cos(2 * np.pi * y), 0.5 + 0.1 * jnp.cos(2 * np.pi * y),
-         0.3 + 0.1 * jnp.sin(2 * np.pi * x), 1 + 0.1 * jnp.cos(2 * np.pi * (x + y))]
+        [
+            1 + 0.2 * jnp.sin(2 * np.pi * x) * jnp.cos(2 * np.pi * y),
+            0.5 + 0.1 * jnp.cos(2 * np.pi * y),
+            0.3 + 0.1 * jnp.sin(2 * np.pi * x),
+            1 + 0.1 * jnp.cos(2 * np.pi * (x + y)),
+        ]
     )
     op = Euler(grid, boundaries=Periodic())
     dt = 0.2 / n
     if n_dev == 1:
-        measure("euler2d_weno5", "one device", None, op, w, diffsim.SSPRK3(), dt, args.euler_steps)
+        measure(
+            "euler2d_weno5",
+            "one device",
+            None,
+            op,
+            w,
+            diffsim.SSPRK3(),
+            dt,
+            args.euler_steps,
+        )
     sop, sharding = shard_operator(op, make_mesh(mesh_shape))
-    measure("euler2d_weno5", "sharded (halo ppermute)", mesh_shape, sop, w, diffsim.SSPRK3(), dt, args.euler_steps, sharding)
+    measure(
+        "euler2d_weno5",
+        "sharded (halo ppermute)",
+        mesh_shape,
+        sop,
+        w,
+        diffsim.SSPRK3(),
+        dt,
+        args.euler_steps,
+        sharding,
+    )
 
     # 2D Navier-Stokes, ETDRK4
     n = args.ns_cells
@@ -147,11 +190,40 @@ def child(args) -> list[dict]:
     op = NavierStokesVorticity(FourierSpectral(grid), nu=1e-3, forcing_amplitude=1.0)
     w0 = jnp.asarray(np.random.default_rng(0).standard_normal((1, n, n)))
     if n_dev == 1:
-        measure("ns2d_spectral", "one device", None, op, w0, diffsim.ETDRK4(), 1e-3, args.ns_steps)
+        measure(
+            "ns2d_spectral",
+            "one device",
+            None,
+            op,
+            w0,
+            diffsim.ETDRK4(),
+            1e-3,
+            args.ns_steps,
+        )
     sop, sharding = shard_operator(op, make_mesh(mesh_shape))
-    measure("ns2d_spectral", "sharded (SlabFFT all-to-all)", mesh_shape, sop, w0, diffsim.ETDRK4(), 1e-3, args.ns_steps, sharding)
+    measure(
+        "ns2d_spectral",
+        "sharded (SlabFFT all-to-all)",
+        mesh_shape,
+        sop,
+        w0,
+        diffsim.ETDRK4(),
+        1e-3,
+        args.ns_steps,
+        sharding,
+    )
     if n_dev > 1:
-        measure("ns2d_spectral", "sharded (XLA-partitioned rfftn)", mesh_shape, op, w0, diffsim.ETDRK4(), 1e-3, args.ns_steps, sharding)
+        measure(
+            "ns2d_spectral",
+            "sharded (XLA-partitioned rfftn)",
+            mesh_shape,
+            op,
+            w0,
+            diffsim.ETDRK4(),
+            1e-3,
+            args.ns_steps,
+            sharding,
+        )
     return rows
 
 
@@ -171,26 +243,55 @@ def main():
         return
     rows = []
     for n in args.devices:
-        env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}".strip()}
-        cmd = [sys.executable, __file__, "--child", "--euler-cells", str(args.euler_cells), "--ns-cells", str(args.ns_cells),
-               "--euler-steps", str(args.euler_steps), "--ns-steps", str(args.ns_steps), "--repeats", str(args.repeats)]
-        result = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True)
+        env = {
+            **os.environ,
+            "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}".strip(),
+        }
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            "--euler-cells",
+            str(args.euler_cells),
+            "--ns-cells",
+            str(args.ns_cells),
+            "--euler-steps",
+            str(args.euler_steps),
+            "--ns-steps",
+            str(args.ns_steps),
+            "--repeats",
+            str(args.repeats),
+        ]
+        result = subprocess.run(
+            cmd, env=env, check=True, stdout=subprocess.PIPE, text=True
+        )
         rows += json.loads(result.stdout.strip().splitlines()[-1])
     from diffsim.jobs.run import cpu_model
 
     base = {(r["problem"]): r["step_ms"] for r in rows if r["variant"] == "one device"}
     for r in rows:
-        r["time_vs_one_device"] = r["step_ms"] / base[r["problem"]] if r["problem"] in base else float("nan")
+        r["time_vs_one_device"] = (
+            r["step_ms"] / base[r["problem"]] if r["problem"] in base else float("nan")
+        )
         halo = sum(r["collective_bytes_per_step"].values())
         r["collective_over_bytes_accessed"] = halo / r["xla_bytes_accessed_per_step"]
-    meta = {"cpu": cpu_model(), "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d"), "argv": sys.argv[1:]}
+    meta = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d"),
+        "argv": sys.argv[1:],
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    print(f"{'problem':15} {'variant':34} {'N':>2} {'mesh':8} {'ms/step':>9} {'x 1 dev':>8} {'coll. KiB/step':>14} {'MiB acc./step':>13} {'ratio':>8}")
+    print(
+        f"{'problem':15} {'variant':34} {'N':>2} {'mesh':8} {'ms/step':>9} {'x 1 dev':>8} {'coll. KiB/step':>14} {'MiB acc./step':>13} {'ratio':>8}"
+    )
     for r in rows:
-        print(f"{r['problem']:15} {r['variant']:34} {r['devices']:>2} {str(r['mesh']):8} {r['step_ms']:9.2f} "
-              f"{r['time_vs_one_device']:8.2f} {sum(r['collective_bytes_per_step'].values()) / 1024:14.1f} "
-              f"{r['xla_bytes_accessed_per_step'] / 2**20:13.2f} {r['collective_over_bytes_accessed']:8.4f}")
+        print(
+            f"{r['problem']:15} {r['variant']:34} {r['devices']:>2} {str(r['mesh']):8} {r['step_ms']:9.2f} "
+            f"{r['time_vs_one_device']:8.2f} {sum(r['collective_bytes_per_step'].values()) / 1024:14.1f} "
+            f"{r['xla_bytes_accessed_per_step'] / 2**20:13.2f} {r['collective_over_bytes_accessed']:8.4f}"
+        )
 
 
 if __name__ == "__main__":

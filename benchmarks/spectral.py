@@ -68,28 +68,55 @@ import re
 import sys
 import time
 
-DEFAULT_ONE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+DEFAULT_ONE_THREAD_FLAGS = (
+    "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--threads", choices=["1", "all"], default="all",
-                   help="1: pin to CPU 0 and single-threaded XLA flags (if XLA_FLAGS unset); all: leave as is")
+    p.add_argument(
+        "--threads",
+        choices=["1", "all"],
+        default="all",
+        help="1: pin to CPU 0 and single-threaded XLA flags (if XLA_FLAGS unset); all: leave as is",
+    )
     p.add_argument("--precision", choices=["float32", "float64"], default="float64")
-    p.add_argument("--quick", action="store_true", help="few steps and repetitions: a smoke test, the numbers mean little")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="few steps and repetitions: a smoke test, the numbers mean little",
+    )
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    p.add_argument("--only", default=None, help="comma-separated subset of problem ids (ks, ns128, ns256)")
-    p.add_argument("--orders", default="2,4", help="ETDRK orders for NS (KS always uses 4)")
-    p.add_argument("--timer", choices=["auto", "wall", "cpu"], default="auto",
-                   help="clock for the table: wall, or this process's CPU time (robust to other processes sharing"
-                        " the core; only meaningful single-threaded). auto: cpu with --threads 1, else wall")
-    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                   help="first wait (at most this long) until other processes leave the CPUs idle for 10 s")
+    p.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated subset of problem ids (ks, ns128, ns256)",
+    )
+    p.add_argument(
+        "--orders", default="2,4", help="ETDRK orders for NS (KS always uses 4)"
+    )
+    p.add_argument(
+        "--timer",
+        choices=["auto", "wall", "cpu"],
+        default="auto",
+        help="clock for the table: wall, or this process's CPU time (robust to other processes sharing"
+        " the core; only meaningful single-threaded). auto: cpu with --threads 1, else wall",
+    )
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait (at most this long) until other processes leave the CPUs idle for 10 s",
+    )
     return p.parse_args(argv)
 
 
 ARGS = parse_args()
-TIMER = ARGS.timer if ARGS.timer != "auto" else ("cpu" if ARGS.threads == "1" else "wall")
+TIMER = (
+    ARGS.timer if ARGS.timer != "auto" else ("cpu" if ARGS.threads == "1" else "wall")
+)
 if ARGS.threads == "1":
     # Must happen before jax (and its thread pools) start.
     os.environ.setdefault("XLA_FLAGS", DEFAULT_ONE_THREAD_FLAGS)
@@ -107,7 +134,12 @@ import numpy as np  # noqa: E402
 
 import diffsim as ds  # noqa: E402
 from diffsim.jobs.run import cpu_model as _cpu_model  # noqa: E402
-from diffsim.operators import FourierSpectral, Grid, KuramotoSivashinsky, NavierStokesVorticity  # noqa: E402
+from diffsim.operators import (
+    FourierSpectral,
+    Grid,
+    KuramotoSivashinsky,
+    NavierStokesVorticity,
+)  # noqa: E402
 
 STEPPERS = {2: ds.ETDRK2, 4: ds.ETDRK4}
 
@@ -140,7 +172,9 @@ class CpuMeter:
             return dict(other_cpu_s=0.0, wall_s=0.0, other_cpu_frac=0.0)
         busy, own, wall = (e - s for e, s in zip(end, self.start))
         other = max(busy - own, 0.0)
-        return dict(other_cpu_s=other, wall_s=wall, other_cpu_frac=other / max(wall, 1e-9))
+        return dict(
+            other_cpu_s=other, wall_s=wall, other_cpu_frac=other / max(wall, 1e-9)
+        )
 
 
 def wait_idle(max_wait: float, need: float = 10.0) -> float:
@@ -166,7 +200,10 @@ def interleaved_times(fns: dict, rounds: int) -> dict[str, dict[str, list[float]
     turns on our core (not to their cache and memory-bandwidth pressure)."""
     for f, x in fns.values():
         jax.block_until_ready(f(x))
-    times: dict[str, dict[str, list[float]]] = {"wall": {n: [] for n in fns}, "cpu": {n: [] for n in fns}}
+    times: dict[str, dict[str, list[float]]] = {
+        "wall": {n: [] for n in fns},
+        "cpu": {n: [] for n in fns},
+    }
     for _ in range(rounds):
         for name, (f, x) in fns.items():
             t, c = time.perf_counter(), time.process_time()
@@ -217,7 +254,7 @@ def fft_floor_fn(spatial, n_inv: int, n_fwd: int, evals: int, num_steps: int):
     def step(c, _):
         for _ in range(evals):
             p = jnp.fft.irfftn(c, s=spatial, axes=axes)  # (n_inv, *cells)
-            q = 0.5 * (p[:n_fwd] + p[n_inv - 1:])  # (n_fwd, *cells)
+            q = 0.5 * (p[:n_fwd] + p[n_inv - 1 :])  # (n_fwd, *cells)
             s = jnp.fft.rfftn(q, axes=axes)  # (n_fwd, *spectrum)
             c = jnp.concatenate([s] + [s[:1]] * (n_inv - n_fwd)) if n_inv > n_fwd else s
         return c, None
@@ -231,22 +268,56 @@ def fft_floor_fn(spatial, n_inv: int, n_fwd: int, evals: int, num_steps: int):
 # --------------------------------------------------------------------------- problems
 def ks_problem(order):
     n, L, dt = 256, 60.0, 0.1
-    op = KuramotoSivashinsky(FourierSpectral(Grid(n, 0.0, L), dealias=exponax_dealias_fraction(n)))
+    op = KuramotoSivashinsky(
+        FourierSpectral(Grid(n, 0.0, L), dealias=exponax_dealias_fraction(n))
+    )
     st = ex.stepper.KuramotoSivashinskyConservative(1, L, n, dt, order=order)
     u0 = random_field((n,), k_peak=8.0, seed=0)[None]
-    return dict(id="ks", name="KS 1D", grid=f"{n}", L=L, dt=dt, order=order, op=op, exponax=st, u0=u0, sign=1.0,
-                fft_floor=dict(spatial=(n,), n_inv=1, n_fwd=1), nsteps=1000, rounds=20, grad_rounds=10,
-                verify_steps=50)
+    return dict(
+        id="ks",
+        name="KS 1D",
+        grid=f"{n}",
+        L=L,
+        dt=dt,
+        order=order,
+        op=op,
+        exponax=st,
+        u0=u0,
+        sign=1.0,
+        fft_floor=dict(spatial=(n,), n_inv=1, n_fwd=1),
+        nsteps=1000,
+        rounds=20,
+        grad_rounds=10,
+        verify_steps=50,
+    )
 
 
 def ns_problem(n, order):
     L, nu, dt = 2 * np.pi, 1e-3, 0.01
-    op = NavierStokesVorticity(FourierSpectral(Grid((n, n), 0.0, L), dealias=exponax_dealias_fraction(n)), nu=nu)
+    op = NavierStokesVorticity(
+        FourierSpectral(Grid((n, n), 0.0, L), dealias=exponax_dealias_fraction(n)),
+        nu=nu,
+    )
     st = ex.stepper.NavierStokesVorticity(2, L, n, dt, diffusivity=nu, order=order)
     w0 = random_field((n, n), k_peak=6.0, seed=1)[None]
-    return dict(id=f"ns{n}", name="NS 2D", grid=f"{n}^2", L=L, dt=dt, order=order, nu=nu, op=op, exponax=st, u0=w0,
-                sign=-1.0, fft_floor=dict(spatial=(n, n), n_inv=3, n_fwd=2), nsteps=200 if n <= 128 else 100,
-                rounds=12 if n <= 128 else 10, grad_rounds=6 if n <= 128 else 4, verify_steps=20)
+    return dict(
+        id=f"ns{n}",
+        name="NS 2D",
+        grid=f"{n}^2",
+        L=L,
+        dt=dt,
+        order=order,
+        nu=nu,
+        op=op,
+        exponax=st,
+        u0=w0,
+        sign=-1.0,
+        fft_floor=dict(spatial=(n, n), n_inv=3, n_fwd=2),
+        nsteps=200 if n <= 128 else 100,
+        rounds=12 if n <= 128 else 10,
+        grad_rounds=6 if n <= 128 else 4,
+        verify_steps=20,
+    )
 
 
 def run_problem(prob, quick: bool) -> dict:
@@ -273,7 +344,9 @@ def run_problem(prob, quick: bool) -> dict:
     nv = prob["verify_steps"]
     a, b = ours(nv)(u0), theirs(nv)(u0)
     scale = float(jnp.max(jnp.abs(a)))
-    verify = dict(steps=nv, max_abs_diff=float(jnp.max(jnp.abs(a - b))), max_abs_state=scale)
+    verify = dict(
+        steps=nv, max_abs_diff=float(jnp.max(jnp.abs(a - b))), max_abs_state=scale
+    )
     verify["rel_diff"] = verify["max_abs_diff"] / scale
 
     # --- FFT counts in the compiled rollouts -----------------------------
@@ -313,7 +386,12 @@ def run_problem(prob, quick: bool) -> dict:
     g_o, g_e = jax.jit(jax.grad(loss_ours)), jax.jit(jax.grad(loss_theirs))
     grad_diff = float(jnp.max(jnp.abs(g_o(u0) - g_e(u0))) / jnp.max(jnp.abs(g_o(u0))))
     grad = interleaved_times(
-        dict(ours_grad=(g_o, u0), ours_fwd=(ours(ngrad), u0), exponax_grad=(g_e, u0), exponax_fwd=(theirs(ngrad), u0)),
+        dict(
+            ours_grad=(g_o, u0),
+            ours_fwd=(ours(ngrad), u0),
+            exponax_grad=(g_e, u0),
+            exponax_fwd=(theirs(ngrad), u0),
+        ),
         grounds,
     )
     grad_all, grad = grad, grad[TIMER]
@@ -321,22 +399,46 @@ def run_problem(prob, quick: bool) -> dict:
     init_s = best["ours_init"]
 
     return dict(
-        problem=prob["name"], id=prob["id"], grid=prob["grid"], order=order, dt=dt, steps=n, rounds=rounds,
-        precision=ARGS.precision, verify=verify, grad_rel_diff=grad_diff, hlo_ffts=ffts,
-        ours_us=o_step * 1e6, exponax_us=e_step * 1e6, floor_us=f_step * 1e6,
-        ours_total_us=best["ours"] / n * 1e6, ours_init_ms=init_s * 1e3,
-        ratio_ours_exponax=o_step / e_step, ratio_ours_floor=o_step / f_step,
+        problem=prob["name"],
+        id=prob["id"],
+        grid=prob["grid"],
+        order=order,
+        dt=dt,
+        steps=n,
+        rounds=rounds,
+        precision=ARGS.precision,
+        verify=verify,
+        grad_rel_diff=grad_diff,
+        hlo_ffts=ffts,
+        ours_us=o_step * 1e6,
+        exponax_us=e_step * 1e6,
+        floor_us=f_step * 1e6,
+        ours_total_us=best["ours"] / n * 1e6,
+        ours_init_ms=init_s * 1e3,
+        ratio_ours_exponax=o_step / e_step,
+        ratio_ours_floor=o_step / f_step,
         ratio_ours_total_exponax=best["ours"] / best["exponax"],
-        median_round_ratio_ours_exponax=median_ratio(np.subtract(fwd["ours"], best["ours_init"]), fwd["exponax"]),
-        median_round_ratio_ours_floor=median_ratio(np.subtract(fwd["ours"], best["ours_init"]), fwd["floor"]),
-        grad_steps=ngrad, grad_rounds=grounds,
-        ours_grad_ms=gbest["ours_grad"] * 1e3, exponax_grad_ms=gbest["exponax_grad"] * 1e3,
-        ours_fwd_ms=gbest["ours_fwd"] * 1e3, exponax_fwd_ms=gbest["exponax_fwd"] * 1e3,
+        median_round_ratio_ours_exponax=median_ratio(
+            np.subtract(fwd["ours"], best["ours_init"]), fwd["exponax"]
+        ),
+        median_round_ratio_ours_floor=median_ratio(
+            np.subtract(fwd["ours"], best["ours_init"]), fwd["floor"]
+        ),
+        grad_steps=ngrad,
+        grad_rounds=grounds,
+        ours_grad_ms=gbest["ours_grad"] * 1e3,
+        exponax_grad_ms=gbest["exponax_grad"] * 1e3,
+        ours_fwd_ms=gbest["ours_fwd"] * 1e3,
+        exponax_fwd_ms=gbest["exponax_fwd"] * 1e3,
         ours_grad_ratio=gbest["ours_grad"] / gbest["ours_fwd"],
-        ours_grad_ratio_noinit=(gbest["ours_grad"] - init_s) / (gbest["ours_fwd"] - init_s),
+        ours_grad_ratio_noinit=(gbest["ours_grad"] - init_s)
+        / (gbest["ours_fwd"] - init_s),
         exponax_grad_ratio=gbest["exponax_grad"] / gbest["exponax_fwd"],
-        timer=TIMER, times_s=dict(forward=fwd_all, gradient=grad_all),
-        wall_ours_us=(min(fwd_all["wall"]["ours"]) - min(fwd_all["wall"]["ours_init"])) / n * 1e6,
+        timer=TIMER,
+        times_s=dict(forward=fwd_all, gradient=grad_all),
+        wall_ours_us=(min(fwd_all["wall"]["ours"]) - min(fwd_all["wall"]["ours_init"]))
+        / n
+        * 1e6,
         wall_exponax_us=min(fwd_all["wall"]["exponax"]) / n * 1e6,
         wall_floor_us=min(fwd_all["wall"]["floor"]) / n * 1e6,
         load=meter.other(),
@@ -360,7 +462,9 @@ def header() -> dict:
         devices=[str(d) for d in jax.devices()],
         cpu=_cpu_model(),
         cpu_count=os.cpu_count(),
-        affinity=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        affinity=sorted(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else None,
         threads=ARGS.threads,
         xla_flags=os.environ.get("XLA_FLAGS", ""),
         precision=ARGS.precision,
@@ -376,11 +480,18 @@ def header() -> dict:
 
 def print_table(rows):
     cols = [
-        ("problem", "{problem}", 7), ("grid", "{grid}", 5), ("prec", "{precision}", 7), ("ord", "{order}", 3),
-        ("ours us/step", "{ours_us:.1f}", 12), ("exponax us/step", "{exponax_us:.1f}", 15),
-        ("ours/exponax", "{ratio_ours_exponax:.2f}", 12), ("FFT floor us/step", "{floor_us:.1f}", 17),
-        ("ours/floor", "{ratio_ours_floor:.2f}", 10), ("ours init ms/call", "{ours_init_ms:.1f}", 17),
-        ("grad/fwd ours", "{ours_grad_ratio_noinit:.2f}", 13), ("grad/fwd exponax", "{exponax_grad_ratio:.2f}", 16),
+        ("problem", "{problem}", 7),
+        ("grid", "{grid}", 5),
+        ("prec", "{precision}", 7),
+        ("ord", "{order}", 3),
+        ("ours us/step", "{ours_us:.1f}", 12),
+        ("exponax us/step", "{exponax_us:.1f}", 15),
+        ("ours/exponax", "{ratio_ours_exponax:.2f}", 12),
+        ("FFT floor us/step", "{floor_us:.1f}", 17),
+        ("ours/floor", "{ratio_ours_floor:.2f}", 10),
+        ("ours init ms/call", "{ours_init_ms:.1f}", 17),
+        ("grad/fwd ours", "{ours_grad_ratio_noinit:.2f}", 13),
+        ("grad/fwd exponax", "{exponax_grad_ratio:.2f}", 16),
     ]
     line = " | ".join(name.rjust(w) for name, _, w in cols)
     print(line)
@@ -392,26 +503,44 @@ def print_table(rows):
 def print_details(rows):
     print()
     print("Details per problem:")
-    print("  init: our ETDRK coefficients (stepper.init, computed inside every solve call), subtracted from"
-          " 'ours us/step' and from both sides of 'grad/fwd ours';")
-    print("  total: ours including it; median ratios: median over rounds of the per-round ratio (drift check);")
-    print("  FFTs: FFT instructions in the compiled HLO of a rollout (a scan body counted once, encode/decode included)")
+    print(
+        "  init: our ETDRK coefficients (stepper.init, computed inside every solve call), subtracted from"
+        " 'ours us/step' and from both sides of 'grad/fwd ours';"
+    )
+    print(
+        "  total: ours including it; median ratios: median over rounds of the per-round ratio (drift check);"
+    )
+    print(
+        "  FFTs: FFT instructions in the compiled HLO of a rollout (a scan body counted once, encode/decode included)"
+    )
     for r in rows:
         v = r["verify"]
-        print(f"  {r['problem']} {r['grid']} ETDRK{r['order']}, {r['steps']} steps x {r['rounds']} rounds: "
-              f"init {r['ours_init_ms']:.2f} ms/call, ours total {r['ours_total_us']:.1f} us/step "
-              f"(total/exponax {r['ratio_ours_total_exponax']:.2f}); median ratios ours/exponax "
-              f"{r['median_round_ratio_ours_exponax']:.2f}, ours/floor {r['median_round_ratio_ours_floor']:.2f}")
-        print(f"      grad of {r['grad_steps']}-step loss ({r['grad_rounds']} rounds): ours {r['ours_grad_ms']:.1f} ms"
-              f" (fwd {r['ours_fwd_ms']:.1f} ms, both with init; ratio as called {r['ours_grad_ratio']:.2f}),"
-              f" exponax {r['exponax_grad_ms']:.1f} ms (fwd {r['exponax_fwd_ms']:.1f} ms)")
-        print(f"      agreement after {v['steps']} steps: max|ours - exponax| = {v['max_abs_diff']:.2e}"
-              f" (max|u| = {v['max_abs_state']:.3g}, rel {v['rel_diff']:.1e}); gradients rel diff {r['grad_rel_diff']:.1e}")
-        print(f"      wall clock (best round): ours {r['wall_ours_us']:.1f}, exponax {r['wall_exponax_us']:.1f},"
-              f" floor {r['wall_floor_us']:.1f} us/step (table clock: {r['timer']})")
-        print(f"      FFTs in HLO: ours {r['hlo_ffts']['ours']}, exponax {r['hlo_ffts']['exponax']}")
-        print(f"      other processes used {r['load']['other_cpu_s']:.1f} CPU-s during the {r['load']['wall_s']:.0f} s"
-              f" this problem took ({r['load']['other_cpu_frac']:.2f} CPUs on average)")
+        print(
+            f"  {r['problem']} {r['grid']} ETDRK{r['order']}, {r['steps']} steps x {r['rounds']} rounds: "
+            f"init {r['ours_init_ms']:.2f} ms/call, ours total {r['ours_total_us']:.1f} us/step "
+            f"(total/exponax {r['ratio_ours_total_exponax']:.2f}); median ratios ours/exponax "
+            f"{r['median_round_ratio_ours_exponax']:.2f}, ours/floor {r['median_round_ratio_ours_floor']:.2f}"
+        )
+        print(
+            f"      grad of {r['grad_steps']}-step loss ({r['grad_rounds']} rounds): ours {r['ours_grad_ms']:.1f} ms"
+            f" (fwd {r['ours_fwd_ms']:.1f} ms, both with init; ratio as called {r['ours_grad_ratio']:.2f}),"
+            f" exponax {r['exponax_grad_ms']:.1f} ms (fwd {r['exponax_fwd_ms']:.1f} ms)"
+        )
+        print(
+            f"      agreement after {v['steps']} steps: max|ours - exponax| = {v['max_abs_diff']:.2e}"
+            f" (max|u| = {v['max_abs_state']:.3g}, rel {v['rel_diff']:.1e}); gradients rel diff {r['grad_rel_diff']:.1e}"
+        )
+        print(
+            f"      wall clock (best round): ours {r['wall_ours_us']:.1f}, exponax {r['wall_exponax_us']:.1f},"
+            f" floor {r['wall_floor_us']:.1f} us/step (table clock: {r['timer']})"
+        )
+        print(
+            f"      FFTs in HLO: ours {r['hlo_ffts']['ours']}, exponax {r['hlo_ffts']['exponax']}"
+        )
+        print(
+            f"      other processes used {r['load']['other_cpu_s']:.1f} CPU-s during the {r['load']['wall_s']:.0f} s"
+            f" this problem took ({r['load']['other_cpu_frac']:.2f} CPUs on average)"
+        )
 
 
 def main():
@@ -422,14 +551,33 @@ def main():
     info["timer"] = TIMER
     info["loadavg_start"] = _loadavg()
     print("# Spectral solvers vs exponax")
-    for key in ("date", "devices", "cpu", "cpu_count", "affinity", "threads", "xla_flags", "precision",
-                "python", "jax", "jaxlib", "exponax", "diffsim", "command", "loadavg_start"):
+    for key in (
+        "date",
+        "devices",
+        "cpu",
+        "cpu_count",
+        "affinity",
+        "threads",
+        "xla_flags",
+        "precision",
+        "python",
+        "jax",
+        "jaxlib",
+        "exponax",
+        "diffsim",
+        "command",
+        "loadavg_start",
+    ):
         print(f"# {key}: {info[key]}")
-    print(f"# timer: {TIMER} ({'CPU time of this process' if TIMER == 'cpu' else 'wall clock'})")
-    print("# us/step: best time of a jitted n-step rollout / n over interleaved rounds (compile excluded;"
-          " ours without its per-call ETDRK coefficient set-up, see details);"
-          " grad/fwd: reverse-mode gradient of mean(u_T^2) over 100 steps / the 100-step forward rollout"
-          " (ours: both without the coefficient set-up)")
+    print(
+        f"# timer: {TIMER} ({'CPU time of this process' if TIMER == 'cpu' else 'wall clock'})"
+    )
+    print(
+        "# us/step: best time of a jitted n-step rollout / n over interleaved rounds (compile excluded;"
+        " ours without its per-call ETDRK coefficient set-up, see details);"
+        " grad/fwd: reverse-mode gradient of mean(u_T^2) over 100 steps / the 100-step forward rollout"
+        " (ours: both without the coefficient set-up)"
+    )
     orders = [int(o) for o in ARGS.orders.split(",")]
     probs = [ks_problem(4)]
     for n in (128, 256):
@@ -442,17 +590,22 @@ def main():
         t = time.perf_counter()
         rows.append(run_problem(prob, ARGS.quick))
         r = rows[-1]
-        print(f"# done {r['problem']} {r['grid']} ETDRK{r['order']} in {time.perf_counter() - t:.0f} s: "
-              f"ours {r['ours_us']:.1f} us/step, exponax {r['exponax_us']:.1f} us/step, "
-              f"floor {r['floor_us']:.1f} us/step", flush=True)
+        print(
+            f"# done {r['problem']} {r['grid']} ETDRK{r['order']} in {time.perf_counter() - t:.0f} s: "
+            f"ours {r['ours_us']:.1f} us/step, exponax {r['exponax_us']:.1f} us/step, "
+            f"floor {r['floor_us']:.1f} us/step",
+            flush=True,
+        )
     print()
     print_table(rows)
     print_details(rows)
     info["loadavg_end"] = _loadavg()
     info["load"] = meter.other()
-    print(f"\n# loadavg at start {info['loadavg_start']}, at end {info['loadavg_end']}; other processes used"
-          f" {info['load']['other_cpu_s']:.0f} CPU-s during the {info['load']['wall_s']:.0f} s run"
-          f" ({info['load']['other_cpu_frac']:.2f} CPUs on average)")
+    print(
+        f"\n# loadavg at start {info['loadavg_start']}, at end {info['loadavg_end']}; other processes used"
+        f" {info['load']['other_cpu_s']:.0f} CPU-s during the {info['load']['wall_s']:.0f} s run"
+        f" ({info['load']['other_cpu_frac']:.2f} CPUs on average)"
+    )
     if ARGS.json:
         with open(ARGS.json, "w") as f:
             json.dump(dict(info=info, results=rows), f, indent=2)

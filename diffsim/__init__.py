@@ -8,7 +8,10 @@ in `diffsim.jobs`; `import diffsim` imports neither the job layer nor
 pydantic, yaml, tqdm, matplotlib or submitit.
 """
 
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError, version as _version
+from importlib.metadata import (
+    PackageNotFoundError as _PackageNotFoundError,
+    version as _version,
+)
 
 from ._adjoint import (
     AbstractAdjoint as AbstractAdjoint,
@@ -17,12 +20,26 @@ from ._adjoint import (
     DirectAdjoint as DirectAdjoint,
     MemoryBudgetError as MemoryBudgetError,
 )
-from ._compile import compile_ahead as compile_ahead, compiler_options as compiler_options
+from ._compile import (
+    compile_ahead as compile_ahead,
+    compiler_options as compiler_options,
+)
 from ._ensemble import Ensemble as Ensemble, batch_mesh as batch_mesh
 from ._errors import RunError as RunError
-from ._files import WriteError as WriteError, atomic_write as atomic_write, save_figure as save_figure
-from ._gradients import gradcheck as gradcheck, hvp as hvp, value_and_grad as value_and_grad
-from ._helmholtz import HELMHOLTZ_SOLVER as HELMHOLTZ_SOLVER, solve_helmholtz as solve_helmholtz
+from ._files import (
+    WriteError as WriteError,
+    atomic_write as atomic_write,
+    save_figure as save_figure,
+)
+from ._gradients import (
+    gradcheck as gradcheck,
+    hvp as hvp,
+    value_and_grad as value_and_grad,
+)
+from ._helmholtz import (
+    HELMHOLTZ_SOLVER as HELMHOLTZ_SOLVER,
+    solve_helmholtz as solve_helmholtz,
+)
 from ._linear_solve import (
     GMRES as GMRES,
     BiCGStab as BiCGStab,
@@ -30,8 +47,17 @@ from ._linear_solve import (
     linear_solve as linear_solve,
 )
 from ._optimize import OptimizeResult as OptimizeResult, optimize as optimize
-from ._solve import SaveAt as SaveAt, Solution as Solution, solve as solve, solve_cfl as solve_cfl
-from ._steady import SteadyState as SteadyState, newton_krylov as newton_krylov, steady_state as steady_state
+from ._solve import (
+    SaveAt as SaveAt,
+    Solution as Solution,
+    solve as solve,
+    solve_cfl as solve_cfl,
+)
+from ._steady import (
+    SteadyState as SteadyState,
+    newton_krylov as newton_krylov,
+    steady_state as steady_state,
+)
 from .steppers import (
     ETDRK1 as ETDRK1,
     ETDRK2 as ETDRK2,

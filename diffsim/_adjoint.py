@@ -79,13 +79,24 @@ class CheckpointAdjoint(AbstractAdjoint):
     memory_budget: float | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
-        if self.levels is not None and (isinstance(self.levels, bool) or not isinstance(self.levels, int) or self.levels < 1):
-            raise ValueError(f"CheckpointAdjoint: levels must be an int >= 1 (or None), got {self.levels!r}")
+        if self.levels is not None and (
+            isinstance(self.levels, bool)
+            or not isinstance(self.levels, int)
+            or self.levels < 1
+        ):
+            raise ValueError(
+                f"CheckpointAdjoint: levels must be an int >= 1 (or None), got {self.levels!r}"
+            )
         budget = self.memory_budget
         if budget is not None and (
-            isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget <= 0
+            isinstance(budget, bool)
+            or not isinstance(budget, (int, float))
+            or not math.isfinite(budget)
+            or budget <= 0
         ):
-            raise ValueError(f"CheckpointAdjoint: memory_budget must be a positive finite number of bytes (or None), got {budget!r}")
+            raise ValueError(
+                f"CheckpointAdjoint: memory_budget must be a positive finite number of bytes (or None), got {budget!r}"
+            )
 
     def plan(self, body, carry, n: int) -> CheckpointPlan:
         """The checkpointing plan `loop(body, carry, n)` uses.
@@ -100,9 +111,13 @@ class CheckpointAdjoint(AbstractAdjoint):
         `ValueError`) if `memory_budget` is given and no plan is predicted to fit it.
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"CheckpointAdjoint.plan: n must be a non-negative int, got {n!r}")
+            raise ValueError(
+                f"CheckpointAdjoint.plan: n must be a non-negative int, got {n!r}"
+            )
         state, residuals = step_bytes(body, carry)
-        return plan_checkpoints(n, state, residuals, levels=self.levels, memory_budget=self.memory_budget)
+        return plan_checkpoints(
+            n, state, residuals, levels=self.levels, memory_budget=self.memory_budget
+        )
 
     def loop(self, body, carry, n):
         if n == 0:
@@ -136,10 +151,16 @@ class CheckpointPlan(eqx.Module):
     memory_budget: float | None = None
 
     def __str__(self):
-        budget = "" if self.memory_budget is None else f" (budget {format_bytes(self.memory_budget)})"
-        return (f"checkpointing {self.n} steps: {self.levels} level{'s' if self.levels != 1 else ''}, "
-                f"blocks {list(self.blocks)}, predicted peak {format_bytes(self.predicted_bytes)}{budget}, "
-                f"recomputation x{self.recompute_factor:.2f}")
+        budget = (
+            ""
+            if self.memory_budget is None
+            else f" (budget {format_bytes(self.memory_budget)})"
+        )
+        return (
+            f"checkpointing {self.n} steps: {self.levels} level{'s' if self.levels != 1 else ''}, "
+            f"blocks {list(self.blocks)}, predicted peak {format_bytes(self.predicted_bytes)}{budget}, "
+            f"recomputation x{self.recompute_factor:.2f}"
+        )
 
 
 def format_bytes(b) -> str:
@@ -191,8 +212,12 @@ def near_divisor(n: int, size: int) -> int:
     """A divisor of `n` within a factor of 2 of `size` (the nearest in ratio),
     else `size`: with no remainder block, the step is compiled once per
     level instead of twice (the remainder is a separate copy of it)."""
-    candidates = [d for d in range(max(1, size // 2), min(n, 2 * size) + 1) if n % d == 0]
-    return min(candidates, key=lambda d: abs(math.log(d / size))) if candidates else size
+    candidates = [
+        d for d in range(max(1, size // 2), min(n, 2 * size) + 1) if n % d == 0
+    ]
+    return (
+        min(candidates, key=lambda d: abs(math.log(d / size))) if candidates else size
+    )
 
 
 def _blocks(n, levels, leaf) -> tuple[int, ...]:
@@ -200,7 +225,11 @@ def _blocks(n, levels, leaf) -> tuple[int, ...]:
     with innermost blocks of about `leaf` steps (equal ratios between levels)."""
     if levels <= 1 or n <= leaf:
         return ()
-    block = leaf if levels == 2 else leaf * math.ceil((n / leaf) ** ((levels - 2) / (levels - 1)))
+    block = (
+        leaf
+        if levels == 2
+        else leaf * math.ceil((n / leaf) ** ((levels - 2) / (levels - 1)))
+    )
     block = min(n, near_divisor(n, block))
     return (*_blocks(block, levels - 1, leaf), block)
 
@@ -229,8 +258,14 @@ def _cost(n, blocks, state, residuals) -> tuple[int, int]:
 _WORKING_SET = (1.0, 4.0)
 
 
-def plan_checkpoints(n: int, state_bytes: int, residual_bytes: int, *, levels: int | None = None,
-                     memory_budget: float | None = None) -> CheckpointPlan:
+def plan_checkpoints(
+    n: int,
+    state_bytes: int,
+    residual_bytes: int,
+    *,
+    levels: int | None = None,
+    memory_budget: float | None = None,
+) -> CheckpointPlan:
     """The `CheckpointAdjoint` plan for `n` steps of a step with state bytes
     `S` and residual bytes `R` (see `step_bytes`).
 
@@ -250,27 +285,55 @@ def plan_checkpoints(n: int, state_bytes: int, residual_bytes: int, *, levels: i
 
     def make(lv, blocks):
         stored, steps = _cost(n, blocks, state_bytes, residual_bytes)
-        return CheckpointPlan(n=n, levels=len(blocks) + 1, blocks=blocks, predicted_bytes=int(stored + working),
-                              recompute_factor=steps / n if n else 1.0, state_bytes=state_bytes,
-                              residual_bytes=residual_bytes, memory_budget=memory_budget)
+        return CheckpointPlan(
+            n=n,
+            levels=len(blocks) + 1,
+            blocks=blocks,
+            predicted_bytes=int(stored + working),
+            recompute_factor=steps / n if n else 1.0,
+            state_bytes=state_bytes,
+            residual_bytes=residual_bytes,
+            memory_budget=memory_budget,
+        )
 
     if memory_budget is None:
         lv = 2 if levels is None else levels
-        return make(lv, _blocks(n, lv, _balanced_leaf(n, lv, state_bytes, residual_bytes)) if lv > 1 else ())
+        return make(
+            lv,
+            _blocks(n, lv, _balanced_leaf(n, lv, state_bytes, residual_bytes))
+            if lv > 1
+            else (),
+        )
     most = max(1, math.ceil(math.log2(max(n, 1))) + 1)
     choices = [levels] if levels is not None else range(1, most + 1)
     best = None
     for lv in choices:
-        leaves = {_balanced_leaf(n, lv, state_bytes, residual_bytes)} | {2**k for k in range(max(1, n).bit_length())}
-        plans = [make(lv, _blocks(n, lv, leaf) if lv > 1 else ()) for leaf in sorted(leaves) if leaf <= max(n, 1)]
-        plan = min(plans, key=lambda p: (p.predicted_bytes, p.recompute_factor, p.blocks))
+        leaves = {_balanced_leaf(n, lv, state_bytes, residual_bytes)} | {
+            2**k for k in range(max(1, n).bit_length())
+        }
+        plans = [
+            make(lv, _blocks(n, lv, leaf) if lv > 1 else ())
+            for leaf in sorted(leaves)
+            if leaf <= max(n, 1)
+        ]
+        plan = min(
+            plans, key=lambda p: (p.predicted_bytes, p.recompute_factor, p.blocks)
+        )
         if plan.predicted_bytes <= memory_budget:
             return plan
-        best = plan if best is None or plan.predicted_bytes < best.predicted_bytes else best
-    if levels is None:  # the deepest nesting may not be the smallest: report the least over all levels
+        best = (
+            plan
+            if best is None or plan.predicted_bytes < best.predicted_bytes
+            else best
+        )
+    if (
+        levels is None
+    ):  # the deepest nesting may not be the smallest: report the least over all levels
         message = f"needs at least {format_bytes(best.predicted_bytes)} ({best.levels} levels, blocks {list(best.blocks)})"
     else:
-        message = f"needs at least {format_bytes(best.predicted_bytes)} with levels={levels}"
+        message = (
+            f"needs at least {format_bytes(best.predicted_bytes)} with levels={levels}"
+        )
     raise MemoryBudgetError(
         f"CheckpointAdjoint: memory_budget={memory_budget:.4g} bytes ({format_bytes(memory_budget)}) is too small for "
         f"{n} steps (state {format_bytes(state_bytes)}, residuals {format_bytes(residual_bytes)} per step): the reverse pass {message}"

@@ -67,11 +67,19 @@ class BackwardProbe:
         for i, record in enumerate(self.rollouts):
             k = record.latest_nonfinite()
             if k is not None:
-                which = "the rollout" if len(self.rollouts) == 1 else f"rollout {i + 1} of the {len(self.rollouts)} in the loss"
-                return (f"the backward pass first turns non-finite at time step {k} of {record.num_steps} of {which} "
-                        f"(t = {record.times[k]:.6g})")
-        return ("the rollout's state cotangents stay finite at every time step: the non-finite value enters "
-                "outside the time loop (the loss after the rollout, a parameter's own derivative, or before the rollout)")
+                which = (
+                    "the rollout"
+                    if len(self.rollouts) == 1
+                    else f"rollout {i + 1} of the {len(self.rollouts)} in the loss"
+                )
+                return (
+                    f"the backward pass first turns non-finite at time step {k} of {record.num_steps} of {which} "
+                    f"(t = {record.times[k]:.6g})"
+                )
+        return (
+            "the rollout's state cotangents stay finite at every time step: the non-finite value enters "
+            "outside the time loop (the loss after the rollout, a parameter's own derivative, or before the rollout)"
+        )
 
 
 def active_marker(num_steps: int) -> Callable | None:
@@ -102,7 +110,9 @@ def _mark_fwd(report, state, k, t):
 
 def _mark_bwd(report, residuals, cotangent):
     k, t = residuals
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(c)) for c in jax.tree.leaves(cotangent)]))
+    finite = jnp.all(
+        jnp.stack([jnp.all(jnp.isfinite(c)) for c in jax.tree.leaves(cotangent)])
+    )
     jax.debug.callback(report, k, t, finite)
     return cotangent, None, None
 

@@ -65,7 +65,9 @@ def initialize(config=None, environ: Mapping[str, str] = os.environ) -> bool:
     from jax._src import xla_bridge
 
     if xla_bridge.backends_are_initialized():
-        raise RunError("distributed: jax.distributed.initialize() must run before any JAX computation; a backend is already started")
+        raise RunError(
+            "distributed: jax.distributed.initialize() must run before any JAX computation; a backend is already started"
+        )
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     kwargs = {}
     if config is not None:
@@ -80,8 +82,12 @@ def initialize(config=None, environ: Mapping[str, str] = os.environ) -> bool:
     try:
         jax.distributed.initialize(**kwargs)
     except (RuntimeError, ValueError) as e:
-        where = kwargs.get("coordinator_address", "detected from the cluster environment")
-        raise RunError(f"distributed: jax.distributed.initialize() failed (coordinator {where}): {e}") from None
+        where = kwargs.get(
+            "coordinator_address", "detected from the cluster environment"
+        )
+        raise RunError(
+            f"distributed: jax.distributed.initialize() failed (coordinator {where}): {e}"
+        ) from None
     return True
 
 
@@ -101,7 +107,9 @@ def to_host(x) -> np.ndarray:
 
 def tree_to_host(tree):
     """`to_host` on every array leaf of a pytree (other leaves unchanged)."""
-    return jax.tree.map(lambda x: to_host(x) if isinstance(x, (jax.Array, np.ndarray)) else x, tree)
+    return jax.tree.map(
+        lambda x: to_host(x) if isinstance(x, (jax.Array, np.ndarray)) else x, tree
+    )
 
 
 def place_like(value, like):
@@ -110,7 +118,9 @@ def place_like(value, like):
     or others), otherwise `value` as it is."""
     if isinstance(like, jax.Array) and len(like.sharding.device_set) > 1:
         host = np.asarray(value)
-        return jax.make_array_from_callback(like.shape, like.sharding, lambda index: host[index])
+        return jax.make_array_from_callback(
+            like.shape, like.sharding, lambda index: host[index]
+        )
     return value
 
 

@@ -22,8 +22,6 @@ from jaxtyping import Array, Inexact
 
 from diffsim.operators import AbstractOperator
 
-
-
 # ---------------------------------------------------------------- the stacked pytree
 
 
@@ -72,7 +70,9 @@ class Ensemble(eqx.Module):
         dtype of an array."""
         operators, initial = list(operators), [jnp.asarray(y) for y in initial]
         if not operators or len(operators) != len(initial):
-            raise ValueError(f"Ensemble.stack: {len(operators)} operators and {len(initial)} initial states")
+            raise ValueError(
+                f"Ensemble.stack: {len(operators)} operators and {len(initial)} initial states"
+            )
         ref_dynamic, ref_static = eqx.partition(operators[0], eqx.is_array)
         ref_leaves, ref_def = jax.tree.flatten(ref_dynamic)
         ref_static_leaves, ref_static_def = jax.tree.flatten(ref_static)
@@ -81,17 +81,41 @@ class Ensemble(eqx.Module):
             dynamic, static = eqx.partition(op, eqx.is_array)
             static_leaves, static_def = jax.tree.flatten(static)
             leaves, treedef = jax.tree.flatten(dynamic)
-            if not (_same(static_def, ref_static_def) and treedef == ref_def and len(static_leaves) == len(ref_static_leaves)
-                    and all(_same(a, b) for a, b in zip(static_leaves, ref_static_leaves))):
-                raise NotBatchable(i, f"its operator differs in static structure (type, grid, scheme or a non-array field): {type(op).__name__}")
+            if not (
+                _same(static_def, ref_static_def)
+                and treedef == ref_def
+                and len(static_leaves) == len(ref_static_leaves)
+                and all(_same(a, b) for a, b in zip(static_leaves, ref_static_leaves))
+            ):
+                raise NotBatchable(
+                    i,
+                    f"its operator differs in static structure (type, grid, scheme or a non-array field): {type(op).__name__}",
+                )
             for leaf, ref, column in zip(leaves, ref_leaves, columns):
                 if leaf.shape != ref.shape or leaf.dtype != ref.dtype:
-                    raise NotBatchable(i, f"an operator array has shape {leaf.shape} ({leaf.dtype}) where member 0's has {ref.shape} ({ref.dtype})")
+                    raise NotBatchable(
+                        i,
+                        f"an operator array has shape {leaf.shape} ({leaf.dtype}) where member 0's has {ref.shape} ({ref.dtype})",
+                    )
                 column.append(leaf)
-            if initial[i].shape != initial[0].shape or initial[i].dtype != initial[0].dtype:
-                raise NotBatchable(i, f"initial fields of shape {initial[i].shape} ({initial[i].dtype}), member 0's are {initial[0].shape} ({initial[0].dtype})")
-        batched = tuple(not all(np.array_equal(np.asarray(leaf), np.asarray(column[0])) for leaf in column[1:]) for column in columns)
-        leaves = [jnp.stack(column) if b else column[0] for column, b in zip(columns, batched)]
+            if (
+                initial[i].shape != initial[0].shape
+                or initial[i].dtype != initial[0].dtype
+            ):
+                raise NotBatchable(
+                    i,
+                    f"initial fields of shape {initial[i].shape} ({initial[i].dtype}), member 0's are {initial[0].shape} ({initial[0].dtype})",
+                )
+        batched = tuple(
+            not all(
+                np.array_equal(np.asarray(leaf), np.asarray(column[0]))
+                for leaf in column[1:]
+            )
+            for column in columns
+        )
+        leaves = [
+            jnp.stack(column) if b else column[0] for column, b in zip(columns, batched)
+        ]
         operator = eqx.combine(jax.tree.unflatten(ref_def, leaves), ref_static)
         return cls(operator, jnp.stack(initial), batched)
 
@@ -103,17 +127,24 @@ class Ensemble(eqx.Module):
         """`in_axes` for `operator` in `eqx.filter_vmap`: 0 on stacked leaves, None elsewhere."""
         leaves, treedef = jax.tree.flatten(self.operator)
         flags = iter(self.batched)
-        return jax.tree.unflatten(treedef, [(0 if next(flags) else None) if eqx.is_array(x) else None for x in leaves])
+        return jax.tree.unflatten(
+            treedef,
+            [(0 if next(flags) else None) if eqx.is_array(x) else None for x in leaves],
+        )
 
     def map(self, fn, *args):
         """`fn(operator, initial, *args)` for every member, one `eqx.filter_vmap`
         (`args` are shared by all members); outputs gain a leading batch axis."""
-        return eqx.filter_vmap(fn, in_axes=(self.in_axes(), 0, *(None,) * len(args)))(self.operator, self.initial, *args)
+        return eqx.filter_vmap(fn, in_axes=(self.in_axes(), 0, *(None,) * len(args)))(
+            self.operator, self.initial, *args
+        )
 
     def member(self, i: int) -> tuple[AbstractOperator, Array]:
         """Member `i`'s own operator and initial fields."""
         flags = iter(self.batched)
-        operator = jax.tree.map(lambda x: x[i] if eqx.is_array(x) and next(flags) else x, self.operator)
+        operator = jax.tree.map(
+            lambda x: x[i] if eqx.is_array(x) and next(flags) else x, self.operator
+        )
         return operator, self.initial[i]
 
     def pad(self, multiple: int) -> Ensemble:
@@ -123,20 +154,36 @@ class Ensemble(eqx.Module):
             return self
         grow = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], extra, axis=0)])  # noqa: E731
         flags = iter(self.batched)
-        operator = jax.tree.map(lambda x: grow(x) if eqx.is_array(x) and next(flags) else x, self.operator)
+        operator = jax.tree.map(
+            lambda x: grow(x) if eqx.is_array(x) and next(flags) else x, self.operator
+        )
         return Ensemble(operator, grow(self.initial), self.batched)
 
     def shard(self, mesh: Mesh, axis: str = "batch") -> Ensemble:
         """Place stacked leaves and `initial` split along `axis` of `mesh`
         (the size must divide; see `pad`), shared leaves replicated."""
-        split, replicated = NamedSharding(mesh, PartitionSpec(axis)), NamedSharding(mesh, PartitionSpec())
+        split, replicated = (
+            NamedSharding(mesh, PartitionSpec(axis)),
+            NamedSharding(mesh, PartitionSpec()),
+        )
         if self.size % mesh.shape[axis]:
-            raise ValueError(f"Ensemble.shard: {self.size} members do not divide over {mesh.shape[axis]} devices; pad first")
+            raise ValueError(
+                f"Ensemble.shard: {self.size} members do not divide over {mesh.shape[axis]} devices; pad first"
+            )
         flags = iter(self.batched)
-        operator = jax.tree.map(lambda x: jax.device_put(x, split if next(flags) else replicated) if eqx.is_array(x) else x, self.operator)
+        operator = jax.tree.map(
+            lambda x: (
+                jax.device_put(x, split if next(flags) else replicated)
+                if eqx.is_array(x)
+                else x
+            ),
+            self.operator,
+        )
         return Ensemble(operator, jax.device_put(self.initial, split), self.batched)
 
 
 def batch_mesh(devices=None) -> Mesh:
     """A 1D mesh named `batch` over `devices` (default: all of them)."""
-    return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("batch",))
+    return Mesh(
+        np.asarray(devices if devices is not None else jax.devices()), ("batch",)
+    )

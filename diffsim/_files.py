@@ -24,7 +24,9 @@ from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
 # ours (.tmp-NAME-XXXXXXXX), older checkpoints' (.tmp-XXXXXXXX.eqx) and older outputs' (.NAME.XXXXXXXX.tmp)
-_TEMPORARY = re.compile(r"\.tmp-.+-[a-z0-9_]{8}|\.tmp-[a-z0-9_]{8}\.eqx|\..+\.[a-z0-9_]{8}\.tmp")
+_TEMPORARY = re.compile(
+    r"\.tmp-.+-[a-z0-9_]{8}|\.tmp-[a-z0-9_]{8}\.eqx|\..+\.[a-z0-9_]{8}\.tmp"
+)
 _PROCESS_START = time.time()
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -56,7 +58,7 @@ def write_fd(fd: int, data, path) -> None:
     faults)."""
     view = memoryview(data).cast("B")
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def atomic_write(path, data) -> Path:
@@ -82,7 +84,9 @@ def atomic_write(path, data) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}-")
         try:
-            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give outputs the usual mode
+            os.fchmod(
+                fd, 0o666 & ~_UMASK
+            )  # mkstemp makes 0600; give outputs the usual mode
             write_fd(fd, data, path)
             os.fsync(fd)
         finally:
@@ -158,7 +162,11 @@ def remove_stale_temporaries(folder, subfolders=()) -> list[Path]:
             continue
         for entry in where.iterdir():
             with contextlib.suppress(OSError):
-                if _TEMPORARY.fullmatch(entry.name) and entry.is_file() and entry.stat().st_mtime < _PROCESS_START:
+                if (
+                    _TEMPORARY.fullmatch(entry.name)
+                    and entry.is_file()
+                    and entry.stat().st_mtime < _PROCESS_START
+                ):
                     entry.unlink()
                     removed.append(entry)
     return removed
@@ -223,4 +231,3 @@ def _fsync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-

@@ -14,24 +14,33 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-
 GradientMode = Literal["reverse", "forward", "auto"]
 
 #: `auto` uses forward mode up to this many parameters: one JVP per
 #: parameter costs about one forward run each, a reverse pass several.
 FORWARD_MODE_MAX_PARAMETERS = 4
 
+
 def num_parameters(params) -> int:
-    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(eqx.filter(params, eqx.is_inexact_array)))
+    return sum(
+        int(np.prod(x.shape))
+        for x in jax.tree.leaves(eqx.filter(params, eqx.is_inexact_array))
+    )
 
 
 def resolve_mode(mode: GradientMode, params) -> Literal["reverse", "forward"]:
     """`auto` picks forward mode for at most `FORWARD_MODE_MAX_PARAMETERS`
     parameters and reverse mode otherwise."""
     if mode == "auto":
-        return "forward" if num_parameters(params) <= FORWARD_MODE_MAX_PARAMETERS else "reverse"
+        return (
+            "forward"
+            if num_parameters(params) <= FORWARD_MODE_MAX_PARAMETERS
+            else "reverse"
+        )
     if mode not in ("reverse", "forward"):
-        raise ValueError(f"gradient mode must be reverse, forward or auto, got {mode!r}")
+        raise ValueError(
+            f"gradient mode must be reverse, forward or auto, got {mode!r}"
+        )
     return mode
 
 
@@ -47,7 +56,9 @@ def value_and_grad(loss: Callable[[Any], jax.Array], mode: GradientMode = "rever
         flat, unravel = ravel_pytree(params)
         basis = jnp.eye(flat.size, dtype=flat.dtype)
         value = loss(params)
-        tangents = jax.vmap(lambda e: jax.jvp(lambda f: loss(unravel(f)), (flat,), (e,))[1])(basis)
+        tangents = jax.vmap(
+            lambda e: jax.jvp(lambda f: loss(unravel(f)), (flat,), (e,))[1]
+        )(basis)
         return value, unravel(tangents)
 
     def chosen(params):
@@ -125,14 +136,18 @@ def directional_derivatives(
     if used == "reverse":
         t0 = time.perf_counter()
         g = jax.block_until_ready(jax.jit(jax.grad(f))(flat))
-        say(f"gradient by reverse mode: {time.perf_counter() - t0:.2f} s (with compilation)")
+        say(
+            f"gradient by reverse mode: {time.perf_counter() - t0:.2f} s (with compilation)"
+        )
         values = [float(g @ v) for v in directions]
     else:
         jvp = jax.jit(lambda x, v: jax.jvp(f, (x,), (v,))[1])
         for i, v in enumerate(directions):
             t0 = time.perf_counter()
             values.append(float(jvp(flat, v)))
-            say(f"JVP along direction {i}: {time.perf_counter() - t0:.2f} s{' (with compilation)' if i == 0 else ''}")
+            say(
+                f"JVP along direction {i}: {time.perf_counter() - t0:.2f} s{' (with compilation)' if i == 0 else ''}"
+            )
     return values
 
 
@@ -161,14 +176,18 @@ def central_differences(
     """
     steps = sorted({float(h) for h in steps}, reverse=True)
     if len(steps) < 3 or steps[-1] <= 0:
-        raise ValueError(f"gradcheck: finite differences need at least 3 distinct positive steps, got {steps}")
+        raise ValueError(
+            f"gradcheck: finite differences need at least 3 distinct positive steps, got {steps}"
+        )
     flat, f = _flat(loss, params)
     f = jax.jit(f)
     say = progress or (lambda line: None)
     total = 1 + 2 * len(steps) * len(directions)
     t0 = time.perf_counter()
     center = float(f(flat))
-    say(f"[1/{total}] L(p) = {center:.15e} ({time.perf_counter() - t0:.2f} s with compilation)")
+    say(
+        f"[1/{total}] L(p) = {center:.15e} ({time.perf_counter() - t0:.2f} s with compilation)"
+    )
     done, rows = 1, []
     for i, v in enumerate(directions):
         sweep, gaps = [], []
@@ -178,12 +197,23 @@ def central_differences(
                 t0 = time.perf_counter()
                 pair.append(float(f(flat + sign * h * v)))
                 done += 1
-                say(f"[{done}/{total}] direction {i}, L(p {'+-'[sign < 0]} {h:.0e} v) = {pair[-1]:.15e} ({time.perf_counter() - t0:.2f} s)")
+                say(
+                    f"[{done}/{total}] direction {i}, L(p {'+-'[sign < 0]} {h:.0e} v) = {pair[-1]:.15e} ({time.perf_counter() - t0:.2f} s)"
+                )
             sweep.append((h, (pair[0] - pair[1]) / (2 * h)))
             gaps.append((h, (pair[0] + pair[1] - 2 * center) / h))
         k, noise = pick_step(steps, [d for _, d in sweep])
         jump = one_sided_jump(steps, [g for _, g in gaps], k, noise, center)
-        rows.append({"fd": sweep[k][1], "eps": steps[k], "noise": noise, "jump": jump, "sweep": sweep, "gaps": gaps})
+        rows.append(
+            {
+                "fd": sweep[k][1],
+                "eps": steps[k],
+                "noise": noise,
+                "jump": jump,
+                "sweep": sweep,
+                "gaps": gaps,
+            }
+        )
     return rows
 
 
@@ -206,12 +236,19 @@ def one_sided_jump(steps, gaps, k: int, noise: float, value: float = 0.0) -> flo
 
     def extrapolated(i):  # J from gaps i and i + 1, and its noise
         w = h[i] / (h[i] - h[i + 1])
-        return g[i + 1] + (g[i + 1] - g[i]) * h[i + 1] / (h[i] - h[i + 1]), w * math.sqrt(6) * sigma / h[i + 1]
+        return g[i + 1] + (g[i + 1] - g[i]) * h[i + 1] / (
+            h[i] - h[i + 1]
+        ), w * math.sqrt(6) * sigma / h[i + 1]
 
     jump = 0.0
     for i in range(len(h) - 2):
         (a, na), (b, nb) = extrapolated(i), extrapolated(i + 1)
-        if a * b > 0 and 0.5 <= b / a <= 2 and abs(a) > NOISE_MARGIN * na and abs(b) > NOISE_MARGIN * nb:
+        if (
+            a * b > 0
+            and 0.5 <= b / a <= 2
+            and abs(a) > NOISE_MARGIN * na
+            and abs(b) > NOISE_MARGIN * nb
+        ):
             jump = b
     return jump
 
@@ -288,7 +325,14 @@ def judge(ad: float, fd: float, noise: float, tol: float, jump: float = 0.0) -> 
         verdict = PASSED
     else:
         verdict = TOO_NOISY
-    return {"relative_error": error, "noise_floor": floor, "verdict": verdict, "kink": kink, "jump": jump, "excess": excess}
+    return {
+        "relative_error": error,
+        "noise_floor": floor,
+        "verdict": verdict,
+        "kink": kink,
+        "jump": jump,
+        "excess": excess,
+    }
 
 
 def overall_verdict(verdicts) -> str:
@@ -335,10 +379,15 @@ def gradcheck(
     combines the verdicts.
     """
     if not jax.config.jax_enable_x64:
-        raise RuntimeError("gradcheck needs float64 (jax_enable_x64 / precision: float64)")
+        raise RuntimeError(
+            "gradcheck needs float64 (jax_enable_x64 / precision: float64)"
+        )
     if eps is not None:
         steps = (10 * eps, eps, eps / 10)
     vs = random_directions(params, directions, key)
     ads = directional_derivatives(loss, params, vs, mode=mode, progress=progress)
     fds = central_differences(loss, params, vs, steps=steps, progress=progress)
-    return [{"ad": ad, **fd, **judge(ad, fd["fd"], fd["noise"], tol, fd["jump"])} for ad, fd in zip(ads, fds)]
+    return [
+        {"ad": ad, **fd, **judge(ad, fd["fd"], fd["noise"], tol, fd["jump"])}
+        for ad, fd in zip(ads, fds)
+    ]

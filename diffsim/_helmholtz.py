@@ -15,7 +15,7 @@ from jaxtyping import Array, ArrayLike, Inexact
 
 from diffsim.operators.helmholtz import DEFAULT_PRECONDITIONER, DEFAULT_SHIFT, Helmholtz
 
-from ._linear_solve import BiCGStab, GMRES, LinearSolution, linear_solve
+from ._linear_solve import GMRES, BiCGStab, LinearSolution, linear_solve
 
 __all__ = ["HELMHOLTZ_SOLVER", "solve_helmholtz"]
 
@@ -61,14 +61,28 @@ def solve_helmholtz(
     `.num_steps`, `.relative_residual` and `.converged`.
     """
     if not isinstance(helmholtz, Helmholtz):
-        raise TypeError(f"solve_helmholtz: helmholtz must be an operators.Helmholtz, got {type(helmholtz).__name__}")
+        raise TypeError(
+            f"solve_helmholtz: helmholtz must be an operators.Helmholtz, got {type(helmholtz).__name__}"
+        )
     if preconditioner not in _PRECONDITIONERS:
-        raise ValueError(f"solve_helmholtz: preconditioner must be one of {', '.join(_PRECONDITIONERS)}, got {preconditioner!r}")
+        raise ValueError(
+            f"solve_helmholtz: preconditioner must be one of {', '.join(_PRECONDITIONERS)}, got {preconditioner!r}"
+        )
     source = jnp.asarray(source)
     if not jnp.issubdtype(source.dtype, jnp.inexact):
-        raise TypeError(f"solve_helmholtz: source must be floating point or complex, got {source.dtype}")
+        raise TypeError(
+            f"solve_helmholtz: source must be floating point or complex, got {source.dtype}"
+        )
     if source.shape != helmholtz.grid.cells:
-        raise ValueError(f"solve_helmholtz: source has shape {source.shape}, the grid has cells {helmholtz.grid.cells}")
+        raise ValueError(
+            f"solve_helmholtz: source has shape {source.shape}, the grid has cells {helmholtz.grid.cells}"
+        )
     source = source.astype(jnp.promote_types(source.dtype, jnp.complex64))
-    pre = None if preconditioner == "none" else helmholtz.preconditioner(preconditioner, shift)
-    return linear_solve(helmholtz, -source, solver, preconditioner=pre, y0=y0, throw=throw)
+    pre = (
+        None
+        if preconditioner == "none"
+        else helmholtz.preconditioner(preconditioner, shift)
+    )
+    return linear_solve(
+        helmholtz, -source, solver, preconditioner=pre, y0=y0, throw=throw
+    )

@@ -88,7 +88,9 @@ def gradient_horizons(
     """
     counts = sorted({int(b) for b in blocks})
     if not counts or counts[0] < 0:
-        raise ValueError(f"gradient_horizons: blocks must be non-negative ints, got {list(blocks)!r}")
+        raise ValueError(
+            f"gradient_horizons: blocks must be non-negative ints, got {list(blocks)!r}"
+        )
     if not eps > 0:
         raise ValueError(f"gradient_horizons: eps must be > 0, got {eps!r}")
     y0 = jnp.asarray(y0)
@@ -145,7 +147,9 @@ def gradient_horizons(
         if k == 0:
             break
         active = index >= k
-        cotangents = back(states[k - 1], jnp.asarray(k - 1, jnp.int32), cotangents, active)
+        cotangents = back(
+            states[k - 1], jnp.asarray(k - 1, jnp.int32), cotangents, active
+        )
         states[k] = None  # no longer needed
         tick()
 
@@ -159,8 +163,22 @@ def gradient_horizons(
         d_ad = float(directional[i])
         scale = max(abs(d_ad), abs(d_fd))
         with np.errstate(invalid="ignore"):
-            rel = abs(d_ad - d_fd) / scale if scale > 0 else (0.0 if d_ad == d_fd else np.nan)
-        points.append(HorizonPoint(c, float(losses[c]), float(norms[i]), float(final_norms[c]), d_ad, d_fd, float(rel)))
+            rel = (
+                abs(d_ad - d_fd) / scale
+                if scale > 0
+                else (0.0 if d_ad == d_fd else np.nan)
+            )
+        points.append(
+            HorizonPoint(
+                c,
+                float(losses[c]),
+                float(norms[i]),
+                float(final_norms[c]),
+                d_ad,
+                d_fd,
+                float(rel),
+            )
+        )
     return points
 
 
@@ -193,7 +211,9 @@ class Explosion:
     reason: str
 
 
-def explosion(points: Sequence[HorizonPoint], *, factor: float = 1e3, tol: float = 1e-3) -> Explosion:
+def explosion(
+    points: Sequence[HorizonPoint], *, factor: float = 1e3, tol: float = 1e-3
+) -> Explosion:
     """Where the gradients of a sweep (`points` in increasing horizon)
     explode, by `Explosion`'s two tests: gain above `factor`, AD-vs-FD
     relative error above `tol`."""
@@ -206,13 +226,20 @@ def explosion(points: Sequence[HorizonPoint], *, factor: float = 1e3, tol: float
         return next((i for i, p in enumerate(points) if test(p)), None)
 
     def broken(p):
-        return not all(np.isfinite(x) for x in (p.loss, p.grad_norm, p.gain, p.relative_error))
+        return not all(
+            np.isfinite(x) for x in (p.loss, p.grad_norm, p.gain, p.relative_error)
+        )
 
     gain_index = first(lambda p: broken(p) or p.gain > factor)
     fd_index = first(lambda p: broken(p) or p.relative_error > tol)
     found = [i for i in (gain_index, fd_index) if i is not None]
     if not found:
-        return Explosion(None, None, None, f"the gain stayed below {factor:g} and AD agreed with finite differences within {tol:g}")
+        return Explosion(
+            None,
+            None,
+            None,
+            f"the gain stayed below {factor:g} and AD agreed with finite differences within {tol:g}",
+        )
     index = min(found)
     p = points[index]
     if broken(p):
@@ -220,5 +247,7 @@ def explosion(points: Sequence[HorizonPoint], *, factor: float = 1e3, tol: float
     elif index == gain_index:
         reason = f"the backward pass amplifies the loss's gradient {p.gain:.3g}-fold (> {factor:g})"
     else:
-        reason = f"AD and finite differences disagree by {p.relative_error:.2g} (> {tol:g})"
+        reason = (
+            f"AD and finite differences disagree by {p.relative_error:.2g} (> {tol:g})"
+        )
     return Explosion(index, gain_index, fd_index, reason)

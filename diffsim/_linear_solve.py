@@ -61,18 +61,31 @@ class AbstractKrylov(lx.AbstractLinearSolver):
         for name in ("rtol", "atol"):
             value = getattr(self, name)
             if isinstance(value, (int, float)) and not value >= 0:
-                raise ValueError(f"{type(self).__name__}: {name} must be >= 0, got {value}")
-        if isinstance(self.rtol, (int, float)) and isinstance(self.atol, (int, float)) and self.rtol == 0 and self.atol == 0:
+                raise ValueError(
+                    f"{type(self).__name__}: {name} must be >= 0, got {value}"
+                )
+        if (
+            isinstance(self.rtol, (int, float))
+            and isinstance(self.atol, (int, float))
+            and self.rtol == 0
+            and self.atol == 0
+        ):
             raise ValueError(f"{type(self).__name__}: give rtol > 0 or atol > 0")
         if self.max_steps < 1:
-            raise ValueError(f"{type(self).__name__}: max_steps must be >= 1, got {self.max_steps}")
+            raise ValueError(
+                f"{type(self).__name__}: max_steps must be >= 1, got {self.max_steps}"
+            )
 
     # --- lineax interface -------------------------------------------------
     def init(self, operator, options):
         if operator.in_structure() != operator.out_structure():
-            raise ValueError(f"{type(self).__name__} needs a square operator (same input and output structure)")
+            raise ValueError(
+                f"{type(self).__name__} needs a square operator (same input and output structure)"
+            )
         if len(jax.tree_util.tree_leaves(operator.in_structure())) != 1:
-            raise ValueError(f"{type(self).__name__} solves for a single array, not a pytree of arrays")
+            raise ValueError(
+                f"{type(self).__name__} solves for a single array, not a pytree of arrays"
+            )
         return operator
 
     def compute(self, state, vector, options):
@@ -87,6 +100,7 @@ class AbstractKrylov(lx.AbstractLinearSolver):
         if preconditioner is None:
             precond = lambda v: v  # noqa: E731
         else:
+
             def precond(v):
                 return preconditioner.mv(v.reshape(shape)).reshape(-1)
 
@@ -100,10 +114,14 @@ class AbstractKrylov(lx.AbstractLinearSolver):
         result = lx.RESULTS.where(
             converged,
             lx.RESULTS.successful,
-            lx.RESULTS.where(stagnated, lx.RESULTS.stagnation, lx.RESULTS.max_steps_reached),
+            lx.RESULTS.where(
+                stagnated, lx.RESULTS.stagnation, lx.RESULTS.max_steps_reached
+            ),
         )
         if self.throw:
-            x = self._error_if_unconverged(x, converged, stagnated, relative_residual, steps)
+            x = self._error_if_unconverged(
+                x, converged, stagnated, relative_residual, steps
+            )
         stats = {"num_steps": steps, "relative_residual": relative_residual}
         return x.reshape(shape), result, stats
 
@@ -141,7 +159,11 @@ class AbstractKrylov(lx.AbstractLinearSolver):
 
         def cond(carry):
             _, _, r_norm, steps, stalled = carry
-            return (r_norm > tol) & (steps < self.max_steps) & (stalled < self.stagnation_cycles)
+            return (
+                (r_norm > tol)
+                & (steps < self.max_steps)
+                & (stalled < self.stagnation_cycles)
+            )
 
         def body(carry):
             x, r, r_norm, steps, stalled = carry
@@ -159,7 +181,10 @@ class AbstractKrylov(lx.AbstractLinearSolver):
         name = type(self).__name__
         buckets = residual_buckets()
         msgs = []
-        for why in (f"after max_steps={self.max_steps} iterations", f"before max_steps={self.max_steps}: the residual stagnated"):
+        for why in (
+            f"after max_steps={self.max_steps} iterations",
+            f"before max_steps={self.max_steps}: the residual stagnated",
+        ):
             for text in buckets.labels:
                 msgs.append(
                     f"linear_solve ({name}) did not converge: relative residual ||b - A x|| / ||b|| "
@@ -167,7 +192,9 @@ class AbstractKrylov(lx.AbstractLinearSolver):
                     "Raise solver.max_steps, use or improve a preconditioner, or pass throw=False "
                     "and check `solution.converged`."
                 )
-        index = jnp.where(stagnated, len(buckets.labels), 0) + buckets.index(relative_residual)
+        index = jnp.where(stagnated, len(buckets.labels), 0) + buckets.index(
+            relative_residual
+        )
         return eqx.branched_error_if(x, jnp.invert(converged), index, msgs)
 
 
@@ -214,18 +241,26 @@ class GMRES(AbstractKrylov):
             prods = (basis.reshape(-1, size) @ split(w).T).reshape(m + 1, parts, parts)
             if parts == 1:
                 return prods[:, 0, 0]
-            return lax.complex(prods[:, 0, 0] + prods[:, 1, 1], prods[:, 0, 1] - prods[:, 1, 0])
+            return lax.complex(
+                prods[:, 0, 0] + prods[:, 1, 1], prods[:, 0, 1] - prods[:, 1, 0]
+            )
 
         def combine(basis, coefficients):
             """`sum_k coefficients[k] basis[k]`."""
             if parts == 1:
                 return coefficients.astype(real_dtype) @ basis[:, 0]
             re, im = coefficients.real, coefficients.imag
-            weights = jnp.stack([jnp.stack([re, -im], axis=1), jnp.stack([im, re], axis=1)]).reshape(2, -1)
+            weights = jnp.stack(
+                [jnp.stack([re, -im], axis=1), jnp.stack([im, re], axis=1)]
+            ).reshape(2, -1)
             return join(weights @ basis.reshape(-1, size))
 
         def cycle(x, r, beta, steps):
-            basis = jnp.zeros((m + 1, parts, size), real_dtype).at[0].set(split(r / beta.astype(dtype)))
+            basis = (
+                jnp.zeros((m + 1, parts, size), real_dtype)
+                .at[0]
+                .set(split(r / beta.astype(dtype)))
+            )
             hess = jnp.zeros((m + 1, m), dtype)
             cs = jnp.zeros((m,), real_dtype)
             sn = jnp.zeros((m,), dtype)
@@ -253,23 +288,42 @@ class GMRES(AbstractKrylov):
                     new_i = cs[i] * hi + sn[i] * hi1
                     new_i1 = -jnp.conj(sn[i]) * hi + cs[i] * hi1
                     keep = i < j
-                    return h.at[i].set(jnp.where(keep, new_i, hi)).at[i + 1].set(jnp.where(keep, new_i1, hi1))
+                    return (
+                        h.at[i]
+                        .set(jnp.where(keep, new_i, hi))
+                        .at[i + 1]
+                        .set(jnp.where(keep, new_i1, hi1))
+                    )
 
                 h = lax.fori_loop(0, m, rotate, h)
                 c, s = _givens(h[j], h[j + 1])
                 h = h.at[j].set(c * h[j] + s * h[j + 1]).at[j + 1].set(0.0)
                 g = g.at[j + 1].set(-jnp.conj(s) * g[j]).at[j].set(c * g[j])
                 hess = hess.at[:, j].set(h)
-                return basis, hess, cs.at[j].set(c), sn.at[j].set(s), g, j + 1, jnp.abs(g[j + 1])
+                return (
+                    basis,
+                    hess,
+                    cs.at[j].set(c),
+                    sn.at[j].set(s),
+                    g,
+                    j + 1,
+                    jnp.abs(g[j + 1]),
+                )
 
             init = (basis, hess, cs, sn, g, jnp.asarray(0), beta)
             basis, hess, _, _, g, k, _ = lax.while_loop(cond, body, init)
             # Solve the k x k upper triangular least-squares system; unused
             # rows and columns are made the identity.
             used = jnp.arange(m) < k
-            upper = jnp.where(used[:, None] & used[None, :], hess[:m], jnp.eye(m, dtype=dtype))
-            y = jax.scipy.linalg.solve_triangular(upper, jnp.where(used, g[:m], 0.0), lower=False)
-            return x + precond(combine(basis, jnp.concatenate([y, jnp.zeros((1,), dtype)]))), steps + k
+            upper = jnp.where(
+                used[:, None] & used[None, :], hess[:m], jnp.eye(m, dtype=dtype)
+            )
+            y = jax.scipy.linalg.solve_triangular(
+                upper, jnp.where(used, g[:m], 0.0), lower=False
+            )
+            return x + precond(
+                combine(basis, jnp.concatenate([y, jnp.zeros((1,), dtype)]))
+            ), steps + k
 
         return self._restarts(cycle, matvec, b, x0, tol)
 
@@ -314,7 +368,18 @@ class BiCGStab(AbstractKrylov):
                 broke = (rho_new == 0) | (denom == 0) | (omega == 0)
                 return x, r, p, v, rho_new, alpha, omega, _norm(r), j + 1, broke
 
-            init = (x, r, zero, zero, one, one, one, r_norm, jnp.asarray(0), jnp.asarray(False))
+            init = (
+                x,
+                r,
+                zero,
+                zero,
+                one,
+                one,
+                one,
+                r_norm,
+                jnp.asarray(0),
+                jnp.asarray(False),
+            )
             x, *_, j, _ = lax.while_loop(cond, body, init)
             return x, steps + j
 
@@ -375,24 +440,34 @@ def linear_solve(
     if it fails to converge.
     """
     if not isinstance(solver, AbstractKrylov):
-        raise TypeError(f"linear_solve: solver must be GMRES(...) or BiCGStab(...), got {type(solver).__name__}")
+        raise TypeError(
+            f"linear_solve: solver must be GMRES(...) or BiCGStab(...), got {type(solver).__name__}"
+        )
     vector = jnp.asarray(vector)
     if not jnp.issubdtype(vector.dtype, jnp.inexact):
-        raise TypeError(f"linear_solve: the right-hand side must be floating point or complex, got {vector.dtype}")
+        raise TypeError(
+            f"linear_solve: the right-hand side must be floating point or complex, got {vector.dtype}"
+        )
     structure = jax.ShapeDtypeStruct(vector.shape, vector.dtype)
     op = _as_operator(operator, structure, "operator")
     options: dict[str, Any] = {}
     if preconditioner is not None:
-        options["preconditioner"] = stop_gradients(_as_operator(preconditioner, structure, "preconditioner"))
+        options["preconditioner"] = stop_gradients(
+            _as_operator(preconditioner, structure, "preconditioner")
+        )
     if y0 is not None:
         y0 = lax.stop_gradient(jnp.asarray(y0, dtype=vector.dtype))
         if y0.shape != vector.shape:
-            raise ValueError(f"linear_solve: y0 has shape {y0.shape}, expected {vector.shape}")
+            raise ValueError(
+                f"linear_solve: y0 has shape {y0.shape}, expected {vector.shape}"
+            )
         options["y0"] = y0
     if solver.throw != throw:
         solver = dataclasses.replace(solver, throw=throw)
     sol = lx.linear_solve(op, vector, solver, options=options, throw=False)
-    return LinearSolution(sol.value, sol.stats["num_steps"], sol.stats["relative_residual"], sol.result)
+    return LinearSolution(
+        sol.value, sol.stats["num_steps"], sol.stats["relative_residual"], sol.result
+    )
 
 
 # --- helpers ----------------------------------------------------------------
@@ -411,7 +486,9 @@ def _givens(a, b):
     abs_a, abs_b = jnp.abs(a), jnp.abs(b)
     scale = jnp.sqrt(abs_a**2 + abs_b**2)
     safe = jnp.where(scale > 0, scale, 1.0)
-    phase = jnp.where(abs_a > 0, a / jnp.where(abs_a > 0, abs_a, 1.0).astype(a.dtype), 1.0)
+    phase = jnp.where(
+        abs_a > 0, a / jnp.where(abs_a > 0, abs_a, 1.0).astype(a.dtype), 1.0
+    )
     c = jnp.where(scale > 0, abs_a / safe, 1.0)
     s = jnp.where(scale > 0, phase * jnp.conj(b) / safe.astype(a.dtype), 0.0)
     return c, s.astype(a.dtype)
@@ -420,7 +497,9 @@ def _givens(a, b):
 def stop_gradients(operator):
     """The operator with `stop_gradient` on every array leaf (closed-over
     arrays included: `lineax.FunctionLinearOperator` closure-converts)."""
-    return jax.tree_util.tree_map(lambda x: lax.stop_gradient(x) if eqx.is_array(x) else x, operator)
+    return jax.tree_util.tree_map(
+        lambda x: lax.stop_gradient(x) if eqx.is_array(x) else x, operator
+    )
 
 
 def _as_operator(fn, structure, name):
@@ -431,7 +510,9 @@ def _as_operator(fn, structure, name):
             )
         return fn
     if not callable(fn):
-        raise TypeError(f"linear_solve: the {name} must be callable or a lineax operator, got {type(fn).__name__}")
+        raise TypeError(
+            f"linear_solve: the {name} must be callable or a lineax operator, got {type(fn).__name__}"
+        )
     out = jax.eval_shape(fn, structure)
     if (out.shape, out.dtype) != (structure.shape, structure.dtype):
         raise ValueError(
@@ -447,10 +528,19 @@ class _Buckets:
     def __init__(self):
         self.exponents = list(range(-18, 7))
         self.labels = [f"~{d}e{e:+03d}" for e in self.exponents for d in range(1, 10)]
-        self.labels += [f"<1e{self.exponents[0]:+03d}", f">=1e{self.exponents[-1] + 1:+03d}", "a non-finite value (NaN or Inf)"]
+        self.labels += [
+            f"<1e{self.exponents[0]:+03d}",
+            f">=1e{self.exponents[-1] + 1:+03d}",
+            "a non-finite value (NaN or Inf)",
+        ]
 
     def index(self, value):
-        value = jnp.asarray(value, jnp.float32 if jnp.finfo(jnp.asarray(value).dtype).bits <= 32 else value.dtype)
+        value = jnp.asarray(
+            value,
+            jnp.float32
+            if jnp.finfo(jnp.asarray(value).dtype).bits <= 32
+            else value.dtype,
+        )
         lo = self.exponents[0]
         safe = jnp.where(jnp.isfinite(value) & (value > 0), value, 1.0)
         e = jnp.floor(jnp.log10(safe))
@@ -471,4 +561,3 @@ def residual_buckets() -> _Buckets:
     if _BUCKETS is None:
         _BUCKETS = _Buckets()
     return _BUCKETS
-

@@ -93,7 +93,16 @@ def optimize(
     `gradient` is `"reverse"`, `"forward"` (one JVP per parameter) or
     `"auto"` (forward for a handful of parameters), see `value_and_grad`.
     """
-    _check_arguments(loss_fn, optimizer, iterations, checkpoint_dir, checkpoint_every, metrics_path, progress, gradient)
+    _check_arguments(
+        loss_fn,
+        optimizer,
+        iterations,
+        checkpoint_dir,
+        checkpoint_every,
+        metrics_path,
+        progress,
+        gradient,
+    )
     optimizer = optax.with_extra_args_support(optimizer)
     dynamic, static = eqx.partition(params, eqx.is_inexact_array)
 
@@ -102,7 +111,9 @@ def optimize(
 
     def step(dynamic, opt_state):
         loss, grads = value_and_grad(full_loss, gradient)(dynamic)
-        updates, opt_state = optimizer.update(grads, opt_state, dynamic, value=loss, grad=grads, value_fn=full_loss)
+        updates, opt_state = optimizer.update(
+            grads, opt_state, dynamic, value=loss, grad=grads, value_fn=full_loss
+        )
         finite = jax.tree.map(lambda g: jnp.all(jnp.isfinite(g)), grads)
         grad_norm = optax.tree.norm(grads)
         return eqx.apply_updates(dynamic, updates), opt_state, loss, finite, grad_norm
@@ -123,42 +134,81 @@ def optimize(
                 on_resume(start, latest)
     if metrics_path is not None:
         history = _read_metrics(Path(metrics_path), keep_through=start)
-        barrier("diffsim-optimize-metrics-read")  # every process has read before the main one rewrites
+        barrier(
+            "diffsim-optimize-metrics-read"
+        )  # every process has read before the main one rewrites
         if is_main():
             _write_lines(Path(metrics_path), history)
 
     t_compile = time.perf_counter()
     compiled = compile_ahead(step, dynamic, opt_state)
     compile_s = time.perf_counter() - t_compile
-    leaf_names = [jax.tree_util.keystr(path) or "params" for path, _ in jax.tree_util.tree_flatten_with_path(dynamic)[0]]
+    leaf_names = [
+        jax.tree_util.keystr(path) or "params"
+        for path, _ in jax.tree_util.tree_flatten_with_path(dynamic)[0]
+    ]
 
     show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=iterations, initial=start, unit="it", disable=not show, delay=1.0, desc="optimize")
+    bar = tqdm(
+        total=iterations,
+        initial=start,
+        unit="it",
+        disable=not show,
+        delay=1.0,
+        desc="optimize",
+    )
     t_start = time.perf_counter()
     wall_before = history[-1]["wall_s"] if history else 0.0
     with bar:
         for it in range(start, iterations):
-            new_dynamic, new_state, loss, finite, grad_norm = _step(compiled, dynamic, opt_state, it, checkpoint_dir)
+            new_dynamic, new_state, loss, finite, grad_norm = _step(
+                compiled, dynamic, opt_state, it, checkpoint_dir
+            )
             loss = float(loss)
-            bad = [name for name, ok in zip(leaf_names, jax.tree.leaves(finite)) if not bool(ok)]
+            bad = [
+                name
+                for name, ok in zip(leaf_names, jax.tree.leaves(finite))
+                if not bool(ok)
+            ]
             if not np.isfinite(loss) or bad:
                 what = "loss" if not np.isfinite(loss) else "gradient"
                 leaf = bad[0] if bad else "(the loss itself)"
                 # a finite loss with a non-finite gradient: re-run the gradient once, probed, to name the time step
-                where = f"; {locate_nonfinite_gradient(full_loss, dynamic)}" if what == "gradient" else ""
-                kept = latest_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+                where = (
+                    f"; {locate_nonfinite_gradient(full_loss, dynamic)}"
+                    if what == "gradient"
+                    else ""
+                )
+                kept = (
+                    latest_checkpoint(checkpoint_dir)
+                    if checkpoint_dir is not None
+                    else None
+                )
                 raise RunError(
                     f"iteration {it}: non-finite {what} (loss = {loss}) in parameter leaf {leaf}{where}; "
-                    + (f"last good checkpoint kept: {kept}" if kept else "no checkpoint was written yet")
+                    + (
+                        f"last good checkpoint kept: {kept}"
+                        if kept
+                        else "no checkpoint was written yet"
+                    )
                 )
-            record = {"iteration": it, "loss": loss, "grad_norm": float(grad_norm), "wall_s": wall_before + time.perf_counter() - t_start}
+            record = {
+                "iteration": it,
+                "loss": loss,
+                "grad_norm": float(grad_norm),
+                "wall_s": wall_before + time.perf_counter() - t_start,
+            }
             history.append(record)
             if metrics_path is not None and is_main():
                 _append_line(Path(metrics_path), record)
             dynamic, opt_state = new_dynamic, new_state
-            if checkpoint_dir is not None and ((it + 1) % checkpoint_every == 0 or it + 1 == iterations):
+            if checkpoint_dir is not None and (
+                (it + 1) % checkpoint_every == 0 or it + 1 == iterations
+            ):
                 if metrics_path is not None and is_main():
-                    sync_file(metrics_path)  # the lines a checkpoint covers reach the disk first
+                    sync_file(
+                        metrics_path
+                    )  # the lines a checkpoint covers reach the disk first
                 _save(checkpoint_dir, it + 1, dynamic, opt_state)
             bar.set_postfix(loss=f"{loss:.4e}", refresh=False)
             bar.update(1)
@@ -200,30 +250,63 @@ def runtime_error_message(error: Exception) -> str | None:
     return None
 
 
-def _check_arguments(loss_fn, optimizer, iterations, checkpoint_dir, checkpoint_every, metrics_path, progress, gradient) -> None:
+def _check_arguments(
+    loss_fn,
+    optimizer,
+    iterations,
+    checkpoint_dir,
+    checkpoint_every,
+    metrics_path,
+    progress,
+    gradient,
+) -> None:
     """Refuse bad arguments before anything compiles, naming the argument."""
     if not callable(loss_fn):
-        raise TypeError(f"optimize: loss_fn must be a callable params -> scalar loss, got {type(loss_fn).__name__}")
+        raise TypeError(
+            f"optimize: loss_fn must be a callable params -> scalar loss, got {type(loss_fn).__name__}"
+        )
     if not isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError(f"optimize: optimizer must be an optax.GradientTransformation (e.g. optax.adam(1e-2)), got {type(optimizer).__name__}")
-    for name, value, least in (("iterations", iterations, 0), ("checkpoint_every", checkpoint_every, 1)):
+        raise TypeError(
+            f"optimize: optimizer must be an optax.GradientTransformation (e.g. optax.adam(1e-2)), got {type(optimizer).__name__}"
+        )
+    for name, value, least in (
+        ("iterations", iterations, 0),
+        ("checkpoint_every", checkpoint_every, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise TypeError(f"optimize: {name} must be an integer, got {value!r}")
         if value < least:
             raise ValueError(f"optimize: {name} must be >= {least}, got {value}")
-    for name, value in (("checkpoint_dir", checkpoint_dir), ("metrics_path", metrics_path)):
+    for name, value in (
+        ("checkpoint_dir", checkpoint_dir),
+        ("metrics_path", metrics_path),
+    ):
         if value is not None and not isinstance(value, (str, os.PathLike)):
-            raise TypeError(f"optimize: {name} must be a path or None, got {type(value).__name__}")
+            raise TypeError(
+                f"optimize: {name} must be a path or None, got {type(value).__name__}"
+            )
         if value is not None and not str(value).strip():
             raise ValueError(f"optimize: {name} is an empty path")
-    if checkpoint_dir is not None and Path(checkpoint_dir).exists() and not Path(checkpoint_dir).is_dir():
-        raise ValueError(f"optimize: checkpoint_dir {checkpoint_dir} is a file, not a folder")
+    if (
+        checkpoint_dir is not None
+        and Path(checkpoint_dir).exists()
+        and not Path(checkpoint_dir).is_dir()
+    ):
+        raise ValueError(
+            f"optimize: checkpoint_dir {checkpoint_dir} is a file, not a folder"
+        )
     if metrics_path is not None and Path(metrics_path).is_dir():
-        raise ValueError(f"optimize: metrics_path {metrics_path} is a folder, not a file")
+        raise ValueError(
+            f"optimize: metrics_path {metrics_path} is a folder, not a file"
+        )
     if progress is not None and not isinstance(progress, bool):
-        raise TypeError(f"optimize: progress must be True, False or None, got {progress!r}")
+        raise TypeError(
+            f"optimize: progress must be True, False or None, got {progress!r}"
+        )
     if gradient not in ("reverse", "forward", "auto"):
-        raise ValueError(f"optimize: gradient must be 'reverse', 'forward' or 'auto', got {gradient!r}")
+        raise ValueError(
+            f"optimize: gradient must be 'reverse', 'forward' or 'auto', got {gradient!r}"
+        )
 
 
 def _step(compiled, dynamic, opt_state, it: int, checkpoint_dir):
@@ -237,7 +320,11 @@ def _step(compiled, dynamic, opt_state, it: int, checkpoint_dir):
         kept = latest_checkpoint(checkpoint_dir)
         raise RunError(
             f"iteration {it}: the loss or its gradient failed: {message} "
-            + (f"(last good checkpoint kept: {kept})" if kept else "(no checkpoint was written yet)")
+            + (
+                f"(last good checkpoint kept: {kept})"
+                if kept
+                else "(no checkpoint was written yet)"
+            )
         ) from None
 
 
@@ -245,7 +332,11 @@ def _checkpoints(folder: Path | None) -> list[Path]:
     """The checkpoints in `folder`, newest first."""
     if folder is None or not Path(folder).is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in Path(folder).iterdir() if (m := _CHECKPOINT.match(p.name))]
+    found = [
+        (int(m.group(1)), p)
+        for p in Path(folder).iterdir()
+        if (m := _CHECKPOINT.match(p.name))
+    ]
     return [p for _, p in sorted(found, reverse=True)]
 
 
@@ -259,7 +350,10 @@ def _agreed_checkpoint(folder: Path, dynamic, opt_state) -> Path | None:
             try:
                 _read(path, dynamic, opt_state)
             except _Damaged as e:
-                print(f"diffsim: warning: skipping damaged checkpoint {path} ({e}); trying an older one", file=sys.stderr)
+                print(
+                    f"diffsim: warning: skipping damaged checkpoint {path} ({e}); trying an older one",
+                    file=sys.stderr,
+                )
                 continue
             except RunError as e:  # another optimizer's: every process stops
                 chosen, refused = -2, e
@@ -268,7 +362,9 @@ def _agreed_checkpoint(folder: Path, dynamic, opt_state) -> Path | None:
             break
     iteration = int(broadcast(np.int64(chosen)))
     if iteration == -2:
-        raise refused or RunError(f"the main process refused the checkpoints in {folder}")
+        raise refused or RunError(
+            f"the main process refused the checkpoints in {folder}"
+        )
     return None if iteration < 0 else Path(folder) / f"iteration_{iteration:06d}.eqx"
 
 
@@ -285,14 +381,22 @@ def _structure(dynamic, opt_state) -> tuple[str, list[str]]:
     """A fingerprint of the parameter and optimizer-state pytrees (node types,
     leaf shapes and dtypes: no values, nothing process-specific) and the
     optimizer state's node types, for messages."""
+
     def node_types(treedef) -> list[str]:
         data = treedef.node_data()
         here = [] if data is None else [data[0].__qualname__]
         return here + [t for child in treedef.children() for t in node_types(child)]
 
     leaves, treedef = jax.tree.flatten((dynamic, opt_state))
-    described = [node_types(treedef), [[list(np.shape(x)), str(jnp.result_type(x))] for x in leaves]]
-    state_types = [t for t in node_types(jax.tree.structure(opt_state)) if t not in ("tuple", "list", "dict", "NoneType")]
+    described = [
+        node_types(treedef),
+        [[list(np.shape(x)), str(jnp.result_type(x))] for x in leaves],
+    ]
+    state_types = [
+        t
+        for t in node_types(jax.tree.structure(opt_state))
+        if t not in ("tuple", "list", "dict", "NoneType")
+    ]
     return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16], state_types
 
 
@@ -309,8 +413,13 @@ def _save(folder: Path, iteration: int, dynamic, opt_state) -> Path:
     eqx.tree_serialise_leaves(buffer, tree)
     payload = buffer.getvalue()
     fingerprint, state_types = _structure(dynamic, opt_state)
-    header = {"iteration": iteration, "bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
-              "structure": fingerprint, "optimizer_state": state_types}
+    header = {
+        "iteration": iteration,
+        "bytes": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "structure": fingerprint,
+        "optimizer_state": state_types,
+    }
     atomic_write(path, _MAGIC + json.dumps(header).encode() + b"\n" + payload)
     return path
 
@@ -329,14 +438,16 @@ def _read(path: Path, dynamic, opt_state):
     if data.startswith(_MAGIC):
         end = data.find(b"\n")
         try:
-            header = json.loads(data[len(_MAGIC):end])
+            header = json.loads(data[len(_MAGIC) : end])
         except (ValueError, UnicodeDecodeError):
             raise _Damaged("unreadable header") from None
-        payload = data[end + 1:]
+        payload = data[end + 1 :]
         if len(payload) != header.get("bytes"):
             raise _Damaged(f"truncated: {len(payload)} of {header.get('bytes')} bytes")
         if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
-            raise _Damaged("checksum mismatch: the content was changed after it was written")
+            raise _Damaged(
+                "checksum mismatch: the content was changed after it was written"
+            )
         fingerprint, state_types = _structure(dynamic, opt_state)
         if header.get("structure") != fingerprint:
             raise RunError(
@@ -351,10 +462,15 @@ def _read(path: Path, dynamic, opt_state):
         tree = eqx.tree_deserialise_leaves(stream, like)
     except Exception as e:  # noqa: BLE001 - anything numpy's reader raises on a cut file
         first = str(e).splitlines()[0] if str(e) else ""
-        raise _Damaged(f"unreadable ({type(e).__name__}: {first})" if payload is not data else
-                       f"no checkpoint header, and unreadable as a checkpoint of an earlier version ({type(e).__name__}: {first})") from None
+        raise _Damaged(
+            f"unreadable ({type(e).__name__}: {first})"
+            if payload is not data
+            else f"no checkpoint header, and unreadable as a checkpoint of an earlier version ({type(e).__name__}: {first})"
+        ) from None
     if stream.tell() != len(payload):
-        raise _Damaged(f"{len(payload) - stream.tell()} bytes left over: not a checkpoint of this optimizer and parameters")
+        raise _Damaged(
+            f"{len(payload) - stream.tell()} bytes left over: not a checkpoint of this optimizer and parameters"
+        )
     return tree
 
 

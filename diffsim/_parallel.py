@@ -61,7 +61,8 @@ def make_mesh(shape: Sequence[int], devices=None) -> Mesh:
             else ""
         )
         raise ConfigError(
-            _KEY, f"{list(shape)} needs {need} devices, {len(devices)} {devices[0].platform} device(s) available{hint}"
+            _KEY,
+            f"{list(shape)} needs {need} devices, {len(devices)} {devices[0].platform} device(s) available{hint}",
         )
     return Mesh(np.asarray(devices[:need]).reshape(shape), MESH_AXES[: len(shape)])
 
@@ -71,7 +72,10 @@ def check_divisible(cells: Sequence[int], shape: Sequence[int]) -> None:
     grid axis and each divides the grid's cells along it."""
     cells, shape = list(cells), list(shape)
     if len(shape) != len(cells):
-        raise ConfigError(_KEY, f"expected {len(cells)} entries (one per axis of grid.cells = {cells}), got {shape}")
+        raise ConfigError(
+            _KEY,
+            f"expected {len(cells)} entries (one per axis of grid.cells = {cells}), got {shape}",
+        )
     for axis, (n, p) in enumerate(zip(cells, shape)):
         if n % p:
             raise ConfigError(
@@ -92,7 +96,9 @@ def local_grid(grid: Grid, shards: Sequence[int]) -> Grid:
 
 def halo_exchange(mesh: Mesh) -> HaloExchange:
     """Grid axis `i` split over mesh axis `i`."""
-    return HaloExchange(tuple(mesh.axis_names), tuple(mesh.shape[a] for a in mesh.axis_names))
+    return HaloExchange(
+        tuple(mesh.axis_names), tuple(mesh.shape[a] for a in mesh.axis_names)
+    )
 
 
 def block_spec(mesh: Mesh, leading: int = 0) -> PartitionSpec:
@@ -100,20 +106,33 @@ def block_spec(mesh: Mesh, leading: int = 0) -> PartitionSpec:
     return PartitionSpec(*([None] * leading), *mesh.axis_names)
 
 
-def local_discretization(discretization: FiniteDifference, mesh: Mesh) -> FiniteDifference:
+def local_discretization(
+    discretization: FiniteDifference, mesh: Mesh
+) -> FiniteDifference:
     """The `FiniteDifference` of one block, to be evaluated under
     `jax.shard_map` with `block_spec(mesh)`: periodic stencils whose
     neighbours come from the adjacent blocks."""
-    _check_blocks(discretization.grid, mesh, discretization.stencil_radius, "FiniteDifference")
+    _check_blocks(
+        discretization.grid, mesh, discretization.stencil_radius, "FiniteDifference"
+    )
     shards = tuple(mesh.shape[a] for a in mesh.axis_names)
-    return FiniteDifference(local_grid(discretization.grid, shards), discretization.order, halo=halo_exchange(mesh))
+    return FiniteDifference(
+        local_grid(discretization.grid, shards),
+        discretization.order,
+        halo=halo_exchange(mesh),
+    )
 
 
 def local_euler(operator: Euler, mesh: Mesh) -> Euler:
     """The `Euler` operator of one block (see `ShardedOperator`)."""
     exchange = halo_exchange(mesh)
-    boundaries = tuple((HaloBoundary(lo, exchange), HaloBoundary(hi, exchange)) for lo, hi in operator.boundaries)
-    return dataclasses.replace(operator, grid=local_grid(operator.grid, exchange.shards), boundaries=boundaries)
+    boundaries = tuple(
+        (HaloBoundary(lo, exchange), HaloBoundary(hi, exchange))
+        for lo, hi in operator.boundaries
+    )
+    return dataclasses.replace(
+        operator, grid=local_grid(operator.grid, exchange.shards), boundaries=boundaries
+    )
 
 
 class ShardedOperator(AbstractOperator):
@@ -137,7 +156,9 @@ class ShardedOperator(AbstractOperator):
         return self.operator.field_names
 
     def encode(self, fields):
-        return jax.lax.with_sharding_constraint(self.operator.encode(fields), NamedSharding(self.mesh, self.spec))
+        return jax.lax.with_sharding_constraint(
+            self.operator.encode(fields), NamedSharding(self.mesh, self.spec)
+        )
 
     def decode(self, state):
         return self.operator.decode(state)
@@ -149,9 +170,9 @@ class ShardedOperator(AbstractOperator):
             return self.localize(eqx.combine(params, static), self.mesh)(state, t)
 
         rep = PartitionSpec()
-        return jax.shard_map(block, mesh=self.mesh, in_specs=(rep, self.spec, rep), out_specs=self.spec)(
-            params, state, jnp.asarray(t)
-        )
+        return jax.shard_map(
+            block, mesh=self.mesh, in_specs=(rep, self.spec, rep), out_specs=self.spec
+        )(params, state, jnp.asarray(t))
 
     def __getattr__(self, name):
         if name.startswith("__") or name == "operator":
@@ -159,7 +180,9 @@ class ShardedOperator(AbstractOperator):
         return getattr(self.operator, name)
 
 
-def shard_operator(operator: AbstractOperator, mesh: Mesh) -> tuple[AbstractOperator, NamedSharding]:
+def shard_operator(
+    operator: AbstractOperator, mesh: Mesh
+) -> tuple[AbstractOperator, NamedSharding]:
     """The operator of a solve split across `mesh`, and the sharding to give
     its physical input fields (`jax.device_put(fields, sharding)`).
 
@@ -173,13 +196,20 @@ def shard_operator(operator: AbstractOperator, mesh: Mesh) -> tuple[AbstractOper
         check_divisible(grid.cells, mesh.devices.shape)
         # widest halo: the normal reconstruction, plus the two 5-point
         # average <-> point-value kernels of `average_correction` (4 cells)
-        width = operator.reconstruction.num_ghost + (4 if operator.average_correction else 0)
+        width = operator.reconstruction.num_ghost + (
+            4 if operator.average_correction else 0
+        )
         _check_blocks(grid, mesh, width, "Euler")
         spec = block_spec(mesh, leading=1)
-        return ShardedOperator(operator, mesh, spec, local_euler), NamedSharding(mesh, spec)
+        return ShardedOperator(operator, mesh, spec, local_euler), NamedSharding(
+            mesh, spec
+        )
     if isinstance(operator, AbstractSpectralOperator):
         if grid.ndim == 1:
-            raise ConfigError(_KEY, "1D Fourier-spectral problems cannot be split across devices; run them on one device")
+            raise ConfigError(
+                _KEY,
+                "1D Fourier-spectral problems cannot be split across devices; run them on one device",
+            )
         fft = SlabFFT(mesh)
         if grid.cells[0] % fft.num_shards:
             raise ConfigError(
@@ -188,9 +218,14 @@ def shard_operator(operator: AbstractOperator, mesh: Mesh) -> tuple[AbstractOper
                 f"{list(mesh.devices.shape)}: grid.cells[0] = {grid.cells[0]} must be divisible by {fft.num_shards}",
             )
         disc = operator.discretization
-        sharded = dataclasses.replace(operator, discretization=FourierSpectral(disc.grid, disc.dealias, fft=fft))
+        sharded = dataclasses.replace(
+            operator, discretization=FourierSpectral(disc.grid, disc.dealias, fft=fft)
+        )
         return sharded, NamedSharding(mesh, fft.spec(grid.ndim + 1, grid.ndim))
-    raise ConfigError(_KEY, f"{type(operator).__name__} cannot be split across devices (Euler and 2D/3D Fourier-spectral operators can)")
+    raise ConfigError(
+        _KEY,
+        f"{type(operator).__name__} cannot be split across devices (Euler and 2D/3D Fourier-spectral operators can)",
+    )
 
 
 def _check_blocks(grid: Grid, mesh: Mesh, width: int, what: str) -> None:

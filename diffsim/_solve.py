@@ -12,7 +12,15 @@ from jax import lax
 from jaxtyping import Array, Inexact
 
 from diffsim.operators import AbstractConstrainedOperator, AbstractOperator
-from diffsim.operators.internal import check_instance, check_value, concrete, describe, error_if, finite, positive
+from diffsim.operators.internal import (
+    check_instance,
+    check_value,
+    concrete,
+    describe,
+    error_if,
+    finite,
+    positive,
+)
 
 from ._adjoint import AbstractAdjoint, DirectAdjoint
 from ._backward_probe import active_marker
@@ -45,8 +53,11 @@ class SaveAt(eqx.Module):
         given = [x is not None for x in (self.ts, self.steps, self.every)]
         if sum(given) > 1:
             raise ValueError("SaveAt: give at most one of ts, steps, every")
-        if self.every is not None and (isinstance(self.every, bool) or not isinstance(self.every, (int, np.integer))
-                                       or self.every < 1):
+        if self.every is not None and (
+            isinstance(self.every, bool)
+            or not isinstance(self.every, (int, np.integer))
+            or self.every < 1
+        ):
             raise ValueError(f"SaveAt: every must be >= 1 (an int), got {self.every!r}")
         if self.ts is not None and not all(np.isfinite(self.ts)):
             raise ValueError(f"SaveAt: ts must be finite, got {list(self.ts)}")
@@ -58,11 +69,15 @@ class SaveAt(eqx.Module):
             try:
                 t0f, dtf = float(t0), float(dt)
             except (TypeError, jax.errors.ConcretizationTypeError):
-                raise ValueError("SaveAt(ts=...) needs concrete t0 and dt; use SaveAt(steps=...) under jit") from None
+                raise ValueError(
+                    "SaveAt(ts=...) needs concrete t0 and dt; use SaveAt(steps=...) under jit"
+                ) from None
             for t in self.ts:
                 k = (t - t0f) / dtf
                 if abs(k - round(k)) > 1e-6 * max(1.0, abs(k)):
-                    raise ValueError(f"SaveAt: time {t} is not on the step grid t0 + k*dt (t0={t0f}, dt={dtf})")
+                    raise ValueError(
+                        f"SaveAt: time {t} is not on the step grid t0 + k*dt (t0={t0f}, dt={dtf})"
+                    )
                 steps.add(round(k))
         if self.steps is not None:
             steps.update(self.steps)
@@ -74,7 +89,9 @@ class SaveAt(eqx.Module):
             steps.add(num_steps)
         bad = [s for s in steps if not 0 <= s <= num_steps]
         if bad:
-            raise ValueError(f"SaveAt: steps {sorted(bad)} lie outside [0, num_steps={num_steps}]")
+            raise ValueError(
+                f"SaveAt: steps {sorted(bad)} lie outside [0, num_steps={num_steps}]"
+            )
         return tuple(sorted(steps))
 
 
@@ -97,14 +114,30 @@ class Solution(eqx.Module):
 
 
 def _check_common(name, operator, stepper, adjoint, saveat):
-    check_instance(name, "operator", operator, AbstractOperator, "Burgers(FourierSpectral(grid), nu=0.01)")
-    check_instance(name, "stepper", stepper, AbstractStepper, "ETDRK4()" if name == "solve" else "SSPRK3()")
+    check_instance(
+        name,
+        "operator",
+        operator,
+        AbstractOperator,
+        "Burgers(FourierSpectral(grid), nu=0.01)",
+    )
+    check_instance(
+        name,
+        "stepper",
+        stepper,
+        AbstractStepper,
+        "ETDRK4()" if name == "solve" else "SSPRK3()",
+    )
     check_instance(name, "adjoint", adjoint, AbstractAdjoint, "DirectAdjoint()")
     check_instance(name, "saveat", saveat, SaveAt, "SaveAt(t0=True)")
 
 
 def _check_count(name, arg, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or value < minimum
+    ):
         expected = "a non-negative int" if minimum == 0 else f"an int >= {minimum}"
         raise ValueError(f"{name}: {arg} must be {expected}, got {describe(value)}")
 
@@ -114,12 +147,26 @@ def _check_scalar(name, arg, value, rule, expected, throw):
     traced (only with `throw`)."""
     array = concrete(value)
     if array is not None:
-        if array.shape != () or array.dtype.kind not in "biuf" or array.dtype.kind == "b":
-            raise TypeError(f"{name}: {arg} must be a real scalar, got {describe(value) if array.dtype == object else f'shape {array.shape}, dtype {array.dtype}'}")
+        if (
+            array.shape != ()
+            or array.dtype.kind not in "biuf"
+            or array.dtype.kind == "b"
+        ):
+            raise TypeError(
+                f"{name}: {arg} must be a real scalar, got {describe(value) if array.dtype == object else f'shape {array.shape}, dtype {array.dtype}'}"
+            )
         return check_value(name, arg, value, rule, expected)
-    if jnp.shape(value) != () or not jnp.issubdtype(jnp.result_type(value), jnp.floating):
-        raise TypeError(f"{name}: {arg} must be a real scalar, got shape {jnp.shape(value)}, dtype {jnp.result_type(value)}")
-    return error_if(value, ~rule(value), f"{name}: {arg} must be {expected}") if throw else value
+    if jnp.shape(value) != () or not jnp.issubdtype(
+        jnp.result_type(value), jnp.floating
+    ):
+        raise TypeError(
+            f"{name}: {arg} must be a real scalar, got shape {jnp.shape(value)}, dtype {jnp.result_type(value)}"
+        )
+    return (
+        error_if(value, ~rule(value), f"{name}: {arg} must be {expected}")
+        if throw
+        else value
+    )
 
 
 def _operator_dtype(operator):
@@ -149,27 +196,43 @@ def _check_y0(name, operator, y0, throw):
     try:
         jax.eval_shape(operator.encode, y0)
     except ValueError as e:
-        raise ValueError(f"{name}: y0 does not fit {type(operator).__name__}: {e}") from None
+        raise ValueError(
+            f"{name}: y0 does not fit {type(operator).__name__}: {e}"
+        ) from None
     except TypeError as e:
-        raise TypeError(f"{name}: y0 of dtype {y0.dtype} does not fit {type(operator).__name__}: {e}") from None
+        raise TypeError(
+            f"{name}: y0 of dtype {y0.dtype} does not fit {type(operator).__name__}: {e}"
+        ) from None
     if not throw:
         return y0
     constrained = isinstance(operator, AbstractConstrainedOperator)
-    if isinstance(y0, jax.core.Tracer):  # inside jit/vmap/grad: checked when the program runs
-        y0 = error_if(y0, ~jnp.all(jnp.isfinite(y0)), f"{name}: y0 must be finite (it holds NaN or Inf)")
+    if isinstance(
+        y0, jax.core.Tracer
+    ):  # inside jit/vmap/grad: checked when the program runs
+        y0 = error_if(
+            y0,
+            ~jnp.all(jnp.isfinite(y0)),
+            f"{name}: y0 must be finite (it holds NaN or Inf)",
+        )
         if constrained:
             bad = ~jnp.all(operator.positive_values(y0) > 0)
             y0 = error_if(
-                y0, bad, f"{name}: y0 is not physical: {type(operator).__name__} needs "
-                f"{' and '.join(operator.positive_quantities)} > 0 in every cell"
+                y0,
+                bad,
+                f"{name}: y0 is not physical: {type(operator).__name__} needs "
+                f"{' and '.join(operator.positive_quantities)} > 0 in every cell",
             )
         return y0
-    with jax.ensure_compile_time_eval():  # concrete y0, even while an outer function is traced
+    with (
+        jax.ensure_compile_time_eval()
+    ):  # concrete y0, even while an outer function is traced
         finite = jnp.isfinite(y0)
         all_finite = bool(jnp.all(finite))
         values = operator.positive_values(y0) if constrained else None
         ok = None if values is None else values > 0
-        traced = isinstance(ok, jax.core.Tracer)  # the quantities depend on traced operator parameters
+        traced = isinstance(
+            ok, jax.core.Tracer
+        )  # the quantities depend on traced operator parameters
         all_ok = ok is None or traced or bool(jnp.all(ok))
     if not all_finite:
         where = tuple(int(i) for i in np.argwhere(~np.asarray(finite))[0])
@@ -177,8 +240,12 @@ def _check_y0(name, operator, y0, throw):
             f"{name}: y0 must be finite, got {np.asarray(y0)[where]} in field '{fields[where[0]]}' at cell {where[1:]}"
         )
     if traced:
-        y0 = error_if(y0, ~jnp.all(ok), f"{name}: y0 is not physical: {type(operator).__name__} needs "
-                          f"{' and '.join(operator.positive_quantities)} > 0 in every cell")
+        y0 = error_if(
+            y0,
+            ~jnp.all(ok),
+            f"{name}: y0 is not physical: {type(operator).__name__} needs "
+            f"{' and '.join(operator.positive_quantities)} > 0 in every cell",
+        )
     elif not all_ok:
         q, *cell = (int(i) for i in np.argwhere(~np.asarray(ok))[0])
         raise ValueError(
@@ -195,11 +262,14 @@ def _check_step_dtype(name, operator, y0, step):
     stepper compute in the state's dtype, or the fields are complex, it does)."""
     op_dtype = _operator_dtype(operator)
     complex_y0 = jnp.issubdtype(y0.dtype, jnp.complexfloating)
-    if not complex_y0 and (op_dtype is None or jnp.result_type(y0.dtype, op_dtype) == y0.dtype):
+    if not complex_y0 and (
+        op_dtype is None or jnp.result_type(y0.dtype, op_dtype) == y0.dtype
+    ):
         return
     op_complex = op_dtype is not None and jnp.issubdtype(op_dtype, jnp.complexfloating)
     hint = (
-        "pass real fields (y0.real)" if complex_y0 and not op_complex
+        "pass real fields (y0.real)"
+        if complex_y0 and not op_complex
         else f"pass y0.astype({op_dtype.name}), or build the operator in {y0.dtype.name}"
     )
     state = jax.eval_shape(operator.encode, y0)
@@ -216,9 +286,15 @@ def _check_step_dtype(name, operator, y0, step):
         out = None  # a loop inside the step met the promoted dtype
     before = jax.tree.leaves(state)
     after = None if out is None else jax.tree.leaves(out)
-    if after is None or [(x.shape, x.dtype) for x in before] != [(x.shape, x.dtype) for x in after]:
-        turns = "does not keep the state's dtype" if after is None else "turns the state from " + ", ".join(
-            f"{a.dtype} into {b.dtype}" for a, b in zip(before, after))
+    if after is None or [(x.shape, x.dtype) for x in before] != [
+        (x.shape, x.dtype) for x in after
+    ]:
+        turns = (
+            "does not keep the state's dtype"
+            if after is None
+            else "turns the state from "
+            + ", ".join(f"{a.dtype} into {b.dtype}" for a, b in zip(before, after))
+        )
         raise TypeError(
             f"{name}: y0 has dtype {y0.dtype} but {type(operator).__name__}'s parameters are {op_dtype}, and "
             f"one step {turns}; {hint}"
@@ -228,7 +304,7 @@ def _check_step_dtype(name, operator, y0, step):
 def solve(
     operator: AbstractOperator,
     stepper: AbstractStepper,
-    y0: Inexact[Array, "channels *cells"],
+    y0: Inexact[Array, " channels *cells"],
     *,
     dt,
     num_steps: int,
@@ -283,7 +359,9 @@ def solve(
         t0 = jnp.asarray(t0, dtype=jnp.result_type(float))
         dt = jnp.asarray(dt, dtype=jnp.result_type(float))
         cache = stepper.init(operator, dt) if stepper_cache is None else stepper_cache
-    _check_step_dtype("solve", operator, y0, lambda s: stepper.step(operator, s, t0, dt, cache))
+    _check_step_dtype(
+        "solve", operator, y0, lambda s: stepper.step(operator, s, t0, dt, cache)
+    )
 
     def body(carry):
         state, k = carry
@@ -320,7 +398,7 @@ def solve(
 def solve_cfl(
     operator: AbstractOperator,
     stepper: AbstractStepper,
-    y0: Inexact[Array, "channels *cells"],
+    y0: Inexact[Array, " channels *cells"],
     *,
     t1,
     cfl: float,
@@ -353,26 +431,38 @@ def solve_cfl(
     """
     _check_common("solve_cfl", operator, stepper, adjoint, saveat)
     if not hasattr(operator, "stable_dt"):
-        raise TypeError(f"solve_cfl needs an operator with stable_dt(state, cfl); {type(operator).__name__} has none")
+        raise TypeError(
+            f"solve_cfl needs an operator with stable_dt(state, cfl); {type(operator).__name__} has none"
+        )
     _check_count("solve_cfl", "max_steps", max_steps, 1)
     if not isinstance(throw, bool):
-        raise TypeError(f"solve_cfl: throw must be True or False, got {describe(throw)}")
+        raise TypeError(
+            f"solve_cfl: throw must be True or False, got {describe(throw)}"
+        )
     if saveat.steps is not None or saveat.every is not None:
-        raise ValueError("solve_cfl: step counts are not known in advance; save at times (SaveAt(ts=...)) instead")
+        raise ValueError(
+            "solve_cfl: step counts are not known in advance; save at times (SaveAt(ts=...)) instead"
+        )
     cfl = _check_scalar("solve_cfl", "cfl", cfl, positive, "> 0 and finite", throw)
     t0 = _check_scalar("solve_cfl", "t0", t0, finite, "finite", throw)
     t1 = _check_scalar("solve_cfl", "t1", t1, finite, "finite", throw)
     t0c, t1c = concrete(t0), concrete(t1)
     if t0c is not None and t1c is not None:
         if not t1c >= t0c:
-            raise ValueError(f"solve_cfl: t1 must be >= t0, got t1={t1c.item()!r} < t0={t0c.item()!r}")
+            raise ValueError(
+                f"solve_cfl: t1 must be >= t0, got t1={t1c.item()!r} < t0={t0c.item()!r}"
+            )
         outside = [t for t in saveat.ts or () if not t0c <= t <= t1c]
         if outside:
-            raise ValueError(f"solve_cfl: saveat.ts must lie in [t0, t1] = [{t0c.item()!r}, {t1c.item()!r}], got {outside}")
+            raise ValueError(
+                f"solve_cfl: saveat.ts must lie in [t0, t1] = [{t0c.item()!r}, {t1c.item()!r}], got {outside}"
+            )
     elif throw:
         t1 = error_if(t1, t1 < t0, "solve_cfl: t1 must be >= t0")
     if saveat.ts is not None and list(saveat.ts) != sorted(saveat.ts):
-        raise ValueError(f"solve_cfl: saveat.ts must be increasing, got {list(saveat.ts)}")
+        raise ValueError(
+            f"solve_cfl: saveat.ts must be increasing, got {list(saveat.ts)}"
+        )
     y0 = _check_y0("solve_cfl", operator, y0, throw)
     dtype = jnp.result_type(float)
     t0 = jnp.asarray(t0, dtype=dtype)
@@ -417,7 +507,7 @@ def solve_cfl(
     if throw and targets.shape[0]:
         ys = eqx.error_if(
             ys,
-            jnp.any(ts[-targets.shape[0]:] < targets),
+            jnp.any(ts[-targets.shape[0] :] < targets),
             f"solve_cfl: a save time was not reached within max_steps={max_steps} steps "
             "(or the state became non-finite); raise max_steps or check the data",
         )

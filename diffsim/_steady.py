@@ -33,7 +33,13 @@ from jaxtyping import Array, Inexact, Int, Scalar
 
 from diffsim.operators import AbstractOperator, AbstractSemilinearOperator
 
-from ._linear_solve import GMRES, AbstractKrylov, format_tolerance, residual_buckets, stop_gradients
+from ._linear_solve import (
+    GMRES,
+    AbstractKrylov,
+    format_tolerance,
+    residual_buckets,
+    stop_gradients,
+)
 
 __all__ = ["SteadyState", "newton_krylov", "steady_state"]
 
@@ -57,7 +63,12 @@ class SteadyState(eqx.Module):
         return self.result == optx.RESULTS.successful
 
 
-def newton_krylov(rtol: float | None = None, atol: float | None = None, *, krylov: AbstractKrylov | None = None) -> optx.Newton:
+def newton_krylov(
+    rtol: float | None = None,
+    atol: float | None = None,
+    *,
+    krylov: AbstractKrylov | None = None,
+) -> optx.Newton:
     """Newton's method whose steps are GMRES solves with the Jacobian
     (matrix-free: one Jacobian-vector product per Krylov iteration).
 
@@ -119,40 +130,62 @@ def steady_state(
     """
     y0 = jnp.asarray(y0)
     if not jnp.issubdtype(y0.dtype, jnp.floating):
-        raise TypeError(f"steady_state: y0 must be a real floating-point array, got {y0.dtype}")
+        raise TypeError(
+            f"steady_state: y0 must be a real floating-point array, got {y0.dtype}"
+        )
     if isinstance(operator_or_residual, AbstractOperator):
         op = operator_or_residual
         if args is not None:
-            raise TypeError("steady_state: args is only for residual functions; an operator carries its own parameters")
+            raise TypeError(
+                "steady_state: args is only for residual functions; an operator carries its own parameters"
+            )
         fn, args = _operator_residual(t), op
         if isinstance(preconditioner, str) and preconditioner == "auto":
-            preconditioner = _linear_part_inverse(op) if isinstance(op, AbstractSemilinearOperator) else None
+            preconditioner = (
+                _linear_part_inverse(op)
+                if isinstance(op, AbstractSemilinearOperator)
+                else None
+            )
     elif callable(operator_or_residual):
         residual = operator_or_residual
         out = jax.eval_shape(residual, y0, args)
         if (out.shape, out.dtype) != (y0.shape, y0.dtype):
-            raise ValueError(f"steady_state: the residual maps {y0.shape} {y0.dtype} to {out.shape} {out.dtype}; it must preserve both")
+            raise ValueError(
+                f"steady_state: the residual maps {y0.shape} {y0.dtype} to {out.shape} {out.dtype}; it must preserve both"
+            )
         fn = residual
         if isinstance(preconditioner, str) and preconditioner == "auto":
             preconditioner = None
     else:
-        raise TypeError(f"steady_state: expected an AbstractOperator or a residual function, got {type(operator_or_residual).__name__}")
+        raise TypeError(
+            f"steady_state: expected an AbstractOperator or a residual function, got {type(operator_or_residual).__name__}"
+        )
     if isinstance(preconditioner, str):
-        raise ValueError(f"steady_state: preconditioner must be 'auto', None or a function, got {preconditioner!r}")
+        raise ValueError(
+            f"steady_state: preconditioner must be 'auto', None or a function, got {preconditioner!r}"
+        )
 
     solver = newton_krylov() if solver is None else solver
     if adjoint is None:
         x64 = y0.dtype == jnp.float64
-        adjoint = optx.ImplicitAdjoint(linear_solver=GMRES(rtol=1e-10 if x64 else 1e-6, restart=40, max_steps=400))
+        adjoint = optx.ImplicitAdjoint(
+            linear_solver=GMRES(rtol=1e-10 if x64 else 1e-6, restart=40, max_steps=400)
+        )
     if preconditioner is not None:
         structure = jax.ShapeDtypeStruct(y0.shape, y0.dtype)
         pre = stop_gradients(lx.FunctionLinearOperator(preconditioner, structure))
         solver = _precondition(solver, pre)
         adjoint = _precondition(adjoint, pre)
 
-    sol = optx.root_find(fn, solver, y0, args, max_steps=max_steps, adjoint=adjoint, throw=False)
-    residual = jnp.sqrt(jnp.mean(jnp.abs(jax.lax.stop_gradient(fn(sol.value, args))) ** 2))
-    result = optx.RESULTS.where(jnp.isfinite(residual), sol.result, optx.RESULTS.nonfinite)
+    sol = optx.root_find(
+        fn, solver, y0, args, max_steps=max_steps, adjoint=adjoint, throw=False
+    )
+    residual = jnp.sqrt(
+        jnp.mean(jnp.abs(jax.lax.stop_gradient(fn(sol.value, args))) ** 2)
+    )
+    result = optx.RESULTS.where(
+        jnp.isfinite(residual), sol.result, optx.RESULTS.nonfinite
+    )
     value = sol.value
     if throw:
         value = _error_if_failed(value, result, residual, solver, max_steps)
@@ -191,7 +224,10 @@ class _Preconditioned(lx.AbstractLinearSolver):
     preconditioner: lx.AbstractLinearOperator
 
     def _options(self, options):
-        return {**options, "preconditioner": options.get("preconditioner", self.preconditioner)}
+        return {
+            **options,
+            "preconditioner": options.get("preconditioner", self.preconditioner),
+        }
 
     def init(self, operator, options):
         return self.solver.init(operator, options)
@@ -214,7 +250,9 @@ def _precondition(strategy, pre):
     implicit adjoint (other linear solvers are left alone)."""
     inner = getattr(strategy, "linear_solver", None)
     if isinstance(inner, AbstractKrylov):
-        return eqx.tree_at(lambda s: s.linear_solver, strategy, _Preconditioned(inner, pre))
+        return eqx.tree_at(
+            lambda s: s.linear_solver, strategy, _Preconditioned(inner, pre)
+        )
     return strategy
 
 
@@ -232,5 +270,7 @@ def _error_if_failed(value, result, residual, solver, max_steps):
         for why in reasons
         for text in buckets.labels
     ]
-    index = jnp.where(result == optx.RESULTS.nonlinear_max_steps_reached, 0, len(buckets.labels)) + buckets.index(residual)
+    index = jnp.where(
+        result == optx.RESULTS.nonlinear_max_steps_reached, 0, len(buckets.labels)
+    ) + buckets.index(residual)
     return eqx.branched_error_if(value, result != optx.RESULTS.successful, index, msgs)

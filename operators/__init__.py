@@ -14,22 +14,6 @@ from .discretization import (
     FiniteDifference as FiniteDifference,
     FourierSpectral as FourierSpectral,
 )
-from .spectral import (
-    AbstractSpectralOperator as AbstractSpectralOperator,
-    Burgers as Burgers,
-    KortewegDeVries as KortewegDeVries,
-    KuramotoSivashinsky as KuramotoSivashinsky,
-    KuramotoSivashinskyCombustion as KuramotoSivashinskyCombustion,
-    NavierStokesVorticity as NavierStokesVorticity,
-)
-from .helmholtz import (
-    PML as PML,
-    Helmholtz as Helmholtz,
-    HelmholtzPreconditioner as HelmholtzPreconditioner,
-    band_limited_delta as band_limited_delta,
-    line_source as line_source,
-    point_source as point_source,
-)
 from .finite_volume import (
     HLL as HLL,
     HLLC as HLLC,
@@ -50,4 +34,20 @@ from .finite_volume import (
     Rusanov as Rusanov,
     conservative_to_primitive as conservative_to_primitive,
     primitive_to_conservative as primitive_to_conservative,
+)
+from .helmholtz import (
+    PML as PML,
+    Helmholtz as Helmholtz,
+    HelmholtzPreconditioner as HelmholtzPreconditioner,
+    band_limited_delta as band_limited_delta,
+    line_source as line_source,
+    point_source as point_source,
+)
+from .spectral import (
+    AbstractSpectralOperator as AbstractSpectralOperator,
+    Burgers as Burgers,
+    KortewegDeVries as KortewegDeVries,
+    KuramotoSivashinsky as KuramotoSivashinsky,
+    KuramotoSivashinskyCombustion as KuramotoSivashinskyCombustion,
+    NavierStokesVorticity as NavierStokesVorticity,
 )

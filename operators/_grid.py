@@ -27,7 +27,11 @@ class Grid(eqx.Module):
     upper: tuple[float, ...] = eqx.field(static=True)
 
     def __init__(self, cells, lower=None, upper=None):
-        cells = (int(cells),) if isinstance(cells, (int, np.integer)) else tuple(int(c) for c in cells)
+        cells = (
+            (int(cells),)
+            if isinstance(cells, (int, np.integer))
+            else tuple(int(c) for c in cells)
+        )
         ndim = len(cells)
         lower = (0.0,) * ndim if lower is None else lower
         upper = (1.0,) * ndim if upper is None else upper
@@ -41,16 +45,22 @@ class Grid(eqx.Module):
         if not 1 <= len(self.cells) <= 3:
             raise ValueError(f"Grid: cells must have 1 to 3 entries, got {self.cells}")
         if any(c < 1 for c in self.cells):
-            raise ValueError(f"Grid: every entry of cells must be >= 1, got {self.cells}")
+            raise ValueError(
+                f"Grid: every entry of cells must be >= 1, got {self.cells}"
+            )
         if not len(self.lower) == len(self.upper) == len(self.cells):
             raise ValueError(
                 f"Grid: lower {self.lower}, upper {self.upper} and cells {self.cells} "
                 "must have the same length"
             )
         if not all(np.isfinite(self.lower + self.upper)):
-            raise ValueError(f"Grid: bounds must be finite, got lower {self.lower}, upper {self.upper}")
+            raise ValueError(
+                f"Grid: bounds must be finite, got lower {self.lower}, upper {self.upper}"
+            )
         if any(u <= lo for lo, u in zip(self.lower, self.upper)):
-            raise ValueError(f"Grid: need upper > lower on every axis, got {self.lower} {self.upper}")
+            raise ValueError(
+                f"Grid: need upper > lower on every axis, got {self.lower} {self.upper}"
+            )
 
     @property
     def ndim(self) -> int:

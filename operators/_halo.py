@@ -31,7 +31,9 @@ class HaloExchange(eqx.Module):
 
     def __check_init__(self):
         if len(self.axis_names) != len(self.shards):
-            raise ValueError(f"HaloExchange: {len(self.axis_names)} axis names but {len(self.shards)} shard counts")
+            raise ValueError(
+                f"HaloExchange: {len(self.axis_names)} axis names but {len(self.shards)} shard counts"
+            )
         for name, p in zip(self.axis_names, self.shards):
             if p < 1 or (name is None and p != 1):
                 raise ValueError(f"HaloExchange: axis {name!r} split into {p} blocks")
@@ -63,14 +65,25 @@ class HaloExchange(eqx.Module):
         ignored by the inner blocks.
         """
         if not periodic and ((lo and low is None) or (hi and high is None)):
-            raise ValueError("HaloExchange.pad: a non-periodic axis needs the ghost cells low and high")
+            raise ValueError(
+                "HaloExchange.pad: a non-periodic axis needs the ghost cells low and high"
+            )
         parts = [self.halo(x, axis, 0, lo, periodic=periodic, ghost=low)] if lo else []
         parts.append(x)
         if hi:
             parts.append(self.halo(x, axis, 1, hi, periodic=periodic, ghost=high))
         return jnp.concatenate(parts, axis=axis - self.ndim + x.ndim)
 
-    def halo(self, x: Array, axis: int, side: int, width: int, *, periodic: bool = True, ghost: Array | None = None) -> Array:
+    def halo(
+        self,
+        x: Array,
+        axis: int,
+        side: int,
+        width: int,
+        *,
+        periodic: bool = True,
+        ghost: Array | None = None,
+    ) -> Array:
         """The `width` cells beyond the low (`side=0`) or high (`side=1`) end
         of this block along grid axis `axis`, ordered by increasing
         coordinate (what `pad` concatenates; see there for `ghost`)."""
@@ -83,9 +96,13 @@ class HaloExchange(eqx.Module):
             )
         name, p = self.axis_names[axis], self.shards[axis]
         if side == 0:  # the top of the block below
-            return self._receive(lax.slice_in_dim(x, n - width, n, axis=ax), name, p, +1, periodic, ghost)
+            return self._receive(
+                lax.slice_in_dim(x, n - width, n, axis=ax), name, p, +1, periodic, ghost
+            )
         # the bottom of the block above
-        return self._receive(lax.slice_in_dim(x, 0, width, axis=ax), name, p, -1, periodic, ghost)
+        return self._receive(
+            lax.slice_in_dim(x, 0, width, axis=ax), name, p, -1, periodic, ghost
+        )
 
     @staticmethod
     def _receive(send, name, p, shift, periodic, ghost):
@@ -100,4 +117,6 @@ class HaloExchange(eqx.Module):
         if periodic:
             return received
         end = 0 if shift > 0 else p - 1
-        return jnp.where(lax.axis_index(name) == end, ghost.astype(received.dtype), received)
+        return jnp.where(
+            lax.axis_index(name) == end, ghost.astype(received.dtype), received
+        )

@@ -24,15 +24,19 @@ class AbstractOperator(eqx.Module):
         """Physical names of the channels, e.g. `("vorticity",)`."""
 
     @abc.abstractmethod
-    def __call__(self, state: Inexact[Array, "..."], t: Scalar | float) -> Inexact[Array, "..."]:
+    def __call__(
+        self, state: Inexact[Array, "..."], t: Scalar | float
+    ) -> Inexact[Array, "..."]:
         """The time derivative of `state` at time `t`."""
 
     @abc.abstractmethod
-    def encode(self, fields: Inexact[Array, "channels *cells"]) -> Inexact[Array, "..."]:
+    def encode(
+        self, fields: Inexact[Array, " channels *cells"]
+    ) -> Inexact[Array, "..."]:
         """Physical fields to internal state."""
 
     @abc.abstractmethod
-    def decode(self, state: Inexact[Array, "..."]) -> Inexact[Array, "channels *cells"]:
+    def decode(self, state: Inexact[Array, "..."]) -> Inexact[Array, " channels *cells"]:
         """Internal state to physical fields."""
 
 
@@ -49,7 +53,9 @@ class AbstractSemilinearOperator(AbstractOperator):
         """The diagonal of `L`, broadcastable against `state`."""
 
     @abc.abstractmethod
-    def nonlinear(self, state: Inexact[Array, "..."], t: Scalar | float) -> Inexact[Array, "..."]:
+    def nonlinear(
+        self, state: Inexact[Array, "..."], t: Scalar | float
+    ) -> Inexact[Array, "..."]:
         """`N(state, t)`."""
 
     def __call__(self, state, t):
@@ -74,7 +80,9 @@ class AbstractConstrainedOperator(AbstractOperator):
         """Names of the quantities that must stay > 0, e.g. `("density", "pressure")`."""
 
     @abc.abstractmethod
-    def positive_values(self, fields: Inexact[Array, "channels *cells"]) -> Inexact[Array, "quantities *cells"]:
+    def positive_values(
+        self, fields: Inexact[Array, " channels *cells"]
+    ) -> Inexact[Array, " quantities *cells"]:
         """The constrained quantities of physical `fields`, one row per name
         in `positive_quantities`, in the same order."""
 

@@ -27,18 +27,24 @@ def describe(value) -> str:
     if isinstance(value, str):
         return f"the string {value!r}"
     if isinstance(value, type):
-        return f"the class {value.__name__} (not an instance; call it: {value.__name__}())"
+        return (
+            f"the class {value.__name__} (not an instance; call it: {value.__name__}())"
+        )
     if value is None or isinstance(value, (bool, int, float, complex)):
         return repr(value)
     return f"a {type(value).__name__}"
 
 
-def check_instance(owner: str, name: str, value, kind: type, example: str | None = None) -> None:
+def check_instance(
+    owner: str, name: str, value, kind: type, example: str | None = None
+) -> None:
     """Raise `TypeError` unless `value` is an instance of `kind`."""
     if not isinstance(value, kind):
         article = "an" if kind.__name__[:1].lower() in "aeiou" else "a"
         such = f" such as {example}" if example else ""
-        raise TypeError(f"{owner}: {name} must be {article} {kind.__name__} instance{such}, got {describe(value)}")
+        raise TypeError(
+            f"{owner}: {name} must be {article} {kind.__name__} instance{such}, got {describe(value)}"
+        )
 
 
 def positive(x):
@@ -91,7 +97,9 @@ def check_value(owner: str, name: str, value, rule: Callable, expected: str):
     if array is None:
         return value
     if array.dtype.kind not in "biuf":
-        raise TypeError(f"{message}, got {describe(value) if array.dtype == object else f'dtype {array.dtype}'}")
+        raise TypeError(
+            f"{message}, got {describe(value) if array.dtype == object else f'dtype {array.dtype}'}"
+        )
     ok = np.asarray(rule(array))
     if not ok.all():
         if array.ndim == 0:

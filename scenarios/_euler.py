@@ -27,25 +27,56 @@ from diffsim.operators.finite_volume import (
 class EulerScheme(PhysicsConfig):
     """`scheme:` — the finite-volume method (keys map onto the constructors)."""
 
-    reconstruction: Literal["first_order", "muscl", "weno5js", "weno5z"] = pydantic.Field("weno5z", description="face reconstruction: first_order, muscl, weno5js or weno5z")
-    limiter: Literal["minmod", "van_leer", "mc"] | None = pydantic.Field(None, description="MUSCL slope limiter: minmod (default with muscl), van_leer or mc; null for other reconstructions")  # MUSCL only; default minmod
+    reconstruction: Literal["first_order", "muscl", "weno5js", "weno5z"] = (
+        pydantic.Field(
+            "weno5z",
+            description="face reconstruction: first_order, muscl, weno5js or weno5z",
+        )
+    )
+    limiter: Literal["minmod", "van_leer", "mc"] | None = pydantic.Field(
+        None,
+        description="MUSCL slope limiter: minmod (default with muscl), van_leer or mc; null for other reconstructions",
+    )  # MUSCL only; default minmod
     # WENO only: the weights' epsilon (default: the reconstruction's, 1e-6)
-    weno_eps: float | None = pydantic.Field(None, gt=0.0, description="WENO weights' epsilon (null: the reconstruction's own, 1e-6)")
-    riemann: Literal["rusanov", "hll", "hllc", "roe"] = pydantic.Field("hllc", description="approximate Riemann solver at faces: rusanov, hll, hllc or roe")
-    wave_speeds: Literal["davis", "einfeldt"] = pydantic.Field("einfeldt", description="wave-speed estimates of hll/hllc: davis or einfeldt")
-    variables: Literal["primitive", "characteristic"] = pydantic.Field("characteristic", description="reconstruct primitive or characteristic variables")
-    positivity: bool = pydantic.Field(False, description="limit reconstructed states to positive density and pressure")
+    weno_eps: float | None = pydantic.Field(
+        None,
+        gt=0.0,
+        description="WENO weights' epsilon (null: the reconstruction's own, 1e-6)",
+    )
+    riemann: Literal["rusanov", "hll", "hllc", "roe"] = pydantic.Field(
+        "hllc",
+        description="approximate Riemann solver at faces: rusanov, hll, hllc or roe",
+    )
+    wave_speeds: Literal["davis", "einfeldt"] = pydantic.Field(
+        "einfeldt", description="wave-speed estimates of hll/hllc: davis or einfeldt"
+    )
+    variables: Literal["primitive", "characteristic"] = pydantic.Field(
+        "characteristic",
+        description="reconstruct primitive or characteristic variables",
+    )
+    positivity: bool = pydantic.Field(
+        False, description="limit reconstructed states to positive density and pressure"
+    )
     # high-order average <-> point-value conversion; default: on above second order
-    average_correction: bool | None = pydantic.Field(None, description="convert cell averages to point values at high order (null: on above second order)")
+    average_correction: bool | None = pydantic.Field(
+        None,
+        description="convert cell averages to point values at high order (null: on above second order)",
+    )
 
     @pydantic.model_validator(mode="after")
     def _limiter_only_for_muscl(self):
         if self.reconstruction == "muscl" and self.limiter is None:
             self.limiter = "minmod"
         if self.reconstruction != "muscl" and self.limiter is not None:
-            raise KeyedError("limiter", f"applies to reconstruction=muscl only, not {self.reconstruction} (set scheme.limiter to null)")
+            raise KeyedError(
+                "limiter",
+                f"applies to reconstruction=muscl only, not {self.reconstruction} (set scheme.limiter to null)",
+            )
         if self.weno_eps is not None and not self.reconstruction.startswith("weno"):
-            raise KeyedError("weno_eps", f"applies to WENO reconstructions only, not {self.reconstruction} (set scheme.weno_eps to null)")
+            raise KeyedError(
+                "weno_eps",
+                f"applies to WENO reconstructions only, not {self.reconstruction} (set scheme.weno_eps to null)",
+            )
         return self
 
 
@@ -110,4 +141,7 @@ def density_errors(ys, exact_ys, grid, names) -> dict:
     (for shock tubes on [0, 1] the L1 norm is the usual sum |e_i| dx)."""
     i = names.index("density")
     e = ys[-1][i] - exact_ys[-1][i]
-    return {"l1_density": float(np.mean(np.abs(e))), "l2_density": float(np.sqrt(np.mean(e**2)))}
+    return {
+        "l1_density": float(np.mean(np.abs(e))),
+        "l2_density": float(np.sqrt(np.mean(e**2))),
+    }

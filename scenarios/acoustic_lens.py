@@ -21,8 +21,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pydantic
 
-from diffsim.jobs import ConfigError, InverseProblem, KeyedError, OptimizationScenario, PhysicsConfig, SteadyResult, SteadyScenario, register
 from diffsim import solve_helmholtz
+from diffsim.jobs import (
+    ConfigError,
+    InverseProblem,
+    KeyedError,
+    OptimizationScenario,
+    PhysicsConfig,
+    SteadyResult,
+    SteadyScenario,
+    register,
+)
 from diffsim.operators import Grid
 from diffsim.operators.helmholtz import PML, Helmholtz, line_source, point_source
 
@@ -33,8 +42,12 @@ from ._common import grid_from
 class Lens(PhysicsConfig):
     """`physics.lens:` — the design region, a rectangle: centre and size (m)."""
 
-    centre: list[float] = pydantic.Field([-2.0e-3, 0.0], description="centre of the lens rectangle (m)")
-    size: list[pydantic.PositiveFloat] = pydantic.Field([3.0e-3, 11.0e-3], description="width and height of the lens rectangle (m)")
+    centre: list[float] = pydantic.Field(
+        [-2.0e-3, 0.0], description="centre of the lens rectangle (m)"
+    )
+    size: list[pydantic.PositiveFloat] = pydantic.Field(
+        [3.0e-3, 11.0e-3], description="width and height of the lens rectangle (m)"
+    )
 
 
 class Physics(PhysicsConfig):
@@ -44,24 +57,53 @@ class Physics(PhysicsConfig):
     across the PML-free height, its ends tapered over the fraction
     `source_taper`; the initial design (`uniform`: `c0` in the lens); the PML."""
 
-    frequency: pydantic.PositiveFloat = pydantic.Field(1.0e6, description="source frequency (Hz)")
-    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="background sound speed (m/s)")
-    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="background density (kg/m^3)")
-    c_min: pydantic.PositiveFloat = pydantic.Field(1350.0, description="lower bound of the lens sound speed (m/s)")
-    c_max: pydantic.PositiveFloat = pydantic.Field(1900.0, description="upper bound of the lens sound speed (m/s)")
+    frequency: pydantic.PositiveFloat = pydantic.Field(
+        1.0e6, description="source frequency (Hz)"
+    )
+    c0: pydantic.PositiveFloat = pydantic.Field(
+        1500.0, description="background sound speed (m/s)"
+    )
+    density: pydantic.PositiveFloat = pydantic.Field(
+        1000.0, description="background density (kg/m^3)"
+    )
+    c_min: pydantic.PositiveFloat = pydantic.Field(
+        1350.0, description="lower bound of the lens sound speed (m/s)"
+    )
+    c_max: pydantic.PositiveFloat = pydantic.Field(
+        1900.0, description="upper bound of the lens sound speed (m/s)"
+    )
     lens: Lens = pydantic.Field(default_factory=Lens, description="the design region")
-    target: list[float] = pydantic.Field([4.0e-3, 0.0], description="focal point to maximise |p|^2 at (m)")
-    source_x: float = pydantic.Field(-6.0e-3, description="x of the plane-wave line source (m)")
-    source_taper: float = pydantic.Field(0.25, ge=0.0, le=0.5, description="fraction of the source line tapered at each end")
-    initial: Literal["uniform"] = pydantic.Field("uniform", description="initial design (uniform: c0 in the lens)")
-    pml: hc.PMLConfig = pydantic.Field(default_factory=lambda: hc.PMLConfig(width=16), description="absorbing layer")
+    target: list[float] = pydantic.Field(
+        [4.0e-3, 0.0], description="focal point to maximise |p|^2 at (m)"
+    )
+    source_x: float = pydantic.Field(
+        -6.0e-3, description="x of the plane-wave line source (m)"
+    )
+    source_taper: float = pydantic.Field(
+        0.25,
+        ge=0.0,
+        le=0.5,
+        description="fraction of the source line tapered at each end",
+    )
+    initial: Literal["uniform"] = pydantic.Field(
+        "uniform", description="initial design (uniform: c0 in the lens)"
+    )
+    pml: hc.PMLConfig = pydantic.Field(
+        default_factory=lambda: hc.PMLConfig(width=16), description="absorbing layer"
+    )
 
     @pydantic.model_validator(mode="after")
     def _bounds(self):
         if not self.c_min < self.c0:
-            raise KeyedError("c_min", f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = {self.c0:g} m/s")
+            raise KeyedError(
+                "c_min",
+                f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = {self.c0:g} m/s",
+            )
         if not self.c0 < self.c_max:
-            raise KeyedError("c_max", f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = {self.c0:g} m/s")
+            raise KeyedError(
+                "c_max",
+                f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = {self.c0:g} m/s",
+            )
         return self
 
 
@@ -80,12 +122,27 @@ class _Lens:
 
     def sound_speed(self, params):
         ph = self.physics
-        return hc.bounded_sound_speed(self.op.sound_speed, self.lens_slices, params, ph.c_min, ph.c_max)
+        return hc.bounded_sound_speed(
+            self.op.sound_speed, self.lens_slices, params, ph.c_min, ph.c_max
+        )
 
     def solve(self, params, throw=True):
-        op = Helmholtz(self.op.discretization, self.sound_speed(params), self.op.omega, density=self.op.density, pml=self.pml)
+        op = Helmholtz(
+            self.op.discretization,
+            self.sound_speed(params),
+            self.op.omega,
+            density=self.op.density,
+            pml=self.pml,
+        )
         sc = self.solver_config
-        return solve_helmholtz(op, self.source, sc.build(), preconditioner=sc.preconditioner, shift=sc.shift, throw=throw)
+        return solve_helmholtz(
+            op,
+            self.source,
+            sc.build(),
+            preconditioner=sc.preconditioner,
+            shift=sc.shift,
+            throw=throw,
+        )
 
     def focal_pressure(self, pressure):
         """`p(target)` by band-limited interpolation (a smooth function of the field)."""
@@ -98,7 +155,9 @@ class _Lens:
         ph = self.physics
         shape = tuple(s.stop - s.start for s in self.lens_slices)
         frac = (ph.c0 - ph.c_min) / (ph.c_max - ph.c_min)
-        return jnp.full(shape, np.log(frac / (1 - frac)), dtype=self.op.sound_speed.dtype)
+        return jnp.full(
+            shape, np.log(frac / (1 - frac)), dtype=self.op.sound_speed.dtype
+        )
 
 
 def _geometry(config, physics):
@@ -112,25 +171,39 @@ def _geometry(config, physics):
         if len(point) != 2:
             raise ConfigError(key, f"expected 2 coordinates, got {len(point)}")
         if not (x0 < point[0] < x1 and y0 < point[1] < y1):
-            raise ConfigError(key, f"must lie inside the PML-free region x in ({x0:.4g}, {x1:.4g}), y in ({y0:.4g}, {y1:.4g}) m")
+            raise ConfigError(
+                key,
+                f"must lie inside the PML-free region x in ({x0:.4g}, {x1:.4g}), y in ({y0:.4g}, {y1:.4g}) m",
+            )
 
     lens = physics.lens
     if len(lens.centre) != 2 or len(lens.size) != 2:
         raise ConfigError("physics.lens", "centre and size need 2 entries each")
-    corners = [(lens.centre[0] + sx * lens.size[0] / 2, lens.centre[1] + sy * lens.size[1] / 2) for sx in (-1, 1) for sy in (-1, 1)]
+    corners = [
+        (lens.centre[0] + sx * lens.size[0] / 2, lens.centre[1] + sy * lens.size[1] / 2)
+        for sx in (-1, 1)
+        for sy in (-1, 1)
+    ]
     for corner in corners:
         inside_interior(corner, "physics.lens.size")
     inside_interior(physics.target, "physics.target")
     inside_interior([physics.source_x, 0.5 * (y0 + y1)], "physics.source_x")
     if not physics.source_x < lens.centre[0] - lens.size[0] / 2:
-        raise ConfigError("physics.source_x", "the source line must lie to the left of the lens")
+        raise ConfigError(
+            "physics.source_x", "the source line must lie to the left of the lens"
+        )
     if not physics.target[0] > lens.centre[0] + lens.size[0] / 2:
-        raise ConfigError("physics.target", "the target must lie to the right of the lens")
+        raise ConfigError(
+            "physics.target", "the target must lie to the right of the lens"
+        )
 
     slices = []
     for axis in range(2):
         c = grid.axis_coordinates(axis)
-        lo, hi = lens.centre[axis] - lens.size[axis] / 2, lens.centre[axis] + lens.size[axis] / 2
+        lo, hi = (
+            lens.centre[axis] - lens.size[axis] / 2,
+            lens.centre[axis] + lens.size[axis] / 2,
+        )
         idx = np.nonzero((c >= lo) & (c <= hi))[0]
         if idx.size == 0:
             raise ConfigError("physics.lens.size", "the lens covers no cell centre")
@@ -142,17 +215,33 @@ def _build(config, physics) -> _Lens:
     grid, pml, (y0, y1), slices = _geometry(config, physics)
 
     omega = 2 * np.pi * physics.frequency
-    op = Helmholtz(hc.discretization_from(config, grid), physics.c0, omega, density=physics.density, pml=pml)
-    source = line_source(grid, 0, physics.source_x, lower=[y0], upper=[y1], taper=physics.source_taper)
+    op = Helmholtz(
+        hc.discretization_from(config, grid),
+        physics.c0,
+        omega,
+        density=physics.density,
+        pml=pml,
+    )
+    source = line_source(
+        grid, 0, physics.source_x, lower=[y0], upper=[y1], taper=physics.source_taper
+    )
     probe = point_source(grid, physics.target) * grid.cell_volume
-    return _Lens(grid, pml, op, tuple(slices), source, probe, physics, hc.solver_config(config))
+    return _Lens(
+        grid, pml, op, tuple(slices), source, probe, physics, hc.solver_config(config)
+    )
 
 
 def _lens_patch(problem: _Lens, **kw):
     lens = problem.physics.lens
     return mpatches.Rectangle(
-        ((lens.centre[0] - lens.size[0] / 2) * hc.MM, (lens.centre[1] - lens.size[1] / 2) * hc.MM),
-        lens.size[0] * hc.MM, lens.size[1] * hc.MM, fill=False, **kw,
+        (
+            (lens.centre[0] - lens.size[0] / 2) * hc.MM,
+            (lens.centre[1] - lens.size[1] / 2) * hc.MM,
+        ),
+        lens.size[0] * hc.MM,
+        lens.size[1] * hc.MM,
+        fill=False,
+        **kw,
     )
 
 
@@ -162,8 +251,23 @@ def _decorate(problem: _Lens):
 
     def mark(ax):
         ax.add_patch(_lens_patch(problem, ec="w", lw=1.0, ls="-", label="lens"))
-        ax.plot([ph.source_x * hc.MM] * 2, [y0 * hc.MM, y1 * hc.MM], color="c", lw=1.6, label="source")
-        ax.plot(ph.target[0] * hc.MM, ph.target[1] * hc.MM, marker="+", color="lime", ms=11, mew=1.8, ls="none", label="target")
+        ax.plot(
+            [ph.source_x * hc.MM] * 2,
+            [y0 * hc.MM, y1 * hc.MM],
+            color="c",
+            lw=1.6,
+            label="source",
+        )
+        ax.plot(
+            ph.target[0] * hc.MM,
+            ph.target[1] * hc.MM,
+            marker="+",
+            color="lime",
+            ms=11,
+            mew=1.8,
+            ls="none",
+            label="target",
+        )
 
     return mark
 
@@ -180,9 +284,17 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
     headline = {"focal_gain": "focal intensity gain (optimized / initial design)"}
     defaults = {
         "adjoint": "implicit",
-        "grid": {"cells": [128, 128], "lower": [-9.6e-3, -9.6e-3], "upper": [9.6e-3, 9.6e-3]},
+        "grid": {
+            "cells": [128, 128],
+            "lower": [-9.6e-3, -9.6e-3],
+            "upper": [9.6e-3, 9.6e-3],
+        },
         "discretization": "fourier",
-        "optimize": {"iterations": 60, "checkpoint_every": 20, "optimizer": {"name": "adam", "learning_rate": 0.3}},
+        "optimize": {
+            "iterations": 60,
+            "checkpoint_every": 20,
+            "optimizer": {"name": "adam", "learning_rate": 0.3},
+        },
     }
 
     @classmethod
@@ -195,7 +307,13 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
         problem = _build(config, physics)
         params = problem.initial_params()
         c = problem.sound_speed(params)
-        op = Helmholtz(problem.op.discretization, c, problem.op.omega, density=problem.op.density, pml=problem.pml)
+        op = Helmholtz(
+            problem.op.discretization,
+            c,
+            problem.op.omega,
+            density=problem.op.density,
+            pml=problem.pml,
+        )
         sol, timings = hc.solve(op, problem.source, problem.solver_config)
         pressure = np.asarray(sol.value)
         background, _ = hc.solve(problem.op, problem.source, problem.solver_config)
@@ -210,18 +328,34 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
             "focal_gain": intensity / reference,
             "focal_gain_reference": "no lens (c0 everywhere)",
         }
-        fields = hc.pressure_dataset(problem.grid, pressure, c, attrs={"scenario": self.name, "design": physics.initial})
+        fields = hc.pressure_dataset(
+            problem.grid,
+            pressure,
+            c,
+            attrs={"scenario": self.name, "design": physics.initial},
+        )
 
         def plot(out):
             title = f"acoustic lens, initial design ({physics.initial}), f = {physics.frequency / 1e6:g} MHz ({hc.discretization_name(config)})"
-            return hc.plot_pressure_and_speed(problem.grid, pressure, c, problem.pml, out, title, decorate=_decorate(problem))
+            return hc.plot_pressure_and_speed(
+                problem.grid,
+                pressure,
+                c,
+                problem.pml,
+                out,
+                title,
+                decorate=_decorate(problem),
+            )
 
         return SteadyResult(fields, summary, plot)
 
     # --- diffsim optimize ----------------------------------------------------
     def build_problem(self, config, physics, key):
         if config.adjoint != "implicit":
-            raise ConfigError("adjoint", "the Helmholtz solve is differentiated implicitly (one adjoint solve): use implicit")
+            raise ConfigError(
+                "adjoint",
+                "the Helmholtz solve is differentiated implicitly (one adjoint solve): use implicit",
+            )
         problem = _build(config, physics)
         params0 = problem.initial_params()
         intensity0 = jax.jit(problem.intensity)(params0)
@@ -234,7 +368,12 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
 
         def fields(params):
             sol = solve(params)
-            return hc.pressure_dataset(problem.grid, np.asarray(sol.value), np.asarray(problem.sound_speed(params)), attrs={"scenario": self.name})
+            return hc.pressure_dataset(
+                problem.grid,
+                np.asarray(sol.value),
+                np.asarray(problem.sound_speed(params)),
+                attrs={"scenario": self.name},
+            )
 
         def metrics(initial, final):
             s0, s1 = solve(initial), solve(final)
@@ -257,11 +396,19 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
         def plot(initial, final, history, out):
             return _plot_design(problem, solve, initial, final, Path(out), config)
 
-        return InverseProblem(params0, loss, fields=fields, metrics=metrics, plot=plot,
-                              loss_label=r"$-\ln(I_{focus} / I_{focus,initial})$ (dimensionless)")
+        return InverseProblem(
+            params0,
+            loss,
+            fields=fields,
+            metrics=metrics,
+            plot=plot,
+            loss_label=r"$-\ln(I_{focus} / I_{focus,initial})$ (dimensionless)",
+        )
 
 
-def _plot_design(problem: _Lens, solve, initial, final, out: Path, config) -> list[Path]:
+def _plot_design(
+    problem: _Lens, solve, initial, final, out: Path, config
+) -> list[Path]:
     grid, pml, ph = problem.grid, problem.pml, problem.physics
     p0, p1 = np.asarray(solve(initial).value), np.asarray(solve(final).value)
     i0 = float(np.abs(problem.focal_pressure(p0)) ** 2)
@@ -272,17 +419,32 @@ def _plot_design(problem: _Lens, solve, initial, final, out: Path, config) -> li
     focal = r"$|p(\mathbf{x}_t)|^2$"
 
     # |p| before and after, one colour scale
-    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.9), constrained_layout=True, sharey=True)
-    for ax, p, what, intensity in ((axes[0], p0, "initial design (uniform)", i0), (axes[1], p1, "optimized design", i1)):
-        image = ax.imshow(np.abs(p).T, origin="lower", extent=hc.extent_mm(grid), cmap="magma", vmin=0, vmax=scale,
-                          interpolation="nearest", aspect="equal")
+    fig, axes = plt.subplots(
+        1, 2, figsize=(11.5, 4.9), constrained_layout=True, sharey=True
+    )
+    for ax, p, what, intensity in (
+        (axes[0], p0, "initial design (uniform)", i0),
+        (axes[1], p1, "optimized design", i1),
+    ):
+        image = ax.imshow(
+            np.abs(p).T,
+            origin="lower",
+            extent=hc.extent_mm(grid),
+            cmap="magma",
+            vmin=0,
+            vmax=scale,
+            interpolation="nearest",
+            aspect="equal",
+        )
         hc.draw_pml(ax, grid, pml)
         mark(ax)
         ax.set(xlabel="x (mm)", title=f"{what}: {focal} = {intensity:.3g}")
     axes[0].set_ylabel("y (mm)")
     axes[0].legend(loc="lower left", fontsize=7, framealpha=0.7)
     fig.colorbar(image, ax=axes, label=r"$|p|$ (Pa per unit source)", shrink=0.9)
-    fig.suptitle(f"acoustic lens at {ph.frequency / 1e6:g} MHz: focal intensity gain {i1 / i0:.1f}x ({hc.discretization_name(config)})")
+    fig.suptitle(
+        f"acoustic lens at {ph.frequency / 1e6:g} MHz: focal intensity gain {i1 / i0:.1f}x ({hc.discretization_name(config)})"
+    )
     paths = [hc.save(fig, out / "pressure_before_after.png")]
 
     # the optimized sound speed: whole domain and the lens region, one colour scale
@@ -292,17 +454,36 @@ def _plot_design(problem: _Lens, solve, initial, final, out: Path, config) -> li
     h = np.array(grid.spacing) * hc.MM / 2
     zoom = (xs[0] - h[0], xs[-1] + h[0], ys[0] - h[1], ys[-1] + h[1])
     lens_aspect = (zoom[1] - zoom[0]) / (zoom[3] - zoom[2])
-    fig, axes = plt.subplots(1, 2, figsize=(5.2 + 4.4 * lens_aspect + 2.2, 4.9), constrained_layout=True,
-                             gridspec_kw={"width_ratios": [1.0, max(lens_aspect, 0.25)]})
-    kw = dict(origin="lower", cmap="viridis", vmin=ph.c_min, vmax=ph.c_max, interpolation="nearest", aspect="equal")
+    fig, axes = plt.subplots(
+        1,
+        2,
+        figsize=(5.2 + 4.4 * lens_aspect + 2.2, 4.9),
+        constrained_layout=True,
+        gridspec_kw={"width_ratios": [1.0, max(lens_aspect, 0.25)]},
+    )
+    kw = dict(
+        origin="lower",
+        cmap="viridis",
+        vmin=ph.c_min,
+        vmax=ph.c_max,
+        interpolation="nearest",
+        aspect="equal",
+    )
     axes[0].imshow(c.T, extent=hc.extent_mm(grid), **kw)
     hc.draw_pml(axes[0], grid, pml)
     mark(axes[0])
     axes[0].set(xlabel="x (mm)", ylabel="y (mm)", title="optimized sound speed")
     image = axes[1].imshow(c[sx, sy].T, extent=zoom, **kw)
     axes[1].set(xlabel="x (mm)", ylabel="y (mm)", title="lens region (zoom)")
-    fig.colorbar(image, ax=axes, label=f"sound speed (m/s), bounds [{ph.c_min:g}, {ph.c_max:g}]", shrink=0.9)
-    fig.suptitle(f"acoustic lens: optimized sound speed at {ph.frequency / 1e6:g} MHz (source line, lens, target +)")
+    fig.colorbar(
+        image,
+        ax=axes,
+        label=f"sound speed (m/s), bounds [{ph.c_min:g}, {ph.c_max:g}]",
+        shrink=0.9,
+    )
+    fig.suptitle(
+        f"acoustic lens: optimized sound speed at {ph.frequency / 1e6:g} MHz (source line, lens, target +)"
+    )
     paths.append(hc.save(fig, out / "sound_speed_optimized.png"))
 
     # intensity along the line through the target
@@ -313,12 +494,22 @@ def _plot_design(problem: _Lens, solve, initial, final, out: Path, config) -> li
     ax.plot(x, np.abs(p1[:, j]) ** 2, color="C3", lw=1.8, label="optimized design")
     ax.axvline(ph.target[0] * hc.MM, color="g", ls=":", lw=1.2, label="target")
     lens = ph.lens
-    ax.axvspan((lens.centre[0] - lens.size[0] / 2) * hc.MM, (lens.centre[0] + lens.size[0] / 2) * hc.MM, color="C0", alpha=0.12, label="lens")
+    ax.axvspan(
+        (lens.centre[0] - lens.size[0] / 2) * hc.MM,
+        (lens.centre[0] + lens.size[0] / 2) * hc.MM,
+        color="C0",
+        alpha=0.12,
+        label="lens",
+    )
     (x0, x1) = pml.interior_bounds(grid)[0]
     ax.axvspan(grid.lower[0] * hc.MM, x0 * hc.MM, color="0.88")
     ax.axvspan(x1 * hc.MM, grid.upper[0] * hc.MM, color="0.88", label="PML")
-    ax.set(xlabel="x (mm)", ylabel=r"$|p|^2$ (Pa$^2$ per unit source$^2$)", xlim=(x[0], x[-1]),
-           title=f"intensity along y = {ph.target[1] * hc.MM:g} mm (through the target)")
+    ax.set(
+        xlabel="x (mm)",
+        ylabel=r"$|p|^2$ (Pa$^2$ per unit source$^2$)",
+        xlim=(x[0], x[-1]),
+        title=f"intensity along y = {ph.target[1] * hc.MM:g} mm (through the target)",
+    )
     ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3)
     paths.append(hc.save(fig, out / "axis_intensity.png"))

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim.jobs import ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.jobs import (
+    ConfigError,
+    PhysicsConfig,
+    Setup,
+    TimeDependentScenario,
+    register,
+)
 from diffsim.operators import Burgers, FourierSpectral
 
 from ._common import grid_from
@@ -13,7 +19,10 @@ from ._common import grid_from
 
 class Physics(PhysicsConfig):
     nu: pydantic.PositiveFloat = pydantic.Field(0.02, description="viscosity")
-    amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="amplitude A of the initial A sin(x); the shock forms at t = 1/A")
+    amplitude: pydantic.PositiveFloat = pydantic.Field(
+        1.0,
+        description="amplitude A of the initial A sin(x); the shock forms at t = 1/A",
+    )
 
 
 def cole_hopf_sine(x, t, nu, amplitude):
@@ -28,7 +37,9 @@ def cole_hopf_sine(x, t, nu, amplitude):
     if t == 0:
         return amplitude * np.sin(x)
     sigma = np.sqrt(2 * nu * t)
-    s = np.linspace(-14 * sigma, 14 * sigma, 801)  # converged to 1e-15 (checked against 8001)  # y = x - s
+    s = np.linspace(
+        -14 * sigma, 14 * sigma, 801
+    )  # converged to 1e-15 (checked against 8001)  # y = x - s
     y = x[:, None] - s[None, :]
     log_w = -(s**2) / (4 * nu * t) - amplitude * (1 - np.cos(y)) / (2 * nu)
     w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
@@ -51,7 +62,9 @@ class BurgersShock(TimeDependentScenario):
     @classmethod
     def validate(cls, config, physics):
         if grid_from(config).lengths[0] != 2 * np.pi:
-            raise ConfigError("grid.upper", "the exact solution assumes a domain of length 2 pi")
+            raise ConfigError(
+                "grid.upper", "the exact solution assumes a domain of length 2 pi"
+            )
 
     def build(self, config, physics, key):
         self.validate(config, physics)

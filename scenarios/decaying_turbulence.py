@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pydantic
 import numpy as np
+import pydantic
 
 from diffsim.jobs import PhysicsConfig, Setup, TimeDependentScenario, register
 from diffsim.operators import FourierSpectral, NavierStokesVorticity
@@ -13,8 +13,14 @@ from ._common import grid_from, random_smooth_field
 
 class Physics(PhysicsConfig):
     nu: pydantic.PositiveFloat = pydantic.Field(2e-3, description="kinematic viscosity")
-    peak_wavenumber: pydantic.PositiveFloat = pydantic.Field(8.0, ge=0.5, description="wavenumber of the initial spectrum's peak, in units of the fundamental 2 pi / L (>= 0.5: below it the spectrum vanishes)")
-    vorticity_rms: pydantic.PositiveFloat = pydantic.Field(5.0, description="RMS of the initial vorticity")
+    peak_wavenumber: pydantic.PositiveFloat = pydantic.Field(
+        8.0,
+        ge=0.5,
+        description="wavenumber of the initial spectrum's peak, in units of the fundamental 2 pi / L (>= 0.5: below it the spectrum vanishes)",
+    )
+    vorticity_rms: pydantic.PositiveFloat = pydantic.Field(
+        5.0, description="RMS of the initial vorticity"
+    )
 
 
 @register
@@ -25,7 +31,11 @@ class DecayingTurbulence(TimeDependentScenario):
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
-        "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [2 * np.pi, 2 * np.pi]},
+        "grid": {
+            "cells": [128, 128],
+            "lower": [0.0, 0.0],
+            "upper": [2 * np.pi, 2 * np.pi],
+        },
         "time": {"t_end": 10.0, "dt": 0.01, "snapshots": 40},
         "stepper": "etdrk4",
     }
@@ -33,5 +43,7 @@ class DecayingTurbulence(TimeDependentScenario):
     def build(self, config, physics, key):
         grid = grid_from(config)
         op = NavierStokesVorticity(FourierSpectral(grid), nu=physics.nu)
-        w0 = random_smooth_field(key, grid, k_peak=physics.peak_wavenumber, rms=physics.vorticity_rms)
+        w0 = random_smooth_field(
+            key, grid, k_peak=physics.peak_wavenumber, rms=physics.vorticity_rms
+        )
         return Setup(op, grid, w0[None])

@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim.jobs import EXPLICIT_STEPPERS, PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.jobs import (
+    EXPLICIT_STEPPERS,
+    PhysicsConfig,
+    Setup,
+    TimeDependentScenario,
+    register,
+)
 from diffsim.operators.finite_volume import Outflow, ReflectingWall
 
 from ._common import grid_from
@@ -15,8 +21,15 @@ from ._euler import EULER_DEFAULTS, EulerScheme, make_euler
 
 class ShuOsherPhysics(PhysicsConfig):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
-    entropy_amplitude: float = pydantic.Field(0.2, ge=0.0, lt=1.0, description="amplitude of the sinusoidal density ahead of the shock")
-    entropy_wavenumber: pydantic.PositiveFloat = pydantic.Field(5.0, description="wavenumber of the density wave")
+    entropy_amplitude: float = pydantic.Field(
+        0.2,
+        ge=0.0,
+        lt=1.0,
+        description="amplitude of the sinusoidal density ahead of the shock",
+    )
+    entropy_wavenumber: pydantic.PositiveFloat = pydantic.Field(
+        5.0, description="wavenumber of the density wave"
+    )
 
 
 @register
@@ -38,7 +51,11 @@ class ShuOsher(TimeDependentScenario):
         grid = grid_from(config)
         (x,) = grid.coordinates
         post = x < -4.0
-        rho = np.where(post, 3.857143, 1.0 + physics.entropy_amplitude * np.sin(physics.entropy_wavenumber * x))
+        rho = np.where(
+            post,
+            3.857143,
+            1.0 + physics.entropy_amplitude * np.sin(physics.entropy_wavenumber * x),
+        )
         u = np.where(post, 2.629369, 0.0)
         p = np.where(post, 10.33333, 1.0)
         op = make_euler(grid, config.scheme, physics.gamma, Outflow())
@@ -47,7 +64,12 @@ class ShuOsher(TimeDependentScenario):
 
 class BlastPhysics(PhysicsConfig):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
-    pressures: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((1000.0, 0.01, 100.0), description="pressures of the left, middle and right states")
+    pressures: tuple[
+        pydantic.PositiveFloat, pydantic.PositiveFloat, pydantic.PositiveFloat
+    ] = pydantic.Field(
+        (1000.0, 0.01, 100.0),
+        description="pressures of the left, middle and right states",
+    )
 
 
 @register
@@ -69,7 +91,14 @@ class WoodwardColella(TimeDependentScenario):
     def build(self, config, physics, key):
         grid = grid_from(config)
         (x,) = grid.coordinates
-        lo, hi = grid.lower[0] + 0.1 * grid.lengths[0], grid.lower[0] + 0.9 * grid.lengths[0]
-        p = np.where(x < lo, physics.pressures[0], np.where(x > hi, physics.pressures[2], physics.pressures[1]))
+        lo, hi = (
+            grid.lower[0] + 0.1 * grid.lengths[0],
+            grid.lower[0] + 0.9 * grid.lengths[0],
+        )
+        p = np.where(
+            x < lo,
+            physics.pressures[0],
+            np.where(x > hi, physics.pressures[2], physics.pressures[1]),
+        )
         op = make_euler(grid, config.scheme, physics.gamma, ReflectingWall())
         return Setup(op, grid, np.stack([np.ones_like(x), np.zeros_like(x), p]))

@@ -8,18 +8,44 @@ import dataclasses
 import numpy as np
 import pydantic
 
-from diffsim.jobs import EXPLICIT_STEPPERS, ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
-from diffsim.operators.finite_volume import Inflow, Outflow, Periodic, ReflectingWall, Switch
+from diffsim.jobs import (
+    EXPLICIT_STEPPERS,
+    ConfigError,
+    PhysicsConfig,
+    Setup,
+    TimeDependentScenario,
+    register,
+)
+from diffsim.operators.finite_volume import (
+    Inflow,
+    Outflow,
+    Periodic,
+    ReflectingWall,
+    Switch,
+)
 
 from ._common import grid_from
-from ._euler import EULER_DEFAULTS, EulerScheme, conservative_averages_to_primitive, density_errors, gauss_cell_average, make_euler
+from ._euler import (
+    EULER_DEFAULTS,
+    EulerScheme,
+    conservative_averages_to_primitive,
+    density_errors,
+    gauss_cell_average,
+    make_euler,
+)
 
 
 class VortexPhysics(PhysicsConfig):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
-    strength: pydantic.PositiveFloat = pydantic.Field(5.0, description="vortex strength")
-    velocity: tuple[float, float] = pydantic.Field((1.0, 1.0), description="free-stream velocity (u, v)")
-    center: tuple[float, float] = pydantic.Field((0.0, 0.0), description="initial vortex centre (x, y)")
+    strength: pydantic.PositiveFloat = pydantic.Field(
+        5.0, description="vortex strength"
+    )
+    velocity: tuple[float, float] = pydantic.Field(
+        (1.0, 1.0), description="free-stream velocity (u, v)"
+    )
+    center: tuple[float, float] = pydantic.Field(
+        (0.0, 0.0), description="initial vortex centre (x, y)"
+    )
 
 
 @register
@@ -54,7 +80,9 @@ class IsentropicVortex(TimeDependentScenario):
                 u = ux - beta / (2 * np.pi) * np.exp(0.5 * (1 - r2)) * dy
                 v = uy + beta / (2 * np.pi) * np.exp(0.5 * (1 - r2)) * dx
                 p = rho**g
-                return np.stack([rho, rho * u, rho * v, p / (g - 1) + 0.5 * rho * (u**2 + v**2)])
+                return np.stack(
+                    [rho, rho * u, rho * v, p / (g - 1) + 0.5 * rho * (u**2 + v**2)]
+                )
 
             return gauss_cell_average(fn, grid)
 
@@ -68,7 +96,9 @@ class IsentropicVortex(TimeDependentScenario):
 
 class QuadrantPhysics(PhysicsConfig):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
-    split: tuple[float, float] = pydantic.Field((0.5, 0.5), description="point (x, y) where the four quadrants meet")
+    split: tuple[float, float] = pydantic.Field(
+        (0.5, 0.5), description="point (x, y) where the four quadrants meet"
+    )
 
 
 # Lax & Liu (1998), configuration 3: (density, velocity_x, velocity_y, pressure) per quadrant
@@ -100,19 +130,36 @@ class RiemannProblem2D(TimeDependentScenario):
         X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
         east, north = X > physics.split[0], Y > physics.split[1]
         fields = np.zeros((4, *grid.cells))
-        for name, mask in (("ne", east & north), ("nw", ~east & north), ("sw", ~east & ~north), ("se", east & ~north)):
+        for name, mask in (
+            ("ne", east & north),
+            ("nw", ~east & north),
+            ("sw", ~east & ~north),
+            ("se", east & ~north),
+        ):
             fields[:, mask] = np.asarray(_LAX_LIU_3[name])[:, None]
         op = make_euler(grid, config.scheme, physics.gamma, Outflow())
         return Setup(op, grid, fields)
 
 
 class KHPhysics(PhysicsConfig):
-    gamma: float = pydantic.Field(5.0 / 3.0, gt=1.0, description="ratio of specific heats")
-    density_ratio: pydantic.PositiveFloat = pydantic.Field(2.0, description="density of the middle band over that outside")
-    shear_velocity: pydantic.PositiveFloat = pydantic.Field(0.5, description="speed of each layer (opposite directions)")
-    pressure: pydantic.PositiveFloat = pydantic.Field(2.5, description="uniform initial pressure")
-    layer_width: pydantic.PositiveFloat = pydantic.Field(0.025, description="thickness of the shear layers")
-    perturbation: pydantic.NonNegativeFloat = pydantic.Field(0.01, description="amplitude of the seeding vertical velocity")
+    gamma: float = pydantic.Field(
+        5.0 / 3.0, gt=1.0, description="ratio of specific heats"
+    )
+    density_ratio: pydantic.PositiveFloat = pydantic.Field(
+        2.0, description="density of the middle band over that outside"
+    )
+    shear_velocity: pydantic.PositiveFloat = pydantic.Field(
+        0.5, description="speed of each layer (opposite directions)"
+    )
+    pressure: pydantic.PositiveFloat = pydantic.Field(
+        2.5, description="uniform initial pressure"
+    )
+    layer_width: pydantic.PositiveFloat = pydantic.Field(
+        0.025, description="thickness of the shear layers"
+    )
+    perturbation: pydantic.NonNegativeFloat = pydantic.Field(
+        0.01, description="amplitude of the seeding vertical velocity"
+    )
 
 
 @register
@@ -133,7 +180,9 @@ class KelvinHelmholtz(TimeDependentScenario):
     @classmethod
     def validate(cls, config, physics):
         if grid_from(config).lengths != (1.0, 1.0):
-            raise ConfigError("grid.upper", "kelvin_helmholtz is set up on the unit square")
+            raise ConfigError(
+                "grid.upper", "kelvin_helmholtz is set up on the unit square"
+            )
 
     def build(self, config, physics, key):
         self.validate(config, physics)
@@ -144,7 +193,14 @@ class KelvinHelmholtz(TimeDependentScenario):
         band = 0.5 * (np.tanh((Y - 0.25) / a) - np.tanh((Y - 0.75) / a))
         rho = 1.0 + (physics.density_ratio - 1.0) * band
         u = physics.shear_velocity * (2 * band - 1)
-        v = physics.perturbation * np.sin(4 * np.pi * X) * (np.exp(-((Y - 0.25) / 0.05) ** 2) + np.exp(-((Y - 0.75) / 0.05) ** 2))
+        v = (
+            physics.perturbation
+            * np.sin(4 * np.pi * X)
+            * (
+                np.exp(-(((Y - 0.25) / 0.05) ** 2))
+                + np.exp(-(((Y - 0.75) / 0.05) ** 2))
+            )
+        )
         p = np.full_like(X, physics.pressure)
         op = make_euler(grid, config.scheme, physics.gamma, Periodic())
         return Setup(op, grid, np.stack([rho, u, v, p]))
@@ -153,7 +209,9 @@ class KelvinHelmholtz(TimeDependentScenario):
 class DoubleMachPhysics(PhysicsConfig):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     mach: float = pydantic.Field(10.0, gt=1.0, description="shock Mach number")
-    wall_start: pydantic.NonNegativeFloat = pydantic.Field(1.0 / 6.0, description="x where the reflecting wall begins")
+    wall_start: pydantic.NonNegativeFloat = pydantic.Field(
+        1.0 / 6.0, description="x where the reflecting wall begins"
+    )
 
 
 def _post_shock_state(gamma, mach):
@@ -213,12 +271,20 @@ class DoubleMachReflection(TimeDependentScenario):
         angle = np.pi / 6  # post-shock velocity points 30 degrees below the x axis
         post = (rho1, (u1 * np.cos(angle), -u1 * np.sin(angle)), p1)
         pre = (rho0, (0.0, 0.0), p0)
-        post_bc, pre_bc = Inflow(post[0], post[1], post[2]), Inflow(pre[0], pre[1], pre[2])
+        post_bc, pre_bc = (
+            Inflow(post[0], post[1], post[2]),
+            Inflow(pre[0], pre[1], pre[2]),
+        )
         boundaries = (
             (post_bc, Outflow()),
-            (Switch(_BeforeWall(x0), post_bc, ReflectingWall()), Switch(_BehindShock(x0, speed), post_bc, pre_bc)),
+            (
+                Switch(_BeforeWall(x0), post_bc, ReflectingWall()),
+                Switch(_BehindShock(x0, speed), post_bc, pre_bc),
+            ),
         )
-        behind = _BehindShock(x0, speed)(np.meshgrid(*grid.coordinates, indexing="ij"), 0.0)
+        behind = _BehindShock(x0, speed)(
+            np.meshgrid(*grid.coordinates, indexing="ij"), 0.0
+        )
         fields = np.stack(
             [
                 np.where(behind, post[0], pre[0]),
@@ -233,9 +299,15 @@ class DoubleMachReflection(TimeDependentScenario):
 
 class ExplosionPhysics(PhysicsConfig):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
-    radius: pydantic.PositiveFloat = pydantic.Field(0.4, description="radius of the high-pressure sphere")
-    inside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((1.0, 1.0), description="density and pressure inside the sphere")
-    outside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((0.125, 0.1), description="density and pressure outside")
+    radius: pydantic.PositiveFloat = pydantic.Field(
+        0.4, description="radius of the high-pressure sphere"
+    )
+    inside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field(
+        (1.0, 1.0), description="density and pressure inside the sphere"
+    )
+    outside: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field(
+        (0.125, 0.1), description="density and pressure outside"
+    )
 
 
 @register
@@ -249,14 +321,24 @@ class Explosion3D(TimeDependentScenario):
     Scheme = EulerScheme
     defaults = {
         **EULER_DEFAULTS,
-        "grid": {"cells": [32, 32, 32], "lower": [-1.0, -1.0, -1.0], "upper": [1.0, 1.0, 1.0]},
+        "grid": {
+            "cells": [32, 32, 32],
+            "lower": [-1.0, -1.0, -1.0],
+            "upper": [1.0, 1.0, 1.0],
+        },
         "time": {"t_end": 0.25, "cfl": 0.4, "snapshots": 5},
     }
 
     def build(self, config, physics, key):
         grid = grid_from(config)
         # cell-averaged indicator of the sphere, so that the initial data are as round as the grid allows
-        inside = gauss_cell_average(lambda x, y, z: (x**2 + y**2 + z**2 < physics.radius**2)[None].astype(float), grid, points=4)[0]
+        inside = gauss_cell_average(
+            lambda x, y, z: (x**2 + y**2 + z**2 < physics.radius**2)[None].astype(
+                float
+            ),
+            grid,
+            points=4,
+        )[0]
         rho = physics.outside[0] + (physics.inside[0] - physics.outside[0]) * inside
         p = physics.outside[1] + (physics.inside[1] - physics.outside[1]) * inside
         zero = np.zeros_like(rho)

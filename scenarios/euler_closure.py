@@ -18,8 +18,8 @@ held-out density errors of the plain and of the corrected coarse solver.
 from __future__ import annotations
 
 import math
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 import equinox as eqx
 import jax
@@ -31,29 +31,60 @@ import xarray as xr
 
 import diffsim as ds
 import diffsim.jobs  # noqa: F401  (ds.jobs)
-from diffsim.jobs import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register
+from diffsim.jobs import (
+    EXPLICIT_STEPPERS,
+    ConfigError,
+    InverseProblem,
+    OptimizationScenario,
+    PhysicsConfig,
+    register,
+)
 from diffsim.operators import Grid
-from diffsim.operators.finite_volume import NeuralFlux, Outflow
+from diffsim.operators.finite_volume import NeuralFlux, Outflow, solve_riemann
 
 from ._common import grid_from
 from ._euler import EULER_DEFAULTS, EulerScheme, make_euler
-from diffsim.operators.finite_volume import solve_riemann
 
 
 class Physics(PhysicsConfig):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
-    fine_factor: int = pydantic.Field(16, ge=2, description="fine cells per coarse cell")
-    train_states: pydantic.PositiveInt = pydantic.Field(24, description="random Riemann problems to train on")
-    test_states: pydantic.PositiveInt = pydantic.Field(16, description="held-out Riemann problems")
-    density: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((0.125, 1.0), description="[low, high] of the log-uniform densities")
-    pressure: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field((0.1, 1.0), description="[low, high] of the log-uniform pressures")
-    velocity: tuple[float, float] = pydantic.Field((-0.5, 0.5), description="[low, high] of the uniform velocities")
-    interface: float = pydantic.Field(0.5, description="position of the initial discontinuity")
-    radius: pydantic.PositiveInt = pydantic.Field(2, description="cells on each side of a face the network sees")
-    width: pydantic.PositiveInt = pydantic.Field(16, description="hidden units per layer of the network")
-    depth: pydantic.PositiveInt = pydantic.Field(2, description="hidden layers of the network")
-    symmetric: bool = pydantic.Field(True, description="make the correction mirror-symmetric")
-    form: Literal["flux", "jump"] = pydantic.Field("flux", description="network output: a flux correction (flux) or jump coefficients (jump)")
+    fine_factor: int = pydantic.Field(
+        16, ge=2, description="fine cells per coarse cell"
+    )
+    train_states: pydantic.PositiveInt = pydantic.Field(
+        24, description="random Riemann problems to train on"
+    )
+    test_states: pydantic.PositiveInt = pydantic.Field(
+        16, description="held-out Riemann problems"
+    )
+    density: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field(
+        (0.125, 1.0), description="[low, high] of the log-uniform densities"
+    )
+    pressure: tuple[pydantic.PositiveFloat, pydantic.PositiveFloat] = pydantic.Field(
+        (0.1, 1.0), description="[low, high] of the log-uniform pressures"
+    )
+    velocity: tuple[float, float] = pydantic.Field(
+        (-0.5, 0.5), description="[low, high] of the uniform velocities"
+    )
+    interface: float = pydantic.Field(
+        0.5, description="position of the initial discontinuity"
+    )
+    radius: pydantic.PositiveInt = pydantic.Field(
+        2, description="cells on each side of a face the network sees"
+    )
+    width: pydantic.PositiveInt = pydantic.Field(
+        16, description="hidden units per layer of the network"
+    )
+    depth: pydantic.PositiveInt = pydantic.Field(
+        2, description="hidden layers of the network"
+    )
+    symmetric: bool = pydantic.Field(
+        True, description="make the correction mirror-symmetric"
+    )
+    form: Literal["flux", "jump"] = pydantic.Field(
+        "flux",
+        description="network output: a flux correction (flux) or jump coefficients (jump)",
+    )
 
     @pydantic.field_validator("density", "pressure", "velocity")
     @classmethod
@@ -72,7 +103,11 @@ def random_states(key, n: int, physics: Physics) -> np.ndarray:
         return np.exp(np.asarray(jax.random.uniform(k, (n, 2), minval=lo, maxval=hi)))
 
     rho, p = log_uniform(kr, physics.density), log_uniform(kp, physics.pressure)
-    u = np.asarray(jax.random.uniform(ku, (n, 2), minval=physics.velocity[0], maxval=physics.velocity[1]))
+    u = np.asarray(
+        jax.random.uniform(
+            ku, (n, 2), minval=physics.velocity[0], maxval=physics.velocity[1]
+        )
+    )
     return np.stack([rho, u, p], axis=-1).astype(np.float64)
 
 
@@ -89,7 +124,9 @@ def max_wave_speed(states: np.ndarray, gamma: float) -> float:
 def initial_fields(states, grid: Grid, interface: float):
     """Primitive fields `(n, 3, cells)` of the Riemann problems `states`."""
     left = grid.coordinates[0] < interface
-    return jnp.asarray(np.where(left[None, None, :], states[:, 0, :, None], states[:, 1, :, None]))
+    return jnp.asarray(
+        np.where(left[None, None, :], states[:, 0, :, None], states[:, 1, :, None])
+    )
 
 
 @register
@@ -103,22 +140,40 @@ class EulerClosure(OptimizationScenario):
     defaults = {
         **EULER_DEFAULTS,
         "precision": "float32",
-        "scheme": {"reconstruction": "first_order", "riemann": "hllc", "variables": "primitive"},
+        "scheme": {
+            "reconstruction": "first_order",
+            "riemann": "hllc",
+            "variables": "primitive",
+        },
         "adjoint": "direct",
         "grid": {"cells": [64], "lower": [0.0], "upper": [1.0]},
         "time": {"t_end": 0.15, "cfl": 0.4, "snapshots": 5},
-        "optimize": {"iterations": 300, "checkpoint_every": 50, "gradient": "reverse",
-                     "optimizer": {"name": "adam", "learning_rate": 1e-2, "clip_norm": 1.0,
-                                   "schedule": {"name": "cosine", "alpha": 0.05}}},
+        "optimize": {
+            "iterations": 300,
+            "checkpoint_every": 50,
+            "gradient": "reverse",
+            "optimizer": {
+                "name": "adam",
+                "learning_rate": 1e-2,
+                "clip_norm": 1.0,
+                "schedule": {"name": "cosine", "alpha": 0.05},
+            },
+        },
     }
 
     @classmethod
     def validate(cls, config, physics):
         if config.time is None or config.time.cfl is None:
-            raise ConfigError("time.cfl", "the closure scenario takes a CFL number (time.cfl), not time.dt")
+            raise ConfigError(
+                "time.cfl",
+                "the closure scenario takes a CFL number (time.cfl), not time.dt",
+            )
         grid = grid_from(config)
         if not grid.lower[0] < physics.interface < grid.upper[0]:
-            raise ConfigError("physics.interface", f"must lie inside the domain ({grid.lower[0]}, {grid.upper[0]})")
+            raise ConfigError(
+                "physics.interface",
+                f"must lie inside the domain ({grid.lower[0]}, {grid.upper[0]})",
+            )
 
     def build_problem(self, config, physics, key):
         self.validate(config, physics)
@@ -142,21 +197,39 @@ class EulerClosure(OptimizationScenario):
 
         def rollout(op, y0, num_steps, dt):
             every = num_steps // snapshots
-            return ds.solve(op, stepper, y0, dt=dt, num_steps=num_steps, saveat=ds.SaveAt(every=every), adjoint=adjoint).ys
+            return ds.solve(
+                op,
+                stepper,
+                y0,
+                dt=dt,
+                num_steps=num_steps,
+                saveat=ds.SaveAt(every=every),
+                adjoint=adjoint,
+            ).ys
 
         @jax.jit
         def reference(y0_fine):
             """Fine rollouts averaged (conservatively) onto the coarse cells, as primitive fields."""
-            ys = jax.vmap(lambda y: rollout(fine, y, steps * factor, dt / factor))(y0_fine)
+            ys = jax.vmap(lambda y: rollout(fine, y, steps * factor, dt / factor))(
+                y0_fine
+            )
             u = jax.vmap(jax.vmap(fine.encode))(ys)
             u = u.reshape(*u.shape[:-1], n, factor).mean(-1)
             return jax.vmap(jax.vmap(coarse.decode))(u)
 
-        y0 = {s: initial_fields(states, grid, physics.interface) for s, states in (("train", train), ("test", test))}
-        targets = {s: reference(initial_fields(states, fine_grid, physics.interface)) for s, states in (("train", train), ("test", test))}
+        y0 = {
+            s: initial_fields(states, grid, physics.interface)
+            for s, states in (("train", train), ("test", test))
+        }
+        targets = {
+            s: reference(initial_fields(states, fine_grid, physics.interface))
+            for s, states in (("train", train), ("test", test))
+        }
         for s, ys in targets.items():
             if not bool(jnp.all(jnp.isfinite(ys))):
-                raise ds.RunError(f"euler_closure: the fine-grid reference of the {s} states is not finite; lower time.cfl")
+                raise ds.RunError(
+                    f"euler_closure: the fine-grid reference of the {s} states is not finite; lower time.cfl"
+                )
 
         def scales(ys):
             """Per-state `(rho_0, c_0, p_0)`, shape `(batch, 3, 1, 1)` for `(saves, cells)`."""
@@ -165,8 +238,15 @@ class EulerClosure(OptimizationScenario):
             c0 = jnp.sqrt(physics.gamma * p0 / rho0)
             return jnp.stack([rho0, c0, p0], axis=1)[:, None, :, None]
 
-        template = NeuralFlux(coarse, key=k_net, radius=physics.radius, width=physics.width, depth=physics.depth,
-                              symmetric=physics.symmetric, form=physics.form)
+        template = NeuralFlux(
+            coarse,
+            key=k_net,
+            radius=physics.radius,
+            width=physics.width,
+            depth=physics.depth,
+            symmetric=physics.symmetric,
+            form=physics.form,
+        )
 
         def operator(network):
             return eqx.tree_at(lambda m: m.network, template, network)
@@ -188,7 +268,9 @@ class EulerClosure(OptimizationScenario):
         def density_error(ys):
             """Mean over states and saved times of `sum |rho - rho_ref| dx / mean(rho_ref)`."""
             ref = targets["test"][:, :, 0]
-            l1 = jnp.mean(jnp.abs(ys[:, :, 0] - ref), axis=-1) * (grid.upper[0] - grid.lower[0])
+            l1 = jnp.mean(jnp.abs(ys[:, :, 0] - ref), axis=-1) * (
+                grid.upper[0] - grid.lower[0]
+            )
             return float(jnp.mean(l1 / jnp.mean(ref, axis=-1)))
 
         def metrics(initial, final):
@@ -217,35 +299,67 @@ class EulerClosure(OptimizationScenario):
                     "density_trained": (dims, np.asarray(trained[:, :, 0])),
                     "test_states": (("state", "side", "var"), test),
                 },
-                coords={"t": times, "x": x, "side": ["left", "right"], "var": ["density", "velocity", "pressure"]},
+                coords={
+                    "t": times,
+                    "x": x,
+                    "side": ["left", "right"],
+                    "var": ["density", "velocity", "pressure"],
+                },
             )
 
         def plot(initial, final, history, out):
             out = Path(out)
             out.mkdir(parents=True, exist_ok=True)
-            trained, plain, ref = np.asarray(predict_test(final)), np.asarray(plain_test()), np.asarray(targets["test"])
+            trained, plain, ref = (
+                np.asarray(predict_test(final)),
+                np.asarray(plain_test()),
+                np.asarray(targets["test"]),
+            )
             e_plain, e_trained = density_error(plain), density_error(trained)
             shown = min(4, ref.shape[0])
-            fig, axes = plt.subplots(1, shown + 1, figsize=(4 * (shown + 1), 3.6), constrained_layout=True)
+            fig, axes = plt.subplots(
+                1, shown + 1, figsize=(4 * (shown + 1), 3.6), constrained_layout=True
+            )
             for j, ax in enumerate(axes[:shown]):
-                ax.plot(x, ref[j, -1, 0], "k-", lw=2.2, label=f"{factor}x finer, averaged")
+                ax.plot(
+                    x, ref[j, -1, 0], "k-", lw=2.2, label=f"{factor}x finer, averaged"
+                )
                 ax.plot(x, plain[j, -1, 0], "C1.-", lw=1, ms=3, label="plain coarse")
-                ax.plot(x, trained[j, -1, 0], "C0.-", lw=1, ms=3, label="NeuralFlux coarse")
+                ax.plot(
+                    x, trained[j, -1, 0], "C0.-", lw=1, ms=3, label="NeuralFlux coarse"
+                )
                 (rl, ul, pl), (rr, ur, pr) = test[j]
-                ax.set_title(f"held-out test {j}: (rho, u, p) L=({rl:.2f},{ul:.2f},{pl:.2f}) R=({rr:.2f},{ur:.2f},{pr:.2f})", fontsize=8)
-                ax.set(xlabel="x (dimensionless)", ylabel=f"density at t={times[-1]:.3g} (dimensionless)")
+                ax.set_title(
+                    f"held-out test {j}: (rho, u, p) L=({rl:.2f},{ul:.2f},{pl:.2f}) R=({rr:.2f},{ur:.2f},{pr:.2f})",
+                    fontsize=8,
+                )
+                ax.set(
+                    xlabel="x (dimensionless)",
+                    ylabel=f"density at t={times[-1]:.3g} (dimensionless)",
+                )
             axes[0].legend(frameon=False, fontsize=8)
             it = [h["iteration"] for h in history]
             axes[-1].semilogy(it, [h["loss"] for h in history], "C0-")
-            axes[-1].set(xlabel="optimizer iteration", ylabel="training loss (dimensionless)",
-                         title=f"held-out density error {e_plain:.3g} -> {e_trained:.3g}")
+            axes[-1].set(
+                xlabel="optimizer iteration",
+                ylabel="training loss (dimensionless)",
+                title=f"held-out density error {e_plain:.3g} -> {e_trained:.3g}",
+            )
             axes[-1].title.set_fontsize(9)
-            fig.suptitle(f"learned flux closure on {x.size} coarse cells: final density of held-out Riemann problems "
-                         f"vs. the {factor}x finer reference")
+            fig.suptitle(
+                f"learned flux closure on {x.size} coarse cells: final density of held-out Riemann problems "
+                f"vs. the {factor}x finer reference"
+            )
             path = out / "closure.png"
             ds.save_figure(fig, path, dpi=120)
             plt.close(fig)
             return [path]
 
-        return InverseProblem(template.network, loss, fields=fields, metrics=metrics, plot=plot,
-                              loss_label="mean squared error vs. the 1024-cell reference, per-field scaled (dimensionless)")
+        return InverseProblem(
+            template.network,
+            loss,
+            fields=fields,
+            metrics=metrics,
+            plot=plot,
+            loss_label="mean squared error vs. the 1024-cell reference, per-field scaled (dimensionless)",
+        )

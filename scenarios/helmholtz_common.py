@@ -19,10 +19,22 @@ import numpy as np  # noqa: E402
 import pydantic  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from diffsim import HELMHOLTZ_SOLVER, BiCGStab, GMRES, RunError, save_figure, solve_helmholtz  # noqa: E402
+from diffsim import (
+    GMRES,
+    HELMHOLTZ_SOLVER,
+    BiCGStab,
+    RunError,
+    save_figure,
+    solve_helmholtz,
+)  # noqa: E402
 from diffsim.jobs import ConfigError, PhysicsConfig
 from diffsim.operators import FiniteDifference, FourierSpectral, Grid  # noqa: E402
-from diffsim.operators.helmholtz import DEFAULT_PRECONDITIONER, DEFAULT_SHIFT, PML, Helmholtz  # noqa: E402
+from diffsim.operators.helmholtz import (
+    DEFAULT_PRECONDITIONER,
+    DEFAULT_SHIFT,
+    PML,
+    Helmholtz,
+)  # noqa: E402
 
 MM = 1e3  # metres -> millimetres in figures
 
@@ -31,9 +43,15 @@ class PMLConfig(PhysicsConfig):
     """`physics.pml:` — absorbing layer: cells per side, `sigma / omega` at
     the outer edge, polynomial order of the profile."""
 
-    width: pydantic.NonNegativeInt = pydantic.Field(20, description="PML cells on each side")
-    strength: pydantic.NonNegativeFloat = pydantic.Field(2.0, description="damping sigma / omega at the outer edge")
-    order: pydantic.NonNegativeFloat = pydantic.Field(2.0, description="polynomial order of the damping profile")
+    width: pydantic.NonNegativeInt = pydantic.Field(
+        20, description="PML cells on each side"
+    )
+    strength: pydantic.NonNegativeFloat = pydantic.Field(
+        2.0, description="damping sigma / omega at the outer edge"
+    )
+    order: pydantic.NonNegativeFloat = pydantic.Field(
+        2.0, description="polynomial order of the damping profile"
+    )
 
     def build(self) -> PML:
         return PML(self.width, self.strength, self.order)
@@ -52,23 +70,47 @@ class SolverConfig(PhysicsConfig):
     many operator applications as GMRES and no orthogonalisation, and was
     measured 1.7-2.6x faster (256^2 disc benchmark, one CPU thread)."""
 
-    method: Literal["gmres", "bicgstab"] = pydantic.Field("bicgstab" if isinstance(HELMHOLTZ_SOLVER, BiCGStab) else "gmres", description="Krylov method: gmres or bicgstab")
-    rtol: pydantic.PositiveFloat = pydantic.Field(HELMHOLTZ_SOLVER.rtol, description="tolerance on the relative residual ||b - A x|| / ||b||")
-    atol: pydantic.NonNegativeFloat = pydantic.Field(HELMHOLTZ_SOLVER.atol, description="absolute residual tolerance")
-    max_steps: pydantic.PositiveInt = pydantic.Field(HELMHOLTZ_SOLVER.max_steps, description="iteration cap")
-    restart: pydantic.PositiveInt = pydantic.Field(GMRES().restart, description="GMRES restart length")
-    preconditioner: Literal["born", "shifted_laplacian", "none"] = pydantic.Field(DEFAULT_PRECONDITIONER, description="born, shifted_laplacian or none")
-    shift: pydantic.PositiveFloat = pydantic.Field(DEFAULT_SHIFT, description="shift of the preconditioner (complex damping fraction)")
+    method: Literal["gmres", "bicgstab"] = pydantic.Field(
+        "bicgstab" if isinstance(HELMHOLTZ_SOLVER, BiCGStab) else "gmres",
+        description="Krylov method: gmres or bicgstab",
+    )
+    rtol: pydantic.PositiveFloat = pydantic.Field(
+        HELMHOLTZ_SOLVER.rtol,
+        description="tolerance on the relative residual ||b - A x|| / ||b||",
+    )
+    atol: pydantic.NonNegativeFloat = pydantic.Field(
+        HELMHOLTZ_SOLVER.atol, description="absolute residual tolerance"
+    )
+    max_steps: pydantic.PositiveInt = pydantic.Field(
+        HELMHOLTZ_SOLVER.max_steps, description="iteration cap"
+    )
+    restart: pydantic.PositiveInt = pydantic.Field(
+        GMRES().restart, description="GMRES restart length"
+    )
+    preconditioner: Literal["born", "shifted_laplacian", "none"] = pydantic.Field(
+        DEFAULT_PRECONDITIONER, description="born, shifted_laplacian or none"
+    )
+    shift: pydantic.PositiveFloat = pydantic.Field(
+        DEFAULT_SHIFT,
+        description="shift of the preconditioner (complex damping fraction)",
+    )
 
     def build(self):
         if self.method == "gmres":
-            return GMRES(rtol=self.rtol, atol=self.atol, max_steps=self.max_steps, restart=self.restart)
+            return GMRES(
+                rtol=self.rtol,
+                atol=self.atol,
+                max_steps=self.max_steps,
+                restart=self.restart,
+            )
         return BiCGStab(rtol=self.rtol, atol=self.atol, max_steps=self.max_steps)
 
 
 #: The Helmholtz scenarios' only adjoint, whatever the config says otherwise
 #: (`OptimizationScenario.adjoints`): the solves are differentiated implicitly.
-HELMHOLTZ_ADJOINTS = {"implicit": "implicit differentiation of each Helmholtz linear solve (lineax; one adjoint Krylov solve with the transposed operator)"}
+HELMHOLTZ_ADJOINTS = {
+    "implicit": "implicit differentiation of each Helmholtz linear solve (lineax; one adjoint Krylov solve with the transposed operator)"
+}
 
 #: `solver.rtol` for `diffsim gradcheck`: relative residual 1e-12 costs about
 #: twice the iterations of 1e-6 (BiCGStab with the Born preconditioner) and
@@ -93,7 +135,10 @@ def solver_config(config) -> SolverConfig:
             f"operator itself); use precision=float64 or solver.rtol >= {FLOAT32_MIN_RTOL:g}",
         )
     if sc.rtol < FLOAT64_MIN_RTOL:
-        raise ConfigError("solver.rtol", f"{sc.rtol:g} is below what float64 can reach (round-off of the residual itself); use solver.rtol >= {FLOAT64_MIN_RTOL:g}")
+        raise ConfigError(
+            "solver.rtol",
+            f"{sc.rtol:g} is below what float64 can reach (round-off of the residual itself); use solver.rtol >= {FLOAT64_MIN_RTOL:g}",
+        )
     return sc
 
 
@@ -124,7 +169,14 @@ def solve(op: Helmholtz, source, solver_config: SolverConfig):
     solver = solver_config.build()
 
     def run(op, source):
-        return solve_helmholtz(op, source, solver, preconditioner=solver_config.preconditioner, shift=solver_config.shift, throw=False)
+        return solve_helmholtz(
+            op,
+            source,
+            solver,
+            preconditioner=solver_config.preconditioner,
+            shift=solver_config.shift,
+            throw=False,
+        )
 
     t0 = time.perf_counter()
     compiled = eqx.filter_jit(run).lower(op, source).compile()
@@ -133,7 +185,11 @@ def solve(op: Helmholtz, source, solver_config: SolverConfig):
     jax.block_until_ready(sol.value)
     t2 = time.perf_counter()
     if not bool(sol.converged):
-        why = "the residual stagnated" if sol.result == lx.RESULTS.stagnation else "solver.max_steps reached"
+        why = (
+            "the residual stagnated"
+            if sol.result == lx.RESULTS.stagnation
+            else "solver.max_steps reached"
+        )
         raise RunError(
             f"solver: {solver_config.method} stopped after {int(sol.num_steps)} iterations ({why}) at relative "
             f"residual {float(sol.relative_residual):.3e} > solver.rtol = {solver_config.rtol:g}; "
@@ -146,7 +202,11 @@ def solver_summary(sol, timings: dict, solver_config: SolverConfig) -> dict:
     return {
         "iterations": int(sol.num_steps),
         "relative_residual": float(sol.relative_residual),
-        "solver": {"method": solver_config.method, "rtol": solver_config.rtol, "preconditioner": solver_config.preconditioner},
+        "solver": {
+            "method": solver_config.method,
+            "rtol": solver_config.rtol,
+            "preconditioner": solver_config.preconditioner,
+        },
         **timings,
     }
 
@@ -172,7 +232,9 @@ _EXTRA_ATTRS = {
 }
 
 
-def pressure_dataset(grid: Grid, pressure, sound_speed, attrs=None, **extra) -> xr.Dataset:
+def pressure_dataset(
+    grid: Grid, pressure, sound_speed, attrs=None, **extra
+) -> xr.Dataset:
     """`pressure_real`, `pressure_imag` (Pa per unit source) and `sound_speed`
     (m/s) on coordinates `x`, `y` (`z`) in metres, plus any `extra` fields."""
     dims = grid.axis_names
@@ -180,11 +242,22 @@ def pressure_dataset(grid: Grid, pressure, sound_speed, attrs=None, **extra) -> 
     data = {
         "pressure_real": (dims, pressure.real, {"long_name": "Re p", "units": "Pa"}),
         "pressure_imag": (dims, pressure.imag, {"long_name": "Im p", "units": "Pa"}),
-        "sound_speed": (dims, np.broadcast_to(np.asarray(sound_speed), grid.cells), {"long_name": "sound speed", "units": "m/s"}),
+        "sound_speed": (
+            dims,
+            np.broadcast_to(np.asarray(sound_speed), grid.cells),
+            {"long_name": "sound speed", "units": "m/s"},
+        ),
     }
     for name, value in extra.items():
-        data[name] = (dims, np.asarray(value), _EXTRA_ATTRS.get(name, {"long_name": name.replace("_", " "), "units": "1"}))
-    coords = {name: (name, c, {"long_name": f"cell-centre coordinate {name}", "units": "m"}) for name, c in zip(dims, grid.coordinates)}
+        data[name] = (
+            dims,
+            np.asarray(value),
+            _EXTRA_ATTRS.get(name, {"long_name": name.replace("_", " "), "units": "1"}),
+        )
+    coords = {
+        name: (name, c, {"long_name": f"cell-centre coordinate {name}", "units": "m"})
+        for name, c in zip(dims, grid.coordinates)
+    }
     return xr.Dataset(data, coords=coords, attrs=dict(attrs or {}))
 
 
@@ -198,26 +271,69 @@ def mid_plane(grid: Grid, field):
 
 
 def extent_mm(grid: Grid):
-    return (grid.lower[0] * MM, grid.upper[0] * MM, grid.lower[1] * MM, grid.upper[1] * MM)
+    return (
+        grid.lower[0] * MM,
+        grid.upper[0] * MM,
+        grid.lower[1] * MM,
+        grid.upper[1] * MM,
+    )
 
 
 def draw_pml(ax, grid: Grid, pml: PML) -> None:
     """Shade the absorbing layer (hatched) and outline its inner face."""
-    (x0, x1), (y0, y1) = (tuple(v * MM for v in b) for b in pml.interior_bounds(grid)[:2])
+    (x0, x1), (y0, y1) = (
+        tuple(v * MM for v in b) for b in pml.interior_bounds(grid)[:2]
+    )
     X0, X1, Y0, Y1 = extent_mm(grid)
-    bands = [(X0, Y0, x0 - X0, Y1 - Y0), (x1, Y0, X1 - x1, Y1 - Y0), (x0, Y0, x1 - x0, y0 - Y0), (x0, y1, x1 - x0, Y1 - y1)]
+    bands = [
+        (X0, Y0, x0 - X0, Y1 - Y0),
+        (x1, Y0, X1 - x1, Y1 - Y0),
+        (x0, Y0, x1 - x0, y0 - Y0),
+        (x0, y1, x1 - x0, Y1 - y1),
+    ]
     for bx, by, w, h in bands:
         if w > 0 and h > 0:
-            ax.add_patch(mpatches.Rectangle((bx, by), w, h, facecolor=(1, 1, 1, 0.3), edgecolor=(0.4, 0.4, 0.4, 0.5), hatch="///", linewidth=0))
+            ax.add_patch(
+                mpatches.Rectangle(
+                    (bx, by),
+                    w,
+                    h,
+                    facecolor=(1, 1, 1, 0.3),
+                    edgecolor=(0.4, 0.4, 0.4, 0.5),
+                    hatch="///",
+                    linewidth=0,
+                )
+            )
     if (x0, x1, y0, y1) != (X0, X1, Y0, Y1):
-        ax.add_patch(mpatches.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ls="--", lw=0.8, ec="0.25"))
-        ax.text(X0 + 0.015 * (X1 - X0), Y1 - 0.015 * (Y1 - Y0), "PML", va="top", ha="left", fontsize=7, color="0.1")
+        ax.add_patch(
+            mpatches.Rectangle(
+                (x0, y0), x1 - x0, y1 - y0, fill=False, ls="--", lw=0.8, ec="0.25"
+            )
+        )
+        ax.text(
+            X0 + 0.015 * (X1 - X0),
+            Y1 - 0.015 * (Y1 - Y0),
+            "PML",
+            va="top",
+            ha="left",
+            fontsize=7,
+            color="0.1",
+        )
 
 
-def field_image(ax, grid: Grid, values, *, cmap, label, vmin=None, vmax=None, fig=None, norm=None):
+def field_image(
+    ax, grid: Grid, values, *, cmap, label, vmin=None, vmax=None, fig=None, norm=None
+):
     image = ax.imshow(
-        mid_plane(grid, values).T, origin="lower", extent=extent_mm(grid), cmap=cmap, vmin=vmin, vmax=vmax,
-        norm=norm, interpolation="nearest", aspect="equal",
+        mid_plane(grid, values).T,
+        origin="lower",
+        extent=extent_mm(grid),
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        norm=norm,
+        interpolation="nearest",
+        aspect="equal",
     )
     ax.set(xlabel="x (mm)", ylabel="y (mm)")
     (fig or ax.figure).colorbar(image, ax=ax, label=label, shrink=0.85)
@@ -232,17 +348,46 @@ def save(fig, path: Path) -> Path:
     return path
 
 
-def plot_pressure_and_speed(grid: Grid, pressure, sound_speed, pml: PML, out: Path, title: str, decorate=None, unit="Pa per unit source") -> list[Path]:
+def plot_pressure_and_speed(
+    grid: Grid,
+    pressure,
+    sound_speed,
+    pml: PML,
+    out: Path,
+    title: str,
+    decorate=None,
+    unit="Pa per unit source",
+) -> list[Path]:
     """|p| and Re p side by side, and the sound speed, with the PML shaded.
     `decorate(ax)` adds scenario-specific marks (sources, outlines)."""
     out = Path(out)
     p = mid_plane(grid, pressure)
     interior = ~mid_plane(grid, pml.mask(grid))
-    scale = float(np.percentile(np.abs(p[interior]), 99.5)) if interior.any() else float(np.abs(p).max())
+    scale = (
+        float(np.percentile(np.abs(p[interior]), 99.5))
+        if interior.any()
+        else float(np.abs(p).max())
+    )
     cut = "" if grid.ndim == 2 else " (mid-plane z)"
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.8), constrained_layout=True)
-    field_image(axes[0], grid, np.abs(p), cmap="magma", vmin=0, vmax=scale, label=f"|p| ({unit})")
-    field_image(axes[1], grid, p.real, cmap="RdBu_r", vmin=-scale, vmax=scale, label=f"Re p ({unit})")
+    field_image(
+        axes[0],
+        grid,
+        np.abs(p),
+        cmap="magma",
+        vmin=0,
+        vmax=scale,
+        label=f"|p| ({unit})",
+    )
+    field_image(
+        axes[1],
+        grid,
+        p.real,
+        cmap="RdBu_r",
+        vmin=-scale,
+        vmax=scale,
+        label=f"Re p ({unit})",
+    )
     axes[0].set_title(f"pressure amplitude |p|{cut}")
     axes[1].set_title(f"Re p{cut}")
     for ax in axes:
@@ -257,7 +402,9 @@ def plot_pressure_and_speed(grid: Grid, pressure, sound_speed, pml: PML, out: Pa
     lo, hi = float(c.min()), float(c.max())
     if hi - lo < 1e-9 * hi:
         lo, hi = lo - 1.0, hi + 1.0
-    field_image(ax, grid, c, cmap="viridis", vmin=lo, vmax=hi, label="sound speed (m/s)")
+    field_image(
+        ax, grid, c, cmap="viridis", vmin=lo, vmax=hi, label="sound speed (m/s)"
+    )
     draw_pml(ax, grid, pml)
     if decorate is not None:
         decorate(ax)

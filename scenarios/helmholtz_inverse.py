@@ -30,7 +30,14 @@ import numpy as np
 import pydantic
 
 from diffsim import linear_solve
-from diffsim.jobs import ConfigError, InverseProblem, KeyedError, OptimizationScenario, PhysicsConfig, register
+from diffsim.jobs import (
+    ConfigError,
+    InverseProblem,
+    KeyedError,
+    OptimizationScenario,
+    PhysicsConfig,
+    register,
+)
 from diffsim.operators import Grid
 from diffsim.operators.helmholtz import PML, Helmholtz, point_source
 
@@ -41,9 +48,15 @@ from ._common import grid_from
 class Inclusion(PhysicsConfig):
     """A disc of sound speed `sound_speed` (m/s), `centre` and `radius` in m."""
 
-    centre: list[float] = pydantic.Field([0.0, 0.0], description="centre of the disc (m)")
-    radius: pydantic.PositiveFloat = pydantic.Field(1.0e-3, description="radius of the disc (m)")
-    sound_speed: pydantic.PositiveFloat = pydantic.Field(1650.0, description="sound speed in the disc (m/s)")
+    centre: list[float] = pydantic.Field(
+        [0.0, 0.0], description="centre of the disc (m)"
+    )
+    radius: pydantic.PositiveFloat = pydantic.Field(
+        1.0e-3, description="radius of the disc (m)"
+    )
+    sound_speed: pydantic.PositiveFloat = pydantic.Field(
+        1650.0, description="sound speed in the disc (m/s)"
+    )
 
 
 class Regularization(PhysicsConfig):
@@ -51,9 +64,15 @@ class Regularization(PhysicsConfig):
     or `h1` of the contrast `m = (c - c0) / c0` (see `_Tomography.penalty`),
     with `weight`; `epsilon` (a contrast over the ROI radius) smooths TV at 0."""
 
-    kind: Literal["tv", "h1"] = pydantic.Field("tv", description="penalty: tv (smoothed total variation) or h1 of the contrast")
-    weight: pydantic.NonNegativeFloat = pydantic.Field(1e-3, description="weight of the penalty")
-    epsilon: pydantic.PositiveFloat = pydantic.Field(1e-3, description="smoothing of TV at zero gradient")
+    kind: Literal["tv", "h1"] = pydantic.Field(
+        "tv", description="penalty: tv (smoothed total variation) or h1 of the contrast"
+    )
+    weight: pydantic.NonNegativeFloat = pydantic.Field(
+        1e-3, description="weight of the penalty"
+    )
+    epsilon: pydantic.PositiveFloat = pydantic.Field(
+        1e-3, description="smoothing of TV at zero gradient"
+    )
 
 
 class Physics(PhysicsConfig):
@@ -65,11 +84,21 @@ class Physics(PhysicsConfig):
     `noise`: standard deviation of the complex noise relative to the RMS of
     the scattered data; the PML."""
 
-    frequency: pydantic.PositiveFloat = pydantic.Field(1.0e6, description="source frequency (Hz)")
-    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="background sound speed (m/s)")
-    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="background density (kg/m^3)")
-    c_min: pydantic.PositiveFloat = pydantic.Field(1350.0, description="lower bound of the recovered sound speed (m/s)")
-    c_max: pydantic.PositiveFloat = pydantic.Field(1800.0, description="upper bound of the recovered sound speed (m/s)")
+    frequency: pydantic.PositiveFloat = pydantic.Field(
+        1.0e6, description="source frequency (Hz)"
+    )
+    c0: pydantic.PositiveFloat = pydantic.Field(
+        1500.0, description="background sound speed (m/s)"
+    )
+    density: pydantic.PositiveFloat = pydantic.Field(
+        1000.0, description="background density (kg/m^3)"
+    )
+    c_min: pydantic.PositiveFloat = pydantic.Field(
+        1350.0, description="lower bound of the recovered sound speed (m/s)"
+    )
+    c_max: pydantic.PositiveFloat = pydantic.Field(
+        1800.0, description="upper bound of the recovered sound speed (m/s)"
+    )
     inclusions: list[Inclusion] = pydantic.Field(
         default_factory=lambda: [
             Inclusion(centre=[-0.9e-3, 0.6e-3], radius=0.9e-3, sound_speed=1620.0),
@@ -77,26 +106,55 @@ class Physics(PhysicsConfig):
         ],
         description="the true inclusions (discs) to recover",
     )
-    sources: pydantic.PositiveInt = pydantic.Field(8, description="point sources on the source ring")
-    receivers: pydantic.PositiveInt = pydantic.Field(32, description="receivers on the receiver ring")
-    source_radius: pydantic.PositiveFloat = pydantic.Field(3.6e-3, description="radius of the source ring (m)")
-    receiver_radius: pydantic.PositiveFloat = pydantic.Field(3.3e-3, description="radius of the receiver ring (m)")
-    roi_radius: pydantic.PositiveFloat = pydantic.Field(2.4e-3, description="radius of the region of interest, where the sound speed is recovered (m)")
-    noise: pydantic.NonNegativeFloat = pydantic.Field(0.01, description="complex noise standard deviation, relative to the RMS of the scattered data")
-    regularization: Regularization = pydantic.Field(default_factory=Regularization, description="the penalty")
-    pml: hc.PMLConfig = pydantic.Field(default_factory=lambda: hc.PMLConfig(width=10), description="absorbing layer")
+    sources: pydantic.PositiveInt = pydantic.Field(
+        8, description="point sources on the source ring"
+    )
+    receivers: pydantic.PositiveInt = pydantic.Field(
+        32, description="receivers on the receiver ring"
+    )
+    source_radius: pydantic.PositiveFloat = pydantic.Field(
+        3.6e-3, description="radius of the source ring (m)"
+    )
+    receiver_radius: pydantic.PositiveFloat = pydantic.Field(
+        3.3e-3, description="radius of the receiver ring (m)"
+    )
+    roi_radius: pydantic.PositiveFloat = pydantic.Field(
+        2.4e-3,
+        description="radius of the region of interest, where the sound speed is recovered (m)",
+    )
+    noise: pydantic.NonNegativeFloat = pydantic.Field(
+        0.01,
+        description="complex noise standard deviation, relative to the RMS of the scattered data",
+    )
+    regularization: Regularization = pydantic.Field(
+        default_factory=Regularization, description="the penalty"
+    )
+    pml: hc.PMLConfig = pydantic.Field(
+        default_factory=lambda: hc.PMLConfig(width=10), description="absorbing layer"
+    )
 
     @pydantic.model_validator(mode="after")
     def _bounds(self):
         if not self.c_min < self.c0:
-            raise KeyedError("c_min", f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = {self.c0:g} m/s")
+            raise KeyedError(
+                "c_min",
+                f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = {self.c0:g} m/s",
+            )
         if not self.c0 < self.c_max:
-            raise KeyedError("c_max", f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = {self.c0:g} m/s")
+            raise KeyedError(
+                "c_max",
+                f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = {self.c0:g} m/s",
+            )
         for i, inc in enumerate(self.inclusions):
             if not self.c_min < inc.sound_speed < self.c_max:
-                raise KeyedError(f"inclusions.{i}.sound_speed", f"{inc.sound_speed:g} m/s lies outside (c_min, c_max) = ({self.c_min:g}, {self.c_max:g})")
+                raise KeyedError(
+                    f"inclusions.{i}.sound_speed",
+                    f"{inc.sound_speed:g} m/s lies outside (c_min, c_max) = ({self.c_min:g}, {self.c_max:g})",
+                )
         if not self.roi_radius < min(self.source_radius, self.receiver_radius):
-            raise KeyedError("roi_radius", "must be smaller than source_radius and receiver_radius")
+            raise KeyedError(
+                "roi_radius", "must be smaller than source_radius and receiver_radius"
+            )
         return self
 
 
@@ -125,19 +183,33 @@ class _Tomography:
 
     def sound_speed(self, params):
         ph = self.physics
-        return hc.bounded_sound_speed(self.op.sound_speed, self.roi, params, ph.c_min, ph.c_max)
+        return hc.bounded_sound_speed(
+            self.op.sound_speed, self.roi, params, ph.c_min, ph.c_max
+        )
 
     def params_for(self, c):
         """Unconstrained parameters of a sound-speed map (inside the ROI)."""
         ph = self.physics
-        frac = np.clip((np.asarray(c)[self.roi] - ph.c_min) / (ph.c_max - ph.c_min), 1e-9, 1 - 1e-9)
+        frac = np.clip(
+            (np.asarray(c)[self.roi] - ph.c_min) / (ph.c_max - ph.c_min), 1e-9, 1 - 1e-9
+        )
         return jnp.asarray(np.log(frac / (1 - frac)), self.op.sound_speed.dtype)
 
     def data_for_speed(self, c):
         """Complex receiver data `(sources, receivers)` for a sound-speed map."""
-        op = Helmholtz(self.op.discretization, c, self.op.omega, density=self.op.density, pml=self.pml)
+        op = Helmholtz(
+            self.op.discretization,
+            c,
+            self.op.omega,
+            density=self.op.density,
+            pml=self.pml,
+        )
         sc = self.solver_config
-        pre = None if sc.preconditioner == "none" else op.preconditioner(sc.preconditioner, sc.shift)
+        pre = (
+            None
+            if sc.preconditioner == "none"
+            else op.preconditioner(sc.preconditioner, sc.shift)
+        )
 
         def one(source):
             return linear_solve(op, -source, sc.build(), preconditioner=pre).value
@@ -188,28 +260,58 @@ def _geometry(config, physics: Physics):
     half = min(-x0, x1, -y0, y1)
     outer = max(physics.source_radius, physics.receiver_radius)
     if outer >= half:
-        raise ConfigError("physics.source_radius", f"the source and receiver rings (radius {outer:g} m) must fit inside the PML-free region (half-width {half:.4g} m)")
+        raise ConfigError(
+            "physics.source_radius",
+            f"the source and receiver rings (radius {outer:g} m) must fit inside the PML-free region (half-width {half:.4g} m)",
+        )
     for i, inc in enumerate(physics.inclusions):
         if len(inc.centre) != 2:
-            raise ConfigError(f"physics.inclusions.{i}.centre", f"expected 2 coordinates, got {len(inc.centre)}")
+            raise ConfigError(
+                f"physics.inclusions.{i}.centre",
+                f"expected 2 coordinates, got {len(inc.centre)}",
+            )
         if np.hypot(*inc.centre) + inc.radius > physics.roi_radius:
-            raise ConfigError(f"physics.inclusions.{i}", f"the inclusion must lie inside the region of interest (radius {physics.roi_radius:g} m)")
+            raise ConfigError(
+                f"physics.inclusions.{i}",
+                f"the inclusion must lie inside the region of interest (radius {physics.roi_radius:g} m)",
+            )
     x, y = (np.asarray(c) for c in grid.coordinates)
     inside = x[:, None] ** 2 + y[None, :] ** 2 <= physics.roi_radius**2
     if not inside.any():
-        raise ConfigError("physics.roi_radius", "the region of interest covers no cell centre")
+        raise ConfigError(
+            "physics.roi_radius", "the region of interest covers no cell centre"
+        )
     return grid, pml, inside
 
 
 def _build(config, physics: Physics) -> _Tomography:
     grid, pml, inside = _geometry(config, physics)
     omega = 2 * np.pi * physics.frequency
-    op = Helmholtz(hc.discretization_from(config, grid), physics.c0, omega, density=physics.density, pml=pml)
+    op = Helmholtz(
+        hc.discretization_from(config, grid),
+        physics.c0,
+        omega,
+        density=physics.density,
+        pml=pml,
+    )
     source_points = ring(physics.sources, physics.source_radius)
     receiver_points = ring(physics.receivers, physics.receiver_radius, offset=0.5)
     sources = jnp.stack([point_source(grid, list(p)) for p in source_points])
-    receivers = jnp.stack([point_source(grid, list(p)) * grid.cell_volume for p in receiver_points])
-    return _Tomography(grid, pml, op, tuple(np.nonzero(inside)), sources, receivers, source_points, receiver_points, physics, hc.solver_config(config))
+    receivers = jnp.stack(
+        [point_source(grid, list(p)) * grid.cell_volume for p in receiver_points]
+    )
+    return _Tomography(
+        grid,
+        pml,
+        op,
+        tuple(np.nonzero(inside)),
+        sources,
+        receivers,
+        source_points,
+        receiver_points,
+        physics,
+        hc.solver_config(config),
+    )
 
 
 @register
@@ -223,30 +325,54 @@ class HelmholtzInclusionInverse(OptimizationScenario):
     gradcheck_rtol = hc.GRADCHECK_RTOL
     defaults = {
         "adjoint": "implicit",
-        "grid": {"cells": [64, 64], "lower": [-6.0e-3, -6.0e-3], "upper": [6.0e-3, 6.0e-3]},
+        "grid": {
+            "cells": [64, 64],
+            "lower": [-6.0e-3, -6.0e-3],
+            "upper": [6.0e-3, 6.0e-3],
+        },
         "discretization": "fourier",
-        "optimize": {"iterations": 40, "checkpoint_every": 10, "optimizer": {"name": "lbfgs"}},
+        "optimize": {
+            "iterations": 40,
+            "checkpoint_every": 10,
+            "optimizer": {"name": "lbfgs"},
+        },
     }
 
     @classmethod
     def validate(cls, config, physics):
         if config.adjoint != "implicit":
-            raise ConfigError("adjoint", "the Helmholtz solves are differentiated implicitly (one adjoint solve per source): use implicit")
+            raise ConfigError(
+                "adjoint",
+                "the Helmholtz solves are differentiated implicitly (one adjoint solve per source): use implicit",
+            )
         _geometry(config, physics)
         hc.solver_config(config)
 
     def build_problem(self, config, physics, key):
         if config.adjoint != "implicit":
-            raise ConfigError("adjoint", "the Helmholtz solves are differentiated implicitly (one adjoint solve per source): use implicit")
+            raise ConfigError(
+                "adjoint",
+                "the Helmholtz solves are differentiated implicitly (one adjoint solve per source): use implicit",
+            )
         problem = _build(config, physics)
-        c_true = jnp.asarray(true_sound_speed(problem.grid, physics), problem.op.sound_speed.dtype)
+        c_true = jnp.asarray(
+            true_sound_speed(problem.grid, physics), problem.op.sound_speed.dtype
+        )
         data_for_speed = jax.jit(problem.data_for_speed)
         clean, _ = data_for_speed(c_true)
         background, _ = data_for_speed(problem.op.sound_speed)
         scattered = clean - background
         rms = jnp.sqrt(jnp.mean(jnp.abs(scattered) ** 2))
         kr, ki = jax.random.split(key)
-        noise = physics.noise * rms * (jax.random.normal(kr, clean.shape) + 1j * jax.random.normal(ki, clean.shape)) / np.sqrt(2)
+        noise = (
+            physics.noise
+            * rms
+            * (
+                jax.random.normal(kr, clean.shape)
+                + 1j * jax.random.normal(ki, clean.shape)
+            )
+            / np.sqrt(2)
+        )
         data = clean + noise.astype(clean.dtype)
         energy = jnp.sum(jnp.abs(data - background) ** 2)
         weight = physics.regularization.weight
@@ -256,7 +382,9 @@ class HelmholtzInclusionInverse(OptimizationScenario):
             return jnp.sum(jnp.abs(predicted - data) ** 2) / energy
 
         def loss(params):
-            return misfit(params) + weight * problem.penalty(problem.sound_speed(params))
+            return misfit(params) + weight * problem.penalty(
+                problem.sound_speed(params)
+            )
 
         params0 = problem.params_for(problem.op.sound_speed)
         roi = problem.roi
@@ -265,7 +393,9 @@ class HelmholtzInclusionInverse(OptimizationScenario):
         def errors(params):
             c = np.asarray(problem.sound_speed(params))[roi]
             ct = np.asarray(c_true)[roi]
-            return float(np.linalg.norm(c - ct) / np.linalg.norm(ct)), float(np.linalg.norm(c - ct) / np.linalg.norm(contrast_true))
+            return float(np.linalg.norm(c - ct) / np.linalg.norm(ct)), float(
+                np.linalg.norm(c - ct) / np.linalg.norm(contrast_true)
+            )
 
         def misfit_of(params):  # reuses the compiled forward solves
             predicted, _ = data_for_speed(problem.sound_speed(params))
@@ -274,8 +404,13 @@ class HelmholtzInclusionInverse(OptimizationScenario):
         def fields(params):
             c = problem.sound_speed(params)
             _, p = data_for_speed(c)
-            return hc.pressure_dataset(problem.grid, np.asarray(p[0]), np.asarray(c), attrs={"scenario": self.name, "source": "first source"},
-                                       sound_speed_true=np.asarray(c_true))
+            return hc.pressure_dataset(
+                problem.grid,
+                np.asarray(p[0]),
+                np.asarray(c),
+                attrs={"scenario": self.name, "source": "first source"},
+                sound_speed_true=np.asarray(c_true),
+            )
 
         def metrics(initial, final):
             (r0, k0), (r1, k1) = errors(initial), errors(final)
@@ -297,32 +432,83 @@ class HelmholtzInclusionInverse(OptimizationScenario):
             }
 
         def plot(initial, final, history, out):
-            return [_plot(problem, np.asarray(c_true), np.asarray(problem.sound_speed(initial)), np.asarray(problem.sound_speed(final)),
-                          errors(initial)[1], errors(final)[1], history, Path(out))]
+            return [
+                _plot(
+                    problem,
+                    np.asarray(c_true),
+                    np.asarray(problem.sound_speed(initial)),
+                    np.asarray(problem.sound_speed(final)),
+                    errors(initial)[1],
+                    errors(final)[1],
+                    history,
+                    Path(out),
+                )
+            ]
 
-        return InverseProblem(params0, loss, fields=fields, metrics=metrics, plot=plot,
-                              loss_label="receiver misfit / data energy + regularization (dimensionless)")
+        return InverseProblem(
+            params0,
+            loss,
+            fields=fields,
+            metrics=metrics,
+            plot=plot,
+            loss_label="receiver misfit / data energy + regularization (dimensionless)",
+        )
 
 
-def _plot(problem: _Tomography, c_true, c_initial, c_final, err0, err1, history, out: Path) -> Path:
+def _plot(
+    problem: _Tomography, c_true, c_initial, c_final, err0, err1, history, out: Path
+) -> Path:
     ph, grid = problem.physics, problem.grid
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.4), constrained_layout=True, gridspec_kw={"width_ratios": [1, 1, 1, 1.05]})
+    fig, axes = plt.subplots(
+        1,
+        4,
+        figsize=(18, 4.4),
+        constrained_layout=True,
+        gridspec_kw={"width_ratios": [1, 1, 1, 1.05]},
+    )
     lo, hi = min(c_true.min(), c_final.min()), max(c_true.max(), c_final.max())
     pad = 0.05 * (hi - lo) + 1.0
     theta = np.linspace(0, 2 * np.pi, 200)
-    for ax, c, title in ((axes[0], c_true, "true sound speed"), (axes[1], c_initial, f"initial guess (contrast error {err0:.2f})"),
-                         (axes[2], c_final, f"recovered (contrast error {err1:.2f})")):
-        hc.field_image(ax, grid, c, cmap="coolwarm", vmin=lo - pad, vmax=hi + pad, label="sound speed (m/s)")
+    for ax, c, title in (
+        (axes[0], c_true, "true sound speed"),
+        (axes[1], c_initial, f"initial guess (contrast error {err0:.2f})"),
+        (axes[2], c_final, f"recovered (contrast error {err1:.2f})"),
+    ):
+        hc.field_image(
+            ax,
+            grid,
+            c,
+            cmap="coolwarm",
+            vmin=lo - pad,
+            vmax=hi + pad,
+            label="sound speed (m/s)",
+        )
         hc.draw_pml(ax, grid, problem.pml)
-        ax.plot(ph.roi_radius * np.cos(theta) * hc.MM, ph.roi_radius * np.sin(theta) * hc.MM, "k--", lw=0.8)
+        ax.plot(
+            ph.roi_radius * np.cos(theta) * hc.MM,
+            ph.roi_radius * np.sin(theta) * hc.MM,
+            "k--",
+            lw=0.8,
+        )
         ax.plot(*(problem.source_points.T * hc.MM), "k*", ms=8, label="sources")
-        ax.plot(*(problem.receiver_points.T * hc.MM), "wv", ms=4, mec="k", mew=0.5, label="receivers")
+        ax.plot(
+            *(problem.receiver_points.T * hc.MM),
+            "wv",
+            ms=4,
+            mec="k",
+            mew=0.5,
+            label="receivers",
+        )
         ax.set_title(title)
     axes[0].legend(loc="lower left", fontsize=7, framealpha=0.7)
     ax = axes[3]
     it = [h["iteration"] for h in history]
     ax.semilogy(it, [h["loss"] for h in history], color="C0", lw=1.8)
-    ax.set(xlabel="optimizer iteration", ylabel="relative misfit + regularization (dimensionless)", title="loss")
+    ax.set(
+        xlabel="optimizer iteration",
+        ylabel="relative misfit + regularization (dimensionless)",
+        title="loss",
+    )
     ax.grid(alpha=0.3, which="both")
     fig.suptitle(
         f"Helmholtz inclusion inversion at {ph.frequency / 1e6:g} MHz (wavelength {ph.c0 / ph.frequency * hc.MM:.2g} mm): "

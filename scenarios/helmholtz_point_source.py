@@ -10,7 +10,13 @@ import numpy as np
 import pydantic
 from scipy.special import hankel1
 
-from diffsim.jobs import ConfigError, PhysicsConfig, SteadyResult, SteadyScenario, register
+from diffsim.jobs import (
+    ConfigError,
+    PhysicsConfig,
+    SteadyResult,
+    SteadyScenario,
+    register,
+)
 from diffsim.operators.helmholtz import Helmholtz, point_source
 
 from . import helmholtz_common as hc
@@ -22,12 +28,22 @@ class Physics(PhysicsConfig):
     (kg/m^3), the source position (m), the radius (cells) around the source
     left out of the error norms, and the PML."""
 
-    frequency: pydantic.PositiveFloat = pydantic.Field(1.0e6, description="source frequency (Hz)")
+    frequency: pydantic.PositiveFloat = pydantic.Field(
+        1.0e6, description="source frequency (Hz)"
+    )
     c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="sound speed (m/s)")
-    density: pydantic.PositiveFloat = pydantic.Field(1000.0, description="density (kg/m^3)")
-    source_position: list[float] | None = pydantic.Field(None, description="source point (m); null: the origin")
-    exclude_radius: pydantic.NonNegativeFloat = pydantic.Field(10.0, description="cells around the source left out of the error")
-    pml: hc.PMLConfig = pydantic.Field(default_factory=hc.PMLConfig, description="absorbing layer")
+    density: pydantic.PositiveFloat = pydantic.Field(
+        1000.0, description="density (kg/m^3)"
+    )
+    source_position: list[float] | None = pydantic.Field(
+        None, description="source point (m); null: the origin"
+    )
+    exclude_radius: pydantic.NonNegativeFloat = pydantic.Field(
+        10.0, description="cells around the source left out of the error"
+    )
+    pml: hc.PMLConfig = pydantic.Field(
+        default_factory=hc.PMLConfig, description="absorbing layer"
+    )
 
 
 def greens_function(r, k, ndim: int):
@@ -46,10 +62,15 @@ def _geometry(config, physics):
     hc.check_pml(grid, pml)
     position = physics.source_position or [0.0] * grid.ndim
     if len(position) != grid.ndim:
-        raise ConfigError("physics.source_position", f"expected {grid.ndim} coordinates, got {len(position)}")
+        raise ConfigError(
+            "physics.source_position",
+            f"expected {grid.ndim} coordinates, got {len(position)}",
+        )
     inner = pml.interior_bounds(grid)
     if any(not lo <= p <= hi for p, (lo, hi) in zip(position, inner)):
-        raise ConfigError("physics.source_position", f"must lie inside the PML-free region {inner}")
+        raise ConfigError(
+            "physics.source_position", f"must lie inside the PML-free region {inner}"
+        )
     return grid, pml, position
 
 
@@ -67,12 +88,23 @@ class _PointSource(SteadyScenario):
         omega = 2 * np.pi * physics.frequency
         k = omega / physics.c0
         solver_config = hc.solver_config(config)
-        op = Helmholtz(hc.discretization_from(config, grid), physics.c0, omega, density=physics.density, pml=pml)
+        op = Helmholtz(
+            hc.discretization_from(config, grid),
+            physics.c0,
+            omega,
+            density=physics.density,
+            pml=pml,
+        )
         source = point_source(grid, position)
         sol, timings = hc.solve(op, source, solver_config)
         pressure = np.asarray(sol.value)
 
-        r = np.sqrt(sum((m - p) ** 2 for m, p in zip(np.meshgrid(*grid.coordinates, indexing="ij"), position)))
+        r = np.sqrt(
+            sum(
+                (m - p) ** 2
+                for m, p in zip(np.meshgrid(*grid.coordinates, indexing="ij"), position)
+            )
+        )
         h = max(grid.spacing)
         exact = physics.density * greens_function(np.where(r > 0, r, h), k, grid.ndim)
         measured = (~pml.mask(grid)) & (r > physics.exclude_radius * h)
@@ -85,35 +117,70 @@ class _PointSource(SteadyScenario):
             "error_region": f"outside the PML and more than {physics.exclude_radius:g} cells from the source",
         }
         fields = hc.pressure_dataset(
-            grid, pressure, physics.c0, attrs={"scenario": self.name, "frequency_hz": physics.frequency},
-            exact_real=exact.real, exact_imag=exact.imag,
+            grid,
+            pressure,
+            physics.c0,
+            attrs={"scenario": self.name, "frequency_hz": physics.frequency},
+            exact_real=exact.real,
+            exact_imag=exact.imag,
         )
 
         def plot(out: Path):
             def mark(ax):
-                ax.plot(position[0] * hc.MM, position[1] * hc.MM, "c*", ms=9, mec="k", mew=0.5, label="source")
+                ax.plot(
+                    position[0] * hc.MM,
+                    position[1] * hc.MM,
+                    "c*",
+                    ms=9,
+                    mec="k",
+                    mew=0.5,
+                    label="source",
+                )
 
             title = f"point source, f = {physics.frequency / 1e6:g} MHz, c0 = {physics.c0:g} m/s ({hc.discretization_name(config)})"
-            paths = hc.plot_pressure_and_speed(grid, pressure, physics.c0, pml, out, title, decorate=mark)
-            paths.append(_plot_comparison(grid, pressure, exact, position, pml, measured, errors, out, title))
+            paths = hc.plot_pressure_and_speed(
+                grid, pressure, physics.c0, pml, out, title, decorate=mark
+            )
+            paths.append(
+                _plot_comparison(
+                    grid, pressure, exact, position, pml, measured, errors, out, title
+                )
+            )
             return paths
 
         return SteadyResult(fields, summary, plot)
 
 
-def _plot_comparison(grid, pressure, exact, position, pml, measured, errors, out, title):
+def _plot_comparison(
+    grid, pressure, exact, position, pml, measured, errors, out, title
+):
     """Re p along the line through the source (parallel to x) against the
     exact solution, and the error map."""
     x = grid.coordinates[0]
-    idx = tuple(int(np.argmin(np.abs(grid.coordinates[a] - position[a]))) for a in range(grid.ndim))
+    idx = tuple(
+        int(np.argmin(np.abs(grid.coordinates[a] - position[a])))
+        for a in range(grid.ndim)
+    )
     line = (slice(None), *idx[1:])
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
     a.plot(x * hc.MM, exact[line].real, "k-", lw=2.2, label="exact, Re p")
     a.plot(x * hc.MM, pressure[line].real, "C1--", lw=1.4, label="diffsim, Re p")
     a.plot(x * hc.MM, np.abs(exact[line]), "k:", lw=1.2, label="exact, |p|")
-    a.plot(x * hc.MM, np.abs(pressure[line]), "C0-", lw=1.0, alpha=0.8, label="diffsim, |p|")
+    a.plot(
+        x * hc.MM,
+        np.abs(pressure[line]),
+        "C0-",
+        lw=1.0,
+        alpha=0.8,
+        label="diffsim, |p|",
+    )
     lim = 1.3 * float(np.abs(exact[line][measured[line]]).max())
-    a.set(xlabel="x (mm)", ylabel="p (Pa per unit source)", ylim=(-1.9 * lim, lim), title="cut through the source along x")
+    a.set(
+        xlabel="x (mm)",
+        ylabel="p (Pa per unit source)",
+        ylim=(-1.9 * lim, lim),
+        title="cut through the source along x",
+    )
     (x0, x1) = pml.interior_bounds(grid)[0]
     for edge in (x0, x1):
         a.axvline(edge * hc.MM, color="0.5", ls="--", lw=0.8)
@@ -127,10 +194,18 @@ def _plot_comparison(grid, pressure, exact, position, pml, measured, errors, out
 
     finite = err[np.isfinite(err)]
     lo = max(float(np.percentile(finite, 1)), 1e-12)
-    hc.field_image(b, grid, np.maximum(err, lo), cmap="viridis", norm=LogNorm(vmin=lo, vmax=float(np.nanmax(err))),
-                   label="|p - p_exact| / max|p_exact| (dimensionless)")
+    hc.field_image(
+        b,
+        grid,
+        np.maximum(err, lo),
+        cmap="viridis",
+        norm=LogNorm(vmin=lo, vmax=float(np.nanmax(err))),
+        label="|p - p_exact| / max|p_exact| (dimensionless)",
+    )
     hc.draw_pml(b, grid, pml)
-    b.set_title(f"error (L2 relative {errors['l2_relative']:.2e}; source neighbourhood and PML masked)")
+    b.set_title(
+        f"error (L2 relative {errors['l2_relative']:.2e}; source neighbourhood and PML masked)"
+    )
     fig.suptitle(title)
     return hc.save(fig, Path(out) / "comparison.png")
 
@@ -141,7 +216,11 @@ class HelmholtzPointSource(_PointSource):
     description = "2D point source in water at 1 MHz against the exact (i/4) H0(kr); Helmholtz with PML, preconditioned GMRES"
     ndim = 2
     defaults = {
-        "grid": {"cells": [192, 192], "lower": [-9.6e-3, -9.6e-3], "upper": [9.6e-3, 9.6e-3]},
+        "grid": {
+            "cells": [192, 192],
+            "lower": [-9.6e-3, -9.6e-3],
+            "upper": [9.6e-3, 9.6e-3],
+        },
         "discretization": "fourier",
     }
 

@@ -12,10 +12,18 @@ from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
-    kappa1: pydantic.PositiveFloat = pydantic.Field(1.0, description="wavenumber of the first soliton (its speed is 4 kappa1^2)")
-    kappa2: pydantic.PositiveFloat = pydantic.Field(0.6, description="wavenumber of the second soliton")
-    x1: float = pydantic.Field(-12.0, description="initial position of the first soliton")
-    x2: float = pydantic.Field(-4.0, description="initial position of the second soliton")
+    kappa1: pydantic.PositiveFloat = pydantic.Field(
+        1.0, description="wavenumber of the first soliton (its speed is 4 kappa1^2)"
+    )
+    kappa2: pydantic.PositiveFloat = pydantic.Field(
+        0.6, description="wavenumber of the second soliton"
+    )
+    x1: float = pydantic.Field(
+        -12.0, description="initial position of the first soliton"
+    )
+    x2: float = pydantic.Field(
+        -4.0, description="initial position of the second soliton"
+    )
 
 
 def two_soliton(x, t, kappa1, kappa2, x1, x2):

@@ -12,11 +12,21 @@ from ._common import grid_from, random_smooth_field
 
 
 class Physics(PhysicsConfig):
-    reynolds: pydantic.PositiveFloat = pydantic.Field(40.0, description="Reynolds number (viscosity 1 / reynolds)")
-    forcing_amplitude: pydantic.PositiveFloat = pydantic.Field(1.0, description="amplitude of the sinusoidal body force")
-    forcing_wavenumber: pydantic.PositiveInt = pydantic.Field(4, description="wavenumber of the force sin(k y)")
-    drag: pydantic.NonNegativeFloat = pydantic.Field(0.0, description="linear drag coefficient")
-    perturbation: pydantic.NonNegativeFloat = pydantic.Field(0.5, description="RMS of the initial random vorticity")
+    reynolds: pydantic.PositiveFloat = pydantic.Field(
+        40.0, description="Reynolds number (viscosity 1 / reynolds)"
+    )
+    forcing_amplitude: pydantic.PositiveFloat = pydantic.Field(
+        1.0, description="amplitude of the sinusoidal body force"
+    )
+    forcing_wavenumber: pydantic.PositiveInt = pydantic.Field(
+        4, description="wavenumber of the force sin(k y)"
+    )
+    drag: pydantic.NonNegativeFloat = pydantic.Field(
+        0.0, description="linear drag coefficient"
+    )
+    perturbation: pydantic.NonNegativeFloat = pydantic.Field(
+        0.5, description="RMS of the initial random vorticity"
+    )
 
 
 @register
@@ -27,7 +37,11 @@ class KolmogorovFlow(TimeDependentScenario):
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
-        "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [2 * np.pi, 2 * np.pi]},
+        "grid": {
+            "cells": [128, 128],
+            "lower": [0.0, 0.0],
+            "upper": [2 * np.pi, 2 * np.pi],
+        },
         "time": {"t_end": 40.0, "dt": 0.01, "snapshots": 80},
         "stepper": "etdrk4",
     }

@@ -15,8 +15,13 @@ from ._common import grid_from, random_smooth_field
 
 
 class Physics(PhysicsConfig):
-    nu4: pydantic.PositiveFloat = pydantic.Field(1.0, description="coefficient of the fourth-derivative (hyperviscous) term")
-    initial: Literal["kassam_trefethen", "random"] = pydantic.Field("kassam_trefethen", description="initial data: kassam_trefethen (cos(x/16)(1 + sin(x/16))) or random")
+    nu4: pydantic.PositiveFloat = pydantic.Field(
+        1.0, description="coefficient of the fourth-derivative (hyperviscous) term"
+    )
+    initial: Literal["kassam_trefethen", "random"] = pydantic.Field(
+        "kassam_trefethen",
+        description="initial data: kassam_trefethen (cos(x/16)(1 + sin(x/16))) or random",
+    )
 
 
 @register
@@ -39,6 +44,8 @@ class KSChaos(TimeDependentScenario):
             s = 2 * np.pi * (x - grid.lower[0]) / grid.lengths[0]
             u0 = jnp.cos(s) * (1 + jnp.sin(s))
         else:
-            u0 = random_smooth_field(key, grid, k_peak=grid.lengths[0] / (2 * np.pi * np.sqrt(2)) / 2)
+            u0 = random_smooth_field(
+                key, grid, k_peak=grid.lengths[0] / (2 * np.pi * np.sqrt(2)) / 2
+            )
         op = KuramotoSivashinsky(FourierSpectral(grid), nu4=physics.nu4)
         return Setup(op, grid, u0[None])

@@ -19,8 +19,8 @@ from pathlib import Path
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 import matplotlib
+from jax.flatten_util import ravel_pytree
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -30,7 +30,14 @@ import xarray as xr  # noqa: E402
 
 import diffsim as ds  # noqa: E402
 import diffsim.jobs  # noqa: F401  (ds.jobs)
-from diffsim.jobs import EXPLICIT_STEPPERS, ConfigError, InverseProblem, OptimizationScenario, PhysicsConfig, register  # noqa: E402
+from diffsim.jobs import (
+    EXPLICIT_STEPPERS,
+    ConfigError,
+    InverseProblem,
+    OptimizationScenario,
+    PhysicsConfig,
+    register,
+)  # noqa: E402
 from diffsim.operators import Grid  # noqa: E402
 from diffsim.operators.finite_volume import Outflow  # noqa: E402
 
@@ -44,8 +51,12 @@ class ShockTubeState(PhysicsConfig):
     """A parameter set: `gamma` and the `left` / `right` states `(rho, u, p)`."""
 
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
-    left: _State = pydantic.Field((1.0, 0.0, 1.0), description="left state: density, velocity, pressure")
-    right: _State = pydantic.Field((0.125, 0.0, 0.1), description="right state: density, velocity, pressure")
+    left: _State = pydantic.Field(
+        (1.0, 0.0, 1.0), description="left state: density, velocity, pressure"
+    )
+    right: _State = pydantic.Field(
+        (0.125, 0.0, 0.1), description="right state: density, velocity, pressure"
+    )
 
 
 class Physics(PhysicsConfig):
@@ -56,16 +67,32 @@ class Physics(PhysicsConfig):
     times (linear interpolation between cell centres); `noise`: standard
     deviation of the Gaussian noise added to the traces."""
 
-    gamma: float = pydantic.Field(1.4, gt=1.0, description="true ratio of specific heats")
-    left: _State = pydantic.Field((1.0, 0.0, 1.0), description="true left state: density, velocity, pressure")
-    right: _State = pydantic.Field((0.125, 0.0, 0.1), description="true right state: density, velocity, pressure")
+    gamma: float = pydantic.Field(
+        1.4, gt=1.0, description="true ratio of specific heats"
+    )
+    left: _State = pydantic.Field(
+        (1.0, 0.0, 1.0), description="true left state: density, velocity, pressure"
+    )
+    right: _State = pydantic.Field(
+        (0.125, 0.0, 0.1), description="true right state: density, velocity, pressure"
+    )
     initial_guess: ShockTubeState = pydantic.Field(
-        default_factory=lambda: ShockTubeState(gamma=1.6, left=(0.7, 0.1, 0.7), right=(0.2, -0.1, 0.15)),
+        default_factory=lambda: ShockTubeState(
+            gamma=1.6, left=(0.7, 0.1, 0.7), right=(0.2, -0.1, 0.15)
+        ),
         description="the optimizer's starting state",
     )
-    interface: float = pydantic.Field(0.5, description="position of the initial discontinuity")
-    sensors: list[float] = pydantic.Field([0.2, 0.3, 0.4, 0.6, 0.75, 0.9], min_length=1, description="pressure sensor positions")
-    noise: pydantic.NonNegativeFloat = pydantic.Field(1e-3, description="observation noise standard deviation")
+    interface: float = pydantic.Field(
+        0.5, description="position of the initial discontinuity"
+    )
+    sensors: list[float] = pydantic.Field(
+        [0.2, 0.3, 0.4, 0.6, 0.75, 0.9],
+        min_length=1,
+        description="pressure sensor positions",
+    )
+    noise: pydantic.NonNegativeFloat = pydantic.Field(
+        1e-3, description="observation noise standard deviation"
+    )
 
     def truth(self) -> ShockTubeState:
         return ShockTubeState(gamma=self.gamma, left=self.left, right=self.right)
@@ -99,11 +126,18 @@ class ShockTubeParameters(eqx.Module):
 
     def primitive_states(self):
         """`(2, 3)`: rows left/right, columns `(rho, u, p)`."""
-        return jnp.stack([jnp.exp(self.log_density), self.velocity, jnp.exp(self.log_pressure)], axis=1)
+        return jnp.stack(
+            [jnp.exp(self.log_density), self.velocity, jnp.exp(self.log_pressure)],
+            axis=1,
+        )
 
     def as_dict(self) -> dict:
         w = np.asarray(self.primitive_states())
-        return {"gamma": float(self.gamma), "left": [float(v) for v in w[0]], "right": [float(v) for v in w[1]]}
+        return {
+            "gamma": float(self.gamma),
+            "left": [float(v) for v in w[0]],
+            "right": [float(v) for v in w[1]],
+        }
 
 
 _NAMES = ("gamma", "rho_left", "u_left", "p_left", "rho_right", "u_right", "p_right")
@@ -141,13 +175,25 @@ class ShockTubeInverse(OptimizationScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = Physics
     Scheme = EulerScheme
-    adjoints = {k: OptimizationScenario.adjoints[k] for k in ("checkpoint", "direct")}  # the default first
+    adjoints = {
+        k: OptimizationScenario.adjoints[k] for k in ("checkpoint", "direct")
+    }  # the default first
     defaults = {
         **EULER_DEFAULTS,
-        "scheme": {"reconstruction": "muscl", "limiter": "van_leer", "riemann": "hllc", "variables": "primitive"},
+        "scheme": {
+            "reconstruction": "muscl",
+            "limiter": "van_leer",
+            "riemann": "hllc",
+            "variables": "primitive",
+        },
         "grid": {"cells": [128], "lower": [0.0], "upper": [1.0]},
         "time": {"t_end": 0.3, "dt": 2.0e-3, "snapshots": 50},
-        "optimize": {"iterations": 80, "checkpoint_every": 20, "gradient": "reverse", "optimizer": {"name": "lbfgs"}},
+        "optimize": {
+            "iterations": 80,
+            "checkpoint_every": 20,
+            "gradient": "reverse",
+            "optimizer": {"name": "lbfgs"},
+        },
     }
 
     @classmethod
@@ -155,16 +201,27 @@ class ShockTubeInverse(OptimizationScenario):
         grid = grid_from(config)
         lo, hi = grid.lower[0], grid.upper[0]
         if config.time is None or config.time.dt is None:
-            raise ConfigError("time.dt", "the shock-tube inversion steps with a fixed time.dt (set time.cfl to null)")
+            raise ConfigError(
+                "time.dt",
+                "the shock-tube inversion steps with a fixed time.dt (set time.cfl to null)",
+            )
         if not lo < physics.interface < hi:
-            raise ConfigError("physics.interface", f"must lie inside the domain ({lo}, {hi})")
+            raise ConfigError(
+                "physics.interface", f"must lie inside the domain ({lo}, {hi})"
+            )
         for i, s in enumerate(physics.sensors):
             if not lo <= s <= hi:
-                raise ConfigError(f"physics.sensors.{i}", f"sensor at {s} lies outside the domain [{lo}, {hi}]")
+                raise ConfigError(
+                    f"physics.sensors.{i}",
+                    f"sensor at {s} lies outside the domain [{lo}, {hi}]",
+                )
         # The step must be stable for the truth and for the initial guess (an
         # optimizer that wanders far off would be caught by the NaN check).
         dt = config.dt
-        for which, state in (("physics", physics.truth()), ("physics.initial_guess", physics.initial_guess)):
+        for which, state in (
+            ("physics", physics.truth()),
+            ("physics.initial_guess", physics.initial_guess),
+        ):
             speed = _max_signal_speed(state)
             if speed * dt / grid.spacing[0] > 0.8:
                 raise ConfigError(
@@ -186,20 +243,34 @@ class ShockTubeInverse(OptimizationScenario):
         stepper = ds.jobs.STEPPERS[config.stepper]()
         adjoint = ds.jobs.adjoint_from(config)
         edges = np.linspace(lo, hi, grid.cells[0] + 1)
-        left_fraction = jnp.asarray(np.clip((physics.interface - edges[:-1]) / np.diff(edges), 0.0, 1.0), dtype)
+        left_fraction = jnp.asarray(
+            np.clip((physics.interface - edges[:-1]) / np.diff(edges), 0.0, 1.0), dtype
+        )
         sensors = jnp.asarray(interpolation_matrix(grid, physics.sensors), dtype)
 
         def initial_fields(op, params: ShockTubeParameters):
             """Primitive fields whose conservative cell averages mix the two
             states in the cell that the interface cuts."""
             w = params.primitive_states()
-            ul, ur = (op.encode(jnp.broadcast_to(w[i][:, None], (3, grid.cells[0]))) for i in (0, 1))
-            return op.decode(left_fraction[None] * ul + (1.0 - left_fraction[None]) * ur)
+            ul, ur = (
+                op.encode(jnp.broadcast_to(w[i][:, None], (3, grid.cells[0])))
+                for i in (0, 1)
+            )
+            return op.decode(
+                left_fraction[None] * ul + (1.0 - left_fraction[None]) * ur
+            )
 
         def simulate(params: ShockTubeParameters):
             op = eqx.tree_at(lambda o: o.eos.gamma, op0, params.gamma.astype(dtype))
-            return ds.solve(op, stepper, initial_fields(op, params), dt=dt, num_steps=num_steps,
-                            saveat=ds.SaveAt(every=every, t0=True), adjoint=adjoint)
+            return ds.solve(
+                op,
+                stepper,
+                initial_fields(op, params),
+                dt=dt,
+                num_steps=num_steps,
+                saveat=ds.SaveAt(every=every, t0=True),
+                adjoint=adjoint,
+            )
 
         def traces(params):
             """Pressure at the sensors, `(times, sensors)`, from t = 0."""
@@ -214,7 +285,10 @@ class ShockTubeInverse(OptimizationScenario):
 
         true_params = ShockTubeParameters.from_physical(truth, dtype)
         clean = traces_of(true_params)
-        data = jnp.asarray(clean + physics.noise * np.asarray(jax.random.normal(key, clean.shape, dtype)))
+        data = jnp.asarray(
+            clean
+            + physics.noise * np.asarray(jax.random.normal(key, clean.shape, dtype))
+        )
         scale = jnp.mean(data**2)
 
         def loss(params):
@@ -229,11 +303,21 @@ class ShockTubeInverse(OptimizationScenario):
             ys = np.asarray(sol.ys)
             return xr.Dataset(
                 {
-                    "density": (("t", "x"), ys[:, 0]), "velocity_x": (("t", "x"), ys[:, 1]), "pressure": (("t", "x"), ys[:, 2]),
-                    "observations": (("t", "sensor"), np.asarray(data)), "predictions": (("t", "sensor"), ys[:, -1, :] @ sensors_np.T),
+                    "density": (("t", "x"), ys[:, 0]),
+                    "velocity_x": (("t", "x"), ys[:, 1]),
+                    "pressure": (("t", "x"), ys[:, 2]),
+                    "observations": (("t", "sensor"), np.asarray(data)),
+                    "predictions": (("t", "sensor"), ys[:, -1, :] @ sensors_np.T),
                 },
-                coords={"t": np.asarray(sol.ts), "x": x, "sensor_x": (("sensor",), np.asarray(physics.sensors))},
-                attrs={"scenario": self.name, **{f"param_{k}": str(v) for k, v in params.as_dict().items()}},
+                coords={
+                    "t": np.asarray(sol.ts),
+                    "x": x,
+                    "sensor_x": (("sensor",), np.asarray(physics.sensors)),
+                },
+                attrs={
+                    "scenario": self.name,
+                    **{f"param_{k}": str(v) for k, v in params.as_dict().items()},
+                },
             )
 
         truth_dict = true_params.as_dict()
@@ -248,14 +332,37 @@ class ShockTubeInverse(OptimizationScenario):
             flat = ravel_pytree(params)[0]
             jac = np.asarray(jacobian(flat)).reshape(-1, flat.size)
             d = params.as_dict()
-            dphys = np.array([d["gamma"] - 1.0, d["left"][0], d["right"][0], 1.0, 1.0, d["left"][2], d["right"][2]])
-            order = [0, 1, 3, 5, 2, 4, 6]  # unconstrained (gamma, rho L R, u L R, p L R) -> _NAMES order
+            dphys = np.array(
+                [
+                    d["gamma"] - 1.0,
+                    d["left"][0],
+                    d["right"][0],
+                    1.0,
+                    1.0,
+                    d["left"][2],
+                    d["right"][2],
+                ]
+            )
+            order = [
+                0,
+                1,
+                3,
+                5,
+                2,
+                4,
+                6,
+            ]  # unconstrained (gamma, rho L R, u L R, p L R) -> _NAMES order
             jac = (jac / dphys[None, :])[:, order]
             cov = physics.noise**2 * np.linalg.pinv(jac.T @ jac)
-            return {n: float(np.sqrt(max(c, 0.0))) for n, c in zip(_NAMES, np.diag(cov))}
+            return {
+                n: float(np.sqrt(max(c, 0.0))) for n, c in zip(_NAMES, np.diag(cov))
+            }
 
         def metrics(initial, final):
-            e0, e1 = parameter_errors(initial.as_dict(), truth_dict), parameter_errors(final.as_dict(), truth_dict)
+            e0, e1 = (
+                parameter_errors(initial.as_dict(), truth_dict),
+                parameter_errors(final.as_dict(), truth_dict),
+            )
             noise_floor = float(physics.noise**2 / scale)
             return {
                 "parameters_true": truth_dict,
@@ -274,21 +381,44 @@ class ShockTubeInverse(OptimizationScenario):
             }
 
         def plot(initial, final, history, out):
-            return [_plot(Path(out), times, np.asarray(data), traces_of(initial), traces_of(final), physics, history, truth_dict,
-                          initial.as_dict(), final.as_dict(), standard_deviations(final))]
+            return [
+                _plot(
+                    Path(out),
+                    times,
+                    np.asarray(data),
+                    traces_of(initial),
+                    traces_of(final),
+                    physics,
+                    history,
+                    truth_dict,
+                    initial.as_dict(),
+                    final.as_dict(),
+                    standard_deviations(final),
+                )
+            ]
 
-        return InverseProblem(ShockTubeParameters.from_physical(physics.initial_guess, dtype), loss,
-                              fields=fields, metrics=metrics, plot=plot,
-                              loss_label="mean squared pressure-trace misfit / mean squared data (dimensionless)")
+        return InverseProblem(
+            ShockTubeParameters.from_physical(physics.initial_guess, dtype),
+            loss,
+            fields=fields,
+            metrics=metrics,
+            plot=plot,
+            loss_label="mean squared pressure-trace misfit / mean squared data (dimensionless)",
+        )
 
 
 def _max_signal_speed(state: ShockTubeState) -> float:
     """A generous bound on `|u| + c` over the Riemann solution: the largest of
     the two states' values, doubled to cover the shocked and accelerated gas."""
-    return 2.0 * max(abs(u) + np.sqrt(state.gamma * p / rho) for rho, u, p in (state.left, state.right))
+    return 2.0 * max(
+        abs(u) + np.sqrt(state.gamma * p / rho)
+        for rho, u, p in (state.left, state.right)
+    )
 
 
-def _plot(out, times, data, initial, final, physics, history, truth, guess, fitted, std) -> Path:
+def _plot(
+    out, times, data, initial, final, physics, history, truth, guess, fitted, std
+) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     fig = plt.figure(figsize=(15, 5.2), constrained_layout=True)
     grid = fig.add_gridspec(1, 3, width_ratios=[2.0, 1, 1.45])
@@ -301,8 +431,18 @@ def _plot(out, times, data, initial, final, physics, history, truth, guess, fitt
     ax.plot([], [], "k.", ms=4, label="data (truth + noise)")
     ax.plot([], [], "k-", lw=1.6, label="fitted model")
     ax.plot([], [], "k:", lw=1.1, label="initial guess")
-    ax.set(xlabel="t (dimensionless)", ylabel="pressure at sensor (dimensionless)", title="pressure traces at the sensors")
-    ax.legend(fontsize=8, ncol=5, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.11))
+    ax.set(
+        xlabel="t (dimensionless)",
+        ylabel="pressure at sensor (dimensionless)",
+        title="pressure traces at the sensors",
+    )
+    ax.legend(
+        fontsize=8,
+        ncol=5,
+        frameon=False,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.11),
+    )
     ax.grid(alpha=0.3)
 
     ax = fig.add_subplot(grid[1])
@@ -310,8 +450,18 @@ def _plot(out, times, data, initial, final, physics, history, truth, guess, fitt
     ax.semilogy(it, [h["loss"] for h in history], color="C0", lw=1.8, label="loss")
     floor = physics.noise**2 / float(np.mean(data**2))
     if floor > 0:
-        ax.axhline(floor, color="0.4", ls="--", lw=1, label="noise floor (noise^2 / mean data^2)")
-    ax.set(xlabel="optimizer iteration", ylabel="relative misfit (dimensionless)", title="loss: pressure-trace misfit / mean data^2")
+        ax.axhline(
+            floor,
+            color="0.4",
+            ls="--",
+            lw=1,
+            label="noise floor (noise^2 / mean data^2)",
+        )
+    ax.set(
+        xlabel="optimizer iteration",
+        ylabel="relative misfit (dimensionless)",
+        title="loss: pressure-trace misfit / mean data^2",
+    )
     ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3, which="both")
 
@@ -320,12 +470,16 @@ def _plot(out, times, data, initial, final, physics, history, truth, guess, fitt
     rows = [["", "true", "initial", "recovered ± 1σ"]]
     for name, t, g, f in zip(_NAMES, _flat(truth), _flat(guess), _flat(fitted)):
         rows.append([name, f"{t:.4g}", f"{g:.4g}", f"{f:.4g} ± {std[name]:.2g}"])
-    table = ax.table(cellText=rows, loc="center", cellLoc="center", colWidths=[0.24, 0.18, 0.18, 0.4])
+    table = ax.table(
+        cellText=rows, loc="center", cellLoc="center", colWidths=[0.24, 0.18, 0.18, 0.4]
+    )
     table.auto_set_font_size(False)
     table.set_fontsize(9)
     table.scale(1.0, 1.5)
     ax.set_title("parameters (σ: linearised noise uncertainty)", fontsize=10)
-    fig.suptitle(f"shock-tube inversion: {len(physics.sensors)} pressure sensors, {len(times)} samples each, noise {physics.noise:g}")
+    fig.suptitle(
+        f"shock-tube inversion: {len(physics.sensors)} pressure sensors, {len(times)} samples each, noise {physics.noise:g}"
+    )
     path = out / "traces.png"
     ds.save_figure(fig, path, dpi=130)
     plt.close(fig)

@@ -5,19 +5,33 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim.jobs import EXPLICIT_STEPPERS, ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
-from diffsim.operators.finite_volume import Outflow
+from diffsim.jobs import (
+    EXPLICIT_STEPPERS,
+    ConfigError,
+    PhysicsConfig,
+    Setup,
+    TimeDependentScenario,
+    register,
+)
+from diffsim.operators.finite_volume import Outflow, cell_averages, solve_riemann
 
 from ._common import grid_from
 from ._euler import EULER_DEFAULTS, EulerScheme, density_errors, make_euler
-from diffsim.operators.finite_volume import cell_averages, solve_riemann
 
 
 class ShockTubePhysics(PhysicsConfig):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
-    left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field((1.0, 0.0, 1.0), description="left state: density, velocity, pressure")
-    right: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field((0.125, 0.0, 0.1), description="right state: density, velocity, pressure")
-    interface: float = pydantic.Field(0.5, description="position of the initial discontinuity")
+    left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field(
+        (1.0, 0.0, 1.0), description="left state: density, velocity, pressure"
+    )
+    right: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = (
+        pydantic.Field(
+            (0.125, 0.0, 0.1), description="right state: density, velocity, pressure"
+        )
+    )
+    interface: float = pydantic.Field(
+        0.5, description="position of the initial discontinuity"
+    )
 
 
 class _ShockTube(TimeDependentScenario):
@@ -36,13 +50,18 @@ class _ShockTube(TimeDependentScenario):
     def validate(cls, config, physics):
         grid = grid_from(config)
         if not grid.lower[0] < physics.interface < grid.upper[0]:
-            raise ConfigError("physics.interface", f"must lie inside the domain ({grid.lower[0]}, {grid.upper[0]})")
+            raise ConfigError(
+                "physics.interface",
+                f"must lie inside the domain ({grid.lower[0]}, {grid.upper[0]})",
+            )
 
     def build(self, config, physics, key):
         self.validate(config, physics)
         grid = grid_from(config)
         op = make_euler(grid, config.scheme, physics.gamma, Outflow())
-        riemann = solve_riemann(physics.left, physics.right, physics.gamma)  # a vacuum included (Toro 4.6)
+        riemann = solve_riemann(
+            physics.left, physics.right, physics.gamma
+        )  # a vacuum included (Toro 4.6)
         edges = np.linspace(grid.lower[0], grid.upper[0], grid.cells[0] + 1)
 
         def exact(t):
@@ -66,14 +85,22 @@ class Sod(_ShockTube):
 
 
 class LaxPhysics(ShockTubePhysics):
-    left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field((0.445, 0.698, 3.528), description="left state: density, velocity, pressure")
-    right: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field((0.5, 0.0, 0.571), description="right state: density, velocity, pressure")
+    left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field(
+        (0.445, 0.698, 3.528), description="left state: density, velocity, pressure"
+    )
+    right: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = (
+        pydantic.Field(
+            (0.5, 0.0, 0.571), description="right state: density, velocity, pressure"
+        )
+    )
 
 
 @register
 class Lax(_ShockTube):
     name = "lax"
-    description = "Lax shock tube (Harten 1983): strong shock and contact; exact Riemann solution"
+    description = (
+        "Lax shock tube (Harten 1983): strong shock and contact; exact Riemann solution"
+    )
     Physics = LaxPhysics
     defaults = {
         **EULER_DEFAULTS,

@@ -57,22 +57,40 @@ class ForcedBurgers(AbstractSpectralOperator):
     def nonlinear(self, state, t):
         (ik,) = self._ik()
         u, du = self._to_physical(jnp.concatenate([state, ik * state]))
-        return self.discretization.forward(self.forcing) - self._to_spectral((u * du)[None])
+        return self.discretization.forward(self.forcing) - self._to_spectral(
+            (u * du)[None]
+        )
 
 
 class Physics(PhysicsConfig):
     nu: pydantic.PositiveFloat = pydantic.Field(0.1, description="viscosity")
-    damping: pydantic.PositiveFloat = pydantic.Field(1.0, description="linear damping lambda (> 0 makes the steady state unique)")
-    modes: pydantic.PositiveInt = pydantic.Field(4, description="Fourier modes K of the forcing (2 K parameters)")
-    amplitude: pydantic.PositiveFloat = pydantic.Field(1.5, description="amplitude of the true forcing")
-    sensors: pydantic.PositiveInt = pydantic.Field(24, description="equally spaced sensors")
-    noise: pydantic.NonNegativeFloat = pydantic.Field(0.01, description="observation noise standard deviation")
-    regularization: pydantic.NonNegativeFloat = pydantic.Field(1e-5, description="weight of the penalty on the forcing coefficients")
+    damping: pydantic.PositiveFloat = pydantic.Field(
+        1.0, description="linear damping lambda (> 0 makes the steady state unique)"
+    )
+    modes: pydantic.PositiveInt = pydantic.Field(
+        4, description="Fourier modes K of the forcing (2 K parameters)"
+    )
+    amplitude: pydantic.PositiveFloat = pydantic.Field(
+        1.5, description="amplitude of the true forcing"
+    )
+    sensors: pydantic.PositiveInt = pydantic.Field(
+        24, description="equally spaced sensors"
+    )
+    noise: pydantic.NonNegativeFloat = pydantic.Field(
+        0.01, description="observation noise standard deviation"
+    )
+    regularization: pydantic.NonNegativeFloat = pydantic.Field(
+        1e-5, description="weight of the penalty on the forcing coefficients"
+    )
 
 
 class Solver(PhysicsConfig):
-    max_steps: pydantic.PositiveInt = pydantic.Field(30, description="Newton iteration cap")
-    rtol: pydantic.PositiveFloat = pydantic.Field(1e-10, description="Newton tolerance on the relative residual")
+    max_steps: pydantic.PositiveInt = pydantic.Field(
+        30, description="Newton iteration cap"
+    )
+    rtol: pydantic.PositiveFloat = pydantic.Field(
+        1e-10, description="Newton tolerance on the relative residual"
+    )
 
 
 def forcing_basis(x, modes: int) -> np.ndarray:
@@ -87,7 +105,9 @@ def steady_adjoint(name: str, rtol: float):
     reverse mode through the Newton iterations (optimistix's online binomial
     checkpointing)."""
     if name == "implicit":
-        return optx.ImplicitAdjoint(linear_solver=ds.GMRES(rtol=rtol, restart=40, max_steps=400))
+        return optx.ImplicitAdjoint(
+            linear_solver=ds.GMRES(rtol=rtol, restart=40, max_steps=400)
+        )
     return optx.RecursiveCheckpointAdjoint()
 
 
@@ -110,18 +130,31 @@ class SteadyFit(OptimizationScenario):
     defaults = {
         "grid": {"cells": [64], "lower": [0.0], "upper": [2 * np.pi]},
         "adjoint": "implicit",
-        "optimize": {"iterations": 40, "checkpoint_every": 10, "gradient": "reverse", "optimizer": {"name": "lbfgs"}},
+        "optimize": {
+            "iterations": 40,
+            "checkpoint_every": 10,
+            "gradient": "reverse",
+            "optimizer": {"name": "lbfgs"},
+        },
     }
 
     @classmethod
     def validate(cls, config, physics):
         n = config.grid.cells[0]
         if physics.sensors > n:
-            raise ds.jobs.ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
+            raise ds.jobs.ConfigError(
+                "physics.sensors", f"at most grid.cells[0] = {n} sensors"
+            )
         if 3 * physics.modes > n:
-            raise ds.jobs.ConfigError("physics.modes", f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved after de-aliasing")
+            raise ds.jobs.ConfigError(
+                "physics.modes",
+                f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved after de-aliasing",
+            )
         if config.adjoint not in cls.adjoints:
-            raise ds.jobs.ConfigError("adjoint", "steady_fit differentiates a steady state: implicit, or checkpoint (through the Newton iterations)")
+            raise ds.jobs.ConfigError(
+                "adjoint",
+                "steady_fit differentiates a steady state: implicit, or checkpoint (through the Newton iterations)",
+            )
         if config.adjoint_memory_budget is not None:
             raise ds.jobs.ConfigError(
                 "adjoint_memory_budget",
@@ -136,44 +169,67 @@ class SteadyFit(OptimizationScenario):
         x = grid.coordinates[0]
         basis = jnp.asarray(forcing_basis(x, physics.modes))
         truth_key, noise_key, guess_key = jax.random.split(key, 3)
-        decay = physics.amplitude * jnp.asarray(np.concatenate([np.arange(1, physics.modes + 1)] * 2) ** -1.0)
+        decay = physics.amplitude * jnp.asarray(
+            np.concatenate([np.arange(1, physics.modes + 1)] * 2) ** -1.0
+        )
         theta_true = decay * jax.random.normal(truth_key, (2 * physics.modes,))
         # The initial guess: another, weaker draw from the same prior (not
         # zero forcing, whose steady state u* = 0 is a degenerate point at
         # which to check gradients).
         theta_guess = 0.5 * decay * jax.random.normal(guess_key, (2 * physics.modes,))
         disc = FourierSpectral(grid)
-        solver = ds.newton_krylov(atol=1e-11 if config.precision == "float64" else 1e-5, rtol=1e-11 if config.precision == "float64" else 1e-5)
+        solver = ds.newton_krylov(
+            atol=1e-11 if config.precision == "float64" else 1e-5,
+            rtol=1e-11 if config.precision == "float64" else 1e-5,
+        )
         adjoint = steady_adjoint(config.adjoint, solver_cfg.rtol)
         u_guess = jnp.zeros((1, n))
 
         def steady(theta):
             op = ForcedBurgers(disc, physics.nu, physics.damping, (theta @ basis)[None])
-            return ds.steady_state(op, u_guess, solver=solver, adjoint=adjoint, max_steps=solver_cfg.max_steps).value[0]
+            return ds.steady_state(
+                op,
+                u_guess,
+                solver=solver,
+                adjoint=adjoint,
+                max_steps=solver_cfg.max_steps,
+            ).value[0]
 
         sensors = np.linspace(0, n, physics.sensors, endpoint=False).astype(int)
         u_true = steady(theta_true)
-        data = u_true[sensors] + physics.noise * jax.random.normal(noise_key, (physics.sensors,), u_true.dtype)
+        data = u_true[sensors] + physics.noise * jax.random.normal(
+            noise_key, (physics.sensors,), u_true.dtype
+        )
 
         def loss(theta):
             misfit = jnp.mean((steady(theta)[sensors] - data) ** 2)
             return misfit + physics.regularization * jnp.sum(theta**2)
 
-        def error(theta):  # the basis is orthogonal with equal norms: also the relative L2 error of f
-            return float(jnp.linalg.norm(theta - theta_true) / jnp.linalg.norm(theta_true))
+        def error(
+            theta,
+        ):  # the basis is orthogonal with equal norms: also the relative L2 error of f
+            return float(
+                jnp.linalg.norm(theta - theta_true) / jnp.linalg.norm(theta_true)
+            )
 
         def fields(theta):
             return xr.Dataset(
-                {"u": (("x",), np.asarray(steady(theta))), "u_true": (("x",), np.asarray(u_true)),
-                 "forcing": (("x",), np.asarray(theta @ basis)), "forcing_true": (("x",), np.asarray(theta_true @ basis)),
-                 "observations": (("sensor",), np.asarray(data))},
+                {
+                    "u": (("x",), np.asarray(steady(theta))),
+                    "u_true": (("x",), np.asarray(u_true)),
+                    "forcing": (("x",), np.asarray(theta @ basis)),
+                    "forcing_true": (("x",), np.asarray(theta_true @ basis)),
+                    "observations": (("sensor",), np.asarray(data)),
+                },
                 coords={"x": x, "sensor_x": (("sensor",), x[sensors])},
             )
 
         def metrics(initial, final):
             return {
-                "parameter_error_initial": error(initial), "parameter_error_final": error(final),
-                "theta_true": np.asarray(theta_true).tolist(), "theta_final": np.asarray(final).tolist(),
+                "parameter_error_initial": error(initial),
+                "parameter_error_final": error(final),
+                "theta_true": np.asarray(theta_true).tolist(),
+                "theta_final": np.asarray(final).tolist(),
             }
 
         def plot(initial, final, history, out):
@@ -181,19 +237,41 @@ class SteadyFit(OptimizationScenario):
             out.mkdir(parents=True, exist_ok=True)
             fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
             a.plot(x, theta_true @ basis, "k-", lw=2, label="true forcing")
-            a.plot(x, final @ basis, "C0--", lw=2, label=f"recovered (parameter error {error(final):.3f})")
-            a.set(xlabel="x (dimensionless)", ylabel="forcing f(x) (dimensionless)", title="forcing f(x): truth vs. recovered")
+            a.plot(
+                x,
+                final @ basis,
+                "C0--",
+                lw=2,
+                label=f"recovered (parameter error {error(final):.3f})",
+            )
+            a.set(
+                xlabel="x (dimensionless)",
+                ylabel="forcing f(x) (dimensionless)",
+                title="forcing f(x): truth vs. recovered",
+            )
             a.legend(frameon=False, fontsize=8)
             b.plot(x, u_true, "k-", lw=2, label="true steady state")
             b.plot(x, steady(final), "C0--", lw=2, label="fitted steady state")
             b.plot(x[sensors], data, "o", color="C1", ms=4, label="noisy observations")
-            b.set(xlabel="x (dimensionless)", ylabel="steady state u*(x) (dimensionless)", title="steady state u*(x) and observations")
+            b.set(
+                xlabel="x (dimensionless)",
+                ylabel="steady state u*(x) (dimensionless)",
+                title="steady state u*(x) and observations",
+            )
             b.legend(frameon=False, fontsize=8)
-            fig.suptitle(f"steady forced Burgers: forcing ({len(theta_true)} Fourier coefficients) fitted to {len(sensors)} sensors of u*")
+            fig.suptitle(
+                f"steady forced Burgers: forcing ({len(theta_true)} Fourier coefficients) fitted to {len(sensors)} sensors of u*"
+            )
             path = out / "steady_fit.png"
             ds.save_figure(fig, path, dpi=130)
             plt.close(fig)
             return [path]
 
-        return InverseProblem(theta_guess, loss, fields=fields, metrics=metrics, plot=plot,
-                              loss_label="mean squared sensor misfit + L2 penalty on the forcing coefficients (u units squared)")
+        return InverseProblem(
+            theta_guess,
+            loss,
+            fields=fields,
+            metrics=metrics,
+            plot=plot,
+            loss_label="mean squared sensor misfit + L2 penalty on the forcing coefficients (u units squared)",
+        )

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim.jobs import ConfigError, PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.jobs import (
+    ConfigError,
+    PhysicsConfig,
+    Setup,
+    TimeDependentScenario,
+    register,
+)
 from diffsim.operators import FourierSpectral, NavierStokesVorticity
 
 from ._common import grid_from
@@ -13,7 +19,9 @@ from ._common import grid_from
 
 class Physics(PhysicsConfig):
     nu: pydantic.PositiveFloat = pydantic.Field(0.01, description="kinematic viscosity")
-    wavenumber: pydantic.PositiveInt = pydantic.Field(1, description="wavenumber of the vortex array")
+    wavenumber: pydantic.PositiveInt = pydantic.Field(
+        1, description="wavenumber of the vortex array"
+    )
 
 
 @register
@@ -24,7 +32,11 @@ class TaylorGreen(TimeDependentScenario):
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
     defaults = {
-        "grid": {"cells": [64, 64], "lower": [0.0, 0.0], "upper": [2 * np.pi, 2 * np.pi]},
+        "grid": {
+            "cells": [64, 64],
+            "lower": [0.0, 0.0],
+            "upper": [2 * np.pi, 2 * np.pi],
+        },
         "time": {"t_end": 10.0, "dt": 0.01, "snapshots": 20},
         "stepper": "etdrk4",
     }
@@ -32,7 +44,9 @@ class TaylorGreen(TimeDependentScenario):
     @classmethod
     def validate(cls, config, physics):
         if not np.allclose(grid_from(config).lengths, 2 * np.pi):
-            raise ConfigError("grid.upper", "the exact solution needs the domain [0, 2 pi)^2")
+            raise ConfigError(
+                "grid.upper", "the exact solution needs the domain [0, 2 pi)^2"
+            )
 
     def build(self, config, physics, key):
         self.validate(config, physics)
@@ -42,6 +56,8 @@ class TaylorGreen(TimeDependentScenario):
         op = NavierStokesVorticity(FourierSpectral(grid), nu=nu)
 
         def exact(t):
-            return (2 * k * np.cos(k * X) * np.cos(k * Y) * np.exp(-2 * nu * k**2 * t))[None]
+            return (2 * k * np.cos(k * X) * np.cos(k * Y) * np.exp(-2 * nu * k**2 * t))[
+                None
+            ]
 
         return Setup(op, grid, exact(0.0), exact)

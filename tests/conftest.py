@@ -23,7 +23,9 @@ _PLATFORM = os.environ.get("DIFFSIM_TEST_PLATFORM", "")
 if _PLATFORM == "":
     jax.config.update("jax_num_cpu_devices", 4)
 elif _PLATFORM != "gpu":
-    raise RuntimeError(f"DIFFSIM_TEST_PLATFORM: expected 'gpu' or unset, got {_PLATFORM!r}")
+    raise RuntimeError(
+        f"DIFFSIM_TEST_PLATFORM: expected 'gpu' or unset, got {_PLATFORM!r}"
+    )
 elif jax.default_backend() != "gpu":
     raise RuntimeError(
         f"DIFFSIM_TEST_PLATFORM=gpu but JAX's default backend is {jax.default_backend()!r} "

@@ -12,13 +12,33 @@ import yaml
 
 from diffsim.jobs.cli import main
 
-SUMMARY_KEYS = {"scenario", "steps", "compile_s", "run_s", "cell_updates_per_s", "t_final", "precision", "device"}
+SUMMARY_KEYS = {
+    "scenario",
+    "steps",
+    "compile_s",
+    "run_s",
+    "cell_updates_per_s",
+    "t_final",
+    "precision",
+    "device",
+}
 
 
 @pytest.fixture(scope="module")
 def kdv_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("kdv")
-    code = main(["run", "configs/kdv_two_soliton.yaml", "grid.cells=[256]", "time.t_end=1.0", "time.snapshots=4", "precision=float64", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "configs/kdv_two_soliton.yaml",
+            "grid.cells=[256]",
+            "time.t_end=1.0",
+            "time.snapshots=4",
+            "precision=float64",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     return out
 
@@ -46,10 +66,21 @@ def test_summary_contract(kdv_run):
 def test_resolved_config_is_complete_and_reruns(kdv_run, tmp_path):
     config = yaml.safe_load((kdv_run / "config.yaml").read_text())
     assert config["grid"] == {"cells": [256], "lower": [-30.0], "upper": [30.0]}
-    assert config["time"] == {"t_end": 1.0, "dt": 0.002, "cfl": None, "max_steps": 100_000, "snapshots": 4}
+    assert config["time"] == {
+        "t_end": 1.0,
+        "dt": 0.002,
+        "cfl": None,
+        "max_steps": 100_000,
+        "snapshots": 4,
+    }
     assert config["scheme"] == {}
     assert config["physics"] == {"kappa1": 1.0, "kappa2": 0.6, "x1": -12.0, "x2": -4.0}
-    assert main(["run", str(kdv_run / "config.yaml"), "--no-plots", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            ["run", str(kdv_run / "config.yaml"), "--no-plots", "--out", str(tmp_path)]
+        )
+        == 0
+    )
     a = xr.open_dataset(kdv_run / "fields.nc", engine="h5netcdf")
     b = xr.open_dataset(tmp_path / "fields.nc", engine="h5netcdf")
     np.testing.assert_array_equal(a["u"].values, b["u"].values)
@@ -67,14 +98,30 @@ def test_fields_nc_readable_by_xarray_and_h5py(kdv_run):
 
 
 def test_2d_run_and_float32(tmp_path):
-    code = main(["run", "configs/taylor_green.yaml", "grid.cells=[32,32]", "time.t_end=1.0", "time.snapshots=2", "precision=float32", "--out", str(tmp_path)])
+    code = main(
+        [
+            "run",
+            "configs/taylor_green.yaml",
+            "grid.cells=[32,32]",
+            "time.t_end=1.0",
+            "time.snapshots=2",
+            "precision=float32",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["precision"] == "float32"
     assert summary["errors"]["l2_relative"] < 1e-5  # float32 round-off, exact solution
     ds = xr.open_dataset(tmp_path / "fields.nc", engine="h5netcdf")
-    assert ds["vorticity"].dims == ("t", "x", "y") and ds["vorticity"].dtype == np.float32
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["vorticity_error.png", "vorticity_snapshots.png"]
+    assert (
+        ds["vorticity"].dims == ("t", "x", "y") and ds["vorticity"].dtype == np.float32
+    )
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "vorticity_error.png",
+        "vorticity_snapshots.png",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -95,7 +142,15 @@ def test_2d_run_and_float32(tmp_path):
     ],
 )
 def test_bad_config_exits_2_naming_the_key(overrides, key, tmp_path, capsys):
-    code = main(["run", "configs/kdv_two_soliton.yaml", *overrides, "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "run",
+            "configs/kdv_two_soliton.yaml",
+            *overrides,
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith(f"diffsim: config error: {key}:"), err
@@ -105,10 +160,26 @@ def test_bad_config_exits_2_naming_the_key(overrides, key, tmp_path, capsys):
 
 def test_console_script_bad_config_no_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("scenario: taylor_green\ntime: {t_end: 1.0, dt: 0.1, snapshots: 0}\n")
-    proc = subprocess.run([sys.executable, "-m", "diffsim.jobs.cli", "run", str(bad), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    bad.write_text(
+        "scenario: taylor_green\ntime: {t_end: 1.0, dt: 0.1, snapshots: 0}\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "diffsim.jobs.cli",
+            "run",
+            str(bad),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["diffsim: config error: time.snapshots: Input should be greater than 0 (got 0)"]
+    assert proc.stderr.strip().splitlines() == [
+        "diffsim: config error: time.snapshots: Input should be greater than 0 (got 0)"
+    ]
 
 
 def test_scenarios_lists_every_registered_scenario(capsys):
@@ -116,13 +187,30 @@ def test_scenarios_lists_every_registered_scenario(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     names = [line.split()[0] for line in lines]
     assert names == sorted(names)
-    assert {"ks_chaos", "burgers_shock", "kdv_two_soliton", "taylor_green", "kolmogorov_flow", "decaying_turbulence"} <= set(names)
+    assert {
+        "ks_chaos",
+        "burgers_shock",
+        "kdv_two_soliton",
+        "taylor_green",
+        "kolmogorov_flow",
+        "decaying_turbulence",
+    } <= set(names)
 
 
 def test_non_finite_config_values_are_rejected(tmp_path, capsys):
-    code = main(["run", "configs/burgers_shock.yaml", "physics.amplitude=.inf", "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "run",
+            "configs/burgers_shock.yaml",
+            "physics.amplitude=.inf",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 2
-    assert capsys.readouterr().err.startswith("diffsim: config error: physics.amplitude: Input should be a finite number")
+    assert capsys.readouterr().err.startswith(
+        "diffsim: config error: physics.amplitude: Input should be a finite number"
+    )
 
 
 def test_non_finite_initial_data_names_field_and_cell():
@@ -132,24 +220,48 @@ def test_non_finite_initial_data_names_field_and_cell():
     euler = Euler(Grid([4, 5]))  # declares density and pressure positive
     fields = np.ones((3, 4, 5))
     fields[1, 2, 3] = np.nan
-    with pytest.raises(RunError, match=r"initial data: field 'velocity_x' is nan at cell \(2, 3\)"):
-        check_physical(fields, ("density", "velocity_x", "pressure"), "initial data", euler)
+    with pytest.raises(
+        RunError, match=r"initial data: field 'velocity_x' is nan at cell \(2, 3\)"
+    ):
+        check_physical(
+            fields, ("density", "velocity_x", "pressure"), "initial data", euler
+        )
     fields[1, 2, 3] = -1.0  # negative velocity is fine, negative pressure is not
     fields[2, 0, 4] = -0.5
-    with pytest.raises(RunError, match=r"initial data: field 'pressure' is -0.5 \(must be > 0\) at cell \(0, 4\)"):
-        check_physical(fields, ("density", "velocity_x", "pressure"), "initial data", euler)
+    with pytest.raises(
+        RunError,
+        match=r"initial data: field 'pressure' is -0.5 \(must be > 0\) at cell \(0, 4\)",
+    ):
+        check_physical(
+            fields, ("density", "velocity_x", "pressure"), "initial data", euler
+        )
 
 
 def test_blow_up_stops_with_step_and_field(tmp_path, capsys):
     # explicit Euler far beyond its stability limit on KS hyperdiffusion blows up
-    code = main(["run", "configs/ks_chaos.yaml", "stepper=euler", "time.dt=0.25", "time.t_end=50", "time.snapshots=10", "--no-plots", "--out", str(tmp_path)])
+    code = main(
+        [
+            "run",
+            "configs/ks_chaos.yaml",
+            "stepper=euler",
+            "time.dt=0.25",
+            "time.t_end=50",
+            "time.snapshots=10",
+            "--no-plots",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3
     assert "run stopped at step" in err and "field 'u'" in err
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "failed"
     failure = summary["failure"]
-    assert failure["reason"].startswith("field 'u' is nan at cell (") and 1 <= failure["step"] <= 200
+    assert (
+        failure["reason"].startswith("field 'u' is nan at cell (")
+        and 1 <= failure["step"] <= 200
+    )
     ds = xr.open_dataset(tmp_path / "fields.nc", engine="h5netcdf")
     assert np.isfinite(ds["u"].values).all()  # only good snapshots were kept
     assert ds["t"].values[-1] < failure["t"]

@@ -7,8 +7,8 @@ import contextlib
 import errno
 import json
 import os
-import shutil
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -27,9 +27,25 @@ from diffsim import _files
 from diffsim.jobs.cli import EXIT_CONFIG, EXIT_IO, main
 
 ENOSPC = "No space left on device"
-RUN = ["run", "configs/kdv_two_soliton.yaml", "grid.cells=[64]", "time.t_end=0.2", "time.snapshots=2", "precision=float64"]
-OPTIMIZE = ["optimize", "configs/burgers_inverse.yaml", "grid.cells=[32]", "time.t_end=0.5", "physics.observation_every=5",
-            "physics.sensors=8", "optimize.iterations=4", "optimize.checkpoint_every=2", "--no-plots"]
+RUN = [
+    "run",
+    "configs/kdv_two_soliton.yaml",
+    "grid.cells=[64]",
+    "time.t_end=0.2",
+    "time.snapshots=2",
+    "precision=float64",
+]
+OPTIMIZE = [
+    "optimize",
+    "configs/burgers_inverse.yaml",
+    "grid.cells=[32]",
+    "time.t_end=0.5",
+    "physics.observation_every=5",
+    "physics.sensors=8",
+    "optimize.iterations=4",
+    "optimize.checkpoint_every=2",
+    "--no-plots",
+]
 
 
 class Killed(BaseException):
@@ -62,7 +78,11 @@ def temporaries(folder):
 
 
 def snapshot(folder):
-    return {p: p.read_bytes() for p in Path(folder).rglob("*") if p.is_file() and p.name != ".lock"}
+    return {
+        p: p.read_bytes()
+        for p in Path(folder).rglob("*")
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -71,9 +91,15 @@ def compilation_cache(tmp_path_factory):
     makes the repeats cheap (the executables, and so the results, are the same)."""
     from jax._src import compilation_cache
 
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs", "jax_persistent_cache_min_entry_size_bytes")
+    names = (
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+        "jax_persistent_cache_min_entry_size_bytes",
+    )
     before = {name: getattr(jax.config, name) for name in names}
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
+    jax.config.update(
+        "jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache"))
+    )
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     compilation_cache.reset_cache()
@@ -97,7 +123,10 @@ def test_atomic_write_keeps_the_old_file_on_a_full_disk_and_a_kill(tmp_path):
     assert str(info.value) == ""  # the kill is not dressed up
     with faults(at=0, error=no_space()), pytest.raises(_files.WriteError) as info:
         _files.atomic_write(target, b"new")
-    assert str(info.value) == f"cannot write {target}: {ENOSPC}" and info.value.errno == errno.ENOSPC
+    assert (
+        str(info.value) == f"cannot write {target}: {ENOSPC}"
+        and info.value.errno == errno.ENOSPC
+    )
 
 
 def test_append_line_and_stale_temporaries(tmp_path):
@@ -105,30 +134,51 @@ def test_append_line_and_stale_temporaries(tmp_path):
     _files.append_line(metrics, '{"iteration": 0}')
     _files.append_line(metrics, '{"iteration": 1}')
     assert metrics.read_text() == '{"iteration": 0}\n{"iteration": 1}\n'
-    with faults(at=0, error=no_space()), pytest.raises(_files.WriteError, match=f"cannot write {metrics}: {ENOSPC}"):
+    with (
+        faults(at=0, error=no_space()),
+        pytest.raises(_files.WriteError, match=f"cannot write {metrics}: {ENOSPC}"),
+    ):
         _files.append_line(metrics, '{"iteration": 2}')
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "other").mkdir()
-    stale = [tmp_path / ".tmp-fields.nc-k1ll3d_0", tmp_path / "checkpoints" / ".tmp-iteration_000004.eqx-x8zq0a1b",
-             tmp_path / "checkpoints" / ".tmp-a1b2c3d4.eqx", tmp_path / ".summary.json.a1b2c3d4.tmp"]  # the last two: older versions'
-    kept = [tmp_path / ".tmp-notes", tmp_path / "other" / ".tmp-fields.nc-k1ll3d_0"]  # not ours, or not an output folder
+    stale = [
+        tmp_path / ".tmp-fields.nc-k1ll3d_0",
+        tmp_path / "checkpoints" / ".tmp-iteration_000004.eqx-x8zq0a1b",
+        tmp_path / "checkpoints" / ".tmp-a1b2c3d4.eqx",
+        tmp_path / ".summary.json.a1b2c3d4.tmp",
+    ]  # the last two: older versions'
+    kept = [
+        tmp_path / ".tmp-notes",
+        tmp_path / "other" / ".tmp-fields.nc-k1ll3d_0",
+    ]  # not ours, or not an output folder
     for p in stale + kept:
         p.write_bytes(b"half")
-        os.utime(p, (_files._PROCESS_START - 60, _files._PROCESS_START - 60))  # left by a killed, earlier process
-    fresh = tmp_path / ".tmp-summary.json-abcdefgh"  # a write of this process, under way
+        os.utime(
+            p, (_files._PROCESS_START - 60, _files._PROCESS_START - 60)
+        )  # left by a killed, earlier process
+    fresh = (
+        tmp_path / ".tmp-summary.json-abcdefgh"
+    )  # a write of this process, under way
     fresh.write_bytes(b"")
     os.utime(fresh, (time.time() + 5, time.time() + 5))
-    assert sorted(_files.remove_stale_temporaries(tmp_path, ["checkpoints", "plots"])) == sorted(stale)
+    assert sorted(
+        _files.remove_stale_temporaries(tmp_path, ["checkpoints", "plots"])
+    ) == sorted(stale)
     assert sorted(temporaries(tmp_path)) == sorted([fresh, *kept]) and metrics.exists()
 
 
 def test_folder_lock_refuses_a_second_holder_and_is_released(tmp_path):
     with _files.FolderLock(tmp_path, "--out"):
         assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n"
-        with pytest.raises(_files.FolderInUse) as info, _files.FolderLock(tmp_path, "--out"):
+        with (
+            pytest.raises(_files.FolderInUse) as info,
+            _files.FolderLock(tmp_path, "--out"),
+        ):
             pass
-        assert str(info.value) == (f"--out {tmp_path} is in use by another diffsim job (process {os.getpid()}); "
-                                   "wait for it to finish or choose another --out")
+        assert str(info.value) == (
+            f"--out {tmp_path} is in use by another diffsim job (process {os.getpid()}); "
+            "wait for it to finish or choose another --out"
+        )
     with _files.FolderLock(tmp_path, "--out"):  # released on exit
         pass
 
@@ -136,23 +186,39 @@ def test_folder_lock_refuses_a_second_holder_and_is_released(tmp_path):
 # ------------------------------------------------------------ --out
 
 
-@pytest.mark.parametrize("command", [RUN, OPTIMIZE, ["sweep", "configs/kdv_two_soliton.yaml", "--grid", "grid.cells=[32],[64]"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        RUN,
+        OPTIMIZE,
+        ["sweep", "configs/kdv_two_soliton.yaml", "--grid", "grid.cells=[32],[64]"],
+    ],
+)
 def test_bad_out_is_one_line_exit_2_before_anything_runs(command, tmp_path, capsys):
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     cases = {
         "": "diffsim: --out: is empty; give an output folder, e.g. --out runs/x",
         str(a_file): f"diffsim: --out: {a_file} is an existing file, not a folder",
-        str(a_file / "sub" / "dir"): f"diffsim: --out: {a_file}/sub/dir lies under {a_file}, which is a file, not a folder",
+        str(
+            a_file / "sub" / "dir"
+        ): f"diffsim: --out: {a_file}/sub/dir lies under {a_file}, which is a file, not a folder",
     }
     for out, message in cases.items():
-        with mock.patch("diffsim.jobs.config.load_config", side_effect=AssertionError("read the config")):
+        with mock.patch(
+            "diffsim.jobs.config.load_config",
+            side_effect=AssertionError("read the config"),
+        ):
             assert main([*command, "--out", out]) == EXIT_CONFIG
         assert capsys.readouterr().err.splitlines() == [message]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
-    with mock.patch("os.access", return_value=False):  # as a non-root user sees a read-only folder
+    with mock.patch(
+        "os.access", return_value=False
+    ):  # as a non-root user sees a read-only folder
         assert main([*command, "--out", str(tmp_path / "new")]) == EXIT_CONFIG
-    assert capsys.readouterr().err.splitlines() == [f"diffsim: --out: {tmp_path}/new: its parent {tmp_path} is not writable"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"diffsim: --out: {tmp_path}/new: its parent {tmp_path} is not writable"
+    ]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
@@ -162,7 +228,9 @@ def test_read_only_out(tmp_path, capsys):
         assert main([*RUN, "--out", str(tmp_path)]) == EXIT_CONFIG
     finally:
         tmp_path.chmod(0o755)
-    assert capsys.readouterr().err.splitlines() == [f"diffsim: --out: {tmp_path}: the folder is not writable"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"diffsim: --out: {tmp_path}: the folder is not writable"
+    ]
 
 
 # ------------------------------------------------------------ diffsim run
@@ -173,7 +241,13 @@ def finished_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     with faults() as written:
         assert main([*RUN, "--out", str(out)]) == 0
-    assert [p.relative_to(out).as_posix() for p in written] == ["config.yaml", "fields.nc", "plots/spacetime.png", "plots/final.png", "summary.json"]
+    assert [p.relative_to(out).as_posix() for p in written] == [
+        "config.yaml",
+        "fields.nc",
+        "plots/spacetime.png",
+        "plots/final.png",
+        "summary.json",
+    ]
     return out, written
 
 
@@ -189,15 +263,25 @@ def test_run_full_disk_at_every_write(finished_run, tmp_path, capsys):
         before = snapshot(out)
         with faults(at=k, error=no_space()):
             assert main([*RUN, "--out", str(out)]) == EXIT_IO
-        assert capsys.readouterr().err.splitlines() == [f"diffsim: cannot write {out / target.relative_to(reference)}: {ENOSPC}"]
+        assert capsys.readouterr().err.splitlines() == [
+            f"diffsim: cannot write {out / target.relative_to(reference)}: {ENOSPC}"
+        ]
         assert temporaries(out) == []
         after = snapshot(out)
         assert set(after) == set(before)
-        assert after[out / target.relative_to(reference)] == before[out / target.relative_to(reference)]
+        assert (
+            after[out / target.relative_to(reference)]
+            == before[out / target.relative_to(reference)]
+        )
         assert json.loads(after[out / "summary.json"])["status"] == "ok"
-        with xr.open_dataset(out / "fields.nc", engine="h5netcdf") as a, xr.open_dataset(reference / "fields.nc", engine="h5netcdf") as b:
+        with (
+            xr.open_dataset(out / "fields.nc", engine="h5netcdf") as a,
+            xr.open_dataset(reference / "fields.nc", engine="h5netcdf") as b,
+        ):
             xr.testing.assert_identical(a.load(), b.load())
-        assert all(after[p][:8] == b"\x89PNG\r\n\x1a\n" for p in after if p.suffix == ".png")
+        assert all(
+            after[p][:8] == b"\x89PNG\r\n\x1a\n" for p in after if p.suffix == ".png"
+        )
 
 
 def test_run_real_file_size_limit_no_segfault(finished_run, tmp_path):
@@ -210,9 +294,17 @@ def test_run_real_file_size_limit_no_segfault(finished_run, tmp_path):
     # files up to 4 KiB (config.yaml fits, fields.nc does not); SIGXFSZ ignored, so a write fails with EFBIG
     limited = f"trap '' XFSZ; ulimit -f 4; exec {shlex.quote(sys.executable)} -m diffsim.jobs.cli \"$@\""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run(["bash", "-c", limited, "bash", *RUN, "--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["bash", "-c", limited, "bash", *RUN, "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == EXIT_IO, proc.stderr[-2000:]
-    assert proc.stderr.splitlines() == [f"diffsim: cannot write {out}/fields.nc: File too large"]
+    assert proc.stderr.splitlines() == [
+        f"diffsim: cannot write {out}/fields.nc: File too large"
+    ]
     assert temporaries(out) == [] and snapshot(out) == before
 
 
@@ -225,20 +317,40 @@ def optimized(tmp_path_factory):
     with faults() as written:
         assert main([*OPTIMIZE, "--out", str(out)]) == 0
     names = [p.relative_to(out).as_posix() for p in written]
-    assert names == ["config.yaml", "metrics.jsonl", "metrics.jsonl", "metrics.jsonl", "checkpoints/iteration_000002.eqx", "metrics.jsonl",
-                     "metrics.jsonl", "checkpoints/iteration_000004.eqx", "params.eqx", "fields_initial.nc", "fields.nc", "summary.json"]
+    assert names == [
+        "config.yaml",
+        "metrics.jsonl",
+        "metrics.jsonl",
+        "metrics.jsonl",
+        "checkpoints/iteration_000002.eqx",
+        "metrics.jsonl",
+        "metrics.jsonl",
+        "checkpoints/iteration_000004.eqx",
+        "params.eqx",
+        "fields_initial.nc",
+        "fields.nc",
+        "summary.json",
+    ]
     return out, names
 
 
 def metrics(out):
-    return [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+    return [
+        json.loads(line)
+        for line in (Path(out) / "metrics.jsonl").read_text().splitlines()
+    ]
 
 
 def assert_same_result(out, reference):
     assert (out / "params.eqx").read_bytes() == (reference / "params.eqx").read_bytes()
-    a, b = json.loads((out / "summary.json").read_text()), json.loads((reference / "summary.json").read_text())
+    a, b = (
+        json.loads((out / "summary.json").read_text()),
+        json.loads((reference / "summary.json").read_text()),
+    )
     assert a["loss_final"] == b["loss_final"] and a["loss_initial"] == b["loss_initial"]
-    assert [(r["iteration"], r["loss"]) for r in metrics(out)] == [(r["iteration"], r["loss"]) for r in metrics(reference)]
+    assert [(r["iteration"], r["loss"]) for r in metrics(out)] == [
+        (r["iteration"], r["loss"]) for r in metrics(reference)
+    ]
 
 
 def test_optimize_full_disk_at_every_write_then_resume(optimized, tmp_path, capsys):
@@ -250,10 +362,16 @@ def test_optimize_full_disk_at_every_write_then_resume(optimized, tmp_path, caps
         out = tmp_path / f"k{k}"
         with faults(at=k, error=no_space()):
             assert main([*OPTIMIZE, "--out", str(out)]) == EXIT_IO
-        assert capsys.readouterr().err.splitlines() == [f"diffsim: cannot write {out / name}: {ENOSPC}"]
+        assert capsys.readouterr().err.splitlines() == [
+            f"diffsim: cannot write {out / name}: {ENOSPC}"
+        ]
         assert temporaries(out) == []
         assert not (out / name).exists() or name == "metrics.jsonl"
-        done = [int(r["iteration"]) for r in metrics(out)] if (out / "metrics.jsonl").exists() else []
+        done = (
+            [int(r["iteration"]) for r in metrics(out)]
+            if (out / "metrics.jsonl").exists()
+            else []
+        )
         assert done == list(range(len(done)))
         assert main([*OPTIMIZE, "--out", str(out)]) == 0
         capsys.readouterr()
@@ -268,18 +386,28 @@ def test_optimize_killed_at_every_write_of_a_resume(optimized, tmp_path):
     reference, _ = optimized
     prefix = tmp_path / "prefix"
     shutil.copytree(reference, prefix)
-    for name in ("checkpoints/iteration_000004.eqx", "params.eqx", "fields_initial.nc", "fields.nc", "summary.json"):
+    for name in (
+        "checkpoints/iteration_000004.eqx",
+        "params.eqx",
+        "fields_initial.nc",
+        "fields.nc",
+        "summary.json",
+    ):
         (prefix / name).unlink()
     with faults() as written:
         shutil.copytree(prefix, tmp_path / "count")
         assert main([*OPTIMIZE, "--out", str(tmp_path / "count")]) == 0
-    assert len(written) == 9  # config.yaml, the metrics rewrite, 2 lines, checkpoint 4, params, 2 x fields, summary
+    assert (
+        len(written) == 9
+    )  # config.yaml, the metrics rewrite, 2 lines, checkpoint 4, params, 2 x fields, summary
     for k in range(len(written)):
         out = tmp_path / f"k{k}"
         shutil.copytree(prefix, out)
         with faults(at=k, error=Killed()), pytest.raises(Killed):
             main([*OPTIMIZE, "--out", str(out)])
-        assert [(r["iteration"], r["loss"]) for r in metrics(out)][:2] == [(r["iteration"], r["loss"]) for r in metrics(reference)][:2]
+        assert [(r["iteration"], r["loss"]) for r in metrics(out)][:2] == [
+            (r["iteration"], r["loss"]) for r in metrics(reference)
+        ][:2]
         assert temporaries(out) == []
         assert main([*OPTIMIZE, "--out", str(out)]) == 0
         assert_same_result(out, reference)
@@ -292,10 +420,17 @@ def test_optimize_figures_on_a_full_disk(optimized, tmp_path, capsys):
         out = tmp_path / name
         shutil.copytree(reference, out)
         with faults(at=name, error=no_space()):
-            assert main([*[a for a in OPTIMIZE if a != "--no-plots"], "--out", str(out)]) == EXIT_IO
-        assert capsys.readouterr().err.splitlines() == [f"diffsim: cannot write {out}/plots/{name}: {ENOSPC}"]
+            assert (
+                main([*[a for a in OPTIMIZE if a != "--no-plots"], "--out", str(out)])
+                == EXIT_IO
+            )
+        assert capsys.readouterr().err.splitlines() == [
+            f"diffsim: cannot write {out}/plots/{name}: {ENOSPC}"
+        ]
         assert temporaries(out) == [] and not (out / "plots" / name).exists()
-        assert (out / "summary.json").read_bytes() == (reference / "summary.json").read_bytes()
+        assert (out / "summary.json").read_bytes() == (
+            reference / "summary.json"
+        ).read_bytes()
 
 
 def test_optimize_damaged_checkpoint_and_stale_temporaries(optimized, tmp_path, capsys):
@@ -309,7 +444,11 @@ def test_optimize_damaged_checkpoint_and_stale_temporaries(optimized, tmp_path, 
     (out / "summary.json").unlink()
     newest = out / "checkpoints" / "iteration_000004.eqx"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
-    stale = [out / ".tmp-fields.nc-k1ll3d00", out / "checkpoints" / ".tmp-iteration_000004.eqx-k1ll3d00", out / "checkpoints" / ".tmp-k1ll3d00.eqx"]
+    stale = [
+        out / ".tmp-fields.nc-k1ll3d00",
+        out / "checkpoints" / ".tmp-iteration_000004.eqx-k1ll3d00",
+        out / "checkpoints" / ".tmp-k1ll3d00.eqx",
+    ]
     for p in stale:
         p.write_bytes(b"half a file")
         os.utime(p, (time.time() - 3600, time.time() - 3600))
@@ -317,8 +456,12 @@ def test_optimize_damaged_checkpoint_and_stale_temporaries(optimized, tmp_path, 
     assert main([*OPTIMIZE, "--out", str(out)]) == 0
     err = capsys.readouterr().err.splitlines()
     size = (reference / "checkpoints" / "iteration_000004.eqx").stat().st_size
-    header = (reference / "checkpoints" / "iteration_000004.eqx").read_bytes().index(b"\n") + 1
-    assert err == [f"diffsim: warning: skipping damaged checkpoint {newest} (truncated: {size // 2 - header} of {size - header} bytes); trying an older one"]
+    header = (reference / "checkpoints" / "iteration_000004.eqx").read_bytes().index(
+        b"\n"
+    ) + 1
+    assert err == [
+        f"diffsim: warning: skipping damaged checkpoint {newest} (truncated: {size // 2 - header} of {size - header} bytes); trying an older one"
+    ]
     assert json.loads((out / "summary.json").read_text())["resumed_from"] == 2
     assert temporaries(out) == []
     assert_same_result(out, reference)
@@ -326,29 +469,46 @@ def test_optimize_damaged_checkpoint_and_stale_temporaries(optimized, tmp_path, 
 
 def test_second_job_on_one_out_is_refused(optimized, capsys):
     reference, _ = optimized
-    with _files.FolderLock(reference, "--out"):  # a job in another process holds the folder
+    with _files.FolderLock(
+        reference, "--out"
+    ):  # a job in another process holds the folder
         before = snapshot(reference)
         assert main([*OPTIMIZE, "--out", str(reference)]) == EXIT_IO
         assert main([*RUN, "--out", str(reference)]) == EXIT_IO
         assert snapshot(reference) == before
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"diffsim: --out {reference} is in use by another diffsim job (process {os.getpid()}); "
-                   "wait for it to finish or choose another --out"] * 2
+    assert (
+        err
+        == [
+            f"diffsim: --out {reference} is in use by another diffsim job (process {os.getpid()}); "
+            "wait for it to finish or choose another --out"
+        ]
+        * 2
+    )
 
 
 # ------------------------------------------------------------ the library loop
 
 
 def quadratic(params):
-    return jnp.sum((params["x"] - jnp.arange(3.0)) ** 2) + 10.0 * (params["y"] - 1.0) ** 2
+    return (
+        jnp.sum((params["x"] - jnp.arange(3.0)) ** 2) + 10.0 * (params["y"] - 1.0) ** 2
+    )
 
 
 START = {"x": jnp.zeros(3), "y": jnp.asarray(3.0)}
 
 
 def run_quadratic(folder, iterations):
-    return ds.optimize(quadratic, START, optax.adam(0.05), iterations=iterations, checkpoint_dir=folder / "checkpoints",
-                       checkpoint_every=3, metrics_path=folder / "metrics.jsonl")
+    return ds.optimize(
+        quadratic,
+        START,
+        optax.adam(0.05),
+        iterations=iterations,
+        checkpoint_dir=folder / "checkpoints",
+        checkpoint_every=3,
+        metrics_path=folder / "metrics.jsonl",
+    )
 
 
 def test_kill_at_every_write_then_resume_is_bitwise(tmp_path):
@@ -361,17 +521,32 @@ def test_kill_at_every_write_then_resume_is_bitwise(tmp_path):
         run_quadratic(tmp_path / "count", 4)
         count_first = len(written)
         run_quadratic(tmp_path / "count", 9)
-    assert len(written) - count_first == 1 + 5 + 2  # metrics rewrite, 5 lines, checkpoints 6 and 9
-    for stage, iterations, points in ((1, 4, range(count_first)), (2, 9, range(len(written) - count_first))):
+    assert (
+        len(written) - count_first == 1 + 5 + 2
+    )  # metrics rewrite, 5 lines, checkpoints 6 and 9
+    for stage, iterations, points in (
+        (1, 4, range(count_first)),
+        (2, 9, range(len(written) - count_first)),
+    ):
         for k in points:
             folder = tmp_path / f"s{stage}k{k}"
             if stage == 2:
                 run_quadratic(folder, 4)
-            before = [(r["iteration"], r["loss"]) for r in metrics(folder)] if stage == 2 else []
+            before = (
+                [(r["iteration"], r["loss"]) for r in metrics(folder)]
+                if stage == 2
+                else []
+            )
             with faults(at=k, error=Killed()), pytest.raises(Killed):
                 run_quadratic(folder, iterations)
-            kept = [(r["iteration"], r["loss"]) for r in metrics(folder)] if (folder / "metrics.jsonl").exists() else []
-            assert kept[: len(before)] == before  # the history before the resume point survives the kill
+            kept = (
+                [(r["iteration"], r["loss"]) for r in metrics(folder)]
+                if (folder / "metrics.jsonl").exists()
+                else []
+            )
+            assert (
+                kept[: len(before)] == before
+            )  # the history before the resume point survives the kill
             assert temporaries(folder) == []
             assert main_check_resume(folder, full)
 
@@ -379,9 +554,13 @@ def test_kill_at_every_write_then_resume_is_bitwise(tmp_path):
 def main_check_resume(folder, full):
     again = run_quadratic(folder, 9)
     for key in ("x", "y"):
-        np.testing.assert_array_equal(np.asarray(again.params[key]), np.asarray(full.params[key]))
+        np.testing.assert_array_equal(
+            np.asarray(again.params[key]), np.asarray(full.params[key])
+        )
     assert again.loss_final == full.loss_final
-    assert [(r["iteration"], r["loss"]) for r in metrics(folder)] == [(h["iteration"], h["loss"]) for h in full.history]
+    assert [(r["iteration"], r["loss"]) for r in metrics(folder)] == [
+        (h["iteration"], h["loss"]) for h in full.history
+    ]
     return True
 
 
@@ -401,8 +580,18 @@ def test_damaged_newest_checkpoint_falls_back(tmp_path, capsys, damage):
     capsys.readouterr()
     resumed = run_quadratic(tmp_path / "b", 9)
     err = capsys.readouterr().err.splitlines()
-    why = {"truncate": "truncated: ", "flip": "checksum mismatch: the content was changed after it was written)", "empty": "(empty file)"}[damage]
-    assert len(err) == 1 and err[0].startswith(f"diffsim: warning: skipping damaged checkpoint {newest} (") and why in err[0], err
+    why = {
+        "truncate": "truncated: ",
+        "flip": "checksum mismatch: the content was changed after it was written)",
+        "empty": "(empty file)",
+    }[damage]
+    assert (
+        len(err) == 1
+        and err[0].startswith(
+            f"diffsim: warning: skipping damaged checkpoint {newest} ("
+        )
+        and why in err[0]
+    ), err
     assert resumed.resumed_from == 6
     assert main_check_resume(tmp_path / "b", full)
 
@@ -413,19 +602,29 @@ def test_checkpoint_without_header_still_resumes(tmp_path):
     run_quadratic(tmp_path / "b", 6)
     path = tmp_path / "b" / "checkpoints" / "iteration_000006.eqx"
     data = path.read_bytes()
-    path.write_bytes(data[data.index(b"\n") + 1:])
+    path.write_bytes(data[data.index(b"\n") + 1 :])
     (tmp_path / "b" / "checkpoints" / "iteration_000003.eqx").unlink()
     assert run_quadratic(tmp_path / "b", 9).resumed_from == 6
     assert main_check_resume(tmp_path / "b", full)
 
 
 def test_sweep_full_disk_and_lock(tmp_path, capsys):
-    sweep = ["sweep", "configs/kdv_two_soliton.yaml", "--grid", "grid.cells=[32],[64]", "--out", str(tmp_path)]
+    sweep = [
+        "sweep",
+        "configs/kdv_two_soliton.yaml",
+        "--grid",
+        "grid.cells=[32],[64]",
+        "--out",
+        str(tmp_path),
+    ]
     with faults(at="sweep.json", error=no_space()):
         assert main(sweep) == EXIT_IO
-    assert capsys.readouterr().err.splitlines() == [f"diffsim: cannot write {tmp_path}/sweep.json: {ENOSPC}"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"diffsim: cannot write {tmp_path}/sweep.json: {ENOSPC}"
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]  # no task started
     with _files.FolderLock(tmp_path, "--out"):
         assert main(sweep) == EXIT_IO
     assert capsys.readouterr().err.splitlines() == [
-        f"diffsim: --out {tmp_path} is in use by another diffsim job (process {os.getpid()}); wait for it to finish or choose another --out"]
+        f"diffsim: --out {tmp_path} is in use by another diffsim job (process {os.getpid()}); wait for it to finish or choose another --out"
+    ]

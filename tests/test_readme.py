@@ -22,31 +22,53 @@ def test_readme_python_example_runs(capsys):
     p = {"log_nu": jnp.log(0.1)}
     g = jax.grad(loss)(p)["log_nu"]
     eps = 1e-5
-    fd = (loss({"log_nu": p["log_nu"] + eps}) - loss({"log_nu": p["log_nu"] - eps})) / (2 * eps)
+    fd = (loss({"log_nu": p["log_nu"] + eps}) - loss({"log_nu": p["log_nu"] - eps})) / (
+        2 * eps
+    )
     np.testing.assert_allclose(g, fd, rtol=1e-6)
 
 
 def _block(marker: str) -> str:
     """The README's python block that contains `marker`."""
-    blocks = [b for b in re.findall(r"```python\n(.*?)```", Path("README.md").read_text(), flags=re.S) if marker in b]
-    assert len(blocks) == 1, f"expected one README python block with {marker!r}, found {len(blocks)}"
+    blocks = [
+        b
+        for b in re.findall(
+            r"```python\n(.*?)```", Path("README.md").read_text(), flags=re.S
+        )
+        if marker in b
+    ]
+    assert len(blocks) == 1, (
+        f"expected one README python block with {marker!r}, found {len(blocks)}"
+    )
     return blocks[0]
 
 
-def test_readme_sod_sensitivity_matches_finite_differences_and_the_exact_solution(capsys):
+def test_readme_sod_sensitivity_matches_finite_differences_and_the_exact_solution(
+    capsys,
+):
     namespace = {}
     exec(compile(_block("solve_riemann"), "README.md", "exec"), namespace)
     out = capsys.readouterr().out
-    assert out == "probe density 0.2655 (exact 0.2656), d/dp_left 0.128516 (finite difference 0.128516)\n"
-    np.testing.assert_allclose(namespace["drho_dp"], namespace["fd"], rtol=1e-7)  # measured 5e-10
-    np.testing.assert_allclose(namespace["rho"], namespace["rho_exact"], rtol=1e-3)  # 100 cells
+    assert (
+        out
+        == "probe density 0.2655 (exact 0.2656), d/dp_left 0.128516 (finite difference 0.128516)\n"
+    )
+    np.testing.assert_allclose(
+        namespace["drho_dp"], namespace["fd"], rtol=1e-7
+    )  # measured 5e-10
+    np.testing.assert_allclose(
+        namespace["rho"], namespace["rho_exact"], rtol=1e-3
+    )  # 100 cells
 
 
 def test_readme_helmholtz_receiver_gradient_matches_finite_differences(capsys):
     namespace = {}
     exec(compile(_block("solve_helmholtz"), "README.md", "exec"), namespace)
     out = capsys.readouterr().out
-    assert out == "|p(receiver)| = 0.029894, d|p|/dc_disc = -1.42250e-05 per m/s (finite difference -1.42250e-05)\n"
+    assert (
+        out
+        == "|p(receiver)| = 0.029894, d|p|/dc_disc = -1.42250e-05 per m/s (finite difference -1.42250e-05)\n"
+    )
     dadc, disc, fd = namespace["dadc"], namespace["disc"], namespace["fd"]
     assert dadc.shape == (96, 96)
     # the default solver (rtol 1e-6) gives the gradient to ~1e-6 (measured 1e-6); the

@@ -9,18 +9,27 @@ import difflib
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pydantic
 import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-from .._errors import ConfigError, KeyedError
-from .scenario import OptimizationScenario, Scenario, SteadyScenario, TimeDependentScenario, get_scenario, registry, strict_numbers
 from .._adjoint import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
+from .._errors import ConfigError, KeyedError
 from ..steppers import ETDRK1, ETDRK2, ETDRK4, RK4, SSPRK3, ForwardEuler
+from .scenario import (
+    OptimizationScenario,
+    Scenario,
+    SteadyScenario,
+    TimeDependentScenario,
+    get_scenario,
+    registry,
+    strict_numbers,
+)
 
 STEPPERS = {
     "euler": ForwardEuler,
@@ -72,11 +81,17 @@ class GridConfig(_Strict):
         for name in ("lower", "upper"):
             value = getattr(self, name)
             if value is not None and len(value) != len(self.cells):
-                raise _KeyedError(name, f"expected {len(self.cells)} entries (one per axis of cells), got {len(value)}")
+                raise _KeyedError(
+                    name,
+                    f"expected {len(self.cells)} entries (one per axis of cells), got {len(value)}",
+                )
         if self.lower is not None and self.upper is not None:
             for axis, (lo, hi) in enumerate(zip(self.lower, self.upper)):
                 if not hi > lo:
-                    raise _KeyedError("upper", f"expected upper > lower on every axis, axis {axis} has {lo} >= {hi}")
+                    raise _KeyedError(
+                        "upper",
+                        f"expected upper > lower on every axis, axis {axis} has {lo} >= {hi}",
+                    )
         return self
 
 
@@ -94,13 +109,24 @@ class TimeConfig(_Strict):
     @pydantic.model_validator(mode="after")
     def _one_step_rule(self):
         if self.dt is None and self.cfl is None:
-            raise _KeyedError("dt", "give either time.dt (fixed steps) or time.cfl (CFL-controlled steps)")
+            raise _KeyedError(
+                "dt",
+                "give either time.dt (fixed steps) or time.cfl (CFL-controlled steps)",
+            )
         if self.dt is not None and self.cfl is not None:
-            raise _KeyedError("cfl", "give either time.dt or time.cfl, not both (set the other to null)")
+            raise _KeyedError(
+                "cfl",
+                "give either time.dt or time.cfl, not both (set the other to null)",
+            )
         if self.dt is not None and not self.t_end / self.dt <= MAX_STEPS:
-            raise _KeyedError("dt", f"t_end / dt = {self.t_end / self.dt:.3g} steps, more than the limit of {MAX_STEPS:.0e}; raise time.dt or lower time.t_end")
+            raise _KeyedError(
+                "dt",
+                f"t_end / dt = {self.t_end / self.dt:.3g} steps, more than the limit of {MAX_STEPS:.0e}; raise time.dt or lower time.t_end",
+            )
         if self.t_end / self.snapshots == 0.0:
-            raise _KeyedError("t_end", f"t_end / snapshots underflows to 0 (t_end = {self.t_end!r})")
+            raise _KeyedError(
+                "t_end", f"t_end / snapshots underflows to 0 (t_end = {self.t_end!r})"
+            )
         return self
 
 
@@ -108,8 +134,12 @@ class ScheduleConfig(_Strict):
     """`optimize.optimizer.schedule:` — learning-rate schedule (optax)."""
 
     name: Literal["constant", "cosine", "exponential", "warmup_cosine"] = "constant"
-    alpha: float = Field(0.0, ge=0.0, le=1.0, description="final fraction of the rate (cosine)")
-    decay_rate: float = Field(0.5, gt=0.0, le=1.0, description="factor per transition_steps (exponential)")
+    alpha: float = Field(
+        0.0, ge=0.0, le=1.0, description="final fraction of the rate (cosine)"
+    )
+    decay_rate: float = Field(
+        0.5, gt=0.0, le=1.0, description="factor per transition_steps (exponential)"
+    )
     transition_steps: PositiveInt = 100
     warmup_steps: NonNegativeInt = 0
 
@@ -127,9 +157,18 @@ class OptimizerConfig(_Strict):
 
     @pydantic.model_validator(mode="after")
     def _lbfgs_has_no_rate(self):
-        if self.name == "lbfgs" and {"learning_rate", "schedule"} & self.model_fields_set:
-            key = "learning_rate" if "learning_rate" in self.model_fields_set else "schedule"
-            raise _KeyedError(key, "lbfgs sets its step by a line search; remove this key")
+        if (
+            self.name == "lbfgs"
+            and {"learning_rate", "schedule"} & self.model_fields_set
+        ):
+            key = (
+                "learning_rate"
+                if "learning_rate" in self.model_fields_set
+                else "schedule"
+            )
+            raise _KeyedError(
+                key, "lbfgs sets its step by a line search; remove this key"
+            )
         return self
 
 
@@ -165,16 +204,30 @@ class DistributionConfig(_Strict):
     uniform: tuple[float, float] | None = None
     loguniform: tuple[PositiveFloat, PositiveFloat] | None = None
     normal: tuple[float, pydantic.NonNegativeFloat] | None = None
-    integers: tuple[pydantic.conint(ge=-(2**63), le=2**63 - 1), pydantic.conint(ge=-(2**63), le=2**63 - 1)] | None = None
+    integers: (
+        tuple[
+            pydantic.conint(ge=-(2**63), le=2**63 - 1),
+            pydantic.conint(ge=-(2**63), le=2**63 - 1),
+        ]
+        | None
+    ) = None
 
     @pydantic.model_validator(mode="after")
     def _exactly_one(self):
-        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        given = [
+            name for name in type(self).model_fields if getattr(self, name) is not None
+        ]
         if len(given) != 1:
-            raise _KeyedError(given[1] if given else "uniform", "give exactly one of uniform, loguniform, normal, integers")
+            raise _KeyedError(
+                given[1] if given else "uniform",
+                "give exactly one of uniform, loguniform, normal, integers",
+            )
         name = given[0]
         if name != "normal" and not getattr(self, name)[0] < getattr(self, name)[1]:
-            raise _KeyedError(name, f"expected [low, high] with low < high, got {list(getattr(self, name))}")
+            raise _KeyedError(
+                name,
+                f"expected [low, high] with low < high, got {list(getattr(self, name))}",
+            )
         return self
 
     def draw(self, rng, size: int) -> list:
@@ -211,22 +264,44 @@ class BatchConfig(_Strict):
 
     @pydantic.model_validator(mode="after")
     def _consistent(self):
-        keys = [(f"members.{i}.{key}", key) for i, m in enumerate(self.members or []) for key in m]
+        keys = [
+            (f"members.{i}.{key}", key)
+            for i, m in enumerate(self.members or [])
+            for key in m
+        ]
         keys += [(f"vary.{key}", key) for key in self.vary]
         for where, key in keys:
-            if key != "seed" and not (key.startswith("physics.") and len(key) > len("physics.")):
+            if key != "seed" and not (
+                key.startswith("physics.") and len(key) > len("physics.")
+            ):
                 raise _KeyedError(where, _BATCHABLE)
         if self.members is None and self.size is not None and not self.vary:
             raise _KeyedError("vary", "size needs vary (a random law per key)")
         if self.members is None and not self.vary:
-            raise _KeyedError("members", "give members (a list of overrides) and/or size with vary (random laws)")
+            raise _KeyedError(
+                "members",
+                "give members (a list of overrides) and/or size with vary (random laws)",
+            )
         if self.members is None and self.size is None:
-            raise _KeyedError("size", "required with vary when no members are listed: how many members to draw")
-        if self.members is not None and self.size is not None and self.size != len(self.members):
-            raise _KeyedError("size", f"{len(self.members)} members are listed but size is {self.size}")
+            raise _KeyedError(
+                "size",
+                "required with vary when no members are listed: how many members to draw",
+            )
+        if (
+            self.members is not None
+            and self.size is not None
+            and self.size != len(self.members)
+        ):
+            raise _KeyedError(
+                "size",
+                f"{len(self.members)} members are listed but size is {self.size}",
+            )
         for i, member in enumerate(self.members or []):
             if clash := sorted(set(member) & set(self.vary)):
-                raise _KeyedError(f"vary.{clash[0]}", f"also set by batch.members.{i}; give each key in one place")
+                raise _KeyedError(
+                    f"vary.{clash[0]}",
+                    f"also set by batch.members.{i}; give each key in one place",
+                )
         return self
 
     @property
@@ -238,7 +313,10 @@ class BatchConfig(_Strict):
         rng = np.random.default_rng(self.seed if self.seed is not None else run_seed)
         draws = {key: law.draw(rng, self.count) for key, law in self.vary.items()}
         listed = self.members or [{}] * self.count
-        return [{**member, **{key: values[i] for key, values in draws.items()}} for i, member in enumerate(listed)]
+        return [
+            {**member, **{key: values[i] for key, values in draws.items()}}
+            for i, member in enumerate(listed)
+        ]
 
 
 class SlurmConfig(_Strict):
@@ -269,14 +347,29 @@ class DistributedConfig(_Strict):
 
     @pydantic.model_validator(mode="after")
     def _complete(self):
-        given = {k: getattr(self, k) is not None for k in ("coordinator_address", "num_processes", "process_id")}
+        given = {
+            k: getattr(self, k) is not None
+            for k in ("coordinator_address", "num_processes", "process_id")
+        }
         if any(given.values()) and not all(given.values()):
             missing = next(k for k, ok in given.items() if not ok)
-            raise _KeyedError(missing, "give coordinator_address, num_processes and process_id together (or none, to detect them from SLURM)")
-        if self.coordinator_address is not None and not self.coordinator_address.rpartition(":")[2].isdigit():
-            raise _KeyedError("coordinator_address", f"expected host:port, got {self.coordinator_address!r}")
+            raise _KeyedError(
+                missing,
+                "give coordinator_address, num_processes and process_id together (or none, to detect them from SLURM)",
+            )
+        if (
+            self.coordinator_address is not None
+            and not self.coordinator_address.rpartition(":")[2].isdigit()
+        ):
+            raise _KeyedError(
+                "coordinator_address",
+                f"expected host:port, got {self.coordinator_address!r}",
+            )
         if self.process_id is not None and self.process_id >= self.num_processes:
-            raise _KeyedError("process_id", f"expected 0 <= process_id < num_processes = {self.num_processes}, got {self.process_id}")
+            raise _KeyedError(
+                "process_id",
+                f"expected 0 <= process_id < num_processes = {self.num_processes}, got {self.process_id}",
+            )
         return self
 
 
@@ -318,13 +411,21 @@ class RunConfig(_Strict):
     @classmethod
     def _memory_budget_bytes(cls, data):
         if isinstance(data, dict) and data.get("adjoint_memory_budget") is not None:
-            data = {**data, "adjoint_memory_budget": parse_bytes(data["adjoint_memory_budget"], "adjoint_memory_budget")}
+            data = {
+                **data,
+                "adjoint_memory_budget": parse_bytes(
+                    data["adjoint_memory_budget"], "adjoint_memory_budget"
+                ),
+            }
         return data
 
     @pydantic.model_validator(mode="after")
     def _memory_budget_needs_checkpoint(self):
         if self.adjoint_memory_budget is not None and self.adjoint != "checkpoint":
-            raise _KeyedError("adjoint_memory_budget", f"applies to adjoint: checkpoint only (adjoint is {self.adjoint}); remove it or set it to null")
+            raise _KeyedError(
+                "adjoint_memory_budget",
+                f"applies to adjoint: checkpoint only (adjoint is {self.adjoint}); remove it or set it to null",
+            )
         return self
 
     @property
@@ -346,17 +447,30 @@ class RunConfig(_Strict):
 _KeyedError = KeyedError  # raised inside validators to name a sub-key
 
 
-_BYTE_UNITS = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1e3,
+    "mb": 1e6,
+    "gb": 1e9,
+    "tb": 1e12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 def parse_bytes(value, key: str) -> float:
     """A byte count from a number or a string such as `"1 GB"` (10^9) or
     `"512 MiB"` (2^29); raises `_KeyedError` naming `key` otherwise."""
-    expected = 'expected a positive number of bytes or a string like "1 GB" or "512 MiB"'
+    expected = (
+        'expected a positive number of bytes or a string like "1 GB" or "512 MiB"'
+    )
     if isinstance(value, str):
         text = value.strip().lower()
         number = text.rstrip("kmgtibB ")
-        unit = text[len(number):].strip()
+        unit = text[len(number) :].strip()
         try:
             value = float(number) * _BYTE_UNITS[unit]
         except (ValueError, KeyError):
@@ -371,7 +485,9 @@ def parse_bytes(value, key: str) -> float:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """`a.b.c=value` -> (["a", "b", "c"], value), the value parsed as YAML."""
     if "=" not in text:
-        raise ConfigError(text, "overrides must look like key=value, e.g. time.t_end=2.0")
+        raise ConfigError(
+            text, "overrides must look like key=value, e.g. time.t_end=2.0"
+        )
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
@@ -379,9 +495,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = _load_yaml_text(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(key, f"cannot parse value {raw!r}: {_yaml_problem(e)}") from None
+        raise ConfigError(
+            key, f"cannot parse value {raw!r}: {_yaml_problem(e)}"
+        ) from None
     except ConfigError as e:
-        raise ConfigError(f"{key}.{e.key}", f"in value {raw!r}: {str(e)[len(e.key) + 2:]}") from None
+        raise ConfigError(
+            f"{key}.{e.key}", f"in value {raw!r}: {str(e)[len(e.key) + 2 :]}"
+        ) from None
     return key.split("."), value
 
 
@@ -406,23 +526,39 @@ def _default_of(scenario: type[Scenario] | None, path: list[str]):
     return _plain(field.get_default(call_default_factory=True))
 
 
-def _set(tree: dict, path: list[str], value, scenario: type[Scenario] | None = None) -> None:
+def _set(
+    tree: dict, path: list[str], value, scenario: type[Scenario] | None = None
+) -> None:
     """Set the dotted `path` in nested dicts and lists (an integer part
     indexes a list; a dict value is merged into an existing section)."""
     node = tree
     for i, part in enumerate(path):
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(".".join(path), f"{'.'.join(path[:i])} is a list of {len(node)} entries: {part!r} is not an index into it (0 to {len(node) - 1})")
+                raise ConfigError(
+                    ".".join(path),
+                    f"{'.'.join(path[:i])} is a list of {len(node)} entries: {part!r} is not an index into it (0 to {len(node) - 1})",
+                )
             part = int(part)
         elif not isinstance(node, dict):
-            raise ConfigError(".".join(path[:i]), f"is a value, not a section; cannot set {'.'.join(path)}")
+            raise ConfigError(
+                ".".join(path[:i]),
+                f"is a value, not a section; cannot set {'.'.join(path)}",
+            )
         if i == len(path) - 1:
             current = node[part] if isinstance(node, list) else node.get(part)
-            node[part] = _merge(current, value) if isinstance(value, dict) and isinstance(current, dict) else value
+            node[part] = (
+                _merge(current, value)
+                if isinstance(value, dict) and isinstance(current, dict)
+                else value
+            )
         elif isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
             default = _default_of(scenario, path[: i + 1])
-            node[part] = default if isinstance(default, (dict, list)) and node.get(part) is None else node.get(part, {})
+            node[part] = (
+                default
+                if isinstance(default, (dict, list)) and node.get(part) is None
+                else node.get(part, {})
+            )
             if node[part] is None:
                 node[part] = {}
             node = node[part]
@@ -449,9 +585,18 @@ def _yaml_problem(e: yaml.YAMLError, path: str = "", what: str = "") -> str:
     problem = getattr(e, "problem", None)
     if mark is None or problem is None:
         return (f"{path}: " if path else "") + what + " ".join(str(e).split())
-    where = f"{path}:{mark.line + 1}:{mark.column + 1}: " if path else f"line {mark.line + 1}, column {mark.column + 1}: "
+    where = (
+        f"{path}:{mark.line + 1}:{mark.column + 1}: "
+        if path
+        else f"line {mark.line + 1}, column {mark.column + 1}: "
+    )
     context = getattr(e, "context", None)
-    return where + what + " ".join(problem.split()) + (f" ({' '.join(context.split())})" if context else "")
+    return (
+        where
+        + what
+        + " ".join(problem.split())
+        + (f" ({' '.join(context.split())})" if context else "")
+    )
 
 
 def _check_duplicates(node, path: list[str], source: str) -> None:
@@ -466,8 +611,15 @@ def _check_duplicates(node, path: list[str], source: str) -> None:
             if name is not None:
                 mark = key_node.start_mark
                 if (key_node.tag, name) in seen:
-                    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if source else f"line {mark.line + 1}"
-                    raise ConfigError(".".join([*path, name]), f"{where}: duplicate key (first given on line {seen[key_node.tag, name]}); give each key once")
+                    where = (
+                        f"{source}:{mark.line + 1}:{mark.column + 1}"
+                        if source
+                        else f"line {mark.line + 1}"
+                    )
+                    raise ConfigError(
+                        ".".join([*path, name]),
+                        f"{where}: duplicate key (first given on line {seen[key_node.tag, name]}); give each key once",
+                    )
                 seen[key_node.tag, name] = mark.line + 1
             _check_duplicates(value_node, [*path, str(name)], source)
     elif isinstance(node, yaml.SequenceNode):
@@ -480,14 +632,19 @@ class _Loader(yaml.SafeLoader):
     the string PyYAML 1.1 makes of it."""
 
 
-_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.yaml_implicit_resolvers = {
+    k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
     |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
     |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
     |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""", re.X),
+    |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
     list("-+0123456789."),
 )
 
@@ -511,19 +668,26 @@ def load_yaml(path: str | Path) -> Any:
     with `file:line:column` where there is one."""
     path = Path(path)
     if path.is_dir():
-        raise ConfigError("", f"config file {str(path)!r} is a directory, not a YAML file")
+        raise ConfigError(
+            "", f"config file {str(path)!r} is a directory, not a YAML file"
+        )
     if not path.is_file():
         raise ConfigError("", f"config file {str(path)!r} does not exist")
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise ConfigError("", f"cannot read config file {str(path)!r}: {e.strerror or e}") from None
+        raise ConfigError(
+            "", f"cannot read config file {str(path)!r}: {e.strerror or e}"
+        ) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise ConfigError("", f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x}); save the config as UTF-8") from None
+        raise ConfigError(
+            "",
+            f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x}); save the config as UTF-8",
+        ) from None
     try:
         return _load_yaml_text(text, str(path))
     except yaml.YAMLError as e:
@@ -543,10 +707,14 @@ def models_in(annotation) -> list[type[pydantic.BaseModel]]:
     containers searched), for walking nested config schemas."""
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
         return [annotation]
-    return [m for arg in getattr(annotation, "__args__", ()) or () for m in models_in(arg)]
+    return [
+        m for arg in getattr(annotation, "__args__", ()) or () for m in models_in(arg)
+    ]
 
 
-def _model_at(model: type[pydantic.BaseModel] | None, parts: list[str]) -> type[pydantic.BaseModel] | None:
+def _model_at(
+    model: type[pydantic.BaseModel] | None, parts: list[str]
+) -> type[pydantic.BaseModel] | None:
     """The schema of the section at `parts` below `model` (list indices and
     dict keys skipped), or None when it is not a schema."""
     for part in parts:
@@ -572,13 +740,25 @@ def _short(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-_BOUNDS = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", "greater than or equal to"),
-           "less_than": ("lt", "less than"), "less_than_equal": ("le", "less than or equal to")}
+_BOUNDS = {
+    "greater_than": ("gt", "greater than"),
+    "greater_than_equal": ("ge", "greater than or equal to"),
+    "less_than": ("lt", "less than"),
+    "less_than_equal": ("le", "less than or equal to"),
+}
 
 
-def _format(error: pydantic.ValidationError, prefix: str = "", model: type[pydantic.BaseModel] | None = None) -> ConfigError:
+def _format(
+    error: pydantic.ValidationError,
+    prefix: str = "",
+    model: type[pydantic.BaseModel] | None = None,
+) -> ConfigError:
     first = error.errors()[0]
-    loc = [str(p) if p != "" else '""' for p in first["loc"] if not (isinstance(p, str) and _TYPE_TAG.match(p))]
+    loc = [
+        str(p) if p != "" else '""'
+        for p in first["loc"]
+        if not (isinstance(p, str) and _TYPE_TAG.match(p))
+    ]
     ctx = first.get("ctx") or {}
     inner = ctx.get("error")
     if isinstance(inner, KeyedError):
@@ -588,7 +768,11 @@ def _format(error: pydantic.ValidationError, prefix: str = "", model: type[pydan
         message = str(inner)
     elif first["type"] == "extra_forbidden":
         section = _model_at(model, loc[:-1])
-        message = unknown_key_message(loc[-1], list(section.model_fields)) if section is not None else "unknown key"
+        message = (
+            unknown_key_message(loc[-1], list(section.model_fields))
+            if section is not None
+            else "unknown key"
+        )
     elif first["type"] == "missing" and loc and loc[-1].isdigit():
         message = f"missing: the list is too short (entry {loc[-1]} is required)"
     elif first["type"] == "missing":
@@ -631,12 +815,22 @@ def memory_estimate(config: RunConfig, scenario: type[Scenario]) -> tuple[int, s
     itemsize = 4 if config.precision == "float32" else 8
     members = config.batch.count if config.batch is not None else 1
     if issubclass(scenario, SteadyScenario) or config.time is None:
-        copies, itemsize, what = STEADY_WORKING_SET, 2 * itemsize, f"{STEADY_WORKING_SET} complex working copies"
+        copies, itemsize, what = (
+            STEADY_WORKING_SET,
+            2 * itemsize,
+            f"{STEADY_WORKING_SET} complex working copies",
+        )
     else:
-        copies, what = config.time.snapshots + 1 + WORKING_SET, f"{config.time.snapshots + 1} snapshots + {WORKING_SET} working copies"
+        copies, what = (
+            config.time.snapshots + 1 + WORKING_SET,
+            f"{config.time.snapshots + 1} snapshots + {WORKING_SET} working copies",
+        )
     need = cells * scenario.channels * copies * itemsize * members
     batch = f" x {members} members" if members > 1 else ""
-    return need, f"{cells} cells x {scenario.channels} field(s) x ({what}) x {itemsize} bytes{batch}"
+    return (
+        need,
+        f"{cells} cells x {scenario.channels} field(s) x ({what}) x {itemsize} bytes{batch}",
+    )
 
 
 def _check_memory(config: RunConfig, scenario: type[Scenario]) -> None:
@@ -647,11 +841,19 @@ def _check_memory(config: RunConfig, scenario: type[Scenario]) -> None:
     members = config.batch.count if config.batch is not None else 1
     if members > 1 and need // members <= available:
         key = "batch.size" if config.batch.members is None else "batch.members"
-    elif config.time is not None and issubclass(scenario, TimeDependentScenario) and need * (1 + WORKING_SET) // (config.time.snapshots + 1 + WORKING_SET) <= available:
+    elif (
+        config.time is not None
+        and issubclass(scenario, TimeDependentScenario)
+        and need * (1 + WORKING_SET) // (config.time.snapshots + 1 + WORKING_SET)
+        <= available
+    ):
         key = "time.snapshots"
     else:
         key = "grid.cells"
-    raise ConfigError(key, f"the run needs about {need / 2**30:.3g} GiB ({how}), more than the {available / 2**30:.3g} GiB of memory available")
+    raise ConfigError(
+        key,
+        f"the run needs about {need / 2**30:.3g} GiB ({how}), more than the {available / 2**30:.3g} GiB of memory available",
+    )
 
 
 def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
@@ -659,16 +861,29 @@ def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
     from .._parallel import check_divisible, make_mesh
 
     if not issubclass(scenario, TimeDependentScenario):
-        raise ConfigError("parallel.mesh", f"scenario {scenario.name} is not time-dependent: only time-dependent runs are split across devices (remove parallel.mesh)")
+        raise ConfigError(
+            "parallel.mesh",
+            f"scenario {scenario.name} is not time-dependent: only time-dependent runs are split across devices (remove parallel.mesh)",
+        )
     check_divisible(config.grid.cells, config.parallel.mesh)  # divisibility here
-    if not scenario.cfl_steps:  # Fourier-spectral: slabs along x over every device (see shard_operator)
+    if (
+        not scenario.cfl_steps
+    ):  # Fourier-spectral: slabs along x over every device (see shard_operator)
         shards = math.prod(config.parallel.mesh)
         if scenario.ndim == 1:
-            raise ConfigError("parallel.mesh", "1D Fourier-spectral problems cannot be split across devices; run them on one device")
+            raise ConfigError(
+                "parallel.mesh",
+                "1D Fourier-spectral problems cannot be split across devices; run them on one device",
+            )
         if config.grid.cells[0] % shards:
-            raise ConfigError("parallel.mesh", f"a Fourier-spectral field is split into slabs along x over all {shards} devices of mesh "
-                              f"{config.parallel.mesh}: grid.cells[0] = {config.grid.cells[0]} must be divisible by {shards}")
-    if not wanted(config.distributed):  # device count, unless processes join later (then known only after they do)
+            raise ConfigError(
+                "parallel.mesh",
+                f"a Fourier-spectral field is split into slabs along x over all {shards} devices of mesh "
+                f"{config.parallel.mesh}: grid.cells[0] = {config.grid.cells[0]} must be divisible by {shards}",
+            )
+    if not wanted(
+        config.distributed
+    ):  # device count, unless processes join later (then known only after they do)
         make_mesh(config.parallel.mesh)
 
 
@@ -680,29 +895,49 @@ def check_cfl_steps(config: RunConfig, operator, y) -> None:
     estimate is optimistic (steps usually shrink), so what it refuses would
     certainly exhaust `max_steps`."""
     t = config.time
-    if t is not None and t.dt is not None and getattr(type(operator), "stable_dt", None) is not None:
+    if (
+        t is not None
+        and t.dt is not None
+        and getattr(type(operator), "stable_dt", None) is not None
+    ):
         stable = float(operator.stable_dt(operator.encode(y), MAX_CFL))
-        if config.dt > stable:  # a fixed step beyond CFL 1 on the initial fields blows up at once
-            raise ConfigError("time.dt", f"the step {config.dt:.4g} exceeds the stable step {stable:.4g} of the initial fields "
-                              f"(CFL {MAX_CFL:g}); lower time.dt or use time.cfl")
+        if (
+            config.dt > stable
+        ):  # a fixed step beyond CFL 1 on the initial fields blows up at once
+            raise ConfigError(
+                "time.dt",
+                f"the step {config.dt:.4g} exceeds the stable step {stable:.4g} of the initial fields "
+                f"(CFL {MAX_CFL:g}); lower time.dt or use time.cfl",
+            )
     if t is None or t.cfl is None:
         return
     if getattr(type(operator), "stable_dt", None) is None:
-        raise ConfigError("time.cfl", f"{type(operator).__name__} has no CFL condition: give a fixed time.dt and set time.cfl to null")
+        raise ConfigError(
+            "time.cfl",
+            f"{type(operator).__name__} has no CFL condition: give a fixed time.dt and set time.cfl to null",
+        )
     dt = float(operator.stable_dt(operator.encode(y), t.cfl))
     budget = t.max_steps * t.snapshots
     if not (math.isfinite(dt) and dt > 0):
-        raise ConfigError("time.cfl", f"the initial fields give no admissible CFL step (stable dt = {dt:g})")
+        raise ConfigError(
+            "time.cfl",
+            f"the initial fields give no admissible CFL step (stable dt = {dt:g})",
+        )
     steps = t.t_end / dt
     if steps > budget:
         key = "time.cfl" if t.cfl < 0.05 else "time.t_end"
         count = f"about {steps:.3g}" if math.isfinite(steps) else "more than 1e308"
-        raise ConfigError(key, f"{count} steps of dt = {dt:.3g} (CFL {t.cfl:g} on the initial fields) are needed to reach "
-                          f"t_end = {t.t_end:g}, more than time.max_steps x time.snapshots = {budget:.3g}; "
-                          f"lower time.t_end, raise time.cfl or time.max_steps")
+        raise ConfigError(
+            key,
+            f"{count} steps of dt = {dt:.3g} (CFL {t.cfl:g} on the initial fields) are needed to reach "
+            f"t_end = {t.t_end:g}, more than time.max_steps x time.snapshots = {budget:.3g}; "
+            f"lower time.t_end, raise time.cfl or time.max_steps",
+        )
 
 
-def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[RunConfig, pydantic.BaseModel, type[Scenario]]:
+def load_config(
+    source: str | Path | dict, overrides: list[str] = ()
+) -> tuple[RunConfig, pydantic.BaseModel, type[Scenario]]:
     """Read, override, fill in scenario defaults and validate a run config.
 
     Returns the validated `RunConfig`, its parsed `physics` section and the
@@ -710,9 +945,14 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
     everything that can be checked without building the problem (memory,
     step counts, devices, the scenario's own `validate`) is checked here.
     """
-    raw = copy.deepcopy(source) if isinstance(source, dict) else (load_yaml(source) or {})
+    raw = (
+        copy.deepcopy(source) if isinstance(source, dict) else (load_yaml(source) or {})
+    )
     if not isinstance(raw, dict):
-        raise ConfigError("", f"the config must be a mapping of keys to values, got {type(raw).__name__}")
+        raise ConfigError(
+            "",
+            f"the config must be a mapping of keys to values, got {type(raw).__name__}",
+        )
     if bad := [key for key in raw if not isinstance(key, str)]:
         raise ConfigError(str(bad[0]), "keys must be names (strings)")
     parsed = [parse_override(text) for text in overrides]
@@ -722,20 +962,32 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
 
     name = raw.get("scenario")
     if name is None:
-        raise ConfigError("scenario", f"required key is missing (one of: {', '.join(registry())})")
+        raise ConfigError(
+            "scenario", f"required key is missing (one of: {', '.join(registry())})"
+        )
     if not isinstance(name, str):
-        raise ConfigError("scenario", f"expected a scenario name, got {_short(name)} (one of: {', '.join(registry())})")
+        raise ConfigError(
+            "scenario",
+            f"expected a scenario name, got {_short(name)} (one of: {', '.join(registry())})",
+        )
     try:
         scenario = get_scenario(name)
     except KeyError:
         close = difflib.get_close_matches(name, list(registry()), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ConfigError("scenario", f"unknown scenario {name!r}{hint} (one of: {', '.join(registry())})") from None
+        raise ConfigError(
+            "scenario",
+            f"unknown scenario {name!r}{hint} (one of: {', '.join(registry())})",
+        ) from None
 
     merged = _merge(scenario.defaults, raw)
     for path, value in parsed:
         _set(merged, path, value, scenario)
-    cells = (merged.get("grid") or {}).get("cells") if isinstance(merged.get("grid"), dict) else None
+    cells = (
+        (merged.get("grid") or {}).get("cells")
+        if isinstance(merged.get("grid"), dict)
+        else None
+    )
     if isinstance(cells, list) and len(cells) != scenario.ndim:
         raise ConfigError(
             "grid.cells",
@@ -752,30 +1004,56 @@ def load_config(source: str | Path | dict, overrides: list[str] = ()) -> tuple[R
     sections = {}
     for section, schema in (("scheme", scenario.Scheme), ("solver", scenario.Solver)):
         try:
-            sections[section] = schema.model_validate(getattr(config, section)).model_dump()
+            sections[section] = schema.model_validate(
+                getattr(config, section)
+            ).model_dump()
         except pydantic.ValidationError as e:
             raise _format(e, section, schema) from None
     if issubclass(scenario, TimeDependentScenario) and config.time is None:
-        raise ConfigError("time", f"scenario {scenario.name} is time-dependent: the time section is required")
+        raise ConfigError(
+            "time",
+            f"scenario {scenario.name} is time-dependent: the time section is required",
+        )
 
     if config.grid.lower is None or config.grid.upper is None:
-        raise ConfigError("grid.lower", f"scenario {scenario.name} gives no default domain; set grid.lower and grid.upper")
+        raise ConfigError(
+            "grid.lower",
+            f"scenario {scenario.name} gives no default domain; set grid.lower and grid.upper",
+        )
     config = config.model_copy(update={"physics": physics.model_dump(), **sections})
     _check_memory(config, scenario)
     if config.parallel.mesh is not None:
         _check_mesh(config, scenario)
-    if issubclass(scenario, TimeDependentScenario) and not scenario.cfl_steps and config.time.cfl is not None:
-        raise ConfigError("time.cfl", f"scenario {scenario.name} has no CFL condition (spectral): give a fixed time.dt and set time.cfl to null")
+    if (
+        issubclass(scenario, TimeDependentScenario)
+        and not scenario.cfl_steps
+        and config.time.cfl is not None
+    ):
+        raise ConfigError(
+            "time.cfl",
+            f"scenario {scenario.name} has no CFL condition (spectral): give a fixed time.dt and set time.cfl to null",
+        )
     if scenario.steppers is not None and config.stepper not in scenario.steppers:
-        raise ConfigError("stepper", f"{config.stepper} does not apply to {scenario.name} (no linear part for an exponential integrator): "
-                          f"use one of {', '.join(scenario.steppers)}")
-    if config.adjoint == "implicit" and issubclass(scenario, OptimizationScenario) and not issubclass(scenario, SteadyScenario) \
-            and "implicit" not in scenario.adjoints:
-        raise ConfigError("adjoint", f"implicit differentiation applies to steady states; {scenario.name} differentiates a "
-                          f"time-dependent rollout: use one of {', '.join(scenario.adjoints)}")
+        raise ConfigError(
+            "stepper",
+            f"{config.stepper} does not apply to {scenario.name} (no linear part for an exponential integrator): "
+            f"use one of {', '.join(scenario.steppers)}",
+        )
+    if (
+        config.adjoint == "implicit"
+        and issubclass(scenario, OptimizationScenario)
+        and not issubclass(scenario, SteadyScenario)
+        and "implicit" not in scenario.adjoints
+    ):
+        raise ConfigError(
+            "adjoint",
+            f"implicit differentiation applies to steady states; {scenario.name} differentiates a "
+            f"time-dependent rollout: use one of {', '.join(scenario.adjoints)}",
+        )
     scenario.validate(config, physics)
-    if config.batch is not None:  # every member validated too, naming batch.members.i.key / batch.vary.key
-
+    if (
+        config.batch is not None
+    ):  # every member validated too, naming batch.members.i.key / batch.vary.key
         member_configs(config, scenario)
     return config, physics, scenario
 
@@ -811,7 +1089,11 @@ def _inapplicable_keys(config: RunConfig) -> set[str]:
     if config.time is None:
         drop |= {"time", "stepper"}
         scenario = registry().get(config.scenario)
-        if not (scenario is not None and issubclass(scenario, OptimizationScenario) and "implicit" in scenario.adjoints):
+        if not (
+            scenario is not None
+            and issubclass(scenario, OptimizationScenario)
+            and "implicit" in scenario.adjoints
+        ):
             drop.add("adjoint")
     if config.discretization is None:
         drop.add("discretization")
@@ -867,7 +1149,9 @@ KEY_HELP = {
 }
 
 
-def _section_lines(model: type[pydantic.BaseModel], values: dict, prefix: str, help_of) -> list[tuple[str, str, str]]:
+def _section_lines(
+    model: type[pydantic.BaseModel], values: dict, prefix: str, help_of
+) -> list[tuple[str, str, str]]:
     """(dotted key, default, meaning) for every field of `model`, nested schemas expanded."""
     rows = []
     for name, field in model.model_fields.items():
@@ -878,7 +1162,14 @@ def _section_lines(model: type[pydantic.BaseModel], values: dict, prefix: str, h
             rows += _section_lines(nested[0], value, f"{key}.", help_of)
             continue
         meaning = field.description or help_of(key) or ""
-        default = "(required)" if field.is_required() and value is None else yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+        default = (
+            "(required)"
+            if field.is_required() and value is None
+            else yaml.safe_dump(value, default_flow_style=True, width=10**6)
+            .strip()
+            .removesuffix("...")
+            .strip()
+        )
         rows.append((key, default, " ".join(meaning.split())))
     return rows
 
@@ -891,34 +1182,84 @@ def describe_scenario(name: str) -> str:
     if name not in scenarios:
         close = difflib.get_close_matches(name, list(scenarios), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ConfigError("scenario", f"unknown scenario {name!r}{hint} (one of: {', '.join(scenarios)})")
+        raise ConfigError(
+            "scenario",
+            f"unknown scenario {name!r}{hint} (one of: {', '.join(scenarios)})",
+        )
     scenario = scenarios[name]
-    kinds = [k for cls, k in ((TimeDependentScenario, "time-dependent"), (SteadyScenario, "steady"), (OptimizationScenario, "optimization"))
-             if issubclass(scenario, cls)]
+    kinds = [
+        k
+        for cls, k in (
+            (TimeDependentScenario, "time-dependent"),
+            (SteadyScenario, "steady"),
+            (OptimizationScenario, "optimization"),
+        )
+        if issubclass(scenario, cls)
+    ]
     try:
         resolved = resolved_dict(load_config({"scenario": name})[0])
     except ConfigError:  # defaults that need a key from the user: show what is known
         resolved = copy.deepcopy(scenario.defaults)
-    lines = [f"{name} ({scenario.ndim}D, {', '.join(kinds)}): {scenario.description}", ""]
-    sections = [("physics", scenario.Physics), ("scheme", scenario.Scheme), ("solver", scenario.Solver)]
+    lines = [
+        f"{name} ({scenario.ndim}D, {', '.join(kinds)}): {scenario.description}",
+        "",
+    ]
+    sections = [
+        ("physics", scenario.Physics),
+        ("scheme", scenario.Scheme),
+        ("solver", scenario.Solver),
+    ]
     general = {"time": TimeConfig, "grid": GridConfig}
     for section, schema in sections:
         if schema.model_fields:
             lines.append(f"{section}:")
-            rows = _section_lines(schema, resolved.get(section) or {}, f"{section}.", lambda key: None)
+            rows = _section_lines(
+                schema, resolved.get(section) or {}, f"{section}.", lambda key: None
+            )
             lines += _table(rows)
     for section, schema in general.items():
-        if section == "time" and not issubclass(scenario, TimeDependentScenario) and resolved.get("time") is None:
+        if (
+            section == "time"
+            and not issubclass(scenario, TimeDependentScenario)
+            and resolved.get("time") is None
+        ):
             continue
         lines.append(f"{section}:")
-        lines += _table(_section_lines(schema, resolved.get(section) or {}, f"{section}.", KEY_HELP.get))
+        lines += _table(
+            _section_lines(
+                schema, resolved.get(section) or {}, f"{section}.", KEY_HELP.get
+            )
+        )
     lines.append("run:")
-    top = [(k, yaml.safe_dump(resolved.get(k), default_flow_style=True).strip().removesuffix("...").strip(), KEY_HELP.get(k, ""))
-           for k in ("precision", "seed", "stepper", "adjoint", "discretization", "fd_order")]
+    top = [
+        (
+            k,
+            yaml.safe_dump(resolved.get(k), default_flow_style=True)
+            .strip()
+            .removesuffix("...")
+            .strip(),
+            KEY_HELP.get(k, ""),
+        )
+        for k in (
+            "precision",
+            "seed",
+            "stepper",
+            "adjoint",
+            "discretization",
+            "fd_order",
+        )
+    ]
     lines += _table(top)
     if issubclass(scenario, OptimizationScenario):
         lines.append("optimize:")
-        lines += _table(_section_lines(OptimizeConfig, resolved.get("optimize") or {}, "optimize.", KEY_HELP.get))
+        lines += _table(
+            _section_lines(
+                OptimizeConfig,
+                resolved.get("optimize") or {},
+                "optimize.",
+                KEY_HELP.get,
+            )
+        )
     lines.append("(also parallel.mesh, batch, slurm, distributed: see the README)")
     return "\n".join(lines)
 
@@ -956,11 +1297,22 @@ class Member:
         """`error` (raised for this member's config) re-keyed to the batch key
         that caused it, e.g. `batch.vary.physics.nu: member 3 drew -0.2: ...`."""
         for key, source in self.sources.items():
-            if error.key == key or error.key.startswith(key + ".") or key.startswith(error.key + "."):
-                message = str(error)[len(error.key) + 2:] if error.key else str(error)
-                drew = f"member {self.index} drew {self.values[key]!r}: " if source.startswith("batch.vary") else ""
+            if (
+                error.key == key
+                or error.key.startswith(key + ".")
+                or key.startswith(error.key + ".")
+            ):
+                message = str(error)[len(error.key) + 2 :] if error.key else str(error)
+                drew = (
+                    f"member {self.index} drew {self.values[key]!r}: "
+                    if source.startswith("batch.vary")
+                    else ""
+                )
                 return ConfigError(source, drew + message)
-        return ConfigError(f"batch.members.{self.index}" if self.sources else "batch", f"member {self.index}: {error}")
+        return ConfigError(
+            f"batch.members.{self.index}" if self.sources else "batch",
+            f"member {self.index}: {error}",
+        )
 
 
 def _assign(tree, key: str, value) -> None:
@@ -971,7 +1323,9 @@ def _assign(tree, key: str, value) -> None:
         where = ".".join(parts[:depth]) or "the config"
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise ValueError(f"{where} is a list of {len(node)} entries: {part!r} is not an index into it")
+                raise ValueError(
+                    f"{where} is a list of {len(node)} entries: {part!r} is not an index into it"
+                )
             part = int(part)
         elif not isinstance(node, dict):
             raise ValueError(f"{where} is a value, not a section")
@@ -988,15 +1342,26 @@ def member_configs(config, scenario) -> list[Member]:
     naming the batch key at fault. Nothing is built or compiled."""
     batch = config.batch
     if getattr(getattr(config, "parallel", None), "mesh", None) is not None:
-        raise ConfigError("parallel.mesh", "cannot be combined with batch: (the devices carry the batch axis); remove one of them")
+        raise ConfigError(
+            "parallel.mesh",
+            "cannot be combined with batch: (the devices carry the batch axis); remove one of them",
+        )
     if not issubclass(scenario, TimeDependentScenario):
-        raise ConfigError("batch", f"scenario {scenario.name} is not time-dependent; batch: runs a time-dependent scenario's members as one vmapped solve")
+        raise ConfigError(
+            "batch",
+            f"scenario {scenario.name} is not time-dependent; batch: runs a time-dependent scenario's members as one vmapped solve",
+        )
     base = resolved_dict(config)
     base.pop("batch")
     members = []
     for index, values in enumerate(batch.overrides(config.seed)):
         listed = batch.members[index] if batch.members is not None else {}
-        sources = {key: f"batch.members.{index}.{key}" if key in listed else f"batch.vary.{key}" for key in values}
+        sources = {
+            key: f"batch.members.{index}.{key}"
+            if key in listed
+            else f"batch.vary.{key}"
+            for key in values
+        }
         raw = copy.deepcopy(base)
         for key, value in values.items():
             try:
@@ -1008,7 +1373,9 @@ def member_configs(config, scenario) -> list[Member]:
             member_config, physics, _ = load_config(raw)
         except ConfigError as e:
             raise member.error(e) from None
-        members.append(dataclasses.replace(member, config=member_config, physics=physics))
+        members.append(
+            dataclasses.replace(member, config=member_config, physics=physics)
+        )
     return members
 
 

@@ -35,7 +35,9 @@ class BatchedFixedMarch:
         axes = ensemble.in_axes()
         t_compile = time.perf_counter()
         if any(ensemble.batched):
-            self.cache = eqx.filter_jit(eqx.filter_vmap(stepper.init, in_axes=(axes, None)))(ensemble.operator, self.dt)
+            self.cache = eqx.filter_jit(
+                eqx.filter_vmap(stepper.init, in_axes=(axes, None))
+            )(ensemble.operator, self.dt)
             cache_axes = 0
         else:
             self.cache = eqx.filter_jit(stepper.init)(ensemble.operator, self.dt)
@@ -43,16 +45,28 @@ class BatchedFixedMarch:
         advance = eqx.filter_vmap(self._advance, in_axes=(axes, 0, None, cache_axes))
         y = ensemble.initial
         t0 = jnp.asarray(0.0, dtype=y.dtype)
-        fn = lambda op, y, t0, cache: lax.with_sharding_constraint(advance(op, y, t0, cache), sharding)  # noqa: E731
+        fn = lambda op, y, t0, cache: lax.with_sharding_constraint(
+            advance(op, y, t0, cache), sharding
+        )  # noqa: E731
         self.compiled = compile_ahead(fn, ensemble.operator, y, t0, self.cache)
         jax.block_until_ready(self.cache)
         self.compile_s = time.perf_counter() - t_compile
 
     def _advance(self, op, y, t0, cache):
-        return solve(op, self.stepper, y, dt=self.dt, num_steps=self.gap, t0=t0, stepper_cache=cache).ys[-1]
+        return solve(
+            op,
+            self.stepper,
+            y,
+            dt=self.dt,
+            num_steps=self.gap,
+            t0=t0,
+            stepper_cache=cache,
+        ).ys[-1]
 
     def advance(self, y, t0, t1):
-        y_next = self.compiled(self.ensemble.operator, y, jnp.asarray(t0, dtype=y.dtype), self.cache)
+        y_next = self.compiled(
+            self.ensemble.operator, y, jnp.asarray(t0, dtype=y.dtype), self.cache
+        )
         return y_next, np.full(y.shape[0], self.gap)
 
 
@@ -68,7 +82,9 @@ class _BatchedCFLMarch:
     def __init__(self, config, ensemble: Ensemble, stepper, sharding):
         self.ensemble, self.stepper = ensemble, stepper
         self.cfl, self.max_steps, self.dt = config.time.cfl, config.time.max_steps, None
-        interval = eqx.filter_vmap(self._interval, in_axes=(ensemble.in_axes(), 0, None, None))
+        interval = eqx.filter_vmap(
+            self._interval, in_axes=(ensemble.in_axes(), 0, None, None)
+        )
 
         def fn(op, y, t0, t1):
             y, t, n = interval(op, y, t0, t1)
@@ -86,13 +102,27 @@ class _BatchedCFLMarch:
 
         def body(carry):
             y, t, n = carry
-            sol = solve_cfl(op, self.stepper, y, t0=t, t1=t1, cfl=self.cfl, max_steps=min(self.chunk, self.max_steps), throw=False)
+            sol = solve_cfl(
+                op,
+                self.stepper,
+                y,
+                t0=t,
+                t1=t1,
+                cfl=self.cfl,
+                max_steps=min(self.chunk, self.max_steps),
+                throw=False,
+            )
             return sol.ys[-1], sol.ts[-1], n + sol.num_steps
 
         return lax.while_loop(cond, body, (y, t0, jnp.asarray(0, dtype=jnp.int32)))
 
     def advance(self, y, t0, t1):
-        y_next, taken, reached = self.compiled(self.ensemble.operator, y, jnp.asarray(t0, dtype=y.dtype), jnp.asarray(t1, dtype=y.dtype))
+        y_next, taken, reached = self.compiled(
+            self.ensemble.operator,
+            y,
+            jnp.asarray(t0, dtype=y.dtype),
+            jnp.asarray(t1, dtype=y.dtype),
+        )
         reached = to_host(reached)
         finite = np.isfinite(to_host(y_next)).reshape(y.shape[0], -1).all(axis=1)
         for i in np.flatnonzero((reached < t1) & finite):
@@ -113,51 +143,104 @@ def run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
     plots/ with an overlay of the members."""
     from .io import batched_fields_dataset, write_fields, write_json
     from .plots import plot_ensemble
-    from .run import CFLMarch, default_errors, FixedMarch, check_physical, constraints_of, find_violation, run_summary
+    from .run import (
+        CFLMarch,
+        FixedMarch,
+        check_physical,
+        constraints_of,
+        default_errors,
+        find_violation,
+        run_summary,
+    )
 
     members = member_configs(config, scenario)
     setups = []
     for m in members:
         try:
-            setups.append(scenario().build(m.config, m.physics, jax.random.key(m.config.seed)))
+            setups.append(
+                scenario().build(m.config, m.physics, jax.random.key(m.config.seed))
+            )
         except ConfigError as e:
             raise m.error(e) from None
     op, grid = setups[0].operator, setups[0].grid
     names, constrained = op.field_names, [constraints_of(s.operator) for s in setups]
     for m, s, c in zip(members, setups, constrained):
         if s.grid != grid:
-            raise ConfigError("batch", f"member {m.index} builds the grid {s.grid}, member 0 {grid}: not batchable")
+            raise ConfigError(
+                "batch",
+                f"member {m.index} builds the grid {s.grid}, member 0 {grid}: not batchable",
+            )
         check_physical(s.initial, names, f"member {m.index} initial data", c)
     try:
-        ensemble = Ensemble.stack([s.operator for s in setups], [s.initial for s in setups])
+        ensemble = Ensemble.stack(
+            [s.operator for s in setups], [s.initial for s in setups]
+        )
     except NotBatchable as e:
         where = ", ".join(f"{k}={v!r}" for k, v in members[e.member].values.items())
-        raise ConfigError(f"batch.members.{e.member}" if config.batch.members is not None else "batch.vary", f"{e} ({where}); only array-valued parameters and initial data may differ") from None
+        raise ConfigError(
+            f"batch.members.{e.member}"
+            if config.batch.members is not None
+            else "batch.vary",
+            f"{e} ({where}); only array-valued parameters and initial data may differ",
+        ) from None
 
     size, mesh = ensemble.size, batch_mesh()
     devices = mesh.devices.size
     sharding = NamedSharding(mesh, PartitionSpec("batch"))
     padded = ensemble.pad(devices).shard(mesh)
     stepper = STEPPERS[config.stepper]()
-    march = (_BatchedCFLMarch if config.time.cfl is not None else BatchedFixedMarch)(config, padded, stepper, sharding)
-    snapshots, interval = config.time.snapshots, config.time.t_end / config.time.snapshots
+    march = (_BatchedCFLMarch if config.time.cfl is not None else BatchedFixedMarch)(
+        config, padded, stepper, sharding
+    )
+    snapshots, interval = (
+        config.time.snapshots,
+        config.time.t_end / config.time.snapshots,
+    )
 
     y = padded.initial
     ts, ys = [0.0], [to_host(y)[:size]]
     steps, failure = np.zeros(size, dtype=np.int64), None
     t_run = time.perf_counter()
-    progress = tqdm(total=config.time.t_end, unit="t", delay=2.0, disable=not sys.stderr.isatty(), desc=f"{scenario.name} x{size}", leave=False,
-                    bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]")
+    progress = tqdm(
+        total=config.time.t_end,
+        unit="t",
+        delay=2.0,
+        disable=not sys.stderr.isatty(),
+        desc=f"{scenario.name} x{size}",
+        leave=False,
+        bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]",
+    )
     with progress:
         for k in range(snapshots):
             t0, t1 = k * interval, (k + 1) * interval
             y_next, taken = march.advance(y, t0, t1)
-            host = to_host(y_next)[:size]  # a gather across processes when several share the batch
-            bad = next((i for i in range(size) if find_violation(host[i], names, constrained[i])), None)
+            host = to_host(y_next)[
+                :size
+            ]  # a gather across processes when several share the batch
+            bad = next(
+                (
+                    i
+                    for i in range(size)
+                    if find_violation(host[i], names, constrained[i])
+                ),
+                None,
+            )
             if bad is not None:
                 m = members[bad]
-                single = (CFLMarch if config.time.cfl is not None else FixedMarch)(m.config, setups[bad].operator, stepper, jnp.asarray(ys[-1][bad]))
-                failure = {"member": bad, **single.locate(jnp.asarray(ys[-1][bad]), t0, t1, int(steps[bad]), names, constrained[bad])}
+                single = (CFLMarch if config.time.cfl is not None else FixedMarch)(
+                    m.config, setups[bad].operator, stepper, jnp.asarray(ys[-1][bad])
+                )
+                failure = {
+                    "member": bad,
+                    **single.locate(
+                        jnp.asarray(ys[-1][bad]),
+                        t0,
+                        t1,
+                        int(steps[bad]),
+                        names,
+                        constrained[bad],
+                    ),
+                }
                 break
             steps += taken[:size]
             y = y_next
@@ -169,27 +252,63 @@ def run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
     fields = np.stack(ys, axis=1)  # (batch, t, channels, *cells)
     keys = sorted({k for m in members for k in m.values})
     varied = [{key: m.value(key) for key in keys} for m in members]
-    entries = [{"member": m.index, **v, "steps": int(steps[m.index])} for m, v in zip(members, varied)]
-    summary = run_summary(config, scenario, grid, march, int(steps.max()), int(steps.sum()), ts[-1], run_s, failure)
-    summary["batch"] = {"size": size, "devices": devices, "padded_to": padded.size, "keys": keys}
+    entries = [
+        {"member": m.index, **v, "steps": int(steps[m.index])}
+        for m, v in zip(members, varied)
+    ]
+    summary = run_summary(
+        config,
+        scenario,
+        grid,
+        march,
+        int(steps.max()),
+        int(steps.sum()),
+        ts[-1],
+        run_s,
+        failure,
+    )
+    summary["batch"] = {
+        "size": size,
+        "devices": devices,
+        "padded_to": padded.size,
+        "keys": keys,
+    }
     exact = None
     if setups[0].exact is not None:
-        exact = np.stack([np.stack([np.asarray(s.exact(t)) for t in ts]) for s in setups])
+        exact = np.stack(
+            [np.stack([np.asarray(s.exact(t)) for t in ts]) for s in setups]
+        )
         for entry, s, member_ys, member_exact in zip(entries, setups, fields, exact):
-            entry["errors"] = (s.errors or default_errors)(member_ys, member_exact, grid, names)
-        summary["errors"] = {key: max(e["errors"][key] for e in entries) for key in entries[0]["errors"]}  # the worst member
+            entry["errors"] = (s.errors or default_errors)(
+                member_ys, member_exact, grid, names
+            )
+        summary["errors"] = {
+            key: max(e["errors"][key] for e in entries) for key in entries[0]["errors"]
+        }  # the worst member
     summary["members"] = entries
     if failure:
         summary["failure"] = failure
     keyed = {key: [v[key] for v in varied] for key in keys}
-    dataset = batched_fields_dataset(ts, fields, grid, names, keyed, attrs={"scenario": scenario.name, "stepper": config.stepper})
+    dataset = batched_fields_dataset(
+        ts,
+        fields,
+        grid,
+        names,
+        keyed,
+        attrs={"scenario": scenario.name, "stepper": config.stepper},
+    )
     if is_main():  # multi-process runs: only process 0 writes shared files
         write_fields(out / "fields.nc", dataset)
         if plots:
-            summary["plots"] = [str(p.relative_to(out)) for p in plot_ensemble(dataset, exact, out / "plots", scenario.name)]
+            summary["plots"] = [
+                str(p.relative_to(out))
+                for p in plot_ensemble(dataset, exact, out / "plots", scenario.name)
+            ]
         write_json(out / "summary.json", summary)
     if failure:
-        where = ", ".join(f"{k}={v!r}" for k, v in members[failure["member"]].values.items())
+        where = ", ".join(
+            f"{k}={v!r}" for k, v in members[failure["member"]].values.items()
+        )
         raise RunError(
             f"member {failure['member']} ({where}) failed at step {failure['step']} (t = {failure['t']:.6g}): {failure['reason']}; "
             f"the batch stopped there; the last good snapshot (t = {ts[-1]:.6g}) and summary.json are in {out}"

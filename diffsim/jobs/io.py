@@ -22,7 +22,6 @@ from .._distributed import is_main
 from .._errors import ConfigError
 from .._files import FolderLock, atomic_write, remove_stale_temporaries
 
-
 # long_name of the fields the operators name (`operator.field_names`); any
 # other field is described by its name with spaces.
 FIELD_LONG_NAMES = {
@@ -53,13 +52,20 @@ def fields_dataset(ts, ys, grid: Grid, names, attrs=None, units=None) -> xr.Data
     ds = xr.Dataset(data, coords=coords, attrs=dict(attrs or {}))
     ds["t"].attrs.update(long_name="time", units=units.get("t", "1"))
     for name in grid.axis_names:
-        ds[name].attrs.update(long_name=f"cell-centre coordinate {name}", units=units.get(name, "1"))
+        ds[name].attrs.update(
+            long_name=f"cell-centre coordinate {name}", units=units.get(name, "1")
+        )
     for name in names:
-        ds[name].attrs.update(long_name=FIELD_LONG_NAMES.get(name, name.replace("_", " ")), units=units.get(name, "1"))
+        ds[name].attrs.update(
+            long_name=FIELD_LONG_NAMES.get(name, name.replace("_", " ")),
+            units=units.get(name, "1"),
+        )
     return ds
 
 
-def batched_fields_dataset(ts, ys, grid: Grid, names, members: dict, attrs=None) -> xr.Dataset:
+def batched_fields_dataset(
+    ts, ys, grid: Grid, names, members: dict, attrs=None
+) -> xr.Dataset:
     """An ensemble's snapshots `ys` `(batch, t, channels, *cells)`: `fields_dataset`
     with a leading `batch` dimension and one coordinate variable per varied key
     (`members`: dotted key -> one value per member; list values get a second
@@ -67,11 +73,15 @@ def batched_fields_dataset(ts, ys, grid: Grid, names, members: dict, attrs=None)
     ys = np.asarray(ys)
     ds = fields_dataset(ts, ys[0], grid, names, attrs)
     dims = ("batch", *ds[names[0]].dims)
-    ds = ds.assign({name: (dims, ys[:, :, i], ds[name].attrs) for i, name in enumerate(names)}).assign_coords(batch=np.arange(ys.shape[0]))
+    ds = ds.assign(
+        {name: (dims, ys[:, :, i], ds[name].attrs) for i, name in enumerate(names)}
+    ).assign_coords(batch=np.arange(ys.shape[0]))
     ds["batch"].attrs.update(long_name="ensemble member", units="1")
     for key, values in members.items():
         values = np.asarray(values)
-        ds = ds.assign_coords({key: (("batch", *[f"{key}_index"] * (values.ndim - 1)), values)})
+        ds = ds.assign_coords(
+            {key: (("batch", *[f"{key}_index"] * (values.ndim - 1)), values)}
+        )
         ds[key].attrs.update(long_name=f"{key} of each member", units="1")
     return ds
 
@@ -131,7 +141,9 @@ def check_out_dir(text: str, option: str = "--out") -> Path:
             raise ConfigError(option, f"{path}: {existing} is a broken symbolic link")
         existing = existing.parent
     if not existing.is_dir():
-        raise ConfigError(option, f"{path} lies under {existing}, which is a file, not a folder")
+        raise ConfigError(
+            option, f"{path} lies under {existing}, which is a file, not a folder"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
         what = "the folder" if existing == path else f"its parent {existing}"
         raise ConfigError(option, f"{path}: {what} is not writable")

@@ -11,12 +11,12 @@ import optax
 import yaml
 
 from .._adjoint import MemoryBudgetError
-from .config import RunConfig, resolved_dict
 from .._distributed import is_main, tree_to_host
 from .._errors import ConfigError, RunError
 from .._gradients import resolve_mode
-from .io import one_job_per_folder, write_fields, write_json, write_pytree, write_yaml
 from .._optimize import optimize, runtime_error_message
+from .config import RunConfig, resolved_dict
+from .io import one_job_per_folder, write_fields, write_json, write_pytree, write_yaml
 from .plots import plot_loss
 from .run import device_description, precision
 from .scenario import OptimizationScenario, Scenario
@@ -29,34 +29,59 @@ def _comparable(resolved: dict, scenario: type[Scenario], keys=None) -> dict:
     `stepper`), and a scenario with one adjoint has nothing to compare."""
     resolved = yaml.safe_load(yaml.safe_dump(resolved))
     resolved.get("optimize", {}).pop("iterations", None)
-    resolved.pop("distributed", None)  # a resume may use other processes (each names its own process_id)
+    resolved.pop(
+        "distributed", None
+    )  # a resume may use other processes (each names its own process_id)
     if len(scenario.adjoints) <= 1:
         resolved.pop("adjoint", None)
-    return resolved if keys is None else {k: v for k, v in resolved.items() if k in keys}
+    return (
+        resolved if keys is None else {k: v for k, v in resolved.items() if k in keys}
+    )
 
 
 @one_job_per_folder
-def run_optimize(config: RunConfig, physics, scenario: type[Scenario], out: Path, *, plots: bool = True) -> dict:
+def run_optimize(
+    config: RunConfig,
+    physics,
+    scenario: type[Scenario],
+    out: Path,
+    *,
+    plots: bool = True,
+) -> dict:
     """Optimize a configured inverse problem into `out` (resuming from
     `out/checkpoints/` when it holds checkpoints of the same configuration)."""
     if not issubclass(scenario, OptimizationScenario):
-        raise ConfigError("scenario", f"{scenario.name} is not an optimization problem (use diffsim run)")
+        raise ConfigError(
+            "scenario",
+            f"{scenario.name} is not an optimization problem (use diffsim run)",
+        )
     if config.batch is not None:
-        raise ConfigError("batch", "ensembles run with diffsim run; an optimization batches inside its own loss (remove batch:)")
+        raise ConfigError(
+            "batch",
+            "ensembles run with diffsim run; an optimization batches inside its own loss (remove batch:)",
+        )
     out = Path(out)
     resolved = resolved_dict(config)
     previous = out / "config.yaml"
     if previous.exists() and any((out / "checkpoints").glob("iteration_*.eqx")):
         current = _comparable(resolved, scenario)
-        if _comparable(yaml.safe_load(previous.read_text()), scenario, current.keys()) != current:
-            raise ConfigError("--out", f"{out} holds checkpoints of a different configuration; choose another --out")
+        if (
+            _comparable(yaml.safe_load(previous.read_text()), scenario, current.keys())
+            != current
+        ):
+            raise ConfigError(
+                "--out",
+                f"{out} holds checkpoints of a different configuration; choose another --out",
+            )
     out.mkdir(parents=True, exist_ok=True)
     if is_main():
         write_yaml(out / "config.yaml", resolved)
     with precision(config.precision):
         try:
             return _optimize(config, physics, scenario, out, plots)
-        except MemoryBudgetError as e:  # raised while tracing the loss, before any step ran
+        except (
+            MemoryBudgetError
+        ) as e:  # raised while tracing the loss, before any step ran
             raise ConfigError("adjoint_memory_budget", str(e)) from None
 
 
@@ -86,12 +111,20 @@ def _optimize(config, physics, scenario, out, plots):
         checkpoint_every=settings.checkpoint_every,
         metrics_path=out / "metrics.jsonl",
         gradient=settings.gradient,
-        on_resume=lambda it, path: print(f"resuming from iteration {it} ({path.relative_to(out)})", flush=True),
+        on_resume=lambda it, path: print(
+            f"resuming from iteration {it} ({path.relative_to(out)})", flush=True
+        ),
     )
     # every process computes (collectives), only the main one writes
     params = tree_to_host(result.params)
-    with _stage(scenario, "fields of the initial and final parameters (checkpoints kept)"):
-        fields = None if problem.fields is None else (problem.fields(problem.params), problem.fields(result.params))
+    with _stage(
+        scenario, "fields of the initial and final parameters (checkpoints kept)"
+    ):
+        fields = (
+            None
+            if problem.fields is None
+            else (problem.fields(problem.params), problem.fields(result.params))
+        )
     if is_main():
         write_pytree(out / "params.eqx", params)
         if fields is not None:
@@ -111,13 +144,24 @@ def _optimize(config, physics, scenario, out, plots):
         "precision": config.precision,
         "device": device_description(),
     }
-    with _stage(scenario, "metrics and figures of the final parameters (checkpoints kept)"):
+    with _stage(
+        scenario, "metrics and figures of the final parameters (checkpoints kept)"
+    ):
         if problem.metrics is not None:
             summary.update(problem.metrics(problem.params, result.params))
         if plots and is_main():
-            figures = [plot_loss(result.history, out / "plots" / "loss.png", scenario.name, problem.loss_label)]
+            figures = [
+                plot_loss(
+                    result.history,
+                    out / "plots" / "loss.png",
+                    scenario.name,
+                    problem.loss_label,
+                )
+            ]
             if problem.plot is not None:
-                figures += problem.plot(problem.params, result.params, result.history, out / "plots")
+                figures += problem.plot(
+                    problem.params, result.params, result.history, out / "plots"
+                )
             summary["plots"] = [str(Path(p).relative_to(out)) for p in figures]
     if is_main():
         write_json(out / "summary.json", summary)
@@ -131,11 +175,21 @@ def make_optimizer(config, iterations: int) -> optax.GradientTransformation:
     if sched.name == "constant":
         rate = lr
     elif sched.name == "cosine":
-        rate = optax.cosine_decay_schedule(lr, decay_steps=iterations, alpha=sched.alpha)
+        rate = optax.cosine_decay_schedule(
+            lr, decay_steps=iterations, alpha=sched.alpha
+        )
     elif sched.name == "exponential":
-        rate = optax.exponential_decay(lr, transition_steps=sched.transition_steps, decay_rate=sched.decay_rate)
+        rate = optax.exponential_decay(
+            lr, transition_steps=sched.transition_steps, decay_rate=sched.decay_rate
+        )
     else:
-        rate = optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps=sched.warmup_steps, decay_steps=iterations, end_value=lr * sched.alpha)
+        rate = optax.warmup_cosine_decay_schedule(
+            0.0,
+            lr,
+            warmup_steps=sched.warmup_steps,
+            decay_steps=iterations,
+            end_value=lr * sched.alpha,
+        )
     if config.name == "adam":
         opt = optax.adam(rate)
     elif config.name == "adamw":

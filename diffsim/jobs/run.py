@@ -17,13 +17,13 @@ from tqdm.auto import tqdm
 from diffsim.operators import AbstractConstrainedOperator
 
 from .._compile import compile_ahead
-from .config import STEPPERS, RunConfig, check_cfl_steps, resolved_dict
-from .._errors import ConfigError, RunError
 from .._distributed import is_main, to_host
+from .._errors import ConfigError, RunError
+from .._solve import solve, solve_cfl
+from .config import STEPPERS, RunConfig, check_cfl_steps, resolved_dict
 from .io import fields_dataset, one_job_per_folder, write_fields, write_json, write_yaml
 from .plots import plot_run
 from .scenario import Scenario, Setup, SteadyScenario, TimeDependentScenario
-from .._solve import solve, solve_cfl
 
 
 @contextlib.contextmanager
@@ -42,7 +42,11 @@ def device_description() -> str:
     processes = f", {jax.process_count()} processes" if jax.process_count() > 1 else ""
     if device.platform == "cpu":
         model = cpu_model()
-        return f"cpu ({model}, {jax.device_count()} device(s){processes})" if model else "cpu"
+        return (
+            f"cpu ({model}, {jax.device_count()} device(s){processes})"
+            if model
+            else "cpu"
+        )
     return f"{device.platform} ({device.device_kind}, {jax.device_count()} device(s){processes})"
 
 
@@ -55,12 +59,16 @@ def cpu_model() -> str:
     return platform.processor()
 
 
-def find_violation(fields, names, constrained: AbstractConstrainedOperator | None = None) -> str | None:
+def find_violation(
+    fields, names, constrained: AbstractConstrainedOperator | None = None
+) -> str | None:
     """The first field and cell that is NaN or Inf or, for an operator with
     physical constraints (`AbstractConstrainedOperator`, e.g. `Euler`), the
     first constrained quantity (density, pressure) that is not strictly
     positive, as a message; None when the fields are physical."""
-    fields = to_host(fields)  # a gather (every process calls this) when sharded over processes
+    fields = to_host(
+        fields
+    )  # a gather (every process calls this) when sharded over processes
     for channel, name in enumerate(names):
         values = fields[channel]
         bad = ~np.isfinite(values)
@@ -83,14 +91,23 @@ def constraints_of(op) -> AbstractConstrainedOperator | None:
     return op if isinstance(op, AbstractConstrainedOperator) else None
 
 
-def check_physical(fields, names, what: str, constrained: AbstractConstrainedOperator | None = None) -> None:
+def check_physical(
+    fields, names, what: str, constrained: AbstractConstrainedOperator | None = None
+) -> None:
     """Raise `RunError` with `find_violation`'s message, prefixed by `what`."""
     if (reason := find_violation(fields, names, constrained)) is not None:
         raise RunError(f"{what}: {reason}")
 
 
 @one_job_per_folder
-def run(config: RunConfig, physics, scenario: type[Scenario], out: Path, *, plots: bool = True) -> dict:
+def run(
+    config: RunConfig,
+    physics,
+    scenario: type[Scenario],
+    out: Path,
+    *,
+    plots: bool = True,
+) -> dict:
     """Run a validated configuration and write config.yaml, fields.nc,
     summary.json and plots/ into `out`. Returns the summary."""
     out = Path(out)
@@ -113,14 +130,22 @@ def precheck(config: RunConfig, physics, scenario: type[Scenario]) -> None:
     `time.t_end`, a fixed step beyond CFL 1). Builds the problem once
     without compiling its time loop; only for finite-volume scenarios
     (`cfl_steps`), where the build is cheap. Raises `ConfigError`."""
-    if not issubclass(scenario, TimeDependentScenario) or not scenario.cfl_steps or config.batch is not None:
+    if (
+        not issubclass(scenario, TimeDependentScenario)
+        or not scenario.cfl_steps
+        or config.batch is not None
+    ):
         return
     with precision(config.precision):
         try:
             setup = scenario().build(config, physics, jax.random.key(config.seed))
         except ConfigError:
             raise
-        except (ValueError, TypeError, RunError):  # not a config error: `run` builds again and reports it as it does
+        except (
+            ValueError,
+            TypeError,
+            RunError,
+        ):  # not a config error: `run` builds again and reports it as it does
             return
         check_cfl_steps(config, setup.operator, jnp.asarray(setup.initial))
         if config.parallel.mesh is not None:  # blocks against the stencil's halo
@@ -146,7 +171,9 @@ def _run_steady(config, physics, scenario, out, plots):
     if is_main():
         write_fields(out / "fields.nc", result.fields)
         if plots and result.plot is not None:
-            summary["plots"] = [str(Path(p).relative_to(out)) for p in result.plot(out / "plots")]
+            summary["plots"] = [
+                str(Path(p).relative_to(out)) for p in result.plot(out / "plots")
+            ]
         write_json(out / "summary.json", summary)
     return summary
 
@@ -154,31 +181,52 @@ def _run_steady(config, physics, scenario, out, plots):
 def _run(config, physics, scenario, out, plots):
     setup: Setup = scenario().build(config, physics, jax.random.key(config.seed))
     op, grid = setup.operator, setup.grid
-    names, constrained = op.field_names, constraints_of(op)  # before sharding wraps the operator
+    names, constrained = (
+        op.field_names,
+        constraints_of(op),
+    )  # before sharding wraps the operator
     y = jnp.asarray(setup.initial)
     check_physical(y, names, "initial data", constrained)
-    check_cfl_steps(config, op, y)  # refuse a CFL run that cannot reach t_end, before compiling
-    if config.parallel.mesh is not None:  # one solve split across devices (_parallel.py)
+    check_cfl_steps(
+        config, op, y
+    )  # refuse a CFL run that cannot reach t_end, before compiling
+    if (
+        config.parallel.mesh is not None
+    ):  # one solve split across devices (_parallel.py)
         from .._parallel import make_mesh, shard_operator
 
         op, sharding = shard_operator(op, make_mesh(config.parallel.mesh))
         y = jax.device_put(y, sharding)
 
     stepper = STEPPERS[config.stepper]()
-    march = (CFLMarch if config.time.cfl is not None else FixedMarch)(config, op, stepper, y)
-    snapshots, interval = config.time.snapshots, config.time.t_end / config.time.snapshots
+    march = (CFLMarch if config.time.cfl is not None else FixedMarch)(
+        config, op, stepper, y
+    )
+    snapshots, interval = (
+        config.time.snapshots,
+        config.time.t_end / config.time.snapshots,
+    )
 
     ts, ys = [0.0], [to_host(y)]
     failure, steps = None, 0
     t_run = time.perf_counter()
-    progress = tqdm(total=config.time.t_end, unit="t", delay=2.0, disable=not sys.stderr.isatty(), desc=scenario.name, leave=False,
-                    bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]")
+    progress = tqdm(
+        total=config.time.t_end,
+        unit="t",
+        delay=2.0,
+        disable=not sys.stderr.isatty(),
+        desc=scenario.name,
+        leave=False,
+        bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]",
+    )
     with progress:
         for k in range(snapshots):
             y_next, taken = march.advance(y, k * interval, (k + 1) * interval)
             host = to_host(y_next)  # a gather when the state is sharded over processes
             if find_violation(host, names, constrained):
-                failure = march.locate(y, k * interval, (k + 1) * interval, steps, names, constrained)
+                failure = march.locate(
+                    y, k * interval, (k + 1) * interval, steps, names, constrained
+                )
                 break
             steps += int(taken)
             y = y_next  # stays on the device(s), sharded as it was
@@ -187,19 +235,32 @@ def _run(config, physics, scenario, out, plots):
             progress.update(interval)
     run_s = time.perf_counter() - t_run
 
-    summary = run_summary(config, scenario, grid, march, steps, steps, ts[-1], run_s, failure)
-    dataset = fields_dataset(ts, np.stack(ys), grid, names, attrs={"scenario": scenario.name, "stepper": config.stepper})
+    summary = run_summary(
+        config, scenario, grid, march, steps, steps, ts[-1], run_s, failure
+    )
+    dataset = fields_dataset(
+        ts,
+        np.stack(ys),
+        grid,
+        names,
+        attrs={"scenario": scenario.name, "stepper": config.stepper},
+    )
     exact = None
     if setup.exact is not None:
         exact_ys = np.stack([np.asarray(setup.exact(t)) for t in ts])
         exact = fields_dataset(ts, exact_ys, grid, names)
-        summary["errors"] = (setup.errors or default_errors)(np.stack(ys), exact_ys, grid, names)
+        summary["errors"] = (setup.errors or default_errors)(
+            np.stack(ys), exact_ys, grid, names
+        )
     if failure:
         summary["failure"] = failure
     if is_main():
         write_fields(out / "fields.nc", dataset)
         if plots:
-            summary["plots"] = [str(p.relative_to(out)) for p in plot_run(dataset, exact, out / "plots", scenario.name)]
+            summary["plots"] = [
+                str(p.relative_to(out))
+                for p in plot_run(dataset, exact, out / "plots", scenario.name)
+            ]
         write_json(out / "summary.json", summary)
     if failure:
         raise RunError(
@@ -209,7 +270,9 @@ def _run(config, physics, scenario, out, plots):
     return summary
 
 
-def run_summary(config, scenario, grid, march, steps, cell_steps, t_final, run_s, failure) -> dict:
+def run_summary(
+    config, scenario, grid, march, steps, cell_steps, t_final, run_s, failure
+) -> dict:
     """The `summary.json` fields every time-dependent run reports: `steps`
     (the largest over ensemble members) and throughput from `cell_steps`
     (steps summed over members)."""
@@ -227,7 +290,9 @@ def run_summary(config, scenario, grid, march, steps, cell_steps, t_final, run_s
         **({"mesh": config.parallel.mesh} if config.parallel.mesh is not None else {}),
         "compile_s": march.compile_s,
         "run_s": run_s,
-        "cell_updates_per_s": grid.num_cells * cell_steps / run_s if run_s > 0 else None,
+        "cell_updates_per_s": grid.num_cells * cell_steps / run_s
+        if run_s > 0
+        else None,
     }
 
 
@@ -237,7 +302,9 @@ def default_errors(ys, exact_ys, grid, names) -> dict:
     return {
         "l2_relative": float(np.linalg.norm(diff) / np.linalg.norm(exact_ys[-1])),
         "linf": float(np.max(np.abs(diff))),
-        "l2_relative_max_over_time": float(max(np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(ys, exact_ys))),
+        "l2_relative_max_over_time": float(
+            max(np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(ys, exact_ys))
+        ),
     }
 
 
@@ -256,18 +323,43 @@ class FixedMarch:
         self.compile_s = time.perf_counter() - t_compile
 
     def _advance(self, op, y, t0, cache, num_steps=None):
-        return solve(op, self.stepper, y, dt=self.dt, num_steps=num_steps or self.gap, t0=t0, stepper_cache=cache).ys[-1]
+        return solve(
+            op,
+            self.stepper,
+            y,
+            dt=self.dt,
+            num_steps=num_steps or self.gap,
+            t0=t0,
+            stepper_cache=cache,
+        ).ys[-1]
 
     def advance(self, y, t0, t1):
-        return self.compiled(self.op, y, jnp.asarray(t0, dtype=y.dtype), self.cache), self.gap
+        return self.compiled(
+            self.op, y, jnp.asarray(t0, dtype=y.dtype), self.cache
+        ), self.gap
 
     def locate(self, y, t0, t1, steps_before, names, constrained):
-        one = eqx.filter_jit(lambda op, y, t0, cache: self._advance(op, y, t0, cache, num_steps=1))
+        one = eqx.filter_jit(
+            lambda op, y, t0, cache: self._advance(op, y, t0, cache, num_steps=1)
+        )
         for j in range(1, self.gap + 1):
-            y = one(self.op, y, jnp.asarray(t0 + (j - 1) * self.dt, dtype=y.dtype), self.cache)
-            if (reason := find_violation(y, names, constrained)):
-                return {"step": steps_before + j, "t": t0 + j * self.dt, "reason": reason}
-        return {"step": steps_before + self.gap, "t": t1, "reason": "non-physical state within this interval"}
+            y = one(
+                self.op,
+                y,
+                jnp.asarray(t0 + (j - 1) * self.dt, dtype=y.dtype),
+                self.cache,
+            )
+            if reason := find_violation(y, names, constrained):
+                return {
+                    "step": steps_before + j,
+                    "t": t0 + j * self.dt,
+                    "reason": reason,
+                }
+        return {
+            "step": steps_before + self.gap,
+            "t": t1,
+            "reason": "non-physical state within this interval",
+        }
 
 
 class CFLMarch:
@@ -283,11 +375,22 @@ class CFLMarch:
         self.compile_s = time.perf_counter() - t_compile
 
     def _advance(self, op, y, t0, t1, max_steps=None):
-        sol = solve_cfl(op, self.stepper, y, t0=t0, t1=t1, cfl=self.cfl, max_steps=max_steps or self.max_steps, throw=False)
+        sol = solve_cfl(
+            op,
+            self.stepper,
+            y,
+            t0=t0,
+            t1=t1,
+            cfl=self.cfl,
+            max_steps=max_steps or self.max_steps,
+            throw=False,
+        )
         return sol.ys[-1], sol.num_steps, sol.ts[-1]
 
     def advance(self, y, t0, t1):
-        y_next, taken, reached = self.compiled(self.op, y, jnp.asarray(t0, dtype=y.dtype), jnp.asarray(t1, dtype=y.dtype))
+        y_next, taken, reached = self.compiled(
+            self.op, y, jnp.asarray(t0, dtype=y.dtype), jnp.asarray(t1, dtype=y.dtype)
+        )
         if float(reached) < t1 and np.isfinite(to_host(y_next)).all():
             raise RunError(
                 f"time.max_steps: {self.max_steps} steps were not enough to advance from t = {t0:.6g} to {t1:.6g} "
@@ -296,12 +399,27 @@ class CFLMarch:
         return y_next, taken
 
     def locate(self, y, t0, t1, steps_before, names, constrained):
-        one = eqx.filter_jit(lambda op, y, t0, t1: self._advance(op, y, t0, t1, max_steps=1))
+        one = eqx.filter_jit(
+            lambda op, y, t0, t1: self._advance(op, y, t0, t1, max_steps=1)
+        )
         t = t0
         for j in range(1, self.max_steps + 1):
-            y, _, reached = one(self.op, y, jnp.asarray(t, dtype=y.dtype), jnp.asarray(t1, dtype=y.dtype))
+            y, _, reached = one(
+                self.op,
+                y,
+                jnp.asarray(t, dtype=y.dtype),
+                jnp.asarray(t1, dtype=y.dtype),
+            )
             reached = float(reached)
             if (reason := find_violation(y, names, constrained)) or not reached > t:
-                return {"step": steps_before + j, "t": reached, "reason": reason or "no admissible time step (CFL)"}
+                return {
+                    "step": steps_before + j,
+                    "t": reached,
+                    "reason": reason or "no admissible time step (CFL)",
+                }
             t = reached
-        return {"step": steps_before + self.max_steps, "t": t, "reason": "non-physical state within this interval"}
+        return {
+            "step": steps_before + self.max_steps,
+            "t": t,
+            "reason": "non-physical state within this interval",
+        }

@@ -30,7 +30,6 @@ from jaxtyping import Array
 
 from diffsim.operators import AbstractOperator, Grid
 
-
 #: Bounds of every config number that sets none tighter: integers fit
 #: int32 (JAX's default integer), floats stay far from overflow.
 MAX_INT = 2**31 - 1

@@ -13,10 +13,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-
-from .config import load_config, parse_override
 from .._errors import ConfigError
 from .._files import FolderLock, atomic_write, remove_stale_temporaries, save_figure
+from .config import load_config, parse_override
 from .io import write_json
 
 
@@ -64,13 +63,31 @@ def _run_task(config: str, overrides: list[str], out: str, plots: bool = True) -
     """One sweep task: an ordinary `diffsim run` in its own process (also
     what each SLURM array element executes), with its figures unless `plots`
     is false (`diffsim sweep --no-plots`)."""
-    cmd = [sys.executable, "-m", "diffsim.jobs.cli", "run", config, *overrides, *([] if plots else ["--no-plots"]), "--out", out]
+    cmd = [
+        sys.executable,
+        "-m",
+        "diffsim.jobs.cli",
+        "run",
+        config,
+        *overrides,
+        *([] if plots else ["--no-plots"]),
+        "--out",
+        out,
+    ]
     with open(Path(out) / "task.log", "w") as log:
         return subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
-def sweep(config: str, grid_args: list[str], overrides: list[str], out: Path, *, executor: str = "local", workers: int = 1,
-          plots: bool = True) -> dict:
+def sweep(
+    config: str,
+    grid_args: list[str],
+    overrides: list[str],
+    out: Path,
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    plots: bool = True,
+) -> dict:
     """Expand, validate (every task, before anything runs), and run the tasks
     that have no `summary.json` yet. Returns the manifest written to
     `out/sweep.json`."""
@@ -78,15 +95,30 @@ def sweep(config: str, grid_args: list[str], overrides: list[str], out: Path, *,
     tasks = []
     for i, combo in enumerate(combos):
         task_overrides = [*overrides, *combo]
-        cfg, _, _ = load_config(config, task_overrides)  # raises ConfigError naming the key
-        tasks.append({"name": f"task_{i:04d}", "overrides": task_overrides, "swept": {k: parse_override(c)[1] for k, c in zip(keys, combo)}, "config": cfg})
-    with FolderLock(out, "--out"):  # one sweep per folder; each task locks its own subfolder
+        cfg, _, _ = load_config(
+            config, task_overrides
+        )  # raises ConfigError naming the key
+        tasks.append(
+            {
+                "name": f"task_{i:04d}",
+                "overrides": task_overrides,
+                "swept": {k: parse_override(c)[1] for k, c in zip(keys, combo)},
+                "config": cfg,
+            }
+        )
+    with FolderLock(
+        out, "--out"
+    ):  # one sweep per folder; each task locks its own subfolder
         remove_stale_temporaries(out)
         return _sweep(config, tasks, keys, out, executor, workers, plots)
 
 
 def _sweep(config, tasks, keys, out, executor, workers, plots) -> dict:
-    manifest = {"config": str(config), "swept_keys": keys, "tasks": [{k: v for k, v in t.items() if k != "config"} for t in tasks]}
+    manifest = {
+        "config": str(config),
+        "swept_keys": keys,
+        "tasks": [{k: v for k, v in t.items() if k != "config"} for t in tasks],
+    }
     write_json(out / "sweep.json", manifest)
     pending = []
     for t in tasks:
@@ -95,7 +127,9 @@ def _sweep(config, tasks, keys, out, executor, workers, plots) -> dict:
         if _finished(folder):
             continue
         # absolute paths: a SLURM task may start in another working directory
-        pending.append((str(Path(config).resolve()), t["overrides"], str(folder.resolve())))
+        pending.append(
+            (str(Path(config).resolve()), t["overrides"], str(folder.resolve()))
+        )
     manifest["skipped"] = len(tasks) - len(pending)
     if executor == "local":
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -128,10 +162,17 @@ def _submit_slurm(pending, config, out: Path, plots: bool = True) -> list[int]:
     from submitit.core.utils import FailedJobError, UncompletedJobError
 
     if shutil.which("sbatch") is None:
-        raise ConfigError("--executor", "slurm: sbatch is not on PATH here (submit from a SLURM login node, or use --executor local)")
+        raise ConfigError(
+            "--executor",
+            "slurm: sbatch is not on PATH here (submit from a SLURM login node, or use --executor local)",
+        )
     slurm = config.slurm
     ex = submitit.AutoExecutor(folder=out / "slurm" / "%j", cluster="slurm")
-    params = {"timeout_min": slurm.time_limit_min, "cpus_per_task": slurm.cpus_per_task, "slurm_array_parallelism": slurm.array_parallelism}
+    params = {
+        "timeout_min": slurm.time_limit_min,
+        "cpus_per_task": slurm.cpus_per_task,
+        "slurm_array_parallelism": slurm.array_parallelism,
+    }
     if slurm.partition:
         params["slurm_partition"] = slurm.partition
     if slurm.gpus_per_task:
@@ -145,12 +186,17 @@ def _submit_slurm(pending, config, out: Path, plots: bool = True) -> list[int]:
         try:
             codes.append(job.result())
         except (FailedJobError, UncompletedJobError) as e:
-            print(f"diffsim: SLURM task {job.job_id} ({folder}) failed: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+            print(
+                f"diffsim: SLURM task {job.job_id} ({folder}) failed: {str(e).strip().splitlines()[0]}",
+                file=sys.stderr,
+            )
             codes.append(-1)
     return codes
 
 
-def collect(folder: Path, metric: str | None = None, parameter: str | None = None) -> tuple[Path, Path | None]:
+def collect(
+    folder: Path, metric: str | None = None, parameter: str | None = None
+) -> tuple[Path, Path | None]:
     """Gather every task's `summary.json` into `folder/results.csv`: one row
     per task, a column per swept key and per (flattened) summary figure, and
     plot `metric` against `parameter` into `folder/plots/`. Without them the
@@ -160,7 +206,13 @@ def collect(folder: Path, metric: str | None = None, parameter: str | None = Non
     manifest = json.loads((folder / "sweep.json").read_text())
     rows = []
     for task in manifest["tasks"]:
-        row = {"task": task["name"], **{k: json.dumps(v) if isinstance(v, list) else v for k, v in task["swept"].items()}}
+        row = {
+            "task": task["name"],
+            **{
+                k: json.dumps(v) if isinstance(v, list) else v
+                for k, v in task["swept"].items()
+            },
+        }
         summary_path = folder / task["name"] / "summary.json"
         if summary_path.exists():
             row.update(_flatten(json.loads(summary_path.read_text())))
@@ -174,11 +226,21 @@ def collect(folder: Path, metric: str | None = None, parameter: str | None = Non
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(path, text.getvalue())
-    parameter = parameter or (manifest["swept_keys"][0] if manifest["swept_keys"] else None)
+    parameter = parameter or (
+        manifest["swept_keys"][0] if manifest["swept_keys"] else None
+    )
     metric = metric or _default_metric(rows)
     if metric is None or parameter is None:
         return path, None
-    plot = _plot(rows, metric, parameter, folder / "plots" / f"{metric.replace('.', '_')}_vs_{parameter.replace('.', '_')}.png", manifest["swept_keys"])
+    plot = _plot(
+        rows,
+        metric,
+        parameter,
+        folder
+        / "plots"
+        / f"{metric.replace('.', '_')}_vs_{parameter.replace('.', '_')}.png",
+        manifest["swept_keys"],
+    )
     return path, plot
 
 
@@ -187,8 +249,14 @@ _DEFAULT_METRICS = ("errors.", "cell_updates_per_s", "run_s", "wall_s", "loss_fi
 
 
 def _default_metric(rows) -> str | None:
-    numeric = [c for c in dict.fromkeys(c for r in rows for c in r)
-               if any(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows)]
+    numeric = [
+        c
+        for c in dict.fromkeys(c for r in rows for c in r)
+        if any(
+            isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool)
+            for r in rows
+        )
+    ]
     for prefix in _DEFAULT_METRICS:
         for column in numeric:
             if column == prefix or (prefix.endswith(".") and column.startswith(prefix)):
@@ -213,7 +281,9 @@ def _metric_units(metric: str) -> str:
     """The units of a summary.json metric, from its name (for the collect
     plot's axis label): errors and ratios are relative, `*_s` are seconds."""
     leaf = metric.rsplit(".", 1)[-1]
-    if metric.startswith("errors.") or any(w in leaf for w in ("relative", "error", "gain", "ratio", "factor")):
+    if metric.startswith("errors.") or any(
+        w in leaf for w in ("relative", "error", "gain", "ratio", "factor")
+    ):
         return "dimensionless"
     if leaf.endswith(("_s", "seconds")):
         return "s"
@@ -234,7 +304,10 @@ def _plot(rows, metric, parameter, path, group_keys):
     columns = sorted({c for r in rows for c in r})
     for key, what in ((metric, "--metric"), (parameter, "--param")):
         if key not in columns:
-            raise ConfigError(what, f"{key!r} is not a column of results.csv (columns: {', '.join(columns)})")
+            raise ConfigError(
+                what,
+                f"{key!r} is not a column of results.csv (columns: {', '.join(columns)})",
+            )
 
     def number(v):
         v = json.loads(v) if isinstance(v, str) and v[:1] == "[" else v
@@ -254,8 +327,16 @@ def _plot(rows, metric, parameter, path, group_keys):
     values = [p for pts in groups.values() for p in pts]
     if values and all(x > 0 and y > 0 for x, y in values):
         ax.set(xscale="log", yscale="log")
-    ax.set(xlabel=parameter + (" (cells, product over axes)" if parameter.endswith("cells") else " (config units)"),
-           ylabel=f"{metric} ({_metric_units(metric)})", title=f"sweep: {metric} vs {parameter}")
+    ax.set(
+        xlabel=parameter
+        + (
+            " (cells, product over axes)"
+            if parameter.endswith("cells")
+            else " (config units)"
+        ),
+        ylabel=f"{metric} ({_metric_units(metric)})",
+        title=f"sweep: {metric} vs {parameter}",
+    )
     if any(groups):
         ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3, which="both")

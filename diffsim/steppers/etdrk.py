@@ -83,9 +83,16 @@ class ETDRK4(AbstractStepper):
             E=jnp.exp(z),
             E2=jnp.exp(0.5 * z),
             Q=dt * phi_function(lambda w: jnp.expm1(0.5 * w) / w, z),
-            f1=dt * phi_function(lambda w: (-4.0 - w + jnp.exp(w) * (4.0 - 3.0 * w + w**2)) / w**3, z),
-            f2=dt * phi_function(lambda w: (2.0 + w + jnp.exp(w) * (w - 2.0)) / w**3, z),
-            f3=dt * phi_function(lambda w: (-4.0 - 3.0 * w - w**2 + jnp.exp(w) * (4.0 - w)) / w**3, z),
+            f1=dt
+            * phi_function(
+                lambda w: (-4.0 - w + jnp.exp(w) * (4.0 - 3.0 * w + w**2)) / w**3, z
+            ),
+            f2=dt
+            * phi_function(lambda w: (2.0 + w + jnp.exp(w) * (w - 2.0)) / w**3, z),
+            f3=dt
+            * phi_function(
+                lambda w: (-4.0 - 3.0 * w - w**2 + jnp.exp(w) * (4.0 - w)) / w**3, z
+            ),
         )
 
     def step(self, operator, state, t, dt, cache):
@@ -98,4 +105,9 @@ class ETDRK4(AbstractStepper):
         nb = N(b, t + 0.5 * dt)
         c = E2 * a + Q * (2.0 * nb - nu)
         nc = N(c, t + dt)
-        return E * state + cache["f1"] * nu + 2.0 * cache["f2"] * (na + nb) + cache["f3"] * nc
+        return (
+            E * state
+            + cache["f1"] * nu
+            + 2.0 * cache["f2"] * (na + nb)
+            + cache["f3"] * nc
+        )

@@ -30,7 +30,9 @@ class SSPRK3(AbstractStepper):
     order: ClassVar[int] = 3
 
     def step(self, operator, state, t, dt, cache):
-        dtype = jnp.zeros((), jnp.result_type(state)).real.dtype  # real also for complex states
+        dtype = jnp.zeros(
+            (), jnp.result_type(state)
+        ).real.dtype  # real also for complex states
         table = jnp.asarray((_A, _B, _C), dtype).T  # row i: (a_i, b_i, c_i)
 
         def stage(carry, _):

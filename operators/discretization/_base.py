@@ -25,19 +25,21 @@ class AbstractDiscretization(eqx.Module):
     grid: eqx.AbstractVar[Grid]
 
     @abc.abstractmethod
-    def derivative(self, u: Inexact[Array, "*cells"], axis: int, order: int = 1) -> Inexact[Array, "*cells"]:
+    def derivative(
+        self, u: Inexact[Array, "*cells"], axis: int, order: int = 1
+    ) -> Inexact[Array, "*cells"]:
         """The `order`-th partial derivative of a scalar field along `axis`."""
 
     @abc.abstractmethod
     def laplacian(self, u: Inexact[Array, "*cells"]) -> Inexact[Array, "*cells"]:
         """Sum of unmixed second derivatives of a scalar field."""
 
-    def gradient(self, u: Inexact[Array, "*cells"]) -> Inexact[Array, "ndim *cells"]:
+    def gradient(self, u: Inexact[Array, "*cells"]) -> Inexact[Array, " ndim *cells"]:
         """Stacked first derivatives `(d/dx, d/dy, d/dz)` of a scalar field."""
         check_scalar(self.grid, u)
         return jnp.stack([self.derivative(u, a) for a in range(self.grid.ndim)])
 
-    def divergence(self, v: Inexact[Array, "ndim *cells"]) -> Inexact[Array, "*cells"]:
+    def divergence(self, v: Inexact[Array, " ndim *cells"]) -> Inexact[Array, "*cells"]:
         """`sum_i d v_i / d x_i` of a vector field with a leading component axis."""
         if v.shape != (self.grid.ndim, *self.grid.cells):
             raise ValueError(
@@ -94,7 +96,9 @@ class AbstractDiscretization(eqx.Module):
 
 def check_scalar(grid: Grid, u) -> None:
     if u.shape != grid.cells:
-        raise ValueError(f"expected a scalar field of shape {grid.cells}, got {u.shape}")
+        raise ValueError(
+            f"expected a scalar field of shape {grid.cells}, got {u.shape}"
+        )
 
 
 def check_coefficient(grid: Grid, a, name: str = "a") -> None:
@@ -102,7 +106,9 @@ def check_coefficient(grid: Grid, a, name: str = "a") -> None:
     shape = jnp.shape(a)
     if shape == ():
         return
-    if len(shape) != grid.ndim or any(s not in (1, c) for s, c in zip(shape, grid.cells)):
+    if len(shape) != grid.ndim or any(
+        s not in (1, c) for s, c in zip(shape, grid.cells)
+    ):
         raise ValueError(
             f"expected the coefficient {name} to be a scalar or an array of {grid.ndim} axes "
             f"broadcastable to {grid.cells} (each axis 1 or full length), got shape {shape}"

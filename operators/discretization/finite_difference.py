@@ -5,11 +5,10 @@ from __future__ import annotations
 import equinox as eqx
 import jax.lax as lax
 import jax.numpy as jnp
+import numpy as np
 
 from .._grid import Grid
 from .._halo import HaloExchange
-import numpy as np
-
 from ._base import AbstractDiscretization, check_coefficient, check_scalar
 
 # One-sided coefficients c_1..c_m of the antisymmetric first-derivative stencil
@@ -67,7 +66,9 @@ class FiniteDifference(AbstractDiscretization):
 
     def __check_init__(self):
         if self.order not in _FIRST:
-            raise ValueError(f"FiniteDifference: order must be one of {sorted(_FIRST)}, got {self.order}")
+            raise ValueError(
+                f"FiniteDifference: order must be one of {sorted(_FIRST)}, got {self.order}"
+            )
 
     @property
     def stencil_radius(self) -> int:
@@ -129,18 +130,28 @@ class FiniteDifference(AbstractDiscretization):
         shift = 0 if to_faces else 1
         out = 0.0
         for j, c in enumerate(coefficients, start=1):
-            ahead = lax.slice_in_dim(padded, lo + j - shift, lo + j - shift + n, axis=ax)
-            behind = lax.slice_in_dim(padded, lo + 1 - j - shift, lo + 1 - j - shift + n, axis=ax)
+            ahead = lax.slice_in_dim(
+                padded, lo + j - shift, lo + j - shift + n, axis=ax
+            )
+            behind = lax.slice_in_dim(
+                padded, lo + 1 - j - shift, lo + 1 - j - shift + n, axis=ax
+            )
             out = out + c * (ahead + sign * behind)
         return out
 
     def _centres_to_faces_derivative(self, u, axis):
         """`du/dx` at the faces `x_{i+1/2}` (array index `i`)."""
-        return self._staggered_sum(u, axis, _STAGGERED_FIRST[self.order], -1.0, True) / self.grid.spacing[axis]
+        return (
+            self._staggered_sum(u, axis, _STAGGERED_FIRST[self.order], -1.0, True)
+            / self.grid.spacing[axis]
+        )
 
     def _faces_to_centres_derivative(self, v, axis):
         """`dv/dx` at the centres from face values `v[i]` at `x_{i+1/2}`."""
-        return self._staggered_sum(v, axis, _STAGGERED_FIRST[self.order], -1.0, False) / self.grid.spacing[axis]
+        return (
+            self._staggered_sum(v, axis, _STAGGERED_FIRST[self.order], -1.0, False)
+            / self.grid.spacing[axis]
+        )
 
     def interpolate_to_faces(self, a, axis: int):
         """Midpoint interpolation of formal order `order` (exact for
@@ -149,9 +160,13 @@ class FiniteDifference(AbstractDiscretization):
         check_coefficient(self.grid, a)
         if jnp.ndim(a) == 0 or jnp.shape(a)[axis] == 1:
             return a
-        return self._staggered_sum(jnp.asarray(a), axis, _MIDPOINT[self.order], 1.0, True)
+        return self._staggered_sum(
+            jnp.asarray(a), axis, _MIDPOINT[self.order], 1.0, True
+        )
 
-    def derivative_of_scaled_derivative(self, u, a, axis: int, *, at_faces: bool = False):
+    def derivative_of_scaled_derivative(
+        self, u, a, axis: int, *, at_faces: bool = False
+    ):
         """`d/dx (a du/dx)` as `D- (a D+ u)` with the staggered first-derivative
         stencils of order `order` (centres to faces and back), the compact
         flux form of staggered-grid schemes (Virieux 1986, Levander 1988):
@@ -160,15 +175,20 @@ class FiniteDifference(AbstractDiscretization):
         check_scalar(self.grid, u)
         check_coefficient(self.grid, a)
         a_faces = a if at_faces else self.interpolate_to_faces(a, axis)
-        return self._faces_to_centres_derivative(a_faces * self._centres_to_faces_derivative(u, axis), axis)
+        return self._faces_to_centres_derivative(
+            a_faces * self._centres_to_faces_derivative(u, axis), axis
+        )
 
     def derivative_of_scaled_derivative_symbol(self, axis: int) -> np.ndarray:
         n, h = self.grid.cells[axis], self.grid.spacing[axis]
         theta = 2.0 * np.pi * np.fft.fftfreq(n)  # k h
-        half = sum(c * np.sin((2 * j - 1) * theta / 2) for j, c in enumerate(_STAGGERED_FIRST[self.order], start=1))
+        half = sum(
+            c * np.sin((2 * j - 1) * theta / 2)
+            for j, c in enumerate(_STAGGERED_FIRST[self.order], start=1)
+        )
         shape = [1] * self.grid.ndim
         shape[axis] = n
-        return (-((2.0 / h) * half) ** 2).reshape(shape)
+        return (-(((2.0 / h) * half) ** 2)).reshape(shape)
 
 
 def _periodic_pad(u, axis: int, lo: int, hi: int):

@@ -8,7 +8,12 @@ import numpy as np
 from jaxtyping import Array, Complex, Inexact
 
 from .._grid import Grid
-from ._base import AbstractDiscretization, axis_profile_shape, check_coefficient, check_scalar
+from ._base import (
+    AbstractDiscretization,
+    axis_profile_shape,
+    check_coefficient,
+    check_scalar,
+)
 from .slab_fft import SlabFFT
 
 
@@ -35,14 +40,18 @@ class FourierSpectral(AbstractDiscretization):
 
     def __check_init__(self):
         if not 0.0 < self.dealias <= 1.0:
-            raise ValueError(f"FourierSpectral: dealias must lie in (0, 1], got {self.dealias}")
+            raise ValueError(
+                f"FourierSpectral: dealias must lie in (0, 1], got {self.dealias}"
+            )
 
     # --- spectral space -------------------------------------------------
     def spectral_shape(self, real: bool = True) -> tuple[int, ...]:
         cells = self.grid.cells
         return (*cells[:-1], cells[-1] // 2 + 1) if real else cells
 
-    def wavenumbers(self, real: bool = True, odd: bool = False) -> tuple[np.ndarray, ...]:
+    def wavenumbers(
+        self, real: bool = True, odd: bool = False
+    ) -> tuple[np.ndarray, ...]:
         """Angular wavenumbers per axis, shaped to broadcast over the spectrum.
 
         With `odd=True` the Nyquist wavenumber of even axes is zero (for odd
@@ -70,10 +79,16 @@ class FourierSpectral(AbstractDiscretization):
         mask = np.ones(self.spectral_shape(real), dtype=bool)
         for a, n in enumerate(self.grid.cells):
             last_real = real and a == self.grid.ndim - 1
-            k = np.rint(np.fft.rfftfreq(n, 1.0 / n) if last_real else np.fft.fftfreq(n, 1.0 / n))
+            k = np.rint(
+                np.fft.rfftfreq(n, 1.0 / n) if last_real else np.fft.fftfreq(n, 1.0 / n)
+            )
             # |k| < dealias * n / 2, exactly, on integers: with 2/3 this is 3|k| < n, the
             # largest set whose quadratic products cannot alias back into it
-            keep = np.ones(k.shape, bool) if self.dealias == 1.0 else 2 * np.abs(k) < self.dealias * n * (1 - 1e-12)
+            keep = (
+                np.ones(k.shape, bool)
+                if self.dealias == 1.0
+                else 2 * np.abs(k) < self.dealias * n * (1 - 1e-12)
+            )
             shape = [1] * self.grid.ndim
             shape[a] = k.size
             mask = mask & keep.reshape(shape)
@@ -82,18 +97,30 @@ class FourierSpectral(AbstractDiscretization):
     def _axes(self) -> tuple[int, ...]:
         return tuple(range(-self.grid.ndim, 0))
 
-    def forward(self, u: Inexact[Array, "... *cells"]) -> Complex[Array, "... *spectrum"]:
+    def forward(
+        self, u: Inexact[Array, "... *cells"]
+    ) -> Complex[Array, "... *spectrum"]:
         """FFT over the trailing `grid.ndim` axes (`rfftn` for real input)."""
         if self.fft is not None:
-            return self.fft.fftn(u, self.grid.ndim) if jnp.iscomplexobj(u) else self.fft.rfftn(u, self.grid.ndim)
+            return (
+                self.fft.fftn(u, self.grid.ndim)
+                if jnp.iscomplexobj(u)
+                else self.fft.rfftn(u, self.grid.ndim)
+            )
         if jnp.iscomplexobj(u):
             return jnp.fft.fftn(u, axes=self._axes())
         return jnp.fft.rfftn(u, axes=self._axes())
 
-    def inverse(self, u_hat: Complex[Array, "... *spectrum"], real: bool = True) -> Inexact[Array, "... *cells"]:
+    def inverse(
+        self, u_hat: Complex[Array, "... *spectrum"], real: bool = True
+    ) -> Inexact[Array, "... *cells"]:
         """Inverse of `forward`; `real=True` returns a real field via `irfftn`."""
         if self.fft is not None:
-            return self.fft.irfftn(u_hat, self.grid.cells) if real else self.fft.ifftn(u_hat, self.grid.ndim)
+            return (
+                self.fft.irfftn(u_hat, self.grid.cells)
+                if real
+                else self.fft.ifftn(u_hat, self.grid.ndim)
+            )
         if real:
             return jnp.fft.irfftn(u_hat, s=self.grid.cells, axes=self._axes())
         return jnp.fft.ifftn(u_hat, axes=self._axes())
@@ -111,7 +138,12 @@ class FourierSpectral(AbstractDiscretization):
     def gradient(self, u):
         check_scalar(self.grid, u)
         real = not jnp.iscomplexobj(u)
-        ik = jnp.stack([jnp.broadcast_to(1j * k, self.spectral_shape(real)) for k in self.wavenumbers(real, odd=True)])
+        ik = jnp.stack(
+            [
+                jnp.broadcast_to(1j * k, self.spectral_shape(real))
+                for k in self.wavenumbers(real, odd=True)
+            ]
+        )
         return self.inverse(self.forward(u)[None] * ik.astype(_complex(u.dtype)), real)
 
     def laplacian(self, u):
@@ -120,7 +152,9 @@ class FourierSpectral(AbstractDiscretization):
         symbol = self.laplacian_symbol(real).astype(_real(u.dtype))
         return self.inverse(self.forward(u) * symbol, real)
 
-    def inverse_laplacian(self, f: Inexact[Array, "*cells"]) -> Inexact[Array, "*cells"]:
+    def inverse_laplacian(
+        self, f: Inexact[Array, "*cells"]
+    ) -> Inexact[Array, "*cells"]:
         """Zero-mean solution `phi` of `laplacian(phi) = f - mean(f)` (periodic Poisson solve)."""
         check_scalar(self.grid, f)
         real = not jnp.iscomplexobj(f)
@@ -132,7 +166,9 @@ class FourierSpectral(AbstractDiscretization):
         """The field with the modes outside `dealias_mask` removed."""
         check_scalar(self.grid, u)
         real = not jnp.iscomplexobj(u)
-        return self.inverse(jnp.where(self.dealias_mask(real), self.forward(u), 0.0), real)
+        return self.inverse(
+            jnp.where(self.dealias_mask(real), self.forward(u), 0.0), real
+        )
 
     # --- flux form: staggered spectral derivatives ------------------------
     def _axis_transform(self, u, axis, symbol_of):
@@ -141,12 +177,19 @@ class FourierSpectral(AbstractDiscretization):
         the Nyquist mode stays real (`rfft` along the axis)."""
         n, h, ax = self.grid.cells[axis], self.grid.spacing[axis], axis - self.grid.ndim
         real = not jnp.iscomplexobj(u)
-        k = 2.0 * np.pi / self.grid.lengths[axis] * (np.fft.rfftfreq(n, 1.0 / n) if real else np.fft.fftfreq(n, 1.0 / n))
+        k = (
+            2.0
+            * np.pi
+            / self.grid.lengths[axis]
+            * (np.fft.rfftfreq(n, 1.0 / n) if real else np.fft.fftfreq(n, 1.0 / n))
+        )
         symbol = symbol_of(k, h).reshape(axis_profile_shape(self.grid, axis, k.size))
         if real:
             u_hat = jnp.fft.rfft(u, axis=ax)
             return jnp.fft.irfft(u_hat * symbol.astype(_complex(u.dtype)), n=n, axis=ax)
-        return jnp.fft.ifft(jnp.fft.fft(u, axis=ax) * symbol.astype(_complex(u.dtype)), axis=ax)
+        return jnp.fft.ifft(
+            jnp.fft.fft(u, axis=ax) * symbol.astype(_complex(u.dtype)), axis=ax
+        )
 
     def interpolate_to_faces(self, a, axis: int):
         """Band-limited (trigonometric) interpolation to `x + h/2`: the shift
@@ -160,11 +203,17 @@ class FourierSpectral(AbstractDiscretization):
 
         def shift(k, h):
             out = np.exp(0.5j * k * h)
-            return np.where(np.abs(k * h) >= np.pi * (1 - 1e-12), 0.0, out) if n % 2 == 0 else out
+            return (
+                np.where(np.abs(k * h) >= np.pi * (1 - 1e-12), 0.0, out)
+                if n % 2 == 0
+                else out
+            )
 
         return self._axis_transform(a, axis, shift)
 
-    def derivative_of_scaled_derivative(self, u, a, axis: int, *, at_faces: bool = False):
+    def derivative_of_scaled_derivative(
+        self, u, a, axis: int, *, at_faces: bool = False
+    ):
         """`d/dx (a du/dx)` with staggered spectral derivatives: `D+` (symbol
         `i k e^{i k h/2}`) to the faces, multiplication by `a` there, `D-`
         (symbol `i k e^{-i k h/2}`) back to the centres -- the staggered
@@ -175,8 +224,12 @@ class FourierSpectral(AbstractDiscretization):
         check_scalar(self.grid, u)
         check_coefficient(self.grid, a)
         a_faces = a if at_faces else self.interpolate_to_faces(a, axis)
-        flux = a_faces * self._axis_transform(u, axis, lambda k, h: 1j * k * np.exp(0.5j * k * h))
-        return self._axis_transform(flux, axis, lambda k, h: 1j * k * np.exp(-0.5j * k * h))
+        flux = a_faces * self._axis_transform(
+            u, axis, lambda k, h: 1j * k * np.exp(0.5j * k * h)
+        )
+        return self._axis_transform(
+            flux, axis, lambda k, h: 1j * k * np.exp(-0.5j * k * h)
+        )
 
     def derivative_of_scaled_derivative_symbol(self, axis: int) -> np.ndarray:
         n = self.grid.cells[axis]

@@ -49,7 +49,9 @@ class SlabFFT(eqx.Module):
     def spec(self, ndim_total: int, ndim: int) -> PartitionSpec:
         """Partition spec of an array with `ndim_total - ndim` leading axes
         and `ndim` grid axes, the first grid axis split."""
-        return PartitionSpec(*([None] * (ndim_total - ndim)), self.axis_names, *([None] * (ndim - 1)))
+        return PartitionSpec(
+            *([None] * (ndim_total - ndim)), self.axis_names, *([None] * (ndim - 1))
+        )
 
     def _map(self, fn, x, ndim):
         spec = self.spec(x.ndim, ndim)
@@ -81,7 +83,11 @@ class SlabFFT(eqx.Module):
         """`jnp.fft.rfftn(u, axes=trailing ndim)` of a real array."""
         self._check(u.shape, ndim)
         axes = tuple(range(-ndim + 1, 0))
-        return self._map(lambda x: self._first_axis(jnp.fft.rfftn(x, axes=axes), ndim, jnp.fft.fft), u, ndim)
+        return self._map(
+            lambda x: self._first_axis(jnp.fft.rfftn(x, axes=axes), ndim, jnp.fft.fft),
+            u,
+            ndim,
+        )
 
     def irfftn(self, u_hat, cells):
         """`jnp.fft.irfftn(u_hat, s=cells, axes=trailing)` to a real array."""
@@ -89,17 +95,29 @@ class SlabFFT(eqx.Module):
         self._check(u_hat.shape, ndim)
         axes = tuple(range(-ndim + 1, 0))
         return self._map(
-            lambda x: jnp.fft.irfftn(self._first_axis(x, ndim, jnp.fft.ifft), s=cells[1:], axes=axes), u_hat, ndim
+            lambda x: jnp.fft.irfftn(
+                self._first_axis(x, ndim, jnp.fft.ifft), s=cells[1:], axes=axes
+            ),
+            u_hat,
+            ndim,
         )
 
     def fftn(self, u, ndim: int):
         """`jnp.fft.fftn(u, axes=trailing ndim)`."""
         self._check(u.shape, ndim)
         axes = tuple(range(-ndim + 1, 0))
-        return self._map(lambda x: self._first_axis(jnp.fft.fftn(x, axes=axes), ndim, jnp.fft.fft), u, ndim)
+        return self._map(
+            lambda x: self._first_axis(jnp.fft.fftn(x, axes=axes), ndim, jnp.fft.fft),
+            u,
+            ndim,
+        )
 
     def ifftn(self, u_hat, ndim: int):
         """`jnp.fft.ifftn(u_hat, axes=trailing ndim)`."""
         self._check(u_hat.shape, ndim)
         axes = tuple(range(-ndim + 1, 0))
-        return self._map(lambda x: jnp.fft.ifftn(self._first_axis(x, ndim, jnp.fft.ifft), axes=axes), u_hat, ndim)
+        return self._map(
+            lambda x: jnp.fft.ifftn(self._first_axis(x, ndim, jnp.fft.ifft), axes=axes),
+            u_hat,
+            ndim,
+        )

@@ -12,8 +12,12 @@ from .boundary import (
 )
 from .eos import IdealGas as IdealGas
 from .euler import Euler as Euler
+from .exact_riemann import (
+    RiemannSolution as RiemannSolution,
+    cell_averages as cell_averages,
+    solve_riemann as solve_riemann,
+)
 from .neural_flux import NeuralFlux as NeuralFlux
-from .scalar import MLPPotential as MLPPotential, ScalarConservationLaw as ScalarConservationLaw
 from .reconstruction import (
     MUSCL as MUSCL,
     WENO5JS as WENO5JS,
@@ -28,12 +32,11 @@ from .riemann import (
     Roe as Roe,
     Rusanov as Rusanov,
 )
+from .scalar import (
+    MLPPotential as MLPPotential,
+    ScalarConservationLaw as ScalarConservationLaw,
+)
 from .state import (
     conservative_to_primitive as conservative_to_primitive,
     primitive_to_conservative as primitive_to_conservative,
-)
-from .exact_riemann import (
-    RiemannSolution as RiemannSolution,
-    cell_averages as cell_averages,
-    solve_riemann as solve_riemann,
 )

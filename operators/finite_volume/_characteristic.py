@@ -70,7 +70,10 @@ def characteristic_face_states(
         return (a - b, w[0] - (a + a), *(w[v] for v in tangential), a + b)
 
     chars = [project(w) for w in stencil]
-    faces = [reconstruction.reconstruct_stencil([ch[k] for ch in chars]) for k in range(last + 1)]
+    faces = [
+        reconstruction.reconstruct_stencil([ch[k] for ch in chars])
+        for k in range(last + 1)
+    ]
 
     def back(side):
         ch = [f[side] for f in faces]

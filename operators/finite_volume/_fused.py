@@ -49,9 +49,33 @@ from jax.extend import core as jcore
 
 # primitives XLA never duplicates into several consumers (it keeps them
 # materialized on its own), so hinting them is pointless
-_EXPENSIVE = frozenset({"div", "sqrt", "rsqrt", "exp", "log", "pow", "tanh", "logistic", "erf", "atan2", "cbrt"})
+_EXPENSIVE = frozenset(
+    {
+        "div",
+        "sqrt",
+        "rsqrt",
+        "exp",
+        "log",
+        "pow",
+        "tanh",
+        "logistic",
+        "erf",
+        "atan2",
+        "cbrt",
+    }
+)
 # primitives whose result is not worth a hint however often it is used
-_FREE = frozenset({"broadcast_in_dim", "convert_element_type", "neg", "copy", "reshape", "squeeze", "stop_gradient"})
+_FREE = frozenset(
+    {
+        "broadcast_in_dim",
+        "convert_element_type",
+        "neg",
+        "copy",
+        "reshape",
+        "squeeze",
+        "stop_gradient",
+    }
+)
 
 
 def _hinted_eval(closed: jcore.ClosedJaxpr, args, one, shape, threshold: float):
@@ -95,7 +119,10 @@ def _hinted_eval(closed: jcore.ClosedJaxpr, args, one, shape, threshold: float):
             if u > 1 and name in _EXPENSIVE:
                 cv = 0.0
             elif (
-                (name == "slice" or (u > 1 and name not in _FREE and (u - 1) * c > threshold))
+                (
+                    name == "slice"
+                    or (u > 1 and name not in _FREE and (u - 1) * c > threshold)
+                )
                 and getattr(x, "shape", None) == shape
                 and jnp.issubdtype(x.dtype, jnp.floating)
             ):
@@ -128,7 +155,11 @@ def _to_chunks(x, chunk_axis, size, count):
 def _from_chunks(x, chunk_axis):
     x = jnp.moveaxis(x, 0, chunk_axis)
     shape = x.shape
-    return x.reshape(shape[:chunk_axis] + (shape[chunk_axis] * shape[chunk_axis + 1],) + shape[chunk_axis + 2 :])
+    return x.reshape(
+        shape[:chunk_axis]
+        + (shape[chunk_axis] * shape[chunk_axis + 1],)
+        + shape[chunk_axis + 2 :]
+    )
 
 
 def stencil_shifts(slabs: tuple, axis: int, width: int) -> tuple:
@@ -136,11 +167,22 @@ def stencil_shifts(slabs: tuple, axis: int, width: int) -> tuple:
     `width`-cell stencil reads, `out[j * len(slabs) + v]` = slab `v` from
     cell `j` on (each `width - 1` shorter along `axis`)."""
     faces = slabs[0].shape[axis] - width + 1
-    return tuple(lax.slice_in_dim(x, j, j + faces, axis=axis) for j in range(width) for x in slabs)
+    return tuple(
+        lax.slice_in_dim(x, j, j + faces, axis=axis)
+        for j in range(width)
+        for x in slabs
+    )
 
 
 def fused_face_map(
-    f: Callable, params, slabs: tuple, axis: int, *, stencil: int = 1, chunk: int = 4096, threshold: float = 4.0
+    f: Callable,
+    params,
+    slabs: tuple,
+    axis: int,
+    *,
+    stencil: int = 1,
+    chunk: int = 4096,
+    threshold: float = 4.0,
 ):
     """`f(params, stencil_shifts(slabs, axis, stencil))` with a cache-blocked,
     hinted tangent (see module doc).
@@ -183,19 +225,30 @@ def fused_face_map(
             shape = jax.eval_shape(lambda: f(p, s))[0].shape
             flat, treedef = jax.tree.flatten((p, s))
             dflat = jax.tree.leaves((dp, ds))
-            closed = jax.make_jaxpr(lambda *xs: f(*jax.tree.unflatten(treedef, xs)))(*flat)
+            closed = jax.make_jaxpr(lambda *xs: f(*jax.tree.unflatten(treedef, xs)))(
+                *flat
+            )
 
             def g(*xs):
                 return tuple(_hinted_eval(closed, xs, one, shape, threshold))
 
             try:
                 return jax.jvp(g, tuple(flat), tuple(dflat))[1]
-            except (AttributeError, TypeError, KeyError) as e:  # jaxpr internals changed
-                warnings.warn(f"fused_face_map: hinted evaluation failed ({e!r}); using plain jax.jvp", stacklevel=2)
+            except (
+                AttributeError,
+                TypeError,
+                KeyError,
+            ) as e:  # jaxpr internals changed
+                warnings.warn(
+                    f"fused_face_map: hinted evaluation failed ({e!r}); using plain jax.jvp",
+                    stacklevel=2,
+                )
                 return tuple(jax.jvp(f, (p, s), (dp, ds))[1])
 
         def blocked(params, slabs, dparams, dslabs):
-            body = jax.checkpoint(lambda xs: tuple(tangent(params, shifts(xs[0]), dparams, xs[1])))
+            body = jax.checkpoint(
+                lambda xs: tuple(tangent(params, shifts(xs[0]), dparams, xs[1]))
+            )
             if layout is None:
                 return body((slabs, dslabs))
             chunk_axis, size, count = layout

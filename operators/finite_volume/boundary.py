@@ -39,7 +39,11 @@ class AbstractBoundaryCondition(eqx.Module):
 
 def _edge(x, axis, side, g):
     n = x.shape[axis]
-    return lax.slice_in_dim(x, 0, g, axis=axis) if side == 0 else lax.slice_in_dim(x, n - g, n, axis=axis)
+    return (
+        lax.slice_in_dim(x, 0, g, axis=axis)
+        if side == 0
+        else lax.slice_in_dim(x, n - g, n, axis=axis)
+    )
 
 
 class Periodic(AbstractBoundaryCondition):
@@ -49,7 +53,9 @@ class Periodic(AbstractBoundaryCondition):
         n = primitive[0].shape[axis]
         if num_ghost > n:  # wrap around more than once
             copies = -(-num_ghost // n)
-            primitive = tuple(jnp.concatenate([x] * copies, axis=axis) for x in primitive)
+            primitive = tuple(
+                jnp.concatenate([x] * copies, axis=axis) for x in primitive
+            )
         return tuple(_edge(x, axis, 1 - side, num_ghost) for x in primitive)
 
 
@@ -94,7 +100,9 @@ class Inflow(AbstractBoundaryCondition):
         if self.density.shape != () or self.pressure.shape != ():
             raise ValueError("Inflow: density and pressure must be scalars")
         if self.velocity.ndim != 1 or not 1 <= self.velocity.shape[0] <= 3:
-            raise ValueError(f"Inflow: velocity must have 1 to 3 components, got shape {self.velocity.shape}")
+            raise ValueError(
+                f"Inflow: velocity must have 1 to 3 components, got shape {self.velocity.shape}"
+            )
 
     def ghost_cells(self, primitive, axis, side, num_ghost):
         shape = list(primitive[0].shape)
@@ -126,7 +134,13 @@ class Switch(AbstractBoundaryCondition):
     grid: Grid | None = None
 
     def at(self, t, grid):
-        return Switch(self.where, self.inside.at(t, grid), self.outside.at(t, grid), jnp.asarray(t), grid)
+        return Switch(
+            self.where,
+            self.inside.at(t, grid),
+            self.outside.at(t, grid),
+            jnp.asarray(t),
+            grid,
+        )
 
     def ghost_cells(self, primitive, axis, side, num_ghost):
         if self.grid is None:
@@ -141,12 +155,16 @@ class Switch(AbstractBoundaryCondition):
         return tuple(jnp.where(mask, a, b) for a, b in zip(inside, outside))
 
 
-def ghost_coordinates(grid: Grid, shape, axis: int, side: int, num_ghost: int) -> tuple[Array, ...]:
+def ghost_coordinates(
+    grid: Grid, shape, axis: int, side: int, num_ghost: int
+) -> tuple[Array, ...]:
     """Cell-centre coordinates of the ghost block on one side of `axis` of an
     array of `shape`: along the other axes, `shape` may exceed the grid by
     the same number of (ghost) cells on both ends."""
     axes = []
-    for d, (n, lo, hi, h) in enumerate(zip(grid.cells, grid.lower, grid.upper, grid.spacing)):
+    for d, (n, lo, hi, h) in enumerate(
+        zip(grid.cells, grid.lower, grid.upper, grid.spacing)
+    ):
         if d == axis:
             k = jnp.arange(num_ghost) + 0.5
             axes.append(lo - h * (num_ghost - k) if side == 0 else hi + h * k)
@@ -165,7 +183,9 @@ def pad(
     """Each variable extended by `num_ghost` ghost cells on both ends of `axis`."""
     low = conditions[0].ghost_cells(primitive, axis, 0, num_ghost)
     high = conditions[1].ghost_cells(primitive, axis, 1, num_ghost)
-    return tuple(jnp.concatenate([a, x, b], axis=axis) for a, x, b in zip(low, primitive, high))
+    return tuple(
+        jnp.concatenate([a, x, b], axis=axis) for a, x, b in zip(low, primitive, high)
+    )
 
 
 def normalize_boundaries(boundaries, ndim: int):

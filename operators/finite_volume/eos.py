@@ -26,11 +26,18 @@ class IdealGas(eqx.Module):
     `E = rho e + rho |u|^2 / 2` the total energy density.
     """
 
-    gamma: Array = eqx.field(converter=checked_parameter("IdealGas", "gamma", greater_than_one, "> 1 and finite"), default=1.4)
+    gamma: Array = eqx.field(
+        converter=checked_parameter(
+            "IdealGas", "gamma", greater_than_one, "> 1 and finite"
+        ),
+        default=1.4,
+    )
 
     def __check_init__(self):
         if self.gamma.shape != ():
-            raise ValueError(f"IdealGas: gamma must be a scalar, got shape {self.gamma.shape}")
+            raise ValueError(
+                f"IdealGas: gamma must be a scalar, got shape {self.gamma.shape}"
+            )
 
     def _gamma(self, like) -> Array:
         return self.gamma.astype(jnp.result_type(like))
@@ -50,7 +57,9 @@ class IdealGas(eqx.Module):
         return jnp.sqrt(div(self._gamma(pressure) * pressure, density))
 
     def total_energy(
-        self, density: Float[Array, "*cells"], velocity: Sequence[Float[Array, "*cells"]] | Float[Array, "dim *cells"],
+        self,
+        density: Float[Array, "*cells"],
+        velocity: Sequence[Float[Array, "*cells"]] | Float[Array, " dim *cells"],
         pressure: Float[Array, "*cells"],
     ) -> Float[Array, "*cells"]:
         """Total energy density `E = p / (gamma - 1) + rho |u|^2 / 2`.

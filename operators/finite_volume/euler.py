@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import equinox as eqx
 import jax.numpy as jnp
-from jax import lax
 import numpy as np
+from jax import lax
 from jaxtyping import Array, Float
 
 from .._grid import Grid
@@ -16,11 +16,21 @@ from .._operator import AbstractConstrainedOperator
 from ..internal import check_instance, describe
 from ._characteristic import characteristic_face_states
 from ._fused import fused_face_map, stencil_shifts
-from .boundary import AbstractBoundaryCondition, Inflow, Periodic, ReflectingWall, normalize_boundaries, pad
+from .boundary import (
+    AbstractBoundaryCondition,
+    Inflow,
+    Periodic,
+    ReflectingWall,
+    normalize_boundaries,
+    pad,
+)
 from .eos import IdealGas
 from .reconstruction import WENO5Z, AbstractReconstruction
 from .riemann import HLLC, AbstractRiemannSolver
-from .state import conservative_to_primitive_components, primitive_to_conservative_components
+from .state import (
+    conservative_to_primitive_components,
+    primitive_to_conservative_components,
+)
 
 _VARIABLES = ("primitive", "characteristic")
 
@@ -120,19 +130,36 @@ class Euler(AbstractConstrainedOperator):
         reconstruction = WENO5Z() if reconstruction is None else reconstruction
         riemann = HLLC() if riemann is None else riemann
         check_instance("Euler", "eos", eos, IdealGas, "IdealGas(gamma=1.4)")
-        check_instance("Euler", "reconstruction", reconstruction, AbstractReconstruction, "WENO5Z()")
+        check_instance(
+            "Euler",
+            "reconstruction",
+            reconstruction,
+            AbstractReconstruction,
+            "WENO5Z()",
+        )
         check_instance("Euler", "riemann", riemann, AbstractRiemannSolver, "HLLC()")
-        for name, flag in (("positivity", positivity), ("average_correction", average_correction),
-                           ("fused_derivatives", fused_derivatives)):
-            if not (flag is None and name == "average_correction") and not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"Euler: {name} must be True or False, got {describe(flag)}")
+        for name, flag in (
+            ("positivity", positivity),
+            ("average_correction", average_correction),
+            ("fused_derivatives", fused_derivatives),
+        ):
+            if not (flag is None and name == "average_correction") and not isinstance(
+                flag, (bool, np.bool_)
+            ):
+                raise TypeError(
+                    f"Euler: {name} must be True or False, got {describe(flag)}"
+                )
         if not isinstance(variables, str) or variables not in _VARIABLES:
-            raise ValueError(f"Euler: variables must be one of {_VARIABLES}, got {describe(variables)}")
+            raise ValueError(
+                f"Euler: variables must be one of {_VARIABLES}, got {describe(variables)}"
+            )
         self.grid = grid
         self.eos = eos
         self.reconstruction = reconstruction
         self.riemann = riemann
-        self.boundaries = normalize_boundaries(Periodic() if boundaries is None else boundaries, grid.ndim)
+        self.boundaries = normalize_boundaries(
+            Periodic() if boundaries is None else boundaries, grid.ndim
+        )
         self.variables = variables
         self.positivity = bool(positivity)
         if average_correction is None:
@@ -142,11 +169,23 @@ class Euler(AbstractConstrainedOperator):
 
     def __check_init__(self):
         check_instance("Euler", "eos", self.eos, IdealGas, "IdealGas(gamma=1.4)")
-        check_instance("Euler", "reconstruction", self.reconstruction, AbstractReconstruction, "WENO5Z()")
-        check_instance("Euler", "riemann", self.riemann, AbstractRiemannSolver, "HLLC()")
+        check_instance(
+            "Euler",
+            "reconstruction",
+            self.reconstruction,
+            AbstractReconstruction,
+            "WENO5Z()",
+        )
+        check_instance(
+            "Euler", "riemann", self.riemann, AbstractRiemannSolver, "HLLC()"
+        )
         if self.variables not in _VARIABLES:
-            raise ValueError(f"Euler: variables must be one of {_VARIABLES}, got {self.variables!r}")
-        g = self.reconstruction.num_ghost + (2 * _HALO if self.average_correction else 0)
+            raise ValueError(
+                f"Euler: variables must be one of {_VARIABLES}, got {self.variables!r}"
+            )
+        g = self.reconstruction.num_ghost + (
+            2 * _HALO if self.average_correction else 0
+        )
         for axis, (n, pair) in enumerate(zip(self.grid.cells, self.boundaries)):
             if n < g and any(isinstance(bc, ReflectingWall) for bc in pair):
                 raise ValueError(
@@ -166,7 +205,9 @@ class Euler(AbstractConstrainedOperator):
     def field_names(self) -> tuple[str, ...]:
         return ("density", *(f"velocity_{a}" for a in self.grid.axis_names), "pressure")
 
-    def encode(self, fields: Float[Array, "vars *cells"]) -> Float[Array, "vars *cells"]:
+    def encode(
+        self, fields: Float[Array, "vars *cells"]
+    ) -> Float[Array, "vars *cells"]:
         """Primitive fields `(rho, u, [v, w,] p)` to conservative cell averages."""
         self._check_shape(fields, "fields")
         return jnp.stack(primitive_to_conservative_components(tuple(fields), self.eos))
@@ -176,7 +217,9 @@ class Euler(AbstractConstrainedOperator):
         self._check_shape(state, "state")
         return jnp.stack(conservative_to_primitive_components(tuple(state), self.eos))
 
-    def __call__(self, state: Float[Array, "vars *cells"], t=None) -> Float[Array, "vars *cells"]:
+    def __call__(
+        self, state: Float[Array, "vars *cells"], t=None
+    ) -> Float[Array, "vars *cells"]:
         """`dU/dt = -sum_d (F_{i+1/2} - F_{i-1/2}) / dx_d` at time `t` (which
         only time-dependent boundary conditions use)."""
         self._check_shape(state, "state")
@@ -188,7 +231,10 @@ class Euler(AbstractConstrainedOperator):
             n = self.grid.cells[axis]
             inv_dx = 1.0 / self.grid.spacing[axis]
             for v, f in enumerate(flux):
-                div = (lax.slice_in_dim(f, 1, n + 1, axis=axis) - lax.slice_in_dim(f, 0, n, axis=axis)) * inv_dx
+                div = (
+                    lax.slice_in_dim(f, 1, n + 1, axis=axis)
+                    - lax.slice_in_dim(f, 0, n, axis=axis)
+                ) * inv_dx
                 rates[v] = -div if rates[v] is None else rates[v] - div
         return jnp.stack(rates)
 
@@ -198,7 +244,9 @@ class Euler(AbstractConstrainedOperator):
         position- and time-dependent ones, `Switch`, change)."""
         if t is None:
             return self
-        bound = tuple((lo.at(t, self.grid), hi.at(t, self.grid)) for lo, hi in self.boundaries)
+        bound = tuple(
+            (lo.at(t, self.grid), hi.at(t, self.grid)) for lo, hi in self.boundaries
+        )
         return eqx.tree_at(lambda op: op.boundaries, self, bound)
 
     def face_states(
@@ -207,15 +255,21 @@ class Euler(AbstractConstrainedOperator):
         """Reconstructed primitive `(left, right)` states at the `n + 1` faces
         normal to `axis` (tuples of arrays, one per variable); face `k` lies
         between cells `k - 1` and `k`, the first and last on the boundary."""
-        padded = pad(primitive, axis, self.boundaries[axis], self.reconstruction.num_ghost)
-        return _face_states(padded, axis, self.eos, self.reconstruction, self.variables, self.positivity)
+        padded = pad(
+            primitive, axis, self.boundaries[axis], self.reconstruction.num_ghost
+        )
+        return _face_states(
+            padded, axis, self.eos, self.reconstruction, self.variables, self.positivity
+        )
 
     def face_fluxes(self, primitive: Sequence[Array], axis: int) -> tuple[Array, ...]:
         """Numerical fluxes, averaged over each of the `n + 1` faces normal to
         `axis` (one array per conservative variable)."""
         return self._face_fluxes(primitive, (axis,))[0]
 
-    def _face_fluxes(self, primitive: Sequence[Array], axes: Sequence[int]) -> list[tuple[Array, ...]]:
+    def _face_fluxes(
+        self, primitive: Sequence[Array], axes: Sequence[int]
+    ) -> list[tuple[Array, ...]]:
         """`face_fluxes` for each of `axes`, evaluated together.
 
         Each axis' reconstruction input is turned into the frame where its
@@ -228,7 +282,9 @@ class Euler(AbstractConstrainedOperator):
         (no transposes inside the differentiated code)."""
         ndim = self.grid.ndim
         g = self.reconstruction.num_ghost
-        points = self._point_values(primitive) if self.average_correction else None  # shared by all axes
+        points = (
+            self._point_values(primitive) if self.average_correction else None
+        )  # shared by all axes
         rows = {}
         for axis in axes:
             if self.average_correction:
@@ -236,14 +292,21 @@ class Euler(AbstractConstrainedOperator):
             else:
                 padded = pad(primitive, axis, self.boundaries[axis], g)
             order = _normal_last(ndim, axis)
-            rotated = tuple(jnp.transpose(x, order) for x in _permute_velocities(padded, order))
-            rows[axis] = (rotated[0].shape, tuple(x.reshape(-1, x.shape[-1]) for x in rotated))
+            rotated = tuple(
+                jnp.transpose(x, order) for x in _permute_velocities(padded, order)
+            )
+            rows[axis] = (
+                rotated[0].shape,
+                tuple(x.reshape(-1, x.shape[-1]) for x in rotated),
+            )
         f, params = self._rotated_face_flux()
         nv = 2 + ndim
         out = {}
         for length in dict.fromkeys(r[0][-1] for r in rows.values()):
             group = [a for a in axes if rows[a][0][-1] == length]
-            slabs = tuple(jnp.concatenate([rows[a][1][v] for a in group]) for v in range(nv))
+            slabs = tuple(
+                jnp.concatenate([rows[a][1][v] for a in group]) for v in range(nv)
+            )
             faces = length - 2 * g + 1
             if self.fused_derivatives:
                 flux = fused_face_map(f, params, slabs, 1, stencil=2 * g)
@@ -253,17 +316,25 @@ class Euler(AbstractConstrainedOperator):
             for a in group:
                 shape = rows[a][0][:-1] + (faces,)
                 lines = math.prod(shape[:-1])
-                part = tuple(lax.slice_in_dim(x, start, start + lines, axis=0).reshape(shape) for x in flux)
+                part = tuple(
+                    lax.slice_in_dim(x, start, start + lines, axis=0).reshape(shape)
+                    for x in flux
+                )
                 start += lines
                 order = _normal_last(ndim, a)
                 inverse = tuple(order.index(k) for k in range(ndim))
-                out[a] = tuple(jnp.transpose(x, inverse) for x in _permute_velocities(part, inverse))
+                out[a] = tuple(
+                    jnp.transpose(x, inverse)
+                    for x in _permute_velocities(part, inverse)
+                )
         result = []
         for axis in axes:
             flux = out[axis]
             if self.average_correction:
                 for a in (a for a in range(ndim) if a != axis):
-                    flux = tuple(_convolve(x, _TO_AVERAGE, a) for x in _materialize(flux))
+                    flux = tuple(
+                        _convolve(x, _TO_AVERAGE, a) for x in _materialize(flux)
+                    )
             result.append(flux)
         return result
 
@@ -275,13 +346,17 @@ class Euler(AbstractConstrainedOperator):
         `j`) and returns the flux components; `params` are the schemes'
         differentiable arrays (gamma)."""
         g, ndim = self.reconstruction.num_ghost, self.grid.ndim
-        params, static = eqx.partition((self.eos, self.reconstruction, self.riemann), eqx.is_inexact_array)
+        params, static = eqx.partition(
+            (self.eos, self.reconstruction, self.riemann), eqx.is_inexact_array
+        )
         nv, normal = 2 + ndim, ndim - 1
 
         def f(params, flat):
             eos, rec, riemann = eqx.combine(params, static)
             stencil = [flat[j * nv : (j + 1) * nv] for j in range(2 * g)]
-            left, right = _states_from_stencil(stencil, 1, normal, eos, rec, self.variables, self.positivity)
+            left, right = _states_from_stencil(
+                stencil, 1, normal, eos, rec, self.variables, self.positivity
+            )
             return riemann.flux_components(left, right, eos, normal)
 
         return f, params
@@ -303,7 +378,9 @@ class Euler(AbstractConstrainedOperator):
         u = _materialize(primitive_to_conservative_components(w, self.eos))
         for a in axes:
             u = _materialize(tuple(_convolve(x, _TO_POINT, a) for x in u))
-        point = _keep_positive(conservative_to_primitive_components(u, self.eos), _trim(w, axes, _HALO))
+        point = _keep_positive(
+            conservative_to_primitive_components(u, self.eos), _trim(w, axes, _HALO)
+        )
         return w, _materialize(point)
 
     def _line_averages(self, padded, point, axis):
@@ -315,7 +392,9 @@ class Euler(AbstractConstrainedOperator):
         from the plain conversion."""
         g = self.reconstruction.num_ghost
         transverse = tuple(a for a in range(self.grid.ndim) if a != axis)
-        line = _trim(tuple(_convolve(x, _TO_AVERAGE, axis) for x in point), transverse, g)
+        line = _trim(
+            tuple(_convolve(x, _TO_AVERAGE, axis) for x in point), transverse, g
+        )
         plain = _trim(_trim(padded, transverse, g + _HALO), (axis,), 2 * _HALO)
         return _materialize(_keep_positive(line, plain))
 
@@ -330,12 +409,16 @@ class Euler(AbstractConstrainedOperator):
         self._check_shape(state, "state")
         return jnp.max(jnp.stack([jnp.max(s) for s in self._speeds(state)]))
 
-    def stable_dt(self, state: Float[Array, "vars *cells"], cfl=0.5) -> Float[Array, ""]:
+    def stable_dt(
+        self, state: Float[Array, "vars *cells"], cfl=0.5
+    ) -> Float[Array, ""]:
         """`cfl / max over cells of sum_d (|u_d| + c) / dx_d`, the usual
         multi-dimensional CFL time step for unsplit schemes (`cfl` of 0.4 to
         0.6 is customary with SSP-RK3 and WENO5)."""
         self._check_shape(state, "state")
-        rate = sum(s * (1.0 / h) for s, h in zip(self._speeds(state), self.grid.spacing))
+        rate = sum(
+            s * (1.0 / h) for s, h in zip(self._speeds(state), self.grid.spacing)
+        )
         return cfl / jnp.max(rate)
 
     # AbstractConstrainedOperator --------------------------------------------
@@ -343,7 +426,9 @@ class Euler(AbstractConstrainedOperator):
     def positive_quantities(self) -> tuple[str, ...]:
         return ("density", "pressure")
 
-    def positive_values(self, fields: Float[Array, "vars *cells"]) -> Float[Array, "2 *cells"]:
+    def positive_values(
+        self, fields: Float[Array, "vars *cells"]
+    ) -> Float[Array, "2 *cells"]:
         """Density and pressure of the primitive `fields`."""
         return jnp.stack([fields[0], fields[-1]])
 
@@ -395,7 +480,10 @@ def _keep_positive(candidate, fallback):
 def _face_states(padded, axis, eos, rec, variables, positivity):
     g = rec.num_ghost
     faces = padded[0].shape[axis] - 2 * g + 1
-    stencil = [tuple(lax.slice_in_dim(x, j, j + faces, axis=axis) for x in padded) for j in range(2 * g)]
+    stencil = [
+        tuple(lax.slice_in_dim(x, j, j + faces, axis=axis) for x in padded)
+        for j in range(2 * g)
+    ]
     return _states_from_stencil(stencil, axis, axis, eos, rec, variables, positivity)
 
 
@@ -409,7 +497,10 @@ def _states_from_stencil(stencil, axis, normal, eos, rec, variables, positivity)
     if variables == "characteristic":
         left, right = characteristic_face_states(stencil, rec, eos, normal)
     else:
-        pairs = [rec.reconstruct_stencil([s[v] for s in stencil]) for v in range(len(stencil[0]))]
+        pairs = [
+            rec.reconstruct_stencil([s[v] for s in stencil])
+            for v in range(len(stencil[0]))
+        ]
         left, right = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
     if positivity:
         left, right = _positivity_limit(left, right, stencil[g - 1], stencil[g], axis)
@@ -424,7 +515,11 @@ def _normal_last(ndim: int, axis: int) -> tuple[int, ...]:
 def _permute_velocities(variables, order):
     """`(rho, u.., last)` with the velocity (or momentum) components in the
     axis order `order`, matching `jnp.transpose(x, order)`."""
-    return (variables[0], *(variables[1 + k] for k in order), *variables[1 + len(order) :])
+    return (
+        variables[0],
+        *(variables[1 + k] for k in order),
+        *variables[1 + len(order) :],
+    )
 
 
 def _positivity_limit(left, right, cell_left, cell_right, axis):
@@ -450,10 +545,15 @@ def _positivity_limit(left, right, cell_left, cell_right, axis):
     m = t_left.shape[axis]
     one = jnp.ones_like(lax.slice_in_dim(t_left, 0, 1, axis=axis))
     # the same cell's other face: right[k - 1] for left[k], left[k + 1] for right[k]
-    prev_right = jnp.concatenate([one, lax.slice_in_dim(t_right, 0, m - 1, axis=axis)], axis=axis)
-    next_left = jnp.concatenate([lax.slice_in_dim(t_left, 1, m, axis=axis), one], axis=axis)
+    prev_right = jnp.concatenate(
+        [one, lax.slice_in_dim(t_right, 0, m - 1, axis=axis)], axis=axis
+    )
+    next_left = jnp.concatenate(
+        [lax.slice_in_dim(t_left, 1, m, axis=axis), one], axis=axis
+    )
     t_left = jnp.minimum(t_left, prev_right)
     t_right = jnp.minimum(t_right, next_left)
+
     def scale(face, cell, t):
         out = []
         for f, c in zip(face, cell):

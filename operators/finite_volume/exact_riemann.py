@@ -50,7 +50,9 @@ def _f(p, rho, pk, ck, gamma):
         q = np.sqrt(a / (p + b))
         return (p - pk) * q, q * (1 - 0.5 * (p - pk) / (p + b))
     r = (p / pk) ** ((gamma - 1) / (2 * gamma))  # rarefaction
-    return 2 * ck / (gamma - 1) * (r - 1), (p / pk) ** (-(gamma + 1) / (2 * gamma)) / (rho * ck)
+    return 2 * ck / (gamma - 1) * (r - 1), (p / pk) ** (-(gamma + 1) / (2 * gamma)) / (
+        rho * ck
+    )
 
 
 def solve_riemann(left, right, gamma=1.4, tol=1e-14, max_iter=100) -> RiemannSolution:
@@ -69,14 +71,22 @@ def solve_riemann(left, right, gamma=1.4, tol=1e-14, max_iter=100) -> RiemannSol
     rl, ul, pl = map(float, left)
     rr, ur, pr = map(float, right)
     if min(rl, pl, rr, pr) <= 0:
-        raise ValueError("exact Riemann solver: densities and pressures must be positive")
+        raise ValueError(
+            "exact Riemann solver: densities and pressures must be positive"
+        )
     cl, cr = np.sqrt(gamma * pl / rl), np.sqrt(gamma * pr / rr)
     if not gamma > 1:
         raise ValueError(f"exact Riemann solver: gamma must be > 1, got {gamma}")
-    if 2 * (cl + cr) / (gamma - 1) <= ur - ul:  # Toro (4.82): the pressure positivity condition fails
-        return RiemannSolution((rl, ul, pl), (rr, ur, pr), gamma, 0.0, float("nan"), vacuum=True)
+    if (
+        2 * (cl + cr) / (gamma - 1) <= ur - ul
+    ):  # Toro (4.82): the pressure positivity condition fails
+        return RiemannSolution(
+            (rl, ul, pl), (rr, ur, pr), gamma, 0.0, float("nan"), vacuum=True
+        )
     z = (gamma - 1) / (2 * gamma)
-    p = ((cl + cr - 0.5 * (gamma - 1) * (ur - ul)) / (cl / pl**z + cr / pr**z)) ** (1 / z)
+    p = ((cl + cr - 0.5 * (gamma - 1) * (ur - ul)) / (cl / pl**z + cr / pr**z)) ** (
+        1 / z
+    )
     p = max(p, 1e-12)
     for _ in range(max_iter):
         fl, dl = _f(p, rl, pl, cl, gamma)
@@ -90,7 +100,9 @@ def solve_riemann(left, right, gamma=1.4, tol=1e-14, max_iter=100) -> RiemannSol
         raise RuntimeError("exact Riemann solver: Newton iteration did not converge")
     fl, _ = _f(p, rl, pl, cl, gamma)
     fr, _ = _f(p, rr, pr, cr, gamma)
-    return RiemannSolution((rl, ul, pl), (rr, ur, pr), gamma, p, 0.5 * (ul + ur) + 0.5 * (fr - fl))
+    return RiemannSolution(
+        (rl, ul, pl), (rr, ur, pr), gamma, p, 0.5 * (ul + ur) + 0.5 * (fr - fl)
+    )
 
 
 def _sample(xi, s: RiemannSolution):

@@ -25,7 +25,13 @@ class HaloBoundary(AbstractBoundaryCondition):
 
     def ghost_cells(self, primitive, axis, side, num_ghost):
         periodic = isinstance(self.condition, Periodic)
-        ghost = None if periodic else jnp.stack(self.condition.ghost_cells(primitive, axis, side, num_ghost))
+        ghost = (
+            None
+            if periodic
+            else jnp.stack(self.condition.ghost_cells(primitive, axis, side, num_ghost))
+        )
         # all variables in one message
-        halo = self.exchange.halo(jnp.stack(primitive), axis, side, num_ghost, periodic=periodic, ghost=ghost)
+        halo = self.exchange.halo(
+            jnp.stack(primitive), axis, side, num_ghost, periodic=periodic, ghost=ghost
+        )
         return tuple(halo)

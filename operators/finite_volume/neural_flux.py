@@ -89,11 +89,18 @@ class NeuralFlux(AbstractConstrainedOperator):
         nvars = 2 + base.grid.ndim
         for axis, n in enumerate(base.grid.cells):
             if n < radius:
-                raise ValueError(f"NeuralFlux: radius {radius} needs at least {radius} cells per axis, grid.cells[{axis}] = {n}")
-        mlp = eqx.nn.MLP(2 * radius * nvars, nvars, width, depth, activation=jnp.tanh, key=key)
+                raise ValueError(
+                    f"NeuralFlux: radius {radius} needs at least {radius} cells per axis, grid.cells[{axis}] = {n}"
+                )
+        mlp = eqx.nn.MLP(
+            2 * radius * nvars, nvars, width, depth, activation=jnp.tanh, key=key
+        )
         last = mlp.layers[-1]
-        self.network = eqx.tree_at(lambda m: (m.layers[-1].weight, m.layers[-1].bias), mlp,
-                                   (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)))
+        self.network = eqx.tree_at(
+            lambda m: (m.layers[-1].weight, m.layers[-1].bias),
+            mlp,
+            (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)),
+        )
         self.base = base
         self.radius = radius
         self.symmetric = bool(symmetric)
@@ -112,7 +119,9 @@ class NeuralFlux(AbstractConstrainedOperator):
     def field_names(self) -> tuple[str, ...]:
         return self.base.field_names
 
-    def encode(self, fields: Float[Array, "vars *cells"]) -> Float[Array, "vars *cells"]:
+    def encode(
+        self, fields: Float[Array, "vars *cells"]
+    ) -> Float[Array, "vars *cells"]:
         return self.base.encode(fields)
 
     def decode(self, state: Float[Array, "vars *cells"]) -> Float[Array, "vars *cells"]:
@@ -121,7 +130,9 @@ class NeuralFlux(AbstractConstrainedOperator):
     def max_wave_speed(self, state: Float[Array, "vars *cells"]) -> Float[Array, ""]:
         return self.base.max_wave_speed(state)
 
-    def stable_dt(self, state: Float[Array, "vars *cells"], cfl=0.5) -> Float[Array, ""]:
+    def stable_dt(
+        self, state: Float[Array, "vars *cells"], cfl=0.5
+    ) -> Float[Array, ""]:
         """The base operator's CFL time step (the correction is assumed small)."""
         return self.base.stable_dt(state, cfl)
 
@@ -129,10 +140,14 @@ class NeuralFlux(AbstractConstrainedOperator):
     def positive_quantities(self) -> tuple[str, ...]:
         return self.base.positive_quantities
 
-    def positive_values(self, fields: Float[Array, "vars *cells"]) -> Float[Array, "2 *cells"]:
+    def positive_values(
+        self, fields: Float[Array, "vars *cells"]
+    ) -> Float[Array, "2 *cells"]:
         return self.base.positive_values(fields)
 
-    def __call__(self, state: Float[Array, "vars *cells"], t=None) -> Float[Array, "vars *cells"]:
+    def __call__(
+        self, state: Float[Array, "vars *cells"], t=None
+    ) -> Float[Array, "vars *cells"]:
         """The base operator's rate minus the divergence of the learned flux
         corrections, `-sum_d (C_{i+1/2} - C_{i-1/2}) / dx_d`."""
         rate = self.base(state, t)
@@ -140,9 +155,10 @@ class NeuralFlux(AbstractConstrainedOperator):
         for axis in range(self.grid.ndim):
             c = jnp.stack(self.correction(w, axis))
             n = self.grid.cells[axis]
-            rate = rate - (lax.slice_in_dim(c, 1, n + 1, axis=axis + 1) - lax.slice_in_dim(c, 0, n, axis=axis + 1)) * (
-                1.0 / self.grid.spacing[axis]
-            )
+            rate = rate - (
+                lax.slice_in_dim(c, 1, n + 1, axis=axis + 1)
+                - lax.slice_in_dim(c, 0, n, axis=axis + 1)
+            ) * (1.0 / self.grid.spacing[axis])
         return rate
 
     # Pieces ------------------------------------------------------------------
@@ -160,7 +176,10 @@ class NeuralFlux(AbstractConstrainedOperator):
         padded = pad(tuple(primitive), axis, self.base.boundaries[axis], r)
         faces = primitive[0].shape[axis] + 1
         # stencil[j][v]: variable v of cell k - r + j for every face k
-        stencil = [[lax.slice_in_dim(x, j, j + faces, axis=axis) for x in padded] for j in range(2 * r)]
+        stencil = [
+            [lax.slice_in_dim(x, j, j + faces, axis=axis) for x in padded]
+            for j in range(2 * r)
+        ]
         ndim = len(primitive) - 2
         tangential = [d for d in range(ndim) if d != axis]
         rho = jnp.stack([s[0] for s in stencil], axis=-1)
@@ -169,9 +188,15 @@ class NeuralFlux(AbstractConstrainedOperator):
         ut = [jnp.stack([s[1 + d] for s in stencil], axis=-1) for d in tangential]
         out = self._local(rho, un, ut, p)
         if self.symmetric:
-            mirrored = self._local(rho[..., ::-1], -un[..., ::-1], [v[..., ::-1] for v in ut], p[..., ::-1])
-            sign = jnp.asarray([-1.0, 1.0] + [-1.0] * len(tangential) + [-1.0], dtype=out.dtype)
-            out = 0.5 * (out + sign.reshape((1,) * (out.ndim - 1) + sign.shape) * mirrored)
+            mirrored = self._local(
+                rho[..., ::-1], -un[..., ::-1], [v[..., ::-1] for v in ut], p[..., ::-1]
+            )
+            sign = jnp.asarray(
+                [-1.0, 1.0] + [-1.0] * len(tangential) + [-1.0], dtype=out.dtype
+            )
+            out = 0.5 * (
+                out + sign.reshape((1,) * (out.ndim - 1) + sign.shape) * mirrored
+            )
         # (mass, normal momentum, tangential momenta, energy) -> conservative order
         momenta = [None] * ndim
         momenta[axis] = out[..., 1]
@@ -186,19 +211,34 @@ class NeuralFlux(AbstractConstrainedOperator):
         p0 = jnp.mean(p, axis=-1, keepdims=True)
         gamma = self.base.eos.gamma.astype(rho.dtype)
         c0 = jnp.sqrt(gamma * p0 / rho0)
-        out = self._apply(jnp.log(rho / rho0), un / c0, [v / c0 for v in ut], jnp.log(p / p0))
+        out = self._apply(
+            jnp.log(rho / rho0), un / c0, [v / c0 for v in ut], jnp.log(p / p0)
+        )
         if self.form == "jump":
             r = self.radius
 
             def conservative(j):
-                kinetic = 0.5 * rho[..., j] * (un[..., j] ** 2 + sum(v[..., j] ** 2 for v in ut))
-                return jnp.stack([rho[..., j], rho[..., j] * un[..., j], *(rho[..., j] * v[..., j] for v in ut),
-                                  p[..., j] / (gamma - 1.0) + kinetic], axis=-1)
+                kinetic = (
+                    0.5
+                    * rho[..., j]
+                    * (un[..., j] ** 2 + sum(v[..., j] ** 2 for v in ut))
+                )
+                return jnp.stack(
+                    [
+                        rho[..., j],
+                        rho[..., j] * un[..., j],
+                        *(rho[..., j] * v[..., j] for v in ut),
+                        p[..., j] / (gamma - 1.0) + kinetic,
+                    ],
+                    axis=-1,
+                )
 
             return c0 * out * (conservative(r) - conservative(r - 1))
         mass = rho0 * c0
         nt = len(ut)
-        scale = jnp.concatenate([mass, *([mass * c0] * (1 + nt)), mass * c0 * c0], axis=-1)
+        scale = jnp.concatenate(
+            [mass, *([mass * c0] * (1 + nt)), mass * c0 * c0], axis=-1
+        )
         return scale * out
 
     def _apply(self, log_rho, un, ut, log_p):

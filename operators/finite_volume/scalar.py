@@ -36,14 +36,26 @@ class MLPPotential(eqx.Module):
     mlp: eqx.nn.MLP
     scale: float = eqx.field(static=True)
 
-    def __init__(self, *, key: PRNGKeyArray, width: int = 32, depth: int = 2, scale: float = 1.0,
-                 activation: Callable = jax.nn.softplus):
+    def __init__(
+        self,
+        *,
+        key: PRNGKeyArray,
+        width: int = 32,
+        depth: int = 2,
+        scale: float = 1.0,
+        activation: Callable = jax.nn.softplus,
+    ):
         if not scale > 0:
             raise ValueError(f"MLPPotential: scale must be positive, got {scale!r}")
-        mlp = eqx.nn.MLP("scalar", "scalar", width, depth, activation=activation, key=key)
+        mlp = eqx.nn.MLP(
+            "scalar", "scalar", width, depth, activation=activation, key=key
+        )
         last = mlp.layers[-1]
-        self.mlp = eqx.tree_at(lambda m: (m.layers[-1].weight, m.layers[-1].bias), mlp,
-                               (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)))
+        self.mlp = eqx.tree_at(
+            lambda m: (m.layers[-1].weight, m.layers[-1].bias),
+            mlp,
+            (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)),
+        )
         self.scale = float(scale)
 
     def __call__(self, u: Scalar) -> Scalar:
@@ -82,29 +94,59 @@ class ScalarConservationLaw(AbstractOperator):
     reconstruction: AbstractReconstruction
     boundaries: tuple[AbstractBoundaryCondition, AbstractBoundaryCondition]
 
-    def __init__(self, grid: Grid, potential: Callable, reconstruction: AbstractReconstruction | None = None,
-                 boundaries=None):
+    def __init__(
+        self,
+        grid: Grid,
+        potential: Callable,
+        reconstruction: AbstractReconstruction | None = None,
+        boundaries=None,
+    ):
         self.grid = grid
         self.potential = potential
-        self.reconstruction = MUSCL(limiter="minmod") if reconstruction is None else reconstruction
+        self.reconstruction = (
+            MUSCL(limiter="minmod") if reconstruction is None else reconstruction
+        )
         boundaries = Periodic() if boundaries is None else boundaries
-        self.boundaries = tuple(boundaries) if isinstance(boundaries, (tuple, list)) else (boundaries, boundaries)
+        self.boundaries = (
+            tuple(boundaries)
+            if isinstance(boundaries, (tuple, list))
+            else (boundaries, boundaries)
+        )
 
     def __check_init__(self):
         if not isinstance(self.grid, Grid) or self.grid.ndim != 1:
-            raise ValueError(f"ScalarConservationLaw: needs a 1D Grid, got {self.grid!r}")
+            raise ValueError(
+                f"ScalarConservationLaw: needs a 1D Grid, got {self.grid!r}"
+            )
         if not callable(self.potential):
-            raise TypeError(f"ScalarConservationLaw: potential must be callable, got {type(self.potential).__name__}")
-        check_instance("ScalarConservationLaw", "reconstruction", self.reconstruction, AbstractReconstruction,
-                       'MUSCL(limiter="minmod")')
-        if len(self.boundaries) != 2 or not all(isinstance(b, (Periodic, Outflow)) for b in self.boundaries):
-            raise ValueError(f"ScalarConservationLaw: boundaries must be Periodic() or Outflow() (or a pair), "
-                             f"got {self.boundaries!r}")
-        if isinstance(self.boundaries[0], Periodic) != isinstance(self.boundaries[1], Periodic):
-            raise ValueError("ScalarConservationLaw: a periodic axis needs Periodic() on both ends")
+            raise TypeError(
+                f"ScalarConservationLaw: potential must be callable, got {type(self.potential).__name__}"
+            )
+        check_instance(
+            "ScalarConservationLaw",
+            "reconstruction",
+            self.reconstruction,
+            AbstractReconstruction,
+            'MUSCL(limiter="minmod")',
+        )
+        if len(self.boundaries) != 2 or not all(
+            isinstance(b, (Periodic, Outflow)) for b in self.boundaries
+        ):
+            raise ValueError(
+                f"ScalarConservationLaw: boundaries must be Periodic() or Outflow() (or a pair), "
+                f"got {self.boundaries!r}"
+            )
+        if isinstance(self.boundaries[0], Periodic) != isinstance(
+            self.boundaries[1], Periodic
+        ):
+            raise ValueError(
+                "ScalarConservationLaw: a periodic axis needs Periodic() on both ends"
+            )
         if self.grid.cells[0] < self.reconstruction.num_ghost:
-            raise ValueError(f"ScalarConservationLaw: {type(self.reconstruction).__name__} needs at least "
-                             f"{self.reconstruction.num_ghost} cells, got {self.grid.cells[0]}")
+            raise ValueError(
+                f"ScalarConservationLaw: {type(self.reconstruction).__name__} needs at least "
+                f"{self.reconstruction.num_ghost} cells, got {self.grid.cells[0]}"
+            )
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -118,7 +160,9 @@ class ScalarConservationLaw(AbstractOperator):
         self._check_shape(state, "state")
         return state
 
-    def flux_and_speed(self, u: Float[Array, "..."]) -> tuple[Float[Array, "..."], Float[Array, "..."]]:
+    def flux_and_speed(
+        self, u: Float[Array, "..."]
+    ) -> tuple[Float[Array, "..."], Float[Array, "..."]]:
         """`F(u) = Phi'(u)` and `F'(u) = Phi''(u)`, elementwise, by forward
         over reverse automatic differentiation of the potential."""
         first = jax.grad(self.potential)
@@ -143,7 +187,10 @@ class ScalarConservationLaw(AbstractOperator):
         self._check_shape(state, "state")
         flux = self.face_fluxes(state[0])
         n = self.grid.cells[0]
-        return (-(lax.slice_in_dim(flux, 1, n + 1) - lax.slice_in_dim(flux, 0, n)) / self.grid.spacing[0])[None]
+        return (
+            -(lax.slice_in_dim(flux, 1, n + 1) - lax.slice_in_dim(flux, 0, n))
+            / self.grid.spacing[0]
+        )[None]
 
     def max_wave_speed(self, state: Float[Array, "1 n"]) -> Float[Array, ""]:
         """`max |F'(u)|` over cells."""
@@ -157,4 +204,6 @@ class ScalarConservationLaw(AbstractOperator):
     def _check_shape(self, x, what):
         expected = (1, *self.grid.cells)
         if x.shape != expected:
-            raise ValueError(f"ScalarConservationLaw: expected {what} of shape {expected}, got {x.shape}")
+            raise ValueError(
+                f"ScalarConservationLaw: expected {what} of shape {expected}, got {x.shape}"
+            )

@@ -20,13 +20,17 @@ from ._math import div
 from .eos import IdealGas
 
 
-def primitive_to_conservative_components(w: Sequence[Array], eos: IdealGas) -> tuple[Array, ...]:
+def primitive_to_conservative_components(
+    w: Sequence[Array], eos: IdealGas
+) -> tuple[Array, ...]:
     """`(rho, u.., p)` -> `(rho, rho u.., E)` as tuples of arrays."""
     rho, velocity, p = w[0], tuple(w[1:-1]), w[-1]
     return (rho, *(rho * u for u in velocity), eos.total_energy(rho, velocity, p))
 
 
-def conservative_to_primitive_components(u: Sequence[Array], eos: IdealGas) -> tuple[Array, ...]:
+def conservative_to_primitive_components(
+    u: Sequence[Array], eos: IdealGas
+) -> tuple[Array, ...]:
     """`(rho, rho u.., E)` -> `(rho, u.., p)` as tuples of arrays."""
     rho, momentum, energy = u[0], tuple(u[1:-1]), u[-1]
     inv_rho = div(1.0, rho)

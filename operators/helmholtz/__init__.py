@@ -8,4 +8,8 @@ from .helmholtz import (
     Helmholtz as Helmholtz,
     HelmholtzPreconditioner as HelmholtzPreconditioner,
 )
-from .sources import band_limited_delta as band_limited_delta, line_source as line_source, point_source as point_source
+from .sources import (
+    band_limited_delta as band_limited_delta,
+    line_source as line_source,
+    point_source as point_source,
+)

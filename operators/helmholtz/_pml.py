@@ -44,7 +44,9 @@ class PML(eqx.Module):
     def __check_init__(self):
         widths = self.width if isinstance(self.width, tuple) else (self.width,)
         if any(int(w) != w or w < 0 for w in widths):
-            raise ValueError(f"PML: width must be a non-negative integer (cells) or one per axis, got {self.width}")
+            raise ValueError(
+                f"PML: width must be a non-negative integer (cells) or one per axis, got {self.width}"
+            )
         if not self.strength >= 0:
             raise ValueError(f"PML: strength must be >= 0, got {self.strength}")
         if not self.order >= 0:
@@ -54,29 +56,37 @@ class PML(eqx.Module):
         """Cells per layer on each axis of `grid`."""
         if isinstance(self.width, tuple):
             if len(self.width) != grid.ndim:
-                raise ValueError(f"PML: width has {len(self.width)} entries, the grid has {grid.ndim} axes")
+                raise ValueError(
+                    f"PML: width has {len(self.width)} entries, the grid has {grid.ndim} axes"
+                )
             widths = tuple(int(w) for w in self.width)
         else:
             widths = (int(self.width),) * grid.ndim
         for axis, (w, n) in enumerate(zip(widths, grid.cells)):
             if 2 * w >= n:
-                raise ValueError(f"PML: two layers of {w} cells do not fit in {n} cells on axis {axis}")
+                raise ValueError(
+                    f"PML: two layers of {w} cells do not fit in {n} cells on axis {axis}"
+                )
         return widths
 
     def depth(self, grid: Grid, axis: int, at_faces: bool = False) -> np.ndarray:
         """Normalised depth into the layer in [0, 1] (0 in the interior), at
         the cell centres or at the faces `x + h/2` along `axis`."""
         width = self.widths(grid)[axis]
-        n, h = grid.cells[axis], grid.spacing[axis]
+        n = grid.cells[axis]
         if width == 0:
             return np.zeros(n)
         s = np.arange(n) + (1.0 if at_faces else 0.5)  # position in cells from `lower`
         into = np.maximum(width - s, s - (n - width))
         return np.clip(into / width, 0.0, 1.0)
 
-    def inverse_stretch(self, grid: Grid, axis: int, at_faces: bool = False) -> np.ndarray:
+    def inverse_stretch(
+        self, grid: Grid, axis: int, at_faces: bool = False
+    ) -> np.ndarray:
         """`1 / gamma` along `axis`, complex128, shaped `(1, .., n, .., 1)`."""
-        gamma = 1.0 + 1j * self.strength * self.depth(grid, axis, at_faces) ** self.order
+        gamma = (
+            1.0 + 1j * self.strength * self.depth(grid, axis, at_faces) ** self.order
+        )
         shape = [1] * grid.ndim
         shape[axis] = grid.cells[axis]
         return (1.0 / gamma).reshape(shape)
@@ -94,5 +104,8 @@ class PML(eqx.Module):
     def interior_bounds(self, grid: Grid) -> tuple[tuple[float, float], ...]:
         """`(lower, upper)` per axis of the region outside the layers."""
         return tuple(
-            (lo + w * h, hi - w * h) for lo, hi, h, w in zip(grid.lower, grid.upper, grid.spacing, self.widths(grid))
+            (lo + w * h, hi - w * h)
+            for lo, hi, h, w in zip(
+                grid.lower, grid.upper, grid.spacing, self.widths(grid)
+            )
         )

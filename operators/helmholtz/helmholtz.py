@@ -71,20 +71,38 @@ class Helmholtz(eqx.Module):
         density: Float[ArrayLike, "*cells"] | float = 1.0,
         pml: PML = PML(),
     ):
-        check_instance("Helmholtz", "discretization", discretization, AbstractDiscretization, "FiniteDifference(grid, 4)")
+        check_instance(
+            "Helmholtz",
+            "discretization",
+            discretization,
+            AbstractDiscretization,
+            "FiniteDifference(grid, 4)",
+        )
         check_instance("Helmholtz", "pml", pml, PML, "PML(width=20)")
         grid = discretization.grid
-        sound_speed = check_value("Helmholtz", "sound_speed", sound_speed, positive, "> 0 and finite in every cell")
+        sound_speed = check_value(
+            "Helmholtz",
+            "sound_speed",
+            sound_speed,
+            positive,
+            "> 0 and finite in every cell",
+        )
         omega = check_value("Helmholtz", "omega", omega, positive, "> 0 and finite")
-        density = check_value("Helmholtz", "density", density, positive, "> 0 and finite in every cell")
+        density = check_value(
+            "Helmholtz", "density", density, positive, "> 0 and finite in every cell"
+        )
         sound_speed = jnp.asarray(sound_speed)
         if sound_speed.ndim == 0:
             sound_speed = jnp.full(grid.cells, sound_speed)
         if sound_speed.shape != grid.cells:
-            raise ValueError(f"Helmholtz: sound_speed has shape {sound_speed.shape}, the grid has cells {grid.cells}")
+            raise ValueError(
+                f"Helmholtz: sound_speed has shape {sound_speed.shape}, the grid has cells {grid.cells}"
+            )
         density = jnp.asarray(density)
         if density.ndim != 0 and density.shape != grid.cells:
-            raise ValueError(f"Helmholtz: density must be a scalar or have shape {grid.cells}, got {density.shape}")
+            raise ValueError(
+                f"Helmholtz: density must be a scalar or have shape {grid.cells}, got {density.shape}"
+            )
         self.discretization = discretization
         self.sound_speed = sound_speed
         self.omega = jnp.asarray(omega)
@@ -96,7 +114,9 @@ class Helmholtz(eqx.Module):
         for name in ("sound_speed", "density", "omega"):
             value = getattr(self, name)
             if not jnp.issubdtype(value.dtype, jnp.floating):
-                raise ValueError(f"Helmholtz: {name} must be real floating point, got dtype {value.dtype}")
+                raise ValueError(
+                    f"Helmholtz: {name} must be real floating point, got dtype {value.dtype}"
+                )
 
     @property
     def grid(self) -> Grid:
@@ -108,20 +128,30 @@ class Helmholtz(eqx.Module):
 
     def __call__(self, p: Complex[Array, "*cells"]) -> Complex[Array, "*cells"]:
         if p.shape != self.grid.cells:
-            raise ValueError(f"Helmholtz: expected a field of shape {self.grid.cells}, got {p.shape}")
+            raise ValueError(
+                f"Helmholtz: expected a field of shape {self.grid.cells}, got {p.shape}"
+            )
         if not jnp.iscomplexobj(p):
-            raise ValueError(f"Helmholtz: the pressure must be complex, got dtype {p.dtype}")
+            raise ValueError(
+                f"Helmholtz: the pressure must be complex, got dtype {p.dtype}"
+            )
         disc, dtype = self.discretization, p.dtype
         inverse_density = 1.0 / self.density
         out = self.mass().astype(dtype) * p
         for axis in range(self.grid.ndim):
             centres = jnp.asarray(self.pml.inverse_stretch(self.grid, axis), dtype)
-            faces = jnp.asarray(self.pml.inverse_stretch(self.grid, axis, at_faces=True), dtype)
+            faces = jnp.asarray(
+                self.pml.inverse_stretch(self.grid, axis, at_faces=True), dtype
+            )
             coefficient = faces * disc.interpolate_to_faces(inverse_density, axis)
-            out = out + centres * disc.derivative_of_scaled_derivative(p, coefficient, axis, at_faces=True)
+            out = out + centres * disc.derivative_of_scaled_derivative(
+                p, coefficient, axis, at_faces=True
+            )
         return out
 
-    def preconditioner(self, kind: str = DEFAULT_PRECONDITIONER, shift: float = DEFAULT_SHIFT) -> "HelmholtzPreconditioner":
+    def preconditioner(
+        self, kind: str = DEFAULT_PRECONDITIONER, shift: float = DEFAULT_SHIFT
+    ) -> "HelmholtzPreconditioner":
         """An FFT-inverted approximate inverse of `H`, for right preconditioning.
 
         - `"born"`: the convergent Born series preconditioner (Osnabrugge,
@@ -159,13 +189,24 @@ class HelmholtzPreconditioner(eqx.Module):
     ndim: int = eqx.field(static=True)
 
     @classmethod
-    def from_operator(cls, op: Helmholtz, kind: str = DEFAULT_PRECONDITIONER, shift: float = DEFAULT_SHIFT):
+    def from_operator(
+        cls,
+        op: Helmholtz,
+        kind: str = DEFAULT_PRECONDITIONER,
+        shift: float = DEFAULT_SHIFT,
+    ):
         if kind not in ("born", "shifted_laplacian"):
-            raise ValueError(f"Helmholtz.preconditioner: kind must be 'born' or 'shifted_laplacian', got {kind!r}")
+            raise ValueError(
+                f"Helmholtz.preconditioner: kind must be 'born' or 'shifted_laplacian', got {kind!r}"
+            )
         if not shift > 0:
-            raise ValueError(f"Helmholtz.preconditioner: shift must be > 0, got {shift}")
+            raise ValueError(
+                f"Helmholtz.preconditioner: shift must be > 0, got {shift}"
+            )
         grid, disc = op.grid, op.discretization
-        laplacian = sum(disc.derivative_of_scaled_derivative_symbol(a) for a in range(grid.ndim))
+        laplacian = sum(
+            disc.derivative_of_scaled_derivative_symbol(a) for a in range(grid.ndim)
+        )
         laplacian = np.broadcast_to(laplacian, grid.cells)
         mass = op.mass()
         m_lo, m_hi = jnp.min(mass), jnp.max(mass)
@@ -184,4 +225,7 @@ class HelmholtzPreconditioner(eqx.Module):
         axes = tuple(range(-self.ndim, 0))
         dtype = v.dtype
         w = jnp.asarray(self.weight).astype(dtype)
-        return jnp.fft.ifftn(jnp.fft.fftn(w * v, axes=axes) * self.inverse_symbol.astype(dtype), axes=axes)
+        return jnp.fft.ifftn(
+            jnp.fft.fftn(w * v, axes=axes) * self.inverse_symbol.astype(dtype),
+            axes=axes,
+        )

@@ -32,7 +32,9 @@ def band_limited_delta(
     to `position`.
     """
     if not 0.0 < roll_off <= 1.0:
-        raise ValueError(f"band_limited_delta: roll_off must lie in (0, 1], got {roll_off}")
+        raise ValueError(
+            f"band_limited_delta: roll_off must lie in (0, 1], got {roll_off}"
+        )
     n, h, length = grid.cells[axis], grid.spacing[axis], grid.lengths[axis]
     x = jnp.asarray(grid.axis_coordinates(axis))
     modes = np.arange(1, n // 2 + 1)
@@ -40,7 +42,9 @@ def band_limited_delta(
     if n % 2 == 0:
         weight[-1] *= 0.5  # the Nyquist mode, counted once for +k and -k
     t = x[:, None] - jnp.asarray(position)
-    out = 1.0 + 2.0 * jnp.sum(weight[None, :] * jnp.cos(2 * np.pi * modes[None, :] * t / length), axis=1)
+    out = 1.0 + 2.0 * jnp.sum(
+        weight[None, :] * jnp.cos(2 * np.pi * modes[None, :] * t / length), axis=1
+    )
     return out / (n * h)
 
 
@@ -57,7 +61,11 @@ def _window(t: np.ndarray, roll_off: float) -> np.ndarray:
 
 
 def point_source(
-    grid: Grid, position: Sequence[float], amplitude: complex = 1.0, roll_off: float = 0.4, dtype=None
+    grid: Grid,
+    position: Sequence[float],
+    amplitude: complex = 1.0,
+    roll_off: float = 0.4,
+    dtype=None,
 ) -> Complex[Array, "*cells"]:
     """A band-limited point source `amplitude * delta(x - position)`: the
     product of `band_limited_delta` along each axis (its integral over the
@@ -65,10 +73,14 @@ def point_source(
     represented without aliasing; the field it radiates is the point-source
     field outside a few cells around `position` (see `band_limited_delta`)."""
     if len(position) != grid.ndim:
-        raise ValueError(f"point_source: position has {len(position)} coordinates, the grid is {grid.ndim}D")
+        raise ValueError(
+            f"point_source: position has {len(position)} coordinates, the grid is {grid.ndim}D"
+        )
     out = jnp.asarray(amplitude, _complex(dtype))
     for axis in range(grid.ndim):
-        out = out * _along(grid, axis, band_limited_delta(grid, axis, position[axis], roll_off))
+        out = out * _along(
+            grid, axis, band_limited_delta(grid, axis, position[axis], roll_off)
+        )
     return jnp.broadcast_to(out, grid.cells).astype(_complex(dtype))
 
 
@@ -100,10 +112,14 @@ def line_source(
     lower = [grid.lower[a] for a in others] if lower is None else list(lower)
     upper = [grid.upper[a] for a in others] if upper is None else list(upper)
     if len(lower) != len(others) or len(upper) != len(others):
-        raise ValueError(f"line_source: lower and upper need {len(others)} entries (the axes other than {axis})")
+        raise ValueError(
+            f"line_source: lower and upper need {len(others)} entries (the axes other than {axis})"
+        )
     if not 0.0 <= taper <= 0.5:
         raise ValueError(f"line_source: taper must lie in [0, 0.5], got {taper}")
-    out = jnp.asarray(amplitude, _complex(dtype)) * _along(grid, axis, band_limited_delta(grid, axis, position, roll_off))
+    out = jnp.asarray(amplitude, _complex(dtype)) * _along(
+        grid, axis, band_limited_delta(grid, axis, position, roll_off)
+    )
     for a, lo, hi in zip(others, lower, upper):
         x = grid.axis_coordinates(a)
         u = (x - lo) / (hi - lo)
@@ -123,4 +139,6 @@ def _along(grid: Grid, axis: int, values):
 
 def _complex(dtype):
     """The complex dtype matching `dtype` (default: the default float)."""
-    return jnp.promote_types(jnp.result_type(float) if dtype is None else dtype, jnp.complex64)
+    return jnp.promote_types(
+        jnp.result_type(float) if dtype is None else dtype, jnp.complex64
+    )

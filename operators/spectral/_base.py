@@ -62,8 +62,13 @@ class AbstractSpectralOperator(AbstractSemilinearOperator):
 def check_discretization(op: AbstractSpectralOperator) -> None:
     """Raise `TypeError` unless `op.discretization` is a `FourierSpectral`
     (called first by every spectral operator's `__check_init__`)."""
-    check_instance(type(op).__name__, "discretization", op.discretization, FourierSpectral,
-                   "FourierSpectral(Grid(cells=[256]))")
+    check_instance(
+        type(op).__name__,
+        "discretization",
+        op.discretization,
+        FourierSpectral,
+        "FourierSpectral(Grid(cells=[256]))",
+    )
 
 
 def real_dtype(x):

@@ -6,8 +6,8 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from ..internal import checked_parameter, nonnegative
 from ..discretization import FourierSpectral
+from ..internal import checked_parameter, nonnegative
 from ._base import AbstractSpectralOperator
 
 
@@ -22,7 +22,9 @@ class Burgers(AbstractSpectralOperator):
     """
 
     discretization: FourierSpectral
-    nu: Array = eqx.field(converter=checked_parameter("Burgers", "nu", nonnegative, ">= 0 and finite"))
+    nu: Array = eqx.field(
+        converter=checked_parameter("Burgers", "nu", nonnegative, ">= 0 and finite")
+    )
 
     @property
     def field_names(self):
@@ -37,7 +39,9 @@ class Burgers(AbstractSpectralOperator):
         d = self.grid.ndim
         # velocity and all first derivatives in one batched inverse transform
         grads = jnp.stack([state * k for k in ik], axis=1)  # (i, j, ...) = d_j u_i
-        phys = self._to_physical(jnp.concatenate([state, grads.reshape(d * d, *state.shape[1:])]))
+        phys = self._to_physical(
+            jnp.concatenate([state, grads.reshape(d * d, *state.shape[1:])])
+        )
         u, du = phys[:d], phys[d:].reshape(d, d, *phys.shape[1:])
         advection = jnp.einsum("j...,ij...->i...", u, du)
         return -self._to_spectral(advection)

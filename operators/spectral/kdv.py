@@ -5,8 +5,8 @@ from __future__ import annotations
 import equinox as eqx
 from jaxtyping import Array
 
-from ..internal import checked_parameter, finite, nonnegative
 from ..discretization import FourierSpectral
+from ..internal import checked_parameter, finite, nonnegative
 from ._base import AbstractSpectralOperator, check_discretization
 
 
@@ -19,9 +19,20 @@ class KortewegDeVries(AbstractSpectralOperator):
     """
 
     discretization: FourierSpectral
-    alpha: Array = eqx.field(converter=checked_parameter("KortewegDeVries", "alpha", finite, "finite"), default=6.0)
-    beta: Array = eqx.field(converter=checked_parameter("KortewegDeVries", "beta", finite, "finite"), default=1.0)
-    nu: Array = eqx.field(converter=checked_parameter("KortewegDeVries", "nu", nonnegative, ">= 0 and finite"), default=0.0)
+    alpha: Array = eqx.field(
+        converter=checked_parameter("KortewegDeVries", "alpha", finite, "finite"),
+        default=6.0,
+    )
+    beta: Array = eqx.field(
+        converter=checked_parameter("KortewegDeVries", "beta", finite, "finite"),
+        default=1.0,
+    )
+    nu: Array = eqx.field(
+        converter=checked_parameter(
+            "KortewegDeVries", "nu", nonnegative, ">= 0 and finite"
+        ),
+        default=0.0,
+    )
 
     def __check_init__(self):
         check_discretization(self)

@@ -6,8 +6,8 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from ..internal import checked_parameter, positive
 from ..discretization import FourierSpectral
+from ..internal import checked_parameter, positive
 from ._base import AbstractSpectralOperator, check_discretization
 
 
@@ -19,7 +19,12 @@ class KuramotoSivashinsky(AbstractSpectralOperator):
     """
 
     discretization: FourierSpectral
-    nu4: Array = eqx.field(converter=checked_parameter("KuramotoSivashinsky", "nu4", positive, "> 0 and finite"), default=1.0)
+    nu4: Array = eqx.field(
+        converter=checked_parameter(
+            "KuramotoSivashinsky", "nu4", positive, "> 0 and finite"
+        ),
+        default=1.0,
+    )
 
     def __check_init__(self):
         check_discretization(self)

@@ -7,12 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ..internal import checked_parameter, finite, nonnegative
 from ..discretization import FourierSpectral
+from ..internal import checked_parameter, finite, nonnegative
 from ._base import AbstractSpectralOperator, check_discretization
 
-
-_amplitude = checked_parameter("NavierStokesVorticity", "forcing_amplitude", finite, "finite")
+_amplitude = checked_parameter(
+    "NavierStokesVorticity", "forcing_amplitude", finite, "finite"
+)
 
 
 class NavierStokesVorticity(AbstractSpectralOperator):
@@ -26,9 +27,17 @@ class NavierStokesVorticity(AbstractSpectralOperator):
     """
 
     discretization: FourierSpectral
-    nu: Array = eqx.field(converter=checked_parameter("NavierStokesVorticity", "nu", nonnegative, ">= 0 and finite"))
-    drag: Array = eqx.field(converter=checked_parameter("NavierStokesVorticity", "drag", nonnegative, ">= 0 and finite"),
-                            default=0.0)
+    nu: Array = eqx.field(
+        converter=checked_parameter(
+            "NavierStokesVorticity", "nu", nonnegative, ">= 0 and finite"
+        )
+    )
+    drag: Array = eqx.field(
+        converter=checked_parameter(
+            "NavierStokesVorticity", "drag", nonnegative, ">= 0 and finite"
+        ),
+        default=0.0,
+    )
     forcing_amplitude: Array | None = eqx.field(
         converter=lambda a: None if a is None else _amplitude(a), default=None
     )
@@ -38,8 +47,11 @@ class NavierStokesVorticity(AbstractSpectralOperator):
         check_discretization(self)
         if self.discretization.grid.ndim != 2:
             raise ValueError("NavierStokesVorticity is two-dimensional")
-        if isinstance(self.forcing_wavenumber, bool) or not isinstance(self.forcing_wavenumber, (int, np.integer)) \
-                or self.forcing_wavenumber < 1:
+        if (
+            isinstance(self.forcing_wavenumber, bool)
+            or not isinstance(self.forcing_wavenumber, (int, np.integer))
+            or self.forcing_wavenumber < 1
+        ):
             raise ValueError(
                 f"NavierStokesVorticity: forcing_wavenumber must be an int >= 1, got {self.forcing_wavenumber!r}"
             )

@@ -36,7 +36,9 @@ def problem():
     from diffsim.scenarios._common import random_smooth_field
 
     grid = Grid((CELLS, CELLS), (0.0, 0.0), (2 * np.pi, 2 * np.pi))
-    w0 = np.asarray(random_smooth_field(jax.random.key(0), grid, k_peak=2.0, rms=1.0))[None]
+    w0 = np.asarray(random_smooth_field(jax.random.key(0), grid, k_peak=2.0, rms=1.0))[
+        None
+    ]
 
     def operator(nu):
         return NavierStokesVorticity(FourierSpectral(grid), nu=nu)
@@ -52,7 +54,9 @@ def mesh_sharding():
     import numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-    return NamedSharding(Mesh(np.array(jax.devices()), ("y",)), PartitionSpec(None, None, "y"))
+    return NamedSharding(
+        Mesh(np.array(jax.devices()), ("y",)), PartitionSpec(None, None, "y")
+    )
 
 
 def shard(host):
@@ -68,7 +72,9 @@ def final_state(w0_sharded_or_not, nu=NU_TRUE):
     import diffsim as ds
 
     operator, _, stepper = problem()
-    return jax.jit(lambda w, nu: ds.solve(operator(nu), stepper, w, dt=DT, num_steps=STEPS).ys[-1])(w0_sharded_or_not, nu)
+    return jax.jit(
+        lambda w, nu: ds.solve(operator(nu), stepper, w, dt=DT, num_steps=STEPS).ys[-1]
+    )(w0_sharded_or_not, nu)
 
 
 def run_optimization(out: Path, name: str, iterations: int, sharded: bool):
@@ -89,11 +95,21 @@ def run_optimization(out: Path, name: str, iterations: int, sharded: bool):
     guess = place(np.asarray(0.8 * w0 + 0.1 * np.roll(w0, 3, axis=1)))
 
     def loss(params):
-        w = ds.solve(operator(params["nu"]), stepper, params["w0"], dt=DT, num_steps=STEPS).ys[-1]
+        w = ds.solve(
+            operator(params["nu"]), stepper, params["w0"], dt=DT, num_steps=STEPS
+        ).ys[-1]
         return jnp.mean((w - data) ** 2)
 
-    return ds.optimize(loss, {"nu": jnp.asarray(0.05), "w0": guess}, optax.adam(0.02), iterations=iterations,
-                       checkpoint_dir=out / name / "checkpoints", checkpoint_every=2, metrics_path=out / name / "metrics.jsonl", progress=False)
+    return ds.optimize(
+        loss,
+        {"nu": jnp.asarray(0.05), "w0": guess},
+        optax.adam(0.02),
+        iterations=iterations,
+        checkpoint_dir=out / name / "checkpoints",
+        checkpoint_every=2,
+        metrics_path=out / name / "metrics.jsonl",
+        progress=False,
+    )
 
 
 def main(argv=None) -> int:
@@ -103,16 +119,23 @@ def main(argv=None) -> int:
     parser.add_argument("--num-processes", type=int)
     parser.add_argument("--process-id", type=int)
     parser.add_argument("--solve", action="store_true")
-    parser.add_argument("--optimize", action="append", default=[], metavar="NAME:ITERATIONS")
+    parser.add_argument(
+        "--optimize", action="append", default=[], metavar="NAME:ITERATIONS"
+    )
     args = parser.parse_args(argv)
 
     import jax
 
-    from diffsim.jobs.config import DistributedConfig
     from diffsim._distributed import initialize, is_main, to_host, tree_to_host
+    from diffsim.jobs.config import DistributedConfig
 
     if args.coordinator:
-        config = DistributedConfig(enabled=True, coordinator_address=args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
+        config = DistributedConfig(
+            enabled=True,
+            coordinator_address=args.coordinator,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+        )
     else:
         config = DistributedConfig()  # enabled: auto, i.e. SLURM's environment
     joined = initialize(config)
@@ -120,8 +143,13 @@ def main(argv=None) -> int:
     import numpy as np
 
     args.out.mkdir(parents=True, exist_ok=True)
-    seen = {"joined": joined, "process_index": jax.process_index(), "process_count": jax.process_count(),
-            "device_count": jax.device_count(), "local_device_count": jax.local_device_count()}
+    seen = {
+        "joined": joined,
+        "process_index": jax.process_index(),
+        "process_count": jax.process_count(),
+        "device_count": jax.device_count(),
+        "local_device_count": jax.local_device_count(),
+    }
     (args.out / f"process_{jax.process_index()}.json").write_text(json.dumps(seen))
 
     results = {}

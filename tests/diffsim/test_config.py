@@ -14,7 +14,11 @@ from diffsim.jobs.config import parse_override
         ("grid.cells=[512]", ["grid", "cells"], [512]),
         ("grid.cells=[64, 32]", ["grid", "cells"], [64, 32]),
         ("time.t_end=2.0", ["time", "t_end"], 2.0),
-        ("time.dt=1e-3", ["time", "dt"], 1e-3),  # a number (YAML 1.2), not the string PyYAML 1.1 makes of it
+        (
+            "time.dt=1e-3",
+            ["time", "dt"],
+            1e-3,
+        ),  # a number (YAML 1.2), not the string PyYAML 1.1 makes of it
         ("precision=float64", ["precision"], "float64"),
         ("physics.initial=random", ["physics", "initial"], "random"),
     ],
@@ -24,7 +28,10 @@ def test_parse_override(text, path, value):
 
 
 def test_overrides_and_defaults_resolve():
-    config, physics, scenario = load_config("configs/kdv_two_soliton.yaml", ["time.dt=1e-3", "grid.cells=[128]", "physics.kappa2=0.5"])
+    config, physics, scenario = load_config(
+        "configs/kdv_two_soliton.yaml",
+        ["time.dt=1e-3", "grid.cells=[128]", "physics.kappa2=0.5"],
+    )
     assert scenario.name == "kdv_two_soliton"
     assert config.time.dt == 1e-3 and config.grid.cells == [128]
     assert physics.kappa2 == 0.5 and physics.kappa1 == 1.0
@@ -47,7 +54,12 @@ def test_minimal_config_gets_scenario_defaults():
     ],
 )
 def test_step_arithmetic(t_end, dt, snapshots, steps, dt_used):
-    config, _, _ = load_config({"scenario": "taylor_green", "time": {"t_end": t_end, "dt": dt, "snapshots": snapshots}})
+    config, _, _ = load_config(
+        {
+            "scenario": "taylor_green",
+            "time": {"t_end": t_end, "dt": dt, "snapshots": snapshots},
+        }
+    )
     assert config.num_steps == steps
     assert config.dt == pytest.approx(dt_used, rel=1e-14)
     assert config.dt <= dt * (1 + 1e-14)
@@ -58,7 +70,13 @@ def test_step_arithmetic(t_end, dt, snapshots, steps, dt_used):
     [
         ({}, "scenario"),
         ({"scenario": "taylor_green", "grid": 3}, "grid"),
-        ({"scenario": "taylor_green", "grid": {"cells": [8, 8], "lower": [1, 1], "upper": [0, 2]}}, "grid.upper"),
+        (
+            {
+                "scenario": "taylor_green",
+                "grid": {"cells": [8, 8], "lower": [1, 1], "upper": [0, 2]},
+            },
+            "grid.upper",
+        ),
         ({"scenario": "taylor_green", "seed": -1}, "seed"),
         ({"scenario": "taylor_green", "time": {"t_end": "soon"}}, "time.t_end"),
         ({"scenario": "taylor_green", "physics": {"nu": float("nan")}}, "physics.nu"),
@@ -66,10 +84,25 @@ def test_step_arithmetic(t_end, dt, snapshots, steps, dt_used):
         ({"scenario": "taylor_green", "time": {"dt": None}}, "time.dt"),
         ({"scenario": "taylor_green", "scheme": {"riemann": "hllc"}}, "scheme.riemann"),
         ({"scenario": "sod", "scheme": {"weno_eps": -1}}, "scheme.weno_eps"),
-        ({"scenario": "sod", "scheme": {"reconstruction": "muscl", "weno_eps": 1e-6}}, "scheme.weno_eps"),  # the sub-key, not the section
+        (
+            {
+                "scenario": "sod",
+                "scheme": {"reconstruction": "muscl", "weno_eps": 1e-6},
+            },
+            "scheme.weno_eps",
+        ),  # the sub-key, not the section
         ({"scenario": "sod", "scheme": {"limiter": "minmod"}}, "scheme.limiter"),
-        ({"scenario": "taylor_green", "grid": {"cells": [True, 8]}}, "grid.cells.0"),  # a bool is not an int
-        ({"scenario": "taylor_green", "time": {"t_end": 1.0, "dt": 0.1, "snapshots": 2.0}}, "time.snapshots"),
+        (
+            {"scenario": "taylor_green", "grid": {"cells": [True, 8]}},
+            "grid.cells.0",
+        ),  # a bool is not an int
+        (
+            {
+                "scenario": "taylor_green",
+                "time": {"t_end": 1.0, "dt": 0.1, "snapshots": 2.0},
+            },
+            "time.snapshots",
+        ),
     ],
 )
 def test_errors_name_the_key(raw, key):
@@ -89,7 +122,9 @@ def test_missing_file():
         load_config("configs/nope.yaml")
 
 
-@pytest.mark.parametrize("path", sorted(Path("configs").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted(Path("configs").glob("*.yaml")), ids=lambda p: p.stem
+)
 def test_resolved_config_loads_back_unchanged(path, tmp_path):
     """config.yaml as a job writes it is itself a valid config (users rerun
     `diffsim run OUT/config.yaml`), and resolves to the same thing."""
@@ -105,7 +140,15 @@ def test_resolved_config_loads_back_unchanged(path, tmp_path):
 def test_weno_eps_reaches_the_reconstruction():
     import jax
 
-    config, physics, scenario = load_config({"scenario": "sod", "scheme": {"weno_eps": 1e-40}})
-    assert scenario().build(config, physics, jax.random.key(0)).operator.reconstruction.eps == 1e-40
+    config, physics, scenario = load_config(
+        {"scenario": "sod", "scheme": {"weno_eps": 1e-40}}
+    )
+    assert (
+        scenario().build(config, physics, jax.random.key(0)).operator.reconstruction.eps
+        == 1e-40
+    )
     config, physics, scenario = load_config({"scenario": "sod"})
-    assert scenario().build(config, physics, jax.random.key(0)).operator.reconstruction.eps == 1e-6
+    assert (
+        scenario().build(config, physics, jax.random.key(0)).operator.reconstruction.eps
+        == 1e-6
+    )

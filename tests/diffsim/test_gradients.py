@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from diffsim.jobs.cli import main
 from diffsim._gradients import resolve_mode
+from diffsim.jobs.cli import main
 from diffsim.operators import Burgers, FourierSpectral, Grid
 
 GRID = Grid(32, 0.0, 2 * np.pi)
@@ -17,7 +17,9 @@ GRID = Grid(32, 0.0, 2 * np.pi)
 def rollout_loss(params):
     op = Burgers(FourierSpectral(GRID), nu=params["nu"])
     u0 = params["amplitude"] * jnp.sin(X)[None] + 0.1
-    sol = ds.solve(op, ds.ETDRK4(), u0, dt=0.02, num_steps=40, adjoint=ds.CheckpointAdjoint())
+    sol = ds.solve(
+        op, ds.ETDRK4(), u0, dt=0.02, num_steps=40, adjoint=ds.CheckpointAdjoint()
+    )
     return jnp.mean(sol.ys[-1] ** 3) + jnp.mean(sol.ys[-1] ** 2)
 
 
@@ -54,7 +56,9 @@ def test_gradcheck_passes_and_catches_a_wrong_gradient():
     rows = ds.gradcheck(rollout_loss, PARAMS, directions=2)
     assert max(r["relative_error"] for r in rows) < 1e-7
     assert [r["verdict"] for r in rows] == ["passed"] * 2
-    rows = ds.gradcheck(rollout_loss, PARAMS, directions=2, mode="forward")  # one JVP per direction
+    rows = ds.gradcheck(
+        rollout_loss, PARAMS, directions=2, mode="forward"
+    )  # one JVP per direction
     assert max(r["relative_error"] for r in rows) < 1e-7
 
     @jax.custom_jvp
@@ -66,14 +70,29 @@ def test_gradcheck_passes_and_catches_a_wrong_gradient():
         (x,), (dx,) = primals, tangents
         return x**2, 2.2 * x * dx  # 10% off
 
-    rows = ds.gradcheck(lambda p: jnp.sum(wrong_square(p["x"])), {"x": jnp.arange(1.0, 4.0)}, directions=2)
+    rows = ds.gradcheck(
+        lambda p: jnp.sum(wrong_square(p["x"])),
+        {"x": jnp.arange(1.0, 4.0)},
+        directions=2,
+    )
     # |ad - fd| / max(|ad|, |fd|) = 0.1 / 1.1 along every direction
     assert min(r["relative_error"] for r in rows) == pytest.approx(1 / 11, rel=1e-6)
     assert [r["verdict"] for r in rows] == ["wrong"] * 2
 
 
 def test_gradcheck_cli_all_modes(capsys):
-    code = main(["gradcheck", "configs/burgers_inverse.yaml", "grid.cells=[32]", "time.t_end=0.3", "physics.observation_every=5", "--all-modes", "--directions", "2"])
+    code = main(
+        [
+            "gradcheck",
+            "configs/burgers_inverse.yaml",
+            "grid.cells=[32]",
+            "time.t_end=0.3",
+            "physics.observation_every=5",
+            "--all-modes",
+            "--directions",
+            "2",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "gradcheck: passed" in out

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from diffsim.jobs.cli import main
 from diffsim._horizon import HorizonPoint, explosion, gradient_horizons, growth_rate
+from diffsim.jobs.cli import main
 from diffsim.operators import AbstractOperator
 
 
@@ -38,29 +38,60 @@ def test_linear_growth_is_measured_exactly():
     y0 = jnp.linspace(-1.0, 2.0, 8)[None]
 
     def advance(y, k):
-        return ds.solve(Growth(a), ds.ForwardEuler(), y, dt=dt, num_steps=block, t0=k * block * dt, adjoint=ds.CheckpointAdjoint()).ys[-1]
+        return ds.solve(
+            Growth(a),
+            ds.ForwardEuler(),
+            y,
+            dt=dt,
+            num_steps=block,
+            t0=k * block * dt,
+            adjoint=ds.CheckpointAdjoint(),
+        ).ys[-1]
 
-    points = gradient_horizons(advance, lambda y: jnp.mean(y**2), y0, [0, 3, 1, 10, 3], eps=1e-6)
+    points = gradient_horizons(
+        advance, lambda y: jnp.mean(y**2), y0, [0, 3, 1, 10, 3], eps=1e-6
+    )
     assert [p.blocks for p in points] == [0, 1, 3, 10]
     for p in points:
         n = p.blocks * block
         factor = (1 + a * dt) ** n
         np.testing.assert_allclose(p.gain, factor, rtol=1e-12)
-        np.testing.assert_allclose(p.grad_norm, 2 / 8 * factor**2 * float(jnp.linalg.norm(y0)), rtol=1e-12)
-        np.testing.assert_allclose(p.loss, factor**2 * float(jnp.mean(y0**2)), rtol=1e-12)
-        assert p.relative_error < 1e-7  # a quadratic loss: central differences are exact up to round-off
+        np.testing.assert_allclose(
+            p.grad_norm, 2 / 8 * factor**2 * float(jnp.linalg.norm(y0)), rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            p.loss, factor**2 * float(jnp.mean(y0**2)), rtol=1e-12
+        )
+        assert (
+            p.relative_error < 1e-7
+        )  # a quadratic loss: central differences are exact up to round-off
     times = [p.blocks * block * dt for p in points]
-    np.testing.assert_allclose(growth_rate(times, [p.gain for p in points]), math.log(1 + a * dt) / dt, rtol=1e-12)
+    np.testing.assert_allclose(
+        growth_rate(times, [p.gain for p in points]),
+        math.log(1 + a * dt) / dt,
+        rtol=1e-12,
+    )
 
     found = explosion(points, factor=100.0)  # 1.05^30 = 4.3, 1.05^100 = 131.5
     assert (found.index, found.gain_index, found.fd_index) == (3, 3, None)
-    assert found.reason == "the backward pass amplifies the loss's gradient 132-fold (> 100)"
+    assert (
+        found.reason
+        == "the backward pass amplifies the loss's gradient 132-fold (> 100)"
+    )
     assert explosion(points, factor=200.0).index is None
 
 
 def test_explosion_by_disagreement_and_by_non_finite_values():
     def point(gain, err, loss=1.0):
-        return HorizonPoint(blocks=0, loss=loss, grad_norm=gain, final_grad_norm=1.0, ad=1.0, fd=1.0, relative_error=err)
+        return HorizonPoint(
+            blocks=0,
+            loss=loss,
+            grad_norm=gain,
+            final_grad_norm=1.0,
+            ad=1.0,
+            fd=1.0,
+            relative_error=err,
+        )
 
     found = explosion([point(1, 1e-9), point(5, 2e-3), point(2e3, 0.5)])
     assert (found.index, found.gain_index, found.fd_index) == (1, 2, 1)
@@ -75,7 +106,16 @@ def test_explosion_by_disagreement_and_by_non_finite_values():
 @pytest.fixture(scope="module")
 def ks(tmp_path_factory):
     out = tmp_path_factory.mktemp("ks")
-    return out, main(["gradcheck", "configs/ks_chaos.yaml", "grid.cells=[128]", "--horizon", "--out", str(out)])
+    return out, main(
+        [
+            "gradcheck",
+            "configs/ks_chaos.yaml",
+            "grid.cells=[128]",
+            "--horizon",
+            "--out",
+            str(out),
+        ]
+    )
 
 
 def test_chaotic_ks_gradients_explode(ks, capsys):
@@ -87,13 +127,26 @@ def test_chaotic_ks_gradients_explode(ks, capsys):
     # Kuramoto-Sivashinsky on L = 32 pi: leading Lyapunov exponent about 0.1
     assert 0.06 < result["growth_rate"] < 0.15
     assert result["horizons"][-1]["gain"] > 1e5
-    assert result["explosion"]["t"] == 45.0 and "amplifies" in result["explosion"]["reason"]
+    assert (
+        result["explosion"]["t"] == 45.0
+        and "amplifies" in result["explosion"]["reason"]
+    )
     assert result["explosion"]["fd_agreement_lost_from_t"] in (120.0, 135.0)
     assert (out / "horizon.png").stat().st_size > 10_000
 
 
 def test_viscous_burgers_gradients_do_not_explode(tmp_path, capsys):
-    code = main(["gradcheck", "configs/burgers_shock.yaml", "grid.cells=[128]", "time.dt=0.004", "--horizon", "--out", str(tmp_path)])
+    code = main(
+        [
+            "gradcheck",
+            "configs/burgers_shock.yaml",
+            "grid.cells=[128]",
+            "time.dt=0.004",
+            "--horizon",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0
     result = json.loads((tmp_path / "horizon.json").read_text())
@@ -106,7 +159,18 @@ def test_viscous_burgers_gradients_do_not_explode(tmp_path, capsys):
 
 
 def test_explicit_horizons_and_refusals(tmp_path, capsys):
-    code = main(["gradcheck", "configs/ks_chaos.yaml", "grid.cells=[64]", "--horizon", "--horizons", "5,2.5", "--out", str(tmp_path / "a")])
+    code = main(
+        [
+            "gradcheck",
+            "configs/ks_chaos.yaml",
+            "grid.cells=[64]",
+            "--horizon",
+            "--horizons",
+            "5,2.5",
+            "--out",
+            str(tmp_path / "a"),
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0
     result = json.loads((tmp_path / "a" / "horizon.json").read_text())
@@ -114,10 +178,41 @@ def test_explicit_horizons_and_refusals(tmp_path, capsys):
     assert "growth rate of the gradient" in printed
 
     cases = [
-        (["configs/ks_chaos.yaml", "--horizon"], "diffsim: config error: --out: required with --horizon"),
-        (["configs/ks_chaos.yaml", "--horizon", "--out", str(tmp_path), "--horizons", "1,x"], "diffsim: config error: --horizons: expected comma-separated times"),
-        (["configs/ks_chaos.yaml", "--horizon", "--out", str(tmp_path), "--horizons", "0.1"], "diffsim: config error: --horizons: 0.1 is shorter than one time step"),
-        (["configs/helmholtz_point_source.yaml", "--horizon", "--out", str(tmp_path)], "diffsim: config error: scenario: helmholtz_point_source is not time-dependent"),
+        (
+            ["configs/ks_chaos.yaml", "--horizon"],
+            "diffsim: config error: --out: required with --horizon",
+        ),
+        (
+            [
+                "configs/ks_chaos.yaml",
+                "--horizon",
+                "--out",
+                str(tmp_path),
+                "--horizons",
+                "1,x",
+            ],
+            "diffsim: config error: --horizons: expected comma-separated times",
+        ),
+        (
+            [
+                "configs/ks_chaos.yaml",
+                "--horizon",
+                "--out",
+                str(tmp_path),
+                "--horizons",
+                "0.1",
+            ],
+            "diffsim: config error: --horizons: 0.1 is shorter than one time step",
+        ),
+        (
+            [
+                "configs/helmholtz_point_source.yaml",
+                "--horizon",
+                "--out",
+                str(tmp_path),
+            ],
+            "diffsim: config error: scenario: helmholtz_point_source is not time-dependent",
+        ),
     ]
     for argv, message in cases:
         assert main(["gradcheck", *argv]) == 2

@@ -39,7 +39,14 @@ class Drain(AbstractOperator):
 
 def rollout_loss(adjoint):
     def loss(params):
-        sol = ds.solve(Drain(params["c"]), ds.ForwardEuler(), params["y0"], dt=DT, num_steps=STEPS, adjoint=adjoint)
+        sol = ds.solve(
+            Drain(params["c"]),
+            ds.ForwardEuler(),
+            params["y0"],
+            dt=DT,
+            num_steps=STEPS,
+            adjoint=adjoint,
+        )
         return jnp.sum(sol.ys[-1] ** 2)
 
     return loss
@@ -48,7 +55,11 @@ def rollout_loss(adjoint):
 PARAMS = {"c": jnp.asarray(0.0), "y0": jnp.ones((1, 1))}
 
 
-@pytest.mark.parametrize("adjoint", [ds.DirectAdjoint(), ds.CheckpointAdjoint(), ds.CheckpointAdjoint(levels=3)], ids=["direct", "checkpoint", "checkpoint3"])
+@pytest.mark.parametrize(
+    "adjoint",
+    [ds.DirectAdjoint(), ds.CheckpointAdjoint(), ds.CheckpointAdjoint(levels=3)],
+    ids=["direct", "checkpoint", "checkpoint3"],
+)
 def test_the_step_where_the_backward_pass_turns_non_finite_is_named(adjoint):
     loss = rollout_loss(adjoint)
     assert np.isfinite(float(loss(PARAMS)))
@@ -60,7 +71,13 @@ def test_the_step_where_the_backward_pass_turns_non_finite_is_named(adjoint):
 
 def test_optimize_names_leaf_and_time_step(tmp_path):
     with pytest.raises(ds.RunError) as info:
-        ds.optimize(rollout_loss(ds.CheckpointAdjoint()), PARAMS, optax.sgd(1e-3), iterations=3, checkpoint_dir=tmp_path)
+        ds.optimize(
+            rollout_loss(ds.CheckpointAdjoint()),
+            PARAMS,
+            optax.sgd(1e-3),
+            iterations=3,
+            checkpoint_dir=tmp_path,
+        )
     assert str(info.value) == (
         "iteration 0: non-finite gradient (loss = 2.25) in parameter leaf ['c']; the backward pass first turns "
         "non-finite at time step 16 of 40 of the rollout (t = 1); no checkpoint was written yet"
@@ -76,10 +93,15 @@ def test_the_normal_trace_has_no_marks_and_the_probe_reports_finite_rollouts():
     # the plain trace keeps only solve's run-time check of y0 (a pure_callback)
     assert "debug_callback" not in plain and "debug_callback" in probed
     # a gradient that is NaN outside the time loop: the rollout's cotangents stay finite
-    outside = lambda p: rollout_loss(ds.DirectAdjoint())({"c": p["c"] * 0 + 0.5, "y0": p["y0"]}) + jnp.sqrt(p["c"])
-    assert locate_nonfinite_gradient(outside, {"c": jnp.asarray(0.0), "y0": jnp.full((1, 1), 4.0)}).startswith(
-        "the rollout's state cotangents stay finite at every time step"
+    outside = lambda p: (
+        rollout_loss(ds.DirectAdjoint())({"c": p["c"] * 0 + 0.5, "y0": p["y0"]})
+        + jnp.sqrt(p["c"])
     )
-    assert locate_nonfinite_gradient(lambda p: jnp.sqrt(p["c"]), {"c": jnp.asarray(0.0)}) == (
+    assert locate_nonfinite_gradient(
+        outside, {"c": jnp.asarray(0.0), "y0": jnp.full((1, 1), 4.0)}
+    ).startswith("the rollout's state cotangents stay finite at every time step")
+    assert locate_nonfinite_gradient(
+        lambda p: jnp.sqrt(p["c"]), {"c": jnp.asarray(0.0)}
+    ) == (
         "no diffsim.solve rollout was traced in the loss, so no time step can be named"
     )

@@ -10,13 +10,28 @@ from jax.sharding import NamedSharding
 
 import diffsim
 import diffsim.jobs
+from diffsim._parallel import (
+    block_spec,
+    check_divisible,
+    local_discretization,
+    make_mesh,
+    shard_operator,
+)
 from diffsim.jobs.run import run
-from diffsim._parallel import block_spec, check_divisible, local_discretization, make_mesh, shard_operator
 from diffsim.operators import FiniteDifference, FourierSpectral, Grid
-from diffsim.operators.finite_volume import Euler, FirstOrder, Outflow, Periodic, ReflectingWall, Rusanov
+from diffsim.operators.finite_volume import (
+    Euler,
+    FirstOrder,
+    Outflow,
+    Periodic,
+    ReflectingWall,
+    Rusanov,
+)
 from diffsim.operators.spectral import NavierStokesVorticity
 
-pytestmark = pytest.mark.skipif(jax.device_count() < 4, reason="needs 4 devices (tests/conftest.py sets them)")
+pytestmark = pytest.mark.skipif(
+    jax.device_count() < 4, reason="needs 4 devices (tests/conftest.py sets them)"
+)
 
 
 def _flow(grid):
@@ -45,7 +60,11 @@ def test_euler_weno5_rhs_walls_outflow_periodic(mesh_shape):
     periodic y (halos wrap around): the sharded right-hand side equals the
     one-device one. The reference is evaluated eagerly (no compilation)."""
     grid = Grid((16, 14), (0.0, 0.0), (1.0, 1.5))
-    op = Euler(grid, boundaries=((ReflectingWall(), Outflow()), Periodic()), variables="primitive")
+    op = Euler(
+        grid,
+        boundaries=((ReflectingWall(), Outflow()), Periodic()),
+        variables="primitive",
+    )
     u = op.encode(_flow(grid))
     expected = op(u, 0.0)
     sharded, sharding = shard_operator(op, make_mesh(mesh_shape))
@@ -53,7 +72,9 @@ def test_euler_weno5_rhs_walls_outflow_periodic(mesh_shape):
     assert got.sharding.spec == sharding.spec
     assert _maxdiff(got, expected) < 1e-13 * float(jnp.max(jnp.abs(expected)))
     # the global CFL step sees every block
-    assert float(sharded.stable_dt(jax.device_put(u, sharding), 0.5)) == float(op.stable_dt(u, 0.5))
+    assert float(sharded.stable_dt(jax.device_put(u, sharding), 0.5)) == float(
+        op.stable_dt(u, 0.5)
+    )
 
 
 def test_euler_rollout_and_gradient():
@@ -62,8 +83,12 @@ def test_euler_rollout_and_gradient():
     respect to the initial state and gamma equal the one-device ones."""
     grid = Grid((16, 8), (0.0, 0.0), (1.0, 1.0))
     op = Euler(
-        grid, reconstruction=FirstOrder(), riemann=Rusanov(), boundaries=((ReflectingWall(), ReflectingWall()), Periodic()),
-        variables="primitive", fused_derivatives=False,
+        grid,
+        reconstruction=FirstOrder(),
+        riemann=Rusanov(),
+        boundaries=((ReflectingWall(), ReflectingWall()), Periodic()),
+        variables="primitive",
+        fused_derivatives=False,
     )
     sharded, sharding = shard_operator(op, make_mesh([4, 1]))
     y0 = _flow(grid)
@@ -96,12 +121,24 @@ def test_finite_difference_helmholtz_stencil(mesh_shape, order):
 
     def helmholtz(d, u, rho):
         div = sum(d.derivative_of_scaled_derivative(u, 1.0 / rho, a) for a in range(2))
-        return jnp.stack([div + 9.0 * u / rho, d.laplacian(u), d.derivative(u, 0), d.derivative(u, 1, order=3)])
+        return jnp.stack(
+            [
+                div + 9.0 * u / rho,
+                d.laplacian(u),
+                d.derivative(u, 0),
+                d.derivative(u, 1, order=3),
+            ]
+        )
 
     expected = helmholtz(fd, u, rho)
     mesh = make_mesh(mesh_shape)
     local, spec = local_discretization(fd, mesh), block_spec(mesh)
-    block = jax.shard_map(lambda u, rho: helmholtz(local, u, rho), mesh=mesh, in_specs=(spec, spec), out_specs=block_spec(mesh, 1))
+    block = jax.shard_map(
+        lambda u, rho: helmholtz(local, u, rho),
+        mesh=mesh,
+        in_specs=(spec, spec),
+        out_specs=block_spec(mesh, 1),
+    )
     got = jax.jit(block)(u, rho)
     assert _maxdiff(got, expected) < 1e-13 * float(jnp.max(jnp.abs(expected)))
 
@@ -114,7 +151,11 @@ def test_spectral_navier_stokes_rollout_and_gradient():
     op = NavierStokesVorticity(FourierSpectral(grid), nu=0.05, forcing_amplitude=0.5)
     sharded, sharding = shard_operator(op, make_mesh([2, 2]))
     assert sharded.discretization.fft is not None
-    w0 = op.decode(op.encode(jnp.asarray(np.random.default_rng(2).standard_normal((1, *grid.cells)))))
+    w0 = op.decode(
+        op.encode(
+            jnp.asarray(np.random.default_rng(2).standard_normal((1, *grid.cells)))
+        )
+    )
 
     def loss(op, w0):
         w = diffsim.solve(op, diffsim.ETDRK2(), w0, dt=0.05, num_steps=4).ys[-1]
@@ -133,7 +174,12 @@ def test_run_uses_the_mesh(tmp_path):
     vortex keeps its exact decay, the summary records the mesh."""
     config, physics, scenario = diffsim.jobs.load_config(
         "configs/taylor_green.yaml",
-        ["grid.cells=[16,16]", "time.t_end=0.2", "time.snapshots=1", "parallel.mesh=[2,2]"],
+        [
+            "grid.cells=[16,16]",
+            "time.t_end=0.2",
+            "time.snapshots=1",
+            "parallel.mesh=[2,2]",
+        ],
     )
     summary = run(config, physics, scenario, tmp_path, plots=False)
     assert summary["mesh"] == [2, 2]
@@ -141,19 +187,39 @@ def test_run_uses_the_mesh(tmp_path):
 
 
 def test_errors_name_parallel_mesh():
-    with pytest.raises(diffsim.jobs.ConfigError, match=r"parallel\.mesh: grid\.cells\[1\] = 10 does not divide into 4"):
+    with pytest.raises(
+        diffsim.jobs.ConfigError,
+        match=r"parallel\.mesh: grid\.cells\[1\] = 10 does not divide into 4",
+    ):
         check_divisible((16, 10), (1, 4))
-    with pytest.raises(diffsim.jobs.ConfigError, match=r"parallel\.mesh: expected 2 entries"):
+    with pytest.raises(
+        diffsim.jobs.ConfigError, match=r"parallel\.mesh: expected 2 entries"
+    ):
         check_divisible((16, 16), (4,))
-    with pytest.raises(diffsim.jobs.ConfigError, match=r"parallel\.mesh: grid\.cells\[0\] = 30 does not divide"):
-        diffsim.jobs.load_config("configs/riemann_2d.yaml", ["grid.cells=[30,32]", "parallel.mesh=[4,1]"])
-    with pytest.raises(diffsim.jobs.ConfigError, match=r"parallel\.mesh: \[4, 2\] needs 8 devices, 4 cpu"):
+    with pytest.raises(
+        diffsim.jobs.ConfigError,
+        match=r"parallel\.mesh: grid\.cells\[0\] = 30 does not divide",
+    ):
+        diffsim.jobs.load_config(
+            "configs/riemann_2d.yaml", ["grid.cells=[30,32]", "parallel.mesh=[4,1]"]
+        )
+    with pytest.raises(
+        diffsim.jobs.ConfigError,
+        match=r"parallel\.mesh: \[4, 2\] needs 8 devices, 4 cpu",
+    ):
         make_mesh([4, 2])
     # blocks of 2 cells cannot feed WENO5's 7-cell halo
-    with pytest.raises(diffsim.jobs.ConfigError, match=r"parallel\.mesh: blocks of 2 cells .* 7-cell halo of Euler"):
+    with pytest.raises(
+        diffsim.jobs.ConfigError,
+        match=r"parallel\.mesh: blocks of 2 cells .* 7-cell halo of Euler",
+    ):
         shard_operator(Euler(Grid((8, 8))), make_mesh([4, 1]))
     # spectral slabs split x over every device
     op = NavierStokesVorticity(FourierSpectral(Grid((6, 8))), nu=0.1)
-    with pytest.raises(diffsim.jobs.ConfigError, match=r"grid\.cells\[0\] = 6 must be divisible by 4"):
+    with pytest.raises(
+        diffsim.jobs.ConfigError, match=r"grid\.cells\[0\] = 6 must be divisible by 4"
+    ):
         shard_operator(op, make_mesh([2, 2]))
-    assert isinstance(shard_operator(Euler(Grid((16, 16))), make_mesh([2, 2]))[1], NamedSharding)
+    assert isinstance(
+        shard_operator(Euler(Grid((16, 16))), make_mesh([2, 2]))[1], NamedSharding
+    )

@@ -82,19 +82,30 @@ def test_saveat(trajectory, saveat, steps):
     np.testing.assert_allclose(sol.ys, trajectory[list(steps)], rtol=1e-13, atol=1e-15)
 
 
-@pytest.mark.parametrize("adjoint", [ds.CheckpointAdjoint(2), ds.CheckpointAdjoint(3), ds.CheckpointAdjoint(1)])
+@pytest.mark.parametrize(
+    "adjoint",
+    [ds.CheckpointAdjoint(2), ds.CheckpointAdjoint(3), ds.CheckpointAdjoint(1)],
+)
 def test_checkpointed_forward_values(trajectory, adjoint):
     saveat = ds.SaveAt(steps=(1, 2, 3, 5, 7, 9), t0=True)
-    sol = ds.solve(RELAX, ds.RK4(), Y0, dt=DT, num_steps=N, t0=T0, saveat=saveat, adjoint=adjoint)
-    np.testing.assert_allclose(sol.ys, trajectory[[0, 1, 2, 3, 5, 7, 9, 10]], rtol=1e-13, atol=1e-15)
+    sol = ds.solve(
+        RELAX, ds.RK4(), Y0, dt=DT, num_steps=N, t0=T0, saveat=saveat, adjoint=adjoint
+    )
+    np.testing.assert_allclose(
+        sol.ys, trajectory[[0, 1, 2, 3, 5, 7, 9, 10]], rtol=1e-13, atol=1e-15
+    )
 
 
 def test_saveat_matches_separate_solves():
     """Saved snapshots of a spectral rollout equal the final states of shorter solves."""
     op = KuramotoSivashinsky(FourierSpectral(Grid(32, 0.0, 22.0)))
     x = op.grid.coordinates[0]
-    y0 = jnp.asarray(np.cos(2 * np.pi * x / 22.0) + 0.1 * np.sin(4 * np.pi * x / 22.0))[None]
-    sol = ds.solve(op, ds.ETDRK4(), y0, dt=0.1, num_steps=5, saveat=ds.SaveAt(steps=(2,), t0=True))
+    y0 = jnp.asarray(np.cos(2 * np.pi * x / 22.0) + 0.1 * np.sin(4 * np.pi * x / 22.0))[
+        None
+    ]
+    sol = ds.solve(
+        op, ds.ETDRK4(), y0, dt=0.1, num_steps=5, saveat=ds.SaveAt(steps=(2,), t0=True)
+    )
     np.testing.assert_allclose(sol.ys[0], y0, rtol=0, atol=1e-14)
     for i, k in ((1, 2), (2, 5)):
         ref = ds.solve(op, ds.ETDRK4(), y0, dt=0.1, num_steps=k).ys[-1]
@@ -110,11 +121,27 @@ def test_zero_steps_returns_initial_state():
 
 def test_saveat_and_solve_errors():
     with pytest.raises(ValueError, match="not on the step grid"):
-        ds.solve(RELAX, ds.RK4(), Y0, dt=DT, num_steps=N, t0=T0, saveat=ds.SaveAt(ts=[T0 + 0.15]))
+        ds.solve(
+            RELAX,
+            ds.RK4(),
+            Y0,
+            dt=DT,
+            num_steps=N,
+            t0=T0,
+            saveat=ds.SaveAt(ts=[T0 + 0.15]),
+        )
     with pytest.raises(ValueError, match="outside"):
         ds.solve(RELAX, ds.RK4(), Y0, dt=DT, num_steps=N, saveat=ds.SaveAt(steps=(11,)))
     with pytest.raises(ValueError, match="outside"):
-        ds.solve(RELAX, ds.RK4(), Y0, dt=DT, num_steps=N, t0=T0, saveat=ds.SaveAt(ts=[T0 - DT]))
+        ds.solve(
+            RELAX,
+            ds.RK4(),
+            Y0,
+            dt=DT,
+            num_steps=N,
+            t0=T0,
+            saveat=ds.SaveAt(ts=[T0 - DT]),
+        )
     with pytest.raises(ValueError, match="selects no state"):
         ds.solve(RELAX, ds.RK4(), Y0, dt=DT, num_steps=N, saveat=ds.SaveAt(t1=False))
     with pytest.raises(ValueError, match="at most one"):
@@ -128,7 +155,13 @@ def test_saveat_and_solve_errors():
             ds.solve(RELAX, ds.RK4(), Y0, dt=DT, num_steps=bad)
     # times need concrete t0 and dt; under jit use steps
     with pytest.raises(ValueError, match="needs concrete t0 and dt"):
-        jax.jit(lambda dt: ds.solve(RELAX, ds.RK4(), Y0, dt=dt, num_steps=N, saveat=ds.SaveAt(ts=[0.5])).ys)(DT)
+        jax.jit(
+            lambda dt: (
+                ds.solve(
+                    RELAX, ds.RK4(), Y0, dt=dt, num_steps=N, saveat=ds.SaveAt(ts=[0.5])
+                ).ys
+            )
+        )(DT)
 
 
 # --- transformations --------------------------------------------------------------
@@ -141,10 +174,13 @@ def ks_setup():
     op = KuramotoSivashinsky(FourierSpectral(KS_GRID))
     x = KS_GRID.coordinates[0]
     rng = np.random.default_rng(0)
-    y0s = jnp.asarray([
-        np.cos(2 * np.pi * x / 22.0) * (1 + 0.3 * rng.normal()) + 0.1 * np.sin(4 * np.pi * (x / 22.0 + rng.uniform()))
-        for _ in range(3)
-    ])[:, None]
+    y0s = jnp.asarray(
+        [
+            np.cos(2 * np.pi * x / 22.0) * (1 + 0.3 * rng.normal())
+            + 0.1 * np.sin(4 * np.pi * (x / 22.0 + rng.uniform()))
+            for _ in range(3)
+        ]
+    )[:, None]
     saveat = ds.SaveAt(every=5, t0=True)
 
     def run(y0, dt):
@@ -156,7 +192,9 @@ def ks_setup():
 def test_jit_and_vmap(ks_setup):
     op, y0s, run = ks_setup
     jitted = jax.jit(run)
-    np.testing.assert_allclose(jitted(y0s[0], 0.05), run(y0s[0], 0.05), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        jitted(y0s[0], 0.05), run(y0s[0], 0.05), rtol=1e-12, atol=1e-13
+    )
     singles = np.stack([jitted(y0, 0.05) for y0 in y0s])
     batched = jax.jit(jax.vmap(run, in_axes=(0, None)))(y0s, 0.05)
     assert batched.shape == (3, 5, 1, 32)
@@ -166,7 +204,9 @@ def test_jit_and_vmap(ks_setup):
     dts = jnp.array([0.05, 0.02, 0.01])
     batched = jax.jit(jax.vmap(run))(y0s, dts)
     for i in range(3):
-        np.testing.assert_allclose(batched[i], jitted(y0s[i], dts[i]), rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(
+            batched[i], jitted(y0s[i], dts[i]), rtol=1e-12, atol=1e-13
+        )
 
 
 def test_retrace_count(ks_setup):
@@ -178,11 +218,17 @@ def test_retrace_count(ks_setup):
     def run(op, y0, dt, t0):
         nonlocal num_traces
         num_traces += 1
-        return ds.solve(op, ds.ETDRK4(), y0, dt=dt, num_steps=8, t0=t0, saveat=ds.SaveAt(steps=(4,))).ys
+        return ds.solve(
+            op, ds.ETDRK4(), y0, dt=dt, num_steps=8, t0=t0, saveat=ds.SaveAt(steps=(4,))
+        ).ys
 
     disc = op.discretization
-    out1 = run(KuramotoSivashinsky(disc, nu4=1.0), y0s[0], jnp.asarray(0.05), jnp.asarray(0.0))
-    out2 = run(KuramotoSivashinsky(disc, nu4=0.8), y0s[1], jnp.asarray(0.02), jnp.asarray(1.0))
+    out1 = run(
+        KuramotoSivashinsky(disc, nu4=1.0), y0s[0], jnp.asarray(0.05), jnp.asarray(0.0)
+    )
+    out2 = run(
+        KuramotoSivashinsky(disc, nu4=0.8), y0s[1], jnp.asarray(0.02), jnp.asarray(1.0)
+    )
     run(op, y0s[2], jnp.asarray(0.03), jnp.asarray(0.5))
     assert num_traces == 1
     assert not np.allclose(out1, out2)
@@ -223,14 +269,21 @@ def burgers():
 
     def loss(y0, nu, adjoint):
         sol = ds.solve(
-            Burgers(disc, nu=nu), ds.ETDRK4(), y0, dt=BURGERS_DT, num_steps=BURGERS_STEPS,
-            saveat=ds.SaveAt(every=10), adjoint=adjoint,
+            Burgers(disc, nu=nu),
+            ds.ETDRK4(),
+            y0,
+            dt=BURGERS_DT,
+            num_steps=BURGERS_STEPS,
+            saveat=ds.SaveAt(every=10),
+            adjoint=adjoint,
         )
         return jnp.sum(weight * sol.ys[-1] ** 2) + 0.1 * jnp.sum(sol.ys[:-1] ** 2)
 
     # one compiled program per adjoint serves both values (finite differences) and gradients
     value_and_grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)), static_argnums=2)
-    return dict(y0=y0, nu=0.05, direction=direction, loss=loss, value_and_grad=value_and_grad)
+    return dict(
+        y0=y0, nu=0.05, direction=direction, loss=loss, value_and_grad=value_and_grad
+    )
 
 
 def _central_difference(f, eps):
@@ -279,7 +332,9 @@ def test_ks_nu4_gradient_matches_finite_differences():
     weight = jnp.asarray(1.0 + 0.3 * np.sin(x / 2))[None]
 
     def loss(nu4):
-        y = ds.solve(KuramotoSivashinsky(disc, nu4=nu4), ds.ETDRK4(), y0, dt=0.1, num_steps=50).ys[-1]
+        y = ds.solve(
+            KuramotoSivashinsky(disc, nu4=nu4), ds.ETDRK4(), y0, dt=0.1, num_steps=50
+        ).ys[-1]
         return jnp.sum(weight * y**2)
 
     value_and_grad = jax.jit(jax.value_and_grad(loss))
@@ -292,6 +347,7 @@ def test_ks_nu4_gradient_matches_finite_differences():
 
 # --- memory of the reverse pass -------------------------------------------------------
 
+
 def _temp_bytes(adjoint, num_steps):
     """Temporary memory of the compiled gradient of a KS rollout (only compiled,
     never run: RK4, whose per-step residuals dominate the n-independent part)."""
@@ -300,9 +356,14 @@ def _temp_bytes(adjoint, num_steps):
     y0 = jnp.zeros((1, 64))
 
     def loss(y):
-        return jnp.sum(ds.solve(op, ds.RK4(), y, dt=0.01, num_steps=num_steps, adjoint=adjoint).ys ** 2)
+        return jnp.sum(
+            ds.solve(op, ds.RK4(), y, dt=0.01, num_steps=num_steps, adjoint=adjoint).ys
+            ** 2
+        )
 
-    return jax.jit(jax.grad(loss)).lower(y0).compile().memory_analysis().temp_size_in_bytes
+    return (
+        jax.jit(jax.grad(loss)).lower(y0).compile().memory_analysis().temp_size_in_bytes
+    )
 
 
 def test_checkpointed_reverse_pass_memory_grows_sublinearly():
@@ -334,7 +395,9 @@ def test_checkpoint_blocks_balance_residuals_against_states():
 
     x = jnp.ones(1000)
     cheap = lambda c: c + 1.0  # no residuals at all
-    costly = lambda c: jnp.sin(jnp.sin(jnp.sin(jnp.sin(c))))  # 4 residual states per step
+    costly = lambda c: jnp.sin(
+        jnp.sin(jnp.sin(jnp.sin(c)))
+    )  # 4 residual states per step
 
     assert leaf_steps(cheap, x, 400, 2) == 20  # sqrt(n) when the ratio is unknown
     assert leaf_steps(costly, x, 400, 2) == 10  # sqrt(400 / 4)
@@ -343,7 +406,9 @@ def test_checkpoint_blocks_balance_residuals_against_states():
     assert near_divisor(997, 31) == 31  # a prime: no divisor nearby, a remainder block
     # the same gradient whatever the blocking
     g = [
-        jax.grad(lambda c: jnp.sum(ds.CheckpointAdjoint(levels).loop(costly, c, 37)))(x[:5])
+        jax.grad(lambda c: jnp.sum(ds.CheckpointAdjoint(levels).loop(costly, c, 37)))(
+            x[:5]
+        )
         for levels in (1, 2, 3)
     ]
     np.testing.assert_allclose(g[1], g[0], rtol=1e-12)

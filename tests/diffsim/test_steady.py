@@ -57,10 +57,18 @@ def test_residual_function_with_args():
         return (padded[2:] - 2 * y + padded[:-2]) / h**2 - y**3 + s
 
     s = 20.0 * jnp.sin(jnp.pi * jnp.linspace(h, 1 - h, n))
-    solver = ds.newton_krylov(rtol=1e-12, atol=1e-10)  # residuals ~ y/h^2: round-off ~1e-13
+    solver = ds.newton_krylov(
+        rtol=1e-12, atol=1e-10
+    )  # residuals ~ y/h^2: round-off ~1e-13
     sol = ds.steady_state(residual, jnp.zeros(n), s, solver=solver)
     assert float(jnp.max(jnp.abs(residual(sol.value, s)))) < 1e-9
-    f = jax.jit(jax.value_and_grad(lambda s: jnp.sum(ds.steady_state(residual, jnp.zeros(n), s, solver=solver).value ** 2)))
+    f = jax.jit(
+        jax.value_and_grad(
+            lambda s: jnp.sum(
+                ds.steady_state(residual, jnp.zeros(n), s, solver=solver).value ** 2
+            )
+        )
+    )
     grad = f(s)[1]
     v = jnp.sin(3 * jnp.pi * jnp.linspace(h, 1 - h, n))  # a smooth direction
     eps = 1e-4
@@ -71,12 +79,21 @@ def test_residual_function_with_args():
 def test_implicit_gradient_matches_finite_differences(implicit_grad):
     f = jax.jit(steady_loss)
     eps = 1e-6
-    fd = np.array([(f(THETA + eps * e) - f(THETA - eps * e)) / (2 * eps) for e in np.eye(THETA.size)])
-    np.testing.assert_allclose(implicit_grad, fd, rtol=1e-7, atol=1e-7 * np.abs(fd).max())
+    fd = np.array(
+        [
+            (f(THETA + eps * e) - f(THETA - eps * e)) / (2 * eps)
+            for e in np.eye(THETA.size)
+        ]
+    )
+    np.testing.assert_allclose(
+        implicit_grad, fd, rtol=1e-7, atol=1e-7 * np.abs(fd).max()
+    )
 
 
 def test_implicit_matches_unrolled_and_forward_mode(implicit_grad):
-    unrolled = jax.jit(jax.grad(lambda th: steady_loss(th, optx.RecursiveCheckpointAdjoint())))(THETA)
+    unrolled = jax.jit(
+        jax.grad(lambda th: steady_loss(th, optx.RecursiveCheckpointAdjoint()))
+    )(THETA)
     forward = jax.jit(jax.jacfwd(steady_loss))(THETA)
     scale = np.abs(implicit_grad).max()
     np.testing.assert_allclose(unrolled, implicit_grad, atol=1e-9 * scale)
@@ -88,10 +105,20 @@ def test_steady_gradient_is_cheaper_than_a_long_transient(implicit_grad):
     rollout stores every step; the implicit adjoint one state and solves once."""
 
     def transient_loss(theta):
-        u = ds.solve(operator(theta), ds.ETDRK4(), Y0, dt=0.05, num_steps=600, adjoint=ds.DirectAdjoint()).ys[-1]
+        u = ds.solve(
+            operator(theta),
+            ds.ETDRK4(),
+            Y0,
+            dt=0.05,
+            num_steps=600,
+            adjoint=ds.DirectAdjoint(),
+        ).ys[-1]
         return jnp.sum(WEIGHT * u[0] ** 2) + jnp.sum(u**3)
 
-    steady, transient = (jax.jit(jax.grad(f)).lower(THETA).compile() for f in (steady_loss, transient_loss))
+    steady, transient = (
+        jax.jit(jax.grad(f)).lower(THETA).compile()
+        for f in (steady_loss, transient_loss)
+    )
     np.testing.assert_allclose(transient(THETA), implicit_grad, rtol=1e-8)
     memory = [c.memory_analysis().temp_size_in_bytes for c in (steady, transient)]
     assert memory[0] * 5 < memory[1], memory
@@ -110,7 +137,10 @@ def test_steady_gradient_is_cheaper_than_a_long_transient(implicit_grad):
 
 
 def test_non_convergence_raises_naming_the_residual():
-    with pytest.raises(eqx.EquinoxRuntimeError, match=r"steady_state did not converge after max_steps=2 iterations; the RMS residual \|\|R\(y\)\|\| reached ~\de-0"):
+    with pytest.raises(
+        eqx.EquinoxRuntimeError,
+        match=r"steady_state did not converge after max_steps=2 iterations; the RMS residual \|\|R\(y\)\|\| reached ~\de-0",
+    ):
         jax.block_until_ready(ds.steady_state(operator(THETA), Y0, max_steps=2).value)
     sol = ds.steady_state(operator(THETA), Y0, max_steps=2, throw=False)
     assert not bool(sol.converged) and float(sol.residual) > 1e-3

@@ -45,7 +45,9 @@ class ForcedLinear(AbstractSemilinearOperator):
         growth = np.exp(lam * (t1 - t0))
         out = growth * u0
         for w in (1.0, -1.0):
-            out = out + 0.5 * a * (np.exp(1j * w * t1) - growth * np.exp(1j * w * t0)) / (1j * w - lam)
+            out = out + 0.5 * a * (
+                np.exp(1j * w * t1) - growth * np.exp(1j * w * t0)
+            ) / (1j * w - lam)
         return out if np.iscomplexobj(lam) else out.real
 
 
@@ -69,12 +71,23 @@ class PlainDecay(AbstractOperator):
 
 
 OPERATORS = {
-    "real": ForcedLinear(jnp.array([-2.0, -0.5]), jnp.array([0.5, -1.0]), jnp.array(0.8)),
+    "real": ForcedLinear(
+        jnp.array([-2.0, -0.5]), jnp.array([0.5, -1.0]), jnp.array(0.8)
+    ),
     "complex": ForcedLinear(
-        jnp.array([-1.0 + 3.0j, -2.0 + 0.0j]), jnp.array([0.3 - 0.5j, 0.5 + 0.2j]), jnp.array(0.8)
+        jnp.array([-1.0 + 3.0j, -2.0 + 0.0j]),
+        jnp.array([0.3 - 0.5j, 0.5 + 0.2j]),
+        jnp.array(0.8),
     ),
 }
-STEPPERS = [ds.ForwardEuler(), ds.SSPRK3(), ds.RK4(), ds.ETDRK1(), ds.ETDRK2(), ds.ETDRK4()]
+STEPPERS = [
+    ds.ForwardEuler(),
+    ds.SSPRK3(),
+    ds.RK4(),
+    ds.ETDRK1(),
+    ds.ETDRK2(),
+    ds.ETDRK4(),
+]
 U0 = np.array([[1.0, -0.5]])
 T0, T1 = 0.3, 1.3
 
@@ -91,11 +104,15 @@ def test_convergence_order(stepper, kind):
     ns = np.array([16, 32, 64])
     errors = []
     for n in ns:
-        sol = ds.solve(op, stepper, jnp.asarray(U0), dt=(T1 - T0) / n, num_steps=int(n), t0=T0)
+        sol = ds.solve(
+            op, stepper, jnp.asarray(U0), dt=(T1 - T0) / n, num_steps=int(n), t0=T0
+        )
         np.testing.assert_allclose(sol.ts, [T1], rtol=1e-14)
         errors.append(np.max(np.abs(np.asarray(sol.ys[-1]) - exact)))
     slope = np.polyfit(np.log((T1 - T0) / ns), np.log(errors), 1)[0]
-    assert abs(slope - stepper.order) < 0.25, f"fitted order {slope:.3f}, errors {errors}"
+    assert abs(slope - stepper.order) < 0.25, (
+        f"fitted order {slope:.3f}, errors {errors}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -114,16 +131,26 @@ def test_explicit_stability_functions(stepper, R):
     dt = 0.4
     u0 = jnp.ones((1, 3), dtype=jnp.complex128)
     expected = np.asarray(R(lam * dt))[None]
-    plain = stepper.step(PlainDecay(lam[None]), u0, 0.0, dt, stepper.init(PlainDecay(lam[None]), dt))
+    plain = stepper.step(
+        PlainDecay(lam[None]), u0, 0.0, dt, stepper.init(PlainDecay(lam[None]), dt)
+    )
     np.testing.assert_allclose(plain, expected, rtol=1e-14)
     split = ForcedLinear(lam - 0.7, jnp.full(3, 0.7 + 0j), jnp.array(0.0))
-    np.testing.assert_allclose(stepper.step(split, u0, 0.0, dt, None), expected, rtol=1e-14)
+    np.testing.assert_allclose(
+        stepper.step(split, u0, 0.0, dt, None), expected, rtol=1e-14
+    )
 
 
 def test_etdrk_needs_a_semilinear_operator():
     for stepper in (ds.ETDRK1(), ds.ETDRK2(), ds.ETDRK4()):
         with pytest.raises(TypeError, match="AbstractSemilinearOperator"):
-            ds.solve(PlainDecay(jnp.array(-1.0)), stepper, jnp.ones((1, 2)), dt=0.1, num_steps=2)
+            ds.solve(
+                PlainDecay(jnp.array(-1.0)),
+                stepper,
+                jnp.ones((1, 2)),
+                dt=0.1,
+                num_steps=2,
+            )
 
 
 def test_etdrk4_is_exact_without_nonlinear_part():
@@ -142,12 +169,15 @@ def test_etdrk4_stiff_limit():
     """L = -1e6, N = cos(t): no blow-up, and the solution sits on the slow manifold
     u ~ cos(t)/1e6 as predicted by the exact solution."""
     op = ForcedLinear(jnp.array([-1e6]), jnp.array([0.0]), jnp.array(1.0))
-    y = ds.solve(op, ds.ETDRK4(), jnp.array([[1.0]]), dt=0.1, num_steps=10, t0=T0).ys[-1]
+    y = ds.solve(op, ds.ETDRK4(), jnp.array([[1.0]]), dt=0.1, num_steps=10, t0=T0).ys[
+        -1
+    ]
     exact = op.exact(np.array([[1.0]]), T0, T0 + 1.0)
     np.testing.assert_allclose(y, exact, rtol=1e-7)  # measured 3e-9
 
 
 # --- phi-functions ------------------------------------------------------------
+
 
 def _series(coefficient, z, terms=80):
     return sum(coefficient(j) * z**j for j in range(terms))
@@ -180,7 +210,9 @@ def reference_coefficients(z, dt):
     return {
         ds.ETDRK1: dict(E=np.exp(z), Q=dt * p1),
         ds.ETDRK2: dict(E=np.exp(z), Q1=dt * p1, Q2=dt * p2),
-        ds.ETDRK4: dict(E=np.exp(z), E2=np.exp(z / 2), Q=dt * q, f1=dt * f1, f2=dt * f2, f3=dt * f3),
+        ds.ETDRK4: dict(
+            E=np.exp(z), E2=np.exp(z / 2), Q=dt * q, f1=dt * f1, f2=dt * f2, f3=dt * f3
+        ),
     }
 
 
@@ -196,24 +228,47 @@ def test_phi_series_leading_terms():
             w = complex(z)
             e = np.exp(w)
             direct = dict(
-                E=e, E2=np.exp(w / 2), Q=np.expm1(w / 2) / w,
+                E=e,
+                E2=np.exp(w / 2),
+                Q=np.expm1(w / 2) / w,
                 f1=(-4 - w + e * (4 - 3 * w + w**2)) / w**3,
                 f2=(2 + w + e * (w - 2)) / w**3,
                 f3=(-4 - 3 * w - w**2 + e * (4 - w)) / w**3,
             )[name]
-            np.testing.assert_allclose(value, direct, rtol=1e-12, err_msg=f"{name} at {z}")
+            np.testing.assert_allclose(
+                value, direct, rtol=1e-12, err_msg=f"{name} at {z}"
+            )
 
 
-Z_VALUES = [1e-10, -1e-10, 1e-10j, 1e-3, -0.5, -1.0, 1j, -1.0 + 3.0j, 2.0, -20.0, -1e6, 50j, 1e3j, -3.0 - 40j]
+Z_VALUES = [
+    1e-10,
+    -1e-10,
+    1e-10j,
+    1e-3,
+    -0.5,
+    -1.0,
+    1j,
+    -1.0 + 3.0j,
+    2.0,
+    -20.0,
+    -1e6,
+    50j,
+    1e3j,
+    -3.0 - 40j,
+]
 
 
-@pytest.mark.parametrize("stepper", [ds.ETDRK1(), ds.ETDRK2(), ds.ETDRK4()], ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize(
+    "stepper", [ds.ETDRK1(), ds.ETDRK2(), ds.ETDRK4()], ids=lambda s: type(s).__name__
+)
 def test_etdrk_coefficients(stepper):
     """Contour-integral coefficients agree with series / closed forms, including
     tiny |L dt| (where the closed forms cancel catastrophically) and huge |L dt|."""
     dt = 0.37
     z = np.array(Z_VALUES)
-    op = ForcedLinear(jnp.asarray(z / dt), jnp.zeros(len(z), dtype=jnp.complex128), jnp.array(0.0))
+    op = ForcedLinear(
+        jnp.asarray(z / dt), jnp.zeros(len(z), dtype=jnp.complex128), jnp.array(0.0)
+    )
     cache = stepper.init(op, dt)
     refs = [reference_coefficients(zi, dt)[type(stepper)] for zi in z]
     assert set(cache) == set(refs[0])
@@ -230,7 +285,9 @@ def test_etdrk_coefficients_real_symbol_are_real():
     cache = ds.ETDRK4().init(op, 1.0)
     for name, values in cache.items():
         assert values.dtype == jnp.float64, name
-        expected = np.array([reference_coefficients(zi, 1.0)[ds.ETDRK4][name] for zi in z])
+        expected = np.array(
+            [reference_coefficients(zi, 1.0)[ds.ETDRK4][name] for zi in z]
+        )
         np.testing.assert_allclose(values[0], expected.real, rtol=1e-12, err_msg=name)
 
 
@@ -240,8 +297,12 @@ def test_etdrk_coefficients_when_a_contour_node_hits_zero(scale):
     For complex z = -exp(i pi/64) (e.g. KdV with viscosity, z = dt (i beta k^3 - nu k^2))
     a node lands on w = 0 and the direct formulas are evaluated at 0/0."""
     z = -np.exp(1j * np.pi / 64) * scale
-    op = ForcedLinear(jnp.asarray([z]), jnp.zeros(1, dtype=jnp.complex128), jnp.array(0.0))
+    op = ForcedLinear(
+        jnp.asarray([z]), jnp.zeros(1, dtype=jnp.complex128), jnp.array(0.0)
+    )
     cache = ds.ETDRK4().init(op, 1.0)
     ref = reference_coefficients(z, 1.0)[ds.ETDRK4]
     for name, values in cache.items():
-        np.testing.assert_allclose(np.asarray(values)[0], [ref[name]], rtol=1e-10, err_msg=name)
+        np.testing.assert_allclose(
+            np.asarray(values)[0], [ref[name]], rtol=1e-10, err_msg=name
+        )

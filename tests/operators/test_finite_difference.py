@@ -42,7 +42,9 @@ def test_derivative_convergence_1d(order, deriv):
         hs.append(grid.spacing[0])
         errors.append(np.max(np.abs(np.asarray(out) - ds[deriv - 1])))
     slope = fitted_slope(hs, errors)
-    assert abs(slope - order) < 0.3, f"order {order}, d^{deriv}: fitted slope {slope:.3f}, errors {errors}"
+    assert abs(slope - order) < 0.3, (
+        f"order {order}, d^{deriv}: fitted slope {slope:.3f}, errors {errors}"
+    )
 
 
 def _fields_2d(n):
@@ -68,15 +70,25 @@ def test_laplacian_gradient_divergence_convergence_2d(order):
         grid, u, lap, grad, v, div = _fields_2d(n)
         fd = FiniteDifference(grid, order)
         u_, v_ = jnp.asarray(u), jnp.asarray(v)
-        out_lap, out_grad, out_div = fd.laplacian(u_), fd.gradient(u_), fd.divergence(v_)
+        out_lap, out_grad, out_div = (
+            fd.laplacian(u_),
+            fd.gradient(u_),
+            fd.divergence(v_),
+        )
         assert out_grad.shape == (2, *grid.cells)
         hs.append(grid.spacing[0])
         err_lap.append(np.max(np.abs(np.asarray(out_lap) - lap)))
         err_grad.append(np.max(np.abs(np.asarray(out_grad) - grad)))
         err_div.append(np.max(np.abs(np.asarray(out_div) - div)))
-    for name, errors in [("laplacian", err_lap), ("gradient", err_grad), ("divergence", err_div)]:
+    for name, errors in [
+        ("laplacian", err_lap),
+        ("gradient", err_grad),
+        ("divergence", err_div),
+    ]:
         slope = fitted_slope(hs, errors)
-        assert abs(slope - order) < 0.3, f"order {order}, {name}: fitted slope {slope:.3f}, errors {errors}"
+        assert abs(slope - order) < 0.3, (
+            f"order {order}, {name}: fitted slope {slope:.3f}, errors {errors}"
+        )
 
 
 @pytest.mark.parametrize("order", ORDERS)
@@ -92,16 +104,27 @@ def test_axes_in_3d(order):
         shape = [1, 1, 1]
         shape[axis] = cells[axis]
         u = jnp.asarray(np.broadcast_to(g.reshape(shape), cells))
-        fd1 = FiniteDifference(Grid(cells[axis], grid.lower[axis], grid.upper[axis]), order)
+        fd1 = FiniteDifference(
+            Grid(cells[axis], grid.lower[axis], grid.upper[axis]), order
+        )
         for deriv in (1, 2):
-            expected = np.asarray(fd1.derivative(jnp.asarray(g), 0, deriv)).reshape(shape)
+            expected = np.asarray(fd1.derivative(jnp.asarray(g), 0, deriv)).reshape(
+                shape
+            )
             np.testing.assert_allclose(
-                fd.derivative(u, axis, deriv), np.broadcast_to(expected, cells), rtol=1e-13, atol=1e-12
+                fd.derivative(u, axis, deriv),
+                np.broadcast_to(expected, cells),
+                rtol=1e-13,
+                atol=1e-12,
             )
             for other in set(range(3)) - {axis}:
-                np.testing.assert_allclose(fd.derivative(u, other, deriv), 0.0, atol=1e-12)
+                np.testing.assert_allclose(
+                    fd.derivative(u, other, deriv), 0.0, atol=1e-12
+                )
         lap = np.asarray(fd1.derivative(jnp.asarray(g), 0, 2)).reshape(shape)
-        np.testing.assert_allclose(fd.laplacian(u), np.broadcast_to(lap, cells), rtol=1e-13, atol=1e-12)
+        np.testing.assert_allclose(
+            fd.laplacian(u), np.broadcast_to(lap, cells), rtol=1e-13, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("order", ORDERS)
@@ -146,7 +169,9 @@ def test_complex_fields_are_linear():
     a, b = rng.normal(size=16), rng.normal(size=16)
     out = fd.derivative(jnp.asarray(a + 2j * b), 0, 1)
     assert out.dtype == jnp.complex128
-    expected = fd.derivative(jnp.asarray(a), 0, 1) + 2j * fd.derivative(jnp.asarray(b), 0, 1)
+    expected = fd.derivative(jnp.asarray(a), 0, 1) + 2j * fd.derivative(
+        jnp.asarray(b), 0, 1
+    )
     np.testing.assert_allclose(out, expected, rtol=1e-14, atol=1e-12)
 
 

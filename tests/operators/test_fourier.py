@@ -28,7 +28,9 @@ class TrigPoly:
         else:
             modes.append((0,) * grid.ndim)
         self.grid = grid
-        self.kappa = [2 * np.pi * np.asarray(m) / np.asarray(grid.lengths) for m in modes]
+        self.kappa = [
+            2 * np.pi * np.asarray(m) / np.asarray(grid.lengths) for m in modes
+        ]
         self.coeffs = rng.normal(size=len(modes)) + 1j * rng.normal(size=len(modes))
         self.x = np.meshgrid(*grid.coordinates, indexing="ij")
 
@@ -135,7 +137,9 @@ def test_wavenumbers_are_scaled_by_domain_length():
     disc = FourierSpectral(grid)
     kx, ky = disc.wavenumbers()
     assert kx.shape == (8, 1) and ky.shape == (1, 4)
-    np.testing.assert_allclose(kx[:, 0], 2 * np.pi / 4.0 * np.array([0, 1, 2, 3, -4, -3, -2, -1]), rtol=1e-15)
+    np.testing.assert_allclose(
+        kx[:, 0], 2 * np.pi / 4.0 * np.array([0, 1, 2, 3, -4, -3, -2, -1]), rtol=1e-15
+    )
     np.testing.assert_allclose(ky[0], 2 * np.pi / 0.5 * np.arange(4), rtol=1e-15)
     kx_odd, ky_odd = disc.wavenumbers(odd=True)
     assert kx_odd[4, 0] == 0.0 and ky_odd[0, 3] == 0.0
@@ -156,7 +160,9 @@ def test_dealias_mask_keeps_modes_up_to_a_third(cells, real):
     ints = []
     for a, n in enumerate(cells):
         last_real = real and a == len(cells) - 1
-        ints.append(np.fft.rfftfreq(n, 1 / n) if last_real else np.fft.fftfreq(n, 1 / n))
+        ints.append(
+            np.fft.rfftfreq(n, 1 / n) if last_real else np.fft.fftfreq(n, 1 / n)
+        )
     expected = np.ones(mask.shape, dtype=bool)
     for a, (k, n) in enumerate(zip(ints, cells)):
         shape = [1] * len(cells)
@@ -180,8 +186,12 @@ def test_dealias_mask_is_the_largest_alias_free_set(n):
     K = (n - 1) // 3
     k_real = np.arange(n // 2 + 1)
     k_full = np.rint(np.fft.fftfreq(n, 1 / n))
-    np.testing.assert_array_equal(disc.dealias_mask(real=True), k_real <= K, err_msg=f"rfft, n={n}, K={K}")
-    np.testing.assert_array_equal(disc.dealias_mask(real=False), np.abs(k_full) <= K, err_msg=f"fft, n={n}, K={K}")
+    np.testing.assert_array_equal(
+        disc.dealias_mask(real=True), k_real <= K, err_msg=f"rfft, n={n}, K={K}"
+    )
+    np.testing.assert_array_equal(
+        disc.dealias_mask(real=False), np.abs(k_full) <= K, err_msg=f"fft, n={n}, K={K}"
+    )
 
 
 @pytest.mark.parametrize("ndim, real", CASES)
@@ -191,7 +201,9 @@ def test_dealiased_removes_high_modes(ndim, real):
     x = np.meshgrid(*grid.coordinates, indexing="ij")
     kappa = [2 * np.pi / L for L in grid.lengths]
     low = 1.0 + sum(np.cos(k * xa + 0.3 * a) for a, (k, xa) in enumerate(zip(kappa, x)))
-    high = sum(np.sin(((n - 1) // 2) * k * xa) for n, k, xa in zip(grid.cells, kappa, x))
+    high = sum(
+        np.sin(((n - 1) // 2) * k * xa) for n, k, xa in zip(grid.cells, kappa, x)
+    )
     u = low + high
     if not real:
         u = u * (1 - 0.5j)
@@ -231,4 +243,3 @@ def test_validation():
         disc.inverse_laplacian(jnp.zeros((12,)))
     with pytest.raises(ValueError, match="vector field of shape"):
         disc.divergence(jnp.zeros((3, 12, 9)))
-

@@ -17,7 +17,9 @@ def test_defaults_1d():
     assert grid.num_cells == 4
     assert grid.spacing == (0.25,)
     assert grid.axis_names == ("x",)
-    np.testing.assert_allclose(grid.coordinates[0], [0.125, 0.375, 0.625, 0.875], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        grid.coordinates[0], [0.125, 0.375, 0.625, 0.875], rtol=0, atol=1e-15
+    )
 
 
 def test_coordinates_are_cell_centres_on_non_square_domain():
@@ -32,7 +34,9 @@ def test_coordinates_are_cell_centres_on_non_square_domain():
     np.testing.assert_allclose(x, [-0.75, -0.25, 0.25, 0.75], rtol=0, atol=1e-15)
     np.testing.assert_allclose(y, 2.25 + 0.5 * np.arange(6), rtol=0, atol=1e-15)
     # half a cell from each end of the periodic interval
-    for coords, lo, up, h in zip(grid.coordinates, grid.lower, grid.upper, grid.spacing):
+    for coords, lo, up, h in zip(
+        grid.coordinates, grid.lower, grid.upper, grid.spacing
+    ):
         assert coords[0] - lo == pytest.approx(h / 2, abs=1e-15)
         assert up - coords[-1] == pytest.approx(h / 2, abs=1e-15)
 
@@ -50,7 +54,9 @@ def test_mesh_uses_ij_indexing_and_dtype():
     np.testing.assert_array_equal(Y[0, :, 0], grid.coordinates[1])
     np.testing.assert_array_equal(Z[0, 0, :], grid.coordinates[2])
     # constant along the other axes
-    np.testing.assert_array_equal(X, np.broadcast_to(grid.coordinates[0][:, None, None], X.shape))
+    np.testing.assert_array_equal(
+        X, np.broadcast_to(grid.coordinates[0][:, None, None], X.shape)
+    )
     assert grid.mesh(dtype=jnp.float32)[0].dtype == jnp.float32
 
 

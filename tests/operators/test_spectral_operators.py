@@ -24,7 +24,10 @@ class Modes:
 
     def __init__(self, grid, modes):
         self.grid = grid
-        self.modes = [(2 * np.pi * np.asarray(m, float) / np.asarray(grid.lengths), a, p) for m, a, p in modes]
+        self.modes = [
+            (2 * np.pi * np.asarray(m, float) / np.asarray(grid.lengths), a, p)
+            for m, a, p in modes
+        ]
         self.x = np.meshgrid(*grid.coordinates, indexing="ij")
 
     def __call__(self, *alpha):
@@ -32,7 +35,11 @@ class Modes:
         out = np.zeros(self.grid.cells)
         for kappa, a, p in self.modes:
             theta = sum(k * x for k, x in zip(kappa, self.x)) + p
-            out += a * np.prod(kappa ** np.asarray(alpha)) * np.cos(theta + sum(alpha) * np.pi / 2)
+            out += (
+                a
+                * np.prod(kappa ** np.asarray(alpha))
+                * np.cos(theta + sum(alpha) * np.pi / 2)
+            )
         return out
 
     def d(self, axis, order=1):
@@ -76,15 +83,31 @@ def assert_close(actual, expected, tol=1e-12):
 
 
 GRID_1D = Grid(32, lower=-2.0, upper=9.0)  # kept modes |m| <= 10
-GRID_2D = Grid((16, 20), lower=(-1.0, 0.5), upper=(5.0, 9.0))  # kept |m_x| <= 5, |m_y| <= 6
-GRID_3D = Grid((8, 8, 10), lower=(0.0, -1.0, 0.5), upper=(2.0, 2.0, 3.0))  # kept 2, 2, 3
+GRID_2D = Grid(
+    (16, 20), lower=(-1.0, 0.5), upper=(5.0, 9.0)
+)  # kept |m_x| <= 5, |m_y| <= 6
+GRID_3D = Grid(
+    (8, 8, 10), lower=(0.0, -1.0, 0.5), upper=(2.0, 2.0, 3.0)
+)  # kept 2, 2, 3
 
 # degree 3 in 1D, so that products (degree 6) are kept by the 2/3 rule on 32 points
-U_1D = Modes(GRID_1D, [((1,), 1.0, -np.pi / 2), ((2,), 0.5, 0.0), ((3,), 0.3, 0.4), ((0,), 0.2, 0.0)])
+U_1D = Modes(
+    GRID_1D,
+    [((1,), 1.0, -np.pi / 2), ((2,), 0.5, 0.0), ((3,), 0.3, 0.4), ((0,), 0.2, 0.0)],
+)
 # degree (2, 3) in 2D, products (4, 6) are kept
-U_2D = Modes(GRID_2D, [((1, 0), 1.0, 0.1), ((0, 3), 0.4, -0.3), ((2, -1), 0.7, 1.0), ((1, 2), 0.3, 0.0)])
-V_2D = Modes(GRID_2D, [((0, 1), 0.8, 0.5), ((2, 2), -0.3, 0.2), ((1, -3), 0.5, -1.1), ((0, 0), 0.4, 0.0)])
-W_2D = Modes(GRID_2D, [((1, 1), 1.0, 0.3), ((2, -3), 0.5, -0.7), ((0, 2), 0.8, 1.2), ((1, 0), -0.6, 0.0)])
+U_2D = Modes(
+    GRID_2D,
+    [((1, 0), 1.0, 0.1), ((0, 3), 0.4, -0.3), ((2, -1), 0.7, 1.0), ((1, 2), 0.3, 0.0)],
+)
+V_2D = Modes(
+    GRID_2D,
+    [((0, 1), 0.8, 0.5), ((2, 2), -0.3, 0.2), ((1, -3), 0.5, -1.1), ((0, 0), 0.4, 0.0)],
+)
+W_2D = Modes(
+    GRID_2D,
+    [((1, 1), 1.0, 0.3), ((2, -3), 0.5, -0.7), ((0, 2), 0.8, 1.2), ((1, 0), -0.6, 0.0)],
+)
 
 
 def test_kuramoto_sivashinsky_rhs():
@@ -101,7 +124,9 @@ def test_kdv_rhs():
     u = U_1D
     assert_close(rhs(op, u(), part="nonlinear")[0], -3.0 * u() * u.d(0))
     assert_close(rhs(op, u(), part="linear")[0], -0.5 * u.d(0, 3) + 0.1 * u.d(0, 2))
-    assert_close(rhs(op, u())[0], -3.0 * u() * u.d(0) - 0.5 * u.d(0, 3) + 0.1 * u.d(0, 2))
+    assert_close(
+        rhs(op, u())[0], -3.0 * u() * u.d(0) - 0.5 * u.d(0, 3) + 0.1 * u.d(0, 2)
+    )
     # defaults: u_t + 6 u u_x + u_xxx = 0
     op = KortewegDeVries(FourierSpectral(GRID_1D))
     assert_close(rhs(op, u())[0], -6.0 * u() * u.d(0) - u.d(0, 3))
@@ -118,10 +143,7 @@ def test_burgers_rhs_2d():
     op = Burgers(FourierSpectral(GRID_2D), nu=0.05)
     assert op.field_names == ("velocity_x", "velocity_y")
     u, v = U_2D, V_2D
-    expected = [
-        -(u() * c.d(0) + v() * c.d(1)) + 0.05 * c.laplacian()
-        for c in (u, v)
-    ]
+    expected = [-(u() * c.d(0) + v() * c.d(1)) + 0.05 * c.laplacian() for c in (u, v)]
     assert_close(rhs(op, u(), v()), np.stack(expected))
 
 
@@ -129,14 +151,16 @@ def test_burgers_rhs_3d():
     op = Burgers(FourierSpectral(GRID_3D), nu=0.2)
     assert op.field_names == ("velocity_x", "velocity_y", "velocity_z")
     comps = [
-        Modes(GRID_3D, [((1, 0, 1), 1.0, 0.2), ((0, 1, -1), 0.5, 0.0), ((0, 0, 0), 0.3, 0.0)]),
+        Modes(
+            GRID_3D,
+            [((1, 0, 1), 1.0, 0.2), ((0, 1, -1), 0.5, 0.0), ((0, 0, 0), 0.3, 0.0)],
+        ),
         Modes(GRID_3D, [((1, 1, 0), -0.7, 1.0), ((0, 0, 1), 0.4, 0.3)]),
         Modes(GRID_3D, [((0, 1, 1), 0.6, -0.4), ((1, 0, 0), 0.9, 0.0)]),
     ]
     fields = [c() for c in comps]
     expected = [
-        -sum(fields[j] * c.d(j) for j in range(3)) + 0.2 * c.laplacian()
-        for c in comps
+        -sum(fields[j] * c.d(j) for j in range(3)) + 0.2 * c.laplacian() for c in comps
     ]
     assert_close(rhs(op, *fields), np.stack(expected))
 
@@ -144,7 +168,11 @@ def test_burgers_rhs_3d():
 def test_ks_combustion_rhs_2d():
     op = KuramotoSivashinskyCombustion(FourierSpectral(GRID_2D))
     u = U_2D
-    expected = -0.5 * (u.d(0) ** 2 + u.d(1) ** 2) - u.laplacian() - (u.d(0, 4) + 2 * u(2, 2) + u.d(1, 4))
+    expected = (
+        -0.5 * (u.d(0) ** 2 + u.d(1) ** 2)
+        - u.laplacian()
+        - (u.d(0, 4) + 2 * u(2, 2) + u.d(1, 4))
+    )
     assert_close(rhs(op, u())[0], expected)
 
 
@@ -169,7 +197,11 @@ def _ns_expected(w, nu, drag, amplitude, kf_index):
 @pytest.mark.parametrize("amplitude", [None, 0.7])
 def test_navier_stokes_rhs(amplitude):
     op = NavierStokesVorticity(
-        FourierSpectral(GRID_2D), nu=0.05, drag=0.2, forcing_amplitude=amplitude, forcing_wavenumber=2
+        FourierSpectral(GRID_2D),
+        nu=0.05,
+        drag=0.2,
+        forcing_amplitude=amplitude,
+        forcing_wavenumber=2,
     )
     assert op.field_names == ("vorticity",)
     w = W_2D
@@ -181,7 +213,9 @@ def test_navier_stokes_velocity():
     op = NavierStokesVorticity(FourierSpectral(GRID_2D), nu=0.0)
     w = W_2D
     psi = w.inverse_laplacian()
-    uv = np.asarray(op.discretization.inverse(op.velocity(op.encode(jnp.asarray(w())[None]))))
+    uv = np.asarray(
+        op.discretization.inverse(op.velocity(op.encode(jnp.asarray(w())[None])))
+    )
     assert_close(uv, np.stack([-psi.d(1), psi.d(0)]))
 
 
@@ -202,7 +236,11 @@ def test_kolmogorov_forcing():
     k_f = 2 pi n / L_y and y the absolute coordinate (lower bound 0.5 here)."""
     A, n = 1.3, 3
     op = NavierStokesVorticity(
-        FourierSpectral(GRID_2D), nu=0.1, drag=0.5, forcing_amplitude=A, forcing_wavenumber=n
+        FourierSpectral(GRID_2D),
+        nu=0.1,
+        drag=0.5,
+        forcing_amplitude=A,
+        forcing_wavenumber=n,
     )
     kf = 2 * np.pi * n / GRID_2D.lengths[1]
     _, y = GRID_2D.mesh()
@@ -213,11 +251,14 @@ def test_kolmogorov_forcing():
 
 # --- conservation ----------------------------------------------------------
 
+
 def _random_fields(op, rng, band_limited):
     shape = (len(op.field_names), *op.grid.cells)
     fields = jnp.asarray(rng.normal(size=shape))
     if band_limited:  # keep only the modes the 2/3 rule keeps
-        fields = op.decode(jnp.where(op.discretization.dealias_mask(), op.encode(fields), 0.0))
+        fields = op.decode(
+            jnp.where(op.discretization.dealias_mask(), op.encode(fields), 0.0)
+        )
     return fields
 
 
@@ -259,7 +300,9 @@ def test_navier_stokes_nonlinear_term_conserves_mean_energy_enstrophy():
     psi = -op.discretization.inverse_laplacian(w)
     scale = float(jnp.sum(jnp.abs(w * n)))
     assert abs(float(jnp.sum(w * n))) < 1e-12 * scale  # enstrophy
-    assert abs(float(jnp.sum(psi * n))) < 1e-12 * float(jnp.sum(jnp.abs(psi * n)))  # energy
+    assert abs(float(jnp.sum(psi * n))) < 1e-12 * float(
+        jnp.sum(jnp.abs(psi * n))
+    )  # energy
 
 
 @pytest.mark.parametrize("n", [32, 33, 48])
@@ -279,10 +322,13 @@ def test_nonlinear_term_is_alias_free(n):
     k = np.fft.rfftfreq(n, 1 / n)
     expected = np.where(mask, -0.5j * k * sq_hat, 0.0)
     actual = np.asarray(op.nonlinear(jnp.asarray(u_hat)[None], 0.0))[0]
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-11 * np.max(np.abs(expected)))
+    np.testing.assert_allclose(
+        actual, expected, rtol=0, atol=1e-11 * np.max(np.abs(expected))
+    )
 
 
 # --- encode / decode / validation --------------------------------------------
+
 
 @pytest.mark.parametrize(
     "make, grid",
@@ -305,7 +351,9 @@ def test_encode_decode_round_trip_and_shapes(make, grid):
     assert jnp.iscomplexobj(state)
     np.testing.assert_allclose(op.decode(state), fields, rtol=0, atol=1e-13)
     # the linear symbol broadcasts against the state, and the rhs has its shape
-    assert jnp.broadcast_shapes(jnp.shape(op.linear_symbol()), state.shape) == state.shape
+    assert (
+        jnp.broadcast_shapes(jnp.shape(op.linear_symbol()), state.shape) == state.shape
+    )
     assert op(state, 0.0).shape == state.shape
     with pytest.raises(ValueError, match="expected fields of shape"):
         op.encode(fields[0])

@@ -19,17 +19,37 @@ def run(tmp_path_factory):
     from diffsim.jobs.cli import main
 
     out = tmp_path_factory.mktemp("closure")
-    args = ["optimize", str(ROOT / "configs/euler_flux_closure.yaml"), "precision=float64", "grid.cells=[16]",
-            "time.t_end=0.06", "time.snapshots=2", "physics.fine_factor=4", "physics.train_states=3",
-            "physics.test_states=2", "physics.width=8", "optimize.iterations=8", "optimize.checkpoint_every=4",
-            "optimize.optimizer.learning_rate=0.01", "--out", str(out)]
+    args = [
+        "optimize",
+        str(ROOT / "configs/euler_flux_closure.yaml"),
+        "precision=float64",
+        "grid.cells=[16]",
+        "time.t_end=0.06",
+        "time.snapshots=2",
+        "physics.fine_factor=4",
+        "physics.train_states=3",
+        "physics.test_states=2",
+        "physics.width=8",
+        "optimize.iterations=8",
+        "optimize.checkpoint_every=4",
+        "optimize.optimizer.learning_rate=0.01",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     return out
 
 
 def test_summary_and_loss_decrease(run):
     summary = json.loads((run / "summary.json").read_text())
-    for key in ("error_plain", "error_trained", "loss_initial", "loss_final", "iterations", "wall_s"):
+    for key in (
+        "error_plain",
+        "error_trained",
+        "loss_initial",
+        "loss_final",
+        "iterations",
+        "wall_s",
+    ):
         assert key in summary, key
     assert summary["iterations"] == 8
     assert summary["loss_final"] < 0.9 * summary["loss_initial"]
@@ -47,6 +67,8 @@ def test_fine_reference_is_closer_to_the_exact_solution_than_the_coarse_solver(r
         sol = solve_riemann(states[0], states[1], 1.4)
         for j, t in enumerate(ds["t"].values):
             exact = cell_averages(sol, edges, float(t), 0.5)[0]
-            ref_err.append(np.mean(np.abs(ds["density_reference"].values[s, j] - exact)))
+            ref_err.append(
+                np.mean(np.abs(ds["density_reference"].values[s, j] - exact))
+            )
             plain_err.append(np.mean(np.abs(ds["density_plain"].values[s, j] - exact)))
     assert np.mean(ref_err) < 0.7 * np.mean(plain_err)

@@ -18,7 +18,14 @@ def _final_state(config_path, overrides, num_steps=None, dt=None):
     setup = scenario().build(config, physics, jax.random.key(0))
     y0 = jnp.asarray(setup.initial)
     if dt is None:
-        sol = ds.solve_cfl(setup.operator, ds.SSPRK3(), y0, t1=config.time.t_end, cfl=config.time.cfl, max_steps=100_000)
+        sol = ds.solve_cfl(
+            setup.operator,
+            ds.SSPRK3(),
+            y0,
+            t1=config.time.t_end,
+            cfl=config.time.cfl,
+            max_steps=100_000,
+        )
     else:
         sol = ds.solve(setup.operator, ds.SSPRK3(), y0, dt=dt, num_steps=num_steps)
     return np.asarray(sol.ys[-1]), setup.exact(config.time.t_end)
@@ -34,14 +41,19 @@ def test_sod_l1_error_decreases_at_the_expected_rate():
         errors.append(np.mean(np.abs(y[0] - exact[0])))
     order = _fitted_order(ns, errors)
     assert 0.6 < order < 1.2, (errors, order)
-    assert errors[1] <= 1.9e-3  # 200 cells, WENO5-Z/HLLC/SSP-RK3, CFL 0.5 (JAX-Fluids: 1.9e-3)
+    assert (
+        errors[1] <= 1.9e-3
+    )  # 200 cells, WENO5-Z/HLLC/SSP-RK3, CFL 0.5 (JAX-Fluids: 1.9e-3)
 
 
 # WENO5-Z (time-integrated vortex): 4.69 on 32 -> 64 cells, 5.22 on 64 -> 128
 # (default eps = 1e-6). With eps = 1e-12 the nonlinear weights stay active in
 # the vortex's faint Gaussian far field and the order is 3.7 on both pairs.
 # Without the average correction the same run converges at 2.4.
-@pytest.mark.parametrize("reconstruction, ns, expected", [("weno5z", [32, 64], 4.5), ("muscl", [20, 40, 80], 1.5)])
+@pytest.mark.parametrize(
+    "reconstruction, ns, expected",
+    [("weno5z", [32, 64], 4.5), ("muscl", [20, 40, 80], 1.5)],
+)
 def test_isentropic_vortex_order(reconstruction, ns, expected):
     """Smooth flow: the formal order shows. dt ~ h^(5/3) for WENO5 keeps the
     third-order time error below the fifth-order space error."""
@@ -52,7 +64,11 @@ def test_isentropic_vortex_order(reconstruction, ns, expected):
         steps = int(np.ceil(t_end / dt))
         y, exact = _final_state(
             "configs/isentropic_vortex.yaml",
-            [f"grid.cells=[{n},{n}]", f"scheme.reconstruction={reconstruction}", f"time.t_end={t_end}"],
+            [
+                f"grid.cells=[{n},{n}]",
+                f"scheme.reconstruction={reconstruction}",
+                f"time.t_end={t_end}",
+            ],
             num_steps=steps,
             dt=t_end / steps,
         )
@@ -78,7 +94,13 @@ def test_weno5_truncation_error_order_on_nonlinear_smooth_data(correction, expec
     gamma = 1.4
 
     def primitive(x):
-        return np.stack([1 + 0.2 * np.sin(2 * np.pi * x), 0.5 + 0.2 * np.cos(2 * np.pi * x), 1 + 0.2 * np.sin(2 * np.pi * x + 1)])
+        return np.stack(
+            [
+                1 + 0.2 * np.sin(2 * np.pi * x),
+                0.5 + 0.2 * np.cos(2 * np.pi * x),
+                1 + 0.2 * np.sin(2 * np.pi * x + 1),
+            ]
+        )
 
     def conservative(x):
         r, u, p = primitive(x)

@@ -9,10 +9,22 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_learned_flux_from_the_cli(tmp_path):
     from diffsim.jobs.cli import main
 
-    args = ["optimize", str(ROOT / "configs/learned_flux.yaml"), "grid.cells=[24]", "time.t_end=1.0", "time.dt=0.05",
-            "time.snapshots=2", "physics.samples=2", "physics.width=8", "optimize.iterations=40",
-            "optimize.checkpoint_every=20", "optimize.optimizer.learning_rate=0.05",
-            "optimize.optimizer.schedule.name=constant", "--out", str(tmp_path)]
+    args = [
+        "optimize",
+        str(ROOT / "configs/learned_flux.yaml"),
+        "grid.cells=[24]",
+        "time.t_end=1.0",
+        "time.dt=0.05",
+        "time.snapshots=2",
+        "physics.samples=2",
+        "physics.width=8",
+        "optimize.iterations=40",
+        "optimize.checkpoint_every=20",
+        "optimize.optimizer.learning_rate=0.05",
+        "optimize.optimizer.schedule.name=constant",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(args) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["iterations"] == 40

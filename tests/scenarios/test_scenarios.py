@@ -6,33 +6,63 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diffsim.jobs import load_config, registry
+from diffsim.jobs import TimeDependentScenario, load_config, registry
 from diffsim.jobs.run import run
 from diffsim.scenarios.burgers_shock import cole_hopf_sine
 from diffsim.scenarios.kdv_two_soliton import two_soliton
-
-from diffsim.jobs import TimeDependentScenario
 
 CONFIGS = sorted(Path("configs").glob("*.yaml"))
 
 # reduced overrides, and bounds on the reported errors where there is an exact solution
 REDUCED = {
     "ks_chaos": (["grid.cells=[64]", "time.t_end=5", "time.snapshots=5"], {}),
-    "burgers_shock": (["grid.cells=[256]", "physics.nu=0.05", "time.t_end=1.5", "time.snapshots=3"], {"l2_relative": 1e-6}),
+    "burgers_shock": (
+        ["grid.cells=[256]", "physics.nu=0.05", "time.t_end=1.5", "time.snapshots=3"],
+        {"l2_relative": 1e-6},
+    ),
     "burgers_inverse": (["grid.cells=[32]", "time.t_end=0.5"], {}),
-    "kdv_two_soliton": (["grid.cells=[256]", "time.t_end=4.0", "time.snapshots=4"], {"l2_relative": 1e-4}),
-    "taylor_green": (["grid.cells=[16,16]", "time.t_end=2", "time.snapshots=2"], {"l2_relative": 1e-12}),
-    "kolmogorov_flow": (["grid.cells=[32,32]", "time.t_end=0.5", "time.snapshots=2"], {}),
-    "decaying_turbulence": (["grid.cells=[32,32]", "time.t_end=0.5", "time.snapshots=2", "physics.peak_wavenumber=3"], {}),
+    "kdv_two_soliton": (
+        ["grid.cells=[256]", "time.t_end=4.0", "time.snapshots=4"],
+        {"l2_relative": 1e-4},
+    ),
+    "taylor_green": (
+        ["grid.cells=[16,16]", "time.t_end=2", "time.snapshots=2"],
+        {"l2_relative": 1e-12},
+    ),
+    "kolmogorov_flow": (
+        ["grid.cells=[32,32]", "time.t_end=0.5", "time.snapshots=2"],
+        {},
+    ),
+    "decaying_turbulence": (
+        [
+            "grid.cells=[32,32]",
+            "time.t_end=0.5",
+            "time.snapshots=2",
+            "physics.peak_wavenumber=3",
+        ],
+        {},
+    ),
     # finite volumes: coarse grids, so the bounds are loose (measured values in the comments)
     "sod": (["grid.cells=[50]", "time.snapshots=2"], {"l1_density": 0.02}),  # 9.4e-3
     "lax": (["grid.cells=[50]", "time.snapshots=2"], {"l1_density": 0.04}),
     "shu_osher": (["grid.cells=[100]", "time.t_end=0.2", "time.snapshots=1"], {}),
-    "woodward_colella": (["grid.cells=[100]", "time.t_end=0.005", "time.snapshots=1"], {}),
-    "isentropic_vortex": (["grid.cells=[16,16]", "time.t_end=0.2", "time.snapshots=1"], {"l1_density": 0.01}),
+    "woodward_colella": (
+        ["grid.cells=[100]", "time.t_end=0.005", "time.snapshots=1"],
+        {},
+    ),
+    "isentropic_vortex": (
+        ["grid.cells=[16,16]", "time.t_end=0.2", "time.snapshots=1"],
+        {"l1_density": 0.01},
+    ),
     "riemann_2d": (["grid.cells=[24,24]", "time.t_end=0.05", "time.snapshots=1"], {}),
-    "kelvin_helmholtz": (["grid.cells=[16,16]", "time.t_end=0.05", "time.snapshots=1"], {}),
-    "double_mach_reflection": (["grid.cells=[32,8]", "time.t_end=0.01", "time.snapshots=1"], {}),
+    "kelvin_helmholtz": (
+        ["grid.cells=[16,16]", "time.t_end=0.05", "time.snapshots=1"],
+        {},
+    ),
+    "double_mach_reflection": (
+        ["grid.cells=[32,8]", "time.t_end=0.01", "time.snapshots=1"],
+        {},
+    ),
     "explosion_3d": (["grid.cells=[8,8,8]", "time.t_end=0.02", "time.snapshots=1"], {}),
 }
 
@@ -45,12 +75,18 @@ def test_every_scenario_has_a_config():
     named = {yaml.safe_load(p.read_text())["scenario"] for p in CONFIGS}
     assert named == set(registry())
     # time-dependent ones run here; steady (Helmholtz) ones in test_helmholtz_scenarios.py
-    assert set(REDUCED) == {n for n, s in registry().items() if issubclass(s, TimeDependentScenario)}
+    assert set(REDUCED) == {
+        n for n, s in registry().items() if issubclass(s, TimeDependentScenario)
+    }
     # time-dependent ones run here; steady (Helmholtz) ones in test_helmholtz_scenarios.py
-    assert set(REDUCED) == {n for n, s in registry().items() if issubclass(s, TimeDependentScenario)}
+    assert set(REDUCED) == {
+        n for n, s in registry().items() if issubclass(s, TimeDependentScenario)
+    }
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIGS if p.stem in REDUCED], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [p for p in CONFIGS if p.stem in REDUCED], ids=lambda p: p.stem
+)
 def test_config_runs_at_reduced_size(path, tmp_path):
     overrides, bounds = REDUCED[path.stem]
     config, physics, scenario = load_config(path, overrides)
@@ -90,7 +126,9 @@ def test_two_soliton_reference_is_a_kdv_solution():
     t = 1.5  # mid-collision
     u_t = (u(x, t + h) - u(x, t - h)) / (2 * h)
     u_x = (u(x + h, t) - u(x - h, t)) / (2 * h)
-    u_xxx = (u(x + 2 * h, t) - 2 * u(x + h, t) + 2 * u(x - h, t) - u(x - 2 * h, t)) / (2 * h**3)
+    u_xxx = (u(x + 2 * h, t) - 2 * u(x + h, t) + 2 * u(x - h, t) - u(x - 2 * h, t)) / (
+        2 * h**3
+    )
     residual = u_t + 6 * u(x, t) * u_x + u_xxx
     assert np.max(np.abs(residual)) < 1e-3 * np.max(np.abs(u_t))
     # far apart, each soliton is 2 kappa^2 sech^2(kappa (x - x_i - 4 kappa^2 t)) up to a phase shift

@@ -27,7 +27,9 @@ def _van_leer_slope(a, b):
 
 
 def _mc_slope(a, b):
-    limit = jnp.minimum(jnp.minimum(2.0 * jnp.abs(a), 2.0 * jnp.abs(b)), 0.5 * jnp.abs(a + b))
+    limit = jnp.minimum(
+        jnp.minimum(2.0 * jnp.abs(a), 2.0 * jnp.abs(b)), 0.5 * jnp.abs(a + b)
+    )
     return 0.5 * (jnp.sign(a) + jnp.sign(b)) * limit
 
 
@@ -53,7 +55,9 @@ class MUSCL(AbstractReconstruction):
 
     def __check_init__(self):
         if self.limiter not in _LIMITERS:
-            raise ValueError(f"MUSCL: limiter must be one of {_LIMITERS}, got {self.limiter!r}")
+            raise ValueError(
+                f"MUSCL: limiter must be one of {_LIMITERS}, got {self.limiter!r}"
+            )
 
     def reconstruct_stencil(self, stencil):
         v0, v1, v2, v3 = stencil

@@ -79,7 +79,9 @@ class WENO5JS(AbstractReconstruction):
         if not self.eps > 0:
             raise ValueError(f"WENO5JS: eps must be > 0, got {self.eps}")
         if not (isinstance(self.power, int) and self.power >= 1):
-            raise ValueError(f"WENO5JS: power must be a positive int, got {self.power!r}")
+            raise ValueError(
+                f"WENO5JS: power must be a positive int, got {self.power!r}"
+            )
 
     def _value(self, v0, v1, v2, v3, v4):
         return _weno5(v0, v1, v2, v3, v4, False, _eps(self.eps, v0), self.power)
@@ -122,7 +124,9 @@ class WENO5Z(AbstractReconstruction):
         if not self.eps > 0:
             raise ValueError(f"WENO5Z: eps must be > 0, got {self.eps}")
         if not (isinstance(self.power, int) and self.power >= 1):
-            raise ValueError(f"WENO5Z: power must be a positive int, got {self.power!r}")
+            raise ValueError(
+                f"WENO5Z: power must be a positive int, got {self.power!r}"
+            )
 
     def _value(self, v0, v1, v2, v3, v4):
         return _weno5(v0, v1, v2, v3, v4, True, _eps(self.eps, v0), self.power)

@@ -40,19 +40,25 @@ class AbstractRiemannSolver(eqx.Module):
         """Numerical flux across faces normal to spatial axis `axis` (0: x,
         1: y, 2: z) between the primitive states `prim_left` and `prim_right`."""
         if prim_left.shape != prim_right.shape:
-            raise ValueError(f"{type(self).__name__}.flux: left {prim_left.shape} and right {prim_right.shape} differ")
+            raise ValueError(
+                f"{type(self).__name__}.flux: left {prim_left.shape} and right {prim_right.shape} differ"
+            )
         ndim = prim_left.shape[0] - 2
         if not 1 <= ndim <= 3 or not 0 <= axis < ndim:
             raise ValueError(
                 f"{type(self).__name__}.flux: need 3-5 variables and 0 <= axis < ndim, got "
                 f"{prim_left.shape[0]} variables and axis={axis}"
             )
-        return jnp.stack(self.flux_components(tuple(prim_left), tuple(prim_right), eos, axis))
+        return jnp.stack(
+            self.flux_components(tuple(prim_left), tuple(prim_right), eos, axis)
+        )
 
 
 def check_wave_speeds(name: str, wave_speeds: str) -> None:
     if wave_speeds not in WAVE_SPEEDS:
-        raise ValueError(f"{name}: wave_speeds must be one of {WAVE_SPEEDS}, got {wave_speeds!r}")
+        raise ValueError(
+            f"{name}: wave_speeds must be one of {WAVE_SPEEDS}, got {wave_speeds!r}"
+        )
 
 
 class Side(eqx.Module):
@@ -68,7 +74,14 @@ class Side(eqx.Module):
     @classmethod
     def of(cls, w: Sequence[Array], eos: IdealGas, axis: int) -> Side:
         rho, velocity, p = w[0], tuple(w[1:-1]), w[-1]
-        return cls(rho, velocity, p, velocity[axis], eos.sound_speed(rho, p), eos.total_energy(rho, velocity, p))
+        return cls(
+            rho,
+            velocity,
+            p,
+            velocity[axis],
+            eos.sound_speed(rho, p),
+            eos.total_energy(rho, velocity, p),
+        )
 
     def conservative(self) -> tuple[Array, ...]:
         return (self.rho, *(self.rho * u for u in self.velocity), self.energy)
@@ -76,7 +89,10 @@ class Side(eqx.Module):
     def flux(self, axis: int) -> tuple[Array, ...]:
         """Physical flux `(rho u_n, rho u_n u + p e_n, u_n (E + p))`."""
         mass = self.rho * self.un
-        momentum = tuple(mass * u + self.p if d == axis else mass * u for d, u in enumerate(self.velocity))
+        momentum = tuple(
+            mass * u + self.p if d == axis else mass * u
+            for d, u in enumerate(self.velocity)
+        )
         return (mass, *momentum, self.un * (self.energy + self.p))
 
 
@@ -98,7 +114,11 @@ def roe_averages(left: Side, right: Side, eos: IdealGas):
     h_r = div(right.energy + right.p, right.rho)
     enthalpy = wl * h_l + wr * h_r
     du2 = sum((b - a) * (b - a) for a, b in zip(left.velocity, right.velocity))
-    c2 = wl * left.c * left.c + wr * right.c * right.c + 0.5 * (gamma - 1.0) * wl * wr * du2
+    c2 = (
+        wl * left.c * left.c
+        + wr * right.c * right.c
+        + 0.5 * (gamma - 1.0) * wl * wr * du2
+    )
     return sl * sr, velocity, enthalpy, jnp.sqrt(c2)
 
 

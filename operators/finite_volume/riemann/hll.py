@@ -32,4 +32,7 @@ class HLL(AbstractRiemannSolver):
         inv = div(1.0, s_r - s_l)
         fl, fr = lt.flux(axis), rt.flux(axis)
         ul, ur = lt.conservative(), rt.conservative()
-        return tuple((s_r * a - s_l * b + s_r * s_l * (y - x)) * inv for a, b, x, y in zip(fl, fr, ul, ur))
+        return tuple(
+            (s_r * a - s_l * b + s_r * s_l * (y - x)) * inv
+            for a, b, x, y in zip(fl, fr, ul, ur)
+        )

@@ -51,13 +51,22 @@ class HLLC(AbstractRiemannSolver):
         )
         s_k = pick(s_l, s_r)
         m_k = pick(ml, mr)  # rho_K (S_K - u_K)
-        weight = pick(jnp.minimum(s_l, 0.0), jnp.maximum(s_r, 0.0))  # 0: supersonic, F = F_K
+        weight = pick(
+            jnp.minimum(s_l, 0.0), jnp.maximum(s_r, 0.0)
+        )  # 0: supersonic, F = F_K
         # The star state is only used where weight != 0, where S_K != S*;
         # guard the division so that neither branch produces inf or NaN.
         den = s_k - s_star
         den = jnp.where(weight == 0.0, 1.0, den)
         factor = div(m_k, den)  # rho*_K
-        star_velocity = tuple(s_star if d == axis else u for d, u in enumerate(k.velocity))
-        star_energy = factor * (div(k.energy, k.rho) + (s_star - k.un) * (s_star + div(k.p, m_k)))
+        star_velocity = tuple(
+            s_star if d == axis else u for d, u in enumerate(k.velocity)
+        )
+        star_energy = factor * (
+            div(k.energy, k.rho) + (s_star - k.un) * (s_star + div(k.p, m_k))
+        )
         u_star = (factor, *(factor * u for u in star_velocity), star_energy)
-        return tuple(f + weight * (us - u) for f, us, u in zip(k.flux(axis), u_star, k.conservative()))
+        return tuple(
+            f + weight * (us - u)
+            for f, us, u in zip(k.flux(axis), u_star, k.conservative())
+        )

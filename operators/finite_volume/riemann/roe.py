@@ -49,14 +49,24 @@ class Roe(AbstractRiemannSolver):
         a1 = 0.5 * inv_c2 * (dp - rho * c * dun)
         a5 = 0.5 * inv_c2 * (dp + rho * c * dun)
         a2 = (rt.rho - lt.rho) - dp * inv_c2
-        shear = [(d, rho * (b - a)) for d, (a, b) in enumerate(zip(lt.velocity, rt.velocity)) if d != axis]
+        shear = [
+            (d, rho * (b - a))
+            for d, (a, b) in enumerate(zip(lt.velocity, rt.velocity))
+            if d != axis
+        ]
         lam1, lam2, lam5 = un - c, un, un + c
         abs2 = jnp.abs(lam2)
         if self.entropy_fix:
             # state between the 1-wave and the contact, and between the contact and the 5-wave
-            abs1 = _harten_hyman(lam1, lt.un - lt.c, _star_speed(lt, a1, vel, h - un * c, un - c, axis, gamma, -1.0))
+            abs1 = _harten_hyman(
+                lam1,
+                lt.un - lt.c,
+                _star_speed(lt, a1, vel, h - un * c, un - c, axis, gamma, -1.0),
+            )
             abs5 = _harten_hyman(
-                lam5, _star_speed(rt, -a5, vel, h + un * c, un + c, axis, gamma, 1.0), rt.un + rt.c
+                lam5,
+                _star_speed(rt, -a5, vel, h + un * c, un + c, axis, gamma, 1.0),
+                rt.un + rt.c,
             )
         else:
             abs1, abs5 = jnp.abs(lam1), jnp.abs(lam5)
@@ -86,7 +96,10 @@ def _star_speed(side, alpha, vel, h_wave, un_wave, axis, gamma, sign):
     tiny = jnp.finfo(jnp.result_type(side.rho)).tiny
     rho = side.rho + alpha
     rho = jnp.where(rho > tiny, rho, tiny)
-    momentum = [side.rho * u + alpha * (un_wave if d == axis else v) for d, (u, v) in enumerate(zip(side.velocity, vel))]
+    momentum = [
+        side.rho * u + alpha * (un_wave if d == axis else v)
+        for d, (u, v) in enumerate(zip(side.velocity, vel))
+    ]
     energy = side.energy + alpha * h_wave
     inv_rho = div(1.0, rho)
     kinetic = 0.5 * sum(m * m for m in momentum) * inv_rho

@@ -18,4 +18,6 @@ class Rusanov(AbstractRiemannSolver):
         s = jnp.maximum(jnp.abs(lt.un) + lt.c, jnp.abs(rt.un) + rt.c)
         fl, fr = lt.flux(axis), rt.flux(axis)
         ul, ur = lt.conservative(), rt.conservative()
-        return tuple(0.5 * (a + b) - 0.5 * s * (y - x) for a, b, x, y in zip(fl, fr, ul, ur))
+        return tuple(
+            0.5 * (a + b) - 0.5 * s * (y - x) for a, b, x, y in zip(fl, fr, ul, ur)
+        )

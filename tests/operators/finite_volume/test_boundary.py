@@ -19,7 +19,9 @@ from diffsim.operators.finite_volume import (
 )
 from diffsim.operators.finite_volume.boundary import pad
 
-W = tuple(jnp.asarray(np.arange(20.0).reshape(5, 4) + 100 * v) for v in range(4))  # rho, u, v, p on 5x4 cells
+W = tuple(
+    jnp.asarray(np.arange(20.0).reshape(5, 4) + 100 * v) for v in range(4)
+)  # rho, u, v, p on 5x4 cells
 
 
 def test_periodic_ghosts_wrap():
@@ -59,11 +61,15 @@ def test_boundary_specification_forms():
     b = Euler(grid, boundaries=(Outflow(), (Outflow(), Outflow())))
     assert a.boundaries == b.boundaries == ((Outflow(), Outflow()),) * 2
     c = Euler(grid, boundaries=((ReflectingWall(), Outflow()), Periodic()))
-    assert isinstance(c.boundaries[0][0], ReflectingWall) and isinstance(c.boundaries[1][1], Periodic)
+    assert isinstance(c.boundaries[0][0], ReflectingWall) and isinstance(
+        c.boundaries[1][1], Periodic
+    )
 
 
 def test_periodic_must_be_paired():
-    with pytest.raises(ValueError, match=r"boundaries\[1\] \(y\) pairs Periodic with Outflow"):
+    with pytest.raises(
+        ValueError, match=r"boundaries\[1\] \(y\) pairs Periodic with Outflow"
+    ):
         Euler(Grid((8, 6)), boundaries=(Outflow(), (Periodic(), Outflow())))
 
 
@@ -74,19 +80,38 @@ def test_malformed_specifications():
         Euler(Grid((8, 6)), boundaries=("wall", Outflow()))
     with pytest.raises(ValueError, match="velocity components"):
         Euler(Grid((8, 6)), boundaries=(Inflow(1.0, (1.0,), 1.0), Outflow()))
-    with pytest.raises(ValueError, match="needs at least 7 cells along an axis with a wall"):
+    with pytest.raises(
+        ValueError, match="needs at least 7 cells along an axis with a wall"
+    ):
         Euler(Grid((6, 8)), reconstruction=WENO5Z(), boundaries=ReflectingWall())
     with pytest.raises(ValueError, match="needs at least 3 cells"):
-        Euler(Grid((2, 8)), reconstruction=WENO5Z(), boundaries=ReflectingWall(), average_correction=False)
+        Euler(
+            Grid((2, 8)),
+            reconstruction=WENO5Z(),
+            boundaries=ReflectingWall(),
+            average_correction=False,
+        )
 
 
-@pytest.mark.parametrize("rec", [FirstOrder(), MUSCL(), WENO5Z()], ids=lambda r: type(r).__name__)
+@pytest.mark.parametrize(
+    "rec", [FirstOrder(), MUSCL(), WENO5Z()], ids=lambda r: type(r).__name__
+)
 @pytest.mark.parametrize("variables", ["primitive", "characteristic"])
 def test_reflecting_wall_has_no_normal_mass_flux(rec, variables):
     grid = Grid((10, 8))
-    op = Euler(grid, reconstruction=rec, boundaries=(ReflectingWall(), ReflectingWall()), variables=variables)
+    op = Euler(
+        grid,
+        reconstruction=rec,
+        boundaries=(ReflectingWall(), ReflectingWall()),
+        variables=variables,
+    )
     x, y = grid.mesh()
-    w = (1.0 + 0.3 * jnp.sin(7 * x + 2 * y), 0.4 + 0.2 * jnp.cos(3 * y), -0.3 + 0.1 * x, 1.0 + 0.2 * jnp.cos(5 * x * y))
+    w = (
+        1.0 + 0.3 * jnp.sin(7 * x + 2 * y),
+        0.4 + 0.2 * jnp.cos(3 * y),
+        -0.3 + 0.1 * x,
+        1.0 + 0.2 * jnp.cos(5 * x * y),
+    )
     for axis in (0, 1):
         flux = op.face_fluxes(w, axis)
         mass = np.asarray(flux[0])
@@ -95,7 +120,9 @@ def test_reflecting_wall_has_no_normal_mass_flux(rec, variables):
             np.testing.assert_allclose(wall, 0.0, atol=1e-14)
         tangential = np.asarray(flux[2 - axis])  # momentum along the wall
         np.testing.assert_allclose(np.take(tangential, 0, axis=axis), 0.0, atol=1e-14)
-        assert np.max(np.abs(np.take(np.asarray(flux[1 + axis]), 0, axis=axis))) > 0.5  # wall pressure
+        assert (
+            np.max(np.abs(np.take(np.asarray(flux[1 + axis]), 0, axis=axis))) > 0.5
+        )  # wall pressure
 
 
 def _left_of_moving_front(coords, t):
@@ -125,7 +152,17 @@ def test_switch_chooses_by_ghost_position_and_time():
     xs, _ = ghost_coordinates(grid, (12, 4), 1, 1, 2)
     np.testing.assert_allclose(np.asarray(xs[:, 0]), (np.arange(-2, 10) + 0.5) / 8)
     # the operator binds t itself: a time-dependent inflow changes the rate
-    op = Euler(grid, boundaries=(Periodic(), (ReflectingWall(), bc)), reconstruction=FirstOrder())
-    u = op.encode(jnp.stack([jnp.ones((8, 4)), jnp.zeros((8, 4)), jnp.zeros((8, 4)), jnp.ones((8, 4))]))
+    op = Euler(
+        grid,
+        boundaries=(Periodic(), (ReflectingWall(), bc)),
+        reconstruction=FirstOrder(),
+    )
+    u = op.encode(
+        jnp.stack(
+            [jnp.ones((8, 4)), jnp.zeros((8, 4)), jnp.zeros((8, 4)), jnp.ones((8, 4))]
+        )
+    )
     r0, r1 = np.asarray(op(u, 0.0)), np.asarray(op(u, 0.5))
-    assert np.abs(r0[:, :, -1] - r1[:, :, -1]).max() > 0.1 and np.allclose(r0[:, :, 0], r1[:, :, 0])
+    assert np.abs(r0[:, :, -1] - r1[:, :, -1]).max() > 0.1 and np.allclose(
+        r0[:, :, 0], r1[:, :, 0]
+    )

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from diffsim.operators import Grid
-from diffsim.operators.finite_volume import Euler, IdealGas, conservative_to_primitive, primitive_to_conservative
+from diffsim.operators.finite_volume import (
+    Euler,
+    IdealGas,
+    conservative_to_primitive,
+    primitive_to_conservative,
+)
 
 
 def random_primitive(key, ndim, shape=(7,)):
@@ -20,9 +25,13 @@ def random_primitive(key, ndim, shape=(7,)):
 def test_ideal_gas_formulas():
     eos = IdealGas(1.4)
     rho, p = jnp.asarray(1.3), jnp.asarray(0.7)
-    np.testing.assert_allclose(eos.sound_speed(rho, p), np.sqrt(1.4 * 0.7 / 1.3), rtol=1e-15)
+    np.testing.assert_allclose(
+        eos.sound_speed(rho, p), np.sqrt(1.4 * 0.7 / 1.3), rtol=1e-15
+    )
     np.testing.assert_allclose(eos.internal_energy(rho, p), 0.7 / 0.4, rtol=1e-15)
-    np.testing.assert_allclose(eos.pressure_from_internal_energy(rho, jnp.asarray(2.0)), 0.8, rtol=1e-15)
+    np.testing.assert_allclose(
+        eos.pressure_from_internal_energy(rho, jnp.asarray(2.0)), 0.8, rtol=1e-15
+    )
     E = eos.total_energy(rho, (jnp.asarray(0.5), jnp.asarray(-2.0)), p)
     np.testing.assert_allclose(E, 0.7 / 0.4 + 0.5 * 1.3 * (0.25 + 4.0), rtol=1e-15)
     U = jnp.asarray([1.3, 1.3 * 0.5, 1.3 * -2.0, float(E)])
@@ -49,8 +58,12 @@ def test_round_trip(ndim):
     u = primitive_to_conservative(w, eos)
     assert u.shape == w.shape
     np.testing.assert_allclose(u[0], w[0], rtol=1e-15)
-    np.testing.assert_allclose(u[1 : 1 + ndim], w[0][None] * w[1 : 1 + ndim], rtol=1e-15)
-    np.testing.assert_allclose(conservative_to_primitive(u, eos), w, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(
+        u[1 : 1 + ndim], w[0][None] * w[1 : 1 + ndim], rtol=1e-15
+    )
+    np.testing.assert_allclose(
+        conservative_to_primitive(u, eos), w, rtol=1e-13, atol=1e-14
+    )
 
 
 def test_float32_state_stays_float32():

@@ -17,7 +17,16 @@ import pytest
 
 import diffsim as ds
 from diffsim.operators import Grid
-from diffsim.operators.finite_volume import HLLC, WENO5JS, WENO5Z, Euler, FirstOrder, IdealGas, Roe, Rusanov
+from diffsim.operators.finite_volume import (
+    HLLC,
+    WENO5JS,
+    WENO5Z,
+    Euler,
+    FirstOrder,
+    IdealGas,
+    Roe,
+    Rusanov,
+)
 from diffsim.operators.finite_volume._fused import fused_face_map
 
 
@@ -38,7 +47,9 @@ def rollout_loss(grid, y0, num_steps, stepper, **kw):
 
     def loss(gamma, y, adjoint):
         op = Euler(grid, eos=IdealGas(gamma), **kw)
-        sol = ds.solve(op, stepper, y, dt=0.3 / grid.cells[0], num_steps=num_steps, adjoint=adjoint)
+        sol = ds.solve(
+            op, stepper, y, dt=0.3 / grid.cells[0], num_steps=num_steps, adjoint=adjoint
+        )
         return jnp.sum(weights * sol.ys[-1] ** 2)
 
     return loss
@@ -50,7 +61,10 @@ def smooth_direction(y0):
     much smaller finite-difference step)."""
     x = np.arange(y0.shape[-1]) / y0.shape[-1]
     c = np.random.default_rng(3).normal(size=(y0.shape[0], 4, 2))
-    modes = sum(c[:, k, 0, None] * np.sin(2 * np.pi * (k + 1) * x + c[:, k, 1, None]) for k in range(4))
+    modes = sum(
+        c[:, k, 0, None] * np.sin(2 * np.pi * (k + 1) * x + c[:, k, 1, None])
+        for k in range(4)
+    )
     return jnp.asarray(modes)
 
 
@@ -60,7 +74,9 @@ def fd_check(loss, gamma, y0, adjoints, rtol=1e-6, eps=1e-6):
     fd_gamma = (f(gamma + eps, y0) - f(gamma - eps, y0)) / (2 * eps)
     fd_y = (f(gamma, y0 + eps * direction) - f(gamma, y0 - eps * direction)) / (2 * eps)
     for adjoint in adjoints:
-        g_gamma, g_y = jax.jit(jax.grad(lambda g, y: loss(g, y, adjoint), argnums=(0, 1)))(gamma, y0)
+        g_gamma, g_y = jax.jit(
+            jax.grad(lambda g, y: loss(g, y, adjoint), argnums=(0, 1))
+        )(gamma, y0)
         np.testing.assert_allclose(g_gamma, fd_gamma, rtol=rtol)
         np.testing.assert_allclose(jnp.vdot(g_y, direction), fd_y, rtol=rtol)
 
@@ -68,7 +84,15 @@ def fd_check(loss, gamma, y0, adjoints, rtol=1e-6, eps=1e-6):
 def test_first_order_roe_ssprk3_rollout_matches_fd_direct_and_checkpointed():
     grid = Grid((16,))
     y0 = acoustic_pulse(grid, amplitude=0.1)
-    loss = rollout_loss(grid, y0, 10, ds.SSPRK3(), reconstruction=FirstOrder(), riemann=Roe(), variables="primitive")
+    loss = rollout_loss(
+        grid,
+        y0,
+        10,
+        ds.SSPRK3(),
+        reconstruction=FirstOrder(),
+        riemann=Roe(),
+        variables="primitive",
+    )
     fd_check(loss, jnp.asarray(1.4), y0, [ds.DirectAdjoint(), ds.CheckpointAdjoint()])
 
 
@@ -77,7 +101,15 @@ def test_weno_js_characteristic_roe_rollout_matches_fd():
     small: one right-hand side per step; the solver machinery is the same)."""
     grid = Grid((16,))
     y0 = acoustic_pulse(grid)
-    loss = rollout_loss(grid, y0, 8, ds.ForwardEuler(), reconstruction=WENO5JS(), riemann=Roe(), variables="characteristic")
+    loss = rollout_loss(
+        grid,
+        y0,
+        8,
+        ds.ForwardEuler(),
+        reconstruction=WENO5JS(),
+        riemann=Roe(),
+        variables="characteristic",
+    )
     fd_check(loss, jnp.asarray(1.4), y0, [ds.CheckpointAdjoint()])
 
 
@@ -86,7 +118,9 @@ def test_fused_face_map_matches_jvp_and_vjp_over_several_chunks():
     function, for a nonlinear stencil function on a 2D slab split into
     several chunks, with a differentiable parameter."""
     key = jax.random.PRNGKey(0)
-    slabs = tuple(1.0 + 0.1 * jax.random.normal(k, (9, 12)) for k in jax.random.split(key, 2))
+    slabs = tuple(
+        1.0 + 0.1 * jax.random.normal(k, (9, 12)) for k in jax.random.split(key, 2)
+    )
     params = {"a": jnp.asarray(0.7)}
 
     def f(p, s):
@@ -99,7 +133,10 @@ def test_fused_face_map_matches_jvp_and_vjp_over_several_chunks():
         return fused_face_map(f, p, s, axis=0, chunk=30)  # chunks of 3 columns
 
     t = (params, slabs)
-    dt = ({"a": jnp.asarray(0.3)}, tuple(jax.random.normal(k, (9, 12)) for k in jax.random.split(key, 2)))
+    dt = (
+        {"a": jnp.asarray(0.3)},
+        tuple(jax.random.normal(k, (9, 12)) for k in jax.random.split(key, 2)),
+    )
     out, tan = jax.jvp(run, t, dt)
     out0, tan0 = jax.jvp(f, t, dt)
     for a, b in zip(out + tan, out0 + tan0):
@@ -114,8 +151,14 @@ def test_fused_face_map_matches_jvp_and_vjp_over_several_chunks():
 @pytest.mark.parametrize(
     "grid_cells, kw",
     [
-        ((100, 90), dict(reconstruction=FirstOrder(), riemann=Rusanov(), variables="primitive")),
-        ((24,), dict(reconstruction=WENO5Z(), riemann=HLLC(), variables="characteristic")),
+        (
+            (100, 90),
+            dict(reconstruction=FirstOrder(), riemann=Rusanov(), variables="primitive"),
+        ),
+        (
+            (24,),
+            dict(reconstruction=WENO5Z(), riemann=HLLC(), variables="characteristic"),
+        ),
     ],
     ids=["first_order_several_chunks", "weno_z_hllc_characteristic"],
 )
@@ -127,7 +170,9 @@ def test_fused_and_plain_derivatives_agree(grid_cells, kw):
     xs = grid.mesh()
     w = acoustic_pulse(grid, amplitude=0.2)
     d = grid.ndim
-    w = w.at[1 : 1 + d].set(jnp.where(xs[0] > 0.5, 0.0, w[1 : 1 + d]))  # still air on half the box
+    w = w.at[1 : 1 + d].set(
+        jnp.where(xs[0] > 0.5, 0.0, w[1 : 1 + d])
+    )  # still air on half the box
     cotangent = jax.random.normal(jax.random.PRNGKey(1), w.shape)
     results = []
     for fused in (True, False):
@@ -136,7 +181,9 @@ def test_fused_and_plain_derivatives_agree(grid_cells, kw):
 
         @jax.jit
         def derivatives(op, u):
-            g_op, g_u = jax.grad(lambda op, u: jnp.vdot(op(u, 0.0), cotangent), argnums=(0, 1))(op, u)
+            g_op, g_u = jax.grad(
+                lambda op, u: jnp.vdot(op(u, 0.0), cotangent), argnums=(0, 1)
+            )(op, u)
             tangent = jax.jvp(lambda v: op(v, 0.0), (u,), (cotangent,))[1]
             return g_u, g_op.eos.gamma, tangent
 

@@ -29,7 +29,12 @@ def face_errors(rec, f, ns, lower=0.0, upper=1.0):
         left, right = rec.reconstruct(jnp.asarray(cell_averages(f, edges)), 0)
         exact = f(lower + h * np.arange(n + 1))
         assert left.shape == right.shape == (n + 1,)
-        errors.append(max(np.max(np.abs(np.asarray(left) - exact)), np.max(np.abs(np.asarray(right) - exact))))
+        errors.append(
+            max(
+                np.max(np.abs(np.asarray(left) - exact)),
+                np.max(np.abs(np.asarray(right) - exact)),
+            )
+        )
     return np.asarray(errors)
 
 
@@ -66,7 +71,14 @@ NS = [16, 32, 64, 128]
         (WENO5JS(), periodic_with_extrema, 5.0, 0.15),
         (WENO5Z(), periodic_with_extrema, 5.0, 0.15),
     ],
-    ids=lambda v: getattr(v, "__name__", None) or (type(v).__name__ + getattr(v, "limiter", "") if hasattr(v, "num_ghost") else None),
+    ids=lambda v: (
+        getattr(v, "__name__", None)
+        or (
+            type(v).__name__ + getattr(v, "limiter", "")
+            if hasattr(v, "num_ghost")
+            else None
+        )
+    ),
 )
 def test_order_on_smooth_data(rec, f, order, tol):
     errors = face_errors(rec, f, NS)
@@ -101,7 +113,16 @@ def test_weno_z_keeps_fifth_order_at_critical_points_where_js_degrades():
     assert js[-1] > 3 * z[-1], (js, z)
 
 
-@pytest.mark.parametrize("rec", [MUSCL(limiter="minmod"), MUSCL(limiter="van_leer"), MUSCL(limiter="mc"), WENO5JS(), WENO5Z()])
+@pytest.mark.parametrize(
+    "rec",
+    [
+        MUSCL(limiter="minmod"),
+        MUSCL(limiter="van_leer"),
+        MUSCL(limiter="mc"),
+        WENO5JS(),
+        WENO5Z(),
+    ],
+)
 def test_no_new_extrema_at_a_step(rec):
     """Face values at a discontinuity stay within the data range (TVD limiters
     exactly; WENO up to O(1e-3) of the jump)."""
@@ -122,7 +143,9 @@ def test_constant_data_reconstructs_exactly():
 def test_float32_weno_z_on_constant_data_is_finite():
     """eps=1e-40 is below float32's smallest normal number (flushed to zero on
     CPU); it is raised to it, so 0/0 cannot occur on constant data."""
-    left, right = WENO5Z(eps=1e-40).reconstruct(jnp.full((12,), 0.7, dtype=jnp.float32), 0)
+    left, right = WENO5Z(eps=1e-40).reconstruct(
+        jnp.full((12,), 0.7, dtype=jnp.float32), 0
+    )
     assert left.dtype == jnp.float32
     np.testing.assert_allclose(left, 0.7, rtol=1e-6)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.special import hankel1
 
-from diffsim import BiCGStab, GMRES, linear_solve
+from diffsim import GMRES, BiCGStab, linear_solve
 from diffsim.operators import FiniteDifference, FourierSpectral, Grid
 from diffsim.operators.helmholtz import PML, Helmholtz, line_source, point_source
 
@@ -79,7 +79,9 @@ def test_point_source_3d():
     assert error < 1e-2, error
 
 
-@pytest.mark.parametrize("order, cells", [(2, (128, 192, 256)), (4, (64, 96, 128)), (8, (48, 64, 96))])
+@pytest.mark.parametrize(
+    "order, cells", [(2, (128, 192, 256)), (4, (64, 96, 128)), (8, (48, 64, 96))]
+)
 def test_finite_difference_order_1d(order, cells):
     """Periodic 1D box without PML, exact periodic Green's function
     `-cos(k (|x| - L/2)) / (2 k sin(k L / 2))`, discrete delta source; the
@@ -92,7 +94,11 @@ def test_finite_difference_order_1d(order, cells):
         h = length / n
         grid = Grid(n, -(n // 2 + 0.5) * h, (n - n // 2 - 0.5) * h)
         op = Helmholtz(FiniteDifference(grid, order), 1.0, k, pml=PML(0))
-        impulse = np.asarray(eqx.filter_jit(lambda op, u: op(u))(op, jnp.zeros(n, complex).at[0].set(1.0)))
+        impulse = np.asarray(
+            eqx.filter_jit(lambda op, u: op(u))(
+                op, jnp.zeros(n, complex).at[0].set(1.0)
+            )
+        )
         source = np.zeros(n)
         source[n // 2] = 1 / h  # the discrete delta at x = 0
         p = np.fft.ifft(np.fft.fft(-source) / np.fft.fft(impulse))
@@ -117,14 +123,25 @@ def test_pml_reflection():
     big = centred_grid(n + 2 * pad)
     op_small = Helmholtz(FourierSpectral(small), C0, OMEGA, pml=PML(20))
     op_big = Helmholtz(FourierSpectral(big), C0, OMEGA, pml=PML(40))
-    p_small = np.asarray(solve(op_small, point_source(small, source)).value)[20:-20, 20:-20]
-    p_big = np.asarray(solve(op_big, point_source(big, source)).value)[pad:-pad, pad:-pad]
+    p_small = np.asarray(solve(op_small, point_source(small, source)).value)[
+        20:-20, 20:-20
+    ]
+    p_big = np.asarray(solve(op_big, point_source(big, source)).value)[
+        pad:-pad, pad:-pad
+    ]
     typical = np.median(np.abs(p_big))
     reflection = np.max(np.abs(p_small - p_big)) / typical
     assert reflection < 1.5e-4, reflection
 
 
-@pytest.mark.parametrize("name, solver", [("fourier", GMRES(rtol=1e-8, max_steps=1000)), ("fd4", BiCGStab(rtol=1e-5, max_steps=1000))], ids=["fourier-gmres", "fd4-bicgstab"])
+@pytest.mark.parametrize(
+    "name, solver",
+    [
+        ("fourier", GMRES(rtol=1e-8, max_steps=1000)),
+        ("fd4", BiCGStab(rtol=1e-5, max_steps=1000)),
+    ],
+    ids=["fourier-gmres", "fd4-bicgstab"],
+)
 def test_residual_of_returned_field(name, solver):
     """Strongly heterogeneous medium (a 2000 m/s disc and a 1300 m/s slab,
     heterogeneous density): the field returned satisfies the discrete
@@ -138,7 +155,11 @@ def test_residual_of_returned_field(name, solver):
     s = point_source(grid, (-1.7e-3, 0.3e-3))
     sol = solve_with(op, s, solver, op.preconditioner())
     assert sol.converged
-    residual = float(eqx.filter_jit(lambda op, p: jnp.linalg.norm(op(p) + s) / jnp.linalg.norm(s))(op, sol.value))
+    residual = float(
+        eqx.filter_jit(lambda op, p: jnp.linalg.norm(op(p) + s) / jnp.linalg.norm(s))(
+            op, sol.value
+        )
+    )
     assert residual <= solver.rtol
     np.testing.assert_allclose(residual, float(sol.relative_residual), rtol=1e-6)
 
@@ -163,8 +184,15 @@ def test_uniform_density_scales_the_field():
     grid = centred_grid(64)
     s = point_source(grid, (0.2e-3, 0.0))
     p1 = solve(Helmholtz(FourierSpectral(grid), C0, OMEGA, pml=PML(16)), s).value
-    p2 = solve(Helmholtz(FourierSpectral(grid), C0, OMEGA, density=1000.0, pml=PML(16)), s).value
-    np.testing.assert_allclose(np.asarray(p2), 1000.0 * np.asarray(p1), rtol=1e-6, atol=1e-7 * float(jnp.abs(p2).max()))
+    p2 = solve(
+        Helmholtz(FourierSpectral(grid), C0, OMEGA, density=1000.0, pml=PML(16)), s
+    ).value
+    np.testing.assert_allclose(
+        np.asarray(p2),
+        1000.0 * np.asarray(p1),
+        rtol=1e-6,
+        atol=1e-7 * float(jnp.abs(p2).max()),
+    )
 
 
 def test_born_preconditioner_beats_shifted_laplacian():
@@ -187,7 +215,9 @@ def test_born_preconditioner_beats_shifted_laplacian():
 def test_sources():
     grid = Grid((24, 30), (-1.0, 0.0), (1.0, 3.0))
     s = point_source(grid, (0.13, 1.71), amplitude=2.0 - 1.0j)
-    np.testing.assert_allclose(complex(jnp.sum(s) * grid.cell_volume), 2.0 - 1.0j, rtol=1e-12)
+    np.testing.assert_allclose(
+        complex(jnp.sum(s) * grid.cell_volume), 2.0 - 1.0j, rtol=1e-12
+    )
     # on a cell centre with a sharp cut-off the kernel is the discrete delta
     x0, y0 = grid.coordinates[0][5], grid.coordinates[1][17]
     delta = np.asarray(point_source(grid, (x0, y0), roll_off=1.0))
@@ -196,7 +226,10 @@ def test_sources():
     np.testing.assert_allclose(delta, expected, atol=1e-10 / grid.cell_volume)
     # the smooth spectral window keeps the kernel local: < 1e-2 of its peak beyond 10 cells
     s = np.abs(np.asarray(point_source(grid, (x0, y0))))
-    far = np.hypot(*np.meshgrid(np.arange(24) - 5, np.arange(30) - 17, indexing="ij")) > 10
+    far = (
+        np.hypot(*np.meshgrid(np.arange(24) - 5, np.arange(30) - 17, indexing="ij"))
+        > 10
+    )
     assert s[far].max() < 1e-2 * s.max()
     line = line_source(grid, 1, 1.5, lower=[-0.5], upper=[0.5], taper=0.2)
     assert line.shape == grid.cells and jnp.iscomplexobj(line)
