@@ -21,6 +21,7 @@ from .._ensemble import Ensemble, NotBatchable, batch_mesh
 from .._errors import ConfigError, RunError
 from .._solve import solve, solve_cfl
 from .config import STEPPERS, member_configs
+from .scenario import build_setup
 
 # ---------------------------------------------------------------- marching a batch
 
@@ -157,9 +158,7 @@ def run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
     setups = []
     for m in members:
         try:
-            setups.append(
-                scenario().build(m.config, m.physics, jax.random.key(m.config.seed))
-            )
+            setups.append(build_setup(scenario, m.config, m.physics))
         except ConfigError as e:
             raise m.error(e) from None
     op, grid = setups[0].operator, setups[0].grid

@@ -19,7 +19,7 @@ from .config import ADJOINTS, STEPPERS, RunConfig
 from .io import write_json
 from .plots import plot_horizon
 from .run import precision
-from .scenario import TimeDependentScenario
+from .scenario import TimeDependentScenario, build_setup
 
 EXIT_CONFIG = 2
 #: Default sweep: this many equally spaced horizons up to `time.t_end`.
@@ -130,7 +130,7 @@ def _run(args, config: RunConfig, physics, scenario) -> int:
     stepper = STEPPERS[config.stepper]()
     with precision("float64"):
         cfg = config.model_copy(update={"precision": "float64"})
-        setup = scenario().build(cfg, physics, jax.random.key(cfg.seed))
+        setup = build_setup(scenario, cfg, physics)
         op = setup.operator
 
         def advance(y, k):

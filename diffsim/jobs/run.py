@@ -23,7 +23,13 @@ from .._solve import solve, solve_cfl
 from .config import STEPPERS, RunConfig, check_cfl_steps, resolved_dict
 from .io import fields_dataset, one_job_per_folder, write_fields, write_json, write_yaml
 from .plots import plot_run
-from .scenario import Scenario, Setup, SteadyScenario, TimeDependentScenario
+from .scenario import (
+    Scenario,
+    Setup,
+    SteadyScenario,
+    TimeDependentScenario,
+    build_setup,
+)
 
 
 @contextlib.contextmanager
@@ -138,7 +144,7 @@ def precheck(config: RunConfig, physics, scenario: type[Scenario]) -> None:
         return
     with precision(config.precision):
         try:
-            setup = scenario().build(config, physics, jax.random.key(config.seed))
+            setup = build_setup(scenario, config, physics)
         except ConfigError:
             raise
         except (
@@ -179,7 +185,7 @@ def _run_steady(config, physics, scenario, out, plots):
 
 
 def _run(config, physics, scenario, out, plots):
-    setup: Setup = scenario().build(config, physics, jax.random.key(config.seed))
+    setup: Setup = build_setup(scenario, config, physics)
     op, grid = setup.operator, setup.grid
     names, constrained = (
         op.field_names,

@@ -25,6 +25,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
+import jax
 import pydantic
 from jaxtyping import Array
 
@@ -134,6 +135,13 @@ class TimeDependentScenario(Scenario):
         """`config` is the validated `RunConfig` (its own sections already
         checked), `physics` its parsed `physics:` section and `key` a JAX
         PRNG key from `config.seed`."""
+
+
+def build_setup(scenario: type[TimeDependentScenario], config, physics) -> Setup:
+    """The `Setup` of a time-dependent `scenario` for a validated `config`:
+    the one place the job layer asks a scenario to build (run, ensemble,
+    horizon, precheck)."""
+    return scenario().build(config, physics, jax.random.key(config.seed))
 
 
 @dataclasses.dataclass(frozen=True)
