@@ -41,7 +41,8 @@ blocks, predicted bytes and recomputation factor.
 Usage::
 
     python benchmarks/adjoints.py [--steps 100 1000 10000] [--json PATH]
-    python benchmarks/adjoints.py --problems ns2d --ns-cells 256 --steps 10000 --memory-budget 1e9 --calls 1
+    python benchmarks/adjoints.py --problems ns2d --ns-cells 256 --steps 10000 \\
+        --memory-budget 1e9 --calls 1
 """
 
 from __future__ import annotations
@@ -195,7 +196,8 @@ def bench(
     reference = None
     modes, plans = MODES, []
     if budget is not None:
-        # what the program holds outside the time loop: the compiled gradient over one step
+        # what the program holds outside the time loop: the compiled gradient over
+        # one step
         one_step = jax.jit(
             jax.grad(
                 lambda p: jnp.mean(
@@ -206,8 +208,8 @@ def bench(
         )
         rest = memory(one_step.lower(params).compile())
         print(
-            f"budget {budget:.4g} B: rest of the program (1-step gradient) {rest / 2**20:.2f} MiB, "
-            f"loop budget {(budget - rest) / 2**20:.2f} MiB",
+            f"budget {budget:.4g} B: rest of the program (1-step gradient) "
+            f"{rest / 2**20:.2f} MiB, loop budget {(budget - rest) / 2**20:.2f} MiB",
             flush=True,
         )
         modes = {
@@ -257,8 +259,9 @@ def bench(
                 recompute_factor=p.recompute_factor,
             )
             print(
-                f"{mode}: {p}; predicted with the rest {(rest + p.predicted_bytes) / 2**20:.1f} MiB, "
-                f"XLA {mem / 2**20:.1f} MiB, budget {budget / 2**20:.1f} MiB",
+                f"{mode}: {p}; predicted with the rest "
+                f"{(rest + p.predicted_bytes) / 2**20:.1f} MiB, XLA {mem / 2**20:.1f} "
+                f"MiB, budget {budget / 2**20:.1f} MiB",
                 flush=True,
             )
         if mem > max_gb * 2**30:
@@ -308,8 +311,10 @@ def _format(r):
     if "peak_rss_bytes" in r:
         agree += f"  peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB"
     return (
-        f"{r['problem']:<8} {r['steps']:>6} {r['mode']:<12} {t:>22}  mem {r['memory_bytes'] / 2**20:9.2f} MiB "
-        f"{r['memory_ratio']:7.1f}x fwd {r['memory_states']:8.1f} states{agree}{'  ' + r['skipped'] if 'skipped' in r else ''}"
+        f"{r['problem']:<8} {r['steps']:>6} {r['mode']:<12} {t:>22}  mem "
+        f"{r['memory_bytes'] / 2**20:9.2f} MiB {r['memory_ratio']:7.1f}x fwd "
+        f"{r['memory_states']:8.1f} "
+        f"states{agree}{'  ' + r['skipped'] if 'skipped' in r else ''}"
     )
 
 
@@ -329,7 +334,10 @@ def main():
     parser.add_argument(
         "--memory-budget",
         type=float,
-        help="bytes for the whole gradient: run CheckpointAdjoint(memory_budget=...) against CheckpointAdjoint()",
+        help=(
+            "bytes for the whole gradient: run CheckpointAdjoint(memory_budget=...) "
+            "against CheckpointAdjoint()"
+        ),
     )
     parser.add_argument(
         "--ns-cells", type=int, default=64, help="ns2d grid cells per axis"
@@ -338,7 +346,10 @@ def main():
         "--calls",
         type=int,
         default=3,
-        help="timed calls per case, best taken; 1: no warm-up call, the gradient's first call (run) is timed",
+        help=(
+            "timed calls per case, best taken; 1: no warm-up call, the gradient's "
+            "first call (run) is timed"
+        ),
     )
     args = parser.parse_args()
     global NS_CELLS
@@ -346,7 +357,8 @@ def main():
     device = device_description()
     print(f"device: {device}; jax {jax.__version__}; float64")
     print(
-        f"{'problem':<8} {'steps':>6} {'mode':<12} {'time, ratio to fwd':>22}  memory (XLA buffers), ratio to forward run, in states"
+        f"{'problem':<8} {'steps':>6} {'mode':<12} {'time, ratio to fwd':>22}  memory "
+        "(XLA buffers), ratio to forward run, in states"
     )
     rows, t0 = [], time.perf_counter()
     for name in args.problems:

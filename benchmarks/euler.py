@@ -1,4 +1,4 @@
-"""2D finite-volume Euler: throughput, compile time, gradient cost and memory (issue #3).
+"""2D finite-volume Euler: throughput, compile time, gradient cost and memory (#3).
 
 Scheme: `operators.Euler` as `configs/isentropic_vortex.yaml` builds it (WENO5-Z
 in characteristic variables, HLLC, high-order average correction, periodic),
@@ -37,8 +37,8 @@ intra_op_parallelism_threads=1"` (unless XLA_FLAGS is set) and pins the
 process (and its case subprocesses) to its first allowed CPU before JAX is
 imported: the same as running under
 
-    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" taskset -c 0 \\
-        python benchmarks/euler.py --threads 1
+    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \\
+        taskset -c 0 python benchmarks/euler.py --threads 1
 
 (`intra_op_parallelism_threads=1` is not an XLA flag and XLA ignores it after
 the first flag; the single thread comes from the affinity and
@@ -57,9 +57,11 @@ distributed, cannot be reached from this machine (docs/benchmarks.md,
 
 Usage::
 
-    python benchmarks/euler.py --threads 1 --precision float64        # writes results/euler_1thread_float64.json
+    # writes results/euler_1thread_float64.json
+    python benchmarks/euler.py --threads 1 --precision float64
     python benchmarks/euler.py --threads all --precision float32
-    python benchmarks/euler.py --quick                                # smoke test: small grids, few steps
+    # smoke test: small grids, few steps
+    python benchmarks/euler.py --quick
 """
 
 from __future__ import annotations
@@ -107,14 +109,20 @@ def parse_args(argv=None):
         "--forward-steps",
         type=int,
         default=None,
-        help="steps of each forward case (default: ~1.6e6 cell updates per call, at least 10)",
+        help=(
+            "steps of each forward case (default: ~1.6e6 cell updates per call, at "
+            "least 10)"
+        ),
     )
     p.add_argument(
         "--grad-sizes",
         type=int,
         nargs="*",
         default=None,
-        help="grid sizes of the gradient cases (default 128 256; none: no gradient cases)",
+        help=(
+            "grid sizes of the gradient cases (default 128 256; none: no gradient "
+            "cases)"
+        ),
     )
     p.add_argument(
         "--grad-steps",
@@ -126,7 +134,10 @@ def parse_args(argv=None):
         "--grad-steps-256",
         type=int,
         default=None,
-        help="steps of the gradient case at 256^2 and above if not --grad-steps (for a loaded machine)",
+        help=(
+            "steps of the gradient case at 256^2 and above if not --grad-steps (for "
+            "a loaded machine)"
+        ),
     )
     p.add_argument(
         "--levels",
@@ -140,7 +151,10 @@ def parse_args(argv=None):
         type=int,
         nargs="*",
         default=None,
-        help="gradient sizes at which DirectAdjoint is also measured (default 128; none: no DirectAdjoint)",
+        help=(
+            "gradient sizes at which DirectAdjoint is also measured (default 128; "
+            "none: no DirectAdjoint)"
+        ),
     )
     p.add_argument(
         "--max-gb",
@@ -158,7 +172,10 @@ def parse_args(argv=None):
     p.add_argument(
         "--json",
         default=None,
-        help="output path (default benchmarks/results/euler_<1thread|allthreads>_<precision>.json)",
+        help=(
+            "output path (default "
+            "benchmarks/results/euler_<1thread|allthreads>_<precision>.json)"
+        ),
     )
     p.add_argument(
         "--case", default=None, help=argparse.SUPPRESS
@@ -222,7 +239,7 @@ def _loadavg() -> str:
         return "n/a"
 
 
-# --------------------------------------------------------------------------- cases (subprocess side)
+# ------------------------------------------------------------ cases (subprocess side)
 
 
 def _child(case: dict) -> dict:
@@ -260,7 +277,7 @@ def _child(case: dict) -> dict:
         )
 
     def compile_timed(fn, *args):
-        """AOT trace + lower + compile; its time on the table's clock, and both clocks."""
+        """AOT trace + lower + compile; its time on the table's clock, both clocks."""
         t, c = time.perf_counter(), time.process_time()
         compiled = ds.compile_ahead(fn, *args)  # as diffsim's jobs compile
         clocks = dict(wall=time.perf_counter() - t, cpu=time.process_time() - c)
@@ -402,7 +419,10 @@ def _child(case: dict) -> dict:
         return out
     if mem["total"] > ARGS.max_gb * 2**30:
         out.update(
-            skipped=f"compiled memory {mem['total'] / 2**30:.1f} GiB > --max-gb {ARGS.max_gb}",
+            skipped=(
+                f"compiled memory {mem['total'] / 2**30:.1f} GiB > --max-gb "
+                f"{ARGS.max_gb}"
+            ),
             rss_peak_bytes=_rss_bytes(),
         )
         return out
@@ -426,7 +446,7 @@ def _child(case: dict) -> dict:
     return out
 
 
-# --------------------------------------------------------------------------- driver (parent side)
+# -------------------------------------------------------------- driver (parent side)
 
 
 def run_case(case: dict) -> dict:
@@ -644,7 +664,8 @@ def summarize(rows: list[dict]) -> dict:
 
 def print_report(info, rows, summary):
     print(
-        "# 2D Euler benchmark: WENO5-Z (characteristic) + HLLC + SSP-RK3, isentropic vortex, periodic"
+        "# 2D Euler benchmark: WENO5-Z (characteristic) + HLLC + SSP-RK3, isentropic "
+        "vortex, periodic"
     )
     for k in (
         "date",
@@ -663,13 +684,15 @@ def print_report(info, rows, summary):
     ):
         print(f"# {k}: {info.get(k)}")
     print(
-        f"# timer: {TIMER} ({'CPU time of the case process' if TIMER == 'cpu' else 'wall clock'}); best of the timed calls,"
-        " compile excluded"
+        f"# timer: {TIMER} "
+        f"({'CPU time of the case process' if TIMER == 'cpu' else 'wall clock'}); best "
+        "of the timed calls, compile excluded"
     )
     print()
     print(
-        f"{'case':<34} {'steps':>6} {'time s':>9} {'wall s':>9} {'cell upd/s':>11} {'compile s':>9} "
-        f"{'grad/fwd':>8} {'gcomp s':>8} {'XLA GB':>7} {'run RSS':>7} {'peakRSS':>7}"
+        f"{'case':<34} {'steps':>6} {'time s':>9} {'wall s':>9} {'cell upd/s':>11} "
+        f"{'compile s':>9} {'grad/fwd':>8} {'gcomp s':>8} {'XLA GB':>7} {'run RSS':>7} "
+        f"{'peakRSS':>7}"
     )
     for r in rows:
         if "error" in r:
@@ -677,64 +700,81 @@ def print_report(info, rows, summary):
             continue
         if r["kind"] == "sod":
             print(
-                f"{'sod 200 cells (accuracy)':<34} {r['steps']:>6} {'':>9} {'':>9} {'':>11} {r['compile_s']:>9.2f}"
-                f"   L1 density error {r['l1_density']:.3e}"
+                f"{'sod 200 cells (accuracy)':<34} {r['steps']:>6} {'':>9} {'':>9} "
+                f"{'':>11} {r['compile_s']:>9.2f}   L1 density error "
+                f"{r['l1_density']:.3e}"
             )
         elif r["kind"] == "forward":
             print(
-                f"{'forward ' + str(r['n']) + '^2':<34} {r['steps']:>6} {best(r['times_s']):>9.3f} {min(r['times_s']['wall']):>9.3f}"
-                f" {r['cell_updates_per_s']:>11.3e} {r['compile_s']:>9.2f} {'':>8} {'':>8} {_gb(r['memory']['total']):>7}"
-                f" {_gb(r['times_s']['rss_max_sampled_bytes']):>7} {_gb(r['rss_peak_bytes']):>7}"
+                f"{'forward ' + str(r['n']) + '^2':<34} {r['steps']:>6} "
+                f"{best(r['times_s']):>9.3f} {min(r['times_s']['wall']):>9.3f} "
+                f"{r['cell_updates_per_s']:>11.3e} {r['compile_s']:>9.2f} {'':>8} "
+                f"{'':>8} {_gb(r['memory']['total']):>7} "
+                f"{_gb(r['times_s']['rss_max_sampled_bytes']):>7} "
+                f"{_gb(r['rss_peak_bytes']):>7}"
             )
         else:
             label = f"{r['adjoint']}{r['levels'] or ''} grad {r['n']}^2"
             if "forward_s" in r:
                 ft = r["forward_times_s"]
                 print(
-                    f"{'forward (loss) ' + str(r['n']) + '^2':<34} {r['steps']:>6} {r['forward_s']:>9.3f}"
-                    f" {min(ft['wall']):>9.3f} {r['forward_cell_updates_per_s']:>11.3e}"
-                    f" {r['forward_compile_s']:>9.2f} {'':>8} {'':>8} {_gb(r['forward_memory']['total']):>7}"
-                    f" {_gb(ft['rss_max_sampled_bytes']):>7} {_gb(r['rss_after_forward_bytes']):>7}"
+                    f"{'forward (loss) ' + str(r['n']) + '^2':<34} {r['steps']:>6} "
+                    f"{r['forward_s']:>9.3f} {min(ft['wall']):>9.3f} "
+                    f"{r['forward_cell_updates_per_s']:>11.3e} "
+                    f"{r['forward_compile_s']:>9.2f} {'':>8} {'':>8} "
+                    f"{_gb(r['forward_memory']['total']):>7} "
+                    f"{_gb(ft['rss_max_sampled_bytes']):>7} "
+                    f"{_gb(r['rss_after_forward_bytes']):>7}"
                 )
             if "grad_s" in r:
                 gt = r["grad_times_s"]
                 print(
-                    f"{label:<34} {r['steps']:>6} {r['grad_s']:>9.3f} {min(gt['wall']):>9.3f} {'':>11} {'':>9}"
-                    f" {r['grad_ratio']:>8.2f} {r['grad_compile_s']:>8.2f} {_gb(r['grad_memory']['total']):>7}"
-                    f" {_gb(gt['rss_max_sampled_bytes']):>7} {_gb(r['rss_peak_bytes']):>7}"
+                    f"{label:<34} {r['steps']:>6} {r['grad_s']:>9.3f} "
+                    f"{min(gt['wall']):>9.3f} {'':>11} {'':>9} {r['grad_ratio']:>8.2f} "
+                    f"{r['grad_compile_s']:>8.2f} {_gb(r['grad_memory']['total']):>7} "
+                    f"{_gb(gt['rss_max_sampled_bytes']):>7} "
+                    f"{_gb(r['rss_peak_bytes']):>7}"
                 )
             else:
                 print(
-                    f"{label:<34} {r['steps']:>6} {'-':>9} {'':>9} {'':>11} {'':>9} {'':>8} {r['grad_compile_s']:>8.2f}"
-                    f" {_gb(r['grad_memory']['total']):>7} {'-':>7} {_gb(r['rss_peak_bytes']):>7}  not run: {r.get('skipped', '')}"
+                    f"{label:<34} {r['steps']:>6} {'-':>9} {'':>9} {'':>11} {'':>9} "
+                    f"{'':>8} {r['grad_compile_s']:>8.2f} "
+                    f"{_gb(r['grad_memory']['total']):>7} {'-':>7} "
+                    f"{_gb(r['rss_peak_bytes']):>7}  not run: {r.get('skipped', '')}"
                 )
     print()
     print(
-        "XLA GB: compiled.memory_analysis() temp + argument + output (the executable's buffers). run RSS: largest"
+        "XLA GB: compiled.memory_analysis() temp + argument + output (the "
+        "executable's buffers). run RSS: largest"
     )
     print(
-        "resident set sampled every 20 ms while the timed calls ran (runtime + buffers + allocator slack; memory the"
+        "resident set sampled every 20 ms while the timed calls ran (runtime + "
+        "buffers + allocator slack; memory the"
     )
     print(
-        "compiler freed but the allocator kept counts too). peakRSS: ru_maxrss of the case's process, which also holds"
+        "compiler freed but the allocator kept counts too). peakRSS: ru_maxrss of the "
+        "case's process, which also holds"
     )
     print(
-        "the compiler's peak and, for a gradient row, the forward run and compile before it. GB = 1e9 bytes."
+        "the compiler's peak and, for a gradient row, the forward run and compile "
+        "before it. GB = 1e9 bytes."
     )
     print()
     print(
-        f"Targets ({info['cpu']}, {ARGS.threads} thread(s), {ARGS.precision}); ratio > 1 is better than the target:"
+        f"Targets ({info['cpu']}, {ARGS.threads} thread(s), {ARGS.precision}); ratio > "
+        "1 is better than the target:"
     )
     for c in summary["checks"]:
         if c["value"] is None:
             print(
-                f"  {c['name']:<44} {'-':>11}  target {c['target']:.3g}   not measured {c['note']}"
+                f"  {c['name']:<44} {'-':>11}  target {c['target']:.3g}   not measured "
+                f"{c['note']}"
             )
             continue
         status = "ok" if c["ok"] else "MISSED"
         print(
-            f"  {c['name']:<44} {c['value']:>11.4g}  target {c['target']:.3g}  ratio {c['ratio']:6.2f}  {status}"
-            f"{'  (' + c['note'] + ')' if c['note'] else ''}"
+            f"  {c['name']:<44} {c['value']:>11.4g}  target {c['target']:.3g}  ratio "
+            f"{c['ratio']:6.2f}  {status}{'  (' + c['note'] + ')' if c['note'] else ''}"
         )
     print()
     print(f"Peer: {info['peer']}")
@@ -784,7 +824,10 @@ def main():
         loadavg_start=_loadavg(),
         uptime_start=uptime,
         targets=TARGETS,
-        peer="JAX-Fluids not run: not installable here (no 'jaxfluids' on PyPI; GitHub unreachable). See docs/benchmarks.md.",
+        peer=(
+            "JAX-Fluids not run: not installable here (no 'jaxfluids' on PyPI; "
+            "GitHub unreachable). See docs/benchmarks.md."
+        ),
     )
     rows = []
     t0 = time.perf_counter()
@@ -798,7 +841,8 @@ def main():
             in ("n", "steps", "compile_s", "grad_compile_s", "l1_density", "skipped")
         )
         print(
-            f"# {time.perf_counter() - t0:7.0f} s  {case['kind']} {case.get('adjoint', '')}: {brief}",
+            f"# {time.perf_counter() - t0:7.0f} s  {case['kind']} "
+            f"{case.get('adjoint', '')}: {brief}",
             flush=True,
         )
         path.parent.mkdir(parents=True, exist_ok=True)

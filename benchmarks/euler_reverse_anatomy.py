@@ -128,7 +128,8 @@ def main():
     )
 
     print(
-        f"# face function of a {n}^2 grid ({2 * n} rows x {n + 1} faces), float64, one thread; {device_description()}"
+        f"# face function of a {n}^2 grid ({2 * n} rows x {n + 1} faces), float64, one "
+        f"thread; {device_description()}"
     )
     shifted = stencil_shifts(slabs, 1, 2 * g)
     out_shape = jax.eval_shape(lambda s: f(params, s), shifted)[0].shape
@@ -139,7 +140,8 @@ def main():
     nf, nb = sum(forward.values()), sum(backward.values())
     print(f"1. operations per face: forward {nf}, pullback {nb} ({nb / nf:.2f}x)")
     print(
-        f"   forward  {dict(forward.most_common(6))}\n   pullback {dict(backward.most_common(6))}"
+        f"   forward  {dict(forward.most_common(6))}\n   pullback "
+        f"{dict(backward.most_common(6))}"
     )
 
     def loss(s):
@@ -163,11 +165,13 @@ def main():
     compile_wall = time.perf_counter() - start
     trhs_rev = best_time(rhs_rev, y)
     print(
-        f"2. face function: forward {tf * 1e3:.2f} ms, reverse (fused_face_map) {tr * 1e3:.2f} ms: {tr / tf:.2f}x "
-        f"(the pullback's operation count alone would give {1 + nb / nf:.2f}x with one recomputation)"
+        f"2. face function: forward {tf * 1e3:.2f} ms, reverse (fused_face_map) "
+        f"{tr * 1e3:.2f} ms: {tr / tf:.2f}x (the pullback's operation count alone "
+        f"would give {1 + nb / nf:.2f}x with one recomputation)"
     )
     print(
-        f"   right-hand side: forward {trhs * 1e3:.2f} ms, reverse {trhs_rev * 1e3:.2f} ms: {trhs_rev / trhs:.2f}x"
+        f"   right-hand side: forward {trhs * 1e3:.2f} ms, reverse "
+        f"{trhs_rev * 1e3:.2f} ms: {trhs_rev / trhs:.2f}x"
     )
 
     _, total, count = trace_events(lambda: jax.block_until_ready(rev(slabs)))
@@ -180,15 +184,17 @@ def main():
         groups[name] += v
         launches[name] += count[k]
     print(
-        f"3. face reverse pass: {len(kernels)} distinct kernels, {sum(count[k] for k in kernels)} launches, "
-        f"{sum(kernels.values()) * 1e3:.2f} ms inside kernels (profiled, so slower than 2.)"
+        f"3. face reverse pass: {len(kernels)} distinct kernels, "
+        f"{sum(count[k] for k in kernels)} launches, {sum(kernels.values()) * 1e3:.2f} "
+        "ms inside kernels (profiled, so slower than 2.)"
     )
     for name, v in groups.most_common(6):
         print(f"   {v * 1e3:8.3f} ms  {launches[name]:6d} launches  {name}")
 
     print(
-        f"4. compile of the right-hand side's reverse pass: {compile_total.get('PjRtCpuClient::Compile', float('nan')):.2f} s "
-        f"(traced, {compile_wall:.2f} s with the profiler)"
+        "4. compile of the right-hand side's reverse pass: "
+        f"{compile_total.get('PjRtCpuClient::Compile', float('nan')):.2f} s (traced, "
+        f"{compile_wall:.2f} s with the profiler)"
     )
     for name in (
         "HLO passes through layout assignment",
@@ -200,7 +206,8 @@ def main():
         hits = [(k, v) for k, v in compile_total.items() if k.startswith(name)]
         if hits:
             print(
-                f"   {sum(v for _, v in hits):6.2f} s  {name} ({sum(compile_count[k] for k, _ in hits)} events)"
+                f"   {sum(v for _, v in hits):6.2f} s  {name} "
+                f"({sum(compile_count[k] for k, _ in hits)} events)"
             )
 
 

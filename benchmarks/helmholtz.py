@@ -65,7 +65,10 @@ def parse_args(argv=None):
         "--threads",
         choices=["1", "all"],
         default="1",
-        help="1 (default): pin to one CPU and single-threaded XLA flags (if XLA_FLAGS unset); all: leave as is",
+        help=(
+            "1 (default): pin to one CPU and single-threaded XLA flags (if XLA_FLAGS "
+            "unset); all: leave as is"
+        ),
     )
     p.add_argument(
         "--precision",
@@ -133,7 +136,10 @@ def device() -> str:
         threads = (
             "1 thread" if ARGS.threads == "1" else f"{os.cpu_count()} CPUs visible"
         )
-        return f"cpu: {_cpu_model()} ({threads}); XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
+        return (
+            f"cpu: {_cpu_model()} ({threads}); "
+            f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
+        )
     return f"{d.platform}: {d.device_kind}"
 
 
@@ -258,9 +264,12 @@ def run(precision: str, n, radius, offset, repeat) -> dict:
             }
             out["solves"].append(row)
             print(
-                f"  ours {precision} {row['solver']:<10} rtol {rtol:.0e}: {row['iterations']:4d} iterations "
-                f"({applications} operator applications), residual {row['relative_residual']:.2e}"
-                f"{'' if row['converged'] else ' (NOT converged)'}, solve {wall:.3f} s wall / {cpu:.3f} s cpu "
+                f"  ours {precision} {row['solver']:<10} rtol {rtol:.0e}: "
+                f"{row['iterations']:4d} iterations ({applications} operator "
+                "applications), residual "
+                f"{row['relative_residual']:.2e}"
+                f"{'' if row['converged'] else ' (NOT converged)'}, "
+                f"solve {wall:.3f} s wall / {cpu:.3f} s cpu "
                 f"(compile {compile_s:.1f} s)",
                 flush=True,
             )
@@ -268,14 +277,16 @@ def run(precision: str, n, radius, offset, repeat) -> dict:
                 out["field"] = np.asarray(sol.value)
 
     if precision == "float64":
-        # the float32 floor: the float64 solution rounded to complex64, residual in float64
+        # the float32 floor: the float64 solution rounded to complex64, residual in
+        # float64
         p64 = jnp.asarray(out["field"])
         op = operator(c)
         rounded = p64.astype(jnp.complex64).astype(jnp.complex128)
         floor = float(jnp.linalg.norm(op(rounded) + source) / jnp.linalg.norm(source))
         out["float32_floor"] = floor
         print(
-            f"  float32 floor: the float64 solution rounded to complex64 has relative residual {floor:.2e}",
+            "  float32 floor: the float64 solution rounded to complex64 has relative "
+            f"residual {floor:.2e}",
             flush=True,
         )
 
@@ -313,9 +324,10 @@ def run(precision: str, n, radius, offset, repeat) -> dict:
         if precision == "float64" and isinstance(solver, GMRES):
             out["gradient_map"] = np.asarray(grad)
         print(
-            f"  ours {precision} gradient of |p(target)|^2 w.r.t. c ({n}x{n}), {row['solver']} rtol {rtol:.0e}: "
-            f"forward {f_wall:.3f} s, value_and_grad {g_wall:.3f} s wall ({g_wall / f_wall:.2f}x), "
-            f"cpu {f_cpu:.3f} / {g_cpu:.3f} s ({g_cpu / f_cpu:.2f}x) (compile {compile_s:.1f} s)",
+            f"  ours {precision} gradient of |p(target)|^2 w.r.t. c ({n}x{n}), "
+            f"{row['solver']} rtol {rtol:.0e}: forward {f_wall:.3f} s, value_and_grad "
+            f"{g_wall:.3f} s wall ({g_wall / f_wall:.2f}x), cpu {f_cpu:.3f} / "
+            f"{g_cpu:.3f} s ({g_cpu / f_cpu:.2f}x) (compile {compile_s:.1f} s)",
             flush=True,
         )
     return out
@@ -326,8 +338,9 @@ def run_jwave(out_dir: Path) -> dict | None:
         python = Path(ARGS.jwave_python)
         if not python.exists():
             print(
-                f"j-Wave: {python} not found; create it with `python3 -m venv /work/venv-jwave && "
-                "/work/venv-jwave/bin/pip install jwave`, or pass --no-jwave",
+                f"j-Wave: {python} not found; create it with `python3 -m venv "
+                "/work/venv-jwave && /work/venv-jwave/bin/pip install jwave`, or "
+                "pass --no-jwave",
                 flush=True,
             )
             return None
@@ -422,8 +435,9 @@ def table(ours_runs, jw, comparison) -> str:
     wall seconds in brackets."""
     cells = 256 * 256
     head = (
-        f"{'code':<7} {'precision':<9} {'solver':<10} {'tol':>6} {'op.appl.':>8} {'residual':>9} {'solve s (wall)':>16} "
-        f"{'grad s (wall)':>16} {'grad/solve':>10} {'Mcell/s':>8} {'j-Wave/ours':>11}"
+        f"{'code':<7} {'precision':<9} {'solver':<10} {'tol':>6} {'op.appl.':>8} "
+        f"{'residual':>9} {'solve s (wall)':>16} {'grad s (wall)':>16} "
+        f"{'grad/solve':>10} {'Mcell/s':>8} {'j-Wave/ours':>11}"
     )
     lines = [head, "-" * len(head)]
     jw_solve = {r["method"]: r for r in jw["solves"]} if jw else {}
@@ -446,8 +460,10 @@ def table(ours_runs, jw, comparison) -> str:
                 else ""
             )
             lines.append(
-                f"{'ours':<7} {run['precision']:<9} {s['solver']:<10} {s['rtol']:>6.0e} {s['operator_applications']:>8} {resid:>9} "
-                f"{s['solve_cpu_s']:>8.3f} ({s['solve_wall_s']:.2f}) {grad:>16} {g['ratio_cpu'] if g else nan:>10.2f} {thr:>8.1f} {speed:>11}"
+                f"{'ours':<7} {run['precision']:<9} {s['solver']:<10} "
+                f"{s['rtol']:>6.0e} {s['operator_applications']:>8} {resid:>9} "
+                f"{s['solve_cpu_s']:>8.3f} ({s['solve_wall_s']:.2f}) {grad:>16} "
+                f"{g['ratio_cpu'] if g else nan:>10.2f} {thr:>8.1f} {speed:>11}"
             )
     if jw:
         grad = jw.get("gradient")
@@ -461,36 +477,47 @@ def table(ours_runs, jw, comparison) -> str:
                 else ""
             )
             lines.append(
-                f"{'j-Wave':<7} {jw['precision']:<9} {name:<10} {s['tol']:>6.0e} {s['operator_applications']:>8} {s['relative_residual']:>9.1e} "
+                f"{'j-Wave':<7} {jw['precision']:<9} {name:<10} {s['tol']:>6.0e} "
+                f"{s['operator_applications']:>8} {s['relative_residual']:>9.1e} "
                 f"{s['solve_cpu_s']:>8.2f} ({s['solve_wall_s']:.0f}) {gtxt:>16} "
-                f"{g['value_and_grad_cpu_s'] / s['solve_cpu_s'] if g else nan:>10.2f} {thr:>8.1f} {'':>11}"
+                f"{g['value_and_grad_cpu_s'] / s['solve_cpu_s'] if g else nan:>10.2f} "
+                f"{thr:>8.1f} {'':>11}"
             )
     lines.append(
-        "residual: true ||b - A x|| / ||b|| (ours: reported by our solver; j-Wave: computed independently in float64); "
-        "* = tolerance not reached (float32 floor: see below)"
+        "residual: true ||b - A x|| / ||b|| (ours: reported by our solver; j-Wave: "
+        "computed independently in float64); * = tolerance not reached (float32 "
+        "floor: see below)"
     )
     lines.append(
-        "times: process CPU seconds of one thread, wall seconds in brackets (shared, loaded machine); grad: value_and_grad of "
-        "|p(target)|^2 w.r.t. the 256x256 sound-speed map; Mcell/s: cells x operator applications / CPU s; "
+        "times: process CPU seconds of one thread, wall seconds in brackets (shared, "
+        "loaded machine); grad: value_and_grad of |p(target)|^2 w.r.t. the 256x256 "
+        "sound-speed map; Mcell/s: cells x operator applications / CPU s; "
         "j-Wave/ours: j-Wave GMRES solve CPU time / ours"
     )
     f64 = next((r for r in ours_runs if "float32_floor" in r), None)
     if f64:
         lines.append(
-            f"float32 floor: the float64 solution rounded to complex64 already has relative residual {f64['float32_floor']:.1e}"
+            "float32 floor: the float64 solution rounded to complex64 already has "
+            f"relative residual {f64['float32_floor']:.1e}"
         )
     if comparison:
         c = comparison
         lines.append(
-            f"fields (outside the PML / whole grid): ours vs j-Wave {c['ours_vs_jwave']['interior']:.1e} / {c['ours_vs_jwave']['all']:.1e} "
-            f"; split into j-Wave's solver error {c['jwave_solver_error']['interior']:.1e} / {c['jwave_solver_error']['all']:.1e} "
-            f"and the discretization difference (PML at faces vs centres) {c['discretization_difference']['interior']:.1e} / {c['discretization_difference']['all']:.1e}; "
-            f"j-Wave's field has residual {c['jwave_field_residual_in_our_operator']:.1e} in our operator, "
+            "fields (outside the PML / whole grid): ours vs j-Wave "
+            f"{c['ours_vs_jwave']['interior']:.1e} / {c['ours_vs_jwave']['all']:.1e} ; "
+            "split into j-Wave's solver error "
+            f"{c['jwave_solver_error']['interior']:.1e} / "
+            f"{c['jwave_solver_error']['all']:.1e} and the discretization difference "
+            "(PML at faces vs centres) "
+            f"{c['discretization_difference']['interior']:.1e} / "
+            f"{c['discretization_difference']['all']:.1e}; j-Wave's field has residual "
+            f"{c['jwave_field_residual_in_our_operator']:.1e} in our operator, "
             f"{c['jwave_residual_in_its_operator_by_our_replica']:.1e} in its own"
         )
         if "gradient_ours_vs_jwave" in c:
             lines.append(
-                f"gradients (ours vs j-Wave's rescaled): relative difference {c['gradient_ours_vs_jwave']['interior']:.1e} outside the PML, "
+                "gradients (ours vs j-Wave's rescaled): relative difference "
+                f"{c['gradient_ours_vs_jwave']['interior']:.1e} outside the PML, "
                 f"{c['gradient_ours_vs_jwave']['all']:.1e} overall"
             )
     return "\n".join(lines)
@@ -503,8 +530,9 @@ def main():
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"device: {device()}")
     print(
-        f"problem: {n}x{n}, dx = 0.1 mm, 1 MHz, water 1500 m/s, disc r = {radius} cells at 2000 m/s, PML 20 cells "
-        f"(j-Wave profile), one-cell point source {offset} cells left of the disc, target {offset} cells right",
+        f"problem: {n}x{n}, dx = 0.1 mm, 1 MHz, water 1500 m/s, disc r = {radius} "
+        "cells at 2000 m/s, PML 20 cells (j-Wave profile), one-cell point source "
+        f"{offset} cells left of the disc, target {offset} cells right",
         flush=True,
     )
     ours = [

@@ -5,7 +5,8 @@ its own virtual environment and this script imports nothing from diffsim::
 
     python3 -m venv /work/venv-jwave && /work/venv-jwave/bin/pip install jwave
     XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \\
-        taskset -c 0 /work/venv-jwave/bin/python benchmarks/helmholtz_jwave.py --out benchmarks/results
+        taskset -c 0 /work/venv-jwave/bin/python benchmarks/helmholtz_jwave.py \\
+        --out benchmarks/results
 
 (`benchmarks/helmholtz.py --jwave-python /work/venv-jwave/bin/python` runs it
 as a subprocess and compares the fields.)
@@ -160,7 +161,10 @@ def device() -> str:
             if hasattr(os, "sched_getaffinity")
             else os.cpu_count()
         )
-        return f"cpu: {model} ({cpus} CPU(s) in affinity); XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
+        return (
+            f"cpu: {model} ({cpus} CPU(s) in affinity); "
+            f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
+        )
     return f"{d.platform}: {d.device_kind}"
 
 
@@ -192,7 +196,8 @@ def main():
         )
 
     print(
-        f"device: {device()}; jax {jax.__version__}, {'float64' if ARGS.x64 else 'float32'}",
+        f"device: {device()}; jax {jax.__version__}, "
+        f"{'float64' if ARGS.x64 else 'float32'}",
         flush=True,
     )
 
@@ -209,7 +214,8 @@ def main():
     )
     operator_check = float(np.linalg.norm(mine - theirs) / np.linalg.norm(mine))
     print(
-        f"NumPy replica of j-Wave's operator vs j-Wave's on a random field: relative difference {operator_check:.1e}",
+        "NumPy replica of j-Wave's operator vs j-Wave's on a random field: relative "
+        f"difference {operator_check:.1e}",
         flush=True,
     )
 
@@ -315,8 +321,9 @@ def main():
         }
         results["solves"].append(row)
         print(
-            f"jwave {method:<8} tol {ARGS.tol:.0e}: {matvecs} operator applications, relative residual {res:.3e} "
-            f"(independent float64), solve {wall:.2f} s wall / {cpu:.2f} s cpu (compile {compile_s:.1f} s)",
+            f"jwave {method:<8} tol {ARGS.tol:.0e}: {matvecs} operator applications, "
+            f"relative residual {res:.3e} (independent float64), solve {wall:.2f} s "
+            f"wall / {cpu:.2f} s cpu (compile {compile_s:.1f} s)",
             flush=True,
         )
         if method == "gmres":
@@ -349,8 +356,8 @@ def main():
             "compile_s": compile_s,
         }
         print(
-            f"jwave gradient of |p(target)|^2 w.r.t. c (GMRES): value_and_grad {wall:.2f} s wall / {cpu:.2f} s cpu "
-            f"(compile {compile_s:.1f} s)",
+            "jwave gradient of |p(target)|^2 w.r.t. c (GMRES): value_and_grad "
+            f"{wall:.2f} s wall / {cpu:.2f} s cpu (compile {compile_s:.1f} s)",
             flush=True,
         )
 

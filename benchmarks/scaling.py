@@ -20,7 +20,8 @@ than one here: the ratio to one device is the overhead of the sharded path
 (partitioning, halo copies and collectives, the wider padded blocks), which
 is what carries over to N GPUs (see docs/benchmarks.md for the estimate).
 
-    python benchmarks/scaling.py [--euler-cells 128] [--ns-cells 256] [--out benchmarks/results/scaling.json]
+    python benchmarks/scaling.py [--euler-cells 128] [--ns-cells 256] \\
+        [--out benchmarks/results/scaling.json]
 """
 
 from __future__ import annotations
@@ -245,7 +246,10 @@ def main():
     for n in args.devices:
         env = {
             **os.environ,
-            "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}".strip(),
+            "XLA_FLAGS": (
+                f"{os.environ.get('XLA_FLAGS', '')} "
+                f"--xla_force_host_platform_device_count={n}"
+            ).strip(),
         }
         cmd = [
             sys.executable,
@@ -284,13 +288,16 @@ def main():
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     print(
-        f"{'problem':15} {'variant':34} {'N':>2} {'mesh':8} {'ms/step':>9} {'x 1 dev':>8} {'coll. KiB/step':>14} {'MiB acc./step':>13} {'ratio':>8}"
+        f"{'problem':15} {'variant':34} {'N':>2} {'mesh':8} {'ms/step':>9} "
+        f"{'x 1 dev':>8} {'coll. KiB/step':>14} {'MiB acc./step':>13} {'ratio':>8}"
     )
     for r in rows:
         print(
-            f"{r['problem']:15} {r['variant']:34} {r['devices']:>2} {str(r['mesh']):8} {r['step_ms']:9.2f} "
-            f"{r['time_vs_one_device']:8.2f} {sum(r['collective_bytes_per_step'].values()) / 1024:14.1f} "
-            f"{r['xla_bytes_accessed_per_step'] / 2**20:13.2f} {r['collective_over_bytes_accessed']:8.4f}"
+            f"{r['problem']:15} {r['variant']:34} {r['devices']:>2} {str(r['mesh']):8} "
+            f"{r['step_ms']:9.2f} {r['time_vs_one_device']:8.2f} "
+            f"{sum(r['collective_bytes_per_step'].values()) / 1024:14.1f} "
+            f"{r['xla_bytes_accessed_per_step'] / 2**20:13.2f} "
+            f"{r['collective_over_bytes_accessed']:8.4f}"
         )
 
 

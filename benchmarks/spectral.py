@@ -79,7 +79,10 @@ def parse_args(argv=None):
         "--threads",
         choices=["1", "all"],
         default="all",
-        help="1: pin to CPU 0 and single-threaded XLA flags (if XLA_FLAGS unset); all: leave as is",
+        help=(
+            "1: pin to CPU 0 and single-threaded XLA flags (if XLA_FLAGS unset); "
+            "all: leave as is"
+        ),
     )
     p.add_argument("--precision", choices=["float32", "float64"], default="float64")
     p.add_argument(
@@ -100,15 +103,21 @@ def parse_args(argv=None):
         "--timer",
         choices=["auto", "wall", "cpu"],
         default="auto",
-        help="clock for the table: wall, or this process's CPU time (robust to other processes sharing"
-        " the core; only meaningful single-threaded). auto: cpu with --threads 1, else wall",
+        help=(
+            "clock for the table: wall, or this process's CPU time (robust to other "
+            "processes sharing the core; only meaningful single-threaded). auto: cpu "
+            "with --threads 1, else wall"
+        ),
     )
     p.add_argument(
         "--wait-idle",
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="first wait (at most this long) until other processes leave the CPUs idle for 10 s",
+        help=(
+            "first wait (at most this long) until other processes leave the CPUs "
+            "idle for 10 s"
+        ),
     )
     return p.parse_args(argv)
 
@@ -178,7 +187,10 @@ class CpuMeter:
 
 
 def wait_idle(max_wait: float, need: float = 10.0) -> float:
-    """Wait until the machine has been idle (< 10% busy) for `need` s, at most `max_wait` s."""
+    """Wait until the machine has been idle (< 10% busy) for `need` s.
+
+    Waits at most `max_wait` s.
+    """
     t0, streak = time.perf_counter(), 0.0
     while streak < need and time.perf_counter() - t0 < max_wait:
         m = CpuMeter()
@@ -219,7 +231,10 @@ def median_ratio(a, b) -> float:
 
 
 def hlo_ffts(f, x) -> dict[str, int]:
-    """FFT instructions in the optimized HLO of `jit(f)(x)`, by type (a scan body counts once)."""
+    """FFT instructions in the optimized HLO of `jit(f)(x)`, by type.
+
+    A scan body counts once.
+    """
     text = jax.jit(f).lower(x).compile().as_text()
     counts: dict[str, int] = {}
     for m in re.finditer(r"\bfft\((.*?)fft_type=(\w+)", text):
@@ -233,7 +248,10 @@ def exponax_dealias_fraction(n: int) -> float:
 
 
 def random_field(shape, k_peak, seed):
-    """Smooth, zero-mean random field, Gaussian spectrum of width `k_peak` (integer modes), max |u| = 1."""
+    """Smooth, zero-mean random field with max |u| = 1.
+
+    Its spectrum is a Gaussian of width `k_peak` (integer modes).
+    """
     rng = np.random.default_rng(seed)
     ks = np.meshgrid(*[np.fft.fftfreq(n, 1.0 / n) for n in shape], indexing="ij")
     k = np.sqrt(sum(kk**2 for kk in ks))
@@ -504,42 +522,51 @@ def print_details(rows):
     print()
     print("Details per problem:")
     print(
-        "  init: our ETDRK coefficients (stepper.init, computed inside every solve call), subtracted from"
-        " 'ours us/step' and from both sides of 'grad/fwd ours';"
+        "  init: our ETDRK coefficients (stepper.init, computed inside every solve "
+        "call), subtracted from 'ours us/step' and from both sides of 'grad/fwd ours';"
     )
     print(
-        "  total: ours including it; median ratios: median over rounds of the per-round ratio (drift check);"
+        "  total: ours including it; median ratios: median over rounds of the "
+        "per-round ratio (drift check);"
     )
     print(
-        "  FFTs: FFT instructions in the compiled HLO of a rollout (a scan body counted once, encode/decode included)"
+        "  FFTs: FFT instructions in the compiled HLO of a rollout (a scan body "
+        "counted once, encode/decode included)"
     )
     for r in rows:
         v = r["verify"]
         print(
-            f"  {r['problem']} {r['grid']} ETDRK{r['order']}, {r['steps']} steps x {r['rounds']} rounds: "
-            f"init {r['ours_init_ms']:.2f} ms/call, ours total {r['ours_total_us']:.1f} us/step "
-            f"(total/exponax {r['ratio_ours_total_exponax']:.2f}); median ratios ours/exponax "
-            f"{r['median_round_ratio_ours_exponax']:.2f}, ours/floor {r['median_round_ratio_ours_floor']:.2f}"
+            f"  {r['problem']} {r['grid']} ETDRK{r['order']}, {r['steps']} steps x "
+            f"{r['rounds']} rounds: init {r['ours_init_ms']:.2f} ms/call, ours total "
+            f"{r['ours_total_us']:.1f} us/step (total/exponax "
+            f"{r['ratio_ours_total_exponax']:.2f}); median ratios ours/exponax "
+            f"{r['median_round_ratio_ours_exponax']:.2f}, ours/floor "
+            f"{r['median_round_ratio_ours_floor']:.2f}"
         )
         print(
-            f"      grad of {r['grad_steps']}-step loss ({r['grad_rounds']} rounds): ours {r['ours_grad_ms']:.1f} ms"
-            f" (fwd {r['ours_fwd_ms']:.1f} ms, both with init; ratio as called {r['ours_grad_ratio']:.2f}),"
-            f" exponax {r['exponax_grad_ms']:.1f} ms (fwd {r['exponax_fwd_ms']:.1f} ms)"
+            f"      grad of {r['grad_steps']}-step loss ({r['grad_rounds']} rounds): "
+            f"ours {r['ours_grad_ms']:.1f} ms (fwd {r['ours_fwd_ms']:.1f} ms, both "
+            f"with init; ratio as called {r['ours_grad_ratio']:.2f}), exponax "
+            f"{r['exponax_grad_ms']:.1f} ms (fwd {r['exponax_fwd_ms']:.1f} ms)"
         )
         print(
-            f"      agreement after {v['steps']} steps: max|ours - exponax| = {v['max_abs_diff']:.2e}"
-            f" (max|u| = {v['max_abs_state']:.3g}, rel {v['rel_diff']:.1e}); gradients rel diff {r['grad_rel_diff']:.1e}"
+            f"      agreement after {v['steps']} steps: max|ours - exponax| = "
+            f"{v['max_abs_diff']:.2e} (max|u| = {v['max_abs_state']:.3g}, rel "
+            f"{v['rel_diff']:.1e}); gradients rel diff {r['grad_rel_diff']:.1e}"
         )
         print(
-            f"      wall clock (best round): ours {r['wall_ours_us']:.1f}, exponax {r['wall_exponax_us']:.1f},"
-            f" floor {r['wall_floor_us']:.1f} us/step (table clock: {r['timer']})"
+            f"      wall clock (best round): ours {r['wall_ours_us']:.1f}, exponax "
+            f"{r['wall_exponax_us']:.1f}, floor {r['wall_floor_us']:.1f} us/step "
+            f"(table clock: {r['timer']})"
         )
         print(
-            f"      FFTs in HLO: ours {r['hlo_ffts']['ours']}, exponax {r['hlo_ffts']['exponax']}"
+            f"      FFTs in HLO: ours {r['hlo_ffts']['ours']}, exponax "
+            f"{r['hlo_ffts']['exponax']}"
         )
         print(
-            f"      other processes used {r['load']['other_cpu_s']:.1f} CPU-s during the {r['load']['wall_s']:.0f} s"
-            f" this problem took ({r['load']['other_cpu_frac']:.2f} CPUs on average)"
+            f"      other processes used {r['load']['other_cpu_s']:.1f} CPU-s during "
+            f"the {r['load']['wall_s']:.0f} s this problem took "
+            f"({r['load']['other_cpu_frac']:.2f} CPUs on average)"
         )
 
 
@@ -570,13 +597,14 @@ def main():
     ):
         print(f"# {key}: {info[key]}")
     print(
-        f"# timer: {TIMER} ({'CPU time of this process' if TIMER == 'cpu' else 'wall clock'})"
+        f"# timer: {TIMER} "
+        f"({'CPU time of this process' if TIMER == 'cpu' else 'wall clock'})"
     )
     print(
-        "# us/step: best time of a jitted n-step rollout / n over interleaved rounds (compile excluded;"
-        " ours without its per-call ETDRK coefficient set-up, see details);"
-        " grad/fwd: reverse-mode gradient of mean(u_T^2) over 100 steps / the 100-step forward rollout"
-        " (ours: both without the coefficient set-up)"
+        "# us/step: best time of a jitted n-step rollout / n over interleaved rounds "
+        "(compile excluded; ours without its per-call ETDRK coefficient set-up, see "
+        "details); grad/fwd: reverse-mode gradient of mean(u_T^2) over 100 steps / "
+        "the 100-step forward rollout (ours: both without the coefficient set-up)"
     )
     orders = [int(o) for o in ARGS.orders.split(",")]
     probs = [ks_problem(4)]
@@ -591,9 +619,9 @@ def main():
         rows.append(run_problem(prob, ARGS.quick))
         r = rows[-1]
         print(
-            f"# done {r['problem']} {r['grid']} ETDRK{r['order']} in {time.perf_counter() - t:.0f} s: "
-            f"ours {r['ours_us']:.1f} us/step, exponax {r['exponax_us']:.1f} us/step, "
-            f"floor {r['floor_us']:.1f} us/step",
+            f"# done {r['problem']} {r['grid']} ETDRK{r['order']} in "
+            f"{time.perf_counter() - t:.0f} s: ours {r['ours_us']:.1f} us/step, "
+            f"exponax {r['exponax_us']:.1f} us/step, floor {r['floor_us']:.1f} us/step",
             flush=True,
         )
     print()
@@ -602,9 +630,10 @@ def main():
     info["loadavg_end"] = _loadavg()
     info["load"] = meter.other()
     print(
-        f"\n# loadavg at start {info['loadavg_start']}, at end {info['loadavg_end']}; other processes used"
-        f" {info['load']['other_cpu_s']:.0f} CPU-s during the {info['load']['wall_s']:.0f} s run"
-        f" ({info['load']['other_cpu_frac']:.2f} CPUs on average)"
+        f"\n# loadavg at start {info['loadavg_start']}, at end {info['loadavg_end']}; "
+        f"other processes used {info['load']['other_cpu_s']:.0f} CPU-s during the "
+        f"{info['load']['wall_s']:.0f} s run ({info['load']['other_cpu_frac']:.2f} "
+        "CPUs on average)"
     )
     if ARGS.json:
         with open(ARGS.json, "w") as f:

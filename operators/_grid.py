@@ -55,7 +55,8 @@ class Grid(eqx.Module):
             )
         if not all(np.isfinite(self.lower + self.upper)):
             raise ValueError(
-                f"Grid: bounds must be finite, got lower {self.lower}, upper {self.upper}"
+                f"Grid: bounds must be finite, got lower {self.lower}, upper "
+                f"{self.upper}"
             )
         if any(u <= lo for lo, u in zip(self.lower, self.upper)):
             raise ValueError(

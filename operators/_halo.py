@@ -20,10 +20,11 @@ class HaloExchange(eqx.Module):
     caller-supplied ghost cells (the physical boundary condition), every
     other block its neighbours' cells.
 
-    Arguments:
-        axis_names: per grid axis, the mesh axis name it is split over, or
-            None (not split: the block holds the whole axis).
-        shards: per grid axis, the number of blocks (1 where not split).
+    **Arguments:**
+
+    - `axis_names`: per grid axis, the mesh axis name it is split over, or
+      None (not split: the block holds the whole axis).
+    - `shards`: per grid axis, the number of blocks (1 where not split).
     """
 
     axis_names: tuple[str | None, ...] = eqx.field(static=True)
@@ -32,7 +33,8 @@ class HaloExchange(eqx.Module):
     def __check_init__(self):
         if len(self.axis_names) != len(self.shards):
             raise ValueError(
-                f"HaloExchange: {len(self.axis_names)} axis names but {len(self.shards)} shard counts"
+                f"HaloExchange: {len(self.axis_names)} axis names but "
+                f"{len(self.shards)} shard counts"
             )
         for name, p in zip(self.axis_names, self.shards):
             if p < 1 or (name is None and p != 1):
@@ -66,7 +68,8 @@ class HaloExchange(eqx.Module):
         """
         if not periodic and ((lo and low is None) or (hi and high is None)):
             raise ValueError(
-                "HaloExchange.pad: a non-periodic axis needs the ghost cells low and high"
+                "HaloExchange.pad: a non-periodic axis needs the ghost cells low and "
+                "high"
             )
         parts = [self.halo(x, axis, 0, lo, periodic=periodic, ghost=low)] if lo else []
         parts.append(x)

@@ -240,8 +240,8 @@ def test_optimize_prints_headline_labels_loss_and_announces_resume(
     lines = capsys.readouterr().out.splitlines()
     summary = json.loads((out / "summary.json").read_text())
     assert (
-        f"focal intensity gain (optimized / initial design): {summary['focal_gain']:.4g}"
-        in lines
+        "focal intensity gain (optimized / initial design): "
+        f"{summary['focal_gain']:.4g}" in lines
     )
     assert not any(line.startswith("resuming") for line in lines)
     assert labels == [r"$-\ln(I_{focus} / I_{focus,initial})$ (dimensionless)"]
@@ -368,12 +368,18 @@ def test_solve_helmholtz_names_bad_arguments(small_helmholtz):
     op, source = small_helmholtz
     with pytest.raises(
         ValueError,
-        match="solve_helmholtz: preconditioner must be one of born, shifted_laplacian, none, got 'multigrid'",
+        match=(
+            "solve_helmholtz: preconditioner must be one of born, shifted_laplacian, "
+            "none, got 'multigrid'"
+        ),
     ):
         ds.solve_helmholtz(op, source, preconditioner="multigrid")
     with pytest.raises(
         ValueError,
-        match=r"solve_helmholtz: source has shape \(48,\), the grid has cells \(48, 48\)",
+        match=(
+            r"solve_helmholtz: source has shape \(48,\), the grid has cells \(48, "
+            r"48\)"
+        ),
     ):
         ds.solve_helmholtz(op, source[0])
     with pytest.raises(

@@ -51,7 +51,10 @@ def cluster():
     reason = _no_cluster_reason()
     if reason is None:
         return
-    message = f"no SLURM cluster: {reason}; start one with `bash .ci/slurm-up` (needs root and apt-get)"
+    message = (
+        f"no SLURM cluster: {reason}; start one with `bash .ci/slurm-up` "
+        "(needs root and apt-get)"
+    )
     if os.environ.get("DIFFSIM_REQUIRE_SLURM") == "1":
         pytest.fail(
             message + " [DIFFSIM_REQUIRE_SLURM=1: failing instead of skipping]",

@@ -43,8 +43,8 @@ class AbstractDiscretization(eqx.Module):
         """`sum_i d v_i / d x_i` of a vector field with a leading component axis."""
         if v.shape != (self.grid.ndim, *self.grid.cells):
             raise ValueError(
-                f"divergence: expected a vector field of shape {(self.grid.ndim, *self.grid.cells)}, "
-                f"got {v.shape}"
+                "divergence: expected a vector field of shape "
+                f"{(self.grid.ndim, *self.grid.cells)}, got {v.shape}"
             )
         return sum(self.derivative(v[a], a) for a in range(self.grid.ndim))
 
@@ -110,13 +110,14 @@ def check_coefficient(grid: Grid, a, name: str = "a") -> None:
         s not in (1, c) for s, c in zip(shape, grid.cells)
     ):
         raise ValueError(
-            f"expected the coefficient {name} to be a scalar or an array of {grid.ndim} axes "
-            f"broadcastable to {grid.cells} (each axis 1 or full length), got shape {shape}"
+            f"expected the coefficient {name} to be a scalar or an array of "
+            f"{grid.ndim} axes broadcastable to {grid.cells} (each axis 1 or full "
+            f"length), got shape {shape}"
         )
 
 
 def axis_profile_shape(grid: Grid, axis: int, n: int) -> tuple[int, ...]:
-    """`(1, ..., n, ..., 1)`: a 1D array along `axis` shaped to broadcast over the grid."""
+    """`(1, ..., n, ..., 1)`: the shape of a 1D array along `axis` on the grid."""
     shape = [1] * grid.ndim
     shape[axis] = n
     return tuple(shape)

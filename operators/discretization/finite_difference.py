@@ -67,7 +67,8 @@ class FiniteDifference(AbstractDiscretization):
     def __check_init__(self):
         if self.order not in _FIRST:
             raise ValueError(
-                f"FiniteDifference: order must be one of {sorted(_FIRST)}, got {self.order}"
+                f"FiniteDifference: order must be one of {sorted(_FIRST)}, got "
+                f"{self.order}"
             )
 
     @property

@@ -73,17 +73,20 @@ class FourierSpectral(AbstractDiscretization):
         return -sum(k**2 for k in self.wavenumbers(real))
 
     def dealias_mask(self, real: bool = True) -> np.ndarray:
-        """Boolean mask keeping modes with integer wavenumber `|k_i| < dealias * N_i / 2`
-        on every axis (all modes for `dealias=1`). For 2/3 that is `3 |k| < N`:
-        products of two kept modes never alias onto a kept mode (Orszag 1971)."""
+        """Boolean mask of the modes kept by dealiasing.
+
+        It keeps modes with integer wavenumber `|k_i| < dealias * N_i / 2` on every
+        axis (all modes for `dealias=1`). For 2/3 that is `3 |k| < N`: products of
+        two kept modes never alias onto a kept mode (Orszag 1971).
+        """
         mask = np.ones(self.spectral_shape(real), dtype=bool)
         for a, n in enumerate(self.grid.cells):
             last_real = real and a == self.grid.ndim - 1
             k = np.rint(
                 np.fft.rfftfreq(n, 1.0 / n) if last_real else np.fft.fftfreq(n, 1.0 / n)
             )
-            # |k| < dealias * n / 2, exactly, on integers: with 2/3 this is 3|k| < n, the
-            # largest set whose quadratic products cannot alias back into it
+            # |k| < dealias * n / 2, exactly, on integers: with 2/3 this is 3|k| < n,
+            # the largest set whose quadratic products cannot alias back into it
             keep = (
                 np.ones(k.shape, bool)
                 if self.dealias == 1.0
@@ -155,7 +158,7 @@ class FourierSpectral(AbstractDiscretization):
     def inverse_laplacian(
         self, f: Inexact[Array, "*cells"]
     ) -> Inexact[Array, "*cells"]:
-        """Zero-mean solution `phi` of `laplacian(phi) = f - mean(f)` (periodic Poisson solve)."""
+        """Periodic Poisson solve: zero-mean `phi`, `laplacian(phi) = f - mean(f)`."""
         check_scalar(self.grid, f)
         real = not jnp.iscomplexobj(f)
         symbol = self.laplacian_symbol(real)

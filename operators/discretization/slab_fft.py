@@ -29,10 +29,11 @@ class SlabFFT(eqx.Module):
     sharded array all-gathers it and transforms the whole field on every
     device (see `benchmarks/scaling.py`).
 
-    Arguments:
-        mesh: the device mesh.
-        axis_names: the mesh axes the first grid axis is split over
-            (default: all of them).
+    **Arguments:**
+
+    - `mesh`: the device mesh.
+    - `axis_names`: the mesh axes the first grid axis is split over
+      (default: all of them).
     """
 
     mesh: Mesh = eqx.field(static=True)
@@ -62,7 +63,8 @@ class SlabFFT(eqx.Module):
             raise ValueError(f"SlabFFT: transforms of 2 or 3 axes only, got {ndim}")
         if shape[-ndim] % self.num_shards:
             raise ValueError(
-                f"SlabFFT: the first grid axis ({shape[-ndim]} cells) does not divide into {self.num_shards} slabs"
+                f"SlabFFT: the first grid axis ({shape[-ndim]} cells) does not divide "
+                f"into {self.num_shards} slabs"
             )
 
     def _first_axis(self, x, ndim, transform):

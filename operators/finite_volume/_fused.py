@@ -240,7 +240,8 @@ def fused_face_map(
                 KeyError,
             ) as e:  # jaxpr internals changed
                 warnings.warn(
-                    f"fused_face_map: hinted evaluation failed ({e!r}); using plain jax.jvp",
+                    f"fused_face_map: hinted evaluation failed ({e!r}); using plain "
+                    "jax.jvp",
                     stacklevel=2,
                 )
                 return tuple(jax.jvp(f, (p, s), (dp, ds))[1])

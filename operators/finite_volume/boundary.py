@@ -101,7 +101,8 @@ class Inflow(AbstractBoundaryCondition):
             raise ValueError("Inflow: density and pressure must be scalars")
         if self.velocity.ndim != 1 or not 1 <= self.velocity.shape[0] <= 3:
             raise ValueError(
-                f"Inflow: velocity must have 1 to 3 components, got shape {self.velocity.shape}"
+                "Inflow: velocity must have 1 to 3 components, got shape "
+                f"{self.velocity.shape}"
             )
 
     def ghost_cells(self, primitive, axis, side, num_ghost):
@@ -145,8 +146,8 @@ class Switch(AbstractBoundaryCondition):
     def ghost_cells(self, primitive, axis, side, num_ghost):
         if self.grid is None:
             raise ValueError(
-                "Switch: the condition depends on time and position; call the operator with its time "
-                "(operator(state, t)) so that it can bind them"
+                "Switch: the condition depends on time and position; call the "
+                "operator with its time (operator(state, t)) so that it can bind them"
             )
         inside = self.inside.ghost_cells(primitive, axis, side, num_ghost)
         outside = self.outside.ghost_cells(primitive, axis, side, num_ghost)
@@ -200,8 +201,8 @@ def normalize_boundaries(boundaries, ndim: int):
         boundaries = ((boundaries, boundaries),) * ndim
     if not isinstance(boundaries, (tuple, list)) or len(boundaries) != ndim:
         raise ValueError(
-            f"Euler: boundaries must be one condition or a sequence of {ndim} per-axis entries "
-            f"(a condition or a (low, high) pair), got {boundaries!r}"
+            f"Euler: boundaries must be one condition or a sequence of {ndim} per-axis "
+            f"entries (a condition or a (low, high) pair), got {boundaries!r}"
         )
     out = []
     for axis, entry in enumerate(boundaries):
@@ -213,14 +214,15 @@ def normalize_boundaries(boundaries, ndim: int):
             or not all(isinstance(b, AbstractBoundaryCondition) for b in entry)
         ):
             raise ValueError(
-                f"Euler: boundaries[{axis}] ({names[axis]}) must be a boundary condition or a (low, high) "
-                f"pair of them, got {entry!r}"
+                f"Euler: boundaries[{axis}] ({names[axis]}) must be a boundary "
+                f"condition or a (low, high) pair of them, got {entry!r}"
             )
         low, high = entry
         if isinstance(low, Periodic) != isinstance(high, Periodic):
             raise ValueError(
-                f"Euler: boundaries[{axis}] ({names[axis]}) pairs Periodic with {type(high if isinstance(low, Periodic) else low).__name__}; "
-                "a periodic axis needs Periodic() on both ends"
+                f"Euler: boundaries[{axis}] ({names[axis]}) pairs Periodic with "
+                f"{type(high if isinstance(low, Periodic) else low).__name__}; a "
+                "periodic axis needs Periodic() on both ends"
             )
         out.append((low, high))
     return tuple(out)

@@ -64,43 +64,44 @@ class Euler(AbstractConstrainedOperator):
     (`AbstractConstrainedOperator`): solvers and runs stop on a state where
     they do not.
 
-    Arguments:
-        grid: the `Grid`.
-        eos: `IdealGas` (default `IdealGas(1.4)`); its `gamma` is a
-            differentiable leaf.
-        reconstruction: default `WENO5Z()`.
-        riemann: default `HLLC()`.
-        boundaries: one `AbstractBoundaryCondition` for every face (default
-            `Periodic()`), or per axis a condition or a `(low, high)` pair.
-            `Periodic()` must be paired with `Periodic()`.
-        variables: `"characteristic"` (default; robust at shocks) or
-            `"primitive"` (componentwise, cheaper).
-        positivity: if True, reconstructed face states are scaled toward
-            their cell's value, `W + theta (W_face - W)` with one `theta` in
-            `[0, 1]` per cell and axis, so that face density and pressure stay
-            `>= min(1e-13, cell value)` (the scaling limiter of Zhang & Shu
-            2010, applied to primitive face states). Leaves smooth solutions
-            untouched.
-        average_correction: whether cell averages and point values are told
-            apart to high order (default: for reconstructions above second
-            order). True: the conservative averages are deconvolved to point
-            values (a linear 5-point kernel per axis), converted to primitive
-            variables point by point and averaged back along the
-            reconstruction axis, and in 2D/3D the point fluxes at the face
-            centres are averaged over the face with the matching kernel.
-            Sixth-order accurate, so WENO5 keeps fifth order on smooth flow;
-            without it, converting averages to primitive variables and the
-            face-centre flux are second-order steps (Buchmueller & Helzel
-            2014; Zhang, Zhang & Shu 2011). Next to strong shocks, where the
-            deconvolution would halve a density or pressure, the plain value
-            is kept. False: the classical scheme.
-        fused_derivatives: how derivatives (`jax.jvp`, `jax.grad`, ...) of
-            the face fluxes are evaluated on CPU. True (default): in cache-sized
-            chunks, recomputing the forward pass per chunk, with hints that
-            stop XLA from recomputing shared intermediates (see `_fused.py`;
-            the reverse pass of a 2D right-hand side is ~8x faster than plain
-            autodiff). False: plain JAX autodiff. Results agree to round-off;
-            the forward pass is the same either way.
+    **Arguments:**
+
+    - `grid`: the `Grid`.
+    - `eos`: `IdealGas` (default `IdealGas(1.4)`); its `gamma` is a
+      differentiable leaf.
+    - `reconstruction`: default `WENO5Z()`.
+    - `riemann`: default `HLLC()`.
+    - `boundaries`: one `AbstractBoundaryCondition` for every face (default
+      `Periodic()`), or per axis a condition or a `(low, high)` pair.
+      `Periodic()` must be paired with `Periodic()`.
+    - `variables`: `"characteristic"` (default; robust at shocks) or
+      `"primitive"` (componentwise, cheaper).
+    - `positivity`: if True, reconstructed face states are scaled toward
+      their cell's value, `W + theta (W_face - W)` with one `theta` in
+      `[0, 1]` per cell and axis, so that face density and pressure stay
+      `>= min(1e-13, cell value)` (the scaling limiter of Zhang & Shu
+      2010, applied to primitive face states). Leaves smooth solutions
+      untouched.
+    - `average_correction`: whether cell averages and point values are told
+      apart to high order (default: for reconstructions above second
+      order). True: the conservative averages are deconvolved to point
+      values (a linear 5-point kernel per axis), converted to primitive
+      variables point by point and averaged back along the
+      reconstruction axis, and in 2D/3D the point fluxes at the face
+      centres are averaged over the face with the matching kernel.
+      Sixth-order accurate, so WENO5 keeps fifth order on smooth flow;
+      without it, converting averages to primitive variables and the
+      face-centre flux are second-order steps (Buchmueller & Helzel
+      2014; Zhang, Zhang & Shu 2011). Next to strong shocks, where the
+      deconvolution would halve a density or pressure, the plain value
+      is kept. False: the classical scheme.
+    - `fused_derivatives`: how derivatives (`jax.jvp`, `jax.grad`, ...) of
+      the face fluxes are evaluated on CPU. True (default): in cache-sized
+      chunks, recomputing the forward pass per chunk, with hints that
+      stop XLA from recomputing shared intermediates (see `_fused.py`;
+      the reverse pass of a 2D right-hand side is ~8x faster than plain
+      autodiff). False: plain JAX autodiff. Results agree to round-off;
+      the forward pass is the same either way.
     """
 
     grid: Grid
@@ -151,7 +152,8 @@ class Euler(AbstractConstrainedOperator):
                 )
         if not isinstance(variables, str) or variables not in _VARIABLES:
             raise ValueError(
-                f"Euler: variables must be one of {_VARIABLES}, got {describe(variables)}"
+                f"Euler: variables must be one of {_VARIABLES}, got "
+                f"{describe(variables)}"
             )
         self.grid = grid
         self.eos = eos
@@ -186,18 +188,20 @@ class Euler(AbstractConstrainedOperator):
         g = self.reconstruction.num_ghost + (
             2 * _HALO if self.average_correction else 0
         )
+        wall = "wall"
+        if self.average_correction:
+            wall = "wall with average_correction=True"
         for axis, (n, pair) in enumerate(zip(self.grid.cells, self.boundaries)):
             if n < g and any(isinstance(bc, ReflectingWall) for bc in pair):
                 raise ValueError(
-                    f"Euler: {type(self.reconstruction).__name__} needs at least {g} cells along an axis "
-                    f"with a wall{' with average_correction=True' if self.average_correction else ''}, "
-                    f"grid.cells[{axis}] = {n}"
+                    f"Euler: {type(self.reconstruction).__name__} needs at least {g} "
+                    f"cells along an axis with a {wall}, grid.cells[{axis}] = {n}"
                 )
             for bc in pair:
                 if isinstance(bc, Inflow) and bc.velocity.shape[0] != self.grid.ndim:
                     raise ValueError(
-                        f"Euler: Inflow on axis {axis} has {bc.velocity.shape[0]} velocity components, "
-                        f"the grid is {self.grid.ndim}-dimensional"
+                        f"Euler: Inflow on axis {axis} has {bc.velocity.shape[0]} "
+                        f"velocity components, the grid is {self.grid.ndim}-dimensional"
                     )
 
     # AbstractOperator --------------------------------------------------------
@@ -436,7 +440,8 @@ class Euler(AbstractConstrainedOperator):
         expected = (2 + self.grid.ndim, *self.grid.cells)
         if x.shape != expected:
             raise ValueError(
-                f"Euler: expected {what} of shape {expected} ({', '.join(self.field_names)}), got {x.shape}"
+                f"Euler: expected {what} of shape {expected} "
+                f"({', '.join(self.field_names)}), got {x.shape}"
             )
 
 

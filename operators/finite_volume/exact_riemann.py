@@ -44,7 +44,7 @@ class RiemannSolution:
 
 
 def _f(p, rho, pk, ck, gamma):
-    """Toro (4.6)-(4.7): velocity change across a shock or rarefaction, and its derivative."""
+    """Toro (4.6)-(4.7): velocity change across a shock or rarefaction, and slope."""
     if p > pk:  # shock
         a, b = 2 / ((gamma + 1) * rho), (gamma - 1) / (gamma + 1) * pk
         q = np.sqrt(a / (p + b))

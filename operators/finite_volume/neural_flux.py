@@ -41,8 +41,9 @@ class NeuralFlux(AbstractConstrainedOperator):
     With `form="jump"` the outputs are instead dimensionless coefficients
     `alpha` of a learned (anti-)diffusion, `S N_theta = c_0 alpha (U_k - U_{k-1})`
     per conservative variable (normal frame), which vanishes where the two
-    cells next to the face agree. Either correction is invariant under the scalings `rho -> a rho`,
-    `p -> b p`, `u -> sqrt(b / a) u` of the Euler equations, and the same
+    cells next to the face agree. Either correction is invariant under the
+    scalings `rho -> a rho`, `p -> b p`, `u -> sqrt(b / a) u` of the Euler
+    equations, and the same
     network serves every axis in the face-normal frame. With `symmetric=True`
     it is averaged with its mirror image (stencil reversed, `u_n -> -u_n`,
     outputs mapped by `(-1, +1, -1, -1)`), so the correction respects the
@@ -51,17 +52,18 @@ class NeuralFlux(AbstractConstrainedOperator):
     The last layer starts at zero: the initial operator is exactly `base`,
     and training starts from the base scheme.
 
-    Arguments:
-        base: the `Euler` operator whose flux is corrected (its grid, EOS,
-            boundary conditions, reconstruction and Riemann solver are used
-            unchanged; the ghost cells the stencil needs come from its
-            boundary conditions).
-        key: PRNG key of the network's hidden layers.
-        radius: stencil half width (default 2: four cells per face).
-        width, depth: of the MLP (default 32, 2 hidden layers; tanh).
-        symmetric: enforce the mirror symmetry (default True).
-        form: `"flux"` (default; additive flux correction) or `"jump"`
-            (learned diffusion coefficients times the jump across the face).
+    **Arguments:**
+
+    - `base`: the `Euler` operator whose flux is corrected (its grid, EOS,
+      boundary conditions, reconstruction and Riemann solver are used
+      unchanged; the ghost cells the stencil needs come from its
+      boundary conditions).
+    - `key`: PRNG key of the network's hidden layers.
+    - `radius`: stencil half width (default 2: four cells per face).
+    - `width`, `depth`: of the MLP (default 32, 2 hidden layers; tanh).
+    - `symmetric`: enforce the mirror symmetry (default True).
+    - `form`: `"flux"` (default; additive flux correction) or `"jump"`
+      (learned diffusion coefficients times the jump across the face).
     """
 
     base: Euler
@@ -90,7 +92,8 @@ class NeuralFlux(AbstractConstrainedOperator):
         for axis, n in enumerate(base.grid.cells):
             if n < radius:
                 raise ValueError(
-                    f"NeuralFlux: radius {radius} needs at least {radius} cells per axis, grid.cells[{axis}] = {n}"
+                    f"NeuralFlux: radius {radius} needs at least {radius} cells per "
+                    f"axis, grid.cells[{axis}] = {n}"
                 )
         mlp = eqx.nn.MLP(
             2 * radius * nvars, nvars, width, depth, activation=jnp.tanh, key=key

@@ -25,12 +25,13 @@ class MLPPotential(eqx.Module):
     differentiation, are smooth too). The last layer starts at zero, so the
     initial flux `Phi'` vanishes.
 
-    Arguments:
-        key: PRNG key of the hidden layers.
-        width, depth: of the MLP (default 32, 2 hidden layers).
-        scale: the typical magnitude of `u` (inputs are divided by it and
-            outputs multiplied, keeping the network's inputs O(1)).
-        activation: default `jax.nn.softplus` (C-infinity).
+    **Arguments:**
+
+    - `key`: PRNG key of the hidden layers.
+    - `width`, `depth`: of the MLP (default 32, 2 hidden layers).
+    - `scale`: the typical magnitude of `u` (inputs are divided by it and
+      outputs multiplied, keeping the network's inputs O(1)).
+    - `activation`: default `jax.nn.softplus` (C-infinity).
     """
 
     mlp: eqx.nn.MLP
@@ -81,12 +82,13 @@ class ScalarConservationLaw(AbstractOperator):
     respect to the parameters of `Phi` is a nested (third-order in `u`,
     second-order through the rollout) derivative.
 
-    Arguments:
-        grid: a 1D `Grid`.
-        potential: `Phi`.
-        reconstruction: default `MUSCL(limiter="minmod")`.
-        boundaries: `Periodic()` (default) or `Outflow()`, on both ends or as
-            a `(low, high)` pair.
+    **Arguments:**
+
+    - `grid`: a 1D `Grid`.
+    - `potential`: `Phi`.
+    - `reconstruction`: default `MUSCL(limiter="minmod")`.
+    - `boundaries`: `Periodic()` (default) or `Outflow()`, on both ends or as
+      a `(low, high)` pair.
     """
 
     grid: Grid
@@ -120,7 +122,8 @@ class ScalarConservationLaw(AbstractOperator):
             )
         if not callable(self.potential):
             raise TypeError(
-                f"ScalarConservationLaw: potential must be callable, got {type(self.potential).__name__}"
+                "ScalarConservationLaw: potential must be callable, got "
+                f"{type(self.potential).__name__}"
             )
         check_instance(
             "ScalarConservationLaw",
@@ -133,8 +136,8 @@ class ScalarConservationLaw(AbstractOperator):
             isinstance(b, (Periodic, Outflow)) for b in self.boundaries
         ):
             raise ValueError(
-                f"ScalarConservationLaw: boundaries must be Periodic() or Outflow() (or a pair), "
-                f"got {self.boundaries!r}"
+                "ScalarConservationLaw: boundaries must be Periodic() or Outflow() "
+                f"(or a pair), got {self.boundaries!r}"
             )
         if isinstance(self.boundaries[0], Periodic) != isinstance(
             self.boundaries[1], Periodic
@@ -144,8 +147,8 @@ class ScalarConservationLaw(AbstractOperator):
             )
         if self.grid.cells[0] < self.reconstruction.num_ghost:
             raise ValueError(
-                f"ScalarConservationLaw: {type(self.reconstruction).__name__} needs at least "
-                f"{self.reconstruction.num_ghost} cells, got {self.grid.cells[0]}"
+                f"ScalarConservationLaw: {type(self.reconstruction).__name__} needs at "
+                f"least {self.reconstruction.num_ghost} cells, got {self.grid.cells[0]}"
             )
 
     @property
@@ -174,7 +177,7 @@ class ScalarConservationLaw(AbstractOperator):
         return f.reshape(u.shape), df.reshape(u.shape)
 
     def face_fluxes(self, u: Float[Array, " n"]) -> Float[Array, " n+1"]:
-        """Rusanov fluxes at the `n + 1` faces (face `k` between cells `k - 1` and `k`)."""
+        """Rusanov fluxes at the `n + 1` faces (face `k` between cells `k - 1`, `k`)."""
         padded = pad((u,), 0, self.boundaries, self.reconstruction.num_ghost)[0]
         left, right = self.reconstruction.reconstruct(padded, 0)
         m = left.shape[0]
@@ -205,5 +208,6 @@ class ScalarConservationLaw(AbstractOperator):
         expected = (1, *self.grid.cells)
         if x.shape != expected:
             raise ValueError(
-                f"ScalarConservationLaw: expected {what} of shape {expected}, got {x.shape}"
+                f"ScalarConservationLaw: expected {what} of shape {expected}, got "
+                f"{x.shape}"
             )

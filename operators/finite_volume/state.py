@@ -42,7 +42,17 @@ def conservative_to_primitive_components(
 def primitive_to_conservative(
     primitive: Float[Array, "vars *cells"], eos: IdealGas
 ) -> Float[Array, "vars *cells"]:
-    """Primitive `(rho, u, [v, w,] p)` to conservative `(rho, rho u, [rho v, rho w,] E)`."""
+    """Primitive `(rho, u, [v, w,] p)` to conservative `(rho, rho u, [rho v, rho w,] E)`
+
+    **Arguments:**
+
+    - `primitive`: the primitive fields, stacked on the first axis.
+    - `eos`: the equation of state.
+
+    **Returns:**
+
+    The conservative fields, stacked the same way.
+    """
     _check_vars(primitive)
     return jnp.stack(primitive_to_conservative_components(tuple(primitive), eos))
 
@@ -50,7 +60,17 @@ def primitive_to_conservative(
 def conservative_to_primitive(
     conservative: Float[Array, "vars *cells"], eos: IdealGas
 ) -> Float[Array, "vars *cells"]:
-    """Conservative `(rho, rho u, [rho v, rho w,] E)` to primitive `(rho, u, [v, w,] p)`."""
+    """Conservative `(rho, rho u, [rho v, rho w,] E)` to primitive `(rho, u, [v, w,] p)`
+
+    **Arguments:**
+
+    - `conservative`: the conservative fields, stacked on the first axis.
+    - `eos`: the equation of state.
+
+    **Returns:**
+
+    The primitive fields, stacked the same way.
+    """
     _check_vars(conservative)
     return jnp.stack(conservative_to_primitive_components(tuple(conservative), eos))
 
@@ -58,5 +78,6 @@ def conservative_to_primitive(
 def _check_vars(x) -> None:
     if x.ndim < 1 or not 3 <= x.shape[0] <= 5:
         raise ValueError(
-            f"expected 3, 4 or 5 variables (1, 2 or 3 D) on the leading axis, got shape {x.shape}"
+            "expected 3, 4 or 5 variables (1, 2 or 3 D) on the leading axis, got "
+            f"shape {x.shape}"
         )

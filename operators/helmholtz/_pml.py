@@ -45,7 +45,8 @@ class PML(eqx.Module):
         widths = self.width if isinstance(self.width, tuple) else (self.width,)
         if any(int(w) != w or w < 0 for w in widths):
             raise ValueError(
-                f"PML: width must be a non-negative integer (cells) or one per axis, got {self.width}"
+                "PML: width must be a non-negative integer (cells) or one per axis, "
+                f"got {self.width}"
             )
         if not self.strength >= 0:
             raise ValueError(f"PML: strength must be >= 0, got {self.strength}")
@@ -57,7 +58,8 @@ class PML(eqx.Module):
         if isinstance(self.width, tuple):
             if len(self.width) != grid.ndim:
                 raise ValueError(
-                    f"PML: width has {len(self.width)} entries, the grid has {grid.ndim} axes"
+                    f"PML: width has {len(self.width)} entries, the grid has "
+                    f"{grid.ndim} axes"
                 )
             widths = tuple(int(w) for w in self.width)
         else:
@@ -65,7 +67,8 @@ class PML(eqx.Module):
         for axis, (w, n) in enumerate(zip(widths, grid.cells)):
             if 2 * w >= n:
                 raise ValueError(
-                    f"PML: two layers of {w} cells do not fit in {n} cells on axis {axis}"
+                    f"PML: two layers of {w} cells do not fit in {n} cells on axis "
+                    f"{axis}"
                 )
         return widths
 

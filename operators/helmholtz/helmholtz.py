@@ -23,7 +23,8 @@ class Helmholtz(eqx.Module):
     """The Helmholtz operator for a complex pressure field `p` (time
     convention `e^{-i omega t}`):
 
-        H p = sum_d (1 / gamma_d) d/dx_d ( 1 / (rho gamma_d) dp/dx_d ) + omega^2 / (rho c^2) p,
+        H p = sum_d (1 / gamma_d) d/dx_d ( 1 / (rho gamma_d) dp/dx_d )
+              + omega^2 / (rho c^2) p,
 
     i.e. `div(grad(p) / rho) + (omega / c)^2 p / rho` with the coordinates
     stretched by the PML (`gamma_d = 1 + i sigma_d(x) / omega`, see `PML`).
@@ -49,11 +50,12 @@ class Helmholtz(eqx.Module):
     - `sound_speed`: `c(x)` at cell centres (a scalar is broadcast), > 0.
     - `omega`: angular frequency, > 0.
     - `density`: `rho(x)` at cell centres, or a scalar (default 1), > 0.
+    - `pml`: the absorbing layer (`PML()`: 20 cells, strength 2, order 2;
+      `PML(width=0)` for none).
 
-    All three must be finite and positive: concrete values are checked here,
-    traced ones (a sound speed being optimized) when the compiled program
-    runs (`eqx.error_if`).
-    - `pml`: the absorbing layer (`PML()`: 20 cells, strength 2, order 2; `PML(width=0)` for none).
+    Sound speed, angular frequency and density must be finite and positive:
+    concrete values are checked here, traced ones (a sound speed being
+    optimized) when the compiled program runs (`eqx.error_if`).
     """
 
     discretization: AbstractDiscretization
@@ -96,12 +98,14 @@ class Helmholtz(eqx.Module):
             sound_speed = jnp.full(grid.cells, sound_speed)
         if sound_speed.shape != grid.cells:
             raise ValueError(
-                f"Helmholtz: sound_speed has shape {sound_speed.shape}, the grid has cells {grid.cells}"
+                f"Helmholtz: sound_speed has shape {sound_speed.shape}, the grid has "
+                f"cells {grid.cells}"
             )
         density = jnp.asarray(density)
         if density.ndim != 0 and density.shape != grid.cells:
             raise ValueError(
-                f"Helmholtz: density must be a scalar or have shape {grid.cells}, got {density.shape}"
+                f"Helmholtz: density must be a scalar or have shape {grid.cells}, got "
+                f"{density.shape}"
             )
         self.discretization = discretization
         self.sound_speed = sound_speed
@@ -115,7 +119,8 @@ class Helmholtz(eqx.Module):
             value = getattr(self, name)
             if not jnp.issubdtype(value.dtype, jnp.floating):
                 raise ValueError(
-                    f"Helmholtz: {name} must be real floating point, got dtype {value.dtype}"
+                    f"Helmholtz: {name} must be real floating point, got dtype "
+                    f"{value.dtype}"
                 )
 
     @property
@@ -154,6 +159,11 @@ class Helmholtz(eqx.Module):
     ) -> "HelmholtzPreconditioner":
         """An FFT-inverted approximate inverse of `H`, for right preconditioning.
 
+        **Arguments:**
+
+        - `kind`: which approximate inverse (default `DEFAULT_PRECONDITIONER`).
+          One of:
+
         - `"born"`: the convergent Born series preconditioner (Osnabrugge,
           Leedumrongwatthanakun & Vellekoop, J. Comput. Phys. 322, 2016):
           `P^{-1} v = L0^{-1} ((i / eps) V v)` with the homogeneous operator
@@ -164,17 +174,19 @@ class Helmholtz(eqx.Module):
           operator `gamma (1 - g0 V)` whose iteration matrix has spectral
           radius below one (PML aside), so GMRES converges fast for strong
           contrast, where a fixed shift would not.
-        - `"shifted_laplacian"`: the complex-shifted Laplacian (Erlangga, Oosterlee & Vuik 2006),
-          `P^{-1} = (b0 Lap_h + m0 (1 + i shift))^{-1}`.
+        - `"shifted_laplacian"`: the complex-shifted Laplacian (Erlangga,
+          Oosterlee & Vuik 2006), `P^{-1} = (b0 Lap_h + m0 (1 + i shift))^{-1}`.
+        - `shift`: the minimum relative damping `eps / m0` (`born`) or the
+          shift `beta` (`shifted_laplacian`); default `DEFAULT_SHIFT`.
 
-        `shift` is the minimum relative damping `eps / m0` (`born`) or the
-        shift `beta` (`shifted_laplacian`); the defaults (`born`, 0.3) are
-        `DEFAULT_PRECONDITIONER` and `DEFAULT_SHIFT`.
+        **Returns:**
 
-        Measured (256^2, 15 points per wavelength, a 2000 m/s disc of radius
-        40 cells in water, 20-cell PML, GMRES(20) to 1e-6): `born` 87
-        iterations, `shifted_laplacian` 262 (shift 0.5) to 315 (shift 0.3).
-        The PML is not in `P`, so a stronger layer costs iterations.
+        A `HelmholtzPreconditioner`.
+
+        On a 256^2 grid (15 points per wavelength, a 2000 m/s disc of radius 40
+        cells in water, 20-cell PML, GMRES(20) to 1e-6) `born` takes 87
+        iterations, `shifted_laplacian` 262 (shift 0.5) to 315 (shift 0.3). The
+        PML is not in `P`, so a stronger layer costs iterations.
         """
         return HelmholtzPreconditioner.from_operator(self, kind, shift)
 
@@ -197,7 +209,8 @@ class HelmholtzPreconditioner(eqx.Module):
     ):
         if kind not in ("born", "shifted_laplacian"):
             raise ValueError(
-                f"Helmholtz.preconditioner: kind must be 'born' or 'shifted_laplacian', got {kind!r}"
+                "Helmholtz.preconditioner: kind must be 'born' or "
+                f"'shifted_laplacian', got {kind!r}"
             )
         if not shift > 0:
             raise ValueError(

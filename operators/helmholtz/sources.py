@@ -74,7 +74,8 @@ def point_source(
     field outside a few cells around `position` (see `band_limited_delta`)."""
     if len(position) != grid.ndim:
         raise ValueError(
-            f"point_source: position has {len(position)} coordinates, the grid is {grid.ndim}D"
+            f"point_source: position has {len(position)} coordinates, the grid is "
+            f"{grid.ndim}D"
         )
     out = jnp.asarray(amplitude, _complex(dtype))
     for axis in range(grid.ndim):
@@ -113,7 +114,8 @@ def line_source(
     upper = [grid.upper[a] for a in others] if upper is None else list(upper)
     if len(lower) != len(others) or len(upper) != len(others):
         raise ValueError(
-            f"line_source: lower and upper need {len(others)} entries (the axes other than {axis})"
+            f"line_source: lower and upper need {len(others)} entries (the axes other "
+            f"than {axis})"
         )
     if not 0.0 <= taper <= 0.5:
         raise ValueError(f"line_source: taper must lie in [0, 0.5], got {taper}")

@@ -34,7 +34,8 @@ class AbstractSpectralOperator(AbstractSemilinearOperator):
         if fields.shape != (len(self.field_names), *self.grid.cells):
             raise ValueError(
                 f"{type(self).__name__}: expected fields of shape "
-                f"{(len(self.field_names), *self.grid.cells)} ({', '.join(self.field_names)}), got {fields.shape}"
+                f"{(len(self.field_names), *self.grid.cells)} "
+                f"({', '.join(self.field_names)}), got {fields.shape}"
             )
         return self.discretization.forward(fields)
 

@@ -21,9 +21,18 @@ class NavierStokesVorticity(AbstractSpectralOperator):
 
     The velocity is recovered from the vorticity through the stream function,
     `laplacian(psi) = -w`, `u = (d psi/dy, -d psi/dx)`. Optional Kolmogorov
-    forcing (`forcing_amplitude=None` switches it off) is the curl of the body force `F_x = A sin(k_f y)`, i.e.
-    `f = -A k_f cos(k_f y)` with `k_f` counted in multiples of `2 pi / L_y`
-    (Chandler & Kerswell 2013). Channel: `vorticity`.
+    forcing (`forcing_amplitude=None` switches it off) is the curl of the body
+    force `F_x = A sin(k_f y)`, i.e. `f = -A k_f cos(k_f y)` with `k_f` counted
+    in multiples of `2 pi / L_y` (Chandler & Kerswell 2013). Channel:
+    `vorticity`.
+
+    **Arguments:**
+
+    - `discretization`: a 2D `FourierSpectral`.
+    - `nu`: kinematic viscosity, >= 0.
+    - `drag`: linear (Rayleigh) drag coefficient, >= 0 (default 0).
+    - `forcing_amplitude`: `A`, or `None` (default) for no forcing.
+    - `forcing_wavenumber`: `k_f` in multiples of `2 pi / L_y` (default 4).
     """
 
     discretization: FourierSpectral
@@ -53,7 +62,8 @@ class NavierStokesVorticity(AbstractSpectralOperator):
             or self.forcing_wavenumber < 1
         ):
             raise ValueError(
-                f"NavierStokesVorticity: forcing_wavenumber must be an int >= 1, got {self.forcing_wavenumber!r}"
+                "NavierStokesVorticity: forcing_wavenumber must be an int >= 1, got "
+                f"{self.forcing_wavenumber!r}"
             )
 
     @property
@@ -64,7 +74,7 @@ class NavierStokesVorticity(AbstractSpectralOperator):
         return (self.nu * self.discretization.laplacian_symbol() - self.drag)[None]
 
     def velocity(self, state):
-        """Spectral velocity `(u_hat, v_hat)` of a spectral vorticity `(1, *spectrum)`."""
+        """Spectral velocity `(u_hat, v_hat)` of vorticity spectrum `(1, *spectrum)`."""
         kx, ky = self.discretization.wavenumbers(odd=True)
         k2 = -self.discretization.laplacian_symbol()
         inv_k2 = np.where(k2 == 0.0, 0.0, 1.0 / np.where(k2 == 0.0, 1.0, k2))
@@ -72,7 +82,7 @@ class NavierStokesVorticity(AbstractSpectralOperator):
         return jnp.stack([1j * ky * psi, -1j * kx * psi])
 
     def _forcing_hat(self) -> np.ndarray:
-        """Spectrum of `-k_f' cos(k_f' y)` for unit amplitude (a trace-time constant)."""
+        """Spectrum of `-k_f' cos(k_f' y)` at unit amplitude (a trace-time constant)."""
         grid = self.grid
         kf = 2.0 * np.pi * self.forcing_wavenumber / grid.lengths[1]
         _, y = np.meshgrid(*grid.coordinates, indexing="ij")

@@ -47,9 +47,10 @@ def test_plans_fit_their_budget_and_recompute_more_as_it_shrinks(n, factors):
 
 
 def test_plan_recomputation_and_memory_are_those_of_the_blocks():
-    # 1000 steps: 25 blocks of 40 blocks of 1 step store 25 + 40 states and one step's residuals,
-    # plus the working set of one step's backward pass (its residuals' worth and 4 states);
-    # every step runs 3 times forward (the forward pass and once per checkpointed level)
+    # 1000 steps: 25 blocks of 40 blocks of 1 step store 25 + 40 states and one
+    # step's residuals, plus the working set of one step's backward pass (its
+    # residuals' worth and 4 states); every step runs 3 times forward (the forward
+    # pass and once per checkpointed level)
     plan = plan_checkpoints(1000, S, R, levels=3)
     assert plan.levels == 3 and plan.blocks == (1, 40) and plan.recompute_factor == 3.0
     assert plan.predicted_bytes == (25 + 40) * S + R + (R + 4 * S)
@@ -59,7 +60,8 @@ def test_plan_recomputation_and_memory_are_those_of_the_blocks():
     direct = plan_checkpoints(1000, S, R, memory_budget=1e12)
     assert direct.levels == 1 and direct.blocks == () and direct.recompute_factor == 1.0
     assert direct.predicted_bytes == 1000 * R + R + 4 * S
-    # a remainder block (997 is prime) is one more stored state and its own recomputation
+    # a remainder block (997 is prime) is one more stored state and its own
+    # recomputation
     odd = plan_checkpoints(997, S, R, levels=2)
     assert (
         odd.blocks == (6,) and odd.predicted_bytes == (166 + 1) * S + 6 * R + R + 4 * S
@@ -76,7 +78,8 @@ def test_too_small_a_budget_names_itself_and_the_minimum():
         plan_checkpoints(1000, S, R, memory_budget=300_000)
     message = str(e.value)
     assert message.startswith(
-        "CheckpointAdjoint: memory_budget=3e+05 bytes (293 KiB) is too small for 1000 steps"
+        "CheckpointAdjoint: memory_budget=3e+05 bytes (293 KiB) is too small for 1000 "
+        "steps"
     )
     assert f"needs at least {format_bytes(minimum)}" in message, message
     with pytest.raises(ValueError, match=r"needs at least .* with levels=2"):
@@ -95,19 +98,23 @@ def test_too_small_a_budget_names_itself_and_the_minimum():
         ),
         (
             dict(memory_budget=-1e9),
-            "memory_budget must be a positive finite number of bytes (or None), got -1000000000.0",
+            "memory_budget must be a positive finite number of bytes (or None), got "
+            "-1000000000.0",
         ),
         (
             dict(memory_budget=float("nan")),
-            "memory_budget must be a positive finite number of bytes (or None), got nan",
+            "memory_budget must be a positive finite number of bytes (or None), got "
+            "nan",
         ),
         (
             dict(memory_budget="1 GB"),
-            "memory_budget must be a positive finite number of bytes (or None), got '1 GB'",
+            "memory_budget must be a positive finite number of bytes (or None), got "
+            "'1 GB'",
         ),
         (
             dict(memory_budget=True),
-            "memory_budget must be a positive finite number of bytes (or None), got True",
+            "memory_budget must be a positive finite number of bytes (or None), got "
+            "True",
         ),
     ],
 )
@@ -138,7 +145,7 @@ def test_step_bytes_counts_state_dependent_residuals_only():
         ds.CheckpointAdjoint().plan(costly, x, -1)
 
 
-# --- a spectral rollout: the plan the loop runs, its gradient and its compiled memory ---------------
+# --- a spectral rollout: the plan the loop runs, its gradient, its compiled memory ---
 
 GRID = Grid(64, 0.0, 32 * np.pi)
 KS = KuramotoSivashinsky(FourierSpectral(GRID))
@@ -157,7 +164,10 @@ def _loss(adjoint, stepper, n):
 
 
 def _plan_of(adjoint, stepper, n):
-    """The plan `adjoint.loop` makes for the KS step (body and carry as `solve` builds them)."""
+    """The plan `adjoint.loop` makes for the KS step.
+
+    Body and carry are built as `solve` builds them.
+    """
     cache = stepper.init(KS, jnp.asarray(0.05))
     body = lambda c: (
         stepper.step(KS, c[0], c[1] * 0.05, jnp.asarray(0.05), cache),
@@ -203,7 +213,7 @@ def test_compiled_memory_stays_under_the_budget():
     assert plan.levels == 3 and plan.predicted_bytes <= budget
 
 
-# --- the config key -------------------------------------------------------------------------------
+# --- the config key -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -241,7 +251,8 @@ def test_config_refuses_a_bad_budget(value):
             "configs/shock_tube_inverse.yaml", [f"adjoint_memory_budget={value}"]
         )
     assert str(e.value).startswith(
-        'adjoint_memory_budget: expected a positive number of bytes or a string like "1 GB" or "512 MiB", got '
+        "adjoint_memory_budget: expected a positive number of bytes or a string like "
+        '"1 GB" or "512 MiB", got '
     )
     assert "\n" not in str(e.value)
 
@@ -251,7 +262,8 @@ def test_config_refuses_a_budget_without_checkpointing():
         load_config("configs/learned_flux.yaml", ["adjoint_memory_budget=1 GB"])
     assert (
         str(e.value)
-        == "adjoint_memory_budget: applies to adjoint: checkpoint only (adjoint is direct); remove it or set it to null"
+        == "adjoint_memory_budget: applies to adjoint: checkpoint only (adjoint is "
+        "direct); remove it or set it to null"
     )
     config, _, _ = load_config("configs/learned_flux.yaml")
     assert config.adjoint_memory_budget is None and isinstance(
@@ -286,6 +298,7 @@ def test_optimize_with_too_small_a_budget_exits_2_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith(
-        "diffsim: config error: adjoint_memory_budget: CheckpointAdjoint: memory_budget=1000 bytes (1000 B) is too small"
+        "diffsim: config error: adjoint_memory_budget: CheckpointAdjoint: "
+        "memory_budget=1000 bytes (1000 B) is too small"
     ), err
     assert err.count("\n") == 1

@@ -208,7 +208,10 @@ def test_distributed_section_is_validated():
     assert config.distributed.process_id == 1 and config.distributed.enabled == "auto"
     with pytest.raises(
         ConfigError,
-        match=r"distributed\.process_id: give coordinator_address, num_processes and process_id together",
+        match=(
+            r"distributed\.process_id: give coordinator_address, num_processes and "
+            r"process_id together"
+        ),
     ):
         load_config(
             "configs/taylor_green.yaml",
@@ -219,7 +222,10 @@ def test_distributed_section_is_validated():
         )
     with pytest.raises(
         ConfigError,
-        match=r"distributed\.process_id: expected 0 <= process_id < num_processes = 2, got 2",
+        match=(
+            r"distributed\.process_id: expected 0 <= process_id < num_processes = 2, "
+            r"got 2"
+        ),
     ):
         load_config(
             "configs/taylor_green.yaml",

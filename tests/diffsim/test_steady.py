@@ -139,7 +139,10 @@ def test_steady_gradient_is_cheaper_than_a_long_transient(implicit_grad):
 def test_non_convergence_raises_naming_the_residual():
     with pytest.raises(
         eqx.EquinoxRuntimeError,
-        match=r"steady_state did not converge after max_steps=2 iterations; the RMS residual \|\|R\(y\)\|\| reached ~\de-0",
+        match=(
+            r"steady_state did not converge after max_steps=2 iterations; the RMS "
+            r"residual \|\|R\(y\)\|\| reached ~\de-0"
+        ),
     ):
         jax.block_until_ready(ds.steady_state(operator(THETA), Y0, max_steps=2).value)
     sol = ds.steady_state(operator(THETA), Y0, max_steps=2, throw=False)

@@ -111,7 +111,10 @@ W_2D = Modes(
 
 
 def test_kuramoto_sivashinsky_rhs():
-    """u_t = -u u_x - u_xx - nu4 u_xxxx for u = sin + 0.5 cos(2.) + 0.3 cos(3. + 0.4) + 0.2."""
+    """u_t = -u u_x - u_xx - nu4 u_xxxx.
+
+    For u = sin + 0.5 cos(2.) + 0.3 cos(3. + 0.4) + 0.2.
+    """
     op = KuramotoSivashinsky(FourierSpectral(GRID_1D), nu4=0.7)
     u = U_1D
     assert_close(rhs(op, u(), part="linear")[0], -u.d(0, 2) - 0.7 * u.d(0, 4))

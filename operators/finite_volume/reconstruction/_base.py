@@ -62,8 +62,8 @@ class AbstractReconstruction(eqx.Module):
         faces = m - 2 * g + 1
         if faces < 1:
             raise ValueError(
-                f"{type(self).__name__}.reconstruct: need at least {2 * g} cells along axis {axis} "
-                f"(interior plus {g} ghost cells per side), got {m}"
+                f"{type(self).__name__}.reconstruct: need at least {2 * g} cells along "
+                f"axis {axis} (interior plus {g} ghost cells per side), got {m}"
             )
         stencil = [lax.slice_in_dim(q, j, j + faces, axis=axis) for j in range(2 * g)]
         return self.reconstruct_stencil(stencil)

@@ -41,13 +41,14 @@ class AbstractRiemannSolver(eqx.Module):
         1: y, 2: z) between the primitive states `prim_left` and `prim_right`."""
         if prim_left.shape != prim_right.shape:
             raise ValueError(
-                f"{type(self).__name__}.flux: left {prim_left.shape} and right {prim_right.shape} differ"
+                f"{type(self).__name__}.flux: left {prim_left.shape} and right "
+                f"{prim_right.shape} differ"
             )
         ndim = prim_left.shape[0] - 2
         if not 1 <= ndim <= 3 or not 0 <= axis < ndim:
             raise ValueError(
-                f"{type(self).__name__}.flux: need 3-5 variables and 0 <= axis < ndim, got "
-                f"{prim_left.shape[0]} variables and axis={axis}"
+                f"{type(self).__name__}.flux: need 3-5 variables and 0 <= axis < ndim, "
+                f"got {prim_left.shape[0]} variables and axis={axis}"
             )
         return jnp.stack(
             self.flux_components(tuple(prim_left), tuple(prim_right), eos, axis)
@@ -97,7 +98,7 @@ class Side(eqx.Module):
 
 
 def roe_averages(left: Side, right: Side, eos: IdealGas):
-    """Roe-averaged velocity, enthalpy and sound speed (Roe 1981; Toro 2009, chapter 11).
+    """Roe-averaged velocity, enthalpy and sound speed (Roe 1981; Toro 2009, ch. 11).
 
     The sound speed uses the identity
     `c~^2 = (sqrt(rho_L) c_L^2 + sqrt(rho_R) c_R^2) / (sqrt(rho_L) + sqrt(rho_R))

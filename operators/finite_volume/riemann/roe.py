@@ -57,7 +57,8 @@ class Roe(AbstractRiemannSolver):
         lam1, lam2, lam5 = un - c, un, un + c
         abs2 = jnp.abs(lam2)
         if self.entropy_fix:
-            # state between the 1-wave and the contact, and between the contact and the 5-wave
+            # state between the 1-wave and the contact, and between the contact and
+            # the 5-wave
             abs1 = _harten_hyman(
                 lam1,
                 lt.un - lt.c,

@@ -44,7 +44,8 @@ def test_sampled_solution_conserves_mass_momentum_energy(left, right, _p, _u):
     energy_num = (p / (gamma - 1) + 0.5 * rho * u**2).sum() * dx
     energy = (energy_num, el + er + t * (ul * (el + pl) - ur * (er + pr)))
     # midpoint averaging errs by O(jump * dx / samples) in the few cells holding a
-    # discontinuity: ~1e-6 of the totals (measured: converging with dx and samples); a wrong wave speed errs by far more
+    # discontinuity: ~1e-6 of the totals (measured: converging with dx and
+    # samples); a wrong wave speed errs by far more
     for got, want in (mass, mom, energy):
         assert got == pytest.approx(want, rel=5e-5, abs=5e-5 * max(1.0, abs(want)))
 
@@ -52,7 +53,8 @@ def test_sampled_solution_conserves_mass_momentum_energy(left, right, _p, _u):
 def test_sod_profile_values():
     s = solve_riemann((1.0, 0.0, 1.0), (0.125, 0.0, 0.1))
     rho, u, p = s.sample(np.array([-2.0, -0.5, 0.5, 1.5, 2.0]))
-    # left state, inside the fan, left of contact (star-left), right of contact (star-right), right state
+    # left state, inside the fan, left of contact (star-left), right of contact
+    # (star-right), right state
     np.testing.assert_allclose(rho[[0, 4]], [1.0, 0.125])
     np.testing.assert_allclose(p[2:4], s.p_star)
     np.testing.assert_allclose(rho[2], 0.42632, rtol=1e-4)  # Toro Table 4.3, test 1

@@ -90,7 +90,8 @@ def test_mirror_symmetry_and_scale_invariance(form):
     np.testing.assert_allclose(
         rhs(op, flip * u[:, ::-1]), flip * rate[:, ::-1], rtol=1e-12, atol=1e-12
     )
-    # rho -> a rho, p -> b p, u -> sqrt(b/a) u: conserved variables scale by (a, sqrt(ab), b), time by sqrt(a/b)
+    # rho -> a rho, p -> b p, u -> sqrt(b/a) u: conserved variables scale by
+    # (a, sqrt(ab), b), time by sqrt(a/b)
     a, b = 3.0, 0.5
     s = jnp.asarray([a, np.sqrt(a * b), b])[:, None]
     np.testing.assert_allclose(

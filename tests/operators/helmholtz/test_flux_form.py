@@ -13,7 +13,7 @@ L = 2 * np.pi
 
 
 def fields(n):
-    """A non-square grid with a shifted domain, a smooth complex u and a variable complex a."""
+    """A non-square grid on a shifted domain, smooth complex u, variable complex a."""
     grid = Grid((n, n + 4), (0.0, -1.0), (L, L - 1.0))
     X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
     u = (1 + 2j) * np.exp(np.sin(X)) * np.cos(Y)
@@ -108,7 +108,7 @@ def test_grid_scale_mode_is_not_lost(make):
 
 @pytest.mark.parametrize("order", [2, 4, 8])
 def test_face_interpolation(order):
-    """Exact for polynomials of degree < order, on a 1D profile broadcast over the grid."""
+    """Exact for polynomials of degree < order (1D profile broadcast over the grid)."""
     grid = Grid((40, 3), (0.0, 0.0), (1.0, 1.0))
     x = grid.coordinates[0]
     faces = x + grid.spacing[0] / 2

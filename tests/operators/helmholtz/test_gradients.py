@@ -58,8 +58,8 @@ def gradients(request):
 
 
 def test_matches_dense_direct_solve(gradients):
-    """The whole gradient map agrees with reverse mode through
-    `jnp.linalg.solve` on the assembled matrix (measured: 3e-13 of the largest entry)."""
+    """The whole gradient map agrees with reverse mode through `jnp.linalg.solve`
+    on the assembled matrix (measured: 3e-13 of the largest entry)."""
     disc, _, value, grad = gradients
     value_d, grad_d = jax.jit(jax.value_and_grad(focus_dense), static_argnums=1)(
         SPEED, disc

@@ -224,7 +224,8 @@ def test_sources():
     expected = np.zeros(grid.cells)
     expected[5, 17] = 1 / grid.cell_volume
     np.testing.assert_allclose(delta, expected, atol=1e-10 / grid.cell_volume)
-    # the smooth spectral window keeps the kernel local: < 1e-2 of its peak beyond 10 cells
+    # the smooth spectral window keeps the kernel local: < 1e-2 of its peak beyond
+    # 10 cells
     s = np.abs(np.asarray(point_source(grid, (x0, y0))))
     far = (
         np.hypot(*np.meshgrid(np.arange(24) - 5, np.arange(30) - 17, indexing="ij"))
