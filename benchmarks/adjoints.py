@@ -51,6 +51,7 @@ import argparse
 import json
 import sys
 import time
+from typing import Literal
 
 import jax
 
@@ -63,7 +64,9 @@ import diffsim as ds  # noqa: E402
 from diffsim.jobs.run import device_description  # noqa: E402
 from diffsim.operators import Euler, FourierSpectral, Grid, NavierStokesVorticity  # noqa: E402
 
-MODES = {
+#: name -> (adjoint, direction of the gradient)
+Modes = dict[str, tuple[ds.AbstractAdjoint, Literal["reverse", "forward"]]]
+MODES: Modes = {
     "direct": (ds.DirectAdjoint(), "reverse"),
     "checkpoint2": (ds.CheckpointAdjoint(levels=2), "reverse"),
     "checkpoint4": (ds.CheckpointAdjoint(levels=4), "reverse"),
@@ -194,7 +197,8 @@ def bench(
         }
     ]
     reference = None
-    modes, plans = MODES, []
+    modes: Modes = MODES
+    plans = []
     if budget is not None:
         # what the program holds outside the time loop: the compiled gradient over
         # one step
@@ -319,7 +323,7 @@ def _format(r):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument(
         "--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS)
     )

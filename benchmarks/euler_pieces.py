@@ -16,7 +16,7 @@ import dataclasses
 import os
 import time
 
-p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
 p.add_argument("--n", type=int, default=128)
 p.add_argument("--repeats", type=int, default=5)
 p.add_argument("--no-plain", action="store_true", help="skip plain autodiff (slow)")
@@ -52,11 +52,16 @@ def timed(name, f, *args):
 
 def main():
     n = ARGS.n
-    config, physics, scenario = ds.jobs.load_config(
+    config, physics, scenario = diffsim.jobs.load_config(
         "configs/isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]"]
     )
-    setup = scenario().build(config, physics, jax.random.key(0))
+    assert issubclass(scenario, diffsim.jobs.TimeDependentScenario)
+    assert config.time is not None and config.time.cfl is not None
+    setup = diffsim.jobs.scenario.build_setup(scenario, config, physics)
     op = setup.operator
+    from diffsim.operators import Euler
+
+    assert isinstance(op, Euler)
     y = op.encode(jnp.asarray(setup.initial))
     ct = jax.random.normal(jax.random.key(1), y.shape)
     dt = float(op.stable_dt(y, config.time.cfl))

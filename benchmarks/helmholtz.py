@@ -60,7 +60,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     p.add_argument(
         "--threads",
         choices=["1", "all"],

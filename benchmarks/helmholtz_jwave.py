@@ -39,6 +39,10 @@ sound-speed map through `helmholtz_solver` (GMRES; jax's
 complex64) and `helmholtz_jwave_gradient.npy` (float32) into `--out`.
 """
 
+# jwave is installed only in its own venv (/work/venv-jwave, see above), never in
+# diffsim's: pyright cannot resolve it or the old jax it pins.
+# pyright: reportMissingImports=false
+
 from __future__ import annotations
 
 import argparse
@@ -63,7 +67,7 @@ PML_ALPHA_MAX, PML_EXPONENT = 2.0, 4.0  # j-Wave's complex_pml_on_grid defaults
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     p.add_argument(
         "--out",
         default="benchmarks/results",
@@ -174,10 +178,13 @@ def main():
     from jwave.acoustics.operators import helmholtz
     from jwave.geometry import Domain, Medium
 
-    out_dir = Path(ARGS.out)
+    args = ARGS
+    assert args is not None, "main() runs as a script, after parse_args()"
+
+    out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dtype = jnp.float64 if ARGS.x64 else jnp.float32
-    cdtype = jnp.complex128 if ARGS.x64 else jnp.complex64
+    dtype = jnp.float64 if args.x64 else jnp.float32
+    cdtype = jnp.complex128 if args.x64 else jnp.complex64
     omega = 2 * np.pi * FREQUENCY
     c_np, source_np, target = problem()
     domain = Domain((N, N), (DX, DX))
@@ -197,7 +204,7 @@ def main():
 
     print(
         f"device: {device()}; jax {jax.__version__}, "
-        f"{'float64' if ARGS.x64 else 'float32'}",
+        f"{'float64' if args.x64 else 'float32'}",
         flush=True,
     )
 
@@ -229,7 +236,7 @@ def main():
     results = {
         "device": device(),
         "jax": jax.__version__,
-        "precision": "float64" if ARGS.x64 else "float32",
+        "precision": "float64" if args.x64 else "float32",
         "problem": {
             "cells": [N, N],
             "dx": DX,
@@ -247,14 +254,14 @@ def main():
             "note": "p_jwave = -i omega H^{-1}(kappa s)",
         },
         "operator_check": operator_check,
-        "tol": ARGS.tol,
+        "tol": args.tol,
         "solves": [],
     }
 
     def solver_kwargs(method):
-        kw = {"method": method, "tol": ARGS.tol, "maxiter": ARGS.maxiter}
+        kw = {"method": method, "tol": args.tol, "maxiter": args.maxiter}
         if method == "gmres":
-            kw["restart"] = ARGS.restart
+            kw["restart"] = args.restart
         return kw
 
     def solve_fn(method):
@@ -266,7 +273,7 @@ def main():
         return jax.jit(solve)
 
     field = None
-    for method in ARGS.methods.split(","):
+    for method in args.methods.split(","):
         # (a) untimed, instrumented: count operator applications
         count = [0]
 
@@ -309,7 +316,7 @@ def main():
         same = float(np.linalg.norm(p - np.asarray(p_counted)) / np.linalg.norm(p))
         row = {
             "method": method,
-            "restart": ARGS.restart if method == "gmres" else None,
+            "restart": args.restart if method == "gmres" else None,
             "operator_applications": matvecs,
             "relative_residual": res,
             "finite": bool(np.all(np.isfinite(p))),
@@ -317,11 +324,11 @@ def main():
             "solve_wall_s": wall,
             "solve_cpu_s": cpu,
             "timed_vs_counted_run": same,
-            "tol": ARGS.tol,
+            "tol": args.tol,
         }
         results["solves"].append(row)
         print(
-            f"jwave {method:<8} tol {ARGS.tol:.0e}: {matvecs} operator applications, "
+            f"jwave {method:<8} tol {args.tol:.0e}: {matvecs} operator applications, "
             f"relative residual {res:.3e} (independent float64), solve {wall:.2f} s "
             f"wall / {cpu:.2f} s cpu (compile {compile_s:.1f} s)",
             flush=True,
@@ -330,7 +337,7 @@ def main():
             field = p
             np.save(out_dir / "helmholtz_jwave_field.npy", p.astype(np.complex64))
 
-    if not ARGS.no_gradient:
+    if not args.no_gradient:
 
         def intensity(c):
             p = time_harmonic.helmholtz_solver(
@@ -363,7 +370,7 @@ def main():
 
     with open(out_dir / "helmholtz_jwave.json", "w") as f:
         json.dump(results, f, indent=2)
-    return 0 if field is not None or "gmres" not in ARGS.methods else 1
+    return 0 if field is not None or "gmres" not in args.methods else 1
 
 
 if __name__ == "__main__":

@@ -119,7 +119,9 @@ def child(args) -> list[dict]:
         compile_s = time.perf_counter() - t0
         cost = compiled_one.cost_analysis()
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-        comm = collective_bytes(compiled_one.as_text())
+        hlo = compiled_one.as_text()
+        assert cost is not None and hlo is not None, "CPU executables report both"
+        comm = collective_bytes(hlo)
         per_step = _time(run, op, y0, repeats=args.repeats) / steps
         cells = int(np.prod(op.grid.cells))
         rows.append(
@@ -229,7 +231,7 @@ def child(args) -> list[dict]:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--euler-cells", type=int, default=128)
     parser.add_argument("--ns-cells", type=int, default=256)

@@ -235,11 +235,11 @@ def test_config_reads_a_budget(value, expected):
         [f"adjoint_memory_budget={'null' if value is None else value}"],
     )
     assert config.adjoint_memory_budget == expected
-    adjoint = ds.jobs.adjoint_from(config)
+    adjoint = diffsim.jobs.adjoint_from(config)
     assert (
         isinstance(adjoint, ds.CheckpointAdjoint) and adjoint.memory_budget == expected
     )
-    assert ds.jobs.ADJOINTS["checkpoint"] is ds.CheckpointAdjoint
+    assert diffsim.jobs.ADJOINTS["checkpoint"] is ds.CheckpointAdjoint
 
 
 @pytest.mark.parametrize(
@@ -267,7 +267,7 @@ def test_config_refuses_a_budget_without_checkpointing():
     )
     config, _, _ = load_config("configs/learned_flux.yaml")
     assert config.adjoint_memory_budget is None and isinstance(
-        ds.jobs.adjoint_from(config), ds.DirectAdjoint
+        diffsim.jobs.adjoint_from(config), ds.DirectAdjoint
     )
 
 
