@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -26,20 +27,28 @@ class Grid(eqx.Module):
     lower: tuple[float, ...] = eqx.field(static=True)
     upper: tuple[float, ...] = eqx.field(static=True)
 
-    def __init__(self, cells, lower=None, upper=None):
-        cells = (
+    def __init__(
+        self,
+        cells: int | Sequence[int],
+        lower: float | Sequence[float] | None = None,
+        upper: float | Sequence[float] | None = None,
+    ):
+        self.cells = (
             (int(cells),)
             if isinstance(cells, (int, np.integer))
             else tuple(int(c) for c in cells)
         )
-        ndim = len(cells)
-        lower = (0.0,) * ndim if lower is None else lower
-        upper = (1.0,) * ndim if upper is None else upper
-        lower = (lower,) * ndim if np.isscalar(lower) else lower
-        upper = (upper,) * ndim if np.isscalar(upper) else upper
-        self.cells = cells
-        self.lower = tuple(float(v) for v in lower)
-        self.upper = tuple(float(v) for v in upper)
+        ndim = len(self.cells)
+
+        def per_axis(value: float | Sequence[float] | None, default: float):
+            if value is None:
+                return (default,) * ndim
+            if isinstance(value, (int, float, np.number)):
+                return (float(value),) * ndim
+            return tuple(float(v) for v in value)
+
+        self.lower = per_axis(lower, 0.0)
+        self.upper = per_axis(upper, 1.0)
 
     def __check_init__(self):
         if not 1 <= len(self.cells) <= 3:

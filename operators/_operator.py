@@ -36,7 +36,9 @@ class AbstractOperator(eqx.Module):
         """Physical fields to internal state."""
 
     @abc.abstractmethod
-    def decode(self, state: Inexact[Array, "..."]) -> Inexact[Array, " channels *cells"]:
+    def decode(
+        self, state: Inexact[Array, "..."]
+    ) -> Inexact[Array, " channels *cells"]:
         """Internal state to physical fields."""
 
 

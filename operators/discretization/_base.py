@@ -7,7 +7,7 @@ import abc
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Inexact
+from jaxtyping import Array, ArrayLike, Inexact
 
 from .._grid import Grid
 
@@ -46,7 +46,8 @@ class AbstractDiscretization(eqx.Module):
                 "divergence: expected a vector field of shape "
                 f"{(self.grid.ndim, *self.grid.cells)}, got {v.shape}"
             )
-        return sum(self.derivative(v[a], a) for a in range(self.grid.ndim))
+        terms = [self.derivative(v[a], a) for a in range(self.grid.ndim)]
+        return sum(terms[1:], terms[0])
 
     # --- flux-form second derivatives (variable-coefficient operators) ----
     #
@@ -79,7 +80,7 @@ class AbstractDiscretization(eqx.Module):
         """
 
     @abc.abstractmethod
-    def interpolate_to_faces(self, a, axis: int):
+    def interpolate_to_faces(self, a: ArrayLike, axis: int) -> ArrayLike:
         """A cell-centred field (or a broadcastable coefficient, see
         `derivative_of_scaled_derivative`) interpolated to the faces
         `x + h/2` along `axis`."""

@@ -189,7 +189,7 @@ class FiniteDifference(AbstractDiscretization):
         )
         shape = [1] * self.grid.ndim
         shape[axis] = n
-        return (-(((2.0 / h) * half) ** 2)).reshape(shape)
+        return np.reshape(-(((2.0 / h) * half) ** 2), shape)
 
 
 def _periodic_pad(u, axis: int, lo: int, hi: int):

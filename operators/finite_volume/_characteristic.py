@@ -78,12 +78,9 @@ def characteristic_face_states(
     def back(side):
         ch = [f[side] for f in faces]
         w1, w2, w5 = ch[0], ch[1], ch[-1]
-        out = [None] * (last + 1)
-        out[0] = w1 + w2 + w5
-        out[n] = c_over_rho * (w5 - w1)
-        for v, x in zip(tangential, ch[2:-1]):
-            out[v] = x
+        out = {0: w1 + w2 + w5, n: c_over_rho * (w5 - w1)}
+        out.update(zip(tangential, ch[2:-1]))
         out[last] = c2 * (w1 + w5)
-        return tuple(out)
+        return tuple(out[v] for v in range(last + 1))
 
     return back(0), back(1)

@@ -144,7 +144,7 @@ class Switch(AbstractBoundaryCondition):
         )
 
     def ghost_cells(self, primitive, axis, side, num_ghost):
-        if self.grid is None:
+        if self.grid is None or self.t is None:
             raise ValueError(
                 "Switch: the condition depends on time and position; call the "
                 "operator with its time (operator(state, t)) so that it can bind them"

@@ -230,7 +230,7 @@ class Euler(AbstractConstrainedOperator):
         op = self.at(t)
         w = conservative_to_primitive_components(tuple(state), self.eos)
         axes = tuple(range(self.grid.ndim))
-        rates = [None] * len(w)
+        rates: dict[int, Array] = {}
         for axis, flux in zip(axes, op._face_fluxes(w, axes)):
             n = self.grid.cells[axis]
             inv_dx = 1.0 / self.grid.spacing[axis]
@@ -239,8 +239,8 @@ class Euler(AbstractConstrainedOperator):
                     lax.slice_in_dim(f, 1, n + 1, axis=axis)
                     - lax.slice_in_dim(f, 0, n, axis=axis)
                 ) * inv_dx
-                rates[v] = -div if rates[v] is None else rates[v] - div
-        return jnp.stack(rates)
+                rates[v] = rates[v] - div if v in rates else -div
+        return jnp.stack([rates[v] for v in range(len(w))])
 
     # Pieces ------------------------------------------------------------------
     def at(self, t) -> Euler:
@@ -291,7 +291,7 @@ class Euler(AbstractConstrainedOperator):
         )  # shared by all axes
         rows = {}
         for axis in axes:
-            if self.average_correction:
+            if points is not None:
                 padded = self._line_averages(*points, axis)
             else:
                 padded = pad(primitive, axis, self.boundaries[axis], g)
@@ -365,7 +365,7 @@ class Euler(AbstractConstrainedOperator):
 
         return f, params
 
-    def _point_values(self, primitive):
+    def _point_values(self, primitive) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
         """`(padded, point)`: the primitive variables padded by
         `num_ghost + 2 _HALO` cells along every axis, and the primitive
         variables of the point values at cell centres, `_HALO` cells fewer on

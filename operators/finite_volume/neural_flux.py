@@ -99,6 +99,7 @@ class NeuralFlux(AbstractConstrainedOperator):
             2 * radius * nvars, nvars, width, depth, activation=jnp.tanh, key=key
         )
         last = mlp.layers[-1]
+        assert last.bias is not None  # eqx.nn.MLP layers have biases by default
         self.network = eqx.tree_at(
             lambda m: (m.layers[-1].weight, m.layers[-1].bias),
             mlp,
@@ -201,10 +202,8 @@ class NeuralFlux(AbstractConstrainedOperator):
                 out + sign.reshape((1,) * (out.ndim - 1) + sign.shape) * mirrored
             )
         # (mass, normal momentum, tangential momenta, energy) -> conservative order
-        momenta = [None] * ndim
-        momenta[axis] = out[..., 1]
-        for i, d in enumerate(tangential):
-            momenta[d] = out[..., 2 + i]
+        column = {axis: 1} | {d: 2 + i for i, d in enumerate(tangential)}
+        momenta = [out[..., column[d]] for d in range(ndim)]
         return (out[..., 0], *momenta, out[..., -1])
 
     def _local(self, rho, un, ut, p):

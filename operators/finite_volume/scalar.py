@@ -52,6 +52,7 @@ class MLPPotential(eqx.Module):
             "scalar", "scalar", width, depth, activation=activation, key=key
         )
         last = mlp.layers[-1]
+        assert last.bias is not None  # eqx.nn.MLP layers have biases by default
         self.mlp = eqx.tree_at(
             lambda m: (m.layers[-1].weight, m.layers[-1].bias),
             mlp,
