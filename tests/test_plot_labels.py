@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import matplotlib
 import matplotlib.figure
+import numpy as np
 import pytest
 
 from diffsim.jobs.cli import main
@@ -43,7 +44,7 @@ def figure_problems(fig: matplotlib.figure.Figure) -> list[str]:
             )
             if not (label.strip() or sup or sibling):
                 problems.append(f"{where}: no {axis} label")
-        lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 2]
+        lines = [line for line in ax.get_lines() if np.size(line.get_xdata()) > 2]
         if len(lines) >= 2 and not legends:
             problems.append(f"{where}: {len(lines)} lines and no legend")
     return problems

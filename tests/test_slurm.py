@@ -116,6 +116,7 @@ def test_sweep_as_a_slurm_job_array(tmp_path, capsys):
 
 def _worker_module():
     spec = importlib.util.spec_from_file_location("distributed_worker", WORKER)
+    assert spec is not None and spec.loader is not None, WORKER
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

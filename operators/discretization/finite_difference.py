@@ -6,6 +6,7 @@ import equinox as eqx
 import jax.lax as lax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Inexact
 
 from .._grid import Grid
 from .._halo import HaloExchange
@@ -91,10 +92,10 @@ class FiniteDifference(AbstractDiscretization):
     def _first(self, u, axis):
         h = self.grid.spacing[axis]
         shift = self._shifted(u, axis)
-        out = 0.0
-        for j, c in enumerate(_FIRST[self.order], start=1):
-            out = out + c * (shift(j) - shift(-j))
-        return out / h
+        terms = [
+            c * (shift(j) - shift(-j)) for j, c in enumerate(_FIRST[self.order], 1)
+        ]
+        return sum(terms[1:], terms[0]) / h
 
     def _second(self, u, axis):
         h = self.grid.spacing[axis]
@@ -105,7 +106,9 @@ class FiniteDifference(AbstractDiscretization):
             out = out + c * (shift(j) + shift(-j))
         return out / h**2
 
-    def derivative(self, u, axis: int, order: int = 1):
+    def derivative(
+        self, u: Inexact[Array, "*cells"], axis: int, order: int = 1
+    ) -> Inexact[Array, "*cells"]:
         check_scalar(self.grid, u)
         if order < 0:
             raise ValueError(f"derivative order must be >= 0, got {order}")
@@ -113,9 +116,10 @@ class FiniteDifference(AbstractDiscretization):
             u = self._second(u, axis)
         return self._first(u, axis) if order % 2 else u
 
-    def laplacian(self, u):
+    def laplacian(self, u: Inexact[Array, "*cells"]) -> Inexact[Array, "*cells"]:
         check_scalar(self.grid, u)
-        return sum(self._second(u, a) for a in range(self.grid.ndim))
+        terms = [self._second(u, a) for a in range(self.grid.ndim)]
+        return sum(terms[1:], terms[0])
 
     # --- flux form: staggered differences -------------------------------
     # Periodic padding once, then static slices: XLA fuses the slices into one

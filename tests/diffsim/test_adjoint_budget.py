@@ -197,6 +197,7 @@ def _compiled_bytes(adjoint, n):
         .compile()
         .memory_analysis()
     )
+    assert m is not None, "the CPU backend reports memory"
     return m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes
 
 

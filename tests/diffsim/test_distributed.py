@@ -24,6 +24,7 @@ WORKER = Path(__file__).with_name("distributed_worker.py")
 
 def _worker_module():
     spec = importlib.util.spec_from_file_location("distributed_worker", WORKER)
+    assert spec is not None and spec.loader is not None, WORKER
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

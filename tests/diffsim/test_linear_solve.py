@@ -70,7 +70,14 @@ def test_tolerance_is_on_the_relative_residual():
     b_norm = float(jnp.linalg.norm(b))
     for rtol, atol in ((1e-3, 0.0), (1e-6, 0.0), (1e-9, 0.0), (0.0, 1e-8 * b_norm)):
         sol = solve(
-            a, b, GMRES(rtol=jnp.asarray(rtol), atol=jnp.asarray(atol), max_steps=400)
+            a,
+            b,
+            # traced tolerances on purpose; the fields are annotated `float`
+            GMRES(
+                rtol=jnp.asarray(rtol),  # pyright: ignore[reportArgumentType]
+                atol=jnp.asarray(atol),  # pyright: ignore[reportArgumentType]
+                max_steps=400,
+            ),
         )
         assert float(jnp.linalg.norm(b - a @ sol.value)) <= max(rtol * b_norm, atol)
 
@@ -177,6 +184,10 @@ def test_inputs_are_checked():
     with pytest.raises(ValueError, match="preserve"):
         linear_solve(lambda x: (a @ x)[:-1], b)
     with pytest.raises(TypeError, match="solver"):
-        linear_solve(lambda x: a @ x, b, lx.GMRES(rtol=1e-6, atol=0.0))
+        linear_solve(
+            lambda x: a @ x,
+            b,
+            lx.GMRES(rtol=1e-6, atol=0.0),  # pyright: ignore[reportArgumentType]
+        )  # a lineax solver is refused at run time: the wrong type is the test
     with pytest.raises(TypeError, match="floating"):
         linear_solve(lambda x: x, jnp.arange(3))

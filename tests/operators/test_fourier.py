@@ -41,7 +41,7 @@ class TrigPoly:
         for c, k in zip(self.coeffs, self.kappa):
             factor = np.prod([(1j * ka) ** a for ka, a in zip(k, alpha)])
             out += c * factor * np.exp(1j * sum(ka * xa for ka, xa in zip(k, self.x)))
-        return out.real if real else out
+        return np.real(out) if real else out
 
     def derivative(self, axis, order, real):
         alpha = [0] * self.grid.ndim

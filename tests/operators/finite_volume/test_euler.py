@@ -165,14 +165,14 @@ def test_centred_blast_stays_mirror_symmetric(rec, solver, variables):
     w = np.asarray(ds.solve(op, ds.SSPRK3(), w0, dt=dt, num_steps=12).ys[-1])
     rho, u, v, p = w
     assert np.max(np.abs(u)) > 0.1  # something happened
-    tol = dict(rtol=0, atol=1e-12)
+    rtol, atol = 0, 1e-12
     for f in (rho, p):
-        np.testing.assert_allclose(f, f[::-1, :], **tol)
-        np.testing.assert_allclose(f, f[:, ::-1], **tol)
-        np.testing.assert_allclose(f, f.T, **tol)
-    np.testing.assert_allclose(u, -u[::-1, :], **tol)
-    np.testing.assert_allclose(v, -v[:, ::-1], **tol)
-    np.testing.assert_allclose(u, v.T, **tol)
+        np.testing.assert_allclose(f, f[::-1, :], rtol=rtol, atol=atol)
+        np.testing.assert_allclose(f, f[:, ::-1], rtol=rtol, atol=atol)
+        np.testing.assert_allclose(f, f.T, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(u, -u[::-1, :], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(v, -v[:, ::-1], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(u, v.T, rtol=rtol, atol=atol)
 
 
 def sod_density(x, t, x0=0.5):
@@ -295,7 +295,7 @@ def test_input_validation():
     with pytest.raises(
         TypeError, match="riemann must be an AbstractRiemannSolver instance"
     ):
-        Euler(Grid((8,)), riemann=MUSCL())
+        Euler(Grid((8,)), riemann=MUSCL())  # pyright: ignore[reportArgumentType]
     op = Euler(Grid((8, 4)))
     with pytest.raises(ValueError, match=r"expected state of shape \(4, 8, 4\)"):
         op(jnp.ones((3, 8, 4)), 0.0)

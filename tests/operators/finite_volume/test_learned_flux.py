@@ -117,6 +117,6 @@ def test_rejects_bad_arguments():
     with pytest.raises(ValueError, match="1D Grid"):
         ScalarConservationLaw(Grid([8, 8], [0, 0], [1, 1]), lambda u: u)
     with pytest.raises(TypeError, match="callable"):
-        ScalarConservationLaw(GRID, 3.0)
+        ScalarConservationLaw(GRID, 3.0)  # pyright: ignore[reportArgumentType]
     with pytest.raises(ValueError, match="needs at least"):
         ScalarConservationLaw(Grid([1], [0.0], [1.0]), lambda u: u)

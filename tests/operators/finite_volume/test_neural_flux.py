@@ -139,6 +139,6 @@ def test_gradient_matches_central_differences():
 
 def test_rejects_a_non_euler_base():
     with pytest.raises(TypeError, match="base must be an Euler"):
-        NeuralFlux(object(), key=jax.random.key(0))
+        NeuralFlux(object(), key=jax.random.key(0))  # pyright: ignore[reportArgumentType]
     with pytest.raises(ValueError, match="form must be one of"):
         NeuralFlux(_base([16], Outflow()), key=jax.random.key(0), form="replace")
