@@ -21,6 +21,13 @@ class Grid(eqx.Module):
 
     Everything here is static (plain Python numbers): a grid is configuration,
     not something one differentiates.
+
+    **Arguments:**
+
+    - `cells`: cells per axis (an int for 1D); one to three axes.
+    - `lower`: lower domain corner, a number for every axis or one per axis
+      (default 0).
+    - `upper`: upper domain corner, likewise (default 1).
     """
 
     cells: tuple[int, ...] = eqx.field(static=True)

@@ -54,11 +54,15 @@ class FiniteDifference(AbstractDiscretization):
     centred stencils; higher derivatives are compositions of those, which keeps
     the formal order.
 
-    `halo`: None (default) for a field held whole on one device. For one
-    block of a field split across devices (under `jax.shard_map`), a
-    `HaloExchange`, with `grid` the block's grid: every stencil then reads its
-    neighbours' cells from the adjacent blocks, so the block's derivatives
-    equal the corresponding block of the global ones.
+    **Arguments:**
+
+    - `grid`: the `Grid` (for a sharded field: the block's grid).
+    - `order`: formal order of accuracy, 2, 4, 6 or 8.
+    - `halo`: None (default) for a field held whole on one device. For one
+      block of a field split across devices (under `jax.shard_map`), a
+      `HaloExchange`: every stencil then reads its neighbours' cells from the
+      adjacent blocks, so the block's derivatives equal the corresponding
+      block of the global ones.
     """
 
     grid: Grid

@@ -26,12 +26,14 @@ class FourierSpectral(AbstractDiscretization):
     that derivatives of real fields stay real (Trefethen, *Spectral Methods in
     MATLAB*, ch. 3).
 
-    `dealias` is the fraction of modes kept per axis by `dealias_mask`
-    (2/3 gives Orszag's rule for quadratic nonlinearities).
+    **Arguments:**
 
-    `fft`: None (default) for `jnp.fft`; a `SlabFFT` for fields whose first
-    grid axis is split across devices (`forward` / `inverse` then transpose
-    with all-to-all; 2D and 3D grids).
+    - `grid`: the periodic `Grid`.
+    - `dealias`: the fraction of modes kept per axis by `dealias_mask` (2/3
+      gives Orszag's rule for quadratic nonlinearities).
+    - `fft`: None (default) for `jnp.fft`; a `SlabFFT` for fields whose first
+      grid axis is split across devices (`forward` / `inverse` then transpose
+      with all-to-all; 2D and 3D grids).
     """
 
     grid: Grid

@@ -88,9 +88,17 @@ class Outflow(AbstractBoundaryCondition):
 
 
 class Inflow(AbstractBoundaryCondition):
-    """A fixed (Dirichlet) state in the ghost cells: `density`, `velocity`
-    (one component per spatial dimension) and `pressure`. Array leaves, so an
-    inflow state can be differentiated or fitted."""
+    """A fixed (Dirichlet) state in the ghost cells.
+
+    Its fields are array leaves, so an inflow state can be differentiated or
+    fitted.
+
+    **Arguments:**
+
+    - `density`: the inflow density.
+    - `velocity`: the inflow velocity, one component per spatial dimension.
+    - `pressure`: the inflow pressure.
+    """
 
     density: Array = eqx.field(converter=parameter)
     velocity: Array = eqx.field(converter=lambda v: jnp.atleast_1d(parameter(v)))
@@ -124,8 +132,14 @@ class Switch(AbstractBoundaryCondition):
     face, post- or pre-shock states on either side of the moving shock's
     foot, `x < 1/6 + (1 + 20 t) / sqrt(3)`.
 
-    `where` is a static Python callable (a module-level function keeps the
-    operator hashable across runs).
+    **Arguments:**
+
+    - `where`: a static Python callable `where(coordinates, t) -> bool array`
+      (a module-level function keeps the operator hashable across runs).
+    - `inside`: the condition where `where` is true.
+    - `outside`: the condition elsewhere.
+
+    The operator binds `t` and `grid` (`at`) when it is called with its time.
     """
 
     where: Callable = eqx.field(static=True)

@@ -189,11 +189,26 @@ def _sample_vacuum(xi, s: RiemannSolution, cl, cr, gp, rho, u, p):
 
 
 def cell_averages(solution: RiemannSolution, edges, t, x0, samples: int = 64):
-    """Exact density, velocity, pressure averaged over the cells between
-    `edges` (midpoint rule with `samples` points per cell; the solution is
-    piecewise smooth, so the error is confined to the few cells holding a
-    discontinuity and is O(jump / samples) there). Cells entirely in a
-    vacuum get density, velocity and pressure zero."""
+    """Cell averages of the exact solution, as density, velocity and pressure.
+
+    Mass, momentum and energy are averaged by the midpoint rule with `samples`
+    points per cell, then converted. The solution is piecewise smooth, so the
+    error is confined to the few cells holding a discontinuity and is
+    O(jump / samples) there. Cells entirely in a vacuum get density, velocity
+    and pressure zero.
+
+    **Arguments:**
+
+    - `solution`: the `RiemannSolution` (from `solve_riemann`).
+    - `edges`: the cell edges, `n + 1` increasing coordinates.
+    - `t`: the time (0: the initial data).
+    - `x0`: the position of the initial discontinuity.
+    - `samples`: midpoint samples per cell (default 64).
+
+    **Returns:**
+
+    `(density, velocity, pressure)`, NumPy arrays of `n` values each.
+    """
     edges = np.asarray(edges, dtype=np.float64)
     frac = (np.arange(samples) + 0.5) / samples
     x = edges[:-1, None] + np.diff(edges)[:, None] * frac[None, :]

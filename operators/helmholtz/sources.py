@@ -30,6 +30,18 @@ def band_limited_delta(
 
     The kernel sums to `1 / h` (unit integral). Differentiable with respect
     to `position`.
+
+    **Arguments:**
+
+    - `grid`: the `Grid`.
+    - `axis`: the axis along which the kernel is sampled.
+    - `position`: the centre of the delta along `axis`.
+    - `roll_off`: the fraction of the Nyquist wavenumber where the window
+      starts to fall (default 0.4).
+
+    **Returns:**
+
+    The kernel at the cell centres along `axis`, a 1D array.
     """
     if not 0.0 < roll_off <= 1.0:
         raise ValueError(
@@ -67,11 +79,25 @@ def point_source(
     roll_off: float = 0.4,
     dtype=None,
 ) -> Complex[Array, "*cells"]:
-    """A band-limited point source `amplitude * delta(x - position)`: the
-    product of `band_limited_delta` along each axis (its integral over the
+    """A band-limited point source `amplitude * delta(x - position)`.
+
+    The product of `band_limited_delta` along each axis (its integral over the
     grid, `sum * cell_volume`, is `amplitude`). Off-grid positions are
     represented without aliasing; the field it radiates is the point-source
-    field outside a few cells around `position` (see `band_limited_delta`)."""
+    field outside a few cells around `position` (see `band_limited_delta`).
+
+    **Arguments:**
+
+    - `grid`: the `Grid`.
+    - `position`: the source position, one coordinate per axis.
+    - `amplitude`: the source strength (default 1).
+    - `roll_off`: as for `band_limited_delta`.
+    - `dtype`: the dtype of the result (default: complex, at JAX's precision).
+
+    **Returns:**
+
+    The source density at the cell centres, shaped like `grid.cells`.
+    """
     if len(position) != grid.ndim:
         raise ValueError(
             f"point_source: position has {len(position)} coordinates, the grid is "
@@ -96,16 +122,29 @@ def line_source(
     roll_off: float = 0.4,
     dtype=None,
 ) -> Complex[Array, "*cells"]:
-    """A line (2D) or plane (3D) source normal to `axis` at coordinate
-    `position`: `amplitude * delta(x_axis - position)` (band limited along
-    `axis`), uniform across, restricted to the aperture `[lower, upper]` on
-    the other axes (given in axis order, skipping `axis`; default: the whole
-    grid). In a homogeneous 1D setting it radiates the plane waves
-    `p = i amplitude / (2 k) e^{i k |x - position|}`.
+    """A line (2D) or plane (3D) source normal to `axis`.
 
-    `taper` is the fraction of the aperture at each end over which the
-    amplitude rises as a raised cosine (Tukey window), which softens edge
-    diffraction. `roll_off` as for `band_limited_delta`.
+    `amplitude * delta(x_axis - position)` (band limited along `axis`),
+    uniform across the aperture. In a homogeneous 1D setting it radiates the
+    plane waves `p = i amplitude / (2 k) e^{i k |x - position|}`.
+
+    **Arguments:**
+
+    - `grid`: the `Grid`.
+    - `axis`: the axis normal to the source.
+    - `position`: the source's coordinate along `axis`.
+    - `lower`, `upper`: the aperture on the other axes, in axis order skipping
+      `axis` (default: the whole grid).
+    - `amplitude`: the source strength (default 1).
+    - `taper`: the fraction of the aperture at each end over which the
+      amplitude rises as a raised cosine (Tukey window), which softens edge
+      diffraction (default 0).
+    - `roll_off`: as for `band_limited_delta`.
+    - `dtype`: the dtype of the result (default: complex, at JAX's precision).
+
+    **Returns:**
+
+    The source density at the cell centres, shaped like `grid.cells`.
     """
     if not 0 <= axis < grid.ndim:
         raise ValueError(f"line_source: axis must be in [0, {grid.ndim}), got {axis}")

@@ -17,8 +17,12 @@ class Burgers(AbstractSpectralOperator):
 
     The advection term is evaluated in advective form, pseudo-spectrally and
     de-aliased. Channels: `velocity_x` (, `velocity_y`, `velocity_z`).
-    The viscosity `nu` must be >= 0 (checked at construction, or at run time
-    when traced).
+
+    **Arguments:**
+
+    - `discretization`: a `FourierSpectral` on the grid.
+    - `nu`: the viscosity, >= 0 (checked at construction, or at run time when
+      traced).
     """
 
     discretization: FourierSpectral

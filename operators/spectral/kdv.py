@@ -16,6 +16,13 @@ class KortewegDeVries(AbstractSpectralOperator):
     With the defaults `alpha = 6`, `beta = 1`, `nu = 0` solitons are
     `2 kappa^2 sech^2(kappa (x - 4 kappa^2 t))`. The dispersive part is purely
     imaginary in Fourier space and is integrated exactly by ETDRK steppers.
+
+    **Arguments:**
+
+    - `discretization`: a 1D `FourierSpectral`.
+    - `alpha`: the nonlinear coefficient (default 6).
+    - `beta`: the dispersion coefficient (default 1).
+    - `nu`: the viscosity (default 0).
     """
 
     discretization: FourierSpectral

@@ -12,10 +12,16 @@ from ._base import AbstractSpectralOperator, check_discretization
 
 
 class KuramotoSivashinsky(AbstractSpectralOperator):
-    """1D Kuramoto-Sivashinsky in conservative (derivative) form,
-    `u_t + u u_x + u_xx + nu4 u_xxxx = 0` (Kassam & Trefethen 2005, §3),
-    the standard model of spatio-temporal chaos. `nu4` defaults to 1 and
-    must be > 0 (without hyperdiffusion the problem is ill-posed).
+    """1D Kuramoto-Sivashinsky, the standard model of spatio-temporal chaos.
+
+    In conservative (derivative) form, `u_t + u u_x + u_xx + nu4 u_xxxx = 0`
+    (Kassam & Trefethen 2005, §3).
+
+    **Arguments:**
+
+    - `discretization`: a 1D `FourierSpectral`.
+    - `nu4`: the hyperdiffusion coefficient, > 0 (default 1; without
+      hyperdiffusion the problem is ill-posed).
     """
 
     discretization: FourierSpectral

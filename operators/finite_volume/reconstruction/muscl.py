@@ -37,17 +37,21 @@ _SLOPES = {"minmod": _minmod_slope, "van_leer": _van_leer_slope, "mc": _mc_slope
 
 
 class MUSCL(AbstractReconstruction):
-    """Piecewise-linear MUSCL reconstruction (van Leer 1979),
-    `q_{i +- 1/2} = q_i +- slope_i / 2`, with the limited slope
+    """Piecewise-linear MUSCL reconstruction (van Leer 1979).
 
-    - `"minmod"`: `minmod(a, b)`, the most dissipative TVD choice;
-    - `"van_leer"`: the harmonic mean `2ab / (a + b)` where `ab > 0`
-      (van Leer 1974);
-    - `"mc"`: monotonized central, `minmod(2a, 2b, (a + b) / 2)` (van Leer 1977);
+    `q_{i +- 1/2} = q_i +- slope_i / 2`, with a slope limited from the
+    one-sided differences `a = q_i - q_{i-1}`, `b = q_{i+1} - q_i` (Toro 2009,
+    chapters 13-14). Second order where the solution is smooth and monotone,
+    first order at extrema (all three limiters clip there).
 
-    of the one-sided differences `a = q_i - q_{i-1}`, `b = q_{i+1} - q_i`
-    (Toro 2009, chapters 13-14). Second order where the solution is smooth and
-    monotone, first order at extrema (all three clip there).
+    **Arguments:**
+
+    - `limiter`: the slope limiter, one of
+        - `"minmod"`: `minmod(a, b)`, the most dissipative TVD choice;
+        - `"van_leer"` (default): the harmonic mean `2ab / (a + b)` where
+          `ab > 0` (van Leer 1974);
+        - `"mc"`: monotonized central, `minmod(2a, 2b, (a + b) / 2)` (van Leer
+          1977).
     """
 
     limiter: str = eqx.field(static=True, default="van_leer")

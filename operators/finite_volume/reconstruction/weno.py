@@ -69,6 +69,11 @@ class WENO5JS(AbstractReconstruction):
     Fifth order on smooth data where `beta_k << eps`; at critical points of
     under-resolved data the weights depart from `d_k` and the order drops
     (to 3; Henrick, Aslam & Powers 2005).
+
+    **Arguments:**
+
+    - `eps`: the regularization `eps` of the weights (default 1e-6).
+    - `power`: the exponent `p` (default 2).
     """
 
     eps: float = eqx.field(static=True, default=1e-6)
@@ -114,6 +119,11 @@ class WENO5Z(AbstractReconstruction):
     is close to linear; nondimensionalize, or pass a smaller `eps` (1e-40
     reproduces the paper). An `eps` below the dtype's smallest normal number
     is raised to it.
+
+    **Arguments:**
+
+    - `eps`: the regularization `eps` of the weights (default 1e-6).
+    - `power`: the exponent `q` (default 1).
     """
 
     eps: float = eqx.field(static=True, default=1e-6)
