@@ -11,7 +11,11 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Inexact
 
-from diffsim.operators import AbstractConstrainedOperator, AbstractOperator
+from diffsim.operators import (
+    AbstractCFLOperator,
+    AbstractConstrainedOperator,
+    AbstractOperator,
+)
 from diffsim.operators.internal import (
     check_instance,
     check_value,
@@ -396,7 +400,7 @@ def solve(
 
 
 def solve_cfl(
-    operator: AbstractOperator,
+    operator: AbstractCFLOperator,
     stepper: AbstractStepper,
     y0: Inexact[Array, " channels *cells"],
     *,
@@ -430,9 +434,11 @@ def solve_cfl(
     ones raise when the compiled program runs (with `throw=True`).
     """
     _check_common("solve_cfl", operator, stepper, adjoint, saveat)
-    if not hasattr(operator, "stable_dt"):
+    if not isinstance(operator, AbstractCFLOperator):
         raise TypeError(
-            f"solve_cfl needs an operator with stable_dt(state, cfl); {type(operator).__name__} has none"
+            f"solve_cfl needs an AbstractCFLOperator (one with stable_dt(state, "
+            f"cfl)); {type(operator).__name__} is not one: use solve with a "
+            "fixed dt"
         )
     _check_count("solve_cfl", "max_steps", max_steps, 1)
     if not isinstance(throw, bool):

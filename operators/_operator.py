@@ -36,7 +36,9 @@ class AbstractOperator(eqx.Module):
         """Physical fields to internal state."""
 
     @abc.abstractmethod
-    def decode(self, state: Inexact[Array, "..."]) -> Inexact[Array, " channels *cells"]:
+    def decode(
+        self, state: Inexact[Array, "..."]
+    ) -> Inexact[Array, " channels *cells"]:
         """Internal state to physical fields."""
 
 
@@ -60,6 +62,18 @@ class AbstractSemilinearOperator(AbstractOperator):
 
     def __call__(self, state, t):
         return self.linear_symbol() * state + self.nonlinear(state, t)
+
+
+class AbstractCFLOperator(AbstractOperator):
+    """An operator with a CFL condition: the largest stable explicit step
+    depends on the state (wave speeds over cell widths). `solve_cfl` and the
+    run loop choose each step from `stable_dt`; operators without this
+    capability take a fixed `dt`.
+    """
+
+    @abc.abstractmethod
+    def stable_dt(self, state: Inexact[Array, "..."], cfl: Scalar | float) -> Scalar:
+        """The stable step of internal `state` at Courant number `cfl`."""
 
 
 class AbstractConstrainedOperator(AbstractOperator):
