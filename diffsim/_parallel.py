@@ -138,7 +138,7 @@ def _(operator: Euler) -> int:
 
 
 @functools.singledispatch
-def localize(operator, mesh: Mesh):
+def localize(operator, mesh: Mesh) -> AbstractOperator | FiniteDifference:
     """The operator (or discretization) of one block of `mesh`, to be
     evaluated under `jax.shard_map` with `block_spec(mesh)`: its neighbours'
     cells come by halo exchange. Registered per type."""
@@ -218,7 +218,9 @@ class ShardedOperator(AbstractOperator):
         params, static = eqx.partition(self.operator, eqx.is_array)
 
         def block(params, state, t):
-            return localize(eqx.combine(params, static), self.mesh)(state, t)
+            local = localize(eqx.combine(params, static), self.mesh)
+            assert isinstance(local, AbstractOperator)
+            return local(state, t)
 
         rep = PartitionSpec()
         return jax.shard_map(

@@ -902,11 +902,7 @@ def check_cfl_steps(config: RunConfig, operator, y) -> None:
     estimate is optimistic (steps usually shrink), so what it refuses would
     certainly exhaust `max_steps`."""
     t = config.time
-    if (
-        t is not None
-        and t.dt is not None
-        and isinstance(operator, AbstractCFLOperator)
-    ):
+    if t is not None and t.dt is not None and isinstance(operator, AbstractCFLOperator):
         stable = float(operator.stable_dt(operator.encode(y), MAX_CFL))
         if (
             config.dt > stable

@@ -50,7 +50,7 @@ def find_violation(
             cell = tuple(int(c) for c in np.argwhere(bad)[0])
             return f"field '{name}' is {values[cell]:.6g} at cell {cell}"
     if constrained is not None:
-        values = np.asarray(constrained.positive_values(fields))
+        values = np.asarray(constrained.positive_values(jnp.asarray(fields)))
         for name, quantity in zip(constrained.positive_quantities, values):
             bad = ~(quantity > 0)
             if bad.any():

@@ -52,7 +52,7 @@ from .scenario import (
 @contextlib.contextmanager
 def precision(name: str):
     """Run a block in float64 or float32, restoring the previous setting."""
-    previous = jax.config.jax_enable_x64
+    previous = jax.config.read("jax_enable_x64")
     jax.config.update("jax_enable_x64", name == "float64")
     try:
         yield

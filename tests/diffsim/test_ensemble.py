@@ -383,7 +383,7 @@ def test_example_configs_validate():
         ("configs/sod_ensemble.yaml", 5),
     ):
         config, _, _ = load_config(path)
-        assert config.batch.count == size
+        assert config.batch is not None and config.batch.count == size
 
 
 def test_optimize_and_gradcheck_refuse_a_batch_section(tmp_path, capsys):

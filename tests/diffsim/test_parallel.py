@@ -86,6 +86,7 @@ def test_euler_weno5_rhs_walls_outflow_periodic(mesh_shape):
     assert got.sharding.spec == sharding.spec
     assert _maxdiff(got, expected) < 1e-13 * float(jnp.max(jnp.abs(expected)))
     # the global CFL step sees every block
+    assert isinstance(sharded, AbstractCFLOperator)
     assert float(sharded.stable_dt(jax.device_put(u, sharding), 0.5)) == float(
         op.stable_dt(u, 0.5)
     )
@@ -164,6 +165,7 @@ def test_spectral_navier_stokes_rollout_and_gradient():
     grid = Grid((16, 12), (0.0, 0.0), (2 * np.pi, 2 * np.pi))
     op = NavierStokesVorticity(FourierSpectral(grid), nu=0.05, forcing_amplitude=0.5)
     sharded, sharding = shard_operator(op, make_mesh([2, 2]))
+    assert isinstance(sharded, NavierStokesVorticity)
     assert sharded.discretization.fft is not None
     w0 = op.decode(
         op.encode(
@@ -272,7 +274,7 @@ def test_sharded_operator_declares_the_capabilities_it_wraps():
     )
     assert sharded_class(Burgers(FourierSpectral(Grid([8])), 0.1)) is ShardedOperator
     with pytest.raises(AttributeError):
-        sharded.max_wave_speed  # noqa: B018  (no forwarding)
+        sharded.max_wave_speed  # pyright: ignore[reportAttributeAccessIssue]
     assert halo_width(op) == 1
     assert halo_width(Euler(Grid((16, 16)))) == 7  # WENO5-Z + average correction
     assert halo_width(FiniteDifference(Grid((16, 16)), 4)) == 2
