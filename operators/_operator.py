@@ -91,7 +91,8 @@ class AbstractConstrainedOperator(AbstractOperator):
     @property
     @abc.abstractmethod
     def positive_quantities(self) -> tuple[str, ...]:
-        """Names of the quantities that must stay > 0, e.g. `("density", "pressure")`."""
+        """Names of the quantities that must stay > 0, e.g.
+        `("density", "pressure")`."""
 
     @abc.abstractmethod
     def positive_values(
