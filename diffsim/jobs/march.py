@@ -290,9 +290,10 @@ class March:
                 raise RunError(self.rule.not_reached(t0, t1, float(reached)))
         return y_next, int(to_host(taken))
 
-    def failure(self, host, y, t0: float, t1: float, steps) -> dict | None:
+    def failure(self, host, y, previous, t0: float, t1: float, steps) -> dict | None:
         """None when `host` (the fields at `t1`) is physical; else where the
-        interval from `y` at `t0` went wrong (see `locate`)."""
+        interval from `y` at `t0` (on the device(s); `previous` on the host)
+        went wrong (see `locate`)."""
         if find_violation(host, self.names, self.constrained) is None:
             return None
         return locate(
@@ -372,16 +373,17 @@ class BatchedMarch:
                     raise RunError(message)
         return y_next, to_host(taken)[: self.size]
 
-    def failure(self, host, y, t0: float, t1: float, steps) -> dict | None:
+    def failure(self, host, y, previous, t0: float, t1: float, steps) -> dict | None:
         """None when every member of `host` is physical; else the first
         member that is not, and where its interval went wrong, from its last
-        good snapshot (one member, one step at a time: see `locate`)."""
+        good snapshot `previous[i]` (one member, one step at a time: see
+        `locate`)."""
         for i in range(self.size):
             if find_violation(host[i], self.names, self.constrained[i]):
                 found = locate(
                     self.rule,
                     self.operators[i],
-                    jnp.asarray(to_host(y)[i]),
+                    jnp.asarray(previous[i]),
                     t0,
                     t1,
                     int(steps[i]),
@@ -434,7 +436,7 @@ def march_snapshots(
             t0, t1 = k * interval, (k + 1) * interval
             y_next, taken = march.advance(y, t0, t1)
             host = march.host(y_next)
-            failure = march.failure(host, y, t0, t1, steps)
+            failure = march.failure(host, y, ys[-1], t0, t1, steps)
             if failure is not None:
                 break
             steps = steps + taken
