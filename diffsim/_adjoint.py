@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import math
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -15,7 +16,7 @@ class AbstractAdjoint(eqx.Module):
     """Strategy for looping `body` `n` times so that it can be differentiated."""
 
     @abc.abstractmethod
-    def loop(self, body, carry, n: int):
+    def loop(self, body, carry, n: int) -> Any:
         """`body` applied `n` times (n static) to `carry`."""
 
 

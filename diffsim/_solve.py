@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.core import Tracer
 from jaxtyping import Array, Inexact
 
-from diffsim.operators import AbstractConstrainedOperator, AbstractOperator
+from diffsim.operators import (
+    AbstractCFLOperator,
+    AbstractConstrainedOperator,
+    AbstractOperator,
+)
 from diffsim.operators.internal import (
     check_instance,
     check_value,
@@ -70,13 +76,15 @@ class SaveAt(eqx.Module):
                 t0f, dtf = float(t0), float(dt)
             except (TypeError, jax.errors.ConcretizationTypeError):
                 raise ValueError(
-                    "SaveAt(ts=...) needs concrete t0 and dt; use SaveAt(steps=...) under jit"
+                    "SaveAt(ts=...) needs concrete t0 and dt; use SaveAt(steps=...) "
+                    "under jit"
                 ) from None
             for t in self.ts:
                 k = (t - t0f) / dtf
                 if abs(k - round(k)) > 1e-6 * max(1.0, abs(k)):
                     raise ValueError(
-                        f"SaveAt: time {t} is not on the step grid t0 + k*dt (t0={t0f}, dt={dtf})"
+                        f"SaveAt: time {t} is not on the step grid t0 + k*dt "
+                        f"(t0={t0f}, dt={dtf})"
                     )
                 steps.add(round(k))
         if self.steps is not None:
@@ -152,15 +160,19 @@ def _check_scalar(name, arg, value, rule, expected, throw):
             or array.dtype.kind not in "biuf"
             or array.dtype.kind == "b"
         ):
-            raise TypeError(
-                f"{name}: {arg} must be a real scalar, got {describe(value) if array.dtype == object else f'shape {array.shape}, dtype {array.dtype}'}"
+            got = (
+                describe(value)
+                if array.dtype == object
+                else f"shape {array.shape}, dtype {array.dtype}"
             )
+            raise TypeError(f"{name}: {arg} must be a real scalar, got {got}")
         return check_value(name, arg, value, rule, expected)
     if jnp.shape(value) != () or not jnp.issubdtype(
         jnp.result_type(value), jnp.floating
     ):
         raise TypeError(
-            f"{name}: {arg} must be a real scalar, got shape {jnp.shape(value)}, dtype {jnp.result_type(value)}"
+            f"{name}: {arg} must be a real scalar, got shape {jnp.shape(value)}, dtype "
+            f"{jnp.result_type(value)}"
         )
     return (
         error_if(value, ~rule(value), f"{name}: {arg} must be {expected}")
@@ -170,28 +182,32 @@ def _check_scalar(name, arg, value, rule, expected, throw):
 
 
 def _operator_dtype(operator):
-    """The promoted dtype of the operator's floating-point arrays (None if it has none)."""
+    """The promoted dtype of the operator's floating-point arrays (None if it
+    has none)."""
     leaves = [x for x in jax.tree.leaves(operator) if eqx.is_inexact_array(x)]
     return jnp.result_type(*leaves) if leaves else None
 
 
-def _check_y0(name, operator, y0, throw):
+def _check_y0(name, operator, y0, throw) -> Any:
     """`y0`'s type, shape and dtype (always); its values, finite and, for an
     `AbstractConstrainedOperator`, physical (with `throw`). Returns y0."""
     if not isinstance(y0, (jax.Array, np.ndarray)):
         raise TypeError(
-            f"{name}: y0 must be an array of physical fields, shape (channels, *cells), got {describe(y0)}; "
+            f"{name}: y0 must be an array of physical fields, shape (channels, "
+            f"*cells), got {describe(y0)}; "
             "pass jnp.asarray(y0, dtype=float)"
         )
     fields = operator.field_names
     if y0.ndim < 1 or y0.shape[0] != len(fields):
         raise ValueError(
-            f"{name}: y0 must have shape (channels, *cells) with {len(fields)} channel(s) "
-            f"({', '.join(fields)}) for {type(operator).__name__}, got shape {y0.shape}"
+            f"{name}: y0 must have shape (channels, *cells) with {len(fields)} "
+            f"channel(s) ({', '.join(fields)}) for {type(operator).__name__}, got "
+            f"shape {y0.shape}"
         )
     if not jnp.issubdtype(y0.dtype, jnp.inexact):
         raise TypeError(
-            f"{name}: y0 must be floating point, got dtype {y0.dtype}; pass y0.astype({jnp.result_type(float).name})"
+            f"{name}: y0 must be floating point, got dtype {y0.dtype}; pass "
+            f"y0.astype({jnp.result_type(float).name})"
         )
     try:
         jax.eval_shape(operator.encode, y0)
@@ -201,21 +217,20 @@ def _check_y0(name, operator, y0, throw):
         ) from None
     except TypeError as e:
         raise TypeError(
-            f"{name}: y0 of dtype {y0.dtype} does not fit {type(operator).__name__}: {e}"
+            f"{name}: y0 of dtype {y0.dtype} does not fit {type(operator).__name__}: "
+            f"{e}"
         ) from None
     if not throw:
         return y0
     constrained = isinstance(operator, AbstractConstrainedOperator)
-    if isinstance(
-        y0, jax.core.Tracer
-    ):  # inside jit/vmap/grad: checked when the program runs
+    if isinstance(y0, Tracer):  # inside jit/vmap/grad: checked when the program runs
         y0 = error_if(
             y0,
             ~jnp.all(jnp.isfinite(y0)),
             f"{name}: y0 must be finite (it holds NaN or Inf)",
         )
         if constrained:
-            bad = ~jnp.all(operator.positive_values(y0) > 0)
+            bad = ~jnp.all(operator.positive_values(jnp.asarray(y0)) > 0)
             y0 = error_if(
                 y0,
                 bad,
@@ -228,18 +243,18 @@ def _check_y0(name, operator, y0, throw):
     ):  # concrete y0, even while an outer function is traced
         finite = jnp.isfinite(y0)
         all_finite = bool(jnp.all(finite))
-        values = operator.positive_values(y0) if constrained else None
+        values = operator.positive_values(jnp.asarray(y0)) if constrained else None
         ok = None if values is None else values > 0
-        traced = isinstance(
-            ok, jax.core.Tracer
-        )  # the quantities depend on traced operator parameters
+        # the quantities depend on traced operator parameters
+        traced = isinstance(ok, Tracer)
         all_ok = ok is None or traced or bool(jnp.all(ok))
     if not all_finite:
         where = tuple(int(i) for i in np.argwhere(~np.asarray(finite))[0])
         raise ValueError(
-            f"{name}: y0 must be finite, got {np.asarray(y0)[where]} in field '{fields[where[0]]}' at cell {where[1:]}"
+            f"{name}: y0 must be finite, got {np.asarray(y0)[where]} in field "
+            f"'{fields[where[0]]}' at cell {where[1:]}"
         )
-    if traced:
+    if traced and ok is not None:
         y0 = error_if(
             y0,
             ~jnp.all(ok),
@@ -270,7 +285,7 @@ def _check_step_dtype(name, operator, y0, step):
     hint = (
         "pass real fields (y0.real)"
         if complex_y0 and not op_complex
-        else f"pass y0.astype({op_dtype.name}), or build the operator in {y0.dtype.name}"
+        else f"pass y0.astype({op_dtype}), or build the operator in {y0.dtype.name}"
     )
     state = jax.eval_shape(operator.encode, y0)
     try:
@@ -281,7 +296,8 @@ def _check_step_dtype(name, operator, y0, step):
         if complex_y0:
             reason = str(e).strip().splitlines()[0]
             raise TypeError(
-                f"{name}: y0 has dtype {y0.dtype}, with which a step of {type(operator).__name__} fails ({reason}); {hint}"
+                f"{name}: y0 has dtype {y0.dtype}, with which a step of "
+                f"{type(operator).__name__} fails ({reason}); {hint}"
             ) from None
         out = None  # a loop inside the step met the promoted dtype
     before = jax.tree.leaves(state)
@@ -296,7 +312,8 @@ def _check_step_dtype(name, operator, y0, step):
             + ", ".join(f"{a.dtype} into {b.dtype}" for a, b in zip(before, after))
         )
         raise TypeError(
-            f"{name}: y0 has dtype {y0.dtype} but {type(operator).__name__}'s parameters are {op_dtype}, and "
+            f"{name}: y0 has dtype {y0.dtype} but {type(operator).__name__}'s "
+            f"parameters are {op_dtype}, and "
             f"one step {turns}; {hint}"
         )
 
@@ -396,7 +413,7 @@ def solve(
 
 
 def solve_cfl(
-    operator: AbstractOperator,
+    operator: AbstractCFLOperator,
     stepper: AbstractStepper,
     y0: Inexact[Array, " channels *cells"],
     *,
@@ -430,9 +447,11 @@ def solve_cfl(
     ones raise when the compiled program runs (with `throw=True`).
     """
     _check_common("solve_cfl", operator, stepper, adjoint, saveat)
-    if not hasattr(operator, "stable_dt"):
+    if not isinstance(operator, AbstractCFLOperator):
         raise TypeError(
-            f"solve_cfl needs an operator with stable_dt(state, cfl); {type(operator).__name__} has none"
+            f"solve_cfl needs an AbstractCFLOperator (one with stable_dt(state, "
+            f"cfl)); {type(operator).__name__} is not one: use solve with a "
+            "fixed dt"
         )
     _check_count("solve_cfl", "max_steps", max_steps, 1)
     if not isinstance(throw, bool):
@@ -441,7 +460,8 @@ def solve_cfl(
         )
     if saveat.steps is not None or saveat.every is not None:
         raise ValueError(
-            "solve_cfl: step counts are not known in advance; save at times (SaveAt(ts=...)) instead"
+            "solve_cfl: step counts are not known in advance; save at times "
+            "(SaveAt(ts=...)) instead"
         )
     cfl = _check_scalar("solve_cfl", "cfl", cfl, positive, "> 0 and finite", throw)
     t0 = _check_scalar("solve_cfl", "t0", t0, finite, "finite", throw)
@@ -450,12 +470,14 @@ def solve_cfl(
     if t0c is not None and t1c is not None:
         if not t1c >= t0c:
             raise ValueError(
-                f"solve_cfl: t1 must be >= t0, got t1={t1c.item()!r} < t0={t0c.item()!r}"
+                f"solve_cfl: t1 must be >= t0, got t1={t1c.item()!r} < "
+                f"t0={t0c.item()!r}"
             )
         outside = [t for t in saveat.ts or () if not t0c <= t <= t1c]
         if outside:
             raise ValueError(
-                f"solve_cfl: saveat.ts must lie in [t0, t1] = [{t0c.item()!r}, {t1c.item()!r}], got {outside}"
+                f"solve_cfl: saveat.ts must lie in [t0, t1] = [{t0c.item()!r}, "
+                f"{t1c.item()!r}], got {outside}"
             )
     elif throw:
         t1 = error_if(t1, t1 < t0, "solve_cfl: t1 must be >= t0")
@@ -508,7 +530,7 @@ def solve_cfl(
         ys = eqx.error_if(
             ys,
             jnp.any(ts[-targets.shape[0] :] < targets),
-            f"solve_cfl: a save time was not reached within max_steps={max_steps} steps "
-            "(or the state became non-finite); raise max_steps or check the data",
+            f"solve_cfl: a save time was not reached within max_steps={max_steps} "
+            "steps (or the state became non-finite); raise max_steps or check the data",
         )
     return Solution(ts=ts, ys=ys, num_steps=carry[2])

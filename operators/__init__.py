@@ -5,6 +5,7 @@ Knows nothing of time stepping or files (that is `diffsim`).
 
 from ._grid import Grid as Grid
 from ._operator import (
+    AbstractCFLOperator as AbstractCFLOperator,
     AbstractConstrainedOperator as AbstractConstrainedOperator,
     AbstractOperator as AbstractOperator,
     AbstractSemilinearOperator as AbstractSemilinearOperator,

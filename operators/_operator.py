@@ -64,6 +64,18 @@ class AbstractSemilinearOperator(AbstractOperator):
         return self.linear_symbol() * state + self.nonlinear(state, t)
 
 
+class AbstractCFLOperator(AbstractOperator):
+    """An operator with a CFL condition: the largest stable explicit step
+    depends on the state (wave speeds over cell widths). `solve_cfl` and the
+    run loop choose each step from `stable_dt`; operators without this
+    capability take a fixed `dt`.
+    """
+
+    @abc.abstractmethod
+    def stable_dt(self, state: Inexact[Array, "..."], cfl: Scalar | float) -> Scalar:
+        """The stable step of internal `state` at Courant number `cfl`."""
+
+
 class AbstractConstrainedOperator(AbstractOperator):
     """An operator whose physical fields are only meaningful while some
     quantities stay strictly positive (density and pressure of a gas, for
@@ -79,7 +91,8 @@ class AbstractConstrainedOperator(AbstractOperator):
     @property
     @abc.abstractmethod
     def positive_quantities(self) -> tuple[str, ...]:
-        """Names of the quantities that must stay > 0, e.g. `("density", "pressure")`."""
+        """Names of the quantities that must stay > 0, e.g.
+        `("density", "pressure")`."""
 
     @abc.abstractmethod
     def positive_values(

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._halo import HaloExchange as HaloExchange  # for domain decomposition
+
 _INF = float("inf")
 
 
@@ -43,7 +45,8 @@ def check_instance(
         article = "an" if kind.__name__[:1].lower() in "aeiou" else "a"
         such = f" such as {example}" if example else ""
         raise TypeError(
-            f"{owner}: {name} must be {article} {kind.__name__} instance{such}, got {describe(value)}"
+            f"{owner}: {name} must be {article} {kind.__name__} instance{such}, got "
+            f"{describe(value)}"
         )
 
 
@@ -98,7 +101,8 @@ def check_value(owner: str, name: str, value, rule: Callable, expected: str):
         return value
     if array.dtype.kind not in "biuf":
         raise TypeError(
-            f"{message}, got {describe(value) if array.dtype == object else f'dtype {array.dtype}'}"
+            f"{message}, got "
+            f"{describe(value) if array.dtype == object else f'dtype {array.dtype}'}"
         )
     ok = np.asarray(rule(array))
     if not ok.all():

@@ -59,33 +59,55 @@ def test_constraints_are_declared_by_the_abstract_class():
     )
 
 
-def test_non_positive_pressure_stops_the_run(tmp_path, capsys):
-    code = main(
-        ["run", "configs/sod.yaml", *UNSTABLE, "time.cfl=1.0", "--out", str(tmp_path)]
-    )
+FOUR_DEVICES = pytest.mark.skipif(
+    jax.device_count() < 4, reason="needs 4 devices (tests/conftest.py sets them)"
+)
+
+
+@pytest.mark.parametrize(
+    "how, good, step, value",
+    [
+        (["time.cfl=1.0"], 11, 14, -0.00884034),
+        pytest.param(
+            ["time.cfl=1.0", "parallel.mesh=[4]"],
+            11,
+            14,
+            -0.00884034,
+            marks=FOUR_DEVICES,
+            id="sharded",
+        ),
+        (["time.dt=0.004", "time.cfl=null"], 12, 15, -0.0366094),  # 3 per 0.01
+    ],
+    ids=["cfl", "sharded", "fixed"],
+)
+def test_non_positive_pressure_stops_the_run(tmp_path, capsys, how, good, step, value):
+    """One run (CFL steps, the same split over 4 devices, fixed steps) through
+    the command line: exit 3, the step, time, field and cell named, and the
+    good snapshots (t = 0 to 0.04, `good` steps) kept in fields.nc."""
+    code = main(["run", "configs/sod.yaml", *UNSTABLE, *how, "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 3
-    line = err.strip().splitlines()[-1]
-    assert line.startswith(
-        "diffsim: run stopped at step 14 (t = 0.05): field 'pressure' is -0.00884034 (must be > 0) "
-        "at cell (54,); the last good snapshot (t = 0.04)"
+    reason = f"field 'pressure' is {value:g} (must be > 0) at cell (54,)"
+    assert err.strip().splitlines()[-1] == (
+        f"diffsim: run stopped at step {step} (t = 0.05): {reason}; the last good "
+        f"snapshot (t = 0.04) and summary.json are in {tmp_path}"
     )
     summary = json.loads((tmp_path / "summary.json").read_text())
     failure = summary["failure"]
-    assert summary["status"] == "failed"
-    assert failure["step"] == 14 and failure["t"] == pytest.approx(0.05, rel=1e-9)
-    assert (
-        failure["reason"]
-        == "field 'pressure' is -0.00884034 (must be > 0) at cell (54,)"
-    )
+    assert summary["status"] == "failed" and summary["steps"] == good
+    assert failure["step"] == step and failure["t"] == pytest.approx(0.05, rel=1e-9)
+    assert failure["reason"] == reason
     ds = xr.open_dataset(tmp_path / "fields.nc", engine="h5netcdf")
-    np.testing.assert_allclose(
-        ds["t"].values, np.arange(5) * 0.01, atol=1e-12
-    )  # every good snapshot, none after
+    # every good snapshot, none after
+    np.testing.assert_allclose(ds["t"].values, np.arange(5) * 0.01, atol=1e-12)
+    assert ds["pressure"].shape == (5, 100)
     assert (ds["density"].values > 0).all() and (ds["pressure"].values > 0).all()
 
 
 def test_non_positive_pressure_stops_an_ensemble(tmp_path, capsys):
+    """A batch (the members vmapped, the batch sharded over the devices): the
+    failing member is named with its step, time, field and cell; fields.nc
+    keeps every member's good snapshots (t = 0 to 0.03)."""
     code = main(
         [
             "run",
@@ -98,13 +120,18 @@ def test_non_positive_pressure_stops_an_ensemble(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 3
-    assert (
-        "member 4 (physics.left.2=3.0) failed at step 18 (t = 0.0356376): field 'pressure' is -0.0564213 (must be > 0) at cell (55,)"
-        in err
+    reason = "field 'pressure' is -0.0564213 (must be > 0) at cell (55,)"
+    assert err.strip().splitlines()[-1] == (
+        f"diffsim: member 4 (physics.left.2=3.0) failed at step 18 (t = 0.0356376): "
+        f"{reason}; the batch stopped there; the last good snapshot (t = 0.03) and "
+        f"summary.json are in {tmp_path}"
     )
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["failure"]["member"] == 4 and summary["failure"]["step"] == 18
+    failure = summary["failure"]
+    assert summary["status"] == "failed"
+    assert (failure["member"], failure["step"], failure["reason"]) == (4, 18, reason)
+    assert failure["t"] == pytest.approx(0.0356376, rel=1e-6)
     ds = xr.open_dataset(tmp_path / "fields.nc", engine="h5netcdf")
-    assert (
-        ds["t"].values[-1] == pytest.approx(0.03) and (ds["pressure"].values > 0).all()
-    )
+    np.testing.assert_allclose(ds["t"].values, np.arange(5) * 0.0075, atol=1e-12)
+    assert ds["pressure"].shape[:2] == (summary["batch"]["size"], 5)
+    assert (ds["density"].values > 0).all() and (ds["pressure"].values > 0).all()

@@ -20,6 +20,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from .._adjoint import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
 from .._errors import ConfigError, KeyedError
+from ..operators import AbstractCFLOperator
 from ..steppers import ETDRK1, ETDRK2, ETDRK4, RK4, SSPRK3, ForwardEuler
 from .scenario import (
     OptimizationScenario,
@@ -858,14 +859,17 @@ def _check_memory(config: RunConfig, scenario: type[Scenario]) -> None:
 
 def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
     from .._distributed import wanted
-    from .._parallel import check_divisible, make_mesh
+    from .._parallel import MeshError, check_divisible, make_mesh
 
     if not issubclass(scenario, TimeDependentScenario):
         raise ConfigError(
             "parallel.mesh",
             f"scenario {scenario.name} is not time-dependent: only time-dependent runs are split across devices (remove parallel.mesh)",
         )
-    check_divisible(config.grid.cells, config.parallel.mesh)  # divisibility here
+    try:
+        check_divisible(config.grid.cells, config.parallel.mesh)  # divisibility here
+    except MeshError as e:
+        raise ConfigError("parallel.mesh", str(e)) from None
     if (
         not scenario.cfl_steps
     ):  # Fourier-spectral: slabs along x over every device (see shard_operator)
@@ -884,7 +888,10 @@ def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
     if not wanted(
         config.distributed
     ):  # device count, unless processes join later (then known only after they do)
-        make_mesh(config.parallel.mesh)
+        try:
+            make_mesh(config.parallel.mesh)
+        except MeshError as e:
+            raise ConfigError("parallel.mesh", str(e)) from None
 
 
 def check_cfl_steps(config: RunConfig, operator, y) -> None:
@@ -895,11 +902,7 @@ def check_cfl_steps(config: RunConfig, operator, y) -> None:
     estimate is optimistic (steps usually shrink), so what it refuses would
     certainly exhaust `max_steps`."""
     t = config.time
-    if (
-        t is not None
-        and t.dt is not None
-        and getattr(type(operator), "stable_dt", None) is not None
-    ):
+    if t is not None and t.dt is not None and isinstance(operator, AbstractCFLOperator):
         stable = float(operator.stable_dt(operator.encode(y), MAX_CFL))
         if (
             config.dt > stable
@@ -911,7 +914,7 @@ def check_cfl_steps(config: RunConfig, operator, y) -> None:
             )
     if t is None or t.cfl is None:
         return
-    if getattr(type(operator), "stable_dt", None) is None:
+    if not isinstance(operator, AbstractCFLOperator):
         raise ConfigError(
             "time.cfl",
             f"{type(operator).__name__} has no CFL condition: give a fixed time.dt and set time.cfl to null",

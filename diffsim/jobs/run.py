@@ -4,25 +4,42 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import sys
 import time
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
+from jax.sharding import NamedSharding, PartitionSpec
 
-from diffsim.operators import AbstractConstrainedOperator
-
-from .._compile import compile_ahead
-from .._distributed import is_main, to_host
+from .._distributed import is_main
+from .._ensemble import Ensemble, NotBatchable, batch_mesh
 from .._errors import ConfigError, RunError
-from .._solve import solve, solve_cfl
-from .config import STEPPERS, RunConfig, check_cfl_steps, resolved_dict
-from .io import fields_dataset, one_job_per_folder, write_fields, write_json, write_yaml
-from .plots import plot_run
+from .config import (
+    STEPPERS,
+    RunConfig,
+    check_cfl_steps,
+    member_configs,
+    resolved_dict,
+)
+from .io import (
+    batched_fields_dataset,
+    fields_dataset,
+    one_job_per_folder,
+    write_fields,
+    write_json,
+    write_yaml,
+)
+from .march import (
+    BatchedMarch,
+    CFLSteps,
+    March,
+    check_physical,
+    constraints_of,
+    march_snapshots,
+    step_rule,
+)
+from .plots import plot_ensemble, plot_run
 from .scenario import (
     Scenario,
     Setup,
@@ -35,7 +52,7 @@ from .scenario import (
 @contextlib.contextmanager
 def precision(name: str):
     """Run a block in float64 or float32, restoring the previous setting."""
-    previous = jax.config.jax_enable_x64
+    previous = jax.config.read("jax_enable_x64")
     jax.config.update("jax_enable_x64", name == "float64")
     try:
         yield
@@ -53,7 +70,8 @@ def device_description() -> str:
             if model
             else "cpu"
         )
-    return f"{device.platform} ({device.device_kind}, {jax.device_count()} device(s){processes})"
+    count = f"{jax.device_count()} device(s){processes}"
+    return f"{device.platform} ({device.device_kind}, {count})"
 
 
 def cpu_model() -> str:
@@ -63,46 +81,6 @@ def cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor()
-
-
-def find_violation(
-    fields, names, constrained: AbstractConstrainedOperator | None = None
-) -> str | None:
-    """The first field and cell that is NaN or Inf or, for an operator with
-    physical constraints (`AbstractConstrainedOperator`, e.g. `Euler`), the
-    first constrained quantity (density, pressure) that is not strictly
-    positive, as a message; None when the fields are physical."""
-    fields = to_host(
-        fields
-    )  # a gather (every process calls this) when sharded over processes
-    for channel, name in enumerate(names):
-        values = fields[channel]
-        bad = ~np.isfinite(values)
-        if bad.any():
-            cell = tuple(int(c) for c in np.argwhere(bad)[0])
-            return f"field '{name}' is {values[cell]:.6g} at cell {cell}"
-    if constrained is not None:
-        values = np.asarray(constrained.positive_values(fields))
-        for name, quantity in zip(constrained.positive_quantities, values):
-            bad = ~(quantity > 0)
-            if bad.any():
-                cell = tuple(int(c) for c in np.argwhere(bad)[0])
-                what = "field" if name in names else "quantity"
-                return f"{what} '{name}' is {quantity[cell]:.6g} (must be > 0) at cell {cell}"
-    return None
-
-
-def constraints_of(op) -> AbstractConstrainedOperator | None:
-    """`op` when it declares physical constraints, else None."""
-    return op if isinstance(op, AbstractConstrainedOperator) else None
-
-
-def check_physical(
-    fields, names, what: str, constrained: AbstractConstrainedOperator | None = None
-) -> None:
-    """Raise `RunError` with `find_violation`'s message, prefixed by `what`."""
-    if (reason := find_violation(fields, names, constrained)) is not None:
-        raise RunError(f"{what}: {reason}")
 
 
 @one_job_per_folder
@@ -123,10 +101,8 @@ def run(
     with precision(config.precision):
         if issubclass(scenario, SteadyScenario):
             return _run_steady(config, physics, scenario, out, plots)
-        if config.batch is not None:  # an ensemble: one vmapped solve (_ensemble.py)
-            from .ensemble import run_ensemble
-
-            return run_ensemble(config, scenario, out, plots)
+        if config.batch is not None:  # an ensemble: one vmapped solve
+            return _run_ensemble(config, scenario, out, plots)
         return _run(config, physics, scenario, out, plots)
 
 
@@ -155,9 +131,7 @@ def precheck(config: RunConfig, physics, scenario: type[Scenario]) -> None:
             return
         check_cfl_steps(config, setup.operator, jnp.asarray(setup.initial))
         if config.parallel.mesh is not None:  # blocks against the stencil's halo
-            from .._parallel import make_mesh, shard_operator
-
-            shard_operator(setup.operator, make_mesh(config.parallel.mesh))
+            sharded(setup.operator, jnp.asarray(setup.initial), config.parallel.mesh)
 
 
 def _run_steady(config, physics, scenario, out, plots):
@@ -184,65 +158,48 @@ def _run_steady(config, physics, scenario, out, plots):
     return summary
 
 
+def sharded(op, y, mesh_shape):
+    """`op` and `y` split across a device mesh (`_parallel.py`); a mesh that
+    does not fit the devices, the grid or the operator is a `ConfigError`
+    naming `parallel.mesh`."""
+    from .._parallel import MeshError, make_mesh, shard_operator
+
+    try:
+        op, sharding = shard_operator(op, make_mesh(mesh_shape))
+    except MeshError as e:
+        raise ConfigError("parallel.mesh", str(e)) from None
+    return op, jax.device_put(y, sharding)
+
+
 def _run(config, physics, scenario, out, plots):
     setup: Setup = build_setup(scenario, config, physics)
     op, grid = setup.operator, setup.grid
-    names, constrained = (
-        op.field_names,
-        constraints_of(op),
-    )  # before sharding wraps the operator
+    # before sharding wraps the operator
+    names, constrained = op.field_names, constraints_of(op)
     y = jnp.asarray(setup.initial)
     check_physical(y, names, "initial data", constrained)
-    check_cfl_steps(
-        config, op, y
-    )  # refuse a CFL run that cannot reach t_end, before compiling
-    if (
-        config.parallel.mesh is not None
-    ):  # one solve split across devices (_parallel.py)
-        from .._parallel import make_mesh, shard_operator
+    # refuse a CFL run that cannot reach t_end, before compiling
+    check_cfl_steps(config, op, y)
+    if config.parallel.mesh is not None:  # one solve split across devices
+        op, y = sharded(op, y, config.parallel.mesh)
 
-        op, sharding = shard_operator(op, make_mesh(config.parallel.mesh))
-        y = jax.device_put(y, sharding)
-
-    stepper = STEPPERS[config.stepper]()
-    march = (CFLMarch if config.time.cfl is not None else FixedMarch)(
-        config, op, stepper, y
+    rule = step_rule(config, STEPPERS[config.stepper]())
+    march = March(rule, op, y, names, constrained)
+    done = march_snapshots(
+        march, y, config.time.t_end, config.time.snapshots, scenario.name
     )
-    snapshots, interval = (
-        config.time.snapshots,
-        config.time.t_end / config.time.snapshots,
-    )
-
-    ts, ys = [0.0], [to_host(y)]
-    failure, steps = None, 0
-    t_run = time.perf_counter()
-    progress = tqdm(
-        total=config.time.t_end,
-        unit="t",
-        delay=2.0,
-        disable=not sys.stderr.isatty(),
-        desc=scenario.name,
-        leave=False,
-        bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]",
-    )
-    with progress:
-        for k in range(snapshots):
-            y_next, taken = march.advance(y, k * interval, (k + 1) * interval)
-            host = to_host(y_next)  # a gather when the state is sharded over processes
-            if find_violation(host, names, constrained):
-                failure = march.locate(
-                    y, k * interval, (k + 1) * interval, steps, names, constrained
-                )
-                break
-            steps += int(taken)
-            y = y_next  # stays on the device(s), sharded as it was
-            ts.append((k + 1) * interval)
-            ys.append(host)
-            progress.update(interval)
-    run_s = time.perf_counter() - t_run
+    ts, ys, failure = done.ts, done.ys, done.failure
 
     summary = run_summary(
-        config, scenario, grid, march, steps, steps, ts[-1], run_s, failure
+        config,
+        scenario,
+        grid,
+        march,
+        done.steps,
+        done.steps,
+        ts[-1],
+        done.run_s,
+        failure,
     )
     dataset = fields_dataset(
         ts,
@@ -270,8 +227,136 @@ def _run(config, physics, scenario, out, plots):
         write_json(out / "summary.json", summary)
     if failure:
         raise RunError(
-            f"run stopped at step {failure['step']} (t = {failure['t']:.6g}): {failure['reason']}; "
-            f"the last good snapshot (t = {ts[-1]:.6g}) and summary.json are in {out}"
+            f"run stopped at step {failure['step']} (t = {failure['t']:.6g}): "
+            f"{failure['reason']}; the last good snapshot (t = {ts[-1]:.6g}) and "
+            f"summary.json are in {out}"
+        )
+    return summary
+
+
+def _run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
+    """`diffsim run` of a config with a `batch:` section: the members built,
+    stacked into one `diffsim.Ensemble` and marched by the run's step rule
+    under `vmap`, the batch axis sharded across every device. Writes
+    fields.nc with a leading `batch` dimension, summary.json with per-member
+    entries, plots/ with an overlay of the members."""
+    members = member_configs(config, scenario)
+    setups = []
+    for m in members:
+        try:
+            setups.append(build_setup(scenario, m.config, m.physics))
+        except ConfigError as e:
+            raise m.error(e) from None
+    op, grid = setups[0].operator, setups[0].grid
+    names, constrained = op.field_names, [constraints_of(s.operator) for s in setups]
+    for m, s, c in zip(members, setups, constrained):
+        if s.grid != grid:
+            raise ConfigError(
+                "batch",
+                f"member {m.index} builds the grid {s.grid}, member 0 {grid}: "
+                "not batchable",
+            )
+        check_physical(s.initial, names, f"member {m.index} initial data", c)
+    try:
+        ensemble = Ensemble.stack(
+            [s.operator for s in setups], [s.initial for s in setups]
+        )
+    except NotBatchable as e:
+        where = ", ".join(f"{k}={v!r}" for k, v in members[e.member].values.items())
+        raise ConfigError(
+            f"batch.members.{e.member}"
+            if config.batch.members is not None
+            else "batch.vary",
+            f"{e} ({where}); only array-valued parameters and initial data may differ",
+        ) from None
+
+    size, mesh = ensemble.size, batch_mesh()
+    devices = mesh.devices.size
+    padded = ensemble.pad(devices).shard(mesh)
+    rule = step_rule(config, STEPPERS[config.stepper]())
+    march = BatchedMarch(
+        rule.batched() if isinstance(rule, CFLSteps) else rule,
+        padded,
+        NamedSharding(mesh, PartitionSpec("batch")),
+        size,
+        [s.operator for s in setups],
+        names,
+        constrained,
+    )
+    done = march_snapshots(
+        march,
+        padded.initial,
+        config.time.t_end,
+        config.time.snapshots,
+        f"{scenario.name} x{size}",
+    )
+    ts, steps, failure = done.ts, np.asarray(done.steps), done.failure
+
+    fields = np.stack(done.ys, axis=1)  # (batch, t, channels, *cells)
+    keys = sorted({k for m in members for k in m.values})
+    varied = [{key: m.value(key) for key in keys} for m in members]
+    entries = [
+        {"member": m.index, **v, "steps": int(steps[m.index])}
+        for m, v in zip(members, varied)
+    ]
+    summary = run_summary(
+        config,
+        scenario,
+        grid,
+        march,
+        int(steps.max()),
+        int(steps.sum()),
+        ts[-1],
+        done.run_s,
+        failure,
+    )
+    summary["batch"] = {
+        "size": size,
+        "devices": devices,
+        "padded_to": padded.size,
+        "keys": keys,
+    }
+    exact = None
+    if setups[0].exact is not None:
+        exact = np.stack(
+            [np.stack([np.asarray(s.exact(t)) for t in ts]) for s in setups]
+        )
+        for entry, s, member_ys, member_exact in zip(entries, setups, fields, exact):
+            entry["errors"] = (s.errors or default_errors)(
+                member_ys, member_exact, grid, names
+            )
+        summary["errors"] = {
+            key: max(e["errors"][key] for e in entries) for key in entries[0]["errors"]
+        }  # the worst member
+    summary["members"] = entries
+    if failure:
+        summary["failure"] = failure
+    keyed = {key: [v[key] for v in varied] for key in keys}
+    dataset = batched_fields_dataset(
+        ts,
+        fields,
+        grid,
+        names,
+        keyed,
+        attrs={"scenario": scenario.name, "stepper": config.stepper},
+    )
+    if is_main():  # multi-process runs: only process 0 writes shared files
+        write_fields(out / "fields.nc", dataset)
+        if plots:
+            summary["plots"] = [
+                str(p.relative_to(out))
+                for p in plot_ensemble(dataset, exact, out / "plots", scenario.name)
+            ]
+        write_json(out / "summary.json", summary)
+    if failure:
+        where = ", ".join(
+            f"{k}={v!r}" for k, v in members[failure["member"]].values.items()
+        )
+        raise RunError(
+            f"member {failure['member']} ({where}) failed at step {failure['step']} "
+            f"(t = {failure['t']:.6g}): {failure['reason']}; the batch stopped "
+            f"there; the last good snapshot (t = {ts[-1]:.6g}) and summary.json are "
+            f"in {out}"
         )
     return summary
 
@@ -312,120 +397,3 @@ def default_errors(ys, exact_ys, grid, names) -> dict:
             max(np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(ys, exact_ys))
         ),
     }
-
-
-class FixedMarch:
-    """Fixed steps: `num_steps / snapshots` steps per snapshot interval, one
-    compiled function for every interval, ETDRK coefficients computed once."""
-
-    def __init__(self, config, op, stepper, y):
-        self.op, self.stepper = op, stepper
-        self.gap, self.dt = config.num_steps // config.time.snapshots, config.dt
-        t_compile = time.perf_counter()
-        self.cache = eqx.filter_jit(stepper.init)(op, self.dt)
-        t0 = jnp.asarray(0.0, dtype=y.dtype)
-        self.compiled = compile_ahead(self._advance, op, y, t0, self.cache)
-        jax.block_until_ready(self.cache)
-        self.compile_s = time.perf_counter() - t_compile
-
-    def _advance(self, op, y, t0, cache, num_steps=None):
-        return solve(
-            op,
-            self.stepper,
-            y,
-            dt=self.dt,
-            num_steps=num_steps or self.gap,
-            t0=t0,
-            stepper_cache=cache,
-        ).ys[-1]
-
-    def advance(self, y, t0, t1):
-        return self.compiled(
-            self.op, y, jnp.asarray(t0, dtype=y.dtype), self.cache
-        ), self.gap
-
-    def locate(self, y, t0, t1, steps_before, names, constrained):
-        one = eqx.filter_jit(
-            lambda op, y, t0, cache: self._advance(op, y, t0, cache, num_steps=1)
-        )
-        for j in range(1, self.gap + 1):
-            y = one(
-                self.op,
-                y,
-                jnp.asarray(t0 + (j - 1) * self.dt, dtype=y.dtype),
-                self.cache,
-            )
-            if reason := find_violation(y, names, constrained):
-                return {
-                    "step": steps_before + j,
-                    "t": t0 + j * self.dt,
-                    "reason": reason,
-                }
-        return {
-            "step": steps_before + self.gap,
-            "t": t1,
-            "reason": "non-physical state within this interval",
-        }
-
-
-class CFLMarch:
-    """CFL-controlled steps (`solve_cfl`), one compiled function per snapshot
-    interval with traced end points, at most `time.max_steps` steps each."""
-
-    def __init__(self, config, op, stepper, y):
-        self.op, self.stepper = op, stepper
-        self.cfl, self.max_steps, self.dt = config.time.cfl, config.time.max_steps, None
-        t_compile = time.perf_counter()
-        t = jnp.asarray(0.0, dtype=y.dtype)
-        self.compiled = compile_ahead(self._advance, op, y, t, t)
-        self.compile_s = time.perf_counter() - t_compile
-
-    def _advance(self, op, y, t0, t1, max_steps=None):
-        sol = solve_cfl(
-            op,
-            self.stepper,
-            y,
-            t0=t0,
-            t1=t1,
-            cfl=self.cfl,
-            max_steps=max_steps or self.max_steps,
-            throw=False,
-        )
-        return sol.ys[-1], sol.num_steps, sol.ts[-1]
-
-    def advance(self, y, t0, t1):
-        y_next, taken, reached = self.compiled(
-            self.op, y, jnp.asarray(t0, dtype=y.dtype), jnp.asarray(t1, dtype=y.dtype)
-        )
-        if float(reached) < t1 and np.isfinite(to_host(y_next)).all():
-            raise RunError(
-                f"time.max_steps: {self.max_steps} steps were not enough to advance from t = {t0:.6g} to {t1:.6g} "
-                f"(reached t = {float(reached):.6g}); raise time.max_steps or time.snapshots"
-            )
-        return y_next, taken
-
-    def locate(self, y, t0, t1, steps_before, names, constrained):
-        one = eqx.filter_jit(
-            lambda op, y, t0, t1: self._advance(op, y, t0, t1, max_steps=1)
-        )
-        t = t0
-        for j in range(1, self.max_steps + 1):
-            y, _, reached = one(
-                self.op,
-                y,
-                jnp.asarray(t, dtype=y.dtype),
-                jnp.asarray(t1, dtype=y.dtype),
-            )
-            reached = float(reached)
-            if (reason := find_violation(y, names, constrained)) or not reached > t:
-                return {
-                    "step": steps_before + j,
-                    "t": reached,
-                    "reason": reason or "no admissible time step (CFL)",
-                }
-            t = reached
-        return {
-            "step": steps_before + self.max_steps,
-            "t": t,
-            "reason": "non-physical state within this interval",
-        }

@@ -12,7 +12,7 @@ from jax import lax
 from jaxtyping import Array, Float
 
 from .._grid import Grid
-from .._operator import AbstractConstrainedOperator
+from .._operator import AbstractCFLOperator, AbstractConstrainedOperator
 from ..internal import check_instance, describe
 from ._characteristic import characteristic_face_states
 from ._fused import fused_face_map, stencil_shifts
@@ -43,7 +43,7 @@ _TO_AVERAGE = tuple(c / 5760.0 for c in (-17.0, 308.0, 5178.0, 308.0, -17.0))
 _HALO = 2  # cells each transverse kernel consumes on either side
 
 
-class Euler(AbstractConstrainedOperator):
+class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
     """Compressible Euler equations of an ideal gas in 1, 2 or 3 D,
     `U_t + sum_d dF_d(U)/dx_d = 0`, discretized by finite volumes on a
     uniform `Grid` (a Godunov-type method of lines; Toro 2009, chapters 6, 14).

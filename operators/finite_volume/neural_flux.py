@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._operator import AbstractConstrainedOperator
+from .._operator import AbstractCFLOperator, AbstractConstrainedOperator
 from ..internal import check_instance
 from .boundary import pad
 from .euler import Euler
@@ -19,7 +19,7 @@ from .state import conservative_to_primitive_components
 _FORMS = ("flux", "jump")
 
 
-class NeuralFlux(AbstractConstrainedOperator):
+class NeuralFlux(AbstractCFLOperator, AbstractConstrainedOperator):
     """The `Euler` operator `base` with a learned correction added to its
     numerical flux at every face (a neural flux closure in the spirit of
     Bar-Sinai et al. 2019, PNAS 116:15344, and Kochkov et al. 2021, PNAS

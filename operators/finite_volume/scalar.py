@@ -12,7 +12,7 @@ from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray, Scalar
 
 from .._grid import Grid
-from .._operator import AbstractOperator
+from .._operator import AbstractCFLOperator
 from ..internal import check_instance
 from .boundary import AbstractBoundaryCondition, Outflow, Periodic, pad
 from .reconstruction import MUSCL, AbstractReconstruction
@@ -64,7 +64,7 @@ class MLPPotential(eqx.Module):
         return self.scale * self.mlp(u / self.scale)
 
 
-class ScalarConservationLaw(AbstractOperator):
+class ScalarConservationLaw(AbstractCFLOperator):
     """`u_t + F(u)_x = 0` in 1D with the flux `F = dPhi/du` of a scalar
     potential `Phi` (any differentiable `Phi(u: scalar) -> scalar`, e.g. an
     `MLPPotential`; `Phi = u^3 / 6` gives inviscid Burgers).

@@ -16,7 +16,7 @@ from diffsim._ensemble import Ensemble, NotBatchable, batch_mesh
 from diffsim.jobs import ConfigError, load_config
 from diffsim.jobs.cli import main
 from diffsim.jobs.config import flatten_member
-from diffsim.jobs.ensemble import BatchedFixedMarch
+from diffsim.jobs.march import BatchedMarch, FixedSteps, step_rule
 from diffsim.jobs.run import run
 from diffsim.operators import Burgers, FourierSpectral, Grid
 
@@ -155,16 +155,24 @@ def test_batch_axis_is_sharded_across_the_devices():
     config, _, _ = load_config(
         {**BURGERS, "time": {"t_end": 0.1, "dt": 0.01, "snapshots": 1}}
     )
-    march = BatchedFixedMarch(
-        config, padded, RK4(), NamedSharding(mesh, PartitionSpec("batch"))
+    ops = [ens.member(i)[0] for i in range(ens.size)]
+    march = BatchedMarch(
+        step_rule(config, RK4()),
+        padded,
+        NamedSharding(mesh, PartitionSpec("batch")),
+        ens.size,
+        ops,
+        ("u",),
+        [None] * ens.size,
     )
+    assert isinstance(march.rule, FixedSteps) and march.dt == 0.01
     y, taken = march.advance(padded.initial, 0.0, 0.1)
     assert isinstance(y.sharding, NamedSharding) and y.sharding.spec == PartitionSpec(
         "batch"
     )
     assert len(y.sharding.device_set) == 4 == jax.device_count()
     assert sorted(s.data.shape for s in y.addressable_shards) == [(2, 1, 16)] * 4
-    assert list(taken) == [10] * 8
+    assert list(taken) == [10] * 5  # the padding is not counted
     for i in (0, 4, 7):  # padding repeats the last member
         op, y0 = ens.member(min(i, 4))
         ref = solve(op, RK4(), y0, dt=0.01, num_steps=10).ys[-1]
@@ -175,7 +183,8 @@ def test_members_differing_in_static_structure_are_rejected():
     grid, fine = Grid([16], [0.0], [2 * np.pi]), Grid([32], [0.0], [2 * np.pi])
     with pytest.raises(
         NotBatchable,
-        match="member 1 is not batchable with member 0: its operator differs in static structure",
+        match="member 1 is not batchable with member 0: its operator differs in "
+        "static structure",
     ):
         Ensemble.stack(
             [
@@ -374,7 +383,7 @@ def test_example_configs_validate():
         ("configs/sod_ensemble.yaml", 5),
     ):
         config, _, _ = load_config(path)
-        assert config.batch.count == size
+        assert config.batch is not None and config.batch.count == size
 
 
 def test_optimize_and_gradcheck_refuse_a_batch_section(tmp_path, capsys):

@@ -11,14 +11,27 @@ from jax.sharding import NamedSharding
 import diffsim
 import diffsim.jobs
 from diffsim._parallel import (
+    MeshError,
+    ShardedCFLConstrainedOperator,
+    ShardedCFLOperator,
+    ShardedOperator,
     block_spec,
     check_divisible,
+    halo_width,
     local_discretization,
     make_mesh,
     shard_operator,
+    sharded_class,
 )
 from diffsim.jobs.run import run
-from diffsim.operators import FiniteDifference, FourierSpectral, Grid
+from diffsim.operators import (
+    AbstractCFLOperator,
+    AbstractConstrainedOperator,
+    Burgers,
+    FiniteDifference,
+    FourierSpectral,
+    Grid,
+)
 from diffsim.operators.finite_volume import (
     Euler,
     FirstOrder,
@@ -26,6 +39,7 @@ from diffsim.operators.finite_volume import (
     Periodic,
     ReflectingWall,
     Rusanov,
+    ScalarConservationLaw,
 )
 from diffsim.operators.spectral import NavierStokesVorticity
 
@@ -72,6 +86,7 @@ def test_euler_weno5_rhs_walls_outflow_periodic(mesh_shape):
     assert got.sharding.spec == sharding.spec
     assert _maxdiff(got, expected) < 1e-13 * float(jnp.max(jnp.abs(expected)))
     # the global CFL step sees every block
+    assert isinstance(sharded, AbstractCFLOperator)
     assert float(sharded.stable_dt(jax.device_put(u, sharding), 0.5)) == float(
         op.stable_dt(u, 0.5)
     )
@@ -150,6 +165,7 @@ def test_spectral_navier_stokes_rollout_and_gradient():
     grid = Grid((16, 12), (0.0, 0.0), (2 * np.pi, 2 * np.pi))
     op = NavierStokesVorticity(FourierSpectral(grid), nu=0.05, forcing_amplitude=0.5)
     sharded, sharding = shard_operator(op, make_mesh([2, 2]))
+    assert isinstance(sharded, NavierStokesVorticity)
     assert sharded.discretization.fft is not None
     w0 = op.decode(
         op.encode(
@@ -186,16 +202,37 @@ def test_run_uses_the_mesh(tmp_path):
     assert summary["errors"]["l2_relative"] < 1e-13
 
 
-def test_errors_name_parallel_mesh():
+def test_mesh_errors_are_value_errors():
+    """The library raises `MeshError` (a `ValueError`, not a config error)."""
     with pytest.raises(
-        diffsim.jobs.ConfigError,
-        match=r"parallel\.mesh: grid\.cells\[1\] = 10 does not divide into 4",
-    ):
+        MeshError, match=r"^grid\.cells\[1\] = 10 does not divide into 4"
+    ) as info:
         check_divisible((16, 10), (1, 4))
-    with pytest.raises(
-        diffsim.jobs.ConfigError, match=r"parallel\.mesh: expected 2 entries"
-    ):
+    assert not isinstance(info.value, diffsim.jobs.ConfigError)
+    with pytest.raises(MeshError, match=r"^expected 2 entries"):
         check_divisible((16, 16), (4,))
+    with pytest.raises(MeshError, match=r"^\[4, 2\] needs 8 devices, 4 cpu"):
+        make_mesh([4, 2])
+    # blocks of 2 cells cannot feed WENO5's 7-cell halo
+    with pytest.raises(MeshError, match=r"^blocks of 2 cells .* 7-cell halo of Euler"):
+        shard_operator(Euler(Grid((8, 8))), make_mesh([4, 1]))
+    # spectral slabs split x over every device
+    op = NavierStokesVorticity(FourierSpectral(Grid((6, 8))), nu=0.1)
+    with pytest.raises(MeshError, match=r"grid\.cells\[0\] = 6 must be divisible by 4"):
+        shard_operator(op, make_mesh([2, 2]))
+    with pytest.raises(
+        MeshError, match=r"^ScalarConservationLaw cannot be split across devices"
+    ):
+        shard_operator(
+            ScalarConservationLaw(Grid([16]), lambda u: u**3 / 6), make_mesh([4])
+        )
+    assert isinstance(
+        shard_operator(Euler(Grid((16, 16))), make_mesh([2, 2]))[1], NamedSharding
+    )
+
+
+def test_errors_name_parallel_mesh(tmp_path):
+    """The job layer reports the library's mesh errors naming `parallel.mesh`."""
     with pytest.raises(
         diffsim.jobs.ConfigError,
         match=r"parallel\.mesh: grid\.cells\[0\] = 30 does not divide",
@@ -207,19 +244,39 @@ def test_errors_name_parallel_mesh():
         diffsim.jobs.ConfigError,
         match=r"parallel\.mesh: \[4, 2\] needs 8 devices, 4 cpu",
     ):
-        make_mesh([4, 2])
-    # blocks of 2 cells cannot feed WENO5's 7-cell halo
+        diffsim.jobs.load_config("configs/riemann_2d.yaml", ["parallel.mesh=[4,2]"])
+    # divisible, but blocks of 2 cells cannot feed WENO5's halo: found when
+    # the operator is sharded
+    config, physics, scenario = diffsim.jobs.load_config(
+        "configs/riemann_2d.yaml",
+        ["grid.cells=[8,8]", "parallel.mesh=[4,1]", "time.snapshots=1"],
+    )
     with pytest.raises(
         diffsim.jobs.ConfigError,
-        match=r"parallel\.mesh: blocks of 2 cells .* 7-cell halo of Euler",
+        match=r"^parallel\.mesh: blocks of 2 cells along axis 0 .* halo of Euler",
     ):
-        shard_operator(Euler(Grid((8, 8))), make_mesh([4, 1]))
-    # spectral slabs split x over every device
-    op = NavierStokesVorticity(FourierSpectral(Grid((6, 8))), nu=0.1)
-    with pytest.raises(
-        diffsim.jobs.ConfigError, match=r"grid\.cells\[0\] = 6 must be divisible by 4"
-    ):
-        shard_operator(op, make_mesh([2, 2]))
-    assert isinstance(
-        shard_operator(Euler(Grid((16, 16))), make_mesh([2, 2]))[1], NamedSharding
+        run(config, physics, scenario, tmp_path, plots=False)
+
+
+def test_sharded_operator_declares_the_capabilities_it_wraps():
+    """`shard_operator` picks the wrapper class by the operator's type: an
+    `Euler` is sharded as a CFL and constrained operator; nothing else of
+    the wrapped operator is forwarded."""
+    op = Euler(Grid((16, 16)), reconstruction=FirstOrder())
+    sharded, sharding = shard_operator(op, make_mesh([2, 2]))
+    assert type(sharded) is ShardedCFLConstrainedOperator
+    assert isinstance(sharded, AbstractCFLOperator)
+    assert isinstance(sharded, AbstractConstrainedOperator)
+    assert sharded.field_names == op.field_names
+    assert sharded.positive_quantities == ("density", "pressure")
+    assert sharded_class(ScalarConservationLaw(Grid([8]), jnp.sin)) is (
+        ShardedCFLOperator
     )
+    assert sharded_class(Burgers(FourierSpectral(Grid([8])), 0.1)) is ShardedOperator
+    with pytest.raises(AttributeError):
+        sharded.max_wave_speed  # pyright: ignore[reportAttributeAccessIssue]
+    assert halo_width(op) == 1
+    assert halo_width(Euler(Grid((16, 16)))) == 7  # WENO5-Z + average correction
+    assert halo_width(FiniteDifference(Grid((16, 16)), 4)) == 2
+    y = jax.device_put(op.encode(_flow(Grid((16, 16)))), sharding)
+    assert float(sharded.stable_dt(y, 0.5)) == float(op.stable_dt(y, 0.5))
