@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 from ._backward_probe import locate_nonfinite_gradient
 from ._compile import compile_ahead
@@ -58,7 +57,7 @@ def optimize(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 10,
     metrics_path: str | Path | None = None,
-    progress: bool | None = None,
+    progress: Callable[[int, float], None] | None = None,
     gradient: str = "reverse",
     on_resume: Callable[[int, Path], None] | None = None,
 ) -> OptimizeResult:
@@ -89,6 +88,10 @@ def optimize(
 
     `on_resume(iteration, path)` is called (main process) when the run
     continues from a checkpoint, with the one actually loaded.
+
+    `progress(iteration, loss)` is called after each iteration (the 0-based
+    index of the one just done and its loss), e.g. to drive a progress bar;
+    the job layer's `diffsim.jobs.progress.IterationProgress` is one.
 
     `gradient` is `"reverse"`, `"forward"` (one JVP per parameter) or
     `"auto"` (forward for a handful of parameters), see `value_and_grad`.
@@ -148,70 +151,60 @@ def optimize(
         for path, _ in jax.tree_util.tree_flatten_with_path(dynamic)[0]
     ]
 
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(
-        total=iterations,
-        initial=start,
-        unit="it",
-        disable=not show,
-        delay=1.0,
-        desc="optimize",
-    )
     t_start = time.perf_counter()
     wall_before = history[-1]["wall_s"] if history else 0.0
-    with bar:
-        for it in range(start, iterations):
-            new_dynamic, new_state, loss, finite, grad_norm = _step(
-                compiled, dynamic, opt_state, it, checkpoint_dir
+    for it in range(start, iterations):
+        new_dynamic, new_state, loss, finite, grad_norm = _step(
+            compiled, dynamic, opt_state, it, checkpoint_dir
+        )
+        loss = float(loss)
+        bad = [
+            name
+            for name, ok in zip(leaf_names, jax.tree.leaves(finite))
+            if not bool(ok)
+        ]
+        if not np.isfinite(loss) or bad:
+            what = "loss" if not np.isfinite(loss) else "gradient"
+            leaf = bad[0] if bad else "(the loss itself)"
+            # a finite loss with a non-finite gradient: re-run the gradient once, probed, to name the time step
+            where = (
+                f"; {locate_nonfinite_gradient(full_loss, dynamic)}"
+                if what == "gradient"
+                else ""
             )
-            loss = float(loss)
-            bad = [
-                name
-                for name, ok in zip(leaf_names, jax.tree.leaves(finite))
-                if not bool(ok)
-            ]
-            if not np.isfinite(loss) or bad:
-                what = "loss" if not np.isfinite(loss) else "gradient"
-                leaf = bad[0] if bad else "(the loss itself)"
-                # a finite loss with a non-finite gradient: re-run the gradient once, probed, to name the time step
-                where = (
-                    f"; {locate_nonfinite_gradient(full_loss, dynamic)}"
-                    if what == "gradient"
-                    else ""
+            kept = (
+                latest_checkpoint(checkpoint_dir)
+                if checkpoint_dir is not None
+                else None
+            )
+            raise RunError(
+                f"iteration {it}: non-finite {what} (loss = {loss}) in parameter leaf {leaf}{where}; "
+                + (
+                    f"last good checkpoint kept: {kept}"
+                    if kept
+                    else "no checkpoint was written yet"
                 )
-                kept = (
-                    latest_checkpoint(checkpoint_dir)
-                    if checkpoint_dir is not None
-                    else None
-                )
-                raise RunError(
-                    f"iteration {it}: non-finite {what} (loss = {loss}) in parameter leaf {leaf}{where}; "
-                    + (
-                        f"last good checkpoint kept: {kept}"
-                        if kept
-                        else "no checkpoint was written yet"
-                    )
-                )
-            record = {
-                "iteration": it,
-                "loss": loss,
-                "grad_norm": float(grad_norm),
-                "wall_s": wall_before + time.perf_counter() - t_start,
-            }
-            history.append(record)
+            )
+        record = {
+            "iteration": it,
+            "loss": loss,
+            "grad_norm": float(grad_norm),
+            "wall_s": wall_before + time.perf_counter() - t_start,
+        }
+        history.append(record)
+        if metrics_path is not None and is_main():
+            _append_line(Path(metrics_path), record)
+        dynamic, opt_state = new_dynamic, new_state
+        if checkpoint_dir is not None and (
+            (it + 1) % checkpoint_every == 0 or it + 1 == iterations
+        ):
             if metrics_path is not None and is_main():
-                _append_line(Path(metrics_path), record)
-            dynamic, opt_state = new_dynamic, new_state
-            if checkpoint_dir is not None and (
-                (it + 1) % checkpoint_every == 0 or it + 1 == iterations
-            ):
-                if metrics_path is not None and is_main():
-                    sync_file(
-                        metrics_path
-                    )  # the lines a checkpoint covers reach the disk first
-                _save(checkpoint_dir, it + 1, dynamic, opt_state)
-            bar.set_postfix(loss=f"{loss:.4e}", refresh=False)
-            bar.update(1)
+                sync_file(
+                    metrics_path
+                )  # the lines a checkpoint covers reach the disk first
+            _save(checkpoint_dir, it + 1, dynamic, opt_state)
+        if progress is not None:
+            progress(it, loss)
     try:
         final_loss = float(eqx.filter_jit(full_loss)(dynamic))
     except (jax.errors.JaxRuntimeError, eqx.EquinoxRuntimeError) as e:
@@ -299,9 +292,10 @@ def _check_arguments(
         raise ValueError(
             f"optimize: metrics_path {metrics_path} is a folder, not a file"
         )
-    if progress is not None and not isinstance(progress, bool):
+    if progress is not None and not callable(progress):
         raise TypeError(
-            f"optimize: progress must be True, False or None, got {progress!r}"
+            "optimize: progress must be a callable (iteration, loss) or None, "
+            f"got {progress!r}"
         )
     if gradient not in ("reverse", "forward", "auto"):
         raise ValueError(

@@ -39,7 +39,7 @@ from diffsim.operators.finite_volume import Euler
 from diffsim.operators.finite_volume.halo import HaloBoundary
 from diffsim.operators.spectral._base import AbstractSpectralOperator
 
-from ._errors import ConfigError
+from .jobs.errors import ConfigError  # until _parallel raises ValueError (#13)
 
 MESH_AXES = ("x", "y", "z")
 _KEY = "parallel.mesh"

@@ -19,8 +19,8 @@ import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from .._adjoint import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
-from .._errors import ConfigError, KeyedError
 from ..steppers import ETDRK1, ETDRK2, ETDRK4, RK4, SSPRK3, ForwardEuler
+from .errors import ConfigError, KeyedError, config_key
 from .scenario import (
     OptimizationScenario,
     Scenario,
@@ -865,11 +865,13 @@ def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
             "parallel.mesh",
             f"scenario {scenario.name} is not time-dependent: only time-dependent runs are split across devices (remove parallel.mesh)",
         )
-    check_divisible(config.grid.cells, config.parallel.mesh)  # divisibility here
+    mesh = list(config.parallel.mesh or ())
+    with config_key("parallel.mesh"):  # the library's ValueError, keyed
+        check_divisible(config.grid.cells, mesh)  # divisibility here
     if (
         not scenario.cfl_steps
     ):  # Fourier-spectral: slabs along x over every device (see shard_operator)
-        shards = math.prod(config.parallel.mesh)
+        shards = math.prod(mesh)
         if scenario.ndim == 1:
             raise ConfigError(
                 "parallel.mesh",
@@ -879,12 +881,13 @@ def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
             raise ConfigError(
                 "parallel.mesh",
                 f"a Fourier-spectral field is split into slabs along x over all {shards} devices of mesh "
-                f"{config.parallel.mesh}: grid.cells[0] = {config.grid.cells[0]} must be divisible by {shards}",
+                f"{mesh}: grid.cells[0] = {config.grid.cells[0]} must be divisible by {shards}",
             )
     if not wanted(
         config.distributed
     ):  # device count, unless processes join later (then known only after they do)
-        make_mesh(config.parallel.mesh)
+        with config_key("parallel.mesh"):
+            make_mesh(mesh)
 
 
 def check_cfl_steps(config: RunConfig, operator, y) -> None:

@@ -18,9 +18,10 @@ from tqdm.auto import tqdm
 from .._compile import compile_ahead
 from .._distributed import is_main, to_host
 from .._ensemble import Ensemble, NotBatchable, batch_mesh
-from .._errors import ConfigError, RunError
+from .._errors import RunError
 from .._solve import solve, solve_cfl
 from .config import STEPPERS, member_configs
+from .errors import ConfigError
 from .scenario import build_setup
 
 # ---------------------------------------------------------------- marching a batch

@@ -18,9 +18,10 @@ from diffsim.operators import AbstractConstrainedOperator
 
 from .._compile import compile_ahead
 from .._distributed import is_main, to_host
-from .._errors import ConfigError, RunError
+from .._errors import RunError
 from .._solve import solve, solve_cfl
 from .config import STEPPERS, RunConfig, check_cfl_steps, resolved_dict
+from .errors import ConfigError
 from .io import fields_dataset, one_job_per_folder, write_fields, write_json, write_yaml
 from .plots import plot_run
 from .scenario import (

@@ -13,9 +13,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .._errors import ConfigError
 from .._files import FolderLock, atomic_write, remove_stale_temporaries, save_figure
 from .config import load_config, parse_override
+from .errors import ConfigError
 from .io import write_json
 
 

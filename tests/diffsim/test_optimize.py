@@ -1,5 +1,6 @@
 """The optax loop: convergence, exact resume, NaN stops."""
 
+import io
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import pytest
 import diffsim as ds
 import diffsim.jobs  # noqa: F401  (ds.jobs)
 from diffsim.jobs.config import OptimizerConfig
+from diffsim.jobs.progress import IterationProgress
 
 
 def quadratic(params):
@@ -90,6 +92,46 @@ def test_resume_is_bitwise_identical(tmp_path):
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [
         f"iteration_{i:06d}.eqx" for i in (3, 6, 9, 10, 12, 15, 18, 20)
     ]
+
+
+def test_progress_is_called_per_iteration_and_resumes(tmp_path, monkeypatch):
+    calls = []
+    result = ds.optimize(
+        quadratic,
+        start(),
+        optax.adam(0.1),
+        iterations=4,
+        checkpoint_dir=tmp_path / "c",
+        checkpoint_every=2,
+        progress=lambda it, loss: calls.append((it, loss)),
+    )
+    assert calls == [(r["iteration"], r["loss"]) for r in result.history]
+    assert [it for it, _ in calls] == [0, 1, 2, 3]
+    calls.clear()
+    ds.optimize(
+        quadratic,
+        start(),
+        optax.adam(0.1),
+        iterations=6,
+        checkpoint_dir=tmp_path / "c",
+        checkpoint_every=2,
+        progress=lambda it, loss: calls.append((it, loss)),
+    )
+    assert [it for it, _ in calls] == [4, 5]  # after the checkpoint at 4
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    with IterationProgress(6, delay=0) as bar:  # the job layer's bar
+        bar(4, 0.5)
+        bar(5, 0.25)
+    shown = sys.stderr.getvalue()
+    first, last = shown.strip("\r\n").split("\r")[-2:]
+    assert first.startswith("optimize:  67%") and "| 4/6 [" in first
+    assert last.startswith("optimize: 100%") and "| 6/6 [" in last
+    assert last.endswith(", loss=2.5000e-01]")
 
 
 def test_non_finite_gradient_names_iteration_and_leaf(tmp_path):
@@ -279,7 +321,8 @@ def test_cli_optimize_refuses_other_config_in_same_dir(tmp_path, capsys):
         (
             {"progress": "yes"},
             TypeError,
-            "optimize: progress must be True, False or None, got 'yes'",
+            "optimize: progress must be a callable (iteration, loss) or None, "
+            "got 'yes'",
         ),
         ({"metrics_path": ""}, ValueError, "optimize: metrics_path is an empty path"),
     ],
