@@ -11,6 +11,7 @@ from .config import (
 from .errors import (
     ConfigError as ConfigError,
     KeyedError as KeyedError,
+    OptionError as OptionError,
     config_key as config_key,
 )
 from .optimize import make_optimizer as make_optimizer

@@ -26,6 +26,18 @@ class ConfigError(ValueError):
         super().__init__(f"{key}: {message}" if key else message)
 
 
+class OptionError(ConfigError):
+    """A command-line option at fault (`--out`, a folder argument) rather
+    than a config key: the CLI prints it without the `config error:` label.
+
+    **Arguments:**
+
+    - `option`: the option at fault (`--out`); empty when the message names
+        it.
+    - `message`: what is wrong and what is expected.
+    """
+
+
 class KeyedError(ValueError):
     """Raised inside a config schema's validators (pydantic) to name the
     sub-key at fault: `raise KeyedError("c_min", "expected c_min < c_max")`
