@@ -66,7 +66,8 @@ def initialize(config=None, environ: Mapping[str, str] = os.environ) -> bool:
 
     if xla_bridge.backends_are_initialized():
         raise RunError(
-            "distributed: jax.distributed.initialize() must run before any JAX computation; a backend is already started"
+            "distributed: jax.distributed.initialize() must run before any JAX "
+            "computation; a backend is already started"
         )
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     kwargs = {}
@@ -86,7 +87,8 @@ def initialize(config=None, environ: Mapping[str, str] = os.environ) -> bool:
             "coordinator_address", "detected from the cluster environment"
         )
         raise RunError(
-            f"distributed: jax.distributed.initialize() failed (coordinator {where}): {e}"
+            f"distributed: jax.distributed.initialize() failed (coordinator {where}): "
+            f"{e}"
         ) from None
     return True
 

@@ -26,7 +26,7 @@ from ._compile import compile_ahead
 from ._distributed import barrier, broadcast, is_main, place_like, tree_to_host
 from ._errors import RunError
 from ._files import WriteError, append_line, atomic_write, sync_file
-from ._gradients import value_and_grad
+from ._gradients import GradientMode, value_and_grad
 
 _CHECKPOINT = re.compile(r"iteration_(\d{6,})\.eqx$")
 
@@ -58,7 +58,7 @@ def optimize(
     checkpoint_every: int = 10,
     metrics_path: str | Path | None = None,
     progress: Callable[[int, float], None] | None = None,
-    gradient: str = "reverse",
+    gradient: GradientMode = "reverse",
     on_resume: Callable[[int, Path], None] | None = None,
 ) -> OptimizeResult:
     """Minimise `loss_fn(params)` with `optimizer` for `iterations` steps.
@@ -166,7 +166,8 @@ def optimize(
         if not np.isfinite(loss) or bad:
             what = "loss" if not np.isfinite(loss) else "gradient"
             leaf = bad[0] if bad else "(the loss itself)"
-            # a finite loss with a non-finite gradient: re-run the gradient once, probed, to name the time step
+            # a finite loss with a non-finite gradient: re-run the gradient once,
+            # probed, to name the time step
             where = (
                 f"; {locate_nonfinite_gradient(full_loss, dynamic)}"
                 if what == "gradient"
@@ -178,7 +179,8 @@ def optimize(
                 else None
             )
             raise RunError(
-                f"iteration {it}: non-finite {what} (loss = {loss}) in parameter leaf {leaf}{where}; "
+                f"iteration {it}: non-finite {what} (loss = {loss}) in parameter leaf "
+                f"{leaf}{where}; "
                 + (
                     f"last good checkpoint kept: {kept}"
                     if kept
@@ -256,11 +258,13 @@ def _check_arguments(
     """Refuse bad arguments before anything compiles, naming the argument."""
     if not callable(loss_fn):
         raise TypeError(
-            f"optimize: loss_fn must be a callable params -> scalar loss, got {type(loss_fn).__name__}"
+            "optimize: loss_fn must be a callable params -> scalar loss, got "
+            f"{type(loss_fn).__name__}"
         )
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(
-            f"optimize: optimizer must be an optax.GradientTransformation (e.g. optax.adam(1e-2)), got {type(optimizer).__name__}"
+            "optimize: optimizer must be an optax.GradientTransformation (e.g. "
+            f"optax.adam(1e-2)), got {type(optimizer).__name__}"
         )
     for name, value, least in (
         ("iterations", iterations, 0),
@@ -299,7 +303,8 @@ def _check_arguments(
         )
     if gradient not in ("reverse", "forward", "auto"):
         raise ValueError(
-            f"optimize: gradient must be 'reverse', 'forward' or 'auto', got {gradient!r}"
+            "optimize: gradient must be 'reverse', 'forward' or 'auto', got "
+            f"{gradient!r}"
         )
 
 
@@ -326,12 +331,16 @@ def _checkpoints(folder: Path | None) -> list[Path]:
     """The checkpoints in `folder`, newest first."""
     if folder is None or not Path(folder).is_dir():
         return []
-    found = [
-        (int(m.group(1)), p)
-        for p in Path(folder).iterdir()
-        if (m := _CHECKPOINT.match(p.name))
-    ]
-    return [p for _, p in sorted(found, reverse=True)]
+    found = [p for p in Path(folder).iterdir() if _CHECKPOINT.match(p.name)]
+    return sorted(found, key=_iteration_of, reverse=True)
+
+
+def _iteration_of(checkpoint: Path) -> int:
+    """The iteration a checkpoint file (`iteration_NNNNNN.eqx`) was saved at."""
+    found = _CHECKPOINT.match(checkpoint.name)
+    if found is None:
+        raise ValueError(f"{checkpoint} is not named iteration_NNNNNN.eqx")
+    return int(found.group(1))
 
 
 def _agreed_checkpoint(folder: Path, dynamic, opt_state) -> Path | None:
@@ -345,14 +354,15 @@ def _agreed_checkpoint(folder: Path, dynamic, opt_state) -> Path | None:
                 _read(path, dynamic, opt_state)
             except _Damaged as e:
                 print(
-                    f"diffsim: warning: skipping damaged checkpoint {path} ({e}); trying an older one",
+                    f"diffsim: warning: skipping damaged checkpoint {path} ({e}); "
+                    "trying an older one",
                     file=sys.stderr,
                 )
                 continue
             except RunError as e:  # another optimizer's: every process stops
                 chosen, refused = -2, e
                 break
-            chosen = int(_CHECKPOINT.match(path.name).group(1))
+            chosen = _iteration_of(path)
             break
     iteration = int(broadcast(np.int64(chosen)))
     if iteration == -2:
@@ -445,25 +455,31 @@ def _read(path: Path, dynamic, opt_state):
         fingerprint, state_types = _structure(dynamic, opt_state)
         if header.get("structure") != fingerprint:
             raise RunError(
-                f"checkpoint {path} was written by another optimizer or parameter structure (optimizer state "
-                f"{'+'.join(header.get('optimizer_state', [])) or 'empty'}, this run's is {'+'.join(state_types) or 'empty'}); "
-                "resume with the optimizer that wrote it, or use another checkpoint folder"
+                f"checkpoint {path} was written by another optimizer or parameter "
+                "structure (optimizer state "
+                f"{'+'.join(header.get('optimizer_state', [])) or 'empty'}, this run's "
+                f"is {'+'.join(state_types) or 'empty'}); "
+                "resume with the optimizer that wrote it, or use another checkpoint "
+                "folder"
             )
     else:  # written before checkpoints had a header
         payload = data
     try:
         stream = io.BytesIO(payload)
         tree = eqx.tree_deserialise_leaves(stream, like)
-    except Exception as e:  # noqa: BLE001 - anything numpy's reader raises on a cut file
+    # noqa: BLE001 - anything numpy's reader raises on a cut file
+    except Exception as e:
         first = str(e).splitlines()[0] if str(e) else ""
         raise _Damaged(
             f"unreadable ({type(e).__name__}: {first})"
             if payload is not data
-            else f"no checkpoint header, and unreadable as a checkpoint of an earlier version ({type(e).__name__}: {first})"
+            else "no checkpoint header, and unreadable as a checkpoint of an "
+            f"earlier version ({type(e).__name__}: {first})"
         ) from None
     if stream.tell() != len(payload):
         raise _Damaged(
-            f"{len(payload) - stream.tell()} bytes left over: not a checkpoint of this optimizer and parameters"
+            f"{len(payload) - stream.tell()} bytes left over: not a checkpoint of this "
+            "optimizer and parameters"
         )
     return tree
 

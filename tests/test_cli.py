@@ -91,10 +91,12 @@ def test_fields_nc_readable_by_xarray_and_h5py(kdv_run):
     assert ds["u"].dims == ("t", "x")
     np.testing.assert_allclose(ds["t"].values, [0.0, 0.25, 0.5, 0.75, 1.0], rtol=1e-12)
     np.testing.assert_allclose(ds["x"].values, -30 + (np.arange(256) + 0.5) * 60 / 256)
-    # the stored initial condition is the exact two-soliton profile: two bumps of height 2 kappa^2
+    # the stored initial condition is the exact two-soliton profile: two bumps of height
+    # 2 kappa^2
     assert ds["u"].values[0].max() == pytest.approx(2.0, rel=2e-2)
     with h5py.File(kdv_run / "fields.nc") as f:
-        assert f["u"].shape == (5, 256)
+        u = f["u"]
+        assert isinstance(u, h5py.Dataset) and u.shape == (5, 256)
 
 
 def test_2d_run_and_float32(tmp_path):
@@ -230,7 +232,8 @@ def test_non_finite_initial_data_names_field_and_cell():
     fields[2, 0, 4] = -0.5
     with pytest.raises(
         RunError,
-        match=r"initial data: field 'pressure' is -0.5 \(must be > 0\) at cell \(0, 4\)",
+        match=r"initial data: field 'pressure' is -0.5 \(must be > 0\) "
+        r"at cell \(0, 4\)",
     ):
         check_physical(
             fields, ("density", "velocity_x", "pressure"), "initial data", euler
