@@ -61,40 +61,50 @@ def optimize(
     gradient: GradientMode = "reverse",
     on_resume: Callable[[int, Path], None] | None = None,
 ) -> OptimizeResult:
-    """Minimise `loss_fn(params)` with `optimizer` for `iterations` steps.
+    """Minimise `loss_fn(params)` with `optimizer` for `iterations` steps,
+    with checkpoints that a later call resumes from exactly.
 
-    `params` is any pytree (arrays, equinox modules); leaves that are not
-    inexact arrays are held fixed. The loss and its gradient are evaluated
-    in one jitted step with the optimizer update (so L-BFGS line searches
-    work: the step passes `value`, `grad` and `value_fn` to optax).
+    The loss and its gradient are evaluated in one jitted step with the
+    optimizer update (so L-BFGS line searches work: the step passes `value`,
+    `grad` and `value_fn` to optax).
 
-    With `checkpoint_dir`, parameters, optimizer state and iteration are
-    saved every `checkpoint_every` iterations as `iteration_NNNNNN.eqx`
-    (written to a temporary file and renamed: complete or absent; a header
-    holds a checksum and the structure of the optimizer state). If the
-    folder already holds checkpoints, the run resumes from the newest intact
-    one (a damaged one is named in a warning on stderr and skipped), and the
-    result is bitwise the one an uninterrupted run gives on CPU. A checkpoint
-    written with another optimizer or parameter structure is refused with a
-    `RunError` naming the file. `metrics_path` receives one JSON line per
-    iteration, appended; on resume it is replaced atomically by the lines
-    before the checkpoint (a kill never loses them). A file that cannot be
-    written raises `WriteError` (an `OSError`) naming it.
+    **Arguments:**
+
+    - `loss_fn`: params -> scalar loss.
+    - `params`: the starting point, any pytree (arrays, equinox modules);
+        leaves that are not inexact arrays are held fixed.
+    - `optimizer`: an `optax.GradientTransformation`.
+    - `iterations`: the iteration the run ends at (counting those before a
+        resume).
+    - `checkpoint_dir`: where parameters, optimizer state and iteration are
+        saved every `checkpoint_every` iterations as `iteration_NNNNNN.eqx`
+        (written to a temporary file and renamed: complete or absent; a
+        header holds a checksum and the structure of the optimizer state). If
+        the folder already holds checkpoints, the run resumes from the newest
+        intact one (a damaged one is named in a warning on stderr and
+        skipped), and the result is bitwise the one an uninterrupted run
+        gives on CPU. A checkpoint written with another optimizer or
+        parameter structure is refused with a `RunError` naming the file.
+    - `checkpoint_every`: iterations between checkpoints.
+    - `metrics_path`: receives one JSON line per iteration, appended; on
+        resume it is replaced atomically by the lines before the checkpoint
+        (a kill never loses them).
+    - `progress`: called as `progress(iteration, loss)` after each iteration
+        (the 0-based index of the one just done and its loss), e.g. to drive
+        a progress bar (the job layer's `IterationProgress` is one). None:
+        no progress is shown.
+    - `gradient`: `"reverse"`, `"forward"` (one JVP per parameter) or
+        `"auto"` (forward for a handful of parameters), see `value_and_grad`.
+    - `on_resume`: called as `on_resume(iteration, path)` (main process) when
+        the run continues from a checkpoint, with the one actually loaded.
+
+    **Returns:** an `OptimizeResult`.
 
     A non-finite loss or gradient stops the run with a `RunError` naming the
     iteration and the parameter leaf; checkpoints already written are kept.
     So does a run-time error of the loss, such as a linear or steady solve
-    that does not converge (named with the residual it reached).
-
-    `on_resume(iteration, path)` is called (main process) when the run
-    continues from a checkpoint, with the one actually loaded.
-
-    `progress(iteration, loss)` is called after each iteration (the 0-based
-    index of the one just done and its loss), e.g. to drive a progress bar;
-    the job layer's `diffsim.jobs.progress.IterationProgress` is one.
-
-    `gradient` is `"reverse"`, `"forward"` (one JVP per parameter) or
-    `"auto"` (forward for a handful of parameters), see `value_and_grad`.
+    that does not converge (named with the residual it reached). A file that
+    cannot be written raises `WriteError` (an `OSError`) naming it.
     """
     _check_arguments(
         loss_fn,

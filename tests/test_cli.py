@@ -1,5 +1,6 @@
 """The command line end to end: run configs into a temp dir, read the files back."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,7 +11,9 @@ import pytest
 import xarray as xr
 import yaml
 
-from diffsim.jobs.cli import main
+from diffsim import RunError, WriteError
+from diffsim.jobs import ConfigError, OptionError
+from diffsim.jobs.cli import COMMANDS, build_parser, main
 
 SUMMARY_KEYS = {
     "scenario",
@@ -268,3 +271,50 @@ def test_blow_up_stops_with_step_and_field(tmp_path, capsys):
     ds = xr.open_dataset(tmp_path / "fields.nc", engine="h5netcdf")
     assert np.isfinite(ds["u"].values).all()  # only good snapshots were kept
     assert ds["t"].values[-1] < failure["t"]
+
+
+@pytest.mark.parametrize(
+    "error, code, line",
+    [
+        (
+            ConfigError("time.dt", "expected > 0"),
+            2,
+            "config error: time.dt: expected > 0",
+        ),
+        (OptionError("--out", "is empty"), 2, "--out: is empty"),
+        (RunError("run stopped at step 3"), 3, "run stopped at step 3"),
+        (
+            WriteError("out/fields.nc", OSError(28, "No space left on device")),
+            4,
+            "cannot write out/fields.nc: No space left on device",
+        ),
+        (
+            OSError(28, "No space left on device", "out/x"),
+            4,
+            "cannot write out/x: No space left on device",
+        ),
+    ],
+)
+def test_one_error_to_exit_code_mapping(error, code, line, monkeypatch, capsys):
+    """Every subcommand's errors reach the same mapping in `main`."""
+
+    def fail(args):
+        raise error
+
+    for name, command in COMMANDS.items():
+        monkeypatch.setitem(COMMANDS, name, dataclasses.replace(command, handler=fail))
+    expected = f"diffsim: {line}"
+    for argv in (
+        ["config", "c.yaml"],
+        ["scenarios"],
+        ["collect", "somewhere"],
+        ["gradcheck", "c.yaml"],
+    ):
+        assert main(argv) == code
+        assert capsys.readouterr().err.splitlines() == [expected]
+
+
+def test_every_subcommand_is_in_the_table():
+    names = ["run", "optimize", "gradcheck", "sweep", "collect", "config", "scenarios"]
+    assert list(COMMANDS) == names
+    assert "{" + ",".join(names) + "}" in build_parser().format_help()

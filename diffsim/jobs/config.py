@@ -1442,10 +1442,8 @@ def member_configs(config, scenario) -> list[Member]:
         }
         raw = copy.deepcopy(base)
         for key, value in values.items():
-            try:
+            with config_key(sources[key], ValueError):
                 _assign(raw, key, value)
-            except ValueError as e:
-                raise ConfigError(sources[key], str(e)) from None
         member = Member(index, values, sources, None, None)
         try:
             member_config, physics, _ = load_config(raw)
