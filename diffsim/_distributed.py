@@ -18,13 +18,33 @@ coordinator, process count and index from `SLURM_JOB_ID`, `SLURM_NTASKS`,
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Literal, Protocol
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
 from ._errors import RunError
+
+
+class DistributedSettings(Protocol):
+    """What `initialize` reads from its settings (the job layer's
+    `distributed:` section is one): `enabled` (`"auto"`, True or False) and
+    JAX's `jax.distributed.initialize` arguments, None to detect them."""
+
+    @property
+    def enabled(self) -> bool | Literal["auto"]: ...
+    @property
+    def coordinator_address(self) -> str | None: ...
+    @property
+    def num_processes(self) -> int | None: ...
+    @property
+    def process_id(self) -> int | None: ...
+    @property
+    def local_device_ids(self) -> Sequence[int] | None: ...
+    @property
+    def initialization_timeout_s(self) -> int | float | None: ...
 
 
 def launched_by_slurm(environ: Mapping[str, str] = os.environ) -> bool:
@@ -40,8 +60,10 @@ def launched_by_slurm(environ: Mapping[str, str] = os.environ) -> bool:
         return False
 
 
-def wanted(config, environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether a `DistributedConfig` asks for a multi-process run here:
+def wanted(
+    config: DistributedSettings | None, environ: Mapping[str, str] = os.environ
+) -> bool:
+    """Whether `config` asks for a multi-process run here:
     `enabled: auto` means under `srun -n N` (N > 1) or when a coordinator
     address is given."""
     if config is None:
@@ -51,10 +73,20 @@ def wanted(config, environ: Mapping[str, str] = os.environ) -> bool:
     return bool(config.enabled)
 
 
-def initialize(config=None, environ: Mapping[str, str] = os.environ) -> bool:
-    """Join the job's other processes when `config` (the `distributed:`
-    section) or SLURM's environment asks for it. Must run before anything
-    touches a JAX backend. Returns whether this is a multi-process run.
+def initialize(
+    config: DistributedSettings | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> bool:
+    """Join the job's other processes when `config` or SLURM's environment
+    asks for it. Must run before anything touches a JAX backend.
+
+    **Arguments:**
+
+    - `config`: the settings (the job layer passes its `distributed:`
+        section); None joins only under `srun -n N`, N > 1.
+    - `environ`: the environment read for SLURM's variables.
+
+    **Returns:** whether this is a multi-process run.
 
     Raises `RunError` with JAX's reason when the coordinator cannot be
     reached or the backend was already started."""
@@ -66,7 +98,8 @@ def initialize(config=None, environ: Mapping[str, str] = os.environ) -> bool:
 
     if xla_bridge.backends_are_initialized():
         raise RunError(
-            "distributed: jax.distributed.initialize() must run before any JAX computation; a backend is already started"
+            "distributed: jax.distributed.initialize() must run before any JAX "
+            "computation; a backend is already started"
         )
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     kwargs = {}
@@ -86,7 +119,8 @@ def initialize(config=None, environ: Mapping[str, str] = os.environ) -> bool:
             "coordinator_address", "detected from the cluster environment"
         )
         raise RunError(
-            f"distributed: jax.distributed.initialize() failed (coordinator {where}): {e}"
+            f"distributed: jax.distributed.initialize() failed (coordinator {where}): "
+            f"{e}"
         ) from None
     return True
 

@@ -137,7 +137,8 @@ def directional_derivatives(
         t0 = time.perf_counter()
         g = jax.block_until_ready(jax.jit(jax.grad(f))(flat))
         say(
-            f"gradient by reverse mode: {time.perf_counter() - t0:.2f} s (with compilation)"
+            f"gradient by reverse mode: {time.perf_counter() - t0:.2f} s (with "
+            "compilation)"
         )
         values = [float(g @ v) for v in directions]
     else:
@@ -146,7 +147,8 @@ def directional_derivatives(
             t0 = time.perf_counter()
             values.append(float(jvp(flat, v)))
             say(
-                f"JVP along direction {i}: {time.perf_counter() - t0:.2f} s{' (with compilation)' if i == 0 else ''}"
+                f"JVP along direction {i}: {time.perf_counter() - t0:.2f} "
+                f"s{' (with compilation)' if i == 0 else ''}"
             )
     return values
 
@@ -177,7 +179,8 @@ def central_differences(
     steps = sorted({float(h) for h in steps}, reverse=True)
     if len(steps) < 3 or steps[-1] <= 0:
         raise ValueError(
-            f"gradcheck: finite differences need at least 3 distinct positive steps, got {steps}"
+            "gradcheck: finite differences need at least 3 distinct positive steps, "
+            f"got {steps}"
         )
     flat, f = _flat(loss, params)
     f = jax.jit(f)
@@ -186,7 +189,8 @@ def central_differences(
     t0 = time.perf_counter()
     center = float(f(flat))
     say(
-        f"[1/{total}] L(p) = {center:.15e} ({time.perf_counter() - t0:.2f} s with compilation)"
+        f"[1/{total}] L(p) = {center:.15e} ({time.perf_counter() - t0:.2f} s with "
+        "compilation)"
     )
     done, rows = 1, []
     for i, v in enumerate(directions):
@@ -198,7 +202,8 @@ def central_differences(
                 pair.append(float(f(flat + sign * h * v)))
                 done += 1
                 say(
-                    f"[{done}/{total}] direction {i}, L(p {'+-'[sign < 0]} {h:.0e} v) = {pair[-1]:.15e} ({time.perf_counter() - t0:.2f} s)"
+                    f"[{done}/{total}] direction {i}, L(p {'+-'[sign < 0]} {h:.0e} v) "
+                    f"= {pair[-1]:.15e} ({time.perf_counter() - t0:.2f} s)"
                 )
             sweep.append((h, (pair[0] - pair[1]) / (2 * h)))
             gaps.append((h, (pair[0] + pair[1] - 2 * center) / h))
@@ -378,7 +383,7 @@ def gradcheck(
     (`[(step, central difference), ...]`) and `gaps`. `overall_verdict`
     combines the verdicts.
     """
-    if not jax.config.jax_enable_x64:
+    if not jax.config.read("jax_enable_x64"):
         raise RuntimeError(
             "gradcheck needs float64 (jax_enable_x64 / precision: float64)"
         )

@@ -20,14 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 from ._backward_probe import locate_nonfinite_gradient
 from ._compile import compile_ahead
 from ._distributed import barrier, broadcast, is_main, place_like, tree_to_host
 from ._errors import RunError
 from ._files import WriteError, append_line, atomic_write, sync_file
-from ._gradients import value_and_grad
+from ._gradients import GradientMode, value_and_grad
 
 _CHECKPOINT = re.compile(r"iteration_(\d{6,})\.eqx$")
 
@@ -58,40 +57,54 @@ def optimize(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 10,
     metrics_path: str | Path | None = None,
-    progress: bool | None = None,
-    gradient: str = "reverse",
+    progress: Callable[[int, float], None] | None = None,
+    gradient: GradientMode = "reverse",
     on_resume: Callable[[int, Path], None] | None = None,
 ) -> OptimizeResult:
-    """Minimise `loss_fn(params)` with `optimizer` for `iterations` steps.
+    """Minimise `loss_fn(params)` with `optimizer` for `iterations` steps,
+    with checkpoints that a later call resumes from exactly.
 
-    `params` is any pytree (arrays, equinox modules); leaves that are not
-    inexact arrays are held fixed. The loss and its gradient are evaluated
-    in one jitted step with the optimizer update (so L-BFGS line searches
-    work: the step passes `value`, `grad` and `value_fn` to optax).
+    The loss and its gradient are evaluated in one jitted step with the
+    optimizer update (so L-BFGS line searches work: the step passes `value`,
+    `grad` and `value_fn` to optax).
 
-    With `checkpoint_dir`, parameters, optimizer state and iteration are
-    saved every `checkpoint_every` iterations as `iteration_NNNNNN.eqx`
-    (written to a temporary file and renamed: complete or absent; a header
-    holds a checksum and the structure of the optimizer state). If the
-    folder already holds checkpoints, the run resumes from the newest intact
-    one (a damaged one is named in a warning on stderr and skipped), and the
-    result is bitwise the one an uninterrupted run gives on CPU. A checkpoint
-    written with another optimizer or parameter structure is refused with a
-    `RunError` naming the file. `metrics_path` receives one JSON line per
-    iteration, appended; on resume it is replaced atomically by the lines
-    before the checkpoint (a kill never loses them). A file that cannot be
-    written raises `WriteError` (an `OSError`) naming it.
+    **Arguments:**
+
+    - `loss_fn`: params -> scalar loss.
+    - `params`: the starting point, any pytree (arrays, equinox modules);
+        leaves that are not inexact arrays are held fixed.
+    - `optimizer`: an `optax.GradientTransformation`.
+    - `iterations`: the iteration the run ends at (counting those before a
+        resume).
+    - `checkpoint_dir`: where parameters, optimizer state and iteration are
+        saved every `checkpoint_every` iterations as `iteration_NNNNNN.eqx`
+        (written to a temporary file and renamed: complete or absent; a
+        header holds a checksum and the structure of the optimizer state). If
+        the folder already holds checkpoints, the run resumes from the newest
+        intact one (a damaged one is named in a warning on stderr and
+        skipped), and the result is bitwise the one an uninterrupted run
+        gives on CPU. A checkpoint written with another optimizer or
+        parameter structure is refused with a `RunError` naming the file.
+    - `checkpoint_every`: iterations between checkpoints.
+    - `metrics_path`: receives one JSON line per iteration, appended; on
+        resume it is replaced atomically by the lines before the checkpoint
+        (a kill never loses them).
+    - `progress`: called as `progress(iteration, loss)` after each iteration
+        (the 0-based index of the one just done and its loss), e.g. to drive
+        a progress bar (the job layer's `IterationProgress` is one). None:
+        no progress is shown.
+    - `gradient`: `"reverse"`, `"forward"` (one JVP per parameter) or
+        `"auto"` (forward for a handful of parameters), see `value_and_grad`.
+    - `on_resume`: called as `on_resume(iteration, path)` (main process) when
+        the run continues from a checkpoint, with the one actually loaded.
+
+    **Returns:** an `OptimizeResult`.
 
     A non-finite loss or gradient stops the run with a `RunError` naming the
     iteration and the parameter leaf; checkpoints already written are kept.
     So does a run-time error of the loss, such as a linear or steady solve
-    that does not converge (named with the residual it reached).
-
-    `on_resume(iteration, path)` is called (main process) when the run
-    continues from a checkpoint, with the one actually loaded.
-
-    `gradient` is `"reverse"`, `"forward"` (one JVP per parameter) or
-    `"auto"` (forward for a handful of parameters), see `value_and_grad`.
+    that does not converge (named with the residual it reached). A file that
+    cannot be written raises `WriteError` (an `OSError`) naming it.
     """
     _check_arguments(
         loss_fn,
@@ -148,70 +161,62 @@ def optimize(
         for path, _ in jax.tree_util.tree_flatten_with_path(dynamic)[0]
     ]
 
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(
-        total=iterations,
-        initial=start,
-        unit="it",
-        disable=not show,
-        delay=1.0,
-        desc="optimize",
-    )
     t_start = time.perf_counter()
     wall_before = history[-1]["wall_s"] if history else 0.0
-    with bar:
-        for it in range(start, iterations):
-            new_dynamic, new_state, loss, finite, grad_norm = _step(
-                compiled, dynamic, opt_state, it, checkpoint_dir
+    for it in range(start, iterations):
+        new_dynamic, new_state, loss, finite, grad_norm = _step(
+            compiled, dynamic, opt_state, it, checkpoint_dir
+        )
+        loss = float(loss)
+        bad = [
+            name
+            for name, ok in zip(leaf_names, jax.tree.leaves(finite))
+            if not bool(ok)
+        ]
+        if not np.isfinite(loss) or bad:
+            what = "loss" if not np.isfinite(loss) else "gradient"
+            leaf = bad[0] if bad else "(the loss itself)"
+            # a finite loss with a non-finite gradient: re-run the gradient once,
+            # probed, to name the time step
+            where = (
+                f"; {locate_nonfinite_gradient(full_loss, dynamic)}"
+                if what == "gradient"
+                else ""
             )
-            loss = float(loss)
-            bad = [
-                name
-                for name, ok in zip(leaf_names, jax.tree.leaves(finite))
-                if not bool(ok)
-            ]
-            if not np.isfinite(loss) or bad:
-                what = "loss" if not np.isfinite(loss) else "gradient"
-                leaf = bad[0] if bad else "(the loss itself)"
-                # a finite loss with a non-finite gradient: re-run the gradient once, probed, to name the time step
-                where = (
-                    f"; {locate_nonfinite_gradient(full_loss, dynamic)}"
-                    if what == "gradient"
-                    else ""
+            kept = (
+                latest_checkpoint(checkpoint_dir)
+                if checkpoint_dir is not None
+                else None
+            )
+            raise RunError(
+                f"iteration {it}: non-finite {what} (loss = {loss}) in parameter leaf "
+                f"{leaf}{where}; "
+                + (
+                    f"last good checkpoint kept: {kept}"
+                    if kept
+                    else "no checkpoint was written yet"
                 )
-                kept = (
-                    latest_checkpoint(checkpoint_dir)
-                    if checkpoint_dir is not None
-                    else None
-                )
-                raise RunError(
-                    f"iteration {it}: non-finite {what} (loss = {loss}) in parameter leaf {leaf}{where}; "
-                    + (
-                        f"last good checkpoint kept: {kept}"
-                        if kept
-                        else "no checkpoint was written yet"
-                    )
-                )
-            record = {
-                "iteration": it,
-                "loss": loss,
-                "grad_norm": float(grad_norm),
-                "wall_s": wall_before + time.perf_counter() - t_start,
-            }
-            history.append(record)
+            )
+        record = {
+            "iteration": it,
+            "loss": loss,
+            "grad_norm": float(grad_norm),
+            "wall_s": wall_before + time.perf_counter() - t_start,
+        }
+        history.append(record)
+        if metrics_path is not None and is_main():
+            _append_line(Path(metrics_path), record)
+        dynamic, opt_state = new_dynamic, new_state
+        if checkpoint_dir is not None and (
+            (it + 1) % checkpoint_every == 0 or it + 1 == iterations
+        ):
             if metrics_path is not None and is_main():
-                _append_line(Path(metrics_path), record)
-            dynamic, opt_state = new_dynamic, new_state
-            if checkpoint_dir is not None and (
-                (it + 1) % checkpoint_every == 0 or it + 1 == iterations
-            ):
-                if metrics_path is not None and is_main():
-                    sync_file(
-                        metrics_path
-                    )  # the lines a checkpoint covers reach the disk first
-                _save(checkpoint_dir, it + 1, dynamic, opt_state)
-            bar.set_postfix(loss=f"{loss:.4e}", refresh=False)
-            bar.update(1)
+                sync_file(
+                    metrics_path
+                )  # the lines a checkpoint covers reach the disk first
+            _save(checkpoint_dir, it + 1, dynamic, opt_state)
+        if progress is not None:
+            progress(it, loss)
     try:
         final_loss = float(eqx.filter_jit(full_loss)(dynamic))
     except (jax.errors.JaxRuntimeError, eqx.EquinoxRuntimeError) as e:
@@ -263,11 +268,13 @@ def _check_arguments(
     """Refuse bad arguments before anything compiles, naming the argument."""
     if not callable(loss_fn):
         raise TypeError(
-            f"optimize: loss_fn must be a callable params -> scalar loss, got {type(loss_fn).__name__}"
+            "optimize: loss_fn must be a callable params -> scalar loss, got "
+            f"{type(loss_fn).__name__}"
         )
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(
-            f"optimize: optimizer must be an optax.GradientTransformation (e.g. optax.adam(1e-2)), got {type(optimizer).__name__}"
+            "optimize: optimizer must be an optax.GradientTransformation (e.g. "
+            f"optax.adam(1e-2)), got {type(optimizer).__name__}"
         )
     for name, value, least in (
         ("iterations", iterations, 0),
@@ -299,13 +306,15 @@ def _check_arguments(
         raise ValueError(
             f"optimize: metrics_path {metrics_path} is a folder, not a file"
         )
-    if progress is not None and not isinstance(progress, bool):
+    if progress is not None and not callable(progress):
         raise TypeError(
-            f"optimize: progress must be True, False or None, got {progress!r}"
+            "optimize: progress must be a callable (iteration, loss) or None, "
+            f"got {progress!r}"
         )
     if gradient not in ("reverse", "forward", "auto"):
         raise ValueError(
-            f"optimize: gradient must be 'reverse', 'forward' or 'auto', got {gradient!r}"
+            "optimize: gradient must be 'reverse', 'forward' or 'auto', got "
+            f"{gradient!r}"
         )
 
 
@@ -332,12 +341,16 @@ def _checkpoints(folder: Path | None) -> list[Path]:
     """The checkpoints in `folder`, newest first."""
     if folder is None or not Path(folder).is_dir():
         return []
-    found = [
-        (int(m.group(1)), p)
-        for p in Path(folder).iterdir()
-        if (m := _CHECKPOINT.match(p.name))
-    ]
-    return [p for _, p in sorted(found, reverse=True)]
+    found = [p for p in Path(folder).iterdir() if _CHECKPOINT.match(p.name)]
+    return sorted(found, key=_iteration_of, reverse=True)
+
+
+def _iteration_of(checkpoint: Path) -> int:
+    """The iteration a checkpoint file (`iteration_NNNNNN.eqx`) was saved at."""
+    found = _CHECKPOINT.match(checkpoint.name)
+    if found is None:
+        raise ValueError(f"{checkpoint} is not named iteration_NNNNNN.eqx")
+    return int(found.group(1))
 
 
 def _agreed_checkpoint(folder: Path, dynamic, opt_state) -> Path | None:
@@ -351,14 +364,15 @@ def _agreed_checkpoint(folder: Path, dynamic, opt_state) -> Path | None:
                 _read(path, dynamic, opt_state)
             except _Damaged as e:
                 print(
-                    f"diffsim: warning: skipping damaged checkpoint {path} ({e}); trying an older one",
+                    f"diffsim: warning: skipping damaged checkpoint {path} ({e}); "
+                    "trying an older one",
                     file=sys.stderr,
                 )
                 continue
             except RunError as e:  # another optimizer's: every process stops
                 chosen, refused = -2, e
                 break
-            chosen = int(_CHECKPOINT.match(path.name).group(1))
+            chosen = _iteration_of(path)
             break
     iteration = int(broadcast(np.int64(chosen)))
     if iteration == -2:
@@ -451,25 +465,31 @@ def _read(path: Path, dynamic, opt_state):
         fingerprint, state_types = _structure(dynamic, opt_state)
         if header.get("structure") != fingerprint:
             raise RunError(
-                f"checkpoint {path} was written by another optimizer or parameter structure (optimizer state "
-                f"{'+'.join(header.get('optimizer_state', [])) or 'empty'}, this run's is {'+'.join(state_types) or 'empty'}); "
-                "resume with the optimizer that wrote it, or use another checkpoint folder"
+                f"checkpoint {path} was written by another optimizer or parameter "
+                "structure (optimizer state "
+                f"{'+'.join(header.get('optimizer_state', [])) or 'empty'}, this run's "
+                f"is {'+'.join(state_types) or 'empty'}); "
+                "resume with the optimizer that wrote it, or use another checkpoint "
+                "folder"
             )
     else:  # written before checkpoints had a header
         payload = data
     try:
         stream = io.BytesIO(payload)
         tree = eqx.tree_deserialise_leaves(stream, like)
-    except Exception as e:  # noqa: BLE001 - anything numpy's reader raises on a cut file
+    # noqa: BLE001 - anything numpy's reader raises on a cut file
+    except Exception as e:
         first = str(e).splitlines()[0] if str(e) else ""
         raise _Damaged(
             f"unreadable ({type(e).__name__}: {first})"
             if payload is not data
-            else f"no checkpoint header, and unreadable as a checkpoint of an earlier version ({type(e).__name__}: {first})"
+            else "no checkpoint header, and unreadable as a checkpoint of an "
+            f"earlier version ({type(e).__name__}: {first})"
         ) from None
     if stream.tell() != len(payload):
         raise _Damaged(
-            f"{len(payload) - stream.tell()} bytes left over: not a checkpoint of this optimizer and parameters"
+            f"{len(payload) - stream.tell()} bytes left over: not a checkpoint of this "
+            "optimizer and parameters"
         )
     return tree
 

@@ -1,5 +1,6 @@
 """The command line end to end: run configs into a temp dir, read the files back."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,7 +11,9 @@ import pytest
 import xarray as xr
 import yaml
 
-from diffsim.jobs.cli import main
+from diffsim import RunError, WriteError
+from diffsim.jobs import ConfigError, OptionError
+from diffsim.jobs.cli import COMMANDS, build_parser, main
 
 SUMMARY_KEYS = {
     "scenario",
@@ -91,10 +94,12 @@ def test_fields_nc_readable_by_xarray_and_h5py(kdv_run):
     assert ds["u"].dims == ("t", "x")
     np.testing.assert_allclose(ds["t"].values, [0.0, 0.25, 0.5, 0.75, 1.0], rtol=1e-12)
     np.testing.assert_allclose(ds["x"].values, -30 + (np.arange(256) + 0.5) * 60 / 256)
-    # the stored initial condition is the exact two-soliton profile: two bumps of height 2 kappa^2
+    # the stored initial condition is the exact two-soliton profile: two bumps of height
+    # 2 kappa^2
     assert ds["u"].values[0].max() == pytest.approx(2.0, rel=2e-2)
     with h5py.File(kdv_run / "fields.nc") as f:
-        assert f["u"].shape == (5, 256)
+        u = f["u"]
+        assert isinstance(u, h5py.Dataset) and u.shape == (5, 256)
 
 
 def test_2d_run_and_float32(tmp_path):
@@ -230,7 +235,8 @@ def test_non_finite_initial_data_names_field_and_cell():
     fields[2, 0, 4] = -0.5
     with pytest.raises(
         RunError,
-        match=r"initial data: field 'pressure' is -0.5 \(must be > 0\) at cell \(0, 4\)",
+        match=r"initial data: field 'pressure' is -0.5 \(must be > 0\) "
+        r"at cell \(0, 4\)",
     ):
         check_physical(
             fields, ("density", "velocity_x", "pressure"), "initial data", euler
@@ -265,3 +271,50 @@ def test_blow_up_stops_with_step_and_field(tmp_path, capsys):
     ds = xr.open_dataset(tmp_path / "fields.nc", engine="h5netcdf")
     assert np.isfinite(ds["u"].values).all()  # only good snapshots were kept
     assert ds["t"].values[-1] < failure["t"]
+
+
+@pytest.mark.parametrize(
+    "error, code, line",
+    [
+        (
+            ConfigError("time.dt", "expected > 0"),
+            2,
+            "config error: time.dt: expected > 0",
+        ),
+        (OptionError("--out", "is empty"), 2, "--out: is empty"),
+        (RunError("run stopped at step 3"), 3, "run stopped at step 3"),
+        (
+            WriteError("out/fields.nc", OSError(28, "No space left on device")),
+            4,
+            "cannot write out/fields.nc: No space left on device",
+        ),
+        (
+            OSError(28, "No space left on device", "out/x"),
+            4,
+            "cannot write out/x: No space left on device",
+        ),
+    ],
+)
+def test_one_error_to_exit_code_mapping(error, code, line, monkeypatch, capsys):
+    """Every subcommand's errors reach the same mapping in `main`."""
+
+    def fail(args):
+        raise error
+
+    for name, command in COMMANDS.items():
+        monkeypatch.setitem(COMMANDS, name, dataclasses.replace(command, handler=fail))
+    expected = f"diffsim: {line}"
+    for argv in (
+        ["config", "c.yaml"],
+        ["scenarios"],
+        ["collect", "somewhere"],
+        ["gradcheck", "c.yaml"],
+    ):
+        assert main(argv) == code
+        assert capsys.readouterr().err.splitlines() == [expected]
+
+
+def test_every_subcommand_is_in_the_table():
+    names = ["run", "optimize", "gradcheck", "sweep", "collect", "config", "scenarios"]
+    assert list(COMMANDS) == names
+    assert "{" + ",".join(names) + "}" in build_parser().format_help()

@@ -2,12 +2,17 @@
 gradcheck|sweep|collect`, output files and plots. Built on the library
 (`diffsim`), which never imports this package."""
 
-from .._errors import ConfigError as ConfigError, KeyedError as KeyedError
 from .config import (
     ADJOINTS as ADJOINTS,
     STEPPERS as STEPPERS,
     adjoint_from as adjoint_from,
     load_config as load_config,
+)
+from .errors import (
+    ConfigError as ConfigError,
+    KeyedError as KeyedError,
+    OptionError as OptionError,
+    config_key as config_key,
 )
 from .optimize import make_optimizer as make_optimizer
 from .scenario import (

@@ -9,9 +9,9 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pydantic
@@ -19,9 +19,9 @@ import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from .._adjoint import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
-from .._errors import ConfigError, KeyedError
 from ..operators import AbstractCFLOperator
 from ..steppers import ETDRK1, ETDRK2, ETDRK4, RK4, SSPRK3, ForwardEuler
+from .errors import ConfigError, KeyedError, config_key
 from .scenario import (
     OptimizationScenario,
     Scenario,
@@ -84,14 +84,16 @@ class GridConfig(_Strict):
             if value is not None and len(value) != len(self.cells):
                 raise _KeyedError(
                     name,
-                    f"expected {len(self.cells)} entries (one per axis of cells), got {len(value)}",
+                    f"expected {len(self.cells)} entries (one per axis of cells), got "
+                    f"{len(value)}",
                 )
         if self.lower is not None and self.upper is not None:
             for axis, (lo, hi) in enumerate(zip(self.lower, self.upper)):
                 if not hi > lo:
                     raise _KeyedError(
                         "upper",
-                        f"expected upper > lower on every axis, axis {axis} has {lo} >= {hi}",
+                        f"expected upper > lower on every axis, axis {axis} has {lo} "
+                        f">= {hi}",
                     )
         return self
 
@@ -103,9 +105,9 @@ class TimeConfig(_Strict):
 
     t_end: PositiveFloat
     dt: PositiveFloat | None = None
-    cfl: PositiveFloat | None = Field(None, le=MAX_CFL)
-    max_steps: PositiveInt = Field(100_000, le=MAX_STEPS)
-    snapshots: PositiveInt = Field(50, le=MAX_SNAPSHOTS)
+    cfl: PositiveFloat | None = Field(default=None, le=MAX_CFL)
+    max_steps: PositiveInt = Field(default=100_000, le=MAX_STEPS)
+    snapshots: PositiveInt = Field(default=50, le=MAX_SNAPSHOTS)
 
     @pydantic.model_validator(mode="after")
     def _one_step_rule(self):
@@ -122,7 +124,8 @@ class TimeConfig(_Strict):
         if self.dt is not None and not self.t_end / self.dt <= MAX_STEPS:
             raise _KeyedError(
                 "dt",
-                f"t_end / dt = {self.t_end / self.dt:.3g} steps, more than the limit of {MAX_STEPS:.0e}; raise time.dt or lower time.t_end",
+                f"t_end / dt = {self.t_end / self.dt:.3g} steps, more than the limit "
+                f"of {MAX_STEPS:.0e}; raise time.dt or lower time.t_end",
             )
         if self.t_end / self.snapshots == 0.0:
             raise _KeyedError(
@@ -136,10 +139,13 @@ class ScheduleConfig(_Strict):
 
     name: Literal["constant", "cosine", "exponential", "warmup_cosine"] = "constant"
     alpha: float = Field(
-        0.0, ge=0.0, le=1.0, description="final fraction of the rate (cosine)"
+        default=0.0, ge=0.0, le=1.0, description="final fraction of the rate (cosine)"
     )
     decay_rate: float = Field(
-        0.5, gt=0.0, le=1.0, description="factor per transition_steps (exponential)"
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="factor per transition_steps (exponential)",
     )
     transition_steps: PositiveInt = 100
     warmup_steps: NonNegativeInt = 0
@@ -153,8 +159,8 @@ class OptimizerConfig(_Strict):
     learning_rate: PositiveFloat = 1e-2
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     clip_norm: PositiveFloat | None = None
-    weight_decay: float = Field(1e-4, ge=0.0)
-    momentum: float | None = Field(None, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=1e-4, ge=0.0)
+    momentum: float | None = Field(default=None, ge=0.0, lt=1.0)
 
     @pydantic.model_validator(mode="after")
     def _lbfgs_has_no_rate(self):
@@ -182,7 +188,10 @@ class OptimizeConfig(_Strict):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
 
 
-_BATCHABLE = "only physics.* keys and seed can vary within a batch (grid, time, stepper, scheme and precision fix shapes and compiled code: use diffsim sweep for them)"
+_BATCHABLE = (
+    "only physics.* keys and seed can vary within a batch (grid, time, stepper, "
+    "scheme and precision fix shapes and compiled code: use diffsim sweep for them)"
+)
 
 
 def flatten_member(member: dict, prefix: str = "") -> dict:
@@ -197,6 +206,9 @@ def flatten_member(member: dict, prefix: str = "") -> dict:
     return flat
 
 
+_Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+
 class DistributionConfig(_Strict):
     """A random law in `batch.vary`: exactly one of `uniform: [low, high]`,
     `loguniform: [low, high]` (low > 0), `normal: [mean, std]` or
@@ -205,13 +217,7 @@ class DistributionConfig(_Strict):
     uniform: tuple[float, float] | None = None
     loguniform: tuple[PositiveFloat, PositiveFloat] | None = None
     normal: tuple[float, pydantic.NonNegativeFloat] | None = None
-    integers: (
-        tuple[
-            pydantic.conint(ge=-(2**63), le=2**63 - 1),
-            pydantic.conint(ge=-(2**63), le=2**63 - 1),
-        ]
-        | None
-    ) = None
+    integers: tuple[_Int64, _Int64] | None = None
 
     @pydantic.model_validator(mode="after")
     def _exactly_one(self):
@@ -227,7 +233,8 @@ class DistributionConfig(_Strict):
         if name != "normal" and not getattr(self, name)[0] < getattr(self, name)[1]:
             raise _KeyedError(
                 name,
-                f"expected [low, high] with low < high, got {list(getattr(self, name))}",
+                "expected [low, high] with low < high, got "
+                f"{list(getattr(self, name))}",
             )
         return self
 
@@ -240,6 +247,7 @@ class DistributionConfig(_Strict):
         elif self.normal is not None:
             values = rng.normal(*self.normal, size)
         else:
+            assert self.integers is not None  # exactly one law (_exactly_one)
             values = rng.integers(*self.integers, size)
         return values.tolist()
 
@@ -251,10 +259,10 @@ class BatchConfig(_Strict):
     random laws (numpy, seeded by `seed`, default the run's `seed`). Both may be
     given: each listed member then also gets the random draws."""
 
-    members: list[dict[str, Any]] | None = Field(None, min_length=1)
+    members: list[dict[str, Any]] | None = Field(default=None, min_length=1)
     size: PositiveInt | None = None
     vary: dict[str, DistributionConfig] = Field(default_factory=dict)
-    seed: NonNegativeInt | None = Field(None, le=MAX_SEED)
+    seed: NonNegativeInt | None = Field(default=None, le=MAX_SEED)
 
     @pydantic.field_validator("members", mode="before")
     @classmethod
@@ -281,12 +289,14 @@ class BatchConfig(_Strict):
         if self.members is None and not self.vary:
             raise _KeyedError(
                 "members",
-                "give members (a list of overrides) and/or size with vary (random laws)",
+                "give members (a list of overrides) and/or size with vary (random "
+                "laws)",
             )
         if self.members is None and self.size is None:
             raise _KeyedError(
                 "size",
-                "required with vary when no members are listed: how many members to draw",
+                "required with vary when no members are listed: how many members to "
+                "draw",
             )
         if (
             self.members is not None
@@ -307,7 +317,10 @@ class BatchConfig(_Strict):
 
     @property
     def count(self) -> int:
-        return len(self.members) if self.members is not None else self.size
+        if self.members is not None:
+            return len(self.members)
+        assert self.size is not None  # size or members (validated)
+        return self.size
 
     def overrides(self, run_seed: int) -> list[dict[str, Any]]:
         """Each member's overrides, `{dotted key: value}`, random draws included."""
@@ -335,7 +348,8 @@ class DistributedConfig(_Strict):
     (`jax.distributed.initialize`, see `diffsim/_distributed.py`).
     `enabled: auto` joins when SLURM started this process as one of several
     tasks (`srun -n N`, N > 1), reading everything from SLURM's environment,
-    or when `coordinator_address` is given; `true` always joins, with `coordinator_address` (`host:port`),
+    or when `coordinator_address` is given; `true` always joins, with
+    `coordinator_address` (`host:port`),
     `num_processes` and `process_id` given here or detected from the cluster;
     `false` never joins."""
 
@@ -356,7 +370,8 @@ class DistributedConfig(_Strict):
             missing = next(k for k, ok in given.items() if not ok)
             raise _KeyedError(
                 missing,
-                "give coordinator_address, num_processes and process_id together (or none, to detect them from SLURM)",
+                "give coordinator_address, num_processes and process_id together (or "
+                "none, to detect them from SLURM)",
             )
         if (
             self.coordinator_address is not None
@@ -366,10 +381,15 @@ class DistributedConfig(_Strict):
                 "coordinator_address",
                 f"expected host:port, got {self.coordinator_address!r}",
             )
-        if self.process_id is not None and self.process_id >= self.num_processes:
+        if (
+            self.process_id is not None
+            and self.num_processes is not None
+            and self.process_id >= self.num_processes
+        ):
             raise _KeyedError(
                 "process_id",
-                f"expected 0 <= process_id < num_processes = {self.num_processes}, got {self.process_id}",
+                f"expected 0 <= process_id < num_processes = {self.num_processes}, "
+                f"got {self.process_id}",
             )
         return self
 
@@ -381,7 +401,7 @@ class ParallelConfig(_Strict):
     used; null runs on one device. Finite volumes exchange halos between
     blocks; Fourier-spectral fields are split into `px * py` slabs along x."""
 
-    mesh: list[PositiveInt] | None = Field(None, min_length=1, max_length=3)
+    mesh: list[PositiveInt] | None = Field(default=None, min_length=1, max_length=3)
 
 
 class RunConfig(_Strict):
@@ -389,11 +409,12 @@ class RunConfig(_Strict):
 
     scenario: str
     precision: Literal["float32", "float64"] = "float64"
-    seed: NonNegativeInt = Field(0, le=MAX_SEED)
+    seed: NonNegativeInt = Field(default=0, le=MAX_SEED)
     stepper: Literal[tuple(STEPPERS)] = "etdrk4"  # type: ignore[valid-type]
     # implicit: steady states (implicit function theorem), for scenarios that declare it
     adjoint: Literal["direct", "checkpoint", "implicit"] = "checkpoint"
-    # bytes for the reverse pass of each time loop under adjoint: checkpoint (null: unbounded)
+    # bytes for the reverse pass of each time loop under adjoint: checkpoint (null:
+    # unbounded)
     adjoint_memory_budget: float | None = None
     grid: GridConfig
     time: TimeConfig | None = None
@@ -425,7 +446,8 @@ class RunConfig(_Strict):
         if self.adjoint_memory_budget is not None and self.adjoint != "checkpoint":
             raise _KeyedError(
                 "adjoint_memory_budget",
-                f"applies to adjoint: checkpoint only (adjoint is {self.adjoint}); remove it or set it to null",
+                f"applies to adjoint: checkpoint only (adjoint is {self.adjoint}); "
+                "remove it or set it to null",
             )
         return self
 
@@ -442,7 +464,9 @@ class RunConfig(_Strict):
     @property
     def dt(self) -> float | None:
         """The fixed step actually used, `t_end / num_steps <= time.dt`."""
-        return None if self.num_steps is None else self.time.t_end / self.num_steps
+        if self.time is None or self.num_steps is None:
+            return None
+        return self.time.t_end / self.num_steps
 
 
 _KeyedError = KeyedError  # raised inside validators to name a sub-key
@@ -532,13 +556,15 @@ def _set(
 ) -> None:
     """Set the dotted `path` in nested dicts and lists (an integer part
     indexes a list; a dict value is merged into an existing section)."""
-    node = tree
+    node: Any = tree
+    part: Any  # a dict key, or an index once node is a list
     for i, part in enumerate(path):
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
                 raise ConfigError(
                     ".".join(path),
-                    f"{'.'.join(path[:i])} is a list of {len(node)} entries: {part!r} is not an index into it (0 to {len(node) - 1})",
+                    f"{'.'.join(path[:i])} is a list of {len(node)} entries: {part!r} "
+                    f"is not an index into it (0 to {len(node) - 1})",
                 )
             part = int(part)
         elif not isinstance(node, dict):
@@ -619,7 +645,8 @@ def _check_duplicates(node, path: list[str], source: str) -> None:
                     )
                     raise ConfigError(
                         ".".join([*path, name]),
-                        f"{where}: duplicate key (first given on line {seen[key_node.tag, name]}); give each key once",
+                        f"{where}: duplicate key (first given on line "
+                        f"{seen[key_node.tag, name]}); give each key once",
                     )
                 seen[key_node.tag, name] = mark.line + 1
             _check_duplicates(value_node, [*path, str(name)], source)
@@ -687,7 +714,8 @@ def load_yaml(path: str | Path) -> Any:
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise ConfigError(
             "",
-            f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x}); save the config as UTF-8",
+            f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+            "save the config as UTF-8",
         ) from None
     try:
         return _load_yaml_text(text, str(path))
@@ -699,7 +727,8 @@ def load_yaml(path: str | Path) -> Any:
 
 # ---------------------------------------------------------------- errors
 
-#: pydantic's union-member tags in an error location (`bool`, `literal['auto']`), not keys
+# : pydantic's union-member tags in an error location (`bool`, `literal['auto']`), not
+# keys
 _TYPE_TAG = re.compile(r"^(?:[a-z][a-z0-9_-]*\[.*\]|int|float|bool|str|none)$")
 
 
@@ -781,7 +810,9 @@ def _format(
     elif first["type"] in _BOUNDS:
         bound = ctx[_BOUNDS[first["type"]][0]]
         bound = f"{bound:g}" if isinstance(bound, float) else str(bound)
-        message = f"Input should be {_BOUNDS[first['type']][1]} {bound} (got {_short(first.get('input'))})"
+        relation = _BOUNDS[first["type"]][1]
+        got = _short(first.get("input"))
+        message = f"Input should be {relation} {bound} (got {got})"
     else:
         message = f"{first['msg']} (got {_short(first.get('input'))})"
     key = ".".join(p for p in [prefix, *loc] if p)
@@ -830,7 +861,8 @@ def memory_estimate(config: RunConfig, scenario: type[Scenario]) -> tuple[int, s
     batch = f" x {members} members" if members > 1 else ""
     return (
         need,
-        f"{cells} cells x {scenario.channels} field(s) x ({what}) x {itemsize} bytes{batch}",
+        f"{cells} cells x {scenario.channels} field(s) x ({what}) x {itemsize} "
+        f"bytes{batch}",
     )
 
 
@@ -841,7 +873,8 @@ def _check_memory(config: RunConfig, scenario: type[Scenario]) -> None:
         return
     members = config.batch.count if config.batch is not None else 1
     if members > 1 and need // members <= available:
-        key = "batch.size" if config.batch.members is None else "batch.members"
+        batch = config.batch
+        key = "batch.members" if batch and batch.members is not None else "batch.size"
     elif (
         config.time is not None
         and issubclass(scenario, TimeDependentScenario)
@@ -853,45 +886,47 @@ def _check_memory(config: RunConfig, scenario: type[Scenario]) -> None:
         key = "grid.cells"
     raise ConfigError(
         key,
-        f"the run needs about {need / 2**30:.3g} GiB ({how}), more than the {available / 2**30:.3g} GiB of memory available",
+        f"the run needs about {need / 2**30:.3g} GiB ({how}), more than the "
+        f"{available / 2**30:.3g} GiB of memory available",
     )
 
 
 def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
     from .._distributed import wanted
-    from .._parallel import MeshError, check_divisible, make_mesh
+    from .._parallel import check_divisible, make_mesh
 
     if not issubclass(scenario, TimeDependentScenario):
         raise ConfigError(
             "parallel.mesh",
-            f"scenario {scenario.name} is not time-dependent: only time-dependent runs are split across devices (remove parallel.mesh)",
+            f"scenario {scenario.name} is not time-dependent: only time-dependent "
+            "runs are split across devices (remove parallel.mesh)",
         )
-    try:
-        check_divisible(config.grid.cells, config.parallel.mesh)  # divisibility here
-    except MeshError as e:
-        raise ConfigError("parallel.mesh", str(e)) from None
+    mesh = list(config.parallel.mesh or ())
+    with config_key("parallel.mesh"):  # the library's ValueError, keyed
+        check_divisible(config.grid.cells, mesh)  # divisibility here
     if (
         not scenario.cfl_steps
     ):  # Fourier-spectral: slabs along x over every device (see shard_operator)
-        shards = math.prod(config.parallel.mesh)
+        shards = math.prod(mesh)
         if scenario.ndim == 1:
             raise ConfigError(
                 "parallel.mesh",
-                "1D Fourier-spectral problems cannot be split across devices; run them on one device",
+                "1D Fourier-spectral problems cannot be split across devices; run "
+                "them on one device",
             )
         if config.grid.cells[0] % shards:
             raise ConfigError(
                 "parallel.mesh",
-                f"a Fourier-spectral field is split into slabs along x over all {shards} devices of mesh "
-                f"{config.parallel.mesh}: grid.cells[0] = {config.grid.cells[0]} must be divisible by {shards}",
+                "a Fourier-spectral field is split into slabs along x over all "
+                f"{shards} devices of mesh "
+                f"{mesh}: grid.cells[0] = {config.grid.cells[0]} must be divisible by "
+                f"{shards}",
             )
     if not wanted(
         config.distributed
     ):  # device count, unless processes join later (then known only after they do)
-        try:
-            make_mesh(config.parallel.mesh)
-        except MeshError as e:
-            raise ConfigError("parallel.mesh", str(e)) from None
+        with config_key("parallel.mesh"):
+            make_mesh(mesh)
 
 
 def check_cfl_steps(config: RunConfig, operator, y) -> None:
@@ -939,7 +974,7 @@ def check_cfl_steps(config: RunConfig, operator, y) -> None:
 
 
 def load_config(
-    source: str | Path | dict, overrides: list[str] = ()
+    source: str | Path | dict, overrides: Sequence[str] = ()
 ) -> tuple[RunConfig, pydantic.BaseModel, type[Scenario]]:
     """Read, override, fill in scenario defaults and validate a run config.
 
@@ -971,7 +1006,8 @@ def load_config(
     if not isinstance(name, str):
         raise ConfigError(
             "scenario",
-            f"expected a scenario name, got {_short(name)} (one of: {', '.join(registry())})",
+            f"expected a scenario name, got {_short(name)} (one of: "
+            f"{', '.join(registry())})",
         )
     try:
         scenario = get_scenario(name)
@@ -994,7 +1030,8 @@ def load_config(
     if isinstance(cells, list) and len(cells) != scenario.ndim:
         raise ConfigError(
             "grid.cells",
-            f"scenario {scenario.name} is {scenario.ndim}D: expected {scenario.ndim} entries, got {len(cells)}",
+            f"scenario {scenario.name} is {scenario.ndim}D: expected {scenario.ndim} "
+            f"entries, got {len(cells)}",
         )
     try:
         config = RunConfig.model_validate(merged)
@@ -1021,7 +1058,8 @@ def load_config(
     if config.grid.lower is None or config.grid.upper is None:
         raise ConfigError(
             "grid.lower",
-            f"scenario {scenario.name} gives no default domain; set grid.lower and grid.upper",
+            f"scenario {scenario.name} gives no default domain; set grid.lower and "
+            "grid.upper",
         )
     config = config.model_copy(update={"physics": physics.model_dump(), **sections})
     _check_memory(config, scenario)
@@ -1030,16 +1068,19 @@ def load_config(
     if (
         issubclass(scenario, TimeDependentScenario)
         and not scenario.cfl_steps
+        and config.time is not None
         and config.time.cfl is not None
     ):
         raise ConfigError(
             "time.cfl",
-            f"scenario {scenario.name} has no CFL condition (spectral): give a fixed time.dt and set time.cfl to null",
+            f"scenario {scenario.name} has no CFL condition (spectral): give a fixed "
+            "time.dt and set time.cfl to null",
         )
     if scenario.steppers is not None and config.stepper not in scenario.steppers:
         raise ConfigError(
             "stepper",
-            f"{config.stepper} does not apply to {scenario.name} (no linear part for an exponential integrator): "
+            f"{config.stepper} does not apply to {scenario.name} (no linear part for "
+            "an exponential integrator): "
             f"use one of {', '.join(scenario.steppers)}",
         )
     if (
@@ -1050,7 +1091,8 @@ def load_config(
     ):
         raise ConfigError(
             "adjoint",
-            f"implicit differentiation applies to steady states; {scenario.name} differentiates a "
+            f"implicit differentiation applies to steady states; {scenario.name} "
+            "differentiates a "
             f"time-dependent rollout: use one of {', '.join(scenario.adjoints)}",
         )
     scenario.validate(config, physics)
@@ -1084,7 +1126,8 @@ def _inapplicable_keys(config: RunConfig) -> set[str]:
     - `time`, `stepper`: only a problem with a time axis (a `time:` section) steps;
     - `adjoint`: without a time axis only an optimization scenario that
       differentiates a steady state implicitly reads it;
-    - `discretization` when unset; `fd_order` unless `discretization: finite_difference`.
+    - `discretization` when unset; `fd_order` unless
+      `discretization: finite_difference`.
     """
     from .scenario import OptimizationScenario, registry
 
@@ -1105,7 +1148,8 @@ def _inapplicable_keys(config: RunConfig) -> set[str]:
     return drop
 
 
-# ---------------------------------------------------------------- diffsim scenarios NAME
+# ---------------------------------------------------------------- diffsim scenarios
+# NAME
 
 #: Meanings of the general keys (scenario sections carry theirs as pydantic
 #: `Field(description=...)`), printed by `diffsim scenarios NAME`.
@@ -1114,15 +1158,25 @@ KEY_HELP = {
     "precision": "float64 or float32 for every array of the run",
     "seed": f"seed of the JAX random key (random initial data, noise), 0 to {MAX_SEED}",
     "stepper": f"time stepper: {', '.join(STEPPERS)}",
-    "adjoint": "reverse-mode strategy of an optimization: direct, checkpoint (bounded memory), implicit (steady states)",
+    "adjoint": (
+        "reverse-mode strategy of an optimization: direct, checkpoint (bounded "
+        "memory), implicit (steady states)"
+    ),
     "grid.cells": "cells per axis (a list, one entry per dimension)",
     "grid.lower": "lower domain bound per axis",
     "grid.upper": "upper domain bound per axis (the domain is [lower, upper))",
     "time.t_end": "end time of the run",
     "time.dt": f"fixed (maximum) step; t_end / dt at most {MAX_STEPS:.0e} steps",
-    "time.cfl": "CFL number: steps chosen from the fields' stable step (finite volumes); give dt or cfl",
-    "time.max_steps": f"most steps per snapshot interval with cfl (at most {MAX_STEPS:.0e})",
-    "time.snapshots": f"saved snapshots after t = 0, equally spaced (at most {MAX_SNAPSHOTS})",
+    "time.cfl": (
+        "CFL number: steps chosen from the fields' stable step (finite volumes); give "
+        "dt or cfl"
+    ),
+    "time.max_steps": (
+        f"most steps per snapshot interval with cfl (at most {MAX_STEPS:.0e})"
+    ),
+    "time.snapshots": (
+        f"saved snapshots after t = 0, equally spaced (at most {MAX_SNAPSHOTS})"
+    ),
     "discretization": "spatial derivatives: fourier (spectral) or finite_difference",
     "fd_order": "order of the finite differences (2, 4, 6, 8; default 4)",
     "optimize.iterations": "optimizer iterations",
@@ -1130,20 +1184,33 @@ KEY_HELP = {
     "optimize.gradient": "reverse, forward or auto (forward up to 4 parameters)",
     "optimize.optimizer.name": "adam, adamw, sgd or lbfgs",
     "optimize.optimizer.learning_rate": "step size (not for lbfgs)",
-    "optimize.optimizer.clip_norm": "clip the gradient to this global norm (null: no clipping)",
+    "optimize.optimizer.clip_norm": (
+        "clip the gradient to this global norm (null: no clipping)"
+    ),
     "optimize.optimizer.weight_decay": "decoupled weight decay (adamw)",
     "optimize.optimizer.momentum": "momentum (sgd; null: none)",
-    "optimize.optimizer.schedule.name": "learning-rate schedule: constant, cosine, exponential, warmup_cosine",
-    "optimize.optimizer.schedule.transition_steps": "steps per decay (exponential) or of the decay (cosine)",
+    "optimize.optimizer.schedule.name": (
+        "learning-rate schedule: constant, cosine, exponential, warmup_cosine"
+    ),
+    "optimize.optimizer.schedule.transition_steps": (
+        "steps per decay (exponential) or of the decay (cosine)"
+    ),
     "optimize.optimizer.schedule.warmup_steps": "linear warm-up steps (warmup_cosine)",
-    "parallel.mesh": "blocks per grid axis to split one solve across devices (null: one device)",
-    "batch": "an ensemble of members run as one vmapped solve (members: overrides, or size + vary: random laws)",
+    "parallel.mesh": (
+        "blocks per grid axis to split one solve across devices (null: one device)"
+    ),
+    "batch": (
+        "an ensemble of members run as one vmapped solve (members: overrides, or size "
+        "+ vary: random laws)"
+    ),
     "slurm.partition": "SLURM partition of a sweep's tasks",
     "slurm.time_limit_min": "time limit per task (minutes)",
     "slurm.cpus_per_task": "CPUs per task",
     "slurm.gpus_per_task": "GPUs per task",
     "slurm.array_parallelism": "most tasks running at once",
-    "distributed.enabled": "join several JAX processes: auto (under srun -n N), true or false",
+    "distributed.enabled": (
+        "join several JAX processes: auto (under srun -n N), true or false"
+    ),
     "distributed.coordinator_address": "host:port of process 0",
     "distributed.num_processes": "number of processes",
     "distributed.process_id": "this process's index",
@@ -1155,7 +1222,8 @@ KEY_HELP = {
 def _section_lines(
     model: type[pydantic.BaseModel], values: dict, prefix: str, help_of
 ) -> list[tuple[str, str, str]]:
-    """(dotted key, default, meaning) for every field of `model`, nested schemas expanded."""
+    """(dotted key, default, meaning) for every field of `model`, nested
+    schemas expanded."""
     rows = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
@@ -1321,13 +1389,15 @@ class Member:
 def _assign(tree, key: str, value) -> None:
     """Set the dotted `key` in nested dicts and lists (integer parts index lists)."""
     parts = key.split(".")
-    node = tree
+    node: Any = tree
+    part: Any  # a dict key, or an index once node is a list
     for depth, part in enumerate(parts):
         where = ".".join(parts[:depth]) or "the config"
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
                 raise ValueError(
-                    f"{where} is a list of {len(node)} entries: {part!r} is not an index into it"
+                    f"{where} is a list of {len(node)} entries: {part!r} is not an "
+                    "index into it"
                 )
             part = int(part)
         elif not isinstance(node, dict):
@@ -1347,12 +1417,14 @@ def member_configs(config, scenario) -> list[Member]:
     if getattr(getattr(config, "parallel", None), "mesh", None) is not None:
         raise ConfigError(
             "parallel.mesh",
-            "cannot be combined with batch: (the devices carry the batch axis); remove one of them",
+            "cannot be combined with batch: (the devices carry the batch axis); "
+            "remove one of them",
         )
     if not issubclass(scenario, TimeDependentScenario):
         raise ConfigError(
             "batch",
-            f"scenario {scenario.name} is not time-dependent; batch: runs a time-dependent scenario's members as one vmapped solve",
+            f"scenario {scenario.name} is not time-dependent; batch: runs a "
+            "time-dependent scenario's members as one vmapped solve",
         )
     base = resolved_dict(config)
     base.pop("batch")
@@ -1367,10 +1439,8 @@ def member_configs(config, scenario) -> list[Member]:
         }
         raw = copy.deepcopy(base)
         for key, value in values.items():
-            try:
+            with config_key(sources[key], ValueError):
                 _assign(raw, key, value)
-            except ValueError as e:
-                raise ConfigError(sources[key], str(e)) from None
         member = Member(index, values, sources, None, None)
         try:
             member_config, physics, _ = load_config(raw)

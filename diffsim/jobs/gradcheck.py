@@ -20,7 +20,7 @@ import time
 import equinox as eqx
 import jax
 
-from .._errors import ConfigError, RunError
+from .._errors import RunError
 from .._gradients import (
     FD_STEPS,
     NOISE_MARGIN,
@@ -36,6 +36,7 @@ from .._gradients import (
     resolve_mode,
 )
 from .config import RunConfig
+from .errors import ConfigError
 from .run import precision
 from .scenario import OptimizationScenario
 

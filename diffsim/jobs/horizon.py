@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._errors import ConfigError
 from .._horizon import explosion, gradient_horizons, growth_rate
 from .._solve import solve
 from .config import ADJOINTS, STEPPERS, RunConfig
+from .errors import ConfigError
 from .io import write_json
 from .plots import plot_horizon
 from .run import precision

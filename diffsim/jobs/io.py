@@ -19,8 +19,8 @@ import yaml
 from diffsim.operators import Grid
 
 from .._distributed import is_main
-from .._errors import ConfigError
 from .._files import FolderLock, atomic_write, remove_stale_temporaries
+from .errors import OptionError
 
 # long_name of the fields the operators name (`operator.field_names`); any
 # other field is described by its name with spaces.
@@ -128,25 +128,25 @@ def one_job_per_folder(job):
 
 def check_out_dir(text: str, option: str = "--out") -> Path:
     """The output folder named by `--out`, checked before anything runs: a
-    `ConfigError` naming `option` for an empty path, an existing file, a
+    `OptionError` naming `option` for an empty path, an existing file, a
     path under a file, or a folder this process may not write into."""
     if not str(text).strip():
-        raise ConfigError(option, "is empty; give an output folder, e.g. --out runs/x")
+        raise OptionError(option, "is empty; give an output folder, e.g. --out runs/x")
     path = Path(text)
     if path.exists() and not path.is_dir():
-        raise ConfigError(option, f"{path} is an existing file, not a folder")
+        raise OptionError(option, f"{path} is an existing file, not a folder")
     existing = path
     while not existing.exists():
         if existing.is_symlink():
-            raise ConfigError(option, f"{path}: {existing} is a broken symbolic link")
+            raise OptionError(option, f"{path}: {existing} is a broken symbolic link")
         existing = existing.parent
     if not existing.is_dir():
-        raise ConfigError(
+        raise OptionError(
             option, f"{path} lies under {existing}, which is a file, not a folder"
         )
     if not os.access(existing, os.W_OK | os.X_OK):
         what = "the folder" if existing == path else f"its parent {existing}"
-        raise ConfigError(option, f"{path}: {what} is not writable")
+        raise OptionError(option, f"{path}: {what} is not writable")
     return path
 
 

@@ -12,12 +12,14 @@ import yaml
 
 from .._adjoint import MemoryBudgetError
 from .._distributed import is_main, tree_to_host
-from .._errors import ConfigError, RunError
+from .._errors import RunError
 from .._gradients import resolve_mode
 from .._optimize import optimize, runtime_error_message
 from .config import RunConfig, resolved_dict
+from .errors import ConfigError
 from .io import one_job_per_folder, write_fields, write_json, write_pytree, write_yaml
 from .plots import plot_loss
+from .progress import IterationProgress
 from .run import device_description, precision
 from .scenario import OptimizationScenario, Scenario
 
@@ -102,19 +104,21 @@ def _optimize(config, physics, scenario, out, plots):
     with _stage(scenario, "setting up the problem (before iteration 0)"):
         problem = scenario().build_problem(config, physics, jax.random.key(config.seed))
     settings = config.optimize
-    result = optimize(
-        problem.loss,
-        problem.params,
-        make_optimizer(settings.optimizer, settings.iterations),
-        iterations=settings.iterations,
-        checkpoint_dir=out / "checkpoints",
-        checkpoint_every=settings.checkpoint_every,
-        metrics_path=out / "metrics.jsonl",
-        gradient=settings.gradient,
-        on_resume=lambda it, path: print(
-            f"resuming from iteration {it} ({path.relative_to(out)})", flush=True
-        ),
-    )
+    with IterationProgress(settings.iterations) as progress:
+        result = optimize(
+            problem.loss,
+            problem.params,
+            make_optimizer(settings.optimizer, settings.iterations),
+            iterations=settings.iterations,
+            checkpoint_dir=out / "checkpoints",
+            checkpoint_every=settings.checkpoint_every,
+            metrics_path=out / "metrics.jsonl",
+            gradient=settings.gradient,
+            on_resume=lambda it, path: print(
+                f"resuming from iteration {it} ({path.relative_to(out)})", flush=True
+            ),
+            progress=progress,
+        )
     # every process computes (collectives), only the main one writes
     params = tree_to_host(result.params)
     with _stage(

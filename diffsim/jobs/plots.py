@@ -199,7 +199,8 @@ def _schlieren(density, out, title):
         aspect="equal",
         xlabel=_label(density["x"]),
         ylabel=_label(density["y"]),
-        title=f"{title}: numerical Schlieren exp(-15 |grad rho| / max |grad rho|), t = {density['t'].values[-1]:.3g}",
+        title=f"{title}: numerical Schlieren exp(-15 |grad rho| / max |grad rho|), "
+        f"t = {density['t'].values[-1]:.3g}",
     )
     return _save(fig, out / "schlieren.png")
 
@@ -226,14 +227,15 @@ def plot_ensemble(
         c for c in dataset.coords if c != "batch" and dataset[c].dims[:1] == ("batch",)
     ]
 
+    def shown(v) -> str:
+        if np.ndim(v):
+            return np.array2string(np.asarray(v), precision=4)
+        return f"{v:.4g}" if isinstance(v, float) else f"{v}"
+
     def label(i):
         values = [dataset[k].values[i] for k in keys]
         return (
-            ", ".join(
-                f"{k}={np.array2string(np.asarray(v), precision=4) if np.ndim(v) else (f'{v:.4g}' if isinstance(v, float) else v)}"
-                for k, v in zip(keys, values)
-            )
-            or f"member {i}"
+            ", ".join(f"{k}={shown(v)}" for k, v in zip(keys, values)) or f"member {i}"
         )
 
     if "y" not in dataset.dims:
@@ -309,7 +311,8 @@ def plot_ensemble(
             mesh, ax=axes[row].tolist(), label=_label(dataset[name]), shrink=0.9
         )
     fig.suptitle(
-        f"{title}: final fields at t = {t[-1]:.3g}, one column per member ({count} of {size})"
+        f"{title}: final fields at t = {t[-1]:.3g}, one column per member ({count} of "
+        f"{size})"
     )
     return [_save(fig, out / "ensemble_final.png")]
 

@@ -14,7 +14,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from .._distributed import is_main
 from .._ensemble import Ensemble, NotBatchable, batch_mesh
-from .._errors import ConfigError, RunError
+from .._errors import RunError
 from .config import (
     STEPPERS,
     RunConfig,
@@ -39,6 +39,7 @@ from .march import (
     march_snapshots,
     step_rule,
 )
+from .errors import ConfigError
 from .plots import plot_ensemble, plot_run
 from .scenario import (
     Scenario,

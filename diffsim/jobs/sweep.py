@@ -13,9 +13,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .._errors import ConfigError
 from .._files import FolderLock, atomic_write, remove_stale_temporaries, save_figure
 from .config import load_config, parse_override
+from .errors import ConfigError
 from .io import write_json
 
 
@@ -164,7 +164,8 @@ def _submit_slurm(pending, config, out: Path, plots: bool = True) -> list[int]:
     if shutil.which("sbatch") is None:
         raise ConfigError(
             "--executor",
-            "slurm: sbatch is not on PATH here (submit from a SLURM login node, or use --executor local)",
+            "slurm: sbatch is not on PATH here (submit from a SLURM login node, or "
+            "use --executor local)",
         )
     slurm = config.slurm
     ex = submitit.AutoExecutor(folder=out / "slurm" / "%j", cluster="slurm")
@@ -187,7 +188,8 @@ def _submit_slurm(pending, config, out: Path, plots: bool = True) -> list[int]:
             codes.append(job.result())
         except (FailedJobError, UncompletedJobError) as e:
             print(
-                f"diffsim: SLURM task {job.job_id} ({folder}) failed: {str(e).strip().splitlines()[0]}",
+                f"diffsim: SLURM task {job.job_id} ({folder}) failed: "
+                f"{str(e).strip().splitlines()[0]}",
                 file=sys.stderr,
             )
             codes.append(-1)
@@ -306,7 +308,8 @@ def _plot(rows, metric, parameter, path, group_keys):
         if key not in columns:
             raise ConfigError(
                 what,
-                f"{key!r} is not a column of results.csv (columns: {', '.join(columns)})",
+                f"{key!r} is not a column of results.csv (columns: "
+                f"{', '.join(columns)})",
             )
 
     def number(v):

@@ -108,7 +108,6 @@ def run_optimization(out: Path, name: str, iterations: int, sharded: bool):
         checkpoint_dir=out / name / "checkpoints",
         checkpoint_every=2,
         metrics_path=out / name / "metrics.jsonl",
-        progress=False,
     )
 
 

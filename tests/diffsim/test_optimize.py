@@ -1,5 +1,6 @@
 """The optax loop: convergence, exact resume, NaN stops."""
 
+import io
 import json
 import os
 import signal
@@ -13,8 +14,9 @@ import optax
 import pytest
 
 import diffsim as ds
-import diffsim.jobs  # noqa: F401  (ds.jobs)
+from diffsim.jobs import make_optimizer
 from diffsim.jobs.config import OptimizerConfig
+from diffsim.jobs.progress import IterationProgress
 
 
 def quadratic(params):
@@ -28,12 +30,12 @@ def start():
 
 @pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "lbfgs"])
 def test_optimizers_from_config_converge(name):
-    fields = (
-        {"name": name}
+    settings = (
+        OptimizerConfig(name="lbfgs")
         if name == "lbfgs"
-        else {"name": name, "learning_rate": 0.02 if name == "sgd" else 0.1}
+        else OptimizerConfig(name=name, learning_rate=0.02 if name == "sgd" else 0.1)
     )
-    opt = ds.jobs.make_optimizer(OptimizerConfig(**fields), iterations=200)
+    opt = make_optimizer(settings, iterations=200)
     result = ds.optimize(
         quadratic, start(), opt, iterations=200 if name != "lbfgs" else 20
     )
@@ -92,6 +94,47 @@ def test_resume_is_bitwise_identical(tmp_path):
     ]
 
 
+def test_progress_is_called_per_iteration_and_resumes(tmp_path, monkeypatch):
+    calls = []
+    result = ds.optimize(
+        quadratic,
+        start(),
+        optax.adam(0.1),
+        iterations=4,
+        checkpoint_dir=tmp_path / "c",
+        checkpoint_every=2,
+        progress=lambda it, loss: calls.append((it, loss)),
+    )
+    assert calls == [(r["iteration"], r["loss"]) for r in result.history]
+    assert [it for it, _ in calls] == [0, 1, 2, 3]
+    calls.clear()
+    ds.optimize(
+        quadratic,
+        start(),
+        optax.adam(0.1),
+        iterations=6,
+        checkpoint_dir=tmp_path / "c",
+        checkpoint_every=2,
+        progress=lambda it, loss: calls.append((it, loss)),
+    )
+    assert [it for it, _ in calls] == [4, 5]  # after the checkpoint at 4
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with IterationProgress(6, delay=0) as bar:  # the job layer's bar
+        bar(4, 0.5)
+        bar(5, 0.25)
+    shown = terminal.getvalue()
+    first, last = shown.strip("\r\n").split("\r")[-2:]
+    assert first.startswith("optimize:  67%") and "| 4/6 [" in first
+    assert last.startswith("optimize: 100%") and "| 6/6 [" in last
+    assert last.endswith(", loss=2.5000e-01]")
+
+
 def test_non_finite_gradient_names_iteration_and_leaf(tmp_path):
     def nan_loss(p):
         return jnp.sum(p["a"] ** 2) + jnp.sqrt(p["b"])
@@ -122,7 +165,8 @@ def test_non_finite_gradient_names_iteration_and_leaf(tmp_path):
 
     with pytest.raises(
         ds.RunError,
-        match=r"iteration 0: non-finite gradient \(loss = 1.0\) in parameter leaf \['a'\]",
+        match=r"iteration 0: non-finite gradient \(loss = 1.0\) "
+        r"in parameter leaf \['a'\]",
     ):
         ds.optimize(
             grad_nan,
@@ -154,7 +198,8 @@ def _optimize_cmd(out, iterations):
 def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path, capsys):
     env = {
         **os.environ,
-        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false "
+        "intra_op_parallelism_threads=1",
     }
     iterations = 300
     killed = tmp_path / "killed"
@@ -177,7 +222,8 @@ def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path, capsys):
     ):
         if proc.poll() is not None:
             pytest.fail(
-                f"optimize ended before it could be killed: {proc.stderr.read().decode()}"
+                "optimize ended before it could be killed: "
+                f"{proc.communicate()[1].decode()}"
             )
         time.sleep(0.01)
     assert (
@@ -187,7 +233,8 @@ def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path, capsys):
         "the first job ended before the second was refused; the test proves nothing"
     )
     assert capsys.readouterr().err.splitlines() == [
-        f"diffsim: --out {killed} is in use by another diffsim job (process {proc.pid}); wait for it to finish or choose another --out"
+        f"diffsim: --out {killed} is in use by another diffsim job (process "
+        f"{proc.pid}); wait for it to finish or choose another --out"
     ]
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -269,7 +316,8 @@ def test_cli_optimize_refuses_other_config_in_same_dir(tmp_path, capsys):
         (
             {"optimizer": "adam"},
             TypeError,
-            "optimize: optimizer must be an optax.GradientTransformation (e.g. optax.adam(1e-2)), got str",
+            "optimize: optimizer must be an optax.GradientTransformation (e.g. "
+            "optax.adam(1e-2)), got str",
         ),
         (
             {"loss_fn": 3.0},
@@ -279,7 +327,8 @@ def test_cli_optimize_refuses_other_config_in_same_dir(tmp_path, capsys):
         (
             {"progress": "yes"},
             TypeError,
-            "optimize: progress must be True, False or None, got 'yes'",
+            "optimize: progress must be a callable (iteration, loss) or None, "
+            "got 'yes'",
         ),
         ({"metrics_path": ""}, ValueError, "optimize: metrics_path is an empty path"),
     ],
@@ -333,7 +382,8 @@ def test_resume_with_another_optimizer_is_refused(tmp_path):
                 checkpoint_every=2,
             )
         assert str(info.value).startswith(
-            f"checkpoint {tmp_path}/iteration_000004.eqx was written by another optimizer or parameter structure "
+            f"checkpoint {tmp_path}/iteration_000004.eqx was written by another "
+            "optimizer or parameter structure "
             "(optimizer state ScaleByAdamState+EmptyState, this run's is "
         )
     with pytest.raises(
@@ -381,7 +431,8 @@ def test_unconverged_solve_in_the_loss_is_one_line_naming_the_iteration(tmp_path
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(
-        "iteration 1: the loss or its gradient failed: linear_solve (GMRES) did not converge: relative residual"
+        "iteration 1: the loss or its gradient failed: linear_solve (GMRES) did not "
+        "converge: relative residual"
     )
     assert message.endswith(
         f"(last good checkpoint kept: {tmp_path}/iteration_000001.eqx)"
@@ -403,12 +454,14 @@ def test_cli_unconverged_solve_exits_3_in_one_line(tmp_path, capsys, caplog):
         (
             "helmholtz_inclusion_inverse",
             small,
-            "linear_solve (BiCGStab) did not converge: relative residual ||b - A x|| / ||b|| reached ~",
+            "linear_solve (BiCGStab) did not converge: relative residual ||b - A x|| "
+            "/ ||b|| reached ~",
         ),
         (
             "steady_fit",
             [],
-            "steady_state did not converge after max_steps=3 iterations; the RMS residual ||R(y)|| reached ~",
+            "steady_state did not converge after max_steps=3 iterations; the RMS "
+            "residual ||R(y)|| reached ~",
         ),
     ):
         args = [
