@@ -6,15 +6,15 @@ import numpy as np
 import pydantic
 
 from diffsim.jobs import (
+    BuildContext,
     ConfigError,
     PhysicsConfig,
     Setup,
     TimeDependentScenario,
+    grid_from,
     register,
 )
 from diffsim.operators import Burgers, FourierSpectral
-
-from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
@@ -66,9 +66,10 @@ class BurgersShock(TimeDependentScenario):
                 "grid.upper", "the exact solution assumes a domain of length 2 pi"
             )
 
-    def build(self, config, physics, key):
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
         self.validate(config, physics)
-        grid = grid_from(config)
+        grid = ctx.grid
         (x,) = grid.coordinates
         op = Burgers(FourierSpectral(grid), nu=physics.nu)
         u0 = physics.amplitude * np.sin(x)

@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim.jobs import PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.jobs import (
+    BuildContext,
+    PhysicsConfig,
+    Setup,
+    TimeDependentScenario,
+    register,
+)
 from diffsim.operators import FourierSpectral, NavierStokesVorticity
 
-from ._common import grid_from, random_smooth_field
+from ._common import random_smooth_field
 
 
 class Physics(PhysicsConfig):
@@ -40,10 +46,11 @@ class DecayingTurbulence(TimeDependentScenario):
         "stepper": "etdrk4",
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        physics = ctx.physics
+        grid = ctx.grid
         op = NavierStokesVorticity(FourierSpectral(grid), nu=physics.nu)
         w0 = random_smooth_field(
-            key, grid, k_peak=physics.peak_wavenumber, rms=physics.vorticity_rms
+            ctx.key, grid, k_peak=physics.peak_wavenumber, rms=physics.vorticity_rms
         )
         return Setup(op, grid, w0[None])

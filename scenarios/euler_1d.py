@@ -8,6 +8,7 @@ import pydantic
 
 from diffsim.jobs import (
     EXPLICIT_STEPPERS,
+    BuildContext,
     PhysicsConfig,
     Setup,
     TimeDependentScenario,
@@ -15,7 +16,6 @@ from diffsim.jobs import (
 )
 from diffsim.operators.finite_volume import Outflow, ReflectingWall
 
-from ._common import grid_from
 from ._euler import EULER_DEFAULTS, EulerScheme, make_euler
 
 
@@ -47,8 +47,9 @@ class ShuOsher(TimeDependentScenario):
         "time": {"t_end": 1.8, "cfl": 0.5, "snapshots": 36},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
+        grid = ctx.grid
         (x,) = grid.coordinates
         post = x < -4.0
         rho = np.where(
@@ -88,8 +89,9 @@ class WoodwardColella(TimeDependentScenario):
         "time": {"t_end": 0.038, "cfl": 0.4, "snapshots": 38},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
+        grid = ctx.grid
         (x,) = grid.coordinates
         lo, hi = (
             grid.lower[0] + 0.1 * grid.lengths[0],

@@ -10,10 +10,12 @@ import pydantic
 
 from diffsim.jobs import (
     EXPLICIT_STEPPERS,
+    BuildContext,
     ConfigError,
     PhysicsConfig,
     Setup,
     TimeDependentScenario,
+    grid_from,
     register,
 )
 from diffsim.operators.finite_volume import (
@@ -24,7 +26,6 @@ from diffsim.operators.finite_volume import (
     Switch,
 )
 
-from ._common import grid_from
 from ._euler import (
     EULER_DEFAULTS,
     EulerScheme,
@@ -63,8 +64,9 @@ class IsentropicVortex(TimeDependentScenario):
         "time": {"t_end": 2.0, "cfl": 0.5, "snapshots": 10},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
+        grid = ctx.grid
         g, beta = physics.gamma, physics.strength
         (ux, uy), (cx, cy) = physics.velocity, physics.center
         lx, ly = grid.lengths
@@ -125,8 +127,9 @@ class RiemannProblem2D(TimeDependentScenario):
         "time": {"t_end": 0.3, "cfl": 0.5, "snapshots": 6},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
+        grid = ctx.grid
         X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
         east, north = X > physics.split[0], Y > physics.split[1]
         fields = np.zeros((4, *grid.cells))
@@ -184,9 +187,10 @@ class KelvinHelmholtz(TimeDependentScenario):
                 "grid.upper", "kelvin_helmholtz is set up on the unit square"
             )
 
-    def build(self, config, physics, key):
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
         self.validate(config, physics)
-        grid = grid_from(config)
+        grid = ctx.grid
         X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
         a = physics.layer_width
         # tanh profiles: band 0.25 < y < 0.75 is dense and moves right
@@ -262,8 +266,9 @@ class DoubleMachReflection(TimeDependentScenario):
         "time": {"t_end": 0.2, "cfl": 0.4, "snapshots": 4},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
+        grid = ctx.grid
         g, x0 = physics.gamma, physics.wall_start
         rho0, p0, rho1, u1, p1 = _post_shock_state(g, physics.mach)
         # the shock foot moves along x at mach / sin(60 deg): x0 + (y + 2 mach t) / sqrt(3)
@@ -329,8 +334,9 @@ class Explosion3D(TimeDependentScenario):
         "time": {"t_end": 0.25, "cfl": 0.4, "snapshots": 5},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
+        grid = ctx.grid
         # cell-averaged indicator of the sphere, so that the initial data are as round as the grid allows
         inside = gauss_cell_average(
             lambda x, y, z: (x**2 + y**2 + z**2 < physics.radius**2)[None].astype(

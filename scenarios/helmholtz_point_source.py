@@ -11,16 +11,17 @@ import pydantic
 from scipy.special import hankel1
 
 from diffsim.jobs import (
+    BuildContext,
     ConfigError,
     PhysicsConfig,
     SteadyResult,
     SteadyScenario,
+    grid_from,
     register,
 )
 from diffsim.operators.helmholtz import Helmholtz, point_source
 
 from . import helmholtz_common as hc
-from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
@@ -83,7 +84,8 @@ class _PointSource(SteadyScenario):
         _geometry(config, physics)
         hc.solver_config(config)
 
-    def solve(self, config, physics, key):
+    def solve(self, ctx: BuildContext) -> SteadyResult:
+        config, physics = ctx.config, ctx.physics
         grid, pml, position = _geometry(config, physics)
         omega = 2 * np.pi * physics.frequency
         k = omega / physics.c0

@@ -22,16 +22,17 @@ from scipy.special import (
 )
 
 from diffsim.jobs import (
+    BuildContext,
     ConfigError,
     PhysicsConfig,
     SteadyResult,
     SteadyScenario,
+    grid_from,
     register,
 )
 from diffsim.operators.helmholtz import Helmholtz
 
 from . import helmholtz_common as hc
-from ._common import grid_from
 
 
 class Inclusion(PhysicsConfig):
@@ -243,7 +244,8 @@ class _Scattering(SteadyScenario):
             )
         return grid, pml, centre, cls._direction(physics)
 
-    def solve(self, config, physics, key):
+    def solve(self, ctx: BuildContext) -> SteadyResult:
+        config, physics = ctx.config, ctx.physics
         grid, pml, centre, direction = self._geometry(config, physics)
         ndim = grid.ndim
         inc = physics.inclusion

@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim.jobs import PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.jobs import (
+    BuildContext,
+    PhysicsConfig,
+    Setup,
+    TimeDependentScenario,
+    register,
+)
 from diffsim.operators import FourierSpectral, KortewegDeVries
-
-from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
@@ -62,8 +66,9 @@ class KdVTwoSoliton(TimeDependentScenario):
         "stepper": "etdrk4",
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        physics = ctx.physics
+        grid = ctx.grid
         (x,) = grid.coordinates
         params = physics.model_dump()
         op = KortewegDeVries(FourierSpectral(grid))

@@ -6,15 +6,15 @@ import numpy as np
 import pydantic
 
 from diffsim.jobs import (
+    BuildContext,
     ConfigError,
     PhysicsConfig,
     Setup,
     TimeDependentScenario,
+    grid_from,
     register,
 )
 from diffsim.operators import FourierSpectral, NavierStokesVorticity
-
-from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
@@ -48,9 +48,10 @@ class TaylorGreen(TimeDependentScenario):
                 "grid.upper", "the exact solution needs the domain [0, 2 pi)^2"
             )
 
-    def build(self, config, physics, key):
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
         self.validate(config, physics)
-        grid = grid_from(config)
+        grid = ctx.grid
         X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
         k, nu = physics.wavenumber, physics.nu
         op = NavierStokesVorticity(FourierSpectral(grid), nu=nu)

@@ -3,9 +3,10 @@
 functions with known derivatives; the exit codes from the command line; and
 every optimization config in configs/ passing with default options."""
 
-import dataclasses
 import time
+import typing
 from pathlib import Path
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +20,7 @@ from diffsim._gradients import (
     gradcheck,
     pick_step,
 )
-from diffsim.jobs import OptimizationScenario, load_config
+from diffsim.jobs import AbstractInverseProblem, OptimizationScenario, load_config
 from diffsim.jobs.cli import build_parser, main
 from diffsim.jobs.gradcheck import EXIT_INCONCLUSIVE, run_gradcheck
 from diffsim.scenarios.burgers_inverse import BurgersInverse
@@ -178,22 +179,34 @@ def test_forward_mode_takes_one_jvp_per_direction():
 BURGERS_SMALL = ["grid.cells=[32]", "time.t_end=0.3", "physics.observation_every=5"]
 
 
-class WrongBurgers(BurgersInverse):
-    """The Burgers inversion with a gradient 10% too large (not registered)."""
+@typing.final
+class WrongGradient(AbstractInverseProblem):
+    """An inverse problem whose loss is `inner`'s with a gradient 10% too
+    large (a custom JVP)."""
 
-    def build_problem(self, config, physics, key):
-        problem = super().build_problem(config, physics, key)
+    params: Any
+    inner: AbstractInverseProblem
+    loss_label: ClassVar[str] = "loss"
 
+    def loss(self, params):
         @jax.custom_jvp
         def loss(params):
-            return problem.loss(params)
+            return self.inner.loss(params)
 
         @loss.defjvp
         def _(primals, tangents):
-            value, slope = jax.jvp(problem.loss, primals, tangents)
+            value, slope = jax.jvp(self.inner.loss, primals, tangents)
             return value, 1.1 * slope
 
-        return dataclasses.replace(problem, loss=loss)
+        return loss(params)
+
+
+class WrongBurgers(BurgersInverse):
+    """The Burgers inversion with a gradient 10% too large (not registered)."""
+
+    def build_problem(self, ctx):
+        problem = super().build_problem(ctx)
+        return WrongGradient(problem.params, problem)
 
 
 def test_cli_wrong_gradient_exits_1(capsys):

@@ -37,7 +37,7 @@ from .._gradients import (
 )
 from .config import RunConfig
 from .run import precision
-from .scenario import OptimizationScenario
+from .scenario import OptimizationScenario, build_problem
 
 EXIT_MISMATCH = 1
 #: Finite differences too noisy to judge the gradient (neither passed nor wrong).
@@ -182,9 +182,7 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
                         "solver": solver,
                     }
                 )
-                problems[adjoint] = scenario().build_problem(
-                    cfg, physics, jax.random.key(cfg.seed)
-                )
+                problems[adjoint] = build_problem(scenario, cfg, physics)
             return problems[adjoint]
 
         try:

@@ -15,11 +15,11 @@ from tqdm.auto import tqdm
 from .._errors import ConfigError
 from .._horizon import explosion, gradient_horizons, growth_rate
 from .._solve import solve
-from .config import ADJOINTS, STEPPERS, RunConfig
+from .config import RunConfig
 from .io import write_json
 from .plots import plot_horizon
 from .run import precision
-from .scenario import TimeDependentScenario, build_setup
+from .scenario import ADJOINTS, STEPPERS, TimeDependentScenario, build_setup
 
 EXIT_CONFIG = 2
 #: Default sweep: this many equally spaced horizons up to `time.t_end`.

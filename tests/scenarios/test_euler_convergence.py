@@ -1,12 +1,11 @@
 """Convergence of the finite-volume Euler solver against exact solutions."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import diffsim as ds
-from diffsim.jobs import load_config
+from diffsim.jobs import build_setup, load_config
 
 
 def _fitted_order(ns, errors):
@@ -15,7 +14,7 @@ def _fitted_order(ns, errors):
 
 def _final_state(config_path, overrides, num_steps=None, dt=None):
     config, physics, scenario = load_config(config_path, overrides)
-    setup = scenario().build(config, physics, jax.random.key(0))
+    setup = build_setup(scenario, config, physics)
     y0 = jnp.asarray(setup.initial)
     if dt is None:
         sol = ds.solve_cfl(
