@@ -5,7 +5,7 @@ in characteristic variables, HLLC, high-order average correction, periodic),
 SSP-RK3 with a fixed dt (CFL 0.5 on the initial state). Problem: the isentropic
 vortex (Shu 1998) advected across the periodic box `[-5, 5]^2`, built by
 `diffsim.jobs.load_config("configs/isentropic_vortex.yaml", overrides)` and
-`scenario().build(...)`: smooth but not trivial (every WENO weight and
+`ds.jobs.build_setup(...)`: smooth but not trivial (every WENO weight and
 characteristic projection is exercised, nothing is constant).
 
 Cases, each in its own subprocess (so that its peak RSS is its own):
@@ -285,7 +285,7 @@ def _child(case: dict) -> dict:
         config, physics, scenario = ds.jobs.load_config(
             ROOT / "configs" / "sod.yaml", [f"precision={ARGS.precision}"]
         )
-        setup = scenario().build(config, physics, jax.random.key(0))
+        setup = ds.jobs.build_setup(scenario, config, physics)
         y0 = jnp.asarray(setup.initial, dtype=jnp.result_type(float))
         t_end = config.time.t_end
 
@@ -317,7 +317,7 @@ def _child(case: dict) -> dict:
         ROOT / "configs" / "isentropic_vortex.yaml",
         [f"grid.cells=[{n},{n}]", f"precision={ARGS.precision}"],
     )
-    setup = scenario().build(config, physics, jax.random.key(0))
+    setup = ds.jobs.build_setup(scenario, config, physics)
     op = setup.operator
     y0 = jnp.asarray(setup.initial, dtype=jnp.result_type(float))
     dt = float(op.stable_dt(op.encode(y0), config.time.cfl))

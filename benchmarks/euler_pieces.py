@@ -55,7 +55,7 @@ def main():
     config, physics, scenario = ds.jobs.load_config(
         "configs/isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]"]
     )
-    setup = scenario().build(config, physics, jax.random.key(0))
+    setup = ds.jobs.build_setup(scenario, config, physics)
     op = setup.operator
     y = op.encode(jnp.asarray(setup.initial))
     ct = jax.random.normal(jax.random.key(1), y.shape)

@@ -115,7 +115,7 @@ def main():
     config, physics, scenario = ds.jobs.load_config(
         "configs/isentropic_vortex.yaml", [f"grid.cells=[{n},{n}]"]
     )
-    setup = scenario().build(config, physics, jax.random.key(0))
+    setup = ds.jobs.build_setup(scenario, config, physics)
     op = setup.operator
     f, params = op._rotated_face_flux()
     g, nv = op.reconstruction.num_ghost, 2 + op.grid.ndim

@@ -29,6 +29,7 @@ from .scenario import (
     SteadyScenario,
     TimeDependentScenario,
     build_setup,
+    solve_steady,
 )
 
 
@@ -164,7 +165,7 @@ def _run_steady(config, physics, scenario, out, plots):
     """A stationary problem: one solve, timed as a whole (`run_s` includes
     compilation, which the scenario may report separately as `compile_s`)."""
     t_start = time.perf_counter()
-    result = scenario().solve(config, physics, jax.random.key(config.seed))
+    result = solve_steady(scenario, config, physics)
     summary = {
         "scenario": scenario.name,
         "status": "ok",
