@@ -35,7 +35,8 @@ class EulerScheme(PhysicsConfig):
     )
     limiter: Literal["minmod", "van_leer", "mc"] | None = pydantic.Field(
         None,
-        description="MUSCL slope limiter: minmod (default with muscl), van_leer or mc; null for other reconstructions",
+        description="MUSCL slope limiter: minmod (default with muscl), van_leer or "
+        "mc; null for other reconstructions",
     )  # MUSCL only; default minmod
     # WENO only: the weights' epsilon (default: the reconstruction's, 1e-6)
     weno_eps: float | None = pydantic.Field(
@@ -60,7 +61,8 @@ class EulerScheme(PhysicsConfig):
     # high-order average <-> point-value conversion; default: on above second order
     average_correction: bool | None = pydantic.Field(
         None,
-        description="convert cell averages to point values at high order (null: on above second order)",
+        description="convert cell averages to point values at high order (null: on "
+        "above second order)",
     )
 
     @pydantic.model_validator(mode="after")
@@ -70,12 +72,14 @@ class EulerScheme(PhysicsConfig):
         if self.reconstruction != "muscl" and self.limiter is not None:
             raise KeyedError(
                 "limiter",
-                f"applies to reconstruction=muscl only, not {self.reconstruction} (set scheme.limiter to null)",
+                f"applies to reconstruction=muscl only, not {self.reconstruction} "
+                "(set scheme.limiter to null)",
             )
         if self.weno_eps is not None and not self.reconstruction.startswith("weno"):
             raise KeyedError(
                 "weno_eps",
-                f"applies to WENO reconstructions only, not {self.reconstruction} (set scheme.weno_eps to null)",
+                f"applies to WENO reconstructions only, not {self.reconstruction} "
+                "(set scheme.weno_eps to null)",
             )
         return self
 

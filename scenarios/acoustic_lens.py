@@ -2,10 +2,11 @@
 a plane wave focuses at a target point.
 
 The forward model is the Helmholtz equation with a PML, solved by
-preconditioned BiCGStab (`diffsim.solve_helmholtz`); the gradient of the focal intensity with respect to the
-whole sound-speed map costs one adjoint solve (implicit differentiation of
-the linear solve). The sound speed in the lens is kept within
-`[c_min, c_max]` by a sigmoid of the unconstrained parameters.
+preconditioned BiCGStab (`diffsim.solve_helmholtz`); the gradient of the
+focal intensity with respect to the whole sound-speed map costs one adjoint
+solve (implicit differentiation of the linear solve). The sound speed in the
+lens is kept within `[c_min, c_max]` by a sigmoid of the unconstrained
+parameters.
 """
 
 from __future__ import annotations
@@ -98,12 +99,14 @@ class Physics(PhysicsConfig):
         if not self.c_min < self.c0:
             raise KeyedError(
                 "c_min",
-                f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = {self.c0:g} m/s",
+                f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = "
+                f"{self.c0:g} m/s",
             )
         if not self.c0 < self.c_max:
             raise KeyedError(
                 "c_max",
-                f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = {self.c0:g} m/s",
+                f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = "
+                f"{self.c0:g} m/s",
             )
         return self
 
@@ -168,7 +171,8 @@ class Lens(eqx.Module):
         return self.solve(params)
 
     def focal_pressure(self, pressure):
-        """`p(target)` by band-limited interpolation (a smooth function of the field)."""
+        """`p(target)` by band-limited interpolation (a smooth function of the
+        field)."""
         return jnp.sum(self.probe * pressure)
 
     def intensity(self, params):
@@ -240,7 +244,8 @@ def _geometry(config, physics):
         if not (x0 < point[0] < x1 and y0 < point[1] < y1):
             raise ConfigError(
                 key,
-                f"must lie inside the PML-free region x in ({x0:.4g}, {x1:.4g}), y in ({y0:.4g}, {y1:.4g}) m",
+                f"must lie inside the PML-free region x in ({x0:.4g}, {x1:.4g}), y "
+                f"in ({y0:.4g}, {y1:.4g}) m",
             )
 
     lens = physics.lens
@@ -361,7 +366,10 @@ def _decorate(problem: Lens):
 @register
 class AcousticLens(SteadyScenario, OptimizationScenario):
     name = "acoustic_lens"
-    description = "design the sound speed of a lens (bounded by a sigmoid) to focus a 1 MHz plane wave at a target; Helmholtz adjoint"
+    description = (
+        "design the sound speed of a lens (bounded by a sigmoid) to "
+        "focus a 1 MHz plane wave at a target; Helmholtz adjoint"
+    )
     ndim = 2
     Physics = Physics
     Solver = hc.SolverConfig
@@ -424,7 +432,11 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
         )
 
         def plot(out):
-            title = f"acoustic lens, initial design ({physics.initial}), f = {physics.frequency / 1e6:g} MHz ({hc.discretization_name(config)})"
+            title = (
+                f"acoustic lens, initial design ({physics.initial}), f = "
+                f"{physics.frequency / 1e6:g} MHz "
+                f"({hc.discretization_name(config)})"
+            )
             return hc.plot_pressure_and_speed(
                 problem.grid,
                 pressure,
@@ -487,7 +499,8 @@ def _plot_design(problem: Lens, initial, final, out: Path) -> list[Path]:
     axes[0].legend(loc="lower left", fontsize=7, framealpha=0.7)
     fig.colorbar(image, ax=axes, label=r"$|p|$ (Pa per unit source)", shrink=0.9)
     fig.suptitle(
-        f"acoustic lens at {ph.frequency / 1e6:g} MHz: focal intensity gain {i1 / i0:.1f}x ({problem.discretization})"
+        f"acoustic lens at {ph.frequency / 1e6:g} MHz: focal intensity gain "
+        f"{i1 / i0:.1f}x ({problem.discretization})"
     )
     paths = [hc.save(fig, out / "pressure_before_after.png")]
 
@@ -526,7 +539,8 @@ def _plot_design(problem: Lens, initial, final, out: Path) -> list[Path]:
         shrink=0.9,
     )
     fig.suptitle(
-        f"acoustic lens: optimized sound speed at {ph.frequency / 1e6:g} MHz (source line, lens, target +)"
+        f"acoustic lens: optimized sound speed at {ph.frequency / 1e6:g} MHz (source "
+        "line, lens, target +)"
     )
     paths.append(hc.save(fig, out / "sound_speed_optimized.png"))
 

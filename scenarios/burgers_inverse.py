@@ -183,7 +183,10 @@ class BurgersInitialCondition(AbstractInverseProblem):
 @register
 class BurgersInverse(TimeDependentScenario, OptimizationScenario):
     name = "burgers_inverse"
-    description = "recover a Burgers initial condition from sparse noisy sensor data (4D-Var, reverse mode through the rollout)"
+    description = (
+        "recover a Burgers initial condition from sparse noisy sensor "
+        "data (4D-Var, reverse mode through the rollout)"
+    )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics

@@ -1,4 +1,5 @@
-"""Viscous Burgers shock formation from a sine wave, with the exact Cole-Hopf solution."""
+"""Viscous Burgers shock formation from a sine wave, with the exact Cole-Hopf
+solution."""
 
 from __future__ import annotations
 
@@ -49,7 +50,10 @@ def cole_hopf_sine(x, t, nu, amplitude):
 @register
 class BurgersShock(TimeDependentScenario):
     name = "burgers_shock"
-    description = "viscous Burgers u_t + u u_x = nu u_xx from A sin(x): a shock forms at t = 1/A (exact Cole-Hopf solution)"
+    description = (
+        "viscous Burgers u_t + u u_x = nu u_xx from A sin(x): a shock "
+        "forms at t = 1/A (exact Cole-Hopf solution)"
+    )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics

@@ -22,7 +22,8 @@ class Physics(PhysicsConfig):
     peak_wavenumber: pydantic.PositiveFloat = pydantic.Field(
         8.0,
         ge=0.5,
-        description="wavenumber of the initial spectrum's peak, in units of the fundamental 2 pi / L (>= 0.5: below it the spectrum vanishes)",
+        description="wavenumber of the initial spectrum's peak, in units of the "
+        "fundamental 2 pi / L (>= 0.5: below it the spectrum vanishes)",
     )
     vorticity_rms: pydantic.PositiveFloat = pydantic.Field(
         5.0, description="RMS of the initial vorticity"
@@ -32,7 +33,10 @@ class Physics(PhysicsConfig):
 @register
 class DecayingTurbulence(TimeDependentScenario):
     name = "decaying_turbulence"
-    description = "2D Navier-Stokes, random vorticity peaked at k0 = 8: vortex merging and an inverse energy cascade"
+    description = (
+        "2D Navier-Stokes, random vorticity peaked at k0 = 8: vortex "
+        "merging and an inverse energy cascade"
+    )
     ndim = 2
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics

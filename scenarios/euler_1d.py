@@ -35,7 +35,10 @@ class ShuOsherPhysics(PhysicsConfig):
 @register
 class ShuOsher(TimeDependentScenario):
     name = "shu_osher"
-    description = "Shu-Osher (1989): a Mach 3 shock runs into an entropy wave rho = 1 + 0.2 sin(5x)"
+    description = (
+        "Shu-Osher (1989): a Mach 3 shock runs into an entropy wave "
+        "rho = 1 + 0.2 sin(5x)"
+    )
     ndim = 1
     channels = 3  # density, momenta, energy
     steppers = EXPLICIT_STEPPERS
@@ -76,7 +79,10 @@ class BlastPhysics(PhysicsConfig):
 @register
 class WoodwardColella(TimeDependentScenario):
     name = "woodward_colella"
-    description = "Woodward-Colella (1984) interacting blast waves between reflecting walls, t = 0.038"
+    description = (
+        "Woodward-Colella (1984) interacting blast waves between "
+        "reflecting walls, t = 0.038"
+    )
     ndim = 1
     channels = 3  # density, momenta, energy
     steppers = EXPLICIT_STEPPERS

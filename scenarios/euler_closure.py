@@ -90,7 +90,8 @@ class Physics(PhysicsConfig):
     )
     form: Literal["flux", "jump"] = pydantic.Field(
         "flux",
-        description="network output: a flux correction (flux) or jump coefficients (jump)",
+        description="network output: a flux correction (flux) or jump coefficients "
+        "(jump)",
     )
 
     @pydantic.field_validator("density", "pressure", "velocity")
@@ -319,7 +320,10 @@ class ClosureTraining(AbstractInverseProblem):
 @register
 class EulerClosure(OptimizationScenario):
     name = "euler_closure"
-    description = "neural flux closure: a 64-cell Euler solver trained to track 16x finer shock tubes (NeuralFlux)"
+    description = (
+        "neural flux closure: a 64-cell Euler solver trained to track "
+        "16x finer shock tubes (NeuralFlux)"
+    )
     ndim = 1
     steppers = EXPLICIT_STEPPERS
     Physics = Physics

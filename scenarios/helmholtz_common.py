@@ -109,7 +109,8 @@ class SolverConfig(PhysicsConfig):
 #: The Helmholtz scenarios' only adjoint, whatever the config says otherwise
 #: (`OptimizationScenario.adjoints`): the solves are differentiated implicitly.
 HELMHOLTZ_ADJOINTS = {
-    "implicit": "implicit differentiation of each Helmholtz linear solve (lineax; one adjoint Krylov solve with the transposed operator)"
+    "implicit": "implicit differentiation of each Helmholtz linear solve (lineax; "
+    "one adjoint Krylov solve with the transposed operator)"
 }
 
 #: `solver.rtol` for `diffsim gradcheck`: relative residual 1e-12 costs about
@@ -131,19 +132,23 @@ def solver_config(config) -> SolverConfig:
     if config.precision == "float32" and sc.rtol < FLOAT32_MIN_RTOL:
         raise ConfigError(
             "solver.rtol",
-            f"{sc.rtol:g} is below what float32 can reach for this operator (about 1e-5: round-off of the "
-            f"operator itself); use precision=float64 or solver.rtol >= {FLOAT32_MIN_RTOL:g}",
+            f"{sc.rtol:g} is below what float32 can reach for this operator (about "
+            "1e-5: round-off of the "
+            "operator itself); use precision=float64 or solver.rtol >= "
+            f"{FLOAT32_MIN_RTOL:g}",
         )
     if sc.rtol < FLOAT64_MIN_RTOL:
         raise ConfigError(
             "solver.rtol",
-            f"{sc.rtol:g} is below what float64 can reach (round-off of the residual itself); use solver.rtol >= {FLOAT64_MIN_RTOL:g}",
+            f"{sc.rtol:g} is below what float64 can reach (round-off of the residual "
+            f"itself); use solver.rtol >= {FLOAT64_MIN_RTOL:g}",
         )
     return sc
 
 
 def discretization_from(config, grid: Grid):
-    """`discretization: fourier` (default) or `finite_difference` with `fd_order` (default 4)."""
+    """`discretization: fourier` (default) or `finite_difference` with
+    `fd_order` (default 4)."""
     if config.discretization in (None, "fourier"):
         return FourierSpectral(grid)
     return FiniteDifference(grid, config.fd_order or 4)
@@ -163,9 +168,10 @@ def check_pml(grid: Grid, pml: PML) -> None:
 
 
 def solve(op: Helmholtz, source, solver_config: SolverConfig):
-    """Solve `H p = -source` (`diffsim.solve_helmholtz`). Returns the solution and timings (the first
-    call compiles; `compile_s` is the lowering + compilation time). A solve
-    that misses its tolerance is a `RunError` naming the residual reached."""
+    """Solve `H p = -source` (`diffsim.solve_helmholtz`). Returns the
+    solution and timings (the first call compiles; `compile_s` is the
+    lowering + compilation time). A solve that misses its tolerance is a
+    `RunError` naming the residual reached."""
     solver = solver_config.build()
 
     def run(op, source):
@@ -191,8 +197,10 @@ def solve(op: Helmholtz, source, solver_config: SolverConfig):
             else "solver.max_steps reached"
         )
         raise RunError(
-            f"solver: {solver_config.method} stopped after {int(sol.num_steps)} iterations ({why}) at relative "
-            f"residual {float(sol.relative_residual):.3e} > solver.rtol = {solver_config.rtol:g}; "
+            f"solver: {solver_config.method} stopped after {int(sol.num_steps)} "
+            f"iterations ({why}) at relative "
+            f"residual {float(sol.relative_residual):.3e} > solver.rtol = "
+            f"{solver_config.rtol:g}; "
             "raise solver.max_steps, or use the born preconditioner"
         )
     return sol, {"compile_s": t1 - t0, "solve_s": t2 - t1}

@@ -121,11 +121,13 @@ class Physics(PhysicsConfig):
     )
     roi_radius: pydantic.PositiveFloat = pydantic.Field(
         2.4e-3,
-        description="radius of the region of interest, where the sound speed is recovered (m)",
+        description="radius of the region of interest, where the sound speed is "
+        "recovered (m)",
     )
     noise: pydantic.NonNegativeFloat = pydantic.Field(
         0.01,
-        description="complex noise standard deviation, relative to the RMS of the scattered data",
+        description="complex noise standard deviation, relative to the RMS of the "
+        "scattered data",
     )
     regularization: Regularization = pydantic.Field(
         default_factory=Regularization, description="the penalty"
@@ -139,18 +141,21 @@ class Physics(PhysicsConfig):
         if not self.c_min < self.c0:
             raise KeyedError(
                 "c_min",
-                f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = {self.c0:g} m/s",
+                f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = "
+                f"{self.c0:g} m/s",
             )
         if not self.c0 < self.c_max:
             raise KeyedError(
                 "c_max",
-                f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = {self.c0:g} m/s",
+                f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = "
+                f"{self.c0:g} m/s",
             )
         for i, inc in enumerate(self.inclusions):
             if not self.c_min < inc.sound_speed < self.c_max:
                 raise KeyedError(
                     f"inclusions.{i}.sound_speed",
-                    f"{inc.sound_speed:g} m/s lies outside (c_min, c_max) = ({self.c_min:g}, {self.c_max:g})",
+                    f"{inc.sound_speed:g} m/s lies outside (c_min, c_max) = "
+                    f"({self.c_min:g}, {self.c_max:g})",
                 )
         if not self.roi_radius < min(self.source_radius, self.receiver_radius):
             raise KeyedError(
@@ -273,7 +278,8 @@ def _geometry(config, physics: Physics):
     if outer >= half:
         raise ConfigError(
             "physics.source_radius",
-            f"the source and receiver rings (radius {outer:g} m) must fit inside the PML-free region (half-width {half:.4g} m)",
+            f"the source and receiver rings (radius {outer:g} m) must fit inside the "
+            f"PML-free region (half-width {half:.4g} m)",
         )
     for i, inc in enumerate(physics.inclusions):
         if len(inc.centre) != 2:
@@ -284,7 +290,8 @@ def _geometry(config, physics: Physics):
         if np.hypot(*inc.centre) + inc.radius > physics.roi_radius:
             raise ConfigError(
                 f"physics.inclusions.{i}",
-                f"the inclusion must lie inside the region of interest (radius {physics.roi_radius:g} m)",
+                "the inclusion must lie inside the region of interest (radius "
+                f"{physics.roi_radius:g} m)",
             )
     x, y = (np.asarray(c) for c in grid.coordinates)
     inside = x[:, None] ** 2 + y[None, :] ** 2 <= physics.roi_radius**2
@@ -436,7 +443,11 @@ class InclusionInversion(AbstractInverseProblem):
 @register
 class HelmholtzInclusionInverse(OptimizationScenario):
     name = "helmholtz_inclusion_inverse"
-    description = "recover a sound-speed inclusion map from multi-source Helmholtz boundary data (vmapped solves, implicit adjoint, bounds + TV)"
+    description = (
+        "recover a sound-speed inclusion map from multi-source "
+        "Helmholtz boundary data (vmapped solves, implicit adjoint, "
+        "bounds + TV)"
+    )
     ndim = 2
     Physics = Physics
     Solver = hc.SolverConfig
@@ -462,7 +473,8 @@ class HelmholtzInclusionInverse(OptimizationScenario):
         if config.adjoint != "implicit":
             raise ConfigError(
                 "adjoint",
-                "the Helmholtz solves are differentiated implicitly (one adjoint solve per source): use implicit",
+                "the Helmholtz solves are differentiated implicitly (one adjoint "
+                "solve per source): use implicit",
             )
         _geometry(config, physics)
         hc.solver_config(config)

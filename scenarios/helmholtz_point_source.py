@@ -116,7 +116,8 @@ class _PointSource(SteadyScenario):
             **hc.solver_summary(sol, timings, solver_config),
             "discretization": hc.discretization_name(config),
             "errors": errors,
-            "error_region": f"outside the PML and more than {physics.exclude_radius:g} cells from the source",
+            "error_region": "outside the PML and more than "
+            f"{physics.exclude_radius:g} cells from the source",
         }
         fields = hc.pressure_dataset(
             grid,
@@ -139,7 +140,10 @@ class _PointSource(SteadyScenario):
                     label="source",
                 )
 
-            title = f"point source, f = {physics.frequency / 1e6:g} MHz, c0 = {physics.c0:g} m/s ({hc.discretization_name(config)})"
+            title = (
+                f"point source, f = {physics.frequency / 1e6:g} MHz, c0 = "
+                f"{physics.c0:g} m/s ({hc.discretization_name(config)})"
+            )
             paths = hc.plot_pressure_and_speed(
                 grid, pressure, physics.c0, pml, out, title, decorate=mark
             )
@@ -206,7 +210,8 @@ def _plot_comparison(
     )
     hc.draw_pml(b, grid, pml)
     b.set_title(
-        f"error (L2 relative {errors['l2_relative']:.2e}; source neighbourhood and PML masked)"
+        f"error (L2 relative {errors['l2_relative']:.2e}; source neighbourhood and "
+        "PML masked)"
     )
     fig.suptitle(title)
     return hc.save(fig, Path(out) / "comparison.png")
@@ -215,7 +220,10 @@ def _plot_comparison(
 @register
 class HelmholtzPointSource(_PointSource):
     name = "helmholtz_point_source"
-    description = "2D point source in water at 1 MHz against the exact (i/4) H0(kr); Helmholtz with PML, preconditioned GMRES"
+    description = (
+        "2D point source in water at 1 MHz against the exact (i/4) "
+        "H0(kr); Helmholtz with PML, preconditioned GMRES"
+    )
     ndim = 2
     defaults = {
         "grid": {
@@ -230,7 +238,10 @@ class HelmholtzPointSource(_PointSource):
 @register
 class HelmholtzPointSource3D(_PointSource):
     name = "helmholtz_point_source_3d"
-    description = "3D point source in water at 1 MHz against the exact e^{ikr}/(4 pi r); Helmholtz with PML"
+    description = (
+        "3D point source in water at 1 MHz against the exact "
+        "e^{ikr}/(4 pi r); Helmholtz with PML"
+    )
     ndim = 3
     defaults = {
         "grid": {"cells": [64, 64, 64], "lower": [-3.2e-3] * 3, "upper": [3.2e-3] * 3},

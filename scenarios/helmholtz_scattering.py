@@ -315,7 +315,8 @@ class _Scattering(SteadyScenario):
         )
         shape = "cylinder" if ndim == 2 else "sphere"
         title = (
-            f"plane wave on a {shape} (c = {inc.sound_speed:g} m/s, r = {inc.radius * hc.MM:g} mm, ka = {k0 * inc.radius:.1f}), "
+            f"plane wave on a {shape} (c = {inc.sound_speed:g} m/s, r = "
+            f"{inc.radius * hc.MM:g} mm, ka = {k0 * inc.radius:.1f}), "
             f"f = {physics.frequency / 1e6:g} MHz ({hc.discretization_name(config)})"
         )
 
@@ -366,7 +367,8 @@ class _Scattering(SteadyScenario):
                 label="|p_exact| (Pa)",
             )
             a.set_title(
-                f"exact {'Bessel' if ndim == 2 else 'spherical-Bessel (Mie)'} series, |p|{cut}"
+                f"exact {'Bessel' if ndim == 2 else 'spherical-Bessel (Mie)'} "
+                f"series, |p|{cut}"
             )
             err = np.where(measured, np.abs(pressure - exact) / scale, np.nan)
             shown = hc.mid_plane(grid, err)
@@ -393,7 +395,11 @@ class _Scattering(SteadyScenario):
 @register
 class HelmholtzScattering(_Scattering):
     name = "helmholtz_scattering"
-    description = "plane wave on a penetrable circular cylinder at 1 MHz in water against the exact Bessel series; scattered-field Helmholtz with PML"
+    description = (
+        "plane wave on a penetrable circular cylinder at 1 MHz in "
+        "water against the exact Bessel series; scattered-field "
+        "Helmholtz with PML"
+    )
     ndim = 2
     Physics = Physics
     defaults = {
@@ -426,7 +432,11 @@ class HelmholtzScattering(_Scattering):
 @register
 class HelmholtzScattering3D(_Scattering):
     name = "helmholtz_scattering_3d"
-    description = "plane wave on a penetrable sphere at 1 MHz in water against the exact spherical-Bessel (Mie) series; scattered-field Helmholtz with PML"
+    description = (
+        "plane wave on a penetrable sphere at 1 MHz in water against "
+        "the exact spherical-Bessel (Mie) series; scattered-field "
+        "Helmholtz with PML"
+    )
     ndim = 3
     Physics = Physics3D
     defaults = {

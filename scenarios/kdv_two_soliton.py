@@ -56,7 +56,10 @@ def two_soliton(x, t, kappa1, kappa2, x1, x2):
 @register
 class KdVTwoSoliton(TimeDependentScenario):
     name = "kdv_two_soliton"
-    description = "KdV u_t + 6 u u_x + u_xxx = 0: a fast soliton overtakes a slow one (exact Hirota solution)"
+    description = (
+        "KdV u_t + 6 u u_x + u_xxx = 0: a fast soliton overtakes a "
+        "slow one (exact Hirota solution)"
+    )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics

@@ -38,7 +38,10 @@ class Physics(PhysicsConfig):
 @register
 class KolmogorovFlow(TimeDependentScenario):
     name = "kolmogorov_flow"
-    description = "2D Navier-Stokes with Kolmogorov forcing sin(4y), nu = 1/Re (Chandler & Kerswell 2013): transition to turbulence"
+    description = (
+        "2D Navier-Stokes with Kolmogorov forcing sin(4y), nu = 1/Re "
+        "(Chandler & Kerswell 2013): transition to turbulence"
+    )
     ndim = 2
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics

@@ -26,14 +26,18 @@ class Physics(PhysicsConfig):
     )
     initial: Literal["kassam_trefethen", "random"] = pydantic.Field(
         "kassam_trefethen",
-        description="initial data: kassam_trefethen (cos(x/16)(1 + sin(x/16))) or random",
+        description="initial data: kassam_trefethen (cos(x/16)(1 + sin(x/16))) or "
+        "random",
     )
 
 
 @register
 class KSChaos(TimeDependentScenario):
     name = "ks_chaos"
-    description = "Kuramoto-Sivashinsky u_t + u u_x + u_xx + u_xxxx = 0 on [0, 32 pi): spatio-temporal chaos"
+    description = (
+        "Kuramoto-Sivashinsky u_t + u u_x + u_xx + u_xxxx = 0 on [0, "
+        "32 pi): spatio-temporal chaos"
+    )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics

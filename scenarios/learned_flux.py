@@ -54,7 +54,8 @@ class Physics(PhysicsConfig):
     k_peak: pydantic.PositiveFloat = pydantic.Field(
         1.5,
         ge=0.5,
-        description="peak wavenumber of the initial states, in units of the fundamental 2 pi / L (>= 0.5)",
+        description="peak wavenumber of the initial states, in units of the "
+        "fundamental 2 pi / L (>= 0.5)",
     )
     width: pydantic.PositiveInt = pydantic.Field(
         32, description="hidden units per layer of the potential network"
@@ -213,7 +214,11 @@ class LearnedFluxProblem(AbstractInverseProblem):
 @register
 class LearnedFlux(OptimizationScenario):
     name = "learned_flux"
-    description = "learn the flux F = dPhi/du of a scalar conservation law (MLP potential) from Burgers rollouts: second-order AD through the rollout"
+    description = (
+        "learn the flux F = dPhi/du of a scalar conservation law (MLP "
+        "potential) from Burgers rollouts: second-order AD through the "
+        "rollout"
+    )
     ndim = 1
     steppers = EXPLICIT_STEPPERS
     Physics = Physics

@@ -160,7 +160,8 @@ def parameter_errors(estimate: dict, truth: dict) -> dict:
 
 
 def interpolation_matrix(grid: Grid, positions) -> np.ndarray:
-    """`(sensors, cells)`: linear interpolation between cell centres (clamped at the ends)."""
+    """`(sensors, cells)`: linear interpolation between cell centres (clamped
+    at the ends)."""
     x = np.asarray(grid.coordinates[0])
     rows = np.zeros((len(positions), x.size))
     for i, s in enumerate(positions):
@@ -345,7 +346,11 @@ class ShockTubeFit(AbstractInverseProblem):
 @register
 class ShockTubeInverse(OptimizationScenario):
     name = "shock_tube_inverse"
-    description = "estimate gamma and the left/right states of a shock tube from noisy pressure traces at a few sensors (FV Euler, checkpointed reverse mode)"
+    description = (
+        "estimate gamma and the left/right states of a shock tube from "
+        "noisy pressure traces at a few sensors (FV Euler, "
+        "checkpointed reverse mode)"
+    )
     ndim = 1
     steppers = EXPLICIT_STEPPERS
     Physics = Physics
@@ -378,7 +383,8 @@ class ShockTubeInverse(OptimizationScenario):
         if config.time is None or config.time.dt is None:
             raise ConfigError(
                 "time.dt",
-                "the shock-tube inversion steps with a fixed time.dt (set time.cfl to null)",
+                "the shock-tube inversion steps with a fixed time.dt (set time.cfl "
+                "to null)",
             )
         if not lo < physics.interface < hi:
             raise ConfigError(
@@ -401,8 +407,10 @@ class ShockTubeInverse(OptimizationScenario):
             if speed * dt / grid.spacing[0] > 0.8:
                 raise ConfigError(
                     "time.dt",
-                    f"{dt:g} gives CFL {speed * dt / grid.spacing[0]:.2f} > 0.8 for the states of {which} "
-                    f"(fastest signal ~{speed:.3g}); use time.dt <= {0.5 * grid.spacing[0] / speed:.3g}",
+                    f"{dt:g} gives CFL {speed * dt / grid.spacing[0]:.2f} > 0.8 for "
+                    f"the states of {which} "
+                    f"(fastest signal ~{speed:.3g}); use time.dt <= "
+                    f"{0.5 * grid.spacing[0] / speed:.3g}",
                 )
 
     def build_problem(self, ctx: BuildContext) -> ShockTubeFit:
@@ -515,7 +523,8 @@ def _plot(
     table.scale(1.0, 1.5)
     ax.set_title("parameters (σ: linearised noise uncertainty)", fontsize=10)
     fig.suptitle(
-        f"shock-tube inversion: {len(sensors)} pressure sensors, {len(times)} samples each, noise {noise:g}"
+        f"shock-tube inversion: {len(sensors)} pressure sensors, {len(times)} "
+        f"samples each, noise {noise:g}"
     )
     path = out / "traces.png"
     ds.save_figure(fig, path, dpi=130)

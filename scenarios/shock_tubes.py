@@ -77,7 +77,10 @@ class _ShockTube(TimeDependentScenario):
 @register
 class Sod(_ShockTube):
     name = "sod"
-    description = "Sod shock tube (Toro test 1): rarefaction, contact, shock; exact Riemann solution"
+    description = (
+        "Sod shock tube (Toro test 1): rarefaction, contact, shock; "
+        "exact Riemann solution"
+    )
     Physics = ShockTubePhysics
     defaults = {
         **EULER_DEFAULTS,

@@ -235,15 +235,21 @@ class SteadyForcingFit(AbstractInverseProblem):
 @register
 class SteadyFit(OptimizationScenario):
     name = "steady_fit"
-    description = "recover the forcing of a steady damped Burgers flow from noisy sensors (Newton-Krylov, implicit adjoint)"
+    description = (
+        "recover the forcing of a steady damped Burgers flow from "
+        "noisy sensors (Newton-Krylov, implicit adjoint)"
+    )
     ndim = 1
     Physics = Physics
     Solver = Solver
     #: `diffsim gradcheck --all-modes` compares both in reverse mode and the
     #: implicit one in forward mode (unrolled optimistix loops are reverse only).
     adjoints = {
-        "implicit": "implicit function theorem at the Newton-Krylov steady state (optimistix ImplicitAdjoint; one adjoint GMRES solve to solver.rtol)",
-        "checkpoint": "reverse mode through the Newton iterations (optimistix RecursiveCheckpointAdjoint)",
+        "implicit": "implicit function theorem at the Newton-Krylov steady state "
+        "(optimistix ImplicitAdjoint; one adjoint GMRES solve to "
+        "solver.rtol)",
+        "checkpoint": "reverse mode through the Newton iterations (optimistix "
+        "RecursiveCheckpointAdjoint)",
     }
     #: The adjoint GMRES solve's tolerance for `diffsim gradcheck` (the Newton
     #: iteration itself stops at 1e-11 in float64).
@@ -269,17 +275,20 @@ class SteadyFit(OptimizationScenario):
         if 3 * physics.modes > n:
             raise ds.jobs.ConfigError(
                 "physics.modes",
-                f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved after de-aliasing",
+                f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved "
+                "after de-aliasing",
             )
         if config.adjoint not in cls.adjoints:
             raise ds.jobs.ConfigError(
                 "adjoint",
-                "steady_fit differentiates a steady state: implicit, or checkpoint (through the Newton iterations)",
+                "steady_fit differentiates a steady state: implicit, or checkpoint "
+                "(through the Newton iterations)",
             )
         if config.adjoint_memory_budget is not None:
             raise ds.jobs.ConfigError(
                 "adjoint_memory_budget",
-                "steady_fit has no time loop to checkpoint (its adjoints run through the Newton solve); remove the key",
+                "steady_fit has no time loop to checkpoint (its adjoints run through "
+                "the Newton solve); remove the key",
             )
 
     def build_problem(self, ctx: BuildContext) -> SteadyForcingFit:

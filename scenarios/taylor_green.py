@@ -1,4 +1,5 @@
-"""2D Taylor-Green vortex: an exact, purely viscously decaying Navier-Stokes solution."""
+"""2D Taylor-Green vortex: an exact, purely viscously decaying Navier-Stokes
+solution."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ class Physics(PhysicsConfig):
 @register
 class TaylorGreen(TimeDependentScenario):
     name = "taylor_green"
-    description = "2D Taylor-Green vortex, w = 2k cos(kx) cos(ky) exp(-2 nu k^2 t): exact viscous decay"
+    description = (
+        "2D Taylor-Green vortex, w = 2k cos(kx) cos(ky) exp(-2 nu k^2 "
+        "t): exact viscous decay"
+    )
     ndim = 2
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics

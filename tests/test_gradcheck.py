@@ -67,9 +67,9 @@ def test_correct_gradient_passes_with_a_small_noise_floor():
     for r in rows:
         assert r["verdict"] == PASSED and not r["kink"]
         assert r["relative_error"] < 1e-9 and r["noise_floor"] < 1e-9
-        assert (
-            r["eps"] in (1e-4, 1e-5)
-        )  # best steps for a double-precision loss: truncation ~ h^2, round-off ~ 1e-16 / h
+        # best steps for a double-precision loss: truncation ~ h^2, round-off
+        # ~ 1e-16 / h
+        assert r["eps"] in (1e-4, 1e-5)
 
 
 def test_noise_floor_bounds_the_true_error_and_moves_the_step():
@@ -217,8 +217,8 @@ def test_cli_wrong_gradient_exits_1(capsys):
     assert run_gradcheck(args, config, physics, WrongBurgers) == 1
     out = capsys.readouterr().out
     assert (
-        "gradcheck: GRADIENT WRONG: checkpoint/reverse along direction 0 differs from the finite differences by 9.1e-02"
-        in out
+        "gradcheck: GRADIENT WRONG: checkpoint/reverse along direction 0 differs "
+        "from the finite differences by 9.1e-02" in out
     )
     assert "iterative solves: none in this loss" in out
 
@@ -236,7 +236,8 @@ LENS_SMALL = [
 
 
 def test_cli_noisy_solves_exit_inconclusive(capsys):
-    """The lens with its solves stopped at 1e-4: finite differences cannot judge (exit 5, not 1)."""
+    """The lens with its solves stopped at 1e-4: finite differences cannot
+    judge (exit 5, not 1)."""
     code = main(
         [
             "gradcheck",
@@ -261,8 +262,8 @@ def test_cli_noisy_solves_exit_inconclusive(capsys):
         in captured.out
     )
     assert (
-        "gradcheck: INCONCLUSIVE: the finite differences are too noisy to judge the gradient"
-        in captured.out
+        "gradcheck: INCONCLUSIVE: the finite differences are too noisy to judge the "
+        "gradient" in captured.out
     )
     assert (
         "[7/7] direction 0, L(p - 1e-03 v)" in captured.err
@@ -305,7 +306,8 @@ def test_cli_unconverged_solve_is_one_line_exit_3(capsys):
     )
     err = capsys.readouterr().err
     assert err.startswith(
-        "diffsim: gradcheck: evaluating the loss failed (iterative solves at solver.rtol = 1e-12; see "
+        "diffsim: gradcheck: evaluating the loss failed (iterative solves at "
+        "solver.rtol = 1e-12; see "
         "--solver-rtol): linear_solve (BiCGStab) did not converge"
     ), err
     assert len(err.strip().splitlines()) == 1, err

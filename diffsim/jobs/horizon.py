@@ -81,8 +81,10 @@ def horizon_steps(
     if steps[-1] // block > MAX_BLOCKS:
         raise ConfigError(
             "--horizons",
-            f"the horizons' step counts {steps} share only {block} step(s), so the sweep would take "
-            f"{steps[-1] // block} host round trips; choose horizons that are multiples of a common time",
+            f"the horizons' step counts {steps} share only {block} step(s), so the "
+            "sweep would take "
+            f"{steps[-1] // block} host round trips; choose horizons that are "
+            "multiples of a common time",
         )
     return [0, *steps], block
 
@@ -91,7 +93,8 @@ def _check(config: RunConfig, scenario, args) -> None:
     if not issubclass(scenario, TimeDependentScenario) or config.time is None:
         raise ConfigError(
             "scenario",
-            f"{scenario.name} is not time-dependent: --horizon sweeps the length of a rollout (use a config with a time: section)",
+            f"{scenario.name} is not time-dependent: --horizon sweeps the length of "
+            "a rollout (use a config with a time: section)",
         )
     if config.time.dt is None:
         raise ConfigError(
@@ -148,8 +151,10 @@ def _run(args, config: RunConfig, physics, scenario) -> int:
             return jnp.mean(y**2)
 
         print(
-            f"{scenario.name}: gradient of the {LOSS.split(',')[0]} with respect to the initial fields, "
-            f"{len(steps) - 1} horizons up to T = {steps[-1] * dt:g} ({steps[-1]} steps of dt = {dt:g}, "
+            f"{scenario.name}: gradient of the {LOSS.split(',')[0]} with respect to "
+            "the initial fields, "
+            f"{len(steps) - 1} horizons up to T = {steps[-1] * dt:g} ({steps[-1]} "
+            f"steps of dt = {dt:g}, "
             f"{config.stepper}, adjoint {config.adjoint}, float64)"
         )
         bar = tqdm(
@@ -175,25 +180,30 @@ def _run(args, config: RunConfig, physics, scenario) -> int:
     verdict = explosion(points, factor=args.gain_limit, tol=args.fd_tol)
 
     print(
-        f"{'T':>9} {'steps':>7} {'loss':>11} {'|dL/dy0|':>11} {'gain':>10} {'rate':>8} {'AD':>12} {'FD':>12} {'AD-FD err':>9}"
+        f"{'T':>9} {'steps':>7} {'loss':>11} {'|dL/dy0|':>11} {'gain':>10} "
+        f"{'rate':>8} {'AD':>12} {'FD':>12} {'AD-FD err':>9}"
     )
     for i, (t, p) in enumerate(zip(times, points)):
         local = _local_rate(times, points, i)
         mark = "  <- explodes" if verdict.index == i else ""
         print(
-            f"{t:>9.4g} {p.blocks * block:>7d} {p.loss:>11.4e} {p.grad_norm:>11.4e} {p.gain:>10.3e} "
-            f"{'' if local is None else f'{local:.3f}':>8} {p.ad:>12.5e} {p.fd:>12.5e} {p.relative_error:>9.2e}{mark}"
+            f"{t:>9.4g} {p.blocks * block:>7d} {p.loss:>11.4e} {p.grad_norm:>11.4e} "
+            f"{p.gain:>10.3e} "
+            f"{'' if local is None else f'{local:.3f}':>8} {p.ad:>12.5e} "
+            f"{p.fd:>12.5e} {p.relative_error:>9.2e}{mark}"
         )
     e_fold = 1.0 / rate if np.isfinite(rate) and rate > 0 else None
     print(
-        f"growth rate of the gradient (fit of ln gain against T): {rate:.4g} per unit time"
+        f"growth rate of the gradient (fit of ln gain against T): {rate:.4g} per "
+        "unit time"
         + (f" (e-folding time {e_fold:.4g})" if e_fold else " (not growing)")
     )
     if verdict.index is None:
         print(f"no explosion up to T = {times[-1]:g}: {verdict.reason}")
     else:
         print(
-            f"gradients explode at T = {times[verdict.index]:g} (step {points[verdict.index].blocks * block}): {verdict.reason}"
+            f"gradients explode at T = {times[verdict.index]:g} (step "
+            f"{points[verdict.index].blocks * block}): {verdict.reason}"
         )
         for name, index in (
             ("gain above the limit", verdict.gain_index),

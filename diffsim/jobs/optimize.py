@@ -58,7 +58,8 @@ def run_optimize(
     if config.batch is not None:
         raise ConfigError(
             "batch",
-            "ensembles run with diffsim run; an optimization batches inside its own loss (remove batch:)",
+            "ensembles run with diffsim run; an optimization batches inside its own "
+            "loss (remove batch:)",
         )
     out = Path(out)
     resolved = resolved_dict(config)
@@ -71,7 +72,8 @@ def run_optimize(
         ):
             raise ConfigError(
                 "--out",
-                f"{out} holds checkpoints of a different configuration; choose another --out",
+                f"{out} holds checkpoints of a different configuration; choose "
+                "another --out",
             )
     out.mkdir(parents=True, exist_ok=True)
     if is_main():

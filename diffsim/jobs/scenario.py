@@ -339,8 +339,10 @@ class OptimizationScenario(Scenario):
     #: forward mode. Time loops: `direct` and `checkpoint`; steady states and
     #: linear solves: `implicit` first.
     adjoints: ClassVar[dict[str, str]] = {
-        "direct": "reverse mode through the time loop, every step's residuals stored (DirectAdjoint)",
-        "checkpoint": "reverse mode through the time loop, recomputed from checkpoints (CheckpointAdjoint)",
+        "direct": "reverse mode through the time loop, every step's residuals stored "
+        "(DirectAdjoint)",
+        "checkpoint": "reverse mode through the time loop, recomputed from "
+        "checkpoints (CheckpointAdjoint)",
     }
     #: The `solver.rtol` that `diffsim gradcheck` uses (unless the config's
     #: is tighter) for the gradient and the finite differences alike, so that

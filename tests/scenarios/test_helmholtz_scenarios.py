@@ -65,7 +65,8 @@ CASES = {
         [*SMALL_2D, "physics.inclusion.radius=0.8e-3"],
         {"l2_relative": 6e-3},
     ),  # 1.5e-3
-    # sphere of radius 5 cells (ka = 2.1) on 32^3, 8-cell PML, against the Mie-type series
+    # sphere of radius 5 cells (ka = 2.1) on 32^3, 8-cell PML, against the
+    # Mie-type series
     "scattering_3d": (
         "helmholtz_scattering_3d",
         [

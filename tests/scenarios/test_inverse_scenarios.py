@@ -33,7 +33,8 @@ HELMHOLTZ_SMALL = [
     "physics.source_radius=1.75e-3",
     "physics.receiver_radius=1.6e-3",
     "physics.roi_radius=1.1e-3",
-    "physics.inclusions=[{centre: [0.2e-3, 0.1e-3], radius: 0.6e-3, sound_speed: 1620.0}]",
+    "physics.inclusions=[{centre: [0.2e-3, 0.1e-3], radius: 0.6e-3, sound_speed: "
+    "1620.0}]",
 ]
 
 # (config, overrides, iterations, bound on loss_final / loss_initial, summary
@@ -65,7 +66,8 @@ CASES = {
 
 
 def _directional_check(problem, key, eps):
-    """`grad . v` against `(L(p + eps v) - L(p - eps v)) / (2 eps)` along a random unit `v`."""
+    """`grad . v` against `(L(p + eps v) - L(p - eps v)) / (2 eps)` along a
+    random unit `v`."""
     flat, unravel = ravel_pytree(problem.params)
     v = jax.random.normal(key, flat.shape, flat.dtype)
     v = v / jnp.linalg.norm(v)
