@@ -45,10 +45,11 @@ class Lens(PhysicsConfig):
     """`physics.lens:` — the design region, a rectangle: centre and size (m)."""
 
     centre: list[float] = pydantic.Field(
-        [-2.0e-3, 0.0], description="centre of the lens rectangle (m)"
+        default=[-2.0e-3, 0.0], description="centre of the lens rectangle (m)"
     )
     size: list[pydantic.PositiveFloat] = pydantic.Field(
-        [3.0e-3, 11.0e-3], description="width and height of the lens rectangle (m)"
+        default=[3.0e-3, 11.0e-3],
+        description="width and height of the lens rectangle (m)",
     )
 
 
@@ -60,35 +61,35 @@ class Physics(PhysicsConfig):
     `source_taper`; the initial design (`uniform`: `c0` in the lens); the PML."""
 
     frequency: pydantic.PositiveFloat = pydantic.Field(
-        1.0e6, description="source frequency (Hz)"
+        default=1.0e6, description="source frequency (Hz)"
     )
     c0: pydantic.PositiveFloat = pydantic.Field(
-        1500.0, description="background sound speed (m/s)"
+        default=1500.0, description="background sound speed (m/s)"
     )
     density: pydantic.PositiveFloat = pydantic.Field(
-        1000.0, description="background density (kg/m^3)"
+        default=1000.0, description="background density (kg/m^3)"
     )
     c_min: pydantic.PositiveFloat = pydantic.Field(
-        1350.0, description="lower bound of the lens sound speed (m/s)"
+        default=1350.0, description="lower bound of the lens sound speed (m/s)"
     )
     c_max: pydantic.PositiveFloat = pydantic.Field(
-        1900.0, description="upper bound of the lens sound speed (m/s)"
+        default=1900.0, description="upper bound of the lens sound speed (m/s)"
     )
     lens: Lens = pydantic.Field(default_factory=Lens, description="the design region")
     target: list[float] = pydantic.Field(
-        [4.0e-3, 0.0], description="focal point to maximise |p|^2 at (m)"
+        default=[4.0e-3, 0.0], description="focal point to maximise |p|^2 at (m)"
     )
     source_x: float = pydantic.Field(
-        -6.0e-3, description="x of the plane-wave line source (m)"
+        default=-6.0e-3, description="x of the plane-wave line source (m)"
     )
     source_taper: float = pydantic.Field(
-        0.25,
+        default=0.25,
         ge=0.0,
         le=0.5,
         description="fraction of the source line tapered at each end",
     )
     initial: Literal["uniform"] = pydantic.Field(
-        "uniform", description="initial design (uniform: c0 in the lens)"
+        default="uniform", description="initial design (uniform: c0 in the lens)"
     )
     pml: hc.PMLConfig = pydantic.Field(
         default_factory=lambda: hc.PMLConfig(width=16), description="absorbing layer"
@@ -111,7 +112,7 @@ class Physics(PhysicsConfig):
         return self
 
 
-class Lens(eqx.Module):
+class LensModel(eqx.Module):
     """The assembled lens problem: the background medium (the lens is
     written into its sound speed), the lens cells, the plane-wave source,
     the focal probe, the solver settings and the geometry the figures draw.
@@ -192,7 +193,7 @@ class LensDesign(AbstractInverseProblem):
     `-log(I / I_initial)`, the focal intensity gain in nepers x 2."""
 
     params: jax.Array
-    lens: Lens
+    lens: LensModel
     intensity0: jax.Array
     loss_label: ClassVar[str] = r"$-\ln(I_{focus} / I_{focus,initial})$ (dimensionless)"
 
@@ -283,7 +284,7 @@ def _geometry(config, physics):
     return grid, pml, (y0, y1), slices
 
 
-def _build(config, physics) -> Lens:
+def _build(config, physics) -> LensModel:
     grid, pml, (y0, y1), slices = _geometry(config, physics)
     sc = hc.solver_config(config)
 
@@ -300,7 +301,7 @@ def _build(config, physics) -> Lens:
     )
     probe = point_source(grid, physics.target) * grid.cell_volume
     lens = physics.lens
-    return Lens(
+    return LensModel(
         grid=grid,
         pml=pml,
         op=op,
@@ -322,7 +323,7 @@ def _build(config, physics) -> Lens:
     )
 
 
-def _lens_patch(problem: Lens, **kw):
+def _lens_patch(problem: LensModel, **kw):
     centre, size = problem.lens_centre, problem.lens_size
     return mpatches.Rectangle(
         (
@@ -336,7 +337,7 @@ def _lens_patch(problem: Lens, **kw):
     )
 
 
-def _decorate(problem: Lens):
+def _decorate(problem: LensModel):
     ph = problem
     (y0, y1) = problem.pml.interior_bounds(problem.grid)[1]
 
@@ -463,7 +464,7 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
         return LensDesign(params=params0, lens=lens, intensity0=intensity0)
 
 
-def _plot_design(problem: Lens, initial, final, out: Path) -> list[Path]:
+def _plot_design(problem: LensModel, initial, final, out: Path) -> list[Path]:
     grid, pml, ph = problem.grid, problem.pml, problem
     solve = problem.compiled_solve
     p0, p1 = np.asarray(solve(initial).value), np.asarray(solve(final).value)

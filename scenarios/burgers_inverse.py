@@ -19,6 +19,7 @@ import diffsim.jobs  # noqa: F401  (ds.jobs)
 from diffsim.jobs import (
     AbstractInverseProblem,
     BuildContext,
+    ConfigError,
     OptimizationScenario,
     PhysicsConfig,
     Setup,
@@ -214,16 +215,14 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
     @classmethod
     def validate(cls, config, physics):
         if config.num_steps is None:
-            raise ds.jobs.ConfigError(
+            raise ConfigError(
                 "time.dt", "burgers_inverse takes fixed steps (time.dt), not time.cfl"
             )
         n = config.grid.cells[0]
         if physics.sensors > n:
-            raise ds.jobs.ConfigError(
-                "physics.sensors", f"at most grid.cells[0] = {n} sensors"
-            )
+            raise ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
         if config.num_steps % physics.observation_every:
-            raise ds.jobs.ConfigError(
+            raise ConfigError(
                 "physics.observation_every",
                 f"must divide the number of steps ({config.num_steps})",
             )

@@ -44,13 +44,13 @@ class PMLConfig(PhysicsConfig):
     the outer edge, polynomial order of the profile."""
 
     width: pydantic.NonNegativeInt = pydantic.Field(
-        20, description="PML cells on each side"
+        default=20, description="PML cells on each side"
     )
     strength: pydantic.NonNegativeFloat = pydantic.Field(
-        2.0, description="damping sigma / omega at the outer edge"
+        default=2.0, description="damping sigma / omega at the outer edge"
     )
     order: pydantic.NonNegativeFloat = pydantic.Field(
-        2.0, description="polynomial order of the damping profile"
+        default=2.0, description="polynomial order of the damping profile"
     )
 
     def build(self) -> PML:
@@ -71,27 +71,27 @@ class SolverConfig(PhysicsConfig):
     measured 1.7-2.6x faster (256^2 disc benchmark, one CPU thread)."""
 
     method: Literal["gmres", "bicgstab"] = pydantic.Field(
-        "bicgstab" if isinstance(HELMHOLTZ_SOLVER, BiCGStab) else "gmres",
+        default="bicgstab" if isinstance(HELMHOLTZ_SOLVER, BiCGStab) else "gmres",
         description="Krylov method: gmres or bicgstab",
     )
     rtol: pydantic.PositiveFloat = pydantic.Field(
-        HELMHOLTZ_SOLVER.rtol,
+        default=HELMHOLTZ_SOLVER.rtol,
         description="tolerance on the relative residual ||b - A x|| / ||b||",
     )
     atol: pydantic.NonNegativeFloat = pydantic.Field(
-        HELMHOLTZ_SOLVER.atol, description="absolute residual tolerance"
+        default=HELMHOLTZ_SOLVER.atol, description="absolute residual tolerance"
     )
     max_steps: pydantic.PositiveInt = pydantic.Field(
-        HELMHOLTZ_SOLVER.max_steps, description="iteration cap"
+        default=HELMHOLTZ_SOLVER.max_steps, description="iteration cap"
     )
     restart: pydantic.PositiveInt = pydantic.Field(
-        GMRES().restart, description="GMRES restart length"
+        default=GMRES().restart, description="GMRES restart length"
     )
     preconditioner: Literal["born", "shifted_laplacian", "none"] = pydantic.Field(
-        DEFAULT_PRECONDITIONER, description="born, shifted_laplacian or none"
+        default=DEFAULT_PRECONDITIONER, description="born, shifted_laplacian or none"
     )
     shift: pydantic.PositiveFloat = pydantic.Field(
-        DEFAULT_SHIFT,
+        default=DEFAULT_SHIFT,
         description="shift of the preconditioner (complex damping fraction)",
     )
 
@@ -248,8 +248,16 @@ def pressure_dataset(
     dims = grid.axis_names
     pressure = np.asarray(pressure)
     data = {
-        "pressure_real": (dims, pressure.real, {"long_name": "Re p", "units": "Pa"}),
-        "pressure_imag": (dims, pressure.imag, {"long_name": "Im p", "units": "Pa"}),
+        "pressure_real": (
+            dims,
+            np.real(pressure),
+            {"long_name": "Re p", "units": "Pa"},
+        ),
+        "pressure_imag": (
+            dims,
+            np.imag(pressure),
+            {"long_name": "Im p", "units": "Pa"},
+        ),
         "sound_speed": (
             dims,
             np.broadcast_to(np.asarray(sound_speed), grid.cells),

@@ -50,13 +50,13 @@ class Inclusion(PhysicsConfig):
     """A disc of sound speed `sound_speed` (m/s), `centre` and `radius` in m."""
 
     centre: list[float] = pydantic.Field(
-        [0.0, 0.0], description="centre of the disc (m)"
+        default=[0.0, 0.0], description="centre of the disc (m)"
     )
     radius: pydantic.PositiveFloat = pydantic.Field(
-        1.0e-3, description="radius of the disc (m)"
+        default=1.0e-3, description="radius of the disc (m)"
     )
     sound_speed: pydantic.PositiveFloat = pydantic.Field(
-        1650.0, description="sound speed in the disc (m/s)"
+        default=1650.0, description="sound speed in the disc (m/s)"
     )
 
 
@@ -66,13 +66,14 @@ class Regularization(PhysicsConfig):
     with `weight`; `epsilon` (a contrast over the ROI radius) smooths TV at 0."""
 
     kind: Literal["tv", "h1"] = pydantic.Field(
-        "tv", description="penalty: tv (smoothed total variation) or h1 of the contrast"
+        default="tv",
+        description="penalty: tv (smoothed total variation) or h1 of the contrast",
     )
     weight: pydantic.NonNegativeFloat = pydantic.Field(
-        1e-3, description="weight of the penalty"
+        default=1e-3, description="weight of the penalty"
     )
     epsilon: pydantic.PositiveFloat = pydantic.Field(
-        1e-3, description="smoothing of TV at zero gradient"
+        default=1e-3, description="smoothing of TV at zero gradient"
     )
 
 
@@ -86,19 +87,19 @@ class Physics(PhysicsConfig):
     the scattered data; the PML."""
 
     frequency: pydantic.PositiveFloat = pydantic.Field(
-        1.0e6, description="source frequency (Hz)"
+        default=1.0e6, description="source frequency (Hz)"
     )
     c0: pydantic.PositiveFloat = pydantic.Field(
-        1500.0, description="background sound speed (m/s)"
+        default=1500.0, description="background sound speed (m/s)"
     )
     density: pydantic.PositiveFloat = pydantic.Field(
-        1000.0, description="background density (kg/m^3)"
+        default=1000.0, description="background density (kg/m^3)"
     )
     c_min: pydantic.PositiveFloat = pydantic.Field(
-        1350.0, description="lower bound of the recovered sound speed (m/s)"
+        default=1350.0, description="lower bound of the recovered sound speed (m/s)"
     )
     c_max: pydantic.PositiveFloat = pydantic.Field(
-        1800.0, description="upper bound of the recovered sound speed (m/s)"
+        default=1800.0, description="upper bound of the recovered sound speed (m/s)"
     )
     inclusions: list[Inclusion] = pydantic.Field(
         default_factory=lambda: [
@@ -108,24 +109,24 @@ class Physics(PhysicsConfig):
         description="the true inclusions (discs) to recover",
     )
     sources: pydantic.PositiveInt = pydantic.Field(
-        8, description="point sources on the source ring"
+        default=8, description="point sources on the source ring"
     )
     receivers: pydantic.PositiveInt = pydantic.Field(
-        32, description="receivers on the receiver ring"
+        default=32, description="receivers on the receiver ring"
     )
     source_radius: pydantic.PositiveFloat = pydantic.Field(
-        3.6e-3, description="radius of the source ring (m)"
+        default=3.6e-3, description="radius of the source ring (m)"
     )
     receiver_radius: pydantic.PositiveFloat = pydantic.Field(
-        3.3e-3, description="radius of the receiver ring (m)"
+        default=3.3e-3, description="radius of the receiver ring (m)"
     )
     roi_radius: pydantic.PositiveFloat = pydantic.Field(
-        2.4e-3,
+        default=2.4e-3,
         description="radius of the region of interest, where the sound speed is "
         "recovered (m)",
     )
     noise: pydantic.NonNegativeFloat = pydantic.Field(
-        0.01,
+        default=0.01,
         description="complex noise standard deviation, relative to the RMS of the "
         "scattered data",
     )

@@ -30,17 +30,19 @@ class Physics(PhysicsConfig):
     left out of the error norms, and the PML."""
 
     frequency: pydantic.PositiveFloat = pydantic.Field(
-        1.0e6, description="source frequency (Hz)"
+        default=1.0e6, description="source frequency (Hz)"
     )
-    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="sound speed (m/s)")
+    c0: pydantic.PositiveFloat = pydantic.Field(
+        default=1500.0, description="sound speed (m/s)"
+    )
     density: pydantic.PositiveFloat = pydantic.Field(
-        1000.0, description="density (kg/m^3)"
+        default=1000.0, description="density (kg/m^3)"
     )
     source_position: list[float] | None = pydantic.Field(
-        None, description="source point (m); null: the origin"
+        default=None, description="source point (m); null: the origin"
     )
     exclude_radius: pydantic.NonNegativeFloat = pydantic.Field(
-        10.0, description="cells around the source left out of the error"
+        default=10.0, description="cells around the source left out of the error"
     )
     pml: hc.PMLConfig = pydantic.Field(
         default_factory=hc.PMLConfig, description="absorbing layer"

@@ -40,16 +40,16 @@ class Inclusion(PhysicsConfig):
     density (kg/m^3) of the cylinder (2D) or sphere (3D)."""
 
     centre: list[float] = pydantic.Field(
-        [0.0, 0.0], description="centre of the inclusion (m)"
+        default=[0.0, 0.0], description="centre of the inclusion (m)"
     )
     radius: pydantic.PositiveFloat = pydantic.Field(
-        2.0e-3, description="radius of the inclusion (m)"
+        default=2.0e-3, description="radius of the inclusion (m)"
     )
     sound_speed: pydantic.PositiveFloat = pydantic.Field(
-        1800.0, description="sound speed inside (m/s)"
+        default=1800.0, description="sound speed inside (m/s)"
     )
     density: pydantic.PositiveFloat = pydantic.Field(
-        1000.0, description="density inside (kg/m^3)"
+        default=1000.0, description="density inside (kg/m^3)"
     )
 
 
@@ -59,19 +59,19 @@ class Physics(PhysicsConfig):
     the inclusion, and the PML."""
 
     frequency: pydantic.PositiveFloat = pydantic.Field(
-        1.0e6, description="frequency of the plane wave (Hz)"
+        default=1.0e6, description="frequency of the plane wave (Hz)"
     )
     c0: pydantic.PositiveFloat = pydantic.Field(
-        1500.0, description="background sound speed (m/s)"
+        default=1500.0, description="background sound speed (m/s)"
     )
     density: pydantic.PositiveFloat = pydantic.Field(
-        1000.0, description="background density (kg/m^3)"
+        default=1000.0, description="background density (kg/m^3)"
     )
     incident_angle: float = pydantic.Field(
-        0.0, description="direction of the plane wave (degrees from x)"
+        default=0.0, description="direction of the plane wave (degrees from x)"
     )
     amplitude: pydantic.PositiveFloat = pydantic.Field(
-        1.0, description="pressure amplitude of the plane wave (Pa)"
+        default=1.0, description="pressure amplitude of the plane wave (Pa)"
     )
     inclusion: Inclusion = pydantic.Field(
         default_factory=Inclusion, description="the penetrable cylinder"
@@ -83,10 +83,10 @@ class Physics(PhysicsConfig):
 
 class Inclusion3D(Inclusion):
     centre: list[float] = pydantic.Field(
-        [0.0, 0.0, 0.0], description="centre of the sphere (m)"
+        default=[0.0, 0.0, 0.0], description="centre of the sphere (m)"
     )
     radius: pydantic.PositiveFloat = pydantic.Field(
-        1.0e-3, description="radius of the sphere (m)"
+        default=1.0e-3, description="radius of the sphere (m)"
     )
 
 
@@ -95,20 +95,20 @@ class Physics3D(PhysicsConfig):
     (`incident_direction`, normalised) and a spherical inclusion."""
 
     frequency: pydantic.PositiveFloat = pydantic.Field(
-        1.0e6, description="frequency of the plane wave (Hz)"
+        default=1.0e6, description="frequency of the plane wave (Hz)"
     )
     c0: pydantic.PositiveFloat = pydantic.Field(
-        1500.0, description="background sound speed (m/s)"
+        default=1500.0, description="background sound speed (m/s)"
     )
     density: pydantic.PositiveFloat = pydantic.Field(
-        1000.0, description="background density (kg/m^3)"
+        default=1000.0, description="background density (kg/m^3)"
     )
     incident_direction: list[float] = pydantic.Field(
-        [1.0, 0.0, 0.0],
+        default=[1.0, 0.0, 0.0],
         description="direction of the plane wave (a 3-vector, normalised)",
     )
     amplitude: pydantic.PositiveFloat = pydantic.Field(
-        1.0, description="pressure amplitude of the plane wave (Pa)"
+        default=1.0, description="pressure amplitude of the plane wave (Pa)"
     )
     inclusion: Inclusion3D = pydantic.Field(
         default_factory=Inclusion3D, description="the penetrable sphere"
@@ -308,8 +308,8 @@ class _Scattering(SteadyScenario):
             pressure,
             sound_speed,
             attrs={"scenario": self.name, "frequency_hz": physics.frequency},
-            scattered_real=scattered.real,
-            scattered_imag=scattered.imag,
+            scattered_real=np.real(scattered),
+            scattered_imag=np.imag(scattered),
             exact_real=exact.real,
             exact_imag=exact.imag,
         )

@@ -33,6 +33,7 @@ import diffsim.jobs  # noqa: F401  (ds.jobs)
 from diffsim.jobs import (
     AbstractInverseProblem,
     BuildContext,
+    ConfigError,
     OptimizationScenario,
     PhysicsConfig,
     register,
@@ -269,23 +270,21 @@ class SteadyFit(OptimizationScenario):
     def validate(cls, config, physics):
         n = config.grid.cells[0]
         if physics.sensors > n:
-            raise ds.jobs.ConfigError(
-                "physics.sensors", f"at most grid.cells[0] = {n} sensors"
-            )
+            raise ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
         if 3 * physics.modes > n:
-            raise ds.jobs.ConfigError(
+            raise ConfigError(
                 "physics.modes",
                 f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved "
                 "after de-aliasing",
             )
         if config.adjoint not in cls.adjoints:
-            raise ds.jobs.ConfigError(
+            raise ConfigError(
                 "adjoint",
                 "steady_fit differentiates a steady state: implicit, or checkpoint "
                 "(through the Newton iterations)",
             )
         if config.adjoint_memory_budget is not None:
-            raise ds.jobs.ConfigError(
+            raise ConfigError(
                 "adjoint_memory_budget",
                 "steady_fit has no time loop to checkpoint (its adjoints run through "
                 "the Newton solve); remove the key",

@@ -231,7 +231,7 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
             results = []
             for adjoint, mode in variants:
                 problem = problem_for(adjoint)
-                used = resolve_mode(mode, problem.params)
+                used = resolve_mode(mode, problem.params)  # pyright: ignore[reportArgumentType]
                 _progress(f"autodiff: {adjoint} adjoint, {used} mode")
                 ads = directional_derivatives(
                     problem.loss,

@@ -67,6 +67,7 @@ def horizon_steps(
     block length: their greatest common divisor. Default: `DEFAULT_HORIZONS`
     equal steps up to `time.t_end`."""
     n, dt = config.num_steps, config.dt
+    assert n is not None and dt is not None  # `_check` refuses time.cfl
     if horizons is None:
         block = max(1, n // DEFAULT_HORIZONS)
         steps = [k * block for k in range(1, min(DEFAULT_HORIZONS, n) + 1)]
@@ -130,6 +131,7 @@ def _run(args, config: RunConfig, physics, scenario) -> int:
         config, None if args.horizons is None else parse_horizons(args.horizons)
     )
     dt, eps = config.dt, (DEFAULT_EPS if args.eps is None else args.eps)
+    assert dt is not None  # `_check` refuses time.cfl
     stepper = STEPPERS[config.stepper]()
     with precision("float64"):
         cfg = config.model_copy(update={"precision": "float64"})
@@ -165,6 +167,10 @@ def _run(args, config: RunConfig, physics, scenario) -> int:
             desc="horizon sweep",
             leave=False,
         )
+
+        def tick(done: int, total: int) -> None:
+            bar.update(1)
+
         with bar:
             points = gradient_horizons(
                 advance,
@@ -173,7 +179,7 @@ def _run(args, config: RunConfig, physics, scenario) -> int:
                 [s // block for s in steps],
                 eps=eps,
                 key=jax.random.key(cfg.seed),
-                progress=lambda done, total: bar.update(1),
+                progress=tick,
             )
     times = [p.blocks * block * dt for p in points]
     rate = growth_rate(times, [p.gain for p in points])

@@ -22,7 +22,9 @@ from .run import device_description, precision
 from .scenario import OptimizationScenario, Scenario, build_problem
 
 
-def _comparable(resolved: dict, scenario: type[Scenario], keys=None) -> dict:
+def _comparable(
+    resolved: dict, scenario: type[OptimizationScenario], keys=None
+) -> dict:
     """A resolved config minus what may change between a run and its resume.
     `keys` restricts it to the top-level keys of the current resolved config:
     an older `config.yaml` may list keys that do not apply (a Helmholtz job's

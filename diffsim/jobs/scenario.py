@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pydantic
-from jaxtyping import Array, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from diffsim.operators import AbstractOperator, Grid
 
@@ -239,8 +239,8 @@ class Setup:
 
     operator: AbstractOperator
     grid: Grid
-    initial: Array
-    exact: Callable[[float], Array] | None = None
+    initial: ArrayLike
+    exact: Callable[[float], ArrayLike] | None = None
     errors: Callable[..., dict] | None = None
 
 
