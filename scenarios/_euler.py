@@ -4,7 +4,7 @@ the error norms shock tubes report."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pydantic
@@ -87,10 +87,10 @@ class EulerScheme(PhysicsConfig):
 def make_euler(grid, scheme: dict, gamma: float, boundaries) -> Euler:
     """The `Euler` operator a `scheme:` section describes."""
     s = EulerScheme.model_validate(scheme)
-    weno = {} if s.weno_eps is None else {"eps": s.weno_eps}
+    weno: dict[str, Any] = {} if s.weno_eps is None else {"eps": s.weno_eps}
     reconstruction = {
         "first_order": FirstOrder,
-        "muscl": lambda: MUSCL(limiter=s.limiter),
+        "muscl": lambda: MUSCL(limiter=s.limiter or "minmod"),
         "weno5js": lambda: WENO5JS(**weno),
         "weno5z": lambda: WENO5Z(**weno),
     }[s.reconstruction]()
@@ -123,13 +123,13 @@ def conservative_averages_to_primitive(rho, momenta, energy, gamma):
     return np.stack([rho, *velocities, (gamma - 1) * (energy - kinetic)])
 
 
-def gauss_cell_average(fn, grid, points: int = 5):
+def gauss_cell_average(fn, grid, points: int = 5) -> np.ndarray:
     """Cell averages of `fn(*coords) -> array (vars, *cells)` by tensor
     Gauss-Legendre quadrature with `points` nodes per axis (exact for
     polynomials of degree `2 points - 1`: high-order convergence studies
     need averages, not point values)."""
     nodes, weights = np.polynomial.legendre.leggauss(points)
-    total = 0.0
+    total: Any = 0.0
     for idx in np.ndindex(*(points,) * grid.ndim):
         coords = [
             lo + (np.arange(n) + 0.5 + 0.5 * nodes[i]) * h

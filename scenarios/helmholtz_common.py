@@ -398,7 +398,7 @@ def plot_pressure_and_speed(
     field_image(
         axes[1],
         grid,
-        p.real,
+        np.real(p),
         cmap="RdBu_r",
         vmin=-scale,
         vmax=scale,

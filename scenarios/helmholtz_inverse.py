@@ -288,7 +288,7 @@ def _geometry(config, physics: Physics):
                 f"physics.inclusions.{i}.centre",
                 f"expected 2 coordinates, got {len(inc.centre)}",
             )
-        if np.hypot(*inc.centre) + inc.radius > physics.roi_radius:
+        if np.hypot(inc.centre[0], inc.centre[1]) + inc.radius > physics.roi_radius:
             raise ConfigError(
                 f"physics.inclusions.{i}",
                 "the inclusion must lie inside the region of interest (radius "

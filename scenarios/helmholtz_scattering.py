@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import abc
 import itertools
 from pathlib import Path
 
@@ -212,6 +213,15 @@ class _Scattering(SteadyScenario):
     """A plane wave on a penetrable inclusion, solved in the scattered-field
     formulation and compared with the exact series (2D: `cylinder_series`,
     3D: `sphere_series`)."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def _direction(physics) -> np.ndarray:
+        """The unit incident direction of the validated `physics`."""
+
+    @abc.abstractmethod
+    def _series(self, x, k0, k1, rho0, rho1, radius, direction):
+        """The exact total field at the coordinates `x` (the inclusion at 0)."""
 
     Solver = hc.SolverConfig
 
