@@ -30,7 +30,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import equinox as eqx
 import jax
@@ -254,10 +254,12 @@ class TimeDependentScenario(Scenario):
         """The operator, grid and initial fields of the configured problem."""
 
 
-def build_setup(scenario: type[TimeDependentScenario], config, physics) -> Setup:
+def build_setup(scenario: type[Scenario], config, physics) -> Setup:
     """The `Setup` of a time-dependent `scenario` for a validated `config`:
     the one place the job layer asks a scenario to build (run, ensemble,
     horizon, precheck)."""
+    if not issubclass(scenario, TimeDependentScenario):
+        raise TypeError(f"{scenario.name} is not a time-dependent scenario")
     return scenario().build(build_context(config, physics))
 
 
@@ -278,9 +280,11 @@ class SteadyScenario(Scenario):
         """Solve once (called inside the configured precision)."""
 
 
-def solve_steady(scenario: type[SteadyScenario], config, physics) -> SteadyResult:
+def solve_steady(scenario: type[Scenario], config, physics) -> SteadyResult:
     """The solved stationary problem of a steady `scenario` for a validated
     `config`: the one place the job layer asks a scenario to solve."""
+    if not issubclass(scenario, SteadyScenario):
+        raise TypeError(f"{scenario.name} is not a steady scenario")
     return scenario().solve(build_context(config, physics))
 
 
@@ -355,20 +359,21 @@ class OptimizationScenario(Scenario):
         """The inverse problem `diffsim optimize` minimises."""
 
 
-def build_problem(
-    scenario: type[OptimizationScenario], config, physics
-) -> AbstractInverseProblem:
+def build_problem(scenario: type[Scenario], config, physics) -> AbstractInverseProblem:
     """The inverse problem of an optimization `scenario` for a validated
     `config`: the one place the job layer asks a scenario for one
     (optimize, gradcheck)."""
+    if not issubclass(scenario, OptimizationScenario):
+        raise TypeError(f"{scenario.name} is not an optimization scenario")
     return scenario().build_problem(build_context(config, physics))
 
 
 _REGISTRY: dict[str, type[Scenario]] = {}
+_S = TypeVar("_S", bound=type[Scenario])
 _loaded = False
 
 
-def register(cls: type[Scenario]) -> type[Scenario]:
+def register(cls: _S) -> _S:
     """Class decorator adding a scenario to the registry under `cls.name`."""
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise ValueError(f"scenario {cls.name!r} is registered twice")

@@ -7,6 +7,12 @@ import numpy as np
 import pytest
 
 from diffsim.jobs import AbstractInverseProblem, build_problem, load_config
+from diffsim.scenarios.burgers_inverse import BurgersInitialCondition
+from diffsim.scenarios.shock_tube_inverse import (
+    Physics as ShockTubePhysics,
+    ShockTubeFit,
+)
+from diffsim.scenarios.steady_fit import SteadyForcingFit
 
 SHOCK_TUBE_CLEAN = [
     "grid.cells=[32]",
@@ -40,6 +46,8 @@ def _problem(config_path, overrides):
 
 def test_shock_tube_loss_vanishes_at_the_truth():
     problem, physics = _problem("configs/shock_tube_inverse.yaml", SHOCK_TUBE_CLEAN)
+    assert isinstance(problem, ShockTubeFit)
+    assert isinstance(physics, ShockTubePhysics)
     # 20 steps saved every 2 from t = 0: 11 samples at each of the 4 sensors
     assert problem.model.traces(problem.truth).shape == (11, 4)
     assert float(problem.loss(problem.truth)) < 1e-20
@@ -57,6 +65,7 @@ def test_shock_tube_loss_vanishes_at_the_truth():
 
 def test_burgers_initial_condition_metrics():
     problem, _ = _problem("configs/burgers_inverse.yaml", BURGERS_CLEAN)
+    assert isinstance(problem, BurgersInitialCondition)
     assert float(problem.loss(problem.truth)) < 1e-20
     assert problem.error(problem.truth) == 0.0
     # the initial guess is zero: relative error exactly 1
@@ -70,6 +79,7 @@ def test_burgers_initial_condition_metrics():
 
 def test_steady_fit_loss_vanishes_at_the_true_forcing():
     problem, _ = _problem("configs/steady_fit.yaml", STEADY_CLEAN)
+    assert isinstance(problem, SteadyForcingFit)
     assert float(problem.loss(problem.theta_true)) < 1e-20
     u = problem.steady(problem.theta_true)
     np.testing.assert_allclose(u, problem.u_true, rtol=0, atol=1e-12)

@@ -95,6 +95,7 @@ def test_config_runs_at_reduced_size(path, tmp_path):
     config, physics, scenario = load_config(path, overrides)
     summary = run(config, physics, scenario, tmp_path, plots=False)
     assert summary["status"] == "ok"
+    assert config.time is not None
     assert summary["t_final"] == pytest.approx(config.time.t_end, rel=1e-12)
     saved = json.loads((tmp_path / "summary.json").read_text())
     if config.num_steps is not None:
