@@ -13,6 +13,7 @@ import xarray as xr
 
 from diffsim.jobs import ConfigError, build_problem, load_config
 from diffsim.jobs.run import run
+from diffsim.scenarios.acoustic_lens import Physics as AcousticLensPhysics
 from diffsim.scenarios.helmholtz_scattering import sphere_series
 
 SMALL_2D = [
@@ -83,6 +84,11 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
+def _sphere_series(points, *args):
+    """`sphere_series` at `points` `(3, ...)`."""
+    return sphere_series(points[0], points[1], points[2], *args)
+
+
 def test_config_runs_at_reduced_size(case, tmp_path):
     name, overrides, bounds = CASES[case]
     config, physics, scenario = load_config(Path("configs") / f"{name}.yaml", overrides)
@@ -127,19 +133,19 @@ def test_sphere_series_is_exact():
     pts = np.random.default_rng(0).uniform(-3e-3, 3e-3, (3, 40))
     assert_allclose = np.testing.assert_allclose
     assert_allclose(
-        sphere_series(*pts, k0, k0, rho0, rho0, a, direction),
+        _sphere_series(pts, k0, k0, rho0, rho0, a, direction),
         np.exp(1j * k0 * direction @ pts),
         atol=1e-12,
     )
     u = np.array([0.48, -0.36, 0.8])  # a unit vector off the symmetry axis
     r = a * np.array([1 - 1e-8, 1 + 1e-8])
-    p = sphere_series(*(u[:, None] * r), k0, k1, rho0, rho1, a, direction)
+    p = _sphere_series((u[:, None] * r), k0, k1, rho0, rho1, a, direction)
     assert abs(p[1] - p[0]) < 1e-6 * abs(p[0])
     dr = 1e-7
     flux = [
         (
-            sphere_series(
-                *(u[:, None] * (rr + np.array([dr, -dr]))),
+            _sphere_series(
+                (u[:, None] * (rr + np.array([dr, -dr]))),
                 k0,
                 k1,
                 rho0,
@@ -159,7 +165,7 @@ def test_sphere_series_is_exact():
         (np.array([1.7e-3, 0.4e-3, -0.9e-3]), k0),
         (np.array([0.3e-3, 0.2e-3, -0.4e-3]), k1),
     ):
-        f = lambda x: sphere_series(*x, k0, k1, rho0, rho1, a, direction)  # noqa: E731
+        f = lambda x: _sphere_series(x, k0, k1, rho0, rho1, a, direction)  # noqa: E731
         lap = (
             sum(f(point + h * e) - 2 * f(point) + f(point - h * e) for e in np.eye(3))
             / h**2
@@ -222,6 +228,7 @@ def test_lens_inverse_problem(tmp_path):
     for key in ("omega", "c0", "solver_iterations", "relative_residual"):
         assert key in metrics
     c_lo, c_hi = metrics["lens_sound_speed_range"]
+    assert isinstance(physics, AcousticLensPhysics)
     assert physics.c_min <= c_lo <= c_hi <= physics.c_max
     fields = problem.fields(params)
     assert {"pressure_real", "pressure_imag", "sound_speed"} <= set(fields.data_vars)
