@@ -5,7 +5,7 @@ in characteristic variables, HLLC, high-order average correction, periodic),
 SSP-RK3 with a fixed dt (CFL 0.5 on the initial state). Problem: the isentropic
 vortex (Shu 1998) advected across the periodic box `[-5, 5]^2`, built by
 `diffsim.jobs.load_config("configs/isentropic_vortex.yaml", overrides)` and
-`scenario().build(...)`: smooth but not trivial (every WENO weight and
+`ds.jobs.build_setup(...)`: smooth but not trivial (every WENO weight and
 characteristic projection is exercised, nothing is constant).
 
 Cases, each in its own subprocess (so that its peak RSS is its own):

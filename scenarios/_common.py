@@ -1,4 +1,4 @@
-"""Helpers shared by scenarios: grids from configs, random smooth fields."""
+"""Helpers shared by scenarios: random smooth fields."""
 
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffsim.operators import FourierSpectral, Grid
-
-
-def grid_from(config) -> Grid:
-    return Grid(config.grid.cells, config.grid.lower, config.grid.upper)
 
 
 def random_smooth_field(key, grid: Grid, k_peak: float, rms: float = 1.0, dtype=None):

@@ -4,7 +4,7 @@ the error norms shock tubes report."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pydantic
@@ -35,7 +35,8 @@ class EulerScheme(PhysicsConfig):
     )
     limiter: Literal["minmod", "van_leer", "mc"] | None = pydantic.Field(
         None,
-        description="MUSCL slope limiter: minmod (default with muscl), van_leer or mc; null for other reconstructions",
+        description="MUSCL slope limiter: minmod (default with muscl), van_leer or "
+        "mc; null for other reconstructions",
     )  # MUSCL only; default minmod
     # WENO only: the weights' epsilon (default: the reconstruction's, 1e-6)
     weno_eps: float | None = pydantic.Field(
@@ -60,7 +61,8 @@ class EulerScheme(PhysicsConfig):
     # high-order average <-> point-value conversion; default: on above second order
     average_correction: bool | None = pydantic.Field(
         None,
-        description="convert cell averages to point values at high order (null: on above second order)",
+        description="convert cell averages to point values at high order (null: on "
+        "above second order)",
     )
 
     @pydantic.model_validator(mode="after")
@@ -70,12 +72,14 @@ class EulerScheme(PhysicsConfig):
         if self.reconstruction != "muscl" and self.limiter is not None:
             raise KeyedError(
                 "limiter",
-                f"applies to reconstruction=muscl only, not {self.reconstruction} (set scheme.limiter to null)",
+                f"applies to reconstruction=muscl only, not {self.reconstruction} "
+                "(set scheme.limiter to null)",
             )
         if self.weno_eps is not None and not self.reconstruction.startswith("weno"):
             raise KeyedError(
                 "weno_eps",
-                f"applies to WENO reconstructions only, not {self.reconstruction} (set scheme.weno_eps to null)",
+                f"applies to WENO reconstructions only, not {self.reconstruction} "
+                "(set scheme.weno_eps to null)",
             )
         return self
 
@@ -83,10 +87,10 @@ class EulerScheme(PhysicsConfig):
 def make_euler(grid, scheme: dict, gamma: float, boundaries) -> Euler:
     """The `Euler` operator a `scheme:` section describes."""
     s = EulerScheme.model_validate(scheme)
-    weno = {} if s.weno_eps is None else {"eps": s.weno_eps}
+    weno: dict[str, Any] = {} if s.weno_eps is None else {"eps": s.weno_eps}
     reconstruction = {
         "first_order": FirstOrder,
-        "muscl": lambda: MUSCL(limiter=s.limiter),
+        "muscl": lambda: MUSCL(limiter=s.limiter or "minmod"),
         "weno5js": lambda: WENO5JS(**weno),
         "weno5z": lambda: WENO5Z(**weno),
     }[s.reconstruction]()
@@ -119,13 +123,13 @@ def conservative_averages_to_primitive(rho, momenta, energy, gamma):
     return np.stack([rho, *velocities, (gamma - 1) * (energy - kinetic)])
 
 
-def gauss_cell_average(fn, grid, points: int = 5):
+def gauss_cell_average(fn, grid, points: int = 5) -> np.ndarray:
     """Cell averages of `fn(*coords) -> array (vars, *cells)` by tensor
     Gauss-Legendre quadrature with `points` nodes per axis (exact for
     polynomials of degree `2 points - 1`: high-order convergence studies
     need averages, not point values)."""
     nodes, weights = np.polynomial.legendre.leggauss(points)
-    total = 0.0
+    total: Any = 0.0
     for idx in np.ndindex(*(points,) * grid.ndim):
         coords = [
             lo + (np.arange(n) + 0.5 + 0.5 * nodes[i]) * h

@@ -2,18 +2,19 @@
 a plane wave focuses at a target point.
 
 The forward model is the Helmholtz equation with a PML, solved by
-preconditioned BiCGStab (`diffsim.solve_helmholtz`); the gradient of the focal intensity with respect to the
-whole sound-speed map costs one adjoint solve (implicit differentiation of
-the linear solve). The sound speed in the lens is kept within
-`[c_min, c_max]` by a sigmoid of the unconstrained parameters.
+preconditioned BiCGStab (`diffsim.solve_helmholtz`); the gradient of the
+focal intensity with respect to the whole sound-speed map costs one adjoint
+solve (implicit differentiation of the linear solve). The sound speed in the
+lens is kept within `[c_min, c_max]` by a sigmoid of the unconstrained
+parameters.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal, final
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib.patches as mpatches
@@ -23,30 +24,32 @@ import pydantic
 
 from diffsim import solve_helmholtz
 from diffsim.jobs import (
+    AbstractInverseProblem,
+    BuildContext,
     ConfigError,
-    InverseProblem,
     KeyedError,
     OptimizationScenario,
     PhysicsConfig,
     SteadyResult,
     SteadyScenario,
+    grid_from,
     register,
 )
 from diffsim.operators import Grid
 from diffsim.operators.helmholtz import PML, Helmholtz, line_source, point_source
 
 from . import helmholtz_common as hc
-from ._common import grid_from
 
 
 class Lens(PhysicsConfig):
     """`physics.lens:` — the design region, a rectangle: centre and size (m)."""
 
     centre: list[float] = pydantic.Field(
-        [-2.0e-3, 0.0], description="centre of the lens rectangle (m)"
+        default=[-2.0e-3, 0.0], description="centre of the lens rectangle (m)"
     )
     size: list[pydantic.PositiveFloat] = pydantic.Field(
-        [3.0e-3, 11.0e-3], description="width and height of the lens rectangle (m)"
+        default=[3.0e-3, 11.0e-3],
+        description="width and height of the lens rectangle (m)",
     )
 
 
@@ -58,35 +61,35 @@ class Physics(PhysicsConfig):
     `source_taper`; the initial design (`uniform`: `c0` in the lens); the PML."""
 
     frequency: pydantic.PositiveFloat = pydantic.Field(
-        1.0e6, description="source frequency (Hz)"
+        default=1.0e6, description="source frequency (Hz)"
     )
     c0: pydantic.PositiveFloat = pydantic.Field(
-        1500.0, description="background sound speed (m/s)"
+        default=1500.0, description="background sound speed (m/s)"
     )
     density: pydantic.PositiveFloat = pydantic.Field(
-        1000.0, description="background density (kg/m^3)"
+        default=1000.0, description="background density (kg/m^3)"
     )
     c_min: pydantic.PositiveFloat = pydantic.Field(
-        1350.0, description="lower bound of the lens sound speed (m/s)"
+        default=1350.0, description="lower bound of the lens sound speed (m/s)"
     )
     c_max: pydantic.PositiveFloat = pydantic.Field(
-        1900.0, description="upper bound of the lens sound speed (m/s)"
+        default=1900.0, description="upper bound of the lens sound speed (m/s)"
     )
     lens: Lens = pydantic.Field(default_factory=Lens, description="the design region")
     target: list[float] = pydantic.Field(
-        [4.0e-3, 0.0], description="focal point to maximise |p|^2 at (m)"
+        default=[4.0e-3, 0.0], description="focal point to maximise |p|^2 at (m)"
     )
     source_x: float = pydantic.Field(
-        -6.0e-3, description="x of the plane-wave line source (m)"
+        default=-6.0e-3, description="x of the plane-wave line source (m)"
     )
     source_taper: float = pydantic.Field(
-        0.25,
+        default=0.25,
         ge=0.0,
         le=0.5,
         description="fraction of the source line tapered at each end",
     )
     initial: Literal["uniform"] = pydantic.Field(
-        "uniform", description="initial design (uniform: c0 in the lens)"
+        default="uniform", description="initial design (uniform: c0 in the lens)"
     )
     pml: hc.PMLConfig = pydantic.Field(
         default_factory=lambda: hc.PMLConfig(width=16), description="absorbing layer"
@@ -97,67 +100,136 @@ class Physics(PhysicsConfig):
         if not self.c_min < self.c0:
             raise KeyedError(
                 "c_min",
-                f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = {self.c0:g} m/s",
+                f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = "
+                f"{self.c0:g} m/s",
             )
         if not self.c0 < self.c_max:
             raise KeyedError(
                 "c_max",
-                f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = {self.c0:g} m/s",
+                f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = "
+                f"{self.c0:g} m/s",
             )
         return self
 
 
-@dataclasses.dataclass(frozen=True)
-class _Lens:
-    """The assembled problem (built once per scenario call)."""
+class LensModel(eqx.Module):
+    """The assembled lens problem: the background medium (the lens is
+    written into its sound speed), the lens cells, the plane-wave source,
+    the focal probe, the solver settings and the geometry the figures draw.
+    `params` are the unconstrained sound speeds of the lens cells."""
 
     grid: Grid
     pml: PML
-    op: Helmholtz  # background medium; the lens is written into its sound speed
-    lens_slices: tuple[slice, slice]
+    op: Helmholtz
+    lens_cells: tuple[tuple[int, int], tuple[int, int]]
     source: jax.Array
     probe: jax.Array
-    physics: Physics
-    solver_config: hc.SolverConfig
+    solver: Any
+    preconditioner: str
+    shift: float
+    c0: float
+    c_min: float
+    c_max: float
+    frequency: float
+    lens_centre: tuple[float, float]
+    lens_size: tuple[float, float]
+    target: tuple[float, float]
+    source_x: float
+    discretization: str
+
+    @property
+    def lens_slices(self) -> tuple[slice, slice]:
+        return tuple(slice(a, b) for a, b in self.lens_cells)  # pyright: ignore
 
     def sound_speed(self, params):
-        ph = self.physics
         return hc.bounded_sound_speed(
-            self.op.sound_speed, self.lens_slices, params, ph.c_min, ph.c_max
+            self.op.sound_speed, self.lens_slices, params, self.c_min, self.c_max
         )
 
-    def solve(self, params, throw=True):
-        op = Helmholtz(
+    def operator(self, params) -> Helmholtz:
+        """The Helmholtz operator of the design `params`."""
+        return Helmholtz(
             self.op.discretization,
             self.sound_speed(params),
             self.op.omega,
             density=self.op.density,
             pml=self.pml,
         )
-        sc = self.solver_config
+
+    def solve(self, params, throw=True):
         return solve_helmholtz(
-            op,
+            self.operator(params),
             self.source,
-            sc.build(),
-            preconditioner=sc.preconditioner,
-            shift=sc.shift,
+            self.solver,
+            preconditioner=self.preconditioner,
+            shift=self.shift,
             throw=throw,
         )
 
+    @eqx.filter_jit
+    def compiled_solve(self, params):
+        """`solve`, compiled once for everything outside the loss."""
+        return self.solve(params)
+
     def focal_pressure(self, pressure):
-        """`p(target)` by band-limited interpolation (a smooth function of the field)."""
+        """`p(target)` by band-limited interpolation (a smooth function of the
+        field)."""
         return jnp.sum(self.probe * pressure)
 
     def intensity(self, params):
         return jnp.abs(self.focal_pressure(self.solve(params).value)) ** 2
 
     def initial_params(self):
-        ph = self.physics
-        shape = tuple(s.stop - s.start for s in self.lens_slices)
-        frac = (ph.c0 - ph.c_min) / (ph.c_max - ph.c_min)
+        shape = tuple(b - a for a, b in self.lens_cells)
+        frac = (self.c0 - self.c_min) / (self.c_max - self.c_min)
         return jnp.full(
             shape, np.log(frac / (1 - frac)), dtype=self.op.sound_speed.dtype
         )
+
+
+@final
+class LensDesign(AbstractInverseProblem):
+    """Maximise the focal intensity of the lens: the loss is
+    `-log(I / I_initial)`, the focal intensity gain in nepers x 2."""
+
+    params: jax.Array
+    lens: LensModel
+    intensity0: jax.Array
+    loss_label: ClassVar[str] = r"$-\ln(I_{focus} / I_{focus,initial})$ (dimensionless)"
+
+    def loss(self, params):
+        return -jnp.log(self.lens.intensity(params) / self.intensity0)
+
+    def fields(self, params):
+        sol = self.lens.compiled_solve(params)
+        return hc.pressure_dataset(
+            self.lens.grid,
+            np.asarray(sol.value),
+            np.asarray(self.lens.sound_speed(params)),
+            attrs={"scenario": AcousticLens.name},
+        )
+
+    def metrics(self, params):
+        lens = self.lens
+        s0, s1 = lens.compiled_solve(self.params), lens.compiled_solve(params)
+        i0 = float(jnp.abs(lens.focal_pressure(s0.value)) ** 2)
+        i1 = float(jnp.abs(lens.focal_pressure(s1.value)) ** 2)
+        speeds = np.asarray(lens.sound_speed(params))[lens.lens_slices]
+        return {
+            "focal_gain": i1 / i0,
+            "focal_intensity_initial": i0,
+            "focal_intensity_final": i1,
+            "omega": 2 * np.pi * lens.frequency,
+            "frequency": lens.frequency,
+            "c0": lens.c0,
+            "lens_sound_speed_range": [float(speeds.min()), float(speeds.max())],
+            "solver_iterations": int(s1.num_steps),
+            "relative_residual": float(s1.relative_residual),
+            "discretization": lens.discretization,
+        }
+
+    def plot(self, params, out, history):
+        return _plot_design(self.lens, self.params, params, Path(out))
 
 
 def _geometry(config, physics):
@@ -173,7 +245,8 @@ def _geometry(config, physics):
         if not (x0 < point[0] < x1 and y0 < point[1] < y1):
             raise ConfigError(
                 key,
-                f"must lie inside the PML-free region x in ({x0:.4g}, {x1:.4g}), y in ({y0:.4g}, {y1:.4g}) m",
+                f"must lie inside the PML-free region x in ({x0:.4g}, {x1:.4g}), y "
+                f"in ({y0:.4g}, {y1:.4g}) m",
             )
 
     lens = physics.lens
@@ -211,8 +284,9 @@ def _geometry(config, physics):
     return grid, pml, (y0, y1), slices
 
 
-def _build(config, physics) -> _Lens:
+def _build(config, physics) -> LensModel:
     grid, pml, (y0, y1), slices = _geometry(config, physics)
+    sc = hc.solver_config(config)
 
     omega = 2 * np.pi * physics.frequency
     op = Helmholtz(
@@ -226,27 +300,45 @@ def _build(config, physics) -> _Lens:
         grid, 0, physics.source_x, lower=[y0], upper=[y1], taper=physics.source_taper
     )
     probe = point_source(grid, physics.target) * grid.cell_volume
-    return _Lens(
-        grid, pml, op, tuple(slices), source, probe, physics, hc.solver_config(config)
+    lens = physics.lens
+    return LensModel(
+        grid=grid,
+        pml=pml,
+        op=op,
+        lens_cells=tuple((s.start, s.stop) for s in slices),  # pyright: ignore
+        source=source,
+        probe=probe,
+        solver=sc.build(),
+        preconditioner=sc.preconditioner,
+        shift=sc.shift,
+        c0=physics.c0,
+        c_min=physics.c_min,
+        c_max=physics.c_max,
+        frequency=physics.frequency,
+        lens_centre=(lens.centre[0], lens.centre[1]),
+        lens_size=(lens.size[0], lens.size[1]),
+        target=(physics.target[0], physics.target[1]),
+        source_x=physics.source_x,
+        discretization=hc.discretization_name(config),
     )
 
 
-def _lens_patch(problem: _Lens, **kw):
-    lens = problem.physics.lens
+def _lens_patch(problem: LensModel, **kw):
+    centre, size = problem.lens_centre, problem.lens_size
     return mpatches.Rectangle(
         (
-            (lens.centre[0] - lens.size[0] / 2) * hc.MM,
-            (lens.centre[1] - lens.size[1] / 2) * hc.MM,
+            (centre[0] - size[0] / 2) * hc.MM,
+            (centre[1] - size[1] / 2) * hc.MM,
         ),
-        lens.size[0] * hc.MM,
-        lens.size[1] * hc.MM,
+        size[0] * hc.MM,
+        size[1] * hc.MM,
         fill=False,
         **kw,
     )
 
 
-def _decorate(problem: _Lens):
-    ph = problem.physics
+def _decorate(problem: LensModel):
+    ph = problem
     (y0, y1) = problem.pml.interior_bounds(problem.grid)[1]
 
     def mark(ax):
@@ -275,7 +367,10 @@ def _decorate(problem: _Lens):
 @register
 class AcousticLens(SteadyScenario, OptimizationScenario):
     name = "acoustic_lens"
-    description = "design the sound speed of a lens (bounded by a sigmoid) to focus a 1 MHz plane wave at a target; Helmholtz adjoint"
+    description = (
+        "design the sound speed of a lens (bounded by a sigmoid) to "
+        "focus a 1 MHz plane wave at a target; Helmholtz adjoint"
+    )
     ndim = 2
     Physics = Physics
     Solver = hc.SolverConfig
@@ -303,7 +398,9 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
         hc.solver_config(config)
 
     # --- diffsim run: the initial design -----------------------------------
-    def solve(self, config, physics, key):
+    def solve(self, ctx: BuildContext) -> SteadyResult:
+        config, physics = ctx.config, ctx.physics
+        solver_config = hc.solver_config(config)
         problem = _build(config, physics)
         params = problem.initial_params()
         c = problem.sound_speed(params)
@@ -314,14 +411,14 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
             density=problem.op.density,
             pml=problem.pml,
         )
-        sol, timings = hc.solve(op, problem.source, problem.solver_config)
+        sol, timings = hc.solve(op, problem.source, solver_config)
         pressure = np.asarray(sol.value)
-        background, _ = hc.solve(problem.op, problem.source, problem.solver_config)
+        background, _ = hc.solve(problem.op, problem.source, solver_config)
         intensity = float(np.abs(problem.focal_pressure(sol.value)) ** 2)
         reference = float(np.abs(problem.focal_pressure(background.value)) ** 2)
         summary = {
             **hc.wave_summary(problem.grid, physics.frequency, physics.c0, problem.pml),
-            **hc.solver_summary(sol, timings, problem.solver_config),
+            **hc.solver_summary(sol, timings, solver_config),
             "discretization": hc.discretization_name(config),
             "design": physics.initial,
             "focal_intensity": intensity,
@@ -336,7 +433,11 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
         )
 
         def plot(out):
-            title = f"acoustic lens, initial design ({physics.initial}), f = {physics.frequency / 1e6:g} MHz ({hc.discretization_name(config)})"
+            title = (
+                f"acoustic lens, initial design ({physics.initial}), f = "
+                f"{physics.frequency / 1e6:g} MHz "
+                f"({hc.discretization_name(config)})"
+            )
             return hc.plot_pressure_and_speed(
                 problem.grid,
                 pressure,
@@ -350,66 +451,22 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
         return SteadyResult(fields, summary, plot)
 
     # --- diffsim optimize ----------------------------------------------------
-    def build_problem(self, config, physics, key):
-        if config.adjoint != "implicit":
+    def build_problem(self, ctx: BuildContext) -> LensDesign:
+        if ctx.config.adjoint != "implicit":
             raise ConfigError(
                 "adjoint",
-                "the Helmholtz solve is differentiated implicitly (one adjoint solve): use implicit",
+                "the Helmholtz solve is differentiated implicitly (one adjoint "
+                "solve): use implicit",
             )
-        problem = _build(config, physics)
-        params0 = problem.initial_params()
-        intensity0 = jax.jit(problem.intensity)(params0)
-
-        def loss(params):
-            """`-log(I / I_initial)`: the focal intensity gain, in nepers x 2."""
-            return -jnp.log(problem.intensity(params) / intensity0)
-
-        solve = jax.jit(lambda params: problem.solve(params))
-
-        def fields(params):
-            sol = solve(params)
-            return hc.pressure_dataset(
-                problem.grid,
-                np.asarray(sol.value),
-                np.asarray(problem.sound_speed(params)),
-                attrs={"scenario": self.name},
-            )
-
-        def metrics(initial, final):
-            s0, s1 = solve(initial), solve(final)
-            i0 = float(jnp.abs(problem.focal_pressure(s0.value)) ** 2)
-            i1 = float(jnp.abs(problem.focal_pressure(s1.value)) ** 2)
-            lens = np.asarray(problem.sound_speed(final))[problem.lens_slices]
-            return {
-                "focal_gain": i1 / i0,
-                "focal_intensity_initial": i0,
-                "focal_intensity_final": i1,
-                "omega": 2 * np.pi * physics.frequency,
-                "frequency": physics.frequency,
-                "c0": physics.c0,
-                "lens_sound_speed_range": [float(lens.min()), float(lens.max())],
-                "solver_iterations": int(s1.num_steps),
-                "relative_residual": float(s1.relative_residual),
-                "discretization": hc.discretization_name(config),
-            }
-
-        def plot(initial, final, history, out):
-            return _plot_design(problem, solve, initial, final, Path(out), config)
-
-        return InverseProblem(
-            params0,
-            loss,
-            fields=fields,
-            metrics=metrics,
-            plot=plot,
-            loss_label=r"$-\ln(I_{focus} / I_{focus,initial})$ (dimensionless)",
-        )
+        lens = _build(ctx.config, ctx.physics)
+        params0 = lens.initial_params()
+        intensity0 = jax.jit(lambda p: lens.intensity(p))(params0)
+        return LensDesign(params=params0, lens=lens, intensity0=intensity0)
 
 
-def _plot_design(
-    problem: _Lens, solve, initial, final, out: Path, config
-) -> list[Path]:
-    grid, pml, ph = problem.grid, problem.pml, problem.physics
+def _plot_design(problem: LensModel, initial, final, out: Path) -> list[Path]:
+    grid, pml, ph = problem.grid, problem.pml, problem
+    solve = problem.compiled_solve
     p0, p1 = np.asarray(solve(initial).value), np.asarray(solve(final).value)
     i0 = float(np.abs(problem.focal_pressure(p0)) ** 2)
     i1 = float(np.abs(problem.focal_pressure(p1)) ** 2)
@@ -443,7 +500,8 @@ def _plot_design(
     axes[0].legend(loc="lower left", fontsize=7, framealpha=0.7)
     fig.colorbar(image, ax=axes, label=r"$|p|$ (Pa per unit source)", shrink=0.9)
     fig.suptitle(
-        f"acoustic lens at {ph.frequency / 1e6:g} MHz: focal intensity gain {i1 / i0:.1f}x ({hc.discretization_name(config)})"
+        f"acoustic lens at {ph.frequency / 1e6:g} MHz: focal intensity gain "
+        f"{i1 / i0:.1f}x ({problem.discretization})"
     )
     paths = [hc.save(fig, out / "pressure_before_after.png")]
 
@@ -482,7 +540,8 @@ def _plot_design(
         shrink=0.9,
     )
     fig.suptitle(
-        f"acoustic lens: optimized sound speed at {ph.frequency / 1e6:g} MHz (source line, lens, target +)"
+        f"acoustic lens: optimized sound speed at {ph.frequency / 1e6:g} MHz (source "
+        "line, lens, target +)"
     )
     paths.append(hc.save(fig, out / "sound_speed_optimized.png"))
 
@@ -493,10 +552,10 @@ def _plot_design(
     ax.plot(x, np.abs(p0[:, j]) ** 2, color="0.45", lw=1.5, label="initial design")
     ax.plot(x, np.abs(p1[:, j]) ** 2, color="C3", lw=1.8, label="optimized design")
     ax.axvline(ph.target[0] * hc.MM, color="g", ls=":", lw=1.2, label="target")
-    lens = ph.lens
+    centre, size = problem.lens_centre, problem.lens_size
     ax.axvspan(
-        (lens.centre[0] - lens.size[0] / 2) * hc.MM,
-        (lens.centre[0] + lens.size[0] / 2) * hc.MM,
+        (centre[0] - size[0] / 2) * hc.MM,
+        (centre[0] + size[0] / 2) * hc.MM,
         color="C0",
         alpha=0.12,
         label="lens",

@@ -4,7 +4,9 @@ observations of the later flow: a classic data-assimilation (4D-Var) problem."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar, final
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -15,7 +17,9 @@ import xarray as xr
 import diffsim as ds
 import diffsim.jobs  # noqa: F401  (ds.jobs)
 from diffsim.jobs import (
-    InverseProblem,
+    AbstractInverseProblem,
+    BuildContext,
+    ConfigError,
     OptimizationScenario,
     PhysicsConfig,
     Setup,
@@ -23,8 +27,9 @@ from diffsim.jobs import (
     register,
 )
 from diffsim.operators import Burgers, FourierSpectral
+from diffsim.steppers import AbstractStepper
 
-from ._common import grid_from, random_smooth_field
+from ._common import random_smooth_field
 
 
 class Physics(PhysicsConfig):
@@ -47,10 +52,142 @@ class Physics(PhysicsConfig):
     )
 
 
+class BurgersObservation(eqx.Module):
+    """The forward model: a Burgers rollout from an initial condition `u0`
+    `(cells,)`, observed at the `sensors` (cell indices) every `every`
+    steps."""
+
+    operator: Burgers
+    stepper: AbstractStepper
+    adjoint: ds.AbstractAdjoint
+    dt: float
+    num_steps: int
+    every: int
+    sensors: np.ndarray
+
+    @eqx.filter_jit
+    def __call__(self, u0):
+        """`(observations, sensors)`: the rollout at the sensors after every
+        `every` steps."""
+        sol = ds.solve(
+            self.operator,
+            self.stepper,
+            u0[None],
+            dt=self.dt,
+            num_steps=self.num_steps,
+            saveat=ds.SaveAt(every=self.every),
+            adjoint=self.adjoint,
+        )
+        return sol.ys[:, 0, self.sensors]
+
+
+@final
+class BurgersInitialCondition(AbstractInverseProblem):
+    """Recover `u(x, 0)` from noisy sensor data of the later flow (4D-Var):
+    the loss is the mean squared sensor misfit plus `regularization` times
+    the mean squared derivative of the initial condition."""
+
+    params: jax.Array
+    observe: BurgersObservation
+    truth: jax.Array
+    data: jax.Array
+    regularization: float
+    times: np.ndarray
+    x: np.ndarray
+    loss_label: ClassVar[str] = (
+        "mean squared sensor misfit + smoothness penalty (u units squared)"
+    )
+
+    def loss(self, params):
+        misfit = jnp.mean((self.observe(params) - self.data) ** 2)
+        derivative = self.observe.operator.discretization.derivative(params, 0)
+        return misfit + self.regularization * jnp.mean(derivative**2)
+
+    def error(self, u0) -> float:
+        """`||u0 - truth|| / ||truth||`."""
+        return float(jnp.linalg.norm(u0 - self.truth) / jnp.linalg.norm(self.truth))
+
+    def fields(self, params):
+        sensors = self.observe.sensors
+        return xr.Dataset(
+            {
+                "u0": (("x",), np.asarray(params)),
+                "u0_true": (("x",), np.asarray(self.truth)),
+                "observations": (("t", "sensor"), np.asarray(self.data)),
+                "predictions": (("t", "sensor"), np.asarray(self.observe(params))),
+            },
+            coords={
+                "x": self.x,
+                "t": self.times,
+                "sensor_x": (("sensor",), self.x[sensors]),
+            },
+        )
+
+    def metrics(self, params):
+        return {
+            "ic_error_initial": self.error(self.params),
+            "ic_error_final": self.error(params),
+        }
+
+    def plot(self, params, out, history):
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        x, sensors, truth, data = self.x, self.observe.sensors, self.truth, self.data
+        times = self.times
+        fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+        a.plot(x, truth, "k-", lw=2, label="truth")
+        a.plot(
+            x,
+            params,
+            "C0--",
+            lw=2,
+            label=f"recovered (rel. error {self.error(params):.3f})",
+        )
+        a.plot(x, self.params, color="0.6", lw=1, label="initial guess")
+        a.plot(x[sensors], truth[sensors], "kv", ms=5, label="sensor positions")
+        a.set(
+            xlabel="x (dimensionless)",
+            ylabel="u(x, 0) (dimensionless)",
+            title="initial condition u(x, 0): truth vs. recovered",
+        )
+        a.legend(frameon=False, fontsize=8)
+        pred = np.asarray(self.observe(params))
+        for j, col in zip(
+            range(0, data.shape[0], max(1, data.shape[0] // 3)),
+            ("C1", "C2", "C3", "C4"),
+        ):
+            b.plot(
+                x[sensors],
+                data[j],
+                "o",
+                color=col,
+                ms=4,
+                label=f"data t={times[j]:.2g}",
+            )
+            b.plot(x[sensors], pred[j], "-", color=col, lw=1)
+        b.set(
+            xlabel="sensor position x (dimensionless)",
+            ylabel="u at sensors (dimensionless)",
+            title="observations (dots) vs. fitted model (lines)",
+        )
+        b.legend(frameon=False, fontsize=8)
+        fig.suptitle(
+            f"Burgers inverse problem: initial condition from {len(x[sensors])} "
+            f"sensors, {data.shape[0]} observation times"
+        )
+        path = out / "initial_condition.png"
+        ds.save_figure(fig, path, dpi=130)
+        plt.close(fig)
+        return [path]
+
+
 @register
 class BurgersInverse(TimeDependentScenario, OptimizationScenario):
     name = "burgers_inverse"
-    description = "recover a Burgers initial condition from sparse noisy sensor data (4D-Var, reverse mode through the rollout)"
+    description = (
+        "recover a Burgers initial condition from sparse noisy sensor "
+        "data (4D-Var, reverse mode through the rollout)"
+    )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
@@ -65,151 +202,57 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
         },
     }
 
-    def _truth(self, config, physics, key):
-        grid = grid_from(config)
-        truth = random_smooth_field(
-            key, grid, k_peak=2.0, rms=physics.amplitude / np.sqrt(2)
+    def _truth(self, ctx: BuildContext, key):
+        return random_smooth_field(
+            key, ctx.grid, k_peak=2.0, rms=ctx.physics.amplitude / np.sqrt(2)
         )
-        return grid, truth
 
-    def build(self, config, physics, key):
-        grid, truth = self._truth(config, physics, key)
-        return Setup(Burgers(FourierSpectral(grid), nu=physics.nu), grid, truth[None])
+    def build(self, ctx: BuildContext) -> Setup:
+        truth = self._truth(ctx, ctx.key)
+        op = Burgers(FourierSpectral(ctx.grid), nu=ctx.physics.nu)
+        return Setup(op, ctx.grid, truth[None])
 
     @classmethod
     def validate(cls, config, physics):
         if config.num_steps is None:
-            raise ds.jobs.ConfigError(
+            raise ConfigError(
                 "time.dt", "burgers_inverse takes fixed steps (time.dt), not time.cfl"
             )
         n = config.grid.cells[0]
         if physics.sensors > n:
-            raise ds.jobs.ConfigError(
-                "physics.sensors", f"at most grid.cells[0] = {n} sensors"
-            )
+            raise ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
         if config.num_steps % physics.observation_every:
-            raise ds.jobs.ConfigError(
+            raise ConfigError(
                 "physics.observation_every",
                 f"must divide the number of steps ({config.num_steps})",
             )
 
-    def build_problem(self, config, physics, key):
+    def build_problem(self, ctx: BuildContext) -> BurgersInitialCondition:
+        config, physics, grid = ctx.config, ctx.physics, ctx.grid
         self.validate(config, physics)
-        truth_key, noise_key = jax.random.split(key)
-        grid, truth = self._truth(config, physics, truth_key)
-        op = Burgers(FourierSpectral(grid), nu=physics.nu)
-        stepper = ds.jobs.STEPPERS[config.stepper]()
-        n = config.grid.cells[0]
-        if physics.sensors > n:
-            raise ds.jobs.ConfigError(
-                "physics.sensors", f"at most grid.cells[0] = {n} sensors"
-            )
-        sensors = np.linspace(0, n, physics.sensors, endpoint=False).astype(int)
+        truth_key, noise_key = jax.random.split(ctx.key)
+        truth = self._truth(ctx, truth_key)
+        n = grid.cells[0]
         every = physics.observation_every
-        if config.num_steps % every:
-            raise ds.jobs.ConfigError(
-                "physics.observation_every",
-                f"must divide the number of steps ({config.num_steps})",
-            )
-
-        @jax.jit
-        def observe(u0):
-            sol = ds.solve(
-                op,
-                stepper,
-                u0[None],
-                dt=config.dt,
-                num_steps=config.num_steps,
-                saveat=ds.SaveAt(every=every),
-                adjoint=ds.jobs.adjoint_from(config),
-            )
-            return sol.ys[:, 0, sensors]
-
+        observe = BurgersObservation(
+            Burgers(FourierSpectral(grid), nu=physics.nu),
+            ctx.stepper,
+            ctx.adjoint,
+            config.dt,
+            config.num_steps,
+            every,
+            np.linspace(0, n, physics.sensors, endpoint=False).astype(int),
+        )
         clean = observe(truth)
         data = clean + physics.noise * jax.random.normal(
             noise_key, clean.shape, clean.dtype
         )
-        disc = FourierSpectral(grid)
-
-        def loss(u0):
-            misfit = jnp.mean((observe(u0) - data) ** 2)
-            return misfit + physics.regularization * jnp.mean(
-                disc.derivative(u0, 0) ** 2
-            )
-
-        times = config.dt * every * np.arange(1, data.shape[0] + 1)
-        x = grid.coordinates[0]
-
-        def fields(u0):
-            return xr.Dataset(
-                {
-                    "u0": (("x",), np.asarray(u0)),
-                    "u0_true": (("x",), np.asarray(truth)),
-                    "observations": (("t", "sensor"), np.asarray(data)),
-                    "predictions": (("t", "sensor"), np.asarray(observe(u0))),
-                },
-                coords={"x": x, "t": times, "sensor_x": (("sensor",), x[sensors])},
-            )
-
-        def error(u0):
-            return float(jnp.linalg.norm(u0 - truth) / jnp.linalg.norm(truth))
-
-        def metrics(initial, final):
-            return {"ic_error_initial": error(initial), "ic_error_final": error(final)}
-
-        def plot(initial, final, history, out):
-            out = Path(out)
-            out.mkdir(parents=True, exist_ok=True)
-            fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-            a.plot(x, truth, "k-", lw=2, label="truth")
-            a.plot(
-                x,
-                final,
-                "C0--",
-                lw=2,
-                label=f"recovered (rel. error {error(final):.3f})",
-            )
-            a.plot(x, initial, color="0.6", lw=1, label="initial guess")
-            a.plot(x[sensors], truth[sensors], "kv", ms=5, label="sensor positions")
-            a.set(
-                xlabel="x (dimensionless)",
-                ylabel="u(x, 0) (dimensionless)",
-                title="initial condition u(x, 0): truth vs. recovered",
-            )
-            a.legend(frameon=False, fontsize=8)
-            pred = np.asarray(observe(final))
-            for j, col in zip(
-                range(0, data.shape[0], max(1, data.shape[0] // 3)),
-                ("C1", "C2", "C3", "C4"),
-            ):
-                b.plot(
-                    x[sensors],
-                    data[j],
-                    "o",
-                    color=col,
-                    ms=4,
-                    label=f"data t={times[j]:.2g}",
-                )
-                b.plot(x[sensors], pred[j], "-", color=col, lw=1)
-            b.set(
-                xlabel="sensor position x (dimensionless)",
-                ylabel="u at sensors (dimensionless)",
-                title="observations (dots) vs. fitted model (lines)",
-            )
-            b.legend(frameon=False, fontsize=8)
-            fig.suptitle(
-                f"Burgers inverse problem: initial condition from {len(x[sensors])} sensors, {data.shape[0]} observation times"
-            )
-            path = out / "initial_condition.png"
-            ds.save_figure(fig, path, dpi=130)
-            plt.close(fig)
-            return [path]
-
-        return InverseProblem(
-            jnp.zeros_like(truth),
-            loss,
-            fields=fields,
-            metrics=metrics,
-            plot=plot,
-            loss_label="mean squared sensor misfit + smoothness penalty (u units squared)",
+        return BurgersInitialCondition(
+            params=jnp.zeros_like(truth),
+            observe=observe,
+            truth=truth,
+            data=data,
+            regularization=physics.regularization,
+            times=config.dt * every * np.arange(1, data.shape[0] + 1),
+            x=np.asarray(grid.coordinates[0]),
         )

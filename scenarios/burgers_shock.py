@@ -1,4 +1,5 @@
-"""Viscous Burgers shock formation from a sine wave, with the exact Cole-Hopf solution."""
+"""Viscous Burgers shock formation from a sine wave, with the exact Cole-Hopf
+solution."""
 
 from __future__ import annotations
 
@@ -6,15 +7,15 @@ import numpy as np
 import pydantic
 
 from diffsim.jobs import (
+    BuildContext,
     ConfigError,
     PhysicsConfig,
     Setup,
     TimeDependentScenario,
+    grid_from,
     register,
 )
 from diffsim.operators import Burgers, FourierSpectral
-
-from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
@@ -49,7 +50,10 @@ def cole_hopf_sine(x, t, nu, amplitude):
 @register
 class BurgersShock(TimeDependentScenario):
     name = "burgers_shock"
-    description = "viscous Burgers u_t + u u_x = nu u_xx from A sin(x): a shock forms at t = 1/A (exact Cole-Hopf solution)"
+    description = (
+        "viscous Burgers u_t + u u_x = nu u_xx from A sin(x): a shock "
+        "forms at t = 1/A (exact Cole-Hopf solution)"
+    )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
@@ -66,9 +70,10 @@ class BurgersShock(TimeDependentScenario):
                 "grid.upper", "the exact solution assumes a domain of length 2 pi"
             )
 
-    def build(self, config, physics, key):
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
         self.validate(config, physics)
-        grid = grid_from(config)
+        grid = ctx.grid
         (x,) = grid.coordinates
         op = Burgers(FourierSpectral(grid), nu=physics.nu)
         u0 = physics.amplitude * np.sin(x)

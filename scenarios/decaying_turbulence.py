@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim.jobs import PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.jobs import (
+    BuildContext,
+    PhysicsConfig,
+    Setup,
+    TimeDependentScenario,
+    register,
+)
 from diffsim.operators import FourierSpectral, NavierStokesVorticity
 
-from ._common import grid_from, random_smooth_field
+from ._common import random_smooth_field
 
 
 class Physics(PhysicsConfig):
@@ -16,7 +22,8 @@ class Physics(PhysicsConfig):
     peak_wavenumber: pydantic.PositiveFloat = pydantic.Field(
         8.0,
         ge=0.5,
-        description="wavenumber of the initial spectrum's peak, in units of the fundamental 2 pi / L (>= 0.5: below it the spectrum vanishes)",
+        description="wavenumber of the initial spectrum's peak, in units of the "
+        "fundamental 2 pi / L (>= 0.5: below it the spectrum vanishes)",
     )
     vorticity_rms: pydantic.PositiveFloat = pydantic.Field(
         5.0, description="RMS of the initial vorticity"
@@ -26,7 +33,10 @@ class Physics(PhysicsConfig):
 @register
 class DecayingTurbulence(TimeDependentScenario):
     name = "decaying_turbulence"
-    description = "2D Navier-Stokes, random vorticity peaked at k0 = 8: vortex merging and an inverse energy cascade"
+    description = (
+        "2D Navier-Stokes, random vorticity peaked at k0 = 8: vortex "
+        "merging and an inverse energy cascade"
+    )
     ndim = 2
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
@@ -40,10 +50,11 @@ class DecayingTurbulence(TimeDependentScenario):
         "stepper": "etdrk4",
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        physics = ctx.physics
+        grid = ctx.grid
         op = NavierStokesVorticity(FourierSpectral(grid), nu=physics.nu)
         w0 = random_smooth_field(
-            key, grid, k_peak=physics.peak_wavenumber, rms=physics.vorticity_rms
+            ctx.key, grid, k_peak=physics.peak_wavenumber, rms=physics.vorticity_rms
         )
         return Setup(op, grid, w0[None])

@@ -8,6 +8,7 @@ import pydantic
 
 from diffsim.jobs import (
     EXPLICIT_STEPPERS,
+    BuildContext,
     PhysicsConfig,
     Setup,
     TimeDependentScenario,
@@ -15,7 +16,6 @@ from diffsim.jobs import (
 )
 from diffsim.operators.finite_volume import Outflow, ReflectingWall
 
-from ._common import grid_from
 from ._euler import EULER_DEFAULTS, EulerScheme, make_euler
 
 
@@ -35,7 +35,10 @@ class ShuOsherPhysics(PhysicsConfig):
 @register
 class ShuOsher(TimeDependentScenario):
     name = "shu_osher"
-    description = "Shu-Osher (1989): a Mach 3 shock runs into an entropy wave rho = 1 + 0.2 sin(5x)"
+    description = (
+        "Shu-Osher (1989): a Mach 3 shock runs into an entropy wave "
+        "rho = 1 + 0.2 sin(5x)"
+    )
     ndim = 1
     channels = 3  # density, momenta, energy
     steppers = EXPLICIT_STEPPERS
@@ -47,8 +50,9 @@ class ShuOsher(TimeDependentScenario):
         "time": {"t_end": 1.8, "cfl": 0.5, "snapshots": 36},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
+        grid = ctx.grid
         (x,) = grid.coordinates
         post = x < -4.0
         rho = np.where(
@@ -75,7 +79,10 @@ class BlastPhysics(PhysicsConfig):
 @register
 class WoodwardColella(TimeDependentScenario):
     name = "woodward_colella"
-    description = "Woodward-Colella (1984) interacting blast waves between reflecting walls, t = 0.038"
+    description = (
+        "Woodward-Colella (1984) interacting blast waves between "
+        "reflecting walls, t = 0.038"
+    )
     ndim = 1
     channels = 3  # density, momenta, energy
     steppers = EXPLICIT_STEPPERS
@@ -88,8 +95,9 @@ class WoodwardColella(TimeDependentScenario):
         "time": {"t_end": 0.038, "cfl": 0.4, "snapshots": 38},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
+        grid = ctx.grid
         (x,) = grid.coordinates
         lo, hi = (
             grid.lower[0] + 0.1 * grid.lengths[0],

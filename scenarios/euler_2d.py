@@ -10,10 +10,12 @@ import pydantic
 
 from diffsim.jobs import (
     EXPLICIT_STEPPERS,
+    BuildContext,
     ConfigError,
     PhysicsConfig,
     Setup,
     TimeDependentScenario,
+    grid_from,
     register,
 )
 from diffsim.operators.finite_volume import (
@@ -24,7 +26,6 @@ from diffsim.operators.finite_volume import (
     Switch,
 )
 
-from ._common import grid_from
 from ._euler import (
     EULER_DEFAULTS,
     EulerScheme,
@@ -51,7 +52,10 @@ class VortexPhysics(PhysicsConfig):
 @register
 class IsentropicVortex(TimeDependentScenario):
     name = "isentropic_vortex"
-    description = "isentropic vortex advected across a periodic box (Shu 1998): exact solution, smooth, for convergence orders"
+    description = (
+        "isentropic vortex advected across a periodic box (Shu 1998): "
+        "exact solution, smooth, for convergence orders"
+    )
     ndim = 2
     channels = 4  # density, momenta, energy
     steppers = EXPLICIT_STEPPERS
@@ -63,8 +67,9 @@ class IsentropicVortex(TimeDependentScenario):
         "time": {"t_end": 2.0, "cfl": 0.5, "snapshots": 10},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
+        grid = ctx.grid
         g, beta = physics.gamma, physics.strength
         (ux, uy), (cx, cy) = physics.velocity, physics.center
         lx, ly = grid.lengths
@@ -101,7 +106,8 @@ class QuadrantPhysics(PhysicsConfig):
     )
 
 
-# Lax & Liu (1998), configuration 3: (density, velocity_x, velocity_y, pressure) per quadrant
+# Lax & Liu (1998), configuration 3: (density, velocity_x, velocity_y,
+# pressure) per quadrant
 _LAX_LIU_3 = {
     "ne": (1.5, 0.0, 0.0, 1.5),
     "nw": (0.5323, 1.206, 0.0, 0.3),
@@ -113,7 +119,10 @@ _LAX_LIU_3 = {
 @register
 class RiemannProblem2D(TimeDependentScenario):
     name = "riemann_2d"
-    description = "2D Riemann problem, Lax-Liu configuration 3: four shocks, a mushroom jet along the diagonal"
+    description = (
+        "2D Riemann problem, Lax-Liu configuration 3: four shocks, a "
+        "mushroom jet along the diagonal"
+    )
     ndim = 2
     channels = 4  # density, momenta, energy
     steppers = EXPLICIT_STEPPERS
@@ -125,8 +134,9 @@ class RiemannProblem2D(TimeDependentScenario):
         "time": {"t_end": 0.3, "cfl": 0.5, "snapshots": 6},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
+        grid = ctx.grid
         X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
         east, north = X > physics.split[0], Y > physics.split[1]
         fields = np.zeros((4, *grid.cells))
@@ -165,7 +175,10 @@ class KHPhysics(PhysicsConfig):
 @register
 class KelvinHelmholtz(TimeDependentScenario):
     name = "kelvin_helmholtz"
-    description = "Kelvin-Helmholtz instability of two smooth shear layers in a periodic box (after McNally et al. 2012)"
+    description = (
+        "Kelvin-Helmholtz instability of two smooth shear layers in a "
+        "periodic box (after McNally et al. 2012)"
+    )
     ndim = 2
     channels = 4  # density, momenta, energy
     steppers = EXPLICIT_STEPPERS
@@ -184,9 +197,10 @@ class KelvinHelmholtz(TimeDependentScenario):
                 "grid.upper", "kelvin_helmholtz is set up on the unit square"
             )
 
-    def build(self, config, physics, key):
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
         self.validate(config, physics)
-        grid = grid_from(config)
+        grid = ctx.grid
         X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
         a = physics.layer_width
         # tanh profiles: band 0.25 < y < 0.75 is dense and moves right
@@ -250,7 +264,10 @@ class _BeforeWall:
 @register
 class DoubleMachReflection(TimeDependentScenario):
     name = "double_mach_reflection"
-    description = "double Mach reflection (Woodward & Colella 1984): a Mach 10 shock hits a 30-degree wedge"
+    description = (
+        "double Mach reflection (Woodward & Colella 1984): a Mach 10 "
+        "shock hits a 30-degree wedge"
+    )
     ndim = 2
     channels = 4  # density, momenta, energy
     steppers = EXPLICIT_STEPPERS
@@ -262,11 +279,13 @@ class DoubleMachReflection(TimeDependentScenario):
         "time": {"t_end": 0.2, "cfl": 0.4, "snapshots": 4},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
+        grid = ctx.grid
         g, x0 = physics.gamma, physics.wall_start
         rho0, p0, rho1, u1, p1 = _post_shock_state(g, physics.mach)
-        # the shock foot moves along x at mach / sin(60 deg): x0 + (y + 2 mach t) / sqrt(3)
+        # the shock foot moves along x at mach / sin(60 deg):
+        # x0 + (y + 2 mach t) / sqrt(3)
         speed = 2.0 * physics.mach
         angle = np.pi / 6  # post-shock velocity points 30 degrees below the x axis
         post = (rho1, (u1 * np.cos(angle), -u1 * np.sin(angle)), p1)
@@ -313,7 +332,10 @@ class ExplosionPhysics(PhysicsConfig):
 @register
 class Explosion3D(TimeDependentScenario):
     name = "explosion_3d"
-    description = "3D spherical explosion (Toro 2009, section 17.1): a spherical Sod problem in a box with outflow faces"
+    description = (
+        "3D spherical explosion (Toro 2009, section 17.1): a spherical "
+        "Sod problem in a box with outflow faces"
+    )
     ndim = 3
     channels = 5  # density, momenta, energy
     steppers = EXPLICIT_STEPPERS
@@ -329,9 +351,11 @@ class Explosion3D(TimeDependentScenario):
         "time": {"t_end": 0.25, "cfl": 0.4, "snapshots": 5},
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
-        # cell-averaged indicator of the sphere, so that the initial data are as round as the grid allows
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
+        grid = ctx.grid
+        # cell-averaged indicator of the sphere, so that the initial data are as
+        # round as the grid allows
         inside = gauss_cell_average(
             lambda x, y, z: (x**2 + y**2 + z**2 < physics.radius**2)[None].astype(
                 float

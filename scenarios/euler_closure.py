@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal, final
 
 import equinox as eqx
 import jax
@@ -33,16 +33,23 @@ import diffsim as ds
 import diffsim.jobs  # noqa: F401  (ds.jobs)
 from diffsim.jobs import (
     EXPLICIT_STEPPERS,
+    AbstractInverseProblem,
+    BuildContext,
     ConfigError,
-    InverseProblem,
     OptimizationScenario,
     PhysicsConfig,
+    grid_from,
     register,
 )
 from diffsim.operators import Grid
-from diffsim.operators.finite_volume import NeuralFlux, Outflow, solve_riemann
+from diffsim.operators.finite_volume import (
+    Euler,
+    NeuralFlux,
+    Outflow,
+    solve_riemann,
+)
+from diffsim.steppers import AbstractStepper
 
-from ._common import grid_from
 from ._euler import EULER_DEFAULTS, EulerScheme, make_euler
 
 
@@ -83,7 +90,8 @@ class Physics(PhysicsConfig):
     )
     form: Literal["flux", "jump"] = pydantic.Field(
         "flux",
-        description="network output: a flux correction (flux) or jump coefficients (jump)",
+        description="network output: a flux correction (flux) or jump coefficients "
+        "(jump)",
     )
 
     @pydantic.field_validator("density", "pressure", "velocity")
@@ -129,10 +137,193 @@ def initial_fields(states, grid: Grid, interface: float):
     )
 
 
+class ClosureModel(eqx.Module):
+    """The coarse and fine finite-volume Euler solvers and the `NeuralFlux`
+    correction of the coarse one (`template`, whose network the optimizer
+    trains), stepped `steps` times by `dt` (the fine one `factor` times as
+    often), saved at `snapshots` equally spaced times."""
+
+    coarse: Euler
+    fine: Euler
+    template: NeuralFlux
+    stepper: AbstractStepper
+    adjoint: ds.AbstractAdjoint
+    snapshots: int
+    steps: int
+    dt: float
+    factor: int
+
+    def rollout(self, op, y0, num_steps, dt):
+        """`(snapshots, 3, cells)`: `op` from `y0`, saved every
+        `num_steps // snapshots` steps."""
+        return ds.solve(
+            op,
+            self.stepper,
+            y0,
+            dt=dt,
+            num_steps=num_steps,
+            saveat=ds.SaveAt(every=num_steps // self.snapshots),
+            adjoint=self.adjoint,
+        ).ys
+
+    @eqx.filter_jit
+    def reference(self, y0_fine):
+        """Fine rollouts averaged (conservatively) onto the coarse cells, as
+        primitive fields `(batch, snapshots, 3, cells)`."""
+        fine, factor = self.fine, self.factor
+        ys = jax.vmap(
+            lambda y: self.rollout(fine, y, self.steps * factor, self.dt / factor)
+        )(y0_fine)
+        u = jax.vmap(jax.vmap(fine.encode))(ys)
+        u = u.reshape(*u.shape[:-1], -1, factor).mean(-1)
+        return jax.vmap(jax.vmap(self.coarse.decode))(u)
+
+    def operator(self, network):
+        """The corrected coarse solver with `network`; None: the plain one."""
+        if network is None:
+            return self.coarse
+        return eqx.tree_at(lambda m: m.network, self.template, network)
+
+    def predict(self, network, y0):
+        """Coarse rollouts `(batch, snapshots, 3, cells)` from `y0`."""
+        op = self.operator(network)
+        return jax.vmap(lambda y: self.rollout(op, y, self.steps, self.dt))(y0)
+
+
+@final
+class ClosureTraining(AbstractInverseProblem):
+    """Train the closure's network: the loss is the mean squared misfit of
+    the coarse rollouts of the `train` states in per-state nondimensional
+    primitive variables; `test` states are held out for the metrics."""
+
+    params: eqx.nn.MLP
+    model: ClosureModel
+    y0: dict[str, jax.Array]
+    targets: dict[str, jax.Array]
+    test_states: np.ndarray
+    gamma: float
+    times: np.ndarray
+    x: np.ndarray
+    length: float
+    loss_label: ClassVar[str] = (
+        "mean squared error vs. the 1024-cell reference, per-field scaled "
+        "(dimensionless)"
+    )
+
+    def scales(self, ys):
+        """Per-state `(rho_0, c_0, p_0)`, shape `(batch, 3, 1, 1)` for
+        `(saves, cells)`."""
+        rho0 = jnp.mean(ys[:, :, 0], axis=(1, 2))
+        p0 = jnp.mean(ys[:, :, 2], axis=(1, 2))
+        c0 = jnp.sqrt(self.gamma * p0 / rho0)
+        return jnp.stack([rho0, c0, p0], axis=1)[:, None, :, None]
+
+    def misfit(self, ys, which: str):
+        """Mean squared scaled misfit of rollouts `ys` of the `which` states."""
+        ref = self.targets[which]
+        return jnp.mean(((ys - ref) / self.scales(ref)) ** 2)
+
+    def loss(self, params):
+        return self.misfit(self.model.predict(params, self.y0["train"]), "train")
+
+    @eqx.filter_jit
+    def predict_test(self, network):
+        """Coarse rollouts of the held-out states (`network` None: plain)."""
+        return self.model.predict(network, self.y0["test"])
+
+    def density_error(self, ys) -> float:
+        """Mean over states and saved times of `sum |rho - rho_ref| dx /
+        mean(rho_ref)` against the held-out references."""
+        ref = self.targets["test"][:, :, 0]
+        l1 = jnp.mean(jnp.abs(ys[:, :, 0] - ref), axis=-1) * self.length
+        return float(jnp.mean(l1 / jnp.mean(ref, axis=-1)))
+
+    def metrics(self, params):
+        plain, trained = self.predict_test(None), self.predict_test(params)
+        return {
+            "error_plain": self.density_error(plain),
+            "error_trained": self.density_error(trained),
+            "error_ratio": self.density_error(trained) / self.density_error(plain),
+            "test_loss_plain": float(self.misfit(plain, "test")),
+            "test_loss_trained": float(self.misfit(trained, "test")),
+            "fine_cells": self.x.size * self.model.factor,
+            "coarse_steps": self.model.steps,
+            "dt": self.model.dt,
+        }
+
+    def fields(self, params):
+        trained = self.predict_test(params)
+        plain = self.predict_test(None)
+        dims = ("state", "t", "x")
+        return xr.Dataset(
+            {
+                "density_reference": (dims, np.asarray(self.targets["test"][:, :, 0])),
+                "density_plain": (dims, np.asarray(plain[:, :, 0])),
+                "density_trained": (dims, np.asarray(trained[:, :, 0])),
+                "test_states": (("state", "side", "var"), self.test_states),
+            },
+            coords={
+                "t": self.times,
+                "x": self.x,
+                "side": ["left", "right"],
+                "var": ["density", "velocity", "pressure"],
+            },
+        )
+
+    def plot(self, params, out, history):
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        x, times, test, factor = self.x, self.times, self.test_states, self.model.factor
+        trained, plain, ref = (
+            np.asarray(self.predict_test(params)),
+            np.asarray(self.predict_test(None)),
+            np.asarray(self.targets["test"]),
+        )
+        e_plain, e_trained = self.density_error(plain), self.density_error(trained)
+        shown = min(4, ref.shape[0])
+        fig, axes = plt.subplots(
+            1, shown + 1, figsize=(4 * (shown + 1), 3.6), constrained_layout=True
+        )
+        for j, ax in enumerate(axes[:shown]):
+            ax.plot(x, ref[j, -1, 0], "k-", lw=2.2, label=f"{factor}x finer, averaged")
+            ax.plot(x, plain[j, -1, 0], "C1.-", lw=1, ms=3, label="plain coarse")
+            ax.plot(x, trained[j, -1, 0], "C0.-", lw=1, ms=3, label="NeuralFlux coarse")
+            (rl, ul, pl), (rr, ur, pr) = test[j]
+            ax.set_title(
+                f"held-out test {j}: (rho, u, p) L=({rl:.2f},{ul:.2f},{pl:.2f}) "
+                f"R=({rr:.2f},{ur:.2f},{pr:.2f})",
+                fontsize=8,
+            )
+            ax.set(
+                xlabel="x (dimensionless)",
+                ylabel=f"density at t={times[-1]:.3g} (dimensionless)",
+            )
+        axes[0].legend(frameon=False, fontsize=8)
+        it = [h["iteration"] for h in history]
+        axes[-1].semilogy(it, [h["loss"] for h in history], "C0-")
+        axes[-1].set(
+            xlabel="optimizer iteration",
+            ylabel="training loss (dimensionless)",
+            title=f"held-out density error {e_plain:.3g} -> {e_trained:.3g}",
+        )
+        axes[-1].title.set_fontsize(9)
+        fig.suptitle(
+            f"learned flux closure on {x.size} coarse cells: final density of "
+            f"held-out Riemann problems vs. the {factor}x finer reference"
+        )
+        path = out / "closure.png"
+        ds.save_figure(fig, path, dpi=120)
+        plt.close(fig)
+        return [path]
+
+
 @register
 class EulerClosure(OptimizationScenario):
     name = "euler_closure"
-    description = "neural flux closure: a 64-cell Euler solver trained to track 16x finer shock tubes (NeuralFlux)"
+    description = (
+        "neural flux closure: a 64-cell Euler solver trained to track "
+        "16x finer shock tubes (NeuralFlux)"
+    )
     ndim = 1
     steppers = EXPLICIT_STEPPERS
     Physics = Physics
@@ -175,69 +366,22 @@ class EulerClosure(OptimizationScenario):
                 f"must lie inside the domain ({grid.lower[0]}, {grid.upper[0]})",
             )
 
-    def build_problem(self, config, physics, key):
+    def build_problem(self, ctx: BuildContext) -> ClosureTraining:
+        config, physics, grid = ctx.config, ctx.physics, ctx.grid
         self.validate(config, physics)
-        grid = grid_from(config)
         n, factor = grid.cells[0], physics.fine_factor
         fine_grid = Grid([n * factor], grid.lower, grid.upper)
         coarse = make_euler(grid, config.scheme, physics.gamma, Outflow())
         fine = make_euler(fine_grid, config.scheme, physics.gamma, Outflow())
-        stepper = ds.jobs.STEPPERS[config.stepper]()
-        adjoint = ds.jobs.adjoint_from(config)
         snapshots = config.time.snapshots
 
-        k_train, k_test, k_net = jax.random.split(key, 3)
+        k_train, k_test, k_net = jax.random.split(ctx.key, 3)
         train = random_states(k_train, physics.train_states, physics)
         test = random_states(k_test, physics.test_states, physics)
         speed = max_wave_speed(np.concatenate([train, test]), physics.gamma)
         dt_max = config.time.cfl * grid.spacing[0] / speed
         steps = snapshots * math.ceil(config.time.t_end / dt_max / snapshots)
         dt = config.time.t_end / steps
-        times = dt * (steps // snapshots) * np.arange(1, snapshots + 1)
-
-        def rollout(op, y0, num_steps, dt):
-            every = num_steps // snapshots
-            return ds.solve(
-                op,
-                stepper,
-                y0,
-                dt=dt,
-                num_steps=num_steps,
-                saveat=ds.SaveAt(every=every),
-                adjoint=adjoint,
-            ).ys
-
-        @jax.jit
-        def reference(y0_fine):
-            """Fine rollouts averaged (conservatively) onto the coarse cells, as primitive fields."""
-            ys = jax.vmap(lambda y: rollout(fine, y, steps * factor, dt / factor))(
-                y0_fine
-            )
-            u = jax.vmap(jax.vmap(fine.encode))(ys)
-            u = u.reshape(*u.shape[:-1], n, factor).mean(-1)
-            return jax.vmap(jax.vmap(coarse.decode))(u)
-
-        y0 = {
-            s: initial_fields(states, grid, physics.interface)
-            for s, states in (("train", train), ("test", test))
-        }
-        targets = {
-            s: reference(initial_fields(states, fine_grid, physics.interface))
-            for s, states in (("train", train), ("test", test))
-        }
-        for s, ys in targets.items():
-            if not bool(jnp.all(jnp.isfinite(ys))):
-                raise ds.RunError(
-                    f"euler_closure: the fine-grid reference of the {s} states is not finite; lower time.cfl"
-                )
-
-        def scales(ys):
-            """Per-state `(rho_0, c_0, p_0)`, shape `(batch, 3, 1, 1)` for `(saves, cells)`."""
-            rho0 = jnp.mean(ys[:, :, 0], axis=(1, 2))
-            p0 = jnp.mean(ys[:, :, 2], axis=(1, 2))
-            c0 = jnp.sqrt(physics.gamma * p0 / rho0)
-            return jnp.stack([rho0, c0, p0], axis=1)[:, None, :, None]
-
         template = NeuralFlux(
             coarse,
             key=k_net,
@@ -247,119 +391,37 @@ class EulerClosure(OptimizationScenario):
             symmetric=physics.symmetric,
             form=physics.form,
         )
-
-        def operator(network):
-            return eqx.tree_at(lambda m: m.network, template, network)
-
-        def predict(network, which):
-            op = coarse if network is None else operator(network)
-            return jax.vmap(lambda y: rollout(op, y, steps, dt))(y0[which])
-
-        def misfit(ys, which):
-            ref = targets[which]
-            return jnp.mean(((ys - ref) / scales(ref)) ** 2)
-
-        def loss(network):
-            return misfit(predict(network, "train"), "train")
-
-        predict_test = eqx.filter_jit(lambda net: predict(net, "test"))
-        plain_test = jax.jit(lambda: predict(None, "test"))
-
-        def density_error(ys):
-            """Mean over states and saved times of `sum |rho - rho_ref| dx / mean(rho_ref)`."""
-            ref = targets["test"][:, :, 0]
-            l1 = jnp.mean(jnp.abs(ys[:, :, 0] - ref), axis=-1) * (
-                grid.upper[0] - grid.lower[0]
-            )
-            return float(jnp.mean(l1 / jnp.mean(ref, axis=-1)))
-
-        def metrics(initial, final):
-            plain, trained = plain_test(), predict_test(final)
-            return {
-                "error_plain": density_error(plain),
-                "error_trained": density_error(trained),
-                "error_ratio": density_error(trained) / density_error(plain),
-                "test_loss_plain": float(misfit(plain, "test")),
-                "test_loss_trained": float(misfit(trained, "test")),
-                "fine_cells": n * factor,
-                "coarse_steps": steps,
-                "dt": dt,
-            }
-
-        x = np.asarray(grid.coordinates[0])
-
-        def fields(network):
-            trained = predict_test(network)
-            plain = plain_test()
-            dims = ("state", "t", "x")
-            return xr.Dataset(
-                {
-                    "density_reference": (dims, np.asarray(targets["test"][:, :, 0])),
-                    "density_plain": (dims, np.asarray(plain[:, :, 0])),
-                    "density_trained": (dims, np.asarray(trained[:, :, 0])),
-                    "test_states": (("state", "side", "var"), test),
-                },
-                coords={
-                    "t": times,
-                    "x": x,
-                    "side": ["left", "right"],
-                    "var": ["density", "velocity", "pressure"],
-                },
-            )
-
-        def plot(initial, final, history, out):
-            out = Path(out)
-            out.mkdir(parents=True, exist_ok=True)
-            trained, plain, ref = (
-                np.asarray(predict_test(final)),
-                np.asarray(plain_test()),
-                np.asarray(targets["test"]),
-            )
-            e_plain, e_trained = density_error(plain), density_error(trained)
-            shown = min(4, ref.shape[0])
-            fig, axes = plt.subplots(
-                1, shown + 1, figsize=(4 * (shown + 1), 3.6), constrained_layout=True
-            )
-            for j, ax in enumerate(axes[:shown]):
-                ax.plot(
-                    x, ref[j, -1, 0], "k-", lw=2.2, label=f"{factor}x finer, averaged"
+        model = ClosureModel(
+            coarse,
+            fine,
+            template,
+            ctx.stepper,
+            ctx.adjoint,
+            snapshots,
+            steps,
+            dt,
+            factor,
+        )
+        states = {"train": train, "test": test}
+        y0 = {s: initial_fields(v, grid, physics.interface) for s, v in states.items()}
+        targets = {
+            s: model.reference(initial_fields(v, fine_grid, physics.interface))
+            for s, v in states.items()
+        }
+        for s, ys in targets.items():
+            if not bool(jnp.all(jnp.isfinite(ys))):
+                raise ds.RunError(
+                    f"euler_closure: the fine-grid reference of the {s} states is "
+                    "not finite; lower time.cfl"
                 )
-                ax.plot(x, plain[j, -1, 0], "C1.-", lw=1, ms=3, label="plain coarse")
-                ax.plot(
-                    x, trained[j, -1, 0], "C0.-", lw=1, ms=3, label="NeuralFlux coarse"
-                )
-                (rl, ul, pl), (rr, ur, pr) = test[j]
-                ax.set_title(
-                    f"held-out test {j}: (rho, u, p) L=({rl:.2f},{ul:.2f},{pl:.2f}) R=({rr:.2f},{ur:.2f},{pr:.2f})",
-                    fontsize=8,
-                )
-                ax.set(
-                    xlabel="x (dimensionless)",
-                    ylabel=f"density at t={times[-1]:.3g} (dimensionless)",
-                )
-            axes[0].legend(frameon=False, fontsize=8)
-            it = [h["iteration"] for h in history]
-            axes[-1].semilogy(it, [h["loss"] for h in history], "C0-")
-            axes[-1].set(
-                xlabel="optimizer iteration",
-                ylabel="training loss (dimensionless)",
-                title=f"held-out density error {e_plain:.3g} -> {e_trained:.3g}",
-            )
-            axes[-1].title.set_fontsize(9)
-            fig.suptitle(
-                f"learned flux closure on {x.size} coarse cells: final density of held-out Riemann problems "
-                f"vs. the {factor}x finer reference"
-            )
-            path = out / "closure.png"
-            ds.save_figure(fig, path, dpi=120)
-            plt.close(fig)
-            return [path]
-
-        return InverseProblem(
-            template.network,
-            loss,
-            fields=fields,
-            metrics=metrics,
-            plot=plot,
-            loss_label="mean squared error vs. the 1024-cell reference, per-field scaled (dimensionless)",
+        return ClosureTraining(
+            params=template.network,
+            model=model,
+            y0=y0,
+            targets=targets,
+            test_states=test,
+            gamma=physics.gamma,
+            times=dt * (steps // snapshots) * np.arange(1, snapshots + 1),
+            x=np.asarray(grid.coordinates[0]),
+            length=grid.upper[0] - grid.lower[0],
         )

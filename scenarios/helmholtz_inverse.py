@@ -19,10 +19,10 @@ the noise sets its floor.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal, final
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -31,31 +31,32 @@ import pydantic
 
 from diffsim import linear_solve
 from diffsim.jobs import (
+    AbstractInverseProblem,
+    BuildContext,
     ConfigError,
-    InverseProblem,
     KeyedError,
     OptimizationScenario,
     PhysicsConfig,
+    grid_from,
     register,
 )
 from diffsim.operators import Grid
 from diffsim.operators.helmholtz import PML, Helmholtz, point_source
 
 from . import helmholtz_common as hc
-from ._common import grid_from
 
 
 class Inclusion(PhysicsConfig):
     """A disc of sound speed `sound_speed` (m/s), `centre` and `radius` in m."""
 
     centre: list[float] = pydantic.Field(
-        [0.0, 0.0], description="centre of the disc (m)"
+        default=[0.0, 0.0], description="centre of the disc (m)"
     )
     radius: pydantic.PositiveFloat = pydantic.Field(
-        1.0e-3, description="radius of the disc (m)"
+        default=1.0e-3, description="radius of the disc (m)"
     )
     sound_speed: pydantic.PositiveFloat = pydantic.Field(
-        1650.0, description="sound speed in the disc (m/s)"
+        default=1650.0, description="sound speed in the disc (m/s)"
     )
 
 
@@ -65,13 +66,14 @@ class Regularization(PhysicsConfig):
     with `weight`; `epsilon` (a contrast over the ROI radius) smooths TV at 0."""
 
     kind: Literal["tv", "h1"] = pydantic.Field(
-        "tv", description="penalty: tv (smoothed total variation) or h1 of the contrast"
+        default="tv",
+        description="penalty: tv (smoothed total variation) or h1 of the contrast",
     )
     weight: pydantic.NonNegativeFloat = pydantic.Field(
-        1e-3, description="weight of the penalty"
+        default=1e-3, description="weight of the penalty"
     )
     epsilon: pydantic.PositiveFloat = pydantic.Field(
-        1e-3, description="smoothing of TV at zero gradient"
+        default=1e-3, description="smoothing of TV at zero gradient"
     )
 
 
@@ -85,19 +87,19 @@ class Physics(PhysicsConfig):
     the scattered data; the PML."""
 
     frequency: pydantic.PositiveFloat = pydantic.Field(
-        1.0e6, description="source frequency (Hz)"
+        default=1.0e6, description="source frequency (Hz)"
     )
     c0: pydantic.PositiveFloat = pydantic.Field(
-        1500.0, description="background sound speed (m/s)"
+        default=1500.0, description="background sound speed (m/s)"
     )
     density: pydantic.PositiveFloat = pydantic.Field(
-        1000.0, description="background density (kg/m^3)"
+        default=1000.0, description="background density (kg/m^3)"
     )
     c_min: pydantic.PositiveFloat = pydantic.Field(
-        1350.0, description="lower bound of the recovered sound speed (m/s)"
+        default=1350.0, description="lower bound of the recovered sound speed (m/s)"
     )
     c_max: pydantic.PositiveFloat = pydantic.Field(
-        1800.0, description="upper bound of the recovered sound speed (m/s)"
+        default=1800.0, description="upper bound of the recovered sound speed (m/s)"
     )
     inclusions: list[Inclusion] = pydantic.Field(
         default_factory=lambda: [
@@ -107,24 +109,26 @@ class Physics(PhysicsConfig):
         description="the true inclusions (discs) to recover",
     )
     sources: pydantic.PositiveInt = pydantic.Field(
-        8, description="point sources on the source ring"
+        default=8, description="point sources on the source ring"
     )
     receivers: pydantic.PositiveInt = pydantic.Field(
-        32, description="receivers on the receiver ring"
+        default=32, description="receivers on the receiver ring"
     )
     source_radius: pydantic.PositiveFloat = pydantic.Field(
-        3.6e-3, description="radius of the source ring (m)"
+        default=3.6e-3, description="radius of the source ring (m)"
     )
     receiver_radius: pydantic.PositiveFloat = pydantic.Field(
-        3.3e-3, description="radius of the receiver ring (m)"
+        default=3.3e-3, description="radius of the receiver ring (m)"
     )
     roi_radius: pydantic.PositiveFloat = pydantic.Field(
-        2.4e-3,
-        description="radius of the region of interest, where the sound speed is recovered (m)",
+        default=2.4e-3,
+        description="radius of the region of interest, where the sound speed is "
+        "recovered (m)",
     )
     noise: pydantic.NonNegativeFloat = pydantic.Field(
-        0.01,
-        description="complex noise standard deviation, relative to the RMS of the scattered data",
+        default=0.01,
+        description="complex noise standard deviation, relative to the RMS of the "
+        "scattered data",
     )
     regularization: Regularization = pydantic.Field(
         default_factory=Regularization, description="the penalty"
@@ -138,18 +142,21 @@ class Physics(PhysicsConfig):
         if not self.c_min < self.c0:
             raise KeyedError(
                 "c_min",
-                f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = {self.c0:g} m/s",
+                f"expected c_min < c0 < c_max, got c_min = {self.c_min:g} >= c0 = "
+                f"{self.c0:g} m/s",
             )
         if not self.c0 < self.c_max:
             raise KeyedError(
                 "c_max",
-                f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = {self.c0:g} m/s",
+                f"expected c_min < c0 < c_max, got c_max = {self.c_max:g} <= c0 = "
+                f"{self.c0:g} m/s",
             )
         for i, inc in enumerate(self.inclusions):
             if not self.c_min < inc.sound_speed < self.c_max:
                 raise KeyedError(
                     f"inclusions.{i}.sound_speed",
-                    f"{inc.sound_speed:g} m/s lies outside (c_min, c_max) = ({self.c_min:g}, {self.c_max:g})",
+                    f"{inc.sound_speed:g} m/s lies outside (c_min, c_max) = "
+                    f"({self.c_min:g}, {self.c_max:g})",
                 )
         if not self.roi_radius < min(self.source_radius, self.receiver_radius):
             raise KeyedError(
@@ -164,8 +171,7 @@ def ring(count: int, radius: float, offset: float = 0.0) -> np.ndarray:
     return radius * np.stack([np.cos(angle), np.sin(angle)], axis=1)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Tomography:
+class Tomography(eqx.Module):
     """The assembled problem: grid, background operator, the ROI's cell
     indices, source fields `(sources, *cells)` and receiver weights
     `(receivers, *cells)` (band-limited interpolation at each receiver)."""
@@ -178,20 +184,27 @@ class _Tomography:
     receivers: jax.Array
     source_points: np.ndarray
     receiver_points: np.ndarray
-    physics: Physics
-    solver_config: hc.SolverConfig
+    solver: Any
+    preconditioner: str
+    shift: float
+    c0: float
+    c_min: float
+    c_max: float
+    roi_radius: float
+    regularization: str
+    epsilon: float
 
     def sound_speed(self, params):
-        ph = self.physics
         return hc.bounded_sound_speed(
-            self.op.sound_speed, self.roi, params, ph.c_min, ph.c_max
+            self.op.sound_speed, self.roi, params, self.c_min, self.c_max
         )
 
     def params_for(self, c):
         """Unconstrained parameters of a sound-speed map (inside the ROI)."""
-        ph = self.physics
         frac = np.clip(
-            (np.asarray(c)[self.roi] - ph.c_min) / (ph.c_max - ph.c_min), 1e-9, 1 - 1e-9
+            (np.asarray(c)[self.roi] - self.c_min) / (self.c_max - self.c_min),
+            1e-9,
+            1 - 1e-9,
         )
         return jnp.asarray(np.log(frac / (1 - frac)), self.op.sound_speed.dtype)
 
@@ -204,32 +217,36 @@ class _Tomography:
             density=self.op.density,
             pml=self.pml,
         )
-        sc = self.solver_config
         pre = (
             None
-            if sc.preconditioner == "none"
-            else op.preconditioner(sc.preconditioner, sc.shift)
+            if self.preconditioner == "none"
+            else op.preconditioner(self.preconditioner, self.shift)
         )
 
         def one(source):
-            return linear_solve(op, -source, sc.build(), preconditioner=pre).value
+            return linear_solve(op, -source, self.solver, preconditioner=pre).value
 
         fields = jax.vmap(one)(self.sources)
         return jnp.einsum("sxy,rxy->sr", fields, self.receivers), fields
+
+    @eqx.filter_jit
+    def compiled_data_for_speed(self, c):
+        """`data_for_speed`, compiled once for everything outside the loss."""
+        return self.data_for_speed(c)
 
     def penalty(self, c):
         """The smoothness penalty of the contrast `m = (c - c0) / c0`
         (zero outside the ROI), dimensionless: smoothed total variation
         `int (sqrt(|grad m|^2 + s^2) - s) dA / R` with `s = epsilon / R`,
         or `int |grad m|^2 dA` (H1); `R` is the ROI radius."""
-        reg, radius = self.physics.regularization, self.physics.roi_radius
-        m = (c - self.physics.c0) / self.physics.c0
+        radius = self.roi_radius
+        m = (c - self.c0) / self.c0
         h = self.grid.spacing
         gx = jnp.diff(m, axis=0)[:, :-1] / h[0]
         gy = jnp.diff(m, axis=1)[:-1, :] / h[1]
         area = h[0] * h[1]
-        if reg.kind == "tv":
-            s = reg.epsilon / radius
+        if self.regularization == "tv":
+            s = self.epsilon / radius
             return jnp.sum(jnp.sqrt(gx**2 + gy**2 + s**2) - s) * area / radius
         return jnp.sum(gx**2 + gy**2) * area
 
@@ -262,7 +279,8 @@ def _geometry(config, physics: Physics):
     if outer >= half:
         raise ConfigError(
             "physics.source_radius",
-            f"the source and receiver rings (radius {outer:g} m) must fit inside the PML-free region (half-width {half:.4g} m)",
+            f"the source and receiver rings (radius {outer:g} m) must fit inside the "
+            f"PML-free region (half-width {half:.4g} m)",
         )
     for i, inc in enumerate(physics.inclusions):
         if len(inc.centre) != 2:
@@ -270,10 +288,11 @@ def _geometry(config, physics: Physics):
                 f"physics.inclusions.{i}.centre",
                 f"expected 2 coordinates, got {len(inc.centre)}",
             )
-        if np.hypot(*inc.centre) + inc.radius > physics.roi_radius:
+        if np.hypot(inc.centre[0], inc.centre[1]) + inc.radius > physics.roi_radius:
             raise ConfigError(
                 f"physics.inclusions.{i}",
-                f"the inclusion must lie inside the region of interest (radius {physics.roi_radius:g} m)",
+                "the inclusion must lie inside the region of interest (radius "
+                f"{physics.roi_radius:g} m)",
             )
     x, y = (np.asarray(c) for c in grid.coordinates)
     inside = x[:, None] ** 2 + y[None, :] ** 2 <= physics.roi_radius**2
@@ -284,7 +303,7 @@ def _geometry(config, physics: Physics):
     return grid, pml, inside
 
 
-def _build(config, physics: Physics) -> _Tomography:
+def _build(config, physics: Physics) -> Tomography:
     grid, pml, inside = _geometry(config, physics)
     omega = 2 * np.pi * physics.frequency
     op = Helmholtz(
@@ -300,24 +319,136 @@ def _build(config, physics: Physics) -> _Tomography:
     receivers = jnp.stack(
         [point_source(grid, list(p)) * grid.cell_volume for p in receiver_points]
     )
-    return _Tomography(
-        grid,
-        pml,
-        op,
-        tuple(np.nonzero(inside)),
-        sources,
-        receivers,
-        source_points,
-        receiver_points,
-        physics,
-        hc.solver_config(config),
+    sc = hc.solver_config(config)
+    return Tomography(
+        grid=grid,
+        pml=pml,
+        op=op,
+        roi=tuple(np.nonzero(inside)),  # pyright: ignore
+        sources=sources,
+        receivers=receivers,
+        source_points=source_points,
+        receiver_points=receiver_points,
+        solver=sc.build(),
+        preconditioner=sc.preconditioner,
+        shift=sc.shift,
+        c0=physics.c0,
+        c_min=physics.c_min,
+        c_max=physics.c_max,
+        roi_radius=physics.roi_radius,
+        regularization=physics.regularization.kind,
+        epsilon=physics.regularization.epsilon,
     )
+
+
+@final
+class InclusionInversion(AbstractInverseProblem):
+    """Recover the ROI's sound speed from the receiver data: the loss is the
+    squared data misfit relative to the energy of the scattered data plus
+    `weight` times the smoothness penalty."""
+
+    params: jax.Array
+    tomography: Tomography
+    c_true: jax.Array
+    data: jax.Array
+    energy: jax.Array
+    noise: jax.Array
+    weight: float
+    frequency: float
+    noise_level: float
+    loss_label: ClassVar[str] = (
+        "receiver misfit / data energy + regularization (dimensionless)"
+    )
+
+    def misfit(self, params):
+        """`sum |d - d_obs|^2 / sum |d_obs - d_0|^2`."""
+        tomography = self.tomography
+        predicted, _ = tomography.data_for_speed(tomography.sound_speed(params))
+        return jnp.sum(jnp.abs(predicted - self.data) ** 2) / self.energy
+
+    def loss(self, params):
+        c = self.tomography.sound_speed(params)
+        return self.misfit(params) + self.weight * self.tomography.penalty(c)
+
+    def errors(self, params) -> tuple[float, float]:
+        """Over the ROI: `||c - c_true|| / ||c_true||` and
+        `||c - c_true|| / ||c_true - c0||`."""
+        roi = self.tomography.roi
+        c = np.asarray(self.tomography.sound_speed(params))[roi]
+        ct = np.asarray(self.c_true)[roi]
+        contrast = ct - self.tomography.c0
+        return float(np.linalg.norm(c - ct) / np.linalg.norm(ct)), float(
+            np.linalg.norm(c - ct) / np.linalg.norm(contrast)
+        )
+
+    def compiled_misfit(self, params) -> float:
+        """`misfit`, reusing the compiled forward solves."""
+        tomography = self.tomography
+        c = tomography.sound_speed(params)
+        predicted, _ = tomography.compiled_data_for_speed(c)
+        return float(jnp.sum(jnp.abs(predicted - self.data) ** 2) / self.energy)
+
+    def fields(self, params):
+        c = self.tomography.sound_speed(params)
+        _, p = self.tomography.compiled_data_for_speed(c)
+        return hc.pressure_dataset(
+            self.tomography.grid,
+            np.asarray(p[0]),
+            np.asarray(c),
+            attrs={
+                "scenario": HelmholtzInclusionInverse.name,
+                "source": "first source",
+            },
+            sound_speed_true=np.asarray(self.c_true),
+        )
+
+    def metrics(self, params):
+        (r0, k0), (r1, k1) = self.errors(self.params), self.errors(params)
+        tomography = self.tomography
+        return {
+            "sound_speed_relative_error_initial": r0,
+            "sound_speed_relative_error_final": r1,
+            "contrast_relative_error_initial": k0,
+            "contrast_relative_error_final": k1,
+            "errors_note": "over the ROI: ||c - c_true|| / ||c_true|| (sound_speed_*) "
+            "and ||c - c_true|| / ||c_true - c0|| (contrast_*)",
+            "misfit_initial": self.compiled_misfit(self.params),
+            "misfit_final": self.compiled_misfit(params),
+            "noise_misfit_level": float(
+                jnp.sum(jnp.abs(self.noise) ** 2) / self.energy
+            ),
+            "sources": len(tomography.source_points),
+            "receivers": len(tomography.receiver_points),
+            "unknowns": int(self.params.size),
+            "frequency": self.frequency,
+            "wavelength": tomography.c0 / self.frequency,
+            "regularization": tomography.regularization,
+        }
+
+    def plot(self, params, out, history):
+        sound_speed = self.tomography.sound_speed
+        return [
+            _plot(
+                self,
+                np.asarray(self.c_true),
+                np.asarray(sound_speed(self.params)),
+                np.asarray(sound_speed(params)),
+                self.errors(self.params)[1],
+                self.errors(params)[1],
+                history,
+                Path(out),
+            )
+        ]
 
 
 @register
 class HelmholtzInclusionInverse(OptimizationScenario):
     name = "helmholtz_inclusion_inverse"
-    description = "recover a sound-speed inclusion map from multi-source Helmholtz boundary data (vmapped solves, implicit adjoint, bounds + TV)"
+    description = (
+        "recover a sound-speed inclusion map from multi-source "
+        "Helmholtz boundary data (vmapped solves, implicit adjoint, "
+        "bounds + TV)"
+    )
     ndim = 2
     Physics = Physics
     Solver = hc.SolverConfig
@@ -343,27 +474,29 @@ class HelmholtzInclusionInverse(OptimizationScenario):
         if config.adjoint != "implicit":
             raise ConfigError(
                 "adjoint",
-                "the Helmholtz solves are differentiated implicitly (one adjoint solve per source): use implicit",
+                "the Helmholtz solves are differentiated implicitly (one adjoint "
+                "solve per source): use implicit",
             )
         _geometry(config, physics)
         hc.solver_config(config)
 
-    def build_problem(self, config, physics, key):
+    def build_problem(self, ctx: BuildContext) -> InclusionInversion:
+        config, physics = ctx.config, ctx.physics
         if config.adjoint != "implicit":
             raise ConfigError(
                 "adjoint",
-                "the Helmholtz solves are differentiated implicitly (one adjoint solve per source): use implicit",
+                "the Helmholtz solves are differentiated implicitly (one adjoint "
+                "solve per source): use implicit",
             )
-        problem = _build(config, physics)
+        tomography = _build(config, physics)
         c_true = jnp.asarray(
-            true_sound_speed(problem.grid, physics), problem.op.sound_speed.dtype
+            true_sound_speed(tomography.grid, physics), tomography.op.sound_speed.dtype
         )
-        data_for_speed = jax.jit(problem.data_for_speed)
-        clean, _ = data_for_speed(c_true)
-        background, _ = data_for_speed(problem.op.sound_speed)
+        clean, _ = tomography.compiled_data_for_speed(c_true)
+        background, _ = tomography.compiled_data_for_speed(tomography.op.sound_speed)
         scattered = clean - background
         rms = jnp.sqrt(jnp.mean(jnp.abs(scattered) ** 2))
-        kr, ki = jax.random.split(key)
+        kr, ki = jax.random.split(ctx.key)
         noise = (
             physics.noise
             * rms
@@ -374,91 +507,31 @@ class HelmholtzInclusionInverse(OptimizationScenario):
             / np.sqrt(2)
         )
         data = clean + noise.astype(clean.dtype)
-        energy = jnp.sum(jnp.abs(data - background) ** 2)
-        weight = physics.regularization.weight
-
-        def misfit(params):
-            predicted, _ = problem.data_for_speed(problem.sound_speed(params))
-            return jnp.sum(jnp.abs(predicted - data) ** 2) / energy
-
-        def loss(params):
-            return misfit(params) + weight * problem.penalty(
-                problem.sound_speed(params)
-            )
-
-        params0 = problem.params_for(problem.op.sound_speed)
-        roi = problem.roi
-        contrast_true = np.asarray(c_true)[roi] - physics.c0
-
-        def errors(params):
-            c = np.asarray(problem.sound_speed(params))[roi]
-            ct = np.asarray(c_true)[roi]
-            return float(np.linalg.norm(c - ct) / np.linalg.norm(ct)), float(
-                np.linalg.norm(c - ct) / np.linalg.norm(contrast_true)
-            )
-
-        def misfit_of(params):  # reuses the compiled forward solves
-            predicted, _ = data_for_speed(problem.sound_speed(params))
-            return float(jnp.sum(jnp.abs(predicted - data) ** 2) / energy)
-
-        def fields(params):
-            c = problem.sound_speed(params)
-            _, p = data_for_speed(c)
-            return hc.pressure_dataset(
-                problem.grid,
-                np.asarray(p[0]),
-                np.asarray(c),
-                attrs={"scenario": self.name, "source": "first source"},
-                sound_speed_true=np.asarray(c_true),
-            )
-
-        def metrics(initial, final):
-            (r0, k0), (r1, k1) = errors(initial), errors(final)
-            return {
-                "sound_speed_relative_error_initial": r0,
-                "sound_speed_relative_error_final": r1,
-                "contrast_relative_error_initial": k0,
-                "contrast_relative_error_final": k1,
-                "errors_note": "over the ROI: ||c - c_true|| / ||c_true|| (sound_speed_*) and ||c - c_true|| / ||c_true - c0|| (contrast_*)",
-                "misfit_initial": misfit_of(initial),
-                "misfit_final": misfit_of(final),
-                "noise_misfit_level": float(jnp.sum(jnp.abs(noise) ** 2) / energy),
-                "sources": physics.sources,
-                "receivers": physics.receivers,
-                "unknowns": int(params0.size),
-                "frequency": physics.frequency,
-                "wavelength": physics.c0 / physics.frequency,
-                "regularization": physics.regularization.kind,
-            }
-
-        def plot(initial, final, history, out):
-            return [
-                _plot(
-                    problem,
-                    np.asarray(c_true),
-                    np.asarray(problem.sound_speed(initial)),
-                    np.asarray(problem.sound_speed(final)),
-                    errors(initial)[1],
-                    errors(final)[1],
-                    history,
-                    Path(out),
-                )
-            ]
-
-        return InverseProblem(
-            params0,
-            loss,
-            fields=fields,
-            metrics=metrics,
-            plot=plot,
-            loss_label="receiver misfit / data energy + regularization (dimensionless)",
+        return InclusionInversion(
+            params=tomography.params_for(tomography.op.sound_speed),
+            tomography=tomography,
+            c_true=c_true,
+            data=data,
+            energy=jnp.sum(jnp.abs(data - background) ** 2),
+            noise=noise,
+            weight=physics.regularization.weight,
+            frequency=physics.frequency,
+            noise_level=physics.noise,
         )
 
 
 def _plot(
-    problem: _Tomography, c_true, c_initial, c_final, err0, err1, history, out: Path
+    problem: InclusionInversion,
+    c_true,
+    c_initial,
+    c_final,
+    err0,
+    err1,
+    history,
+    out: Path,
 ) -> Path:
-    ph, grid = problem.physics, problem.grid
+    tomography = problem.tomography
+    grid = tomography.grid
     fig, axes = plt.subplots(
         1,
         4,
@@ -483,16 +556,16 @@ def _plot(
             vmax=hi + pad,
             label="sound speed (m/s)",
         )
-        hc.draw_pml(ax, grid, problem.pml)
+        hc.draw_pml(ax, grid, tomography.pml)
         ax.plot(
-            ph.roi_radius * np.cos(theta) * hc.MM,
-            ph.roi_radius * np.sin(theta) * hc.MM,
+            tomography.roi_radius * np.cos(theta) * hc.MM,
+            tomography.roi_radius * np.sin(theta) * hc.MM,
             "k--",
             lw=0.8,
         )
-        ax.plot(*(problem.source_points.T * hc.MM), "k*", ms=8, label="sources")
+        ax.plot(*(tomography.source_points.T * hc.MM), "k*", ms=8, label="sources")
         ax.plot(
-            *(problem.receiver_points.T * hc.MM),
+            *(tomography.receiver_points.T * hc.MM),
             "wv",
             ms=4,
             mec="k",
@@ -511,7 +584,11 @@ def _plot(
     )
     ax.grid(alpha=0.3, which="both")
     fig.suptitle(
-        f"Helmholtz inclusion inversion at {ph.frequency / 1e6:g} MHz (wavelength {ph.c0 / ph.frequency * hc.MM:.2g} mm): "
-        f"{ph.sources} sources, {ph.receivers} receivers, noise {ph.noise:g}, {ph.regularization.kind} weight {ph.regularization.weight:g}"
+        f"Helmholtz inclusion inversion at {problem.frequency / 1e6:g} MHz "
+        f"(wavelength {tomography.c0 / problem.frequency * hc.MM:.2g} mm): "
+        f"{len(tomography.source_points)} sources, "
+        f"{len(tomography.receiver_points)} receivers, "
+        f"noise {problem.noise_level:g}, "
+        f"{tomography.regularization} weight {problem.weight:g}"
     )
     return hc.save(fig, out / "sound_speed_maps.png")

@@ -11,16 +11,17 @@ import pydantic
 from scipy.special import hankel1
 
 from diffsim.jobs import (
+    BuildContext,
     ConfigError,
     PhysicsConfig,
     SteadyResult,
     SteadyScenario,
+    grid_from,
     register,
 )
 from diffsim.operators.helmholtz import Helmholtz, point_source
 
 from . import helmholtz_common as hc
-from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
@@ -29,17 +30,19 @@ class Physics(PhysicsConfig):
     left out of the error norms, and the PML."""
 
     frequency: pydantic.PositiveFloat = pydantic.Field(
-        1.0e6, description="source frequency (Hz)"
+        default=1.0e6, description="source frequency (Hz)"
     )
-    c0: pydantic.PositiveFloat = pydantic.Field(1500.0, description="sound speed (m/s)")
+    c0: pydantic.PositiveFloat = pydantic.Field(
+        default=1500.0, description="sound speed (m/s)"
+    )
     density: pydantic.PositiveFloat = pydantic.Field(
-        1000.0, description="density (kg/m^3)"
+        default=1000.0, description="density (kg/m^3)"
     )
     source_position: list[float] | None = pydantic.Field(
-        None, description="source point (m); null: the origin"
+        default=None, description="source point (m); null: the origin"
     )
     exclude_radius: pydantic.NonNegativeFloat = pydantic.Field(
-        10.0, description="cells around the source left out of the error"
+        default=10.0, description="cells around the source left out of the error"
     )
     pml: hc.PMLConfig = pydantic.Field(
         default_factory=hc.PMLConfig, description="absorbing layer"
@@ -83,7 +86,8 @@ class _PointSource(SteadyScenario):
         _geometry(config, physics)
         hc.solver_config(config)
 
-    def solve(self, config, physics, key):
+    def solve(self, ctx: BuildContext) -> SteadyResult:
+        config, physics = ctx.config, ctx.physics
         grid, pml, position = _geometry(config, physics)
         omega = 2 * np.pi * physics.frequency
         k = omega / physics.c0
@@ -114,7 +118,8 @@ class _PointSource(SteadyScenario):
             **hc.solver_summary(sol, timings, solver_config),
             "discretization": hc.discretization_name(config),
             "errors": errors,
-            "error_region": f"outside the PML and more than {physics.exclude_radius:g} cells from the source",
+            "error_region": "outside the PML and more than "
+            f"{physics.exclude_radius:g} cells from the source",
         }
         fields = hc.pressure_dataset(
             grid,
@@ -137,7 +142,10 @@ class _PointSource(SteadyScenario):
                     label="source",
                 )
 
-            title = f"point source, f = {physics.frequency / 1e6:g} MHz, c0 = {physics.c0:g} m/s ({hc.discretization_name(config)})"
+            title = (
+                f"point source, f = {physics.frequency / 1e6:g} MHz, c0 = "
+                f"{physics.c0:g} m/s ({hc.discretization_name(config)})"
+            )
             paths = hc.plot_pressure_and_speed(
                 grid, pressure, physics.c0, pml, out, title, decorate=mark
             )
@@ -204,7 +212,8 @@ def _plot_comparison(
     )
     hc.draw_pml(b, grid, pml)
     b.set_title(
-        f"error (L2 relative {errors['l2_relative']:.2e}; source neighbourhood and PML masked)"
+        f"error (L2 relative {errors['l2_relative']:.2e}; source neighbourhood and "
+        "PML masked)"
     )
     fig.suptitle(title)
     return hc.save(fig, Path(out) / "comparison.png")
@@ -213,7 +222,10 @@ def _plot_comparison(
 @register
 class HelmholtzPointSource(_PointSource):
     name = "helmholtz_point_source"
-    description = "2D point source in water at 1 MHz against the exact (i/4) H0(kr); Helmholtz with PML, preconditioned GMRES"
+    description = (
+        "2D point source in water at 1 MHz against the exact (i/4) "
+        "H0(kr); Helmholtz with PML, preconditioned GMRES"
+    )
     ndim = 2
     defaults = {
         "grid": {
@@ -228,7 +240,10 @@ class HelmholtzPointSource(_PointSource):
 @register
 class HelmholtzPointSource3D(_PointSource):
     name = "helmholtz_point_source_3d"
-    description = "3D point source in water at 1 MHz against the exact e^{ikr}/(4 pi r); Helmholtz with PML"
+    description = (
+        "3D point source in water at 1 MHz against the exact "
+        "e^{ikr}/(4 pi r); Helmholtz with PML"
+    )
     ndim = 3
     defaults = {
         "grid": {"cells": [64, 64, 64], "lower": [-3.2e-3] * 3, "upper": [3.2e-3] * 3},

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import abc
 import itertools
 from pathlib import Path
 
@@ -22,16 +23,17 @@ from scipy.special import (
 )
 
 from diffsim.jobs import (
+    BuildContext,
     ConfigError,
     PhysicsConfig,
     SteadyResult,
     SteadyScenario,
+    grid_from,
     register,
 )
 from diffsim.operators.helmholtz import Helmholtz
 
 from . import helmholtz_common as hc
-from ._common import grid_from
 
 
 class Inclusion(PhysicsConfig):
@@ -39,16 +41,16 @@ class Inclusion(PhysicsConfig):
     density (kg/m^3) of the cylinder (2D) or sphere (3D)."""
 
     centre: list[float] = pydantic.Field(
-        [0.0, 0.0], description="centre of the inclusion (m)"
+        default=[0.0, 0.0], description="centre of the inclusion (m)"
     )
     radius: pydantic.PositiveFloat = pydantic.Field(
-        2.0e-3, description="radius of the inclusion (m)"
+        default=2.0e-3, description="radius of the inclusion (m)"
     )
     sound_speed: pydantic.PositiveFloat = pydantic.Field(
-        1800.0, description="sound speed inside (m/s)"
+        default=1800.0, description="sound speed inside (m/s)"
     )
     density: pydantic.PositiveFloat = pydantic.Field(
-        1000.0, description="density inside (kg/m^3)"
+        default=1000.0, description="density inside (kg/m^3)"
     )
 
 
@@ -58,19 +60,19 @@ class Physics(PhysicsConfig):
     the inclusion, and the PML."""
 
     frequency: pydantic.PositiveFloat = pydantic.Field(
-        1.0e6, description="frequency of the plane wave (Hz)"
+        default=1.0e6, description="frequency of the plane wave (Hz)"
     )
     c0: pydantic.PositiveFloat = pydantic.Field(
-        1500.0, description="background sound speed (m/s)"
+        default=1500.0, description="background sound speed (m/s)"
     )
     density: pydantic.PositiveFloat = pydantic.Field(
-        1000.0, description="background density (kg/m^3)"
+        default=1000.0, description="background density (kg/m^3)"
     )
     incident_angle: float = pydantic.Field(
-        0.0, description="direction of the plane wave (degrees from x)"
+        default=0.0, description="direction of the plane wave (degrees from x)"
     )
     amplitude: pydantic.PositiveFloat = pydantic.Field(
-        1.0, description="pressure amplitude of the plane wave (Pa)"
+        default=1.0, description="pressure amplitude of the plane wave (Pa)"
     )
     inclusion: Inclusion = pydantic.Field(
         default_factory=Inclusion, description="the penetrable cylinder"
@@ -82,10 +84,10 @@ class Physics(PhysicsConfig):
 
 class Inclusion3D(Inclusion):
     centre: list[float] = pydantic.Field(
-        [0.0, 0.0, 0.0], description="centre of the sphere (m)"
+        default=[0.0, 0.0, 0.0], description="centre of the sphere (m)"
     )
     radius: pydantic.PositiveFloat = pydantic.Field(
-        1.0e-3, description="radius of the sphere (m)"
+        default=1.0e-3, description="radius of the sphere (m)"
     )
 
 
@@ -94,20 +96,20 @@ class Physics3D(PhysicsConfig):
     (`incident_direction`, normalised) and a spherical inclusion."""
 
     frequency: pydantic.PositiveFloat = pydantic.Field(
-        1.0e6, description="frequency of the plane wave (Hz)"
+        default=1.0e6, description="frequency of the plane wave (Hz)"
     )
     c0: pydantic.PositiveFloat = pydantic.Field(
-        1500.0, description="background sound speed (m/s)"
+        default=1500.0, description="background sound speed (m/s)"
     )
     density: pydantic.PositiveFloat = pydantic.Field(
-        1000.0, description="background density (kg/m^3)"
+        default=1000.0, description="background density (kg/m^3)"
     )
     incident_direction: list[float] = pydantic.Field(
-        [1.0, 0.0, 0.0],
+        default=[1.0, 0.0, 0.0],
         description="direction of the plane wave (a 3-vector, normalised)",
     )
     amplitude: pydantic.PositiveFloat = pydantic.Field(
-        1.0, description="pressure amplitude of the plane wave (Pa)"
+        default=1.0, description="pressure amplitude of the plane wave (Pa)"
     )
     inclusion: Inclusion3D = pydantic.Field(
         default_factory=Inclusion3D, description="the penetrable sphere"
@@ -212,6 +214,15 @@ class _Scattering(SteadyScenario):
     formulation and compared with the exact series (2D: `cylinder_series`,
     3D: `sphere_series`)."""
 
+    @staticmethod
+    @abc.abstractmethod
+    def _direction(physics) -> np.ndarray:
+        """The unit incident direction of the validated `physics`."""
+
+    @abc.abstractmethod
+    def _series(self, x, k0, k1, rho0, rho1, radius, direction):
+        """The exact total field at the coordinates `x` (the inclusion at 0)."""
+
     Solver = hc.SolverConfig
 
     @classmethod
@@ -243,7 +254,8 @@ class _Scattering(SteadyScenario):
             )
         return grid, pml, centre, cls._direction(physics)
 
-    def solve(self, config, physics, key):
+    def solve(self, ctx: BuildContext) -> SteadyResult:
+        config, physics = ctx.config, ctx.physics
         grid, pml, centre, direction = self._geometry(config, physics)
         ndim = grid.ndim
         inc = physics.inclusion
@@ -306,14 +318,15 @@ class _Scattering(SteadyScenario):
             pressure,
             sound_speed,
             attrs={"scenario": self.name, "frequency_hz": physics.frequency},
-            scattered_real=scattered.real,
-            scattered_imag=scattered.imag,
+            scattered_real=np.real(scattered),
+            scattered_imag=np.imag(scattered),
             exact_real=exact.real,
             exact_imag=exact.imag,
         )
         shape = "cylinder" if ndim == 2 else "sphere"
         title = (
-            f"plane wave on a {shape} (c = {inc.sound_speed:g} m/s, r = {inc.radius * hc.MM:g} mm, ka = {k0 * inc.radius:.1f}), "
+            f"plane wave on a {shape} (c = {inc.sound_speed:g} m/s, r = "
+            f"{inc.radius * hc.MM:g} mm, ka = {k0 * inc.radius:.1f}), "
             f"f = {physics.frequency / 1e6:g} MHz ({hc.discretization_name(config)})"
         )
 
@@ -364,7 +377,8 @@ class _Scattering(SteadyScenario):
                 label="|p_exact| (Pa)",
             )
             a.set_title(
-                f"exact {'Bessel' if ndim == 2 else 'spherical-Bessel (Mie)'} series, |p|{cut}"
+                f"exact {'Bessel' if ndim == 2 else 'spherical-Bessel (Mie)'} "
+                f"series, |p|{cut}"
             )
             err = np.where(measured, np.abs(pressure - exact) / scale, np.nan)
             shown = hc.mid_plane(grid, err)
@@ -391,7 +405,11 @@ class _Scattering(SteadyScenario):
 @register
 class HelmholtzScattering(_Scattering):
     name = "helmholtz_scattering"
-    description = "plane wave on a penetrable circular cylinder at 1 MHz in water against the exact Bessel series; scattered-field Helmholtz with PML"
+    description = (
+        "plane wave on a penetrable circular cylinder at 1 MHz in "
+        "water against the exact Bessel series; scattered-field "
+        "Helmholtz with PML"
+    )
     ndim = 2
     Physics = Physics
     defaults = {
@@ -424,7 +442,11 @@ class HelmholtzScattering(_Scattering):
 @register
 class HelmholtzScattering3D(_Scattering):
     name = "helmholtz_scattering_3d"
-    description = "plane wave on a penetrable sphere at 1 MHz in water against the exact spherical-Bessel (Mie) series; scattered-field Helmholtz with PML"
+    description = (
+        "plane wave on a penetrable sphere at 1 MHz in water against "
+        "the exact spherical-Bessel (Mie) series; scattered-field "
+        "Helmholtz with PML"
+    )
     ndim = 3
     Physics = Physics3D
     defaults = {

@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim.jobs import PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.jobs import (
+    BuildContext,
+    PhysicsConfig,
+    Setup,
+    TimeDependentScenario,
+    register,
+)
 from diffsim.operators import FourierSpectral, KortewegDeVries
-
-from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
@@ -52,7 +56,10 @@ def two_soliton(x, t, kappa1, kappa2, x1, x2):
 @register
 class KdVTwoSoliton(TimeDependentScenario):
     name = "kdv_two_soliton"
-    description = "KdV u_t + 6 u u_x + u_xxx = 0: a fast soliton overtakes a slow one (exact Hirota solution)"
+    description = (
+        "KdV u_t + 6 u u_x + u_xxx = 0: a fast soliton overtakes a "
+        "slow one (exact Hirota solution)"
+    )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
@@ -62,8 +69,9 @@ class KdVTwoSoliton(TimeDependentScenario):
         "stepper": "etdrk4",
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        physics = ctx.physics
+        grid = ctx.grid
         (x,) = grid.coordinates
         params = physics.model_dump()
         op = KortewegDeVries(FourierSpectral(grid))

@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 
-from diffsim.jobs import PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.jobs import (
+    BuildContext,
+    PhysicsConfig,
+    Setup,
+    TimeDependentScenario,
+    register,
+)
 from diffsim.operators import FourierSpectral, NavierStokesVorticity
 
-from ._common import grid_from, random_smooth_field
+from ._common import random_smooth_field
 
 
 class Physics(PhysicsConfig):
@@ -32,7 +38,10 @@ class Physics(PhysicsConfig):
 @register
 class KolmogorovFlow(TimeDependentScenario):
     name = "kolmogorov_flow"
-    description = "2D Navier-Stokes with Kolmogorov forcing sin(4y), nu = 1/Re (Chandler & Kerswell 2013): transition to turbulence"
+    description = (
+        "2D Navier-Stokes with Kolmogorov forcing sin(4y), nu = 1/Re "
+        "(Chandler & Kerswell 2013): transition to turbulence"
+    )
     ndim = 2
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
@@ -46,8 +55,9 @@ class KolmogorovFlow(TimeDependentScenario):
         "stepper": "etdrk4",
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        physics = ctx.physics
+        grid = ctx.grid
         op = NavierStokesVorticity(
             FourierSpectral(grid),
             nu=1.0 / physics.reynolds,
@@ -55,5 +65,5 @@ class KolmogorovFlow(TimeDependentScenario):
             forcing_amplitude=physics.forcing_amplitude,
             forcing_wavenumber=physics.forcing_wavenumber,
         )
-        w0 = random_smooth_field(key, grid, k_peak=4.0, rms=physics.perturbation)
+        w0 = random_smooth_field(ctx.key, grid, k_peak=4.0, rms=physics.perturbation)
         return Setup(op, grid, w0[None])

@@ -8,10 +8,16 @@ import jax.numpy as jnp
 import numpy as np
 import pydantic
 
-from diffsim.jobs import PhysicsConfig, Setup, TimeDependentScenario, register
+from diffsim.jobs import (
+    BuildContext,
+    PhysicsConfig,
+    Setup,
+    TimeDependentScenario,
+    register,
+)
 from diffsim.operators import FourierSpectral, KuramotoSivashinsky
 
-from ._common import grid_from, random_smooth_field
+from ._common import random_smooth_field
 
 
 class Physics(PhysicsConfig):
@@ -20,14 +26,18 @@ class Physics(PhysicsConfig):
     )
     initial: Literal["kassam_trefethen", "random"] = pydantic.Field(
         "kassam_trefethen",
-        description="initial data: kassam_trefethen (cos(x/16)(1 + sin(x/16))) or random",
+        description="initial data: kassam_trefethen (cos(x/16)(1 + sin(x/16))) or "
+        "random",
     )
 
 
 @register
 class KSChaos(TimeDependentScenario):
     name = "ks_chaos"
-    description = "Kuramoto-Sivashinsky u_t + u u_x + u_xx + u_xxxx = 0 on [0, 32 pi): spatio-temporal chaos"
+    description = (
+        "Kuramoto-Sivashinsky u_t + u u_x + u_xx + u_xxxx = 0 on [0, "
+        "32 pi): spatio-temporal chaos"
+    )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
@@ -37,15 +47,16 @@ class KSChaos(TimeDependentScenario):
         "stepper": "etdrk4",
     }
 
-    def build(self, config, physics, key):
-        grid = grid_from(config)
+    def build(self, ctx: BuildContext) -> Setup:
+        physics = ctx.physics
+        grid = ctx.grid
         (x,) = grid.mesh()
         if physics.initial == "kassam_trefethen":
             s = 2 * np.pi * (x - grid.lower[0]) / grid.lengths[0]
             u0 = jnp.cos(s) * (1 + jnp.sin(s))
         else:
             u0 = random_smooth_field(
-                key, grid, k_peak=grid.lengths[0] / (2 * np.pi * np.sqrt(2)) / 2
+                ctx.key, grid, k_peak=grid.lengths[0] / (2 * np.pi * np.sqrt(2)) / 2
             )
         op = KuramotoSivashinsky(FourierSpectral(grid), nu4=physics.nu4)
         return Setup(op, grid, u0[None])

@@ -16,6 +16,7 @@ itself is identifiable only up to a constant).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar, final
 
 import equinox as eqx
 import jax
@@ -29,15 +30,18 @@ import diffsim as ds
 import diffsim.jobs  # noqa: F401  (ds.jobs)
 from diffsim.jobs import (
     EXPLICIT_STEPPERS,
+    AbstractInverseProblem,
+    BuildContext,
     ConfigError,
-    InverseProblem,
     OptimizationScenario,
     PhysicsConfig,
     register,
 )
+from diffsim.operators import Grid
 from diffsim.operators.finite_volume import MLPPotential, ScalarConservationLaw
+from diffsim.steppers import AbstractStepper
 
-from ._common import grid_from, random_smooth_field
+from ._common import random_smooth_field
 
 
 class Physics(PhysicsConfig):
@@ -50,7 +54,8 @@ class Physics(PhysicsConfig):
     k_peak: pydantic.PositiveFloat = pydantic.Field(
         1.5,
         ge=0.5,
-        description="peak wavenumber of the initial states, in units of the fundamental 2 pi / L (>= 0.5)",
+        description="peak wavenumber of the initial states, in units of the "
+        "fundamental 2 pi / L (>= 0.5)",
     )
     width: pydantic.PositiveInt = pydantic.Field(
         32, description="hidden units per layer of the potential network"
@@ -65,10 +70,155 @@ def burgers_potential(u):
     return u**3 / 6.0
 
 
+class Rollouts(eqx.Module):
+    """The forward model: finite-volume rollouts of the scalar conservation
+    law with flux `dPhi/du` from the initial states `u0` `(samples, 1,
+    cells)`, saved every `every` steps."""
+
+    grid: Grid
+    stepper: AbstractStepper
+    adjoint: ds.AbstractAdjoint
+    dt: float
+    num_steps: int
+    every: int
+    u0: jax.Array
+
+    def __call__(self, potential):
+        """`(samples, saves, 1, cells)` for the potential `Phi`."""
+        op = ScalarConservationLaw(self.grid, potential)
+
+        def run(y):
+            return ds.solve(
+                op,
+                self.stepper,
+                y,
+                dt=self.dt,
+                num_steps=self.num_steps,
+                saveat=ds.SaveAt(every=self.every),
+                adjoint=self.adjoint,
+            ).ys
+
+        return jax.vmap(run)(self.u0)
+
+    @eqx.filter_jit
+    def predict(self, potential):
+        """The rollouts, compiled once for every later call."""
+        return self(potential)
+
+
+@final
+class LearnedFluxProblem(AbstractInverseProblem):
+    """Fit an MLP potential to Burgers rollouts: the loss is the mean squared
+    rollout misfit relative to the mean squared data."""
+
+    params: MLPPotential
+    rollouts: Rollouts
+    data: jax.Array
+    norm: jax.Array
+    u_range: np.ndarray
+    times: np.ndarray
+    x: np.ndarray
+    loss_label: ClassVar[str] = (
+        "mean squared rollout misfit / mean squared data (dimensionless)"
+    )
+
+    def loss(self, params):
+        return jnp.mean((self.rollouts(params) - self.data) ** 2) / self.norm
+
+    def speed(self, potential) -> np.ndarray:
+        """The learned wave speed `Phi''(u)` over the range of the data."""
+        law = ScalarConservationLaw(self.rollouts.grid, potential)
+        return np.asarray(law.flux_and_speed(jnp.asarray(self.u_range))[1])
+
+    def speed_error(self, potential) -> float:
+        """RMS of `Phi''(u) - u` over the data range, relative to the RMS of
+        `u` there."""
+        u = self.u_range
+        return float(np.sqrt(np.mean((self.speed(potential) - u) ** 2) / np.mean(u**2)))
+
+    def metrics(self, params):
+        return {
+            "speed_error_initial": self.speed_error(self.params),
+            "speed_error_final": self.speed_error(params),
+        }
+
+    def fields(self, params):
+        return xr.Dataset(
+            {
+                "u_data": (("sample", "t", "x"), np.asarray(self.data[:, :, 0])),
+                "u_model": (
+                    ("sample", "t", "x"),
+                    np.asarray(self.rollouts.predict(params)[:, :, 0]),
+                ),
+                "wave_speed": (("u",), self.speed(params)),
+            },
+            coords={"x": self.x, "t": self.times, "u": self.u_range},
+        )
+
+    def plot(self, params, out, history):
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        u_range, x, times, data = self.u_range, self.x, self.times, self.data
+        fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+        a.plot(u_range, u_range, "k-", lw=2, label="Burgers: F'(u) = u")
+        a.plot(
+            u_range,
+            self.speed(params),
+            "C0--",
+            lw=2,
+            label=f"learned Phi''(u) (rel. error {self.speed_error(params):.3f})",
+        )
+        a.plot(
+            u_range, self.speed(self.params), color="0.6", lw=1, label="initial network"
+        )
+        a.set(
+            xlabel="u (dimensionless)",
+            ylabel="wave speed F'(u) (dimensionless)",
+            title="learned flux derivative vs. Burgers",
+        )
+        a.legend(frameon=False, fontsize=8)
+        pred = np.asarray(self.rollouts.predict(params))
+        for j, col in zip((0, len(times) // 2, len(times) - 1), ("C1", "C2", "C3")):
+            b.plot(
+                x,
+                data[0, j, 0],
+                "-",
+                color=col,
+                lw=2,
+                label=f"data t={times[j]:.2g}",
+            )
+            b.plot(
+                x,
+                pred[0, j, 0],
+                "--",
+                color="k",
+                lw=1,
+                label="learned model" if j == 0 else None,
+            )
+        b.set(
+            xlabel="x (dimensionless)",
+            ylabel="u (dimensionless)",
+            title="sample 0: data (colour) vs learned model (dashed)",
+        )
+        b.legend(frameon=False, fontsize=8)
+        fig.suptitle(
+            "learned flux: a neural potential trained on "
+            f"{data.shape[0]} Burgers rollouts"
+        )
+        path = out / "learned_flux.png"
+        ds.save_figure(fig, path, dpi=130)
+        plt.close(fig)
+        return [path]
+
+
 @register
 class LearnedFlux(OptimizationScenario):
     name = "learned_flux"
-    description = "learn the flux F = dPhi/du of a scalar conservation law (MLP potential) from Burgers rollouts: second-order AD through the rollout"
+    description = (
+        "learn the flux F = dPhi/du of a scalar conservation law (MLP "
+        "potential) from Burgers rollouts: second-order AD through the "
+        "rollout"
+    )
     ndim = 1
     steppers = EXPLICIT_STEPPERS
     Physics = Physics
@@ -97,145 +247,35 @@ class LearnedFlux(OptimizationScenario):
                 "time.dt", "learned_flux takes fixed steps (time.dt), not time.cfl"
             )
 
-    def build_problem(self, config, physics, key):
+    def build_problem(self, ctx: BuildContext) -> LearnedFluxProblem:
+        config, physics, grid = ctx.config, ctx.physics, ctx.grid
         self.validate(config, physics)
-        grid = grid_from(config)
-        stepper = ds.jobs.STEPPERS[config.stepper]()
-        adjoint = ds.jobs.adjoint_from(config)
         every = config.num_steps // config.time.snapshots
-        data_key, net_key = jax.random.split(key)
+        data_key, net_key = jax.random.split(ctx.key)
         u0 = jnp.stack(
             [
                 random_smooth_field(k, grid, physics.k_peak, physics.amplitude)
                 for k in jax.random.split(data_key, physics.samples)
             ]
         )[:, None]
-
-        def rollout(potential):
-            op = ScalarConservationLaw(grid, potential)
-            run = lambda y: (
-                ds.solve(
-                    op,
-                    stepper,
-                    y,
-                    dt=config.dt,
-                    num_steps=config.num_steps,  # noqa: E731
-                    saveat=ds.SaveAt(every=every),
-                    adjoint=adjoint,
-                ).ys
-            )
-            return jax.vmap(run)(u0)
-
-        data = jax.jit(lambda: rollout(burgers_potential))()
+        rollouts = Rollouts(
+            grid, ctx.stepper, ctx.adjoint, config.dt, config.num_steps, every, u0
+        )
+        data = rollouts.predict(burgers_potential)
         if not bool(jnp.all(jnp.isfinite(data))):
             raise ds.RunError(
                 "learned_flux: the Burgers data are not finite; lower time.dt"
             )
         scale = float(jnp.max(jnp.abs(data)))
-        norm = jnp.mean(data**2)
-
-        def loss(potential):
-            return jnp.mean((rollout(potential) - data) ** 2) / norm
-
-        u_range = np.linspace(float(jnp.min(data)), float(jnp.max(data)), 101)
-
-        def speed(potential):
-            return np.asarray(
-                ScalarConservationLaw(grid, potential).flux_and_speed(
-                    jnp.asarray(u_range)
-                )[1]
-            )
-
-        def speed_error(potential):
-            """RMS of `Phi''(u) - u` over the data range, relative to the RMS of `u` there."""
-            return float(
-                np.sqrt(
-                    np.mean((speed(potential) - u_range) ** 2) / np.mean(u_range**2)
-                )
-            )
-
-        def metrics(initial, final):
-            return {
-                "speed_error_initial": speed_error(initial),
-                "speed_error_final": speed_error(final),
-            }
-
-        x = np.asarray(grid.coordinates[0])
-        times = config.dt * every * np.arange(1, config.time.snapshots + 1)
-        predict = eqx.filter_jit(rollout)
-
-        def fields(potential):
-            return xr.Dataset(
-                {
-                    "u_data": (("sample", "t", "x"), np.asarray(data[:, :, 0])),
-                    "u_model": (
-                        ("sample", "t", "x"),
-                        np.asarray(predict(potential)[:, :, 0]),
-                    ),
-                    "wave_speed": (("u",), speed(potential)),
-                },
-                coords={"x": x, "t": times, "u": u_range},
-            )
-
-        def plot(initial, final, history, out):
-            out = Path(out)
-            out.mkdir(parents=True, exist_ok=True)
-            fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-            a.plot(u_range, u_range, "k-", lw=2, label="Burgers: F'(u) = u")
-            a.plot(
-                u_range,
-                speed(final),
-                "C0--",
-                lw=2,
-                label=f"learned Phi''(u) (rel. error {speed_error(final):.3f})",
-            )
-            a.plot(u_range, speed(initial), color="0.6", lw=1, label="initial network")
-            a.set(
-                xlabel="u (dimensionless)",
-                ylabel="wave speed F'(u) (dimensionless)",
-                title="learned flux derivative vs. Burgers",
-            )
-            a.legend(frameon=False, fontsize=8)
-            pred = np.asarray(predict(final))
-            for j, col in zip((0, len(times) // 2, len(times) - 1), ("C1", "C2", "C3")):
-                b.plot(
-                    x,
-                    data[0, j, 0],
-                    "-",
-                    color=col,
-                    lw=2,
-                    label=f"data t={times[j]:.2g}",
-                )
-                b.plot(
-                    x,
-                    pred[0, j, 0],
-                    "--",
-                    color="k",
-                    lw=1,
-                    label="learned model" if j == 0 else None,
-                )
-            b.set(
-                xlabel="x (dimensionless)",
-                ylabel="u (dimensionless)",
-                title="sample 0: data (colour) vs learned model (dashed)",
-            )
-            b.legend(frameon=False, fontsize=8)
-            fig.suptitle(
-                f"learned flux: a neural potential trained on {data.shape[0]} Burgers rollouts"
-            )
-            path = out / "learned_flux.png"
-            ds.save_figure(fig, path, dpi=130)
-            plt.close(fig)
-            return [path]
-
         potential = MLPPotential(
             key=net_key, width=physics.width, depth=physics.depth, scale=scale
         )
-        return InverseProblem(
-            potential,
-            loss,
-            fields=fields,
-            metrics=metrics,
-            plot=plot,
-            loss_label="mean squared rollout misfit / mean squared data (dimensionless)",
+        return LearnedFluxProblem(
+            params=potential,
+            rollouts=rollouts,
+            data=data,
+            norm=jnp.mean(data**2),
+            u_range=np.linspace(float(jnp.min(data)), float(jnp.max(data)), 101),
+            times=config.dt * every * np.arange(1, config.time.snapshots + 1),
+            x=np.asarray(grid.coordinates[0]),
         )

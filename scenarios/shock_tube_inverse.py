@@ -15,6 +15,7 @@ noise (an "inverse crime": the noise, not model error, sets the loss floor).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar, final
 
 import equinox as eqx
 import jax
@@ -30,18 +31,20 @@ import xarray as xr  # noqa: E402
 
 import diffsim as ds  # noqa: E402
 import diffsim.jobs  # noqa: F401  (ds.jobs)
-from diffsim.jobs import (
+from diffsim.jobs import (  # noqa: E402
     EXPLICIT_STEPPERS,
+    AbstractInverseProblem,
+    BuildContext,
     ConfigError,
-    InverseProblem,
     OptimizationScenario,
     PhysicsConfig,
+    grid_from,
     register,
-)  # noqa: E402
+)
 from diffsim.operators import Grid  # noqa: E402
-from diffsim.operators.finite_volume import Outflow  # noqa: E402
+from diffsim.operators.finite_volume import Euler, Outflow  # noqa: E402
+from diffsim.steppers import AbstractStepper  # noqa: E402
 
-from ._common import grid_from  # noqa: E402
 from ._euler import EULER_DEFAULTS, EulerScheme, make_euler  # noqa: E402
 
 _State = tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat]
@@ -157,7 +160,8 @@ def parameter_errors(estimate: dict, truth: dict) -> dict:
 
 
 def interpolation_matrix(grid: Grid, positions) -> np.ndarray:
-    """`(sensors, cells)`: linear interpolation between cell centres (clamped at the ends)."""
+    """`(sensors, cells)`: linear interpolation between cell centres (clamped
+    at the ends)."""
     x = np.asarray(grid.coordinates[0])
     rows = np.zeros((len(positions), x.size))
     for i, s in enumerate(positions):
@@ -167,10 +171,186 @@ def interpolation_matrix(grid: Grid, positions) -> np.ndarray:
     return rows
 
 
+class ShockTubeModel(eqx.Module):
+    """The forward model: the finite-volume Euler solution of a shock tube
+    whose `gamma` and left/right states are the parameters, and its
+    pressure at the sensors."""
+
+    operator: Euler
+    stepper: AbstractStepper
+    adjoint: ds.AbstractAdjoint
+    dt: float
+    num_steps: int
+    every: int
+    left_fraction: jax.Array
+    sensors: jax.Array
+    dtype: np.dtype
+
+    def initial_fields(self, op, params: ShockTubeParameters):
+        """Primitive fields whose conservative cell averages mix the two
+        states in the cell that the interface cuts."""
+        w = params.primitive_states()
+        cells = self.left_fraction.shape[0]
+        ul, ur = (
+            op.encode(jnp.broadcast_to(w[i][:, None], (3, cells))) for i in (0, 1)
+        )
+        f = self.left_fraction[None]
+        return op.decode(f * ul + (1.0 - f) * ur)
+
+    def simulate(self, params: ShockTubeParameters):
+        op = eqx.tree_at(
+            lambda o: o.eos.gamma, self.operator, params.gamma.astype(self.dtype)
+        )
+        return ds.solve(
+            op,
+            self.stepper,
+            self.initial_fields(op, params),
+            dt=self.dt,
+            num_steps=self.num_steps,
+            saveat=ds.SaveAt(every=self.every, t0=True),
+            adjoint=self.adjoint,
+        )
+
+    def traces(self, params):
+        """Pressure at the sensors, `(times, sensors)`, from t = 0."""
+        return self.simulate(params).ys[:, -1, :] @ self.sensors.T
+
+    @eqx.filter_jit
+    def compiled_simulate(self, params):
+        """`simulate`, compiled once for everything outside the loss."""
+        return self.simulate(params)
+
+    def traces_of(self, params) -> np.ndarray:
+        """`traces` in NumPy, from the compiled forward run."""
+        ys = np.asarray(self.compiled_simulate(params).ys)
+        return ys[:, -1, :] @ np.asarray(self.sensors).T
+
+    @eqx.filter_jit
+    def trace_jacobian(self, params):
+        """`(times, sensors, 7)`: the traces' Jacobian with respect to the
+        flattened unconstrained parameters (forward mode)."""
+        flat, unravel = ravel_pytree(params)
+        return jax.jacfwd(lambda f: self.traces(unravel(f)))(flat)
+
+
+@final
+class ShockTubeFit(AbstractInverseProblem):
+    """Fit `gamma` and the left/right states to noisy pressure traces: the
+    loss is the mean squared trace misfit relative to the mean squared
+    data."""
+
+    params: ShockTubeParameters
+    model: ShockTubeModel
+    truth: ShockTubeParameters
+    data: jax.Array
+    scale: jax.Array
+    noise: float
+    sensor_positions: tuple[float, ...]
+    times: np.ndarray
+    x: np.ndarray
+    loss_label: ClassVar[str] = (
+        "mean squared pressure-trace misfit / mean squared data (dimensionless)"
+    )
+
+    def loss(self, params):
+        return jnp.mean((self.model.traces(params) - self.data) ** 2) / self.scale
+
+    def standard_deviations(self, params: ShockTubeParameters) -> dict:
+        """Linearised 1-sigma uncertainty of each physical parameter from
+        the noise: `cov = noise^2 (J^T J)^-1`, `J` the Jacobian of the
+        traces with respect to the physical parameters (forward mode)."""
+        flat = ravel_pytree(params)[0]
+        jac = np.asarray(self.model.trace_jacobian(params)).reshape(-1, flat.size)
+        d = params.as_dict()
+        dphys = np.array(
+            [
+                d["gamma"] - 1.0,
+                d["left"][0],
+                d["right"][0],
+                1.0,
+                1.0,
+                d["left"][2],
+                d["right"][2],
+            ]
+        )
+        # unconstrained (gamma, rho L R, u L R, p L R) -> _NAMES order
+        order = [0, 1, 3, 5, 2, 4, 6]
+        jac = (jac / dphys[None, :])[:, order]
+        cov = self.noise**2 * np.linalg.pinv(jac.T @ jac)
+        return {n: float(np.sqrt(max(c, 0.0))) for n, c in zip(_NAMES, np.diag(cov))}
+
+    def fields(self, params):
+        sol = self.model.compiled_simulate(params)
+        ys = np.asarray(sol.ys)
+        sensors = np.asarray(self.model.sensors)
+        return xr.Dataset(
+            {
+                "density": (("t", "x"), ys[:, 0]),
+                "velocity_x": (("t", "x"), ys[:, 1]),
+                "pressure": (("t", "x"), ys[:, 2]),
+                "observations": (("t", "sensor"), np.asarray(self.data)),
+                "predictions": (("t", "sensor"), ys[:, -1, :] @ sensors.T),
+            },
+            coords={
+                "t": np.asarray(sol.ts),
+                "x": self.x,
+                "sensor_x": (("sensor",), np.asarray(self.sensor_positions)),
+            },
+            attrs={
+                "scenario": ShockTubeInverse.name,
+                **{f"param_{k}": str(v) for k, v in params.as_dict().items()},
+            },
+        )
+
+    def metrics(self, params):
+        truth = self.truth.as_dict()
+        initial, final = self.params.as_dict(), params.as_dict()
+        e0, e1 = parameter_errors(initial, truth), parameter_errors(final, truth)
+        return {
+            "parameters_true": truth,
+            "parameters_initial": initial,
+            "parameters_recovered": final,
+            "parameter_errors_initial": e0,
+            "parameter_errors_final": e1,
+            "max_parameter_error_initial": max(e0.values()),
+            "max_parameter_error_final": max(e1.values()),
+            "parameter_errors_note": "relative for gamma, rho, p; velocity errors "
+            "relative to the true left sound speed",
+            "parameter_std_final": self.standard_deviations(params),
+            "parameter_std_note": "linearised 1-sigma uncertainty from the noise "
+            "level at the recovered parameters: noise^2 (J^T J)^-1",
+            "loss_noise_floor": float(self.noise**2 / self.scale),
+            "sensors": list(self.sensor_positions),
+            "observations": int(self.data.size),
+        }
+
+    def plot(self, params, out, history):
+        return [
+            _plot(
+                Path(out),
+                self.times,
+                np.asarray(self.data),
+                self.model.traces_of(self.params),
+                self.model.traces_of(params),
+                self.sensor_positions,
+                self.noise,
+                history,
+                self.truth.as_dict(),
+                self.params.as_dict(),
+                params.as_dict(),
+                self.standard_deviations(params),
+            )
+        ]
+
+
 @register
 class ShockTubeInverse(OptimizationScenario):
     name = "shock_tube_inverse"
-    description = "estimate gamma and the left/right states of a shock tube from noisy pressure traces at a few sensors (FV Euler, checkpointed reverse mode)"
+    description = (
+        "estimate gamma and the left/right states of a shock tube from "
+        "noisy pressure traces at a few sensors (FV Euler, "
+        "checkpointed reverse mode)"
+    )
     ndim = 1
     steppers = EXPLICIT_STEPPERS
     Physics = Physics
@@ -203,7 +383,8 @@ class ShockTubeInverse(OptimizationScenario):
         if config.time is None or config.time.dt is None:
             raise ConfigError(
                 "time.dt",
-                "the shock-tube inversion steps with a fixed time.dt (set time.cfl to null)",
+                "the shock-tube inversion steps with a fixed time.dt (set time.cfl "
+                "to null)",
             )
         if not lo < physics.interface < hi:
             raise ConfigError(
@@ -226,184 +407,48 @@ class ShockTubeInverse(OptimizationScenario):
             if speed * dt / grid.spacing[0] > 0.8:
                 raise ConfigError(
                     "time.dt",
-                    f"{dt:g} gives CFL {speed * dt / grid.spacing[0]:.2f} > 0.8 for the states of {which} "
-                    f"(fastest signal ~{speed:.3g}); use time.dt <= {0.5 * grid.spacing[0] / speed:.3g}",
+                    f"{dt:g} gives CFL {speed * dt / grid.spacing[0]:.2f} > 0.8 for "
+                    f"the states of {which} "
+                    f"(fastest signal ~{speed:.3g}); use time.dt <= "
+                    f"{0.5 * grid.spacing[0] / speed:.3g}",
                 )
 
-    def build_problem(self, config, physics, key):
+    def build_problem(self, ctx: BuildContext) -> ShockTubeFit:
+        config, physics, grid = ctx.config, ctx.physics, ctx.grid
         self.validate(config, physics)
-        grid = grid_from(config)
         lo, hi = grid.lower[0], grid.upper[0]
-        num_steps, dt = config.num_steps, config.dt
-        every = num_steps // config.time.snapshots
-
+        every = config.num_steps // config.time.snapshots
         truth = physics.truth()
-        dtype = jnp.result_type(float)
-        op0 = make_euler(grid, config.scheme, truth.gamma, Outflow())
-        stepper = ds.jobs.STEPPERS[config.stepper]()
-        adjoint = ds.jobs.adjoint_from(config)
+        dtype = ctx.dtype
         edges = np.linspace(lo, hi, grid.cells[0] + 1)
-        left_fraction = jnp.asarray(
-            np.clip((physics.interface - edges[:-1]) / np.diff(edges), 0.0, 1.0), dtype
+        left_fraction = np.clip((physics.interface - edges[:-1]) / np.diff(edges), 0, 1)
+        model = ShockTubeModel(
+            make_euler(grid, config.scheme, truth.gamma, Outflow()),
+            ctx.stepper,
+            ctx.adjoint,
+            config.dt,
+            config.num_steps,
+            every,
+            jnp.asarray(left_fraction, dtype),
+            jnp.asarray(interpolation_matrix(grid, physics.sensors), dtype),
+            dtype,
         )
-        sensors = jnp.asarray(interpolation_matrix(grid, physics.sensors), dtype)
-
-        def initial_fields(op, params: ShockTubeParameters):
-            """Primitive fields whose conservative cell averages mix the two
-            states in the cell that the interface cuts."""
-            w = params.primitive_states()
-            ul, ur = (
-                op.encode(jnp.broadcast_to(w[i][:, None], (3, grid.cells[0])))
-                for i in (0, 1)
-            )
-            return op.decode(
-                left_fraction[None] * ul + (1.0 - left_fraction[None]) * ur
-            )
-
-        def simulate(params: ShockTubeParameters):
-            op = eqx.tree_at(lambda o: o.eos.gamma, op0, params.gamma.astype(dtype))
-            return ds.solve(
-                op,
-                stepper,
-                initial_fields(op, params),
-                dt=dt,
-                num_steps=num_steps,
-                saveat=ds.SaveAt(every=every, t0=True),
-                adjoint=adjoint,
-            )
-
-        def traces(params):
-            """Pressure at the sensors, `(times, sensors)`, from t = 0."""
-            return simulate(params).ys[:, -1, :] @ sensors.T
-
-        # Everything outside the loss reuses one compiled forward run.
-        simulate_jit = jax.jit(simulate)
-        sensors_np = np.asarray(sensors)
-
-        def traces_of(params):
-            return np.asarray(simulate_jit(params).ys)[:, -1, :] @ sensors_np.T
-
         true_params = ShockTubeParameters.from_physical(truth, dtype)
-        clean = traces_of(true_params)
+        clean = model.traces_of(true_params)
         data = jnp.asarray(
             clean
-            + physics.noise * np.asarray(jax.random.normal(key, clean.shape, dtype))
+            + physics.noise * np.asarray(jax.random.normal(ctx.key, clean.shape, dtype))
         )
-        scale = jnp.mean(data**2)
-
-        def loss(params):
-            """Mean squared trace misfit relative to the mean squared data."""
-            return jnp.mean((traces(params) - data) ** 2) / scale
-
-        times = np.arange(data.shape[0]) * dt * every
-        x = np.asarray(grid.coordinates[0])
-
-        def fields(params):
-            sol = simulate_jit(params)
-            ys = np.asarray(sol.ys)
-            return xr.Dataset(
-                {
-                    "density": (("t", "x"), ys[:, 0]),
-                    "velocity_x": (("t", "x"), ys[:, 1]),
-                    "pressure": (("t", "x"), ys[:, 2]),
-                    "observations": (("t", "sensor"), np.asarray(data)),
-                    "predictions": (("t", "sensor"), ys[:, -1, :] @ sensors_np.T),
-                },
-                coords={
-                    "t": np.asarray(sol.ts),
-                    "x": x,
-                    "sensor_x": (("sensor",), np.asarray(physics.sensors)),
-                },
-                attrs={
-                    "scenario": self.name,
-                    **{f"param_{k}": str(v) for k, v in params.as_dict().items()},
-                },
-            )
-
-        truth_dict = true_params.as_dict()
-
-        unravel = ravel_pytree(true_params)[1]
-        jacobian = jax.jit(jax.jacfwd(lambda f: traces(unravel(f))))
-
-        def standard_deviations(params) -> dict:
-            """Linearised 1-sigma uncertainty of each physical parameter from
-            the noise: `cov = noise^2 (J^T J)^-1`, `J` the Jacobian of the
-            traces with respect to the physical parameters (forward mode)."""
-            flat = ravel_pytree(params)[0]
-            jac = np.asarray(jacobian(flat)).reshape(-1, flat.size)
-            d = params.as_dict()
-            dphys = np.array(
-                [
-                    d["gamma"] - 1.0,
-                    d["left"][0],
-                    d["right"][0],
-                    1.0,
-                    1.0,
-                    d["left"][2],
-                    d["right"][2],
-                ]
-            )
-            order = [
-                0,
-                1,
-                3,
-                5,
-                2,
-                4,
-                6,
-            ]  # unconstrained (gamma, rho L R, u L R, p L R) -> _NAMES order
-            jac = (jac / dphys[None, :])[:, order]
-            cov = physics.noise**2 * np.linalg.pinv(jac.T @ jac)
-            return {
-                n: float(np.sqrt(max(c, 0.0))) for n, c in zip(_NAMES, np.diag(cov))
-            }
-
-        def metrics(initial, final):
-            e0, e1 = (
-                parameter_errors(initial.as_dict(), truth_dict),
-                parameter_errors(final.as_dict(), truth_dict),
-            )
-            noise_floor = float(physics.noise**2 / scale)
-            return {
-                "parameters_true": truth_dict,
-                "parameters_initial": initial.as_dict(),
-                "parameters_recovered": final.as_dict(),
-                "parameter_errors_initial": e0,
-                "parameter_errors_final": e1,
-                "max_parameter_error_initial": max(e0.values()),
-                "max_parameter_error_final": max(e1.values()),
-                "parameter_errors_note": "relative for gamma, rho, p; velocity errors relative to the true left sound speed",
-                "parameter_std_final": standard_deviations(final),
-                "parameter_std_note": "linearised 1-sigma uncertainty from the noise level at the recovered parameters: noise^2 (J^T J)^-1",
-                "loss_noise_floor": noise_floor,
-                "sensors": list(physics.sensors),
-                "observations": int(data.size),
-            }
-
-        def plot(initial, final, history, out):
-            return [
-                _plot(
-                    Path(out),
-                    times,
-                    np.asarray(data),
-                    traces_of(initial),
-                    traces_of(final),
-                    physics,
-                    history,
-                    truth_dict,
-                    initial.as_dict(),
-                    final.as_dict(),
-                    standard_deviations(final),
-                )
-            ]
-
-        return InverseProblem(
-            ShockTubeParameters.from_physical(physics.initial_guess, dtype),
-            loss,
-            fields=fields,
-            metrics=metrics,
-            plot=plot,
-            loss_label="mean squared pressure-trace misfit / mean squared data (dimensionless)",
+        return ShockTubeFit(
+            params=ShockTubeParameters.from_physical(physics.initial_guess, dtype),
+            model=model,
+            truth=true_params,
+            data=data,
+            scale=jnp.mean(data**2),
+            noise=physics.noise,
+            sensor_positions=tuple(physics.sensors),
+            times=np.arange(data.shape[0]) * config.dt * every,
+            x=np.asarray(grid.coordinates[0]),
         )
 
 
@@ -417,13 +462,13 @@ def _max_signal_speed(state: ShockTubeState) -> float:
 
 
 def _plot(
-    out, times, data, initial, final, physics, history, truth, guess, fitted, std
+    out, times, data, initial, final, sensors, noise, history, truth, guess, fitted, std
 ) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     fig = plt.figure(figsize=(15, 5.2), constrained_layout=True)
     grid = fig.add_gridspec(1, 3, width_ratios=[2.0, 1, 1.45])
     ax = fig.add_subplot(grid[0])
-    for i, s in enumerate(physics.sensors):
+    for i, s in enumerate(sensors):
         color = f"C{i % 10}"
         ax.plot(times, data[:, i], ".", color=color, ms=3, alpha=0.6)
         ax.plot(times, final[:, i], "-", color=color, lw=1.6, label=f"x = {s:g}")
@@ -448,7 +493,7 @@ def _plot(
     ax = fig.add_subplot(grid[1])
     it = [h["iteration"] for h in history]
     ax.semilogy(it, [h["loss"] for h in history], color="C0", lw=1.8, label="loss")
-    floor = physics.noise**2 / float(np.mean(data**2))
+    floor = noise**2 / float(np.mean(data**2))
     if floor > 0:
         ax.axhline(
             floor,
@@ -478,7 +523,8 @@ def _plot(
     table.scale(1.0, 1.5)
     ax.set_title("parameters (σ: linearised noise uncertainty)", fontsize=10)
     fig.suptitle(
-        f"shock-tube inversion: {len(physics.sensors)} pressure sensors, {len(times)} samples each, noise {physics.noise:g}"
+        f"shock-tube inversion: {len(sensors)} pressure sensors, {len(times)} "
+        f"samples each, noise {noise:g}"
     )
     path = out / "traces.png"
     ds.save_figure(fig, path, dpi=130)

@@ -7,15 +7,16 @@ import pydantic
 
 from diffsim.jobs import (
     EXPLICIT_STEPPERS,
+    BuildContext,
     ConfigError,
     PhysicsConfig,
     Setup,
     TimeDependentScenario,
+    grid_from,
     register,
 )
 from diffsim.operators.finite_volume import Outflow, cell_averages, solve_riemann
 
-from ._common import grid_from
 from ._euler import EULER_DEFAULTS, EulerScheme, density_errors, make_euler
 
 
@@ -55,9 +56,10 @@ class _ShockTube(TimeDependentScenario):
                 f"must lie inside the domain ({grid.lower[0]}, {grid.upper[0]})",
             )
 
-    def build(self, config, physics, key):
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
         self.validate(config, physics)
-        grid = grid_from(config)
+        grid = ctx.grid
         op = make_euler(grid, config.scheme, physics.gamma, Outflow())
         riemann = solve_riemann(
             physics.left, physics.right, physics.gamma
@@ -75,7 +77,10 @@ class _ShockTube(TimeDependentScenario):
 @register
 class Sod(_ShockTube):
     name = "sod"
-    description = "Sod shock tube (Toro test 1): rarefaction, contact, shock; exact Riemann solution"
+    description = (
+        "Sod shock tube (Toro test 1): rarefaction, contact, shock; "
+        "exact Riemann solution"
+    )
     Physics = ShockTubePhysics
     defaults = {
         **EULER_DEFAULTS,

@@ -17,6 +17,7 @@ the inverse of the linear part `nu d_xx - lambda`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar, final
 
 import equinox as eqx
 import jax
@@ -29,12 +30,17 @@ import xarray as xr
 
 import diffsim as ds
 import diffsim.jobs  # noqa: F401  (ds.jobs)
-from diffsim.jobs import InverseProblem, OptimizationScenario, PhysicsConfig, register
+from diffsim.jobs import (
+    AbstractInverseProblem,
+    BuildContext,
+    ConfigError,
+    OptimizationScenario,
+    PhysicsConfig,
+    register,
+)
 from diffsim.operators import FourierSpectral
 from diffsim.operators._operator import parameter
 from diffsim.operators.spectral._base import AbstractSpectralOperator
-
-from ._common import grid_from
 
 
 class ForcedBurgers(AbstractSpectralOperator):
@@ -111,18 +117,140 @@ def steady_adjoint(name: str, rtol: float):
     return optx.RecursiveCheckpointAdjoint()
 
 
+class SteadyModel(eqx.Module):
+    """The forward model: the steady state `u*(theta)` `(cells,)` of
+    `ForcedBurgers` with forcing `theta @ basis`, by Newton-Krylov from
+    `u_guess`, differentiated by `adjoint`."""
+
+    discretization: FourierSpectral
+    nu: float
+    damping: float
+    basis: jax.Array
+    solver: Any
+    adjoint: Any
+    max_steps: int
+    u_guess: jax.Array
+
+    def __call__(self, theta):
+        op = ForcedBurgers(
+            self.discretization, self.nu, self.damping, (theta @ self.basis)[None]
+        )
+        return ds.steady_state(
+            op,
+            self.u_guess,
+            solver=self.solver,
+            adjoint=self.adjoint,
+            max_steps=self.max_steps,
+        ).value[0]
+
+
+@final
+class SteadyForcingFit(AbstractInverseProblem):
+    """Recover the forcing coefficients `theta` from noisy sensor values of
+    the steady state: mean squared misfit plus `regularization` times
+    `|theta|^2`."""
+
+    params: jax.Array
+    steady: SteadyModel
+    theta_true: jax.Array
+    u_true: jax.Array
+    sensors: np.ndarray
+    data: jax.Array
+    regularization: float
+    x: np.ndarray
+    loss_label: ClassVar[str] = (
+        "mean squared sensor misfit + L2 penalty on the forcing coefficients "
+        "(u units squared)"
+    )
+
+    def loss(self, params):
+        misfit = jnp.mean((self.steady(params)[self.sensors] - self.data) ** 2)
+        return misfit + self.regularization * jnp.sum(params**2)
+
+    def error(self, theta) -> float:
+        """`|theta - theta_true| / |theta_true|` (the basis is orthogonal with
+        equal norms: also the relative L2 error of the forcing)."""
+        return float(
+            jnp.linalg.norm(theta - self.theta_true) / jnp.linalg.norm(self.theta_true)
+        )
+
+    def fields(self, params):
+        basis = self.steady.basis
+        return xr.Dataset(
+            {
+                "u": (("x",), np.asarray(self.steady(params))),
+                "u_true": (("x",), np.asarray(self.u_true)),
+                "forcing": (("x",), np.asarray(params @ basis)),
+                "forcing_true": (("x",), np.asarray(self.theta_true @ basis)),
+                "observations": (("sensor",), np.asarray(self.data)),
+            },
+            coords={"x": self.x, "sensor_x": (("sensor",), self.x[self.sensors])},
+        )
+
+    def metrics(self, params):
+        return {
+            "parameter_error_initial": self.error(self.params),
+            "parameter_error_final": self.error(params),
+            "theta_true": np.asarray(self.theta_true).tolist(),
+            "theta_final": np.asarray(params).tolist(),
+        }
+
+    def plot(self, params, out, history):
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        x, basis, sensors = self.x, self.steady.basis, self.sensors
+        fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+        a.plot(x, self.theta_true @ basis, "k-", lw=2, label="true forcing")
+        a.plot(
+            x,
+            params @ basis,
+            "C0--",
+            lw=2,
+            label=f"recovered (parameter error {self.error(params):.3f})",
+        )
+        a.set(
+            xlabel="x (dimensionless)",
+            ylabel="forcing f(x) (dimensionless)",
+            title="forcing f(x): truth vs. recovered",
+        )
+        a.legend(frameon=False, fontsize=8)
+        b.plot(x, self.u_true, "k-", lw=2, label="true steady state")
+        b.plot(x, self.steady(params), "C0--", lw=2, label="fitted steady state")
+        b.plot(x[sensors], self.data, "o", color="C1", ms=4, label="noisy observations")
+        b.set(
+            xlabel="x (dimensionless)",
+            ylabel="steady state u*(x) (dimensionless)",
+            title="steady state u*(x) and observations",
+        )
+        b.legend(frameon=False, fontsize=8)
+        fig.suptitle(
+            f"steady forced Burgers: forcing ({len(self.theta_true)} Fourier "
+            f"coefficients) fitted to {len(sensors)} sensors of u*"
+        )
+        path = out / "steady_fit.png"
+        ds.save_figure(fig, path, dpi=130)
+        plt.close(fig)
+        return [path]
+
+
 @register
 class SteadyFit(OptimizationScenario):
     name = "steady_fit"
-    description = "recover the forcing of a steady damped Burgers flow from noisy sensors (Newton-Krylov, implicit adjoint)"
+    description = (
+        "recover the forcing of a steady damped Burgers flow from "
+        "noisy sensors (Newton-Krylov, implicit adjoint)"
+    )
     ndim = 1
     Physics = Physics
     Solver = Solver
     #: `diffsim gradcheck --all-modes` compares both in reverse mode and the
     #: implicit one in forward mode (unrolled optimistix loops are reverse only).
     adjoints = {
-        "implicit": "implicit function theorem at the Newton-Krylov steady state (optimistix ImplicitAdjoint; one adjoint GMRES solve to solver.rtol)",
-        "checkpoint": "reverse mode through the Newton iterations (optimistix RecursiveCheckpointAdjoint)",
+        "implicit": "implicit function theorem at the Newton-Krylov steady state "
+        "(optimistix ImplicitAdjoint; one adjoint GMRES solve to "
+        "solver.rtol)",
+        "checkpoint": "reverse mode through the Newton iterations (optimistix "
+        "RecursiveCheckpointAdjoint)",
     }
     #: The adjoint GMRES solve's tolerance for `diffsim gradcheck` (the Newton
     #: iteration itself stops at 1e-11 in float64).
@@ -142,33 +270,33 @@ class SteadyFit(OptimizationScenario):
     def validate(cls, config, physics):
         n = config.grid.cells[0]
         if physics.sensors > n:
-            raise ds.jobs.ConfigError(
-                "physics.sensors", f"at most grid.cells[0] = {n} sensors"
-            )
+            raise ConfigError("physics.sensors", f"at most grid.cells[0] = {n} sensors")
         if 3 * physics.modes > n:
-            raise ds.jobs.ConfigError(
+            raise ConfigError(
                 "physics.modes",
-                f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved after de-aliasing",
+                f"at most grid.cells[0] / 3 = {n // 3} forcing modes are resolved "
+                "after de-aliasing",
             )
         if config.adjoint not in cls.adjoints:
-            raise ds.jobs.ConfigError(
+            raise ConfigError(
                 "adjoint",
-                "steady_fit differentiates a steady state: implicit, or checkpoint (through the Newton iterations)",
+                "steady_fit differentiates a steady state: implicit, or checkpoint "
+                "(through the Newton iterations)",
             )
         if config.adjoint_memory_budget is not None:
-            raise ds.jobs.ConfigError(
+            raise ConfigError(
                 "adjoint_memory_budget",
-                "steady_fit has no time loop to checkpoint (its adjoints run through the Newton solve); remove the key",
+                "steady_fit has no time loop to checkpoint (its adjoints run through "
+                "the Newton solve); remove the key",
             )
 
-    def build_problem(self, config, physics, key):
+    def build_problem(self, ctx: BuildContext) -> SteadyForcingFit:
+        config, physics, grid = ctx.config, ctx.physics, ctx.grid
         solver_cfg = Solver(**config.solver)
-        grid = grid_from(config)
         self.validate(config, physics)
         n = grid.cells[0]
-        x = grid.coordinates[0]
-        basis = jnp.asarray(forcing_basis(x, physics.modes))
-        truth_key, noise_key, guess_key = jax.random.split(key, 3)
+        x = np.asarray(grid.coordinates[0])
+        truth_key, noise_key, guess_key = jax.random.split(ctx.key, 3)
         decay = physics.amplitude * jnp.asarray(
             np.concatenate([np.arange(1, physics.modes + 1)] * 2) ** -1.0
         )
@@ -177,101 +305,29 @@ class SteadyFit(OptimizationScenario):
         # zero forcing, whose steady state u* = 0 is a degenerate point at
         # which to check gradients).
         theta_guess = 0.5 * decay * jax.random.normal(guess_key, (2 * physics.modes,))
-        disc = FourierSpectral(grid)
-        solver = ds.newton_krylov(
-            atol=1e-11 if config.precision == "float64" else 1e-5,
-            rtol=1e-11 if config.precision == "float64" else 1e-5,
+        tol = 1e-11 if config.precision == "float64" else 1e-5
+        steady = SteadyModel(
+            FourierSpectral(grid),
+            physics.nu,
+            physics.damping,
+            jnp.asarray(forcing_basis(x, physics.modes)),
+            ds.newton_krylov(atol=tol, rtol=tol),
+            steady_adjoint(config.adjoint, solver_cfg.rtol),
+            solver_cfg.max_steps,
+            jnp.zeros((1, n)),
         )
-        adjoint = steady_adjoint(config.adjoint, solver_cfg.rtol)
-        u_guess = jnp.zeros((1, n))
-
-        def steady(theta):
-            op = ForcedBurgers(disc, physics.nu, physics.damping, (theta @ basis)[None])
-            return ds.steady_state(
-                op,
-                u_guess,
-                solver=solver,
-                adjoint=adjoint,
-                max_steps=solver_cfg.max_steps,
-            ).value[0]
-
         sensors = np.linspace(0, n, physics.sensors, endpoint=False).astype(int)
         u_true = steady(theta_true)
         data = u_true[sensors] + physics.noise * jax.random.normal(
             noise_key, (physics.sensors,), u_true.dtype
         )
-
-        def loss(theta):
-            misfit = jnp.mean((steady(theta)[sensors] - data) ** 2)
-            return misfit + physics.regularization * jnp.sum(theta**2)
-
-        def error(
-            theta,
-        ):  # the basis is orthogonal with equal norms: also the relative L2 error of f
-            return float(
-                jnp.linalg.norm(theta - theta_true) / jnp.linalg.norm(theta_true)
-            )
-
-        def fields(theta):
-            return xr.Dataset(
-                {
-                    "u": (("x",), np.asarray(steady(theta))),
-                    "u_true": (("x",), np.asarray(u_true)),
-                    "forcing": (("x",), np.asarray(theta @ basis)),
-                    "forcing_true": (("x",), np.asarray(theta_true @ basis)),
-                    "observations": (("sensor",), np.asarray(data)),
-                },
-                coords={"x": x, "sensor_x": (("sensor",), x[sensors])},
-            )
-
-        def metrics(initial, final):
-            return {
-                "parameter_error_initial": error(initial),
-                "parameter_error_final": error(final),
-                "theta_true": np.asarray(theta_true).tolist(),
-                "theta_final": np.asarray(final).tolist(),
-            }
-
-        def plot(initial, final, history, out):
-            out = Path(out)
-            out.mkdir(parents=True, exist_ok=True)
-            fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-            a.plot(x, theta_true @ basis, "k-", lw=2, label="true forcing")
-            a.plot(
-                x,
-                final @ basis,
-                "C0--",
-                lw=2,
-                label=f"recovered (parameter error {error(final):.3f})",
-            )
-            a.set(
-                xlabel="x (dimensionless)",
-                ylabel="forcing f(x) (dimensionless)",
-                title="forcing f(x): truth vs. recovered",
-            )
-            a.legend(frameon=False, fontsize=8)
-            b.plot(x, u_true, "k-", lw=2, label="true steady state")
-            b.plot(x, steady(final), "C0--", lw=2, label="fitted steady state")
-            b.plot(x[sensors], data, "o", color="C1", ms=4, label="noisy observations")
-            b.set(
-                xlabel="x (dimensionless)",
-                ylabel="steady state u*(x) (dimensionless)",
-                title="steady state u*(x) and observations",
-            )
-            b.legend(frameon=False, fontsize=8)
-            fig.suptitle(
-                f"steady forced Burgers: forcing ({len(theta_true)} Fourier coefficients) fitted to {len(sensors)} sensors of u*"
-            )
-            path = out / "steady_fit.png"
-            ds.save_figure(fig, path, dpi=130)
-            plt.close(fig)
-            return [path]
-
-        return InverseProblem(
-            theta_guess,
-            loss,
-            fields=fields,
-            metrics=metrics,
-            plot=plot,
-            loss_label="mean squared sensor misfit + L2 penalty on the forcing coefficients (u units squared)",
+        return SteadyForcingFit(
+            params=theta_guess,
+            steady=steady,
+            theta_true=theta_true,
+            u_true=u_true,
+            sensors=sensors,
+            data=data,
+            regularization=physics.regularization,
+            x=x,
         )

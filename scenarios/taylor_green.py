@@ -1,4 +1,5 @@
-"""2D Taylor-Green vortex: an exact, purely viscously decaying Navier-Stokes solution."""
+"""2D Taylor-Green vortex: an exact, purely viscously decaying Navier-Stokes
+solution."""
 
 from __future__ import annotations
 
@@ -6,15 +7,15 @@ import numpy as np
 import pydantic
 
 from diffsim.jobs import (
+    BuildContext,
     ConfigError,
     PhysicsConfig,
     Setup,
     TimeDependentScenario,
+    grid_from,
     register,
 )
 from diffsim.operators import FourierSpectral, NavierStokesVorticity
-
-from ._common import grid_from
 
 
 class Physics(PhysicsConfig):
@@ -27,7 +28,10 @@ class Physics(PhysicsConfig):
 @register
 class TaylorGreen(TimeDependentScenario):
     name = "taylor_green"
-    description = "2D Taylor-Green vortex, w = 2k cos(kx) cos(ky) exp(-2 nu k^2 t): exact viscous decay"
+    description = (
+        "2D Taylor-Green vortex, w = 2k cos(kx) cos(ky) exp(-2 nu k^2 "
+        "t): exact viscous decay"
+    )
     ndim = 2
     cfl_steps = False  # spectral: fixed time.dt
     Physics = Physics
@@ -48,9 +52,10 @@ class TaylorGreen(TimeDependentScenario):
                 "grid.upper", "the exact solution needs the domain [0, 2 pi)^2"
             )
 
-    def build(self, config, physics, key):
+    def build(self, ctx: BuildContext) -> Setup:
+        config, physics = ctx.config, ctx.physics
         self.validate(config, physics)
-        grid = grid_from(config)
+        grid = ctx.grid
         X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
         k, nu = physics.wavenumber, physics.nu
         op = NavierStokesVorticity(FourierSpectral(grid), nu=nu)

@@ -2,12 +2,7 @@
 gradcheck|sweep|collect`, output files and plots. Built on the library
 (`diffsim`), which never imports this package."""
 
-from .config import (
-    ADJOINTS as ADJOINTS,
-    STEPPERS as STEPPERS,
-    adjoint_from as adjoint_from,
-    load_config as load_config,
-)
+from .config import load_config as load_config
 from .errors import (
     ConfigError as ConfigError,
     KeyedError as KeyedError,
@@ -16,8 +11,11 @@ from .errors import (
 )
 from .optimize import make_optimizer as make_optimizer
 from .scenario import (
+    ADJOINTS as ADJOINTS,
     EXPLICIT_STEPPERS as EXPLICIT_STEPPERS,
-    InverseProblem as InverseProblem,
+    STEPPERS as STEPPERS,
+    AbstractInverseProblem as AbstractInverseProblem,
+    BuildContext as BuildContext,
     OptimizationScenario as OptimizationScenario,
     PhysicsConfig as PhysicsConfig,
     Scenario as Scenario,
@@ -25,6 +23,10 @@ from .scenario import (
     SteadyResult as SteadyResult,
     SteadyScenario as SteadyScenario,
     TimeDependentScenario as TimeDependentScenario,
+    adjoint_from as adjoint_from,
+    build_problem as build_problem,
+    build_setup as build_setup,
+    grid_from as grid_from,
     register as register,
     registry as registry,
 )

@@ -9,7 +9,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,11 +18,10 @@ import pydantic
 import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-from .._adjoint import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
 from ..operators import AbstractCFLOperator
-from ..steppers import ETDRK1, ETDRK2, ETDRK4, RK4, SSPRK3, ForwardEuler
 from .errors import ConfigError, KeyedError, config_key
 from .scenario import (
+    STEPPERS,
     OptimizationScenario,
     Scenario,
     SteadyScenario,
@@ -31,16 +30,6 @@ from .scenario import (
     registry,
     strict_numbers,
 )
-
-STEPPERS = {
-    "euler": ForwardEuler,
-    "ssprk3": SSPRK3,
-    "rk4": RK4,
-    "etdrk1": ETDRK1,
-    "etdrk2": ETDRK2,
-    "etdrk4": ETDRK4,
-}
-
 
 #: Upper bounds that turn absurd requests into config errors instead of
 #: hangs or overflows: steps of a fixed-step run (`time.t_end / time.dt`)
@@ -1450,42 +1439,3 @@ def member_configs(config, scenario) -> list[Member]:
             dataclasses.replace(member, config=member_config, physics=physics)
         )
     return members
-
-
-# ---------------------------------------------------------------- adjoints
-
-
-def _no_implicit_time_loop() -> AbstractAdjoint:
-    raise ConfigError(
-        "adjoint",
-        "implicit differentiation applies to steady states (diffsim.steady_state); "
-        "a time-dependent rollout needs direct or checkpoint",
-    )
-
-
-#: The config's `adjoint:` for time loops. `implicit` (the implicit function
-#: theorem) is for steady scenarios, which build their own
-#: `optimistix.ImplicitAdjoint`; a rollout asked for it is a config error.
-ADJOINTS: dict[str, Callable[[], AbstractAdjoint]] = {
-    "direct": DirectAdjoint,
-    "checkpoint": CheckpointAdjoint,
-    "implicit": _no_implicit_time_loop,
-}
-
-
-def adjoint_from(config) -> AbstractAdjoint:
-    """The time-loop adjoint a run configuration asks for: `ADJOINTS[config.adjoint]`,
-    with `config.adjoint_memory_budget` (bytes, or None) for `checkpoint`
-    (the config refuses a budget with another adjoint; a copy switched to
-    another adjoint, as `gradcheck --all-modes` makes, runs it unbudgeted).
-
-    **Arguments:**
-
-    - `config`: anything with `adjoint` and `adjoint_memory_budget` attributes
-      (a validated `RunConfig`).
-
-    **Returns:** an `AbstractAdjoint`.
-    """
-    if config.adjoint == "checkpoint" and config.adjoint_memory_budget is not None:
-        return CheckpointAdjoint(memory_budget=config.adjoint_memory_budget)
-    return ADJOINTS[config.adjoint]()

@@ -38,7 +38,7 @@ from .._gradients import (
 from .config import RunConfig
 from .errors import ConfigError
 from .run import precision
-from .scenario import OptimizationScenario
+from .scenario import OptimizationScenario, build_problem
 
 EXIT_MISMATCH = 1
 #: Finite differences too noisy to judge the gradient (neither passed nor wrong).
@@ -68,7 +68,8 @@ def _steps(args) -> tuple[float, ...]:
     except ValueError:
         raise ConfigError(
             "--steps",
-            f"expected comma-separated numbers, e.g. 1e-2,1e-3,1e-4, got {args.steps!r}",
+            "expected comma-separated numbers, e.g. 1e-2,1e-3,1e-4, got "
+            f"{args.steps!r}",
         ) from None
     if len(steps) < 3 or not steps[-1] > 0:
         raise ConfigError(
@@ -114,7 +115,8 @@ def _solver_rtol(args, config: RunConfig, scenario) -> tuple[float | None, str]:
         )
     return (
         rtol,
-        f"iterative solves: solver.rtol = {rtol:g}{note}, for autodiff and finite differences alike",
+        f"iterative solves: solver.rtol = {rtol:g}{note}, for autodiff and finite "
+        "differences alike",
     )
 
 
@@ -158,7 +160,8 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
     if config.batch is not None:
         raise ConfigError(
             "batch",
-            "ensembles run with diffsim run; an optimization batches inside its own loss (remove batch:)",
+            "ensembles run with diffsim run; an optimization batches inside its own "
+            "loss (remove batch:)",
         )
     _check_options(args)
     steps = _steps(args)
@@ -183,9 +186,7 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
                         "solver": solver,
                     }
                 )
-                problems[adjoint] = scenario().build_problem(
-                    cfg, physics, jax.random.key(cfg.seed)
-                )
+                problems[adjoint] = build_problem(scenario, cfg, physics)
             return problems[adjoint]
 
         try:
@@ -195,30 +196,35 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
             if config.adjoint not in adjoints:
                 raise ConfigError(
                     "adjoint",
-                    f"{scenario.name} supports {', '.join(adjoints)}, got {config.adjoint}",
+                    f"{scenario.name} supports {', '.join(adjoints)}, got "
+                    f"{config.adjoint}",
                 )
             count = num_parameters(base.params)
             directions = random_directions(
                 base.params, args.directions, jax.random.key(config.seed)
             )
             print(
-                f"gradcheck {scenario.name}: {count} parameters, {args.directions} random unit direction(s), float64, tolerance {args.tol:g}"
+                f"gradcheck {scenario.name}: {count} parameters, {args.directions} "
+                f"random unit direction(s), float64, tolerance {args.tol:g}"
             )
             print(rtol_line)
             sweep = ", ".join(f"{h:.0e}" for h in steps)
             print(
-                f"finite differences: central, steps {sweep} along each direction; the step with the smallest estimated error is used, "
+                f"finite differences: central, steps {sweep} along each direction; "
+                "the step with the smallest estimated error is used, "
                 "and that estimate is the noise floor"
             )
             for adjoint in dict.fromkeys(a for a, _ in variants):
                 print(f"adjoint {adjoint}: {adjoints[adjoint]}")
             if len(variants) > 1:
                 print(
-                    "(the finite differences are computed once: the loss's value does not depend on the adjoint)"
+                    "(the finite differences are computed once: the loss's value "
+                    "does not depend on the adjoint)"
                 )
             sys.stdout.flush()
             _progress(
-                f"finite differences: {1 + 2 * len(steps) * args.directions} loss evaluations"
+                f"finite differences: {1 + 2 * len(steps) * args.directions} loss "
+                "evaluations"
             )
             fds = central_differences(
                 base.loss, base.params, directions, steps=steps, progress=_progress
@@ -226,7 +232,7 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
             results = []
             for adjoint, mode in variants:
                 problem = problem_for(adjoint)
-                used = resolve_mode(mode, problem.params)
+                used = resolve_mode(mode, problem.params)  # pyright: ignore[reportArgumentType]
                 _progress(f"autodiff: {adjoint} adjoint, {used} mode")
                 ads = directional_derivatives(
                     problem.loss,
@@ -244,7 +250,9 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
 
     print()
     print(
-        f"{'adjoint':<11} {'mode':<8} {'direction':>9} {'autodiff':>22} {'finite diff.':>22} {'step':>6} {'FD noise':>8} {'rel. error':>10}  verdict"
+        f"{'adjoint':<11} {'mode':<8} {'direction':>9} {'autodiff':>22} "
+        f"{'finite diff.':>22} {'step':>6} {'FD noise':>8} {'rel. error':>10}  "
+        "verdict"
     )
     rows = []
     for adjoint, used, ads in results:
@@ -259,16 +267,21 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
             }
             rows.append(row)
             print(
-                f"{adjoint:<11} {used:<8} {i:>9} {ad:>22.15e} {fd['fd']:>22.15e} {fd['eps']:>6.0e} {row['noise_floor']:>8.1e} "
-                f"{row['relative_error']:>10.2e}  {row['verdict']}{' (kink)' if row['kink'] else ''}"
+                f"{adjoint:<11} {used:<8} {i:>9} {ad:>22.15e} {fd['fd']:>22.15e} "
+                f"{fd['eps']:>6.0e} {row['noise_floor']:>8.1e} "
+                f"{row['relative_error']:>10.2e}  "
+                f"{row['verdict']}{' (kink)' if row['kink'] else ''}"
             )
     kinks = [r for r in rows if r["kink"]]
     if kinks:
         along = ", ".join(str(i) for i in dict.fromkeys(r["direction"] for r in kinks))
         print(
-            f"kink: the loss is not differentiable at these parameters along direction(s) {along}: its one-sided derivatives "
-            f"differ by up to {max(r['jump'] for r in kinks):.1e} (relative). Central differences give their mean; autodiff "
-            "gives the derivative of one smooth piece (or a mix), which must lie between them: the error is measured from "
+            "kink: the loss is not differentiable at these parameters along "
+            f"direction(s) {along}: its one-sided derivatives "
+            f"differ by up to {max(r['jump'] for r in kinks):.1e} (relative). "
+            "Central differences give their mean; autodiff "
+            "gives the derivative of one smooth piece (or a mix), which must lie "
+            "between them: the error is measured from "
             "that interval."
         )
     disagreements = []
@@ -281,7 +294,8 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
                 f"{a} and {b} differ by {spread:.1e} > tolerance {args.tol:g}"
             )
         print(
-            f"{a} vs {b}: max relative difference {spread:.2e}{'' if spread <= args.tol else '  (beyond the tolerance)'}"
+            f"{a} vs {b}: max relative difference "
+            f"{spread:.2e}{'' if spread <= args.tol else '  (beyond the tolerance)'}"
         )
 
     verdict = overall_verdict(
@@ -292,9 +306,13 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
     if verdict == PASSED:
         largest = f"largest relative error {max(r['relative_error'] for r in rows):.1e}"
         if kinks:
-            largest += f", {max(r['excess'] for r in rows):.1e} beyond the one-sided derivatives at the kink"
+            largest += (
+                f", {max(r['excess'] for r in rows):.1e} beyond the "
+                "one-sided derivatives at the kink"
+            )
         print(
-            f"gradcheck: passed (tolerance {args.tol:g}; {largest}, finite-difference noise floor up to {floor:.1e}; {elapsed:.1f} s)"
+            f"gradcheck: passed (tolerance {args.tol:g}; {largest}, "
+            f"finite-difference noise floor up to {floor:.1e}; {elapsed:.1f} s)"
         )
     elif verdict == WRONG:
         wrong = [r for r in rows if r["verdict"] == WRONG]
@@ -306,8 +324,10 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
                 else f"differs from the finite differences by {r['relative_error']:.1e}"
             )
             why = (
-                f"{r['adjoint']}/{r['mode']} along direction {r['direction']} {differs}, beyond the tolerance {args.tol:g} "
-                f"and {NOISE_MARGIN:g}x the finite-difference noise floor {r['noise_floor']:.1e}"
+                f"{r['adjoint']}/{r['mode']} along direction {r['direction']} "
+                f"{differs}, beyond the tolerance {args.tol:g} "
+                f"and {NOISE_MARGIN:g}x the finite-difference noise floor "
+                f"{r['noise_floor']:.1e}"
             )
         else:
             why = disagreements[0]
@@ -319,7 +339,8 @@ def run_gradcheck(args, config: RunConfig, physics, scenario) -> int:
             else "try other steps (--steps)"
         )
         print(
-            f"gradcheck: INCONCLUSIVE: the finite differences are too noisy to judge the gradient (noise floor up to "
+            "gradcheck: INCONCLUSIVE: the finite differences are too noisy to judge "
+            "the gradient (noise floor up to "
             f"{floor:.1e}, tolerance {args.tol:g}); {hint} or raise --tol"
         )
     return EXIT_CODES[verdict]

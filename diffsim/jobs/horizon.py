@@ -14,12 +14,12 @@ from tqdm.auto import tqdm
 
 from .._horizon import explosion, gradient_horizons, growth_rate
 from .._solve import solve
-from .config import ADJOINTS, STEPPERS, RunConfig
+from .config import RunConfig
 from .errors import ConfigError
 from .io import write_json
 from .plots import plot_horizon
 from .run import precision
-from .scenario import TimeDependentScenario, build_setup
+from .scenario import ADJOINTS, STEPPERS, TimeDependentScenario, build_setup
 
 EXIT_CONFIG = 2
 #: Default sweep: this many equally spaced horizons up to `time.t_end`.
@@ -67,6 +67,7 @@ def horizon_steps(
     block length: their greatest common divisor. Default: `DEFAULT_HORIZONS`
     equal steps up to `time.t_end`."""
     n, dt = config.num_steps, config.dt
+    assert n is not None and dt is not None  # `_check` refuses time.cfl
     if horizons is None:
         block = max(1, n // DEFAULT_HORIZONS)
         steps = [k * block for k in range(1, min(DEFAULT_HORIZONS, n) + 1)]
@@ -81,8 +82,10 @@ def horizon_steps(
     if steps[-1] // block > MAX_BLOCKS:
         raise ConfigError(
             "--horizons",
-            f"the horizons' step counts {steps} share only {block} step(s), so the sweep would take "
-            f"{steps[-1] // block} host round trips; choose horizons that are multiples of a common time",
+            f"the horizons' step counts {steps} share only {block} step(s), so the "
+            "sweep would take "
+            f"{steps[-1] // block} host round trips; choose horizons that are "
+            "multiples of a common time",
         )
     return [0, *steps], block
 
@@ -91,7 +94,8 @@ def _check(config: RunConfig, scenario, args) -> None:
     if not issubclass(scenario, TimeDependentScenario) or config.time is None:
         raise ConfigError(
             "scenario",
-            f"{scenario.name} is not time-dependent: --horizon sweeps the length of a rollout (use a config with a time: section)",
+            f"{scenario.name} is not time-dependent: --horizon sweeps the length of "
+            "a rollout (use a config with a time: section)",
         )
     if config.time.dt is None:
         raise ConfigError(
@@ -127,6 +131,7 @@ def _run(args, config: RunConfig, physics, scenario) -> int:
         config, None if args.horizons is None else parse_horizons(args.horizons)
     )
     dt, eps = config.dt, (DEFAULT_EPS if args.eps is None else args.eps)
+    assert dt is not None  # `_check` refuses time.cfl
     stepper = STEPPERS[config.stepper]()
     with precision("float64"):
         cfg = config.model_copy(update={"precision": "float64"})
@@ -148,8 +153,10 @@ def _run(args, config: RunConfig, physics, scenario) -> int:
             return jnp.mean(y**2)
 
         print(
-            f"{scenario.name}: gradient of the {LOSS.split(',')[0]} with respect to the initial fields, "
-            f"{len(steps) - 1} horizons up to T = {steps[-1] * dt:g} ({steps[-1]} steps of dt = {dt:g}, "
+            f"{scenario.name}: gradient of the {LOSS.split(',')[0]} with respect to "
+            "the initial fields, "
+            f"{len(steps) - 1} horizons up to T = {steps[-1] * dt:g} ({steps[-1]} "
+            f"steps of dt = {dt:g}, "
             f"{config.stepper}, adjoint {config.adjoint}, float64)"
         )
         bar = tqdm(
@@ -160,6 +167,10 @@ def _run(args, config: RunConfig, physics, scenario) -> int:
             desc="horizon sweep",
             leave=False,
         )
+
+        def tick(done: int, total: int) -> None:
+            bar.update(1)
+
         with bar:
             points = gradient_horizons(
                 advance,
@@ -168,32 +179,37 @@ def _run(args, config: RunConfig, physics, scenario) -> int:
                 [s // block for s in steps],
                 eps=eps,
                 key=jax.random.key(cfg.seed),
-                progress=lambda done, total: bar.update(1),
+                progress=tick,
             )
     times = [p.blocks * block * dt for p in points]
     rate = growth_rate(times, [p.gain for p in points])
     verdict = explosion(points, factor=args.gain_limit, tol=args.fd_tol)
 
     print(
-        f"{'T':>9} {'steps':>7} {'loss':>11} {'|dL/dy0|':>11} {'gain':>10} {'rate':>8} {'AD':>12} {'FD':>12} {'AD-FD err':>9}"
+        f"{'T':>9} {'steps':>7} {'loss':>11} {'|dL/dy0|':>11} {'gain':>10} "
+        f"{'rate':>8} {'AD':>12} {'FD':>12} {'AD-FD err':>9}"
     )
     for i, (t, p) in enumerate(zip(times, points)):
         local = _local_rate(times, points, i)
         mark = "  <- explodes" if verdict.index == i else ""
         print(
-            f"{t:>9.4g} {p.blocks * block:>7d} {p.loss:>11.4e} {p.grad_norm:>11.4e} {p.gain:>10.3e} "
-            f"{'' if local is None else f'{local:.3f}':>8} {p.ad:>12.5e} {p.fd:>12.5e} {p.relative_error:>9.2e}{mark}"
+            f"{t:>9.4g} {p.blocks * block:>7d} {p.loss:>11.4e} {p.grad_norm:>11.4e} "
+            f"{p.gain:>10.3e} "
+            f"{'' if local is None else f'{local:.3f}':>8} {p.ad:>12.5e} "
+            f"{p.fd:>12.5e} {p.relative_error:>9.2e}{mark}"
         )
     e_fold = 1.0 / rate if np.isfinite(rate) and rate > 0 else None
     print(
-        f"growth rate of the gradient (fit of ln gain against T): {rate:.4g} per unit time"
+        f"growth rate of the gradient (fit of ln gain against T): {rate:.4g} per "
+        "unit time"
         + (f" (e-folding time {e_fold:.4g})" if e_fold else " (not growing)")
     )
     if verdict.index is None:
         print(f"no explosion up to T = {times[-1]:g}: {verdict.reason}")
     else:
         print(
-            f"gradients explode at T = {times[verdict.index]:g} (step {points[verdict.index].blocks * block}): {verdict.reason}"
+            f"gradients explode at T = {times[verdict.index]:g} (step "
+            f"{points[verdict.index].blocks * block}): {verdict.reason}"
         )
         for name, index in (
             ("gain above the limit", verdict.gain_index),

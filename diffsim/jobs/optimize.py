@@ -21,10 +21,12 @@ from .io import one_job_per_folder, write_fields, write_json, write_pytree, writ
 from .plots import plot_loss
 from .progress import IterationProgress
 from .run import device_description, precision
-from .scenario import OptimizationScenario, Scenario
+from .scenario import OptimizationScenario, Scenario, build_problem
 
 
-def _comparable(resolved: dict, scenario: type[Scenario], keys=None) -> dict:
+def _comparable(
+    resolved: dict, scenario: type[OptimizationScenario], keys=None
+) -> dict:
     """A resolved config minus what may change between a run and its resume.
     `keys` restricts it to the top-level keys of the current resolved config:
     an older `config.yaml` may list keys that do not apply (a Helmholtz job's
@@ -60,7 +62,8 @@ def run_optimize(
     if config.batch is not None:
         raise ConfigError(
             "batch",
-            "ensembles run with diffsim run; an optimization batches inside its own loss (remove batch:)",
+            "ensembles run with diffsim run; an optimization batches inside its own "
+            "loss (remove batch:)",
         )
     out = Path(out)
     resolved = resolved_dict(config)
@@ -73,7 +76,8 @@ def run_optimize(
         ):
             raise ConfigError(
                 "--out",
-                f"{out} holds checkpoints of a different configuration; choose another --out",
+                f"{out} holds checkpoints of a different configuration; choose "
+                "another --out",
             )
     out.mkdir(parents=True, exist_ok=True)
     if is_main():
@@ -102,8 +106,11 @@ def _stage(scenario, what: str):
 
 def _optimize(config, physics, scenario, out, plots):
     with _stage(scenario, "setting up the problem (before iteration 0)"):
-        problem = scenario().build_problem(config, physics, jax.random.key(config.seed))
+        problem = build_problem(scenario, config, physics)
     settings = config.optimize
+    # `problem.loss` is a bound method: the optimizer differentiates it with
+    # respect to the inexact arrays of `params` only; the problem's own
+    # fields (data, operators, masks) are constants of the compiled step.
     with IterationProgress(settings.iterations) as progress:
         result = optimize(
             problem.loss,
@@ -124,10 +131,11 @@ def _optimize(config, physics, scenario, out, plots):
     with _stage(
         scenario, "fields of the initial and final parameters (checkpoints kept)"
     ):
+        initial_fields = problem.fields(problem.params)
         fields = (
             None
-            if problem.fields is None
-            else (problem.fields(problem.params), problem.fields(result.params))
+            if initial_fields is None
+            else (initial_fields, problem.fields(result.params))
         )
     if is_main():
         write_pytree(out / "params.eqx", params)
@@ -151,8 +159,7 @@ def _optimize(config, physics, scenario, out, plots):
     with _stage(
         scenario, "metrics and figures of the final parameters (checkpoints kept)"
     ):
-        if problem.metrics is not None:
-            summary.update(problem.metrics(problem.params, result.params))
+        summary.update(problem.metrics(result.params))
         if plots and is_main():
             figures = [
                 plot_loss(
@@ -162,10 +169,7 @@ def _optimize(config, physics, scenario, out, plots):
                     problem.loss_label,
                 )
             ]
-            if problem.plot is not None:
-                figures += problem.plot(
-                    problem.params, result.params, result.history, out / "plots"
-                )
+            figures += problem.plot(result.params, out / "plots", result.history)
             summary["plots"] = [str(Path(p).relative_to(out)) for p in figures]
     if is_main():
         write_json(out / "summary.json", summary)

@@ -22,6 +22,7 @@ from .config import (
     member_configs,
     resolved_dict,
 )
+from .errors import ConfigError
 from .io import (
     batched_fields_dataset,
     fields_dataset,
@@ -39,7 +40,6 @@ from .march import (
     march_snapshots,
     step_rule,
 )
-from .errors import ConfigError
 from .plots import plot_ensemble, plot_run
 from .scenario import (
     Scenario,
@@ -47,6 +47,7 @@ from .scenario import (
     SteadyScenario,
     TimeDependentScenario,
     build_setup,
+    solve_steady,
 )
 
 
@@ -139,7 +140,7 @@ def _run_steady(config, physics, scenario, out, plots):
     """A stationary problem: one solve, timed as a whole (`run_s` includes
     compilation, which the scenario may report separately as `compile_s`)."""
     t_start = time.perf_counter()
-    result = scenario().solve(config, physics, jax.random.key(config.seed))
+    result = solve_steady(scenario, config, physics)
     summary = {
         "scenario": scenario.name,
         "status": "ok",

@@ -5,31 +5,53 @@
 group (our own `scenarios` package does so in `pyproject.toml`), so the
 command line finds them without importing anything by name.
 
-Three kinds of scenario, each an abstract class with one method to write:
+Three kinds of scenario, each an abstract class with one method to write,
+which receives a `BuildContext` (the validated config, its physics section,
+the grid, the stepper, the adjoint and a PRNG key, each built once here):
 
-- `TimeDependentScenario.build -> Setup`: an initial-value problem that
+- `TimeDependentScenario.build(ctx) -> Setup`: an initial-value problem that
   `diffsim run` integrates in time;
-- `SteadyScenario.solve -> SteadyResult`: a stationary problem (Helmholtz)
-  that `diffsim run` solves once;
-- `OptimizationScenario.build_problem -> InverseProblem`: what
-  `diffsim optimize` minimises. A scenario may be both steady (or
-  time-dependent) and an optimization problem.
+- `SteadyScenario.solve(ctx) -> SteadyResult`: a stationary problem
+  (Helmholtz) that `diffsim run` solves once;
+- `OptimizationScenario.build_problem(ctx) -> AbstractInverseProblem`: what
+  `diffsim optimize` minimises, a final `equinox.Module` whose data live in
+  its fields and whose loss, fields, metrics and figures are methods. A
+  scenario may be both steady (or time-dependent) and an optimization
+  problem.
+
+The job layer calls them through `build_setup`, `solve_steady` and
+`build_problem` only.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
+import numpy as np
 import pydantic
-from jaxtyping import Array
+from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from diffsim.operators import AbstractOperator, Grid
+
+from .._adjoint import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
+from ..steppers import (
+    ETDRK1,
+    ETDRK2,
+    ETDRK4,
+    RK4,
+    SSPRK3,
+    AbstractStepper,
+    ForwardEuler,
+)
+from .errors import ConfigError
 
 #: Bounds of every config number that sets none tighter: integers fit
 #: int32 (JAX's default integer), floats stay far from overflow.
@@ -78,6 +100,103 @@ class PhysicsConfig(pydantic.BaseModel):
         return schema
 
 
+#: The config's `stepper:` names and the steppers they build.
+STEPPERS: dict[str, Callable[[], AbstractStepper]] = {
+    "euler": ForwardEuler,
+    "ssprk3": SSPRK3,
+    "rk4": RK4,
+    "etdrk1": ETDRK1,
+    "etdrk2": ETDRK2,
+    "etdrk4": ETDRK4,
+}
+
+
+def _no_implicit_time_loop() -> AbstractAdjoint:
+    raise ConfigError(
+        "adjoint",
+        "implicit differentiation applies to steady states (diffsim.steady_state); "
+        "a time-dependent rollout needs direct or checkpoint",
+    )
+
+
+#: The config's `adjoint:` for time loops. `implicit` (the implicit function
+#: theorem) is for steady scenarios, which build their own
+#: `optimistix.ImplicitAdjoint`; a rollout asked for it is a config error.
+ADJOINTS: dict[str, Callable[[], AbstractAdjoint]] = {
+    "direct": DirectAdjoint,
+    "checkpoint": CheckpointAdjoint,
+    "implicit": _no_implicit_time_loop,
+}
+
+
+def adjoint_from(config) -> AbstractAdjoint:
+    """The time-loop adjoint a run configuration asks for: `ADJOINTS[config.adjoint]`,
+    with `config.adjoint_memory_budget` (bytes, or None) for `checkpoint`
+    (the config refuses a budget with another adjoint; a copy switched to
+    another adjoint, as `gradcheck --all-modes` makes, runs it unbudgeted).
+
+    **Arguments:**
+
+    - `config`: anything with `adjoint` and `adjoint_memory_budget` attributes
+      (a validated `RunConfig`).
+
+    **Returns:** an `AbstractAdjoint`.
+    """
+    if config.adjoint == "checkpoint" and config.adjoint_memory_budget is not None:
+        return CheckpointAdjoint(memory_budget=config.adjoint_memory_budget)
+    return ADJOINTS[config.adjoint]()
+
+
+def grid_from(config) -> Grid:
+    """The `Grid` of a config's `grid:` section (also for `Scenario.validate`,
+    which runs before any `BuildContext` exists)."""
+    return Grid(config.grid.cells, config.grid.lower, config.grid.upper)
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildContext:
+    """What a scenario's `build`, `solve` and `build_problem` receive: the
+    pieces of a validated config that every scenario needs, each built once
+    by the job layer (`build_context`).
+
+    **Arguments:**
+
+    - `config`: the validated `RunConfig` (its own sections already checked).
+    - `physics`: its parsed `physics:` section (the scenario's `Physics`).
+    - `grid`: the `Grid` of the `grid:` section.
+    - `stepper`: the time stepper `stepper:` names.
+    - `key`: a JAX PRNG key from `seed`.
+    - `dtype`: the floating dtype in effect (that of `precision:` inside the
+      job's precision context).
+    """
+
+    config: Any
+    physics: Any
+    grid: Grid
+    stepper: AbstractStepper
+    key: PRNGKeyArray
+    dtype: np.dtype
+
+    @property
+    def adjoint(self) -> AbstractAdjoint:
+        """The time-loop adjoint `adjoint:` names (`adjoint_from`); asked for
+        under `adjoint: implicit`, which no time loop takes, a `ConfigError`.
+        Steady scenarios build their own implicit adjoint instead."""
+        return adjoint_from(self.config)
+
+
+def build_context(config, physics) -> BuildContext:
+    """The `BuildContext` of a validated `config` and its parsed `physics`."""
+    return BuildContext(
+        config=config,
+        physics=physics,
+        grid=grid_from(config),
+        stepper=STEPPERS[config.stepper](),
+        key=jax.random.key(config.seed),
+        dtype=np.dtype(jnp.result_type(float)),
+    )
+
+
 class Scenario(abc.ABC):
     """A registered problem: its name, a one-line description, its spatial
     dimension, defaults for every config key, and schemas for its own
@@ -120,8 +239,8 @@ class Setup:
 
     operator: AbstractOperator
     grid: Grid
-    initial: Array
-    exact: Callable[[float], Array] | None = None
+    initial: ArrayLike
+    exact: Callable[[float], ArrayLike] | None = None
     errors: Callable[..., dict] | None = None
 
 
@@ -131,17 +250,17 @@ class TimeDependentScenario(Scenario):
     cfl_steps: ClassVar[bool] = True
 
     @abc.abstractmethod
-    def build(self, config, physics, key) -> Setup:
-        """`config` is the validated `RunConfig` (its own sections already
-        checked), `physics` its parsed `physics:` section and `key` a JAX
-        PRNG key from `config.seed`."""
+    def build(self, ctx: BuildContext) -> Setup:
+        """The operator, grid and initial fields of the configured problem."""
 
 
-def build_setup(scenario: type[TimeDependentScenario], config, physics) -> Setup:
+def build_setup(scenario: type[Scenario], config, physics) -> Setup:
     """The `Setup` of a time-dependent `scenario` for a validated `config`:
     the one place the job layer asks a scenario to build (run, ensemble,
     horizon, precheck)."""
-    return scenario().build(config, physics, jax.random.key(config.seed))
+    if not issubclass(scenario, TimeDependentScenario):
+        raise TypeError(f"{scenario.name} is not a time-dependent scenario")
+    return scenario().build(build_context(config, physics))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,35 +276,64 @@ class SteadyResult:
 
 class SteadyScenario(Scenario):
     @abc.abstractmethod
-    def solve(self, config, physics, key) -> SteadyResult:
+    def solve(self, ctx: BuildContext) -> SteadyResult:
         """Solve once (called inside the configured precision)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class InverseProblem:
-    """What an optimization scenario hands to `diffsim optimize`.
+def solve_steady(scenario: type[Scenario], config, physics) -> SteadyResult:
+    """The solved stationary problem of a steady `scenario` for a validated
+    `config`: the one place the job layer asks a scenario to solve."""
+    if not issubclass(scenario, SteadyScenario):
+        raise TypeError(f"{scenario.name} is not a steady scenario")
+    return scenario().solve(build_context(config, physics))
 
-    - `params`: the initial parameter pytree, in the unconstrained
+
+class AbstractInverseProblem(eqx.Module):
+    """What an optimization scenario hands to `diffsim optimize`: a final
+    `equinox.Module` whose data (targets, operators, grids, masks,
+    observation times) are its fields, and whose parts are methods.
+
+    - `params` (field): the initial parameter pytree, in the unconstrained
       coordinates the optimizer works in (bounds are applied inside `loss`
       by a parameter transform);
-    - `loss(params) -> scalar`: a pure JAX function (jitted and
-      differentiated by the optimizer);
-    - `fields(params) -> xarray.Dataset`: physical fields worth saving for a
-      parameter set (written for the initial and the final parameters);
-    - `metrics(initial, final) -> dict`: extra `summary.json` entries
-      (e.g. `focal_gain`);
-    - `plot(initial, final, history, out_dir) -> list[Path]`: figures beyond
-      the loss curve the optimizer draws itself;
-    - `loss_label`: what the loss is, with units (the loss plot's y label).
+    - `loss_label` (class variable): what `loss` is, with units (the loss
+      plot's y label);
+    - `loss(params) -> scalar`: a pure JAX function, jitted and
+      differentiated with respect to `params` only (the optimizer closes
+      over the problem; its fields are constants of the compiled step);
+    - `fields(params) -> xarray.Dataset | None`: physical fields worth saving
+      for a parameter set (written for the initial and the final
+      parameters);
+    - `metrics(params) -> dict`: extra `summary.json` entries for the final
+      `params`, compared with the initial `self.params` (e.g. `focal_gain`);
+    - `plot(params, out, history) -> list[Path]`: figures beyond the loss
+      curve the optimizer draws itself, of the final `params` against the
+      initial ones, with the optimizer's `history` (one dict per iteration).
+
+    `fields`, `metrics` and `plot` default to nothing.
     """
 
-    params: Any
-    loss: Callable[[Any], Array]
-    fields: Callable[[Any], Any] | None = None
-    metrics: Callable[[Any, Any], dict] | None = None
-    plot: Callable[..., list] | None = None
-    #: what `loss` is, with units, for the loss plot's axis label
-    loss_label: str = "loss"
+    params: eqx.AbstractVar[Any]
+    loss_label: eqx.AbstractClassVar[str]
+
+    @abc.abstractmethod
+    def loss(self, params) -> Array:
+        """The scalar to minimise at `params`."""
+
+    def fields(self, params) -> Any:
+        """Fields to write for `params` (an `xarray.Dataset`), or None."""
+        del params
+        return None
+
+    def metrics(self, params) -> dict:
+        """`summary.json` entries for the final `params`."""
+        del params
+        return {}
+
+    def plot(self, params, out: Path, history: Sequence[dict]) -> list[Path]:
+        """Figures of the final `params` written into the folder `out`."""
+        del params, out, history
+        return []
 
 
 class OptimizationScenario(Scenario):
@@ -195,8 +343,10 @@ class OptimizationScenario(Scenario):
     #: forward mode. Time loops: `direct` and `checkpoint`; steady states and
     #: linear solves: `implicit` first.
     adjoints: ClassVar[dict[str, str]] = {
-        "direct": "reverse mode through the time loop, every step's residuals stored (DirectAdjoint)",
-        "checkpoint": "reverse mode through the time loop, recomputed from checkpoints (CheckpointAdjoint)",
+        "direct": "reverse mode through the time loop, every step's residuals stored "
+        "(DirectAdjoint)",
+        "checkpoint": "reverse mode through the time loop, recomputed from "
+        "checkpoints (CheckpointAdjoint)",
     }
     #: The `solver.rtol` that `diffsim gradcheck` uses (unless the config's
     #: is tighter) for the gradient and the finite differences alike, so that
@@ -205,15 +355,25 @@ class OptimizationScenario(Scenario):
     gradcheck_rtol: ClassVar[float | None] = None
 
     @abc.abstractmethod
-    def build_problem(self, config, physics, key) -> InverseProblem:
+    def build_problem(self, ctx: BuildContext) -> AbstractInverseProblem:
         """The inverse problem `diffsim optimize` minimises."""
 
 
+def build_problem(scenario: type[Scenario], config, physics) -> AbstractInverseProblem:
+    """The inverse problem of an optimization `scenario` for a validated
+    `config`: the one place the job layer asks a scenario for one
+    (optimize, gradcheck)."""
+    if not issubclass(scenario, OptimizationScenario):
+        raise TypeError(f"{scenario.name} is not an optimization scenario")
+    return scenario().build_problem(build_context(config, physics))
+
+
 _REGISTRY: dict[str, type[Scenario]] = {}
+_S = TypeVar("_S", bound=type[Scenario])
 _loaded = False
 
 
-def register(cls: type[Scenario]) -> type[Scenario]:
+def register(cls: _S) -> _S:
     """Class decorator adding a scenario to the registry under `cls.name`."""
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise ValueError(f"scenario {cls.name!r} is registered twice")

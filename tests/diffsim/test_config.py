@@ -138,17 +138,13 @@ def test_resolved_config_loads_back_unchanged(path, tmp_path):
 
 
 def test_weno_eps_reaches_the_reconstruction():
-    import jax
+    from diffsim.jobs import build_setup
 
     config, physics, scenario = load_config(
         {"scenario": "sod", "scheme": {"weno_eps": 1e-40}}
     )
-    assert (
-        scenario().build(config, physics, jax.random.key(0)).operator.reconstruction.eps
-        == 1e-40
-    )
+    setup = build_setup(scenario, config, physics)
+    assert setup.operator.reconstruction.eps == 1e-40
     config, physics, scenario = load_config({"scenario": "sod"})
-    assert (
-        scenario().build(config, physics, jax.random.key(0)).operator.reconstruction.eps
-        == 1e-6
-    )
+    setup = build_setup(scenario, config, physics)
+    assert setup.operator.reconstruction.eps == 1e-6

@@ -1,23 +1,26 @@
 """Convergence of the finite-volume Euler solver against exact solutions."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import diffsim as ds
-from diffsim.jobs import load_config
+from diffsim.jobs import build_setup, load_config
 
 
 def _fitted_order(ns, errors):
     return -np.polyfit(np.log(ns), np.log(errors), 1)[0]
 
 
-def _final_state(config_path, overrides, num_steps=None, dt=None):
+def _final_state(
+    config_path, overrides, num_steps: int = 0, dt: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     config, physics, scenario = load_config(config_path, overrides)
-    setup = scenario().build(config, physics, jax.random.key(0))
+    setup = build_setup(scenario, config, physics)
+    assert config.time is not None and setup.exact is not None
     y0 = jnp.asarray(setup.initial)
     if dt is None:
+        assert config.time.cfl is not None
         sol = ds.solve_cfl(
             setup.operator,
             ds.SSPRK3(),
@@ -28,7 +31,7 @@ def _final_state(config_path, overrides, num_steps=None, dt=None):
         )
     else:
         sol = ds.solve(setup.operator, ds.SSPRK3(), y0, dt=dt, num_steps=num_steps)
-    return np.asarray(sol.ys[-1]), setup.exact(config.time.t_end)
+    return np.asarray(sol.ys[-1]), np.asarray(setup.exact(config.time.t_end))
 
 
 def test_sod_l1_error_decreases_at_the_expected_rate():

@@ -42,7 +42,8 @@ REDUCED = {
         ],
         {},
     ),
-    # finite volumes: coarse grids, so the bounds are loose (measured values in the comments)
+    # finite volumes: coarse grids, so the bounds are loose (measured values in
+    # the comments)
     "sod": (["grid.cells=[50]", "time.snapshots=2"], {"l1_density": 0.02}),  # 9.4e-3
     "lax": (["grid.cells=[50]", "time.snapshots=2"], {"l1_density": 0.04}),
     "shu_osher": (["grid.cells=[100]", "time.t_end=0.2", "time.snapshots=1"], {}),
@@ -74,11 +75,13 @@ def test_every_scenario_has_a_config():
 
     named = {yaml.safe_load(p.read_text())["scenario"] for p in CONFIGS}
     assert named == set(registry())
-    # time-dependent ones run here; steady (Helmholtz) ones in test_helmholtz_scenarios.py
+    # time-dependent ones run here; steady (Helmholtz) ones in
+    # test_helmholtz_scenarios.py
     assert set(REDUCED) == {
         n for n, s in registry().items() if issubclass(s, TimeDependentScenario)
     }
-    # time-dependent ones run here; steady (Helmholtz) ones in test_helmholtz_scenarios.py
+    # time-dependent ones run here; steady (Helmholtz) ones in
+    # test_helmholtz_scenarios.py
     assert set(REDUCED) == {
         n for n, s in registry().items() if issubclass(s, TimeDependentScenario)
     }
@@ -92,6 +95,7 @@ def test_config_runs_at_reduced_size(path, tmp_path):
     config, physics, scenario = load_config(path, overrides)
     summary = run(config, physics, scenario, tmp_path, plots=False)
     assert summary["status"] == "ok"
+    assert config.time is not None
     assert summary["t_final"] == pytest.approx(config.time.t_end, rel=1e-12)
     saved = json.loads((tmp_path / "summary.json").read_text())
     if config.num_steps is not None:
@@ -106,7 +110,8 @@ def test_config_runs_at_reduced_size(path, tmp_path):
 
 
 def test_cole_hopf_reference_is_a_burgers_solution():
-    """Independent check of the reference: residual of u_t + u u_x - nu u_xx by finite differences."""
+    """Independent check of the reference: residual of u_t + u u_x - nu u_xx
+    by finite differences."""
     nu, t, h = 0.05, 0.7, 1e-3
     x = np.linspace(0.0, 2 * np.pi, 201)[1:-1]
     u = lambda x, t: cole_hopf_sine(x, t, nu, 1.0)
@@ -131,7 +136,8 @@ def test_two_soliton_reference_is_a_kdv_solution():
     )
     residual = u_t + 6 * u(x, t) * u_x + u_xxx
     assert np.max(np.abs(residual)) < 1e-3 * np.max(np.abs(u_t))
-    # far apart, each soliton is 2 kappa^2 sech^2(kappa (x - x_i - 4 kappa^2 t)) up to a phase shift
+    # far apart, each soliton is 2 kappa^2 sech^2(kappa (x - x_i - 4 kappa^2 t))
+    # up to a phase shift
     far = np.linspace(-60.0, 20.0, 8001)
     assert u(far, -8.0).max() == pytest.approx(2.0, rel=1e-5)  # big one at about -38
     small = u(far, -8.0)[far > -25.0].max()
