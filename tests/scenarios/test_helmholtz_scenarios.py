@@ -83,12 +83,12 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
 def _sphere_series(points, *args):
     """`sphere_series` at `points` `(3, ...)`."""
     return sphere_series(points[0], points[1], points[2], *args)
 
 
+@pytest.mark.parametrize("case", list(CASES))
 def test_config_runs_at_reduced_size(case, tmp_path):
     name, overrides, bounds = CASES[case]
     config, physics, scenario = load_config(Path("configs") / f"{name}.yaml", overrides)
