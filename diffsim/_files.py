@@ -27,9 +27,9 @@ TEMP_PREFIX = ".tmp-"
 _TEMPORARY = re.compile(
     r"\.tmp-.+-[a-z0-9_]{8}|\.tmp-[a-z0-9_]{8}\.eqx|\..+\.[a-z0-9_]{8}\.tmp"
 )
-_PROCESS_START = time.time()
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+PROCESS_START = time.time()
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 
 
 class WriteError(OSError):
@@ -85,7 +85,7 @@ def atomic_write(path, data) -> Path:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}-")
         try:
             os.fchmod(
-                fd, 0o666 & ~_UMASK
+                fd, 0o666 & ~UMASK
             )  # mkstemp makes 0600; give outputs the usual mode
             write_fd(fd, data, path)
             os.fsync(fd)
@@ -165,7 +165,7 @@ def remove_stale_temporaries(folder, subfolders=()) -> list[Path]:
                 if (
                     _TEMPORARY.fullmatch(entry.name)
                     and entry.is_file()
-                    and entry.stat().st_mtime < _PROCESS_START
+                    and entry.stat().st_mtime < PROCESS_START
                 ):
                     entry.unlink()
                     removed.append(entry)

@@ -30,14 +30,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from diffsim.operators import Grid
-from diffsim.operators._halo import HaloExchange
-from diffsim.operators._operator import AbstractOperator
+from diffsim.operators import AbstractOperator, AbstractSpectralOperator, Grid
 from diffsim.operators.discretization import FiniteDifference, FourierSpectral
 from diffsim.operators.discretization.slab_fft import SlabFFT
 from diffsim.operators.finite_volume import Euler
 from diffsim.operators.finite_volume.halo import HaloBoundary
-from diffsim.operators.spectral._base import AbstractSpectralOperator
+from diffsim.operators.internal import HaloExchange
 
 from ._errors import ConfigError
 

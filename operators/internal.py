@@ -19,6 +19,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# Operator helpers that `diffsim`, scenarios, tests and benchmarks share
+# (leaf modules: importing them here starts no cycle).
+from ._halo import HaloExchange as HaloExchange
+from ._operator import parameter as parameter
+from .finite_volume._fused import (
+    fused_face_map as fused_face_map,
+    stencil_shifts as stencil_shifts,
+)
+
 _INF = float("inf")
 
 
@@ -43,7 +52,8 @@ def check_instance(
         article = "an" if kind.__name__[:1].lower() in "aeiou" else "a"
         such = f" such as {example}" if example else ""
         raise TypeError(
-            f"{owner}: {name} must be {article} {kind.__name__} instance{such}, got {describe(value)}"
+            f"{owner}: {name} must be {article} {kind.__name__} instance{such}, "
+            f"got {describe(value)}"
         )
 
 
@@ -97,9 +107,8 @@ def check_value(owner: str, name: str, value, rule: Callable, expected: str):
     if array is None:
         return value
     if array.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{message}, got {describe(value) if array.dtype == object else f'dtype {array.dtype}'}"
-        )
+        got = describe(value) if array.dtype == object else f"dtype {array.dtype}"
+        raise TypeError(f"{message}, got {got}")
     ok = np.asarray(rule(array))
     if not ok.all():
         if array.ndim == 0:

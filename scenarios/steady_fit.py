@@ -30,9 +30,8 @@ import xarray as xr
 import diffsim as ds
 import diffsim.jobs  # noqa: F401  (ds.jobs)
 from diffsim.jobs import InverseProblem, OptimizationScenario, PhysicsConfig, register
-from diffsim.operators import FourierSpectral
-from diffsim.operators._operator import parameter
-from diffsim.operators.spectral._base import AbstractSpectralOperator
+from diffsim.operators import AbstractSpectralOperator, FourierSpectral
+from diffsim.operators.internal import parameter
 
 from ._common import grid_from
 

@@ -299,7 +299,7 @@ class Euler(AbstractConstrainedOperator):
                 rotated[0].shape,
                 tuple(x.reshape(-1, x.shape[-1]) for x in rotated),
             )
-        f, params = self._rotated_face_flux()
+        f, params = self.rotated_face_flux()
         nv = 2 + ndim
         out = {}
         for length in dict.fromkeys(r[0][-1] for r in rows.values()):
@@ -338,7 +338,7 @@ class Euler(AbstractConstrainedOperator):
             result.append(flux)
         return result
 
-    def _rotated_face_flux(self):
+    def rotated_face_flux(self):
         """`(f, params)`: the face function `_face_fluxes` evaluates, in the
         frame where the face normal is the last array axis and the last
         velocity. `f(params, flat)` takes the `2 num_ghost` stencil shifts of

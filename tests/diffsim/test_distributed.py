@@ -15,8 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffsim._distributed import launched_by_slurm, wanted
-from diffsim._errors import ConfigError
+from diffsim.internal import ConfigError, launched_by_slurm, wanted
 from diffsim.jobs.config import DistributedConfig, load_config
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
