@@ -2,7 +2,7 @@
 gradcheck|sweep|collect`, output files and plots. Built on the library
 (`diffsim`), which never imports this package."""
 
-from .._errors import ConfigError as ConfigError, KeyedError as KeyedError
+from ..internal import ConfigError as ConfigError, KeyedError as KeyedError
 from .config import (
     ADJOINTS as ADJOINTS,
     STEPPERS as STEPPERS,

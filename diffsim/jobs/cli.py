@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_horizon(args, config, physics, scenario)
     if args.command == "gradcheck":
-        from .._errors import RunError
+        from .. import RunError
         from .gradcheck import run_gradcheck
 
         try:
@@ -325,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         print(yaml.safe_dump(resolved_dict(config), sort_keys=False), end="")
         return 0
 
-    from .._distributed import initialize
-    from .._errors import RunError
+    from .. import RunError
+    from ..internal import initialize
     from .run import precheck, run
     from .scenario import SteadyScenario, TimeDependentScenario
 
@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _io_failure(error: OSError) -> int:
     """One line naming the file that could not be written; exit 4."""
-    from .._files import describe_os_error
+    from ..internal import describe_os_error
 
     print(f"diffsim: {describe_os_error(error)}", file=sys.stderr)
     return EXIT_IO

@@ -18,8 +18,8 @@ import pydantic
 import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-from .._adjoint import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
-from .._errors import ConfigError, KeyedError
+from .. import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
+from ..internal import ConfigError, KeyedError
 from ..steppers import ETDRK1, ETDRK2, ETDRK4, RK4, SSPRK3, ForwardEuler
 from .scenario import (
     OptimizationScenario,
@@ -857,8 +857,7 @@ def _check_memory(config: RunConfig, scenario: type[Scenario]) -> None:
 
 
 def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
-    from .._distributed import wanted
-    from .._parallel import check_divisible, make_mesh
+    from ..internal import check_divisible, make_mesh, wanted
 
     if not issubclass(scenario, TimeDependentScenario):
         raise ConfigError(

@@ -15,11 +15,8 @@ from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from .._compile import compile_ahead
-from .._distributed import is_main, to_host
-from .._ensemble import Ensemble, NotBatchable, batch_mesh
-from .._errors import ConfigError, RunError
-from .._solve import solve, solve_cfl
+from .. import Ensemble, RunError, batch_mesh, compile_ahead, solve, solve_cfl
+from ..internal import ConfigError, NotBatchable, is_main, to_host
 from .config import STEPPERS, member_configs
 from .scenario import build_setup
 

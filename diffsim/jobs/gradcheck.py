@@ -20,13 +20,14 @@ import time
 import equinox as eqx
 import jax
 
-from .._errors import ConfigError, RunError
-from .._gradients import (
+from .. import RunError
+from ..internal import (
     FD_STEPS,
     NOISE_MARGIN,
     PASSED,
     TOO_NOISY,
     WRONG,
+    ConfigError,
     central_differences,
     directional_derivatives,
     judge,

@@ -12,9 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._errors import ConfigError
-from .._horizon import explosion, gradient_horizons, growth_rate
-from .._solve import solve
+from .. import solve
+from ..internal import ConfigError, explosion, gradient_horizons, growth_rate
 from .config import ADJOINTS, STEPPERS, RunConfig
 from .io import write_json
 from .plots import plot_horizon

@@ -18,9 +18,8 @@ import yaml
 
 from diffsim.operators import Grid
 
-from .._distributed import is_main
-from .._errors import ConfigError
-from .._files import FolderLock, atomic_write, remove_stale_temporaries
+from .. import atomic_write
+from ..internal import ConfigError, FolderLock, is_main, remove_stale_temporaries
 
 # long_name of the fields the operators name (`operator.field_names`); any
 # other field is described by its name with spaces.

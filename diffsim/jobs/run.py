@@ -16,10 +16,8 @@ from tqdm.auto import tqdm
 
 from diffsim.operators import AbstractConstrainedOperator
 
-from .._compile import compile_ahead
-from .._distributed import is_main, to_host
-from .._errors import ConfigError, RunError
-from .._solve import solve, solve_cfl
+from .. import RunError, compile_ahead, solve, solve_cfl
+from ..internal import ConfigError, is_main, to_host
 from .config import STEPPERS, RunConfig, check_cfl_steps, resolved_dict
 from .io import fields_dataset, one_job_per_folder, write_fields, write_json, write_yaml
 from .plots import plot_run
@@ -155,7 +153,7 @@ def precheck(config: RunConfig, physics, scenario: type[Scenario]) -> None:
             return
         check_cfl_steps(config, setup.operator, jnp.asarray(setup.initial))
         if config.parallel.mesh is not None:  # blocks against the stencil's halo
-            from .._parallel import make_mesh, shard_operator
+            from ..internal import make_mesh, shard_operator
 
             shard_operator(setup.operator, make_mesh(config.parallel.mesh))
 
@@ -199,7 +197,7 @@ def _run(config, physics, scenario, out, plots):
     if (
         config.parallel.mesh is not None
     ):  # one solve split across devices (_parallel.py)
-        from .._parallel import make_mesh, shard_operator
+        from ..internal import make_mesh, shard_operator
 
         op, sharding = shard_operator(op, make_mesh(config.parallel.mesh))
         y = jax.device_put(y, sharding)
