@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -36,7 +37,9 @@ class AbstractOperator(eqx.Module):
         """Physical fields to internal state."""
 
     @abc.abstractmethod
-    def decode(self, state: Inexact[Array, "..."]) -> Inexact[Array, " channels *cells"]:
+    def decode(
+        self, state: Inexact[Array, "..."]
+    ) -> Inexact[Array, " channels *cells"]:
         """Internal state to physical fields."""
 
 
@@ -96,7 +99,7 @@ class AbstractConstrainedOperator(AbstractOperator):
         return jnp.any(~(values > 0), axis=0) | jnp.any(~jnp.isfinite(fields), axis=0)
 
 
-def parameter(x: ArrayLike) -> Array:
+def parameter(x: ArrayLike | Sequence[ArrayLike]) -> Array:
     """Converter for physical parameters: a JAX array in the default float dtype,
     so that `eqx.filter_grad` sees it as a differentiable leaf."""
     return jnp.asarray(x, dtype=jnp.result_type(float))

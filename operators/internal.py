@@ -13,6 +13,7 @@ traced initial data and times at run time with `error_if`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import equinox as eqx
 import jax
@@ -29,6 +30,18 @@ from .finite_volume._fused import (
 )
 
 _INF = float("inf")
+
+
+_F = TypeVar("_F", bound=Callable)
+
+
+def checks_own_arguments(fn: _F) -> _F:
+    """Mark `fn` as checking its own arguments, with messages that name the
+    expected value: jaxtyping's runtime checker (the import hook the tests run
+    with) skips it, instead of pre-empting those messages with its own.
+    Pyright still checks it; put it above other decorators."""
+    fn.__no_type_check__ = True  # pyright: ignore[reportFunctionMemberAccess]
+    return fn
 
 
 def describe(value) -> str:

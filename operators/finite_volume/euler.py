@@ -13,7 +13,7 @@ from jaxtyping import Array, Float
 
 from .._grid import Grid
 from .._operator import AbstractConstrainedOperator
-from ..internal import check_instance, describe
+from ..internal import check_instance, checks_own_arguments, describe
 from ._characteristic import characteristic_face_states
 from ._fused import fused_face_map, stencil_shifts
 from .boundary import (
@@ -113,6 +113,7 @@ class Euler(AbstractConstrainedOperator):
     average_correction: bool = eqx.field(static=True)
     fused_derivatives: bool = eqx.field(static=True)
 
+    @checks_own_arguments
     def __init__(
         self,
         grid: Grid,

@@ -11,7 +11,7 @@ from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._operator import AbstractConstrainedOperator
-from ..internal import check_instance
+from ..internal import check_instance, checks_own_arguments
 from .boundary import pad
 from .euler import Euler
 from .state import conservative_to_primitive_components
@@ -70,6 +70,7 @@ class NeuralFlux(AbstractConstrainedOperator):
     symmetric: bool = eqx.field(static=True)
     form: str = eqx.field(static=True)
 
+    @checks_own_arguments
     def __init__(
         self,
         base: Euler,
