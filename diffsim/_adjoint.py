@@ -85,7 +85,8 @@ class CheckpointAdjoint(AbstractAdjoint):
             or self.levels < 1
         ):
             raise ValueError(
-                f"CheckpointAdjoint: levels must be an int >= 1 (or None), got {self.levels!r}"
+                "CheckpointAdjoint: levels must be an int >= 1 (or None), got "
+                f"{self.levels!r}"
             )
         budget = self.memory_budget
         if budget is not None and (
@@ -95,7 +96,8 @@ class CheckpointAdjoint(AbstractAdjoint):
             or budget <= 0
         ):
             raise ValueError(
-                f"CheckpointAdjoint: memory_budget must be a positive finite number of bytes (or None), got {budget!r}"
+                "CheckpointAdjoint: memory_budget must be a positive finite number "
+                f"of bytes (or None), got {budget!r}"
             )
 
     def plan(self, body, carry, n: int) -> CheckpointPlan:
@@ -157,8 +159,10 @@ class CheckpointPlan(eqx.Module):
             else f" (budget {format_bytes(self.memory_budget)})"
         )
         return (
-            f"checkpointing {self.n} steps: {self.levels} level{'s' if self.levels != 1 else ''}, "
-            f"blocks {list(self.blocks)}, predicted peak {format_bytes(self.predicted_bytes)}{budget}, "
+            f"checkpointing {self.n} steps: {self.levels} "
+            f"level{'s' if self.levels != 1 else ''}, "
+            f"blocks {list(self.blocks)}, predicted peak "
+            f"{format_bytes(self.predicted_bytes)}{budget}, "
             f"recomputation x{self.recompute_factor:.2f}"
         )
 
@@ -329,14 +333,19 @@ def plan_checkpoints(
     if (
         levels is None
     ):  # the deepest nesting may not be the smallest: report the least over all levels
-        message = f"needs at least {format_bytes(best.predicted_bytes)} ({best.levels} levels, blocks {list(best.blocks)})"
+        message = (
+            f"needs at least {format_bytes(best.predicted_bytes)} ({best.levels} "
+            f"levels, blocks {list(best.blocks)})"
+        )
     else:
         message = (
             f"needs at least {format_bytes(best.predicted_bytes)} with levels={levels}"
         )
     raise MemoryBudgetError(
-        f"CheckpointAdjoint: memory_budget={memory_budget:.4g} bytes ({format_bytes(memory_budget)}) is too small for "
-        f"{n} steps (state {format_bytes(state_bytes)}, residuals {format_bytes(residual_bytes)} per step): the reverse pass {message}"
+        f"CheckpointAdjoint: memory_budget={memory_budget:.4g} bytes "
+        f"({format_bytes(memory_budget)}) is too small for "
+        f"{n} steps (state {format_bytes(state_bytes)}, residuals "
+        f"{format_bytes(residual_bytes)} per step): the reverse pass {message}"
     )
 
 

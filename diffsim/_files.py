@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
-# ours (.tmp-NAME-XXXXXXXX), older checkpoints' (.tmp-XXXXXXXX.eqx) and older outputs' (.NAME.XXXXXXXX.tmp)
+# ours (.tmp-NAME-XXXXXXXX), older checkpoints' (.tmp-XXXXXXXX.eqx) and older outputs'
+# (.NAME.XXXXXXXX.tmp)
 _TEMPORARY = re.compile(
     r"\.tmp-.+-[a-z0-9_]{8}|\.tmp-[a-z0-9_]{8}\.eqx|\..+\.[a-z0-9_]{8}\.tmp"
 )
@@ -198,7 +199,8 @@ class FolderLock:
             pid = f" (process {holder})" if holder.isdigit() else ""
             raise FolderInUse(
                 errno.EBUSY,
-                f"{self.what} {self.folder} is in use by another diffsim job{pid}; wait for it to finish or choose another {self.what}",
+                f"{self.what} {self.folder} is in use by another diffsim job{pid}; "
+                f"wait for it to finish or choose another {self.what}",
                 str(path),
             ) from None
         os.ftruncate(fd, 0)

@@ -238,14 +238,18 @@ def explosion(
             None,
             None,
             None,
-            f"the gain stayed below {factor:g} and AD agreed with finite differences within {tol:g}",
+            f"the gain stayed below {factor:g} and AD agreed with finite differences "
+            f"within {tol:g}",
         )
     index = min(found)
     p = points[index]
     if broken(p):
         reason = "the loss or its gradient is not finite"
     elif index == gain_index:
-        reason = f"the backward pass amplifies the loss's gradient {p.gain:.3g}-fold (> {factor:g})"
+        reason = (
+            f"the backward pass amplifies the loss's gradient {p.gain:.3g}-fold (> "
+            f"{factor:g})"
+        )
     else:
         reason = (
             f"AD and finite differences disagree by {p.relative_error:.2g} (> {tol:g})"

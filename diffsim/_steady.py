@@ -137,7 +137,8 @@ def steady_state(
         op = operator_or_residual
         if args is not None:
             raise TypeError(
-                "steady_state: args is only for residual functions; an operator carries its own parameters"
+                "steady_state: args is only for residual functions; an operator "
+                "carries its own parameters"
             )
         fn, args = _operator_residual(t), op
         if isinstance(preconditioner, str) and preconditioner == "auto":
@@ -151,18 +152,21 @@ def steady_state(
         out = jax.eval_shape(residual, y0, args)
         if (out.shape, out.dtype) != (y0.shape, y0.dtype):
             raise ValueError(
-                f"steady_state: the residual maps {y0.shape} {y0.dtype} to {out.shape} {out.dtype}; it must preserve both"
+                f"steady_state: the residual maps {y0.shape} {y0.dtype} to "
+                f"{out.shape} {out.dtype}; it must preserve both"
             )
         fn = residual
         if isinstance(preconditioner, str) and preconditioner == "auto":
             preconditioner = None
     else:
         raise TypeError(
-            f"steady_state: expected an AbstractOperator or a residual function, got {type(operator_or_residual).__name__}"
+            "steady_state: expected an AbstractOperator or a residual function, got "
+            f"{type(operator_or_residual).__name__}"
         )
     if isinstance(preconditioner, str):
         raise ValueError(
-            f"steady_state: preconditioner must be 'auto', None or a function, got {preconditioner!r}"
+            "steady_state: preconditioner must be 'auto', None or a function, got "
+            f"{preconditioner!r}"
         )
 
     solver = newton_krylov() if solver is None else solver
@@ -261,12 +265,15 @@ def _error_if_failed(value, result, residual, solver, max_steps):
     atol = format_tolerance(getattr(solver, "atol", None))
     reasons = [
         f"after max_steps={max_steps} iterations",
-        ": the solver failed (a Krylov solve for a Newton step did not converge, the iteration diverged or produced NaN/Inf)",
+        ": the solver failed (a Krylov solve for a Newton step did not converge, the "
+        "iteration diverged or produced NaN/Inf)",
     ]
     msgs = [
-        f"steady_state did not converge{'' if why.startswith(':') else ' '}{why}; the RMS residual ||R(y)|| reached {text} "
-        f"(requested atol={atol}). Try a larger max_steps, a better initial guess y0 (e.g. a short transient run) "
-        "or a preconditioner, or pass throw=False and check `solution.converged`."
+        f"steady_state did not converge{'' if why.startswith(':') else ' '}{why}; "
+        f"the RMS residual ||R(y)|| reached {text} (requested atol={atol}). "
+        "Try a larger max_steps, a better initial guess y0 (e.g. a short "
+        "transient run) or a preconditioner, or pass throw=False and check "
+        "`solution.converged`."
         for why in reasons
         for text in buckets.labels
     ]

@@ -15,8 +15,9 @@ from ._phi import phi_function
 def _check(stepper, operator):
     if not isinstance(operator, AbstractSemilinearOperator):
         raise TypeError(
-            f"{type(stepper).__name__} needs an operator split into a diagonal linear part and "
-            f"a nonlinear part (an AbstractSemilinearOperator); got {type(operator).__name__}. "
+            f"{type(stepper).__name__} needs an operator split into a diagonal "
+            "linear part and a nonlinear part (an AbstractSemilinearOperator); "
+            f"got {type(operator).__name__}. "
             "Use RK4 or SSPRK3 for other operators."
         )
 
