@@ -330,9 +330,9 @@ def plan_checkpoints(
             if best is None or plan.predicted_bytes < best.predicted_bytes
             else best
         )
-    if (
-        levels is None
-    ):  # the deepest nesting may not be the smallest: report the least over all levels
+    assert best is not None  # choices is never empty
+    # the deepest nesting may not be the smallest: report the least over all levels
+    if levels is None:
         message = (
             f"needs at least {format_bytes(best.predicted_bytes)} ({best.levels} "
             f"levels, blocks {list(best.blocks)})"

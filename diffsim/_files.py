@@ -50,7 +50,7 @@ class FolderInUse(OSError):
     """Another job holds the lock on an output folder (see `FolderLock`)."""
 
     def __str__(self) -> str:
-        return self.strerror
+        return self.strerror or ""
 
 
 def write_fd(fd: int, data, path) -> None:

@@ -39,6 +39,8 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array, Inexact, Int, Scalar
 
+from diffsim.operators.internal import checks_own_arguments
+
 __all__ = ["GMRES", "BiCGStab", "LinearSolution", "linear_solve"]
 
 
@@ -49,8 +51,9 @@ class AbstractKrylov(lx.AbstractLinearSolver):
     the true residual, or `max_steps` Krylov iterations have been taken.
     """
 
-    rtol: float = 1e-6
-    atol: float = 0.0
+    # Arrays too: a traced tolerance serves many solves with one compilation.
+    rtol: float | Scalar = 1e-6
+    atol: float | Scalar = 0.0
     max_steps: int = eqx.field(static=True, default=1000)
     # Stop early when this many consecutive restart cycles fail to reduce the
     # true residual (stagnation; e.g. a singular or badly preconditioned system).
@@ -144,7 +147,7 @@ class AbstractKrylov(lx.AbstractLinearSolver):
 
     # --- the method --------------------------------------------------------
     @abc.abstractmethod
-    def _solve(self, matvec, precond, b, x0, tol):
+    def _solve(self, matvec, precond, b, x0, tol) -> tuple[Array, Array, Array, Array]:
         """Solve `matvec(x) = b` (flat arrays), preconditioned on the right by
         `precond`, from `x0` (`None`: zero) to true residual norm `tol`.
         Returns `(x, true residual norm, iterations, stagnated)`."""
@@ -412,6 +415,7 @@ class LinearSolution(eqx.Module):
         return self.result == lx.RESULTS.successful
 
 
+@checks_own_arguments
 def linear_solve(
     operator: Callable[[Array], Array] | lx.AbstractLinearOperator,
     vector: Inexact[Array, "..."],

@@ -15,6 +15,7 @@ from diffsim.operators import AbstractConstrainedOperator, AbstractOperator
 from diffsim.operators.internal import (
     check_instance,
     check_value,
+    checks_own_arguments,
     concrete,
     describe,
     error_if,
@@ -301,6 +302,7 @@ def _check_step_dtype(name, operator, y0, step):
         )
 
 
+@checks_own_arguments
 def solve(
     operator: AbstractOperator,
     stepper: AbstractStepper,
@@ -395,6 +397,7 @@ def solve(
     return Solution(ts=ts, ys=jnp.concatenate(saved), num_steps=num_steps)
 
 
+@checks_own_arguments
 def solve_cfl(
     operator: AbstractOperator,
     stepper: AbstractStepper,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import equinox as eqx
 import jax
@@ -32,6 +32,7 @@ import optimistix as optx
 from jaxtyping import Array, Inexact, Int, Scalar
 
 from diffsim.operators import AbstractOperator, AbstractSemilinearOperator
+from diffsim.operators.internal import checks_own_arguments
 
 from ._linear_solve import (
     GMRES,
@@ -40,6 +41,8 @@ from ._linear_solve import (
     residual_buckets,
     stop_gradients,
 )
+
+_Strategy = TypeVar("_Strategy")
 
 __all__ = ["SteadyState", "newton_krylov", "steady_state"]
 
@@ -78,7 +81,7 @@ def newton_krylov(
     inner solve ends the Newton iteration with a failure status instead of
     raising, so `steady_state` can report it).
     """
-    x64 = jax.config.jax_enable_x64
+    x64 = jnp.result_type(float) == jnp.float64
     tol = 1e-9 if x64 else 1e-5
     if krylov is None:
         krylov = GMRES(rtol=1e-10 if x64 else 1e-6, restart=40, max_steps=400)
@@ -91,6 +94,7 @@ def newton_krylov(
     )
 
 
+@checks_own_arguments
 def steady_state(
     operator_or_residual: AbstractOperator | Callable[[Array, Any], Array],
     y0: Inexact[Array, "..."],
@@ -249,7 +253,7 @@ class _Preconditioned(lx.AbstractLinearSolver):
         return True
 
 
-def _precondition(strategy, pre):
+def _precondition(strategy: _Strategy, pre) -> _Strategy:
     """Attach `pre` to the Krylov `linear_solver` of a root finder or an
     implicit adjoint (other linear solvers are left alone)."""
     inner = getattr(strategy, "linear_solver", None)

@@ -12,13 +12,15 @@ traced initial data and times at run time with `error_if`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import TypeCheckError
 
 # Operator helpers that `diffsim`, scenarios, tests and benchmarks share
 # (leaf modules: importing them here starts no cycle).
@@ -37,11 +39,37 @@ _F = TypeVar("_F", bound=Callable)
 
 def checks_own_arguments(fn: _F) -> _F:
     """Mark `fn` as checking its own arguments, with messages that name the
-    expected value: jaxtyping's runtime checker (the import hook the tests run
-    with) skips it, instead of pre-empting those messages with its own.
-    Pyright still checks it; put it above other decorators."""
-    fn.__no_type_check__ = True  # pyright: ignore[reportFunctionMemberAccess]
-    return fn
+    expected value (the messages users see and tests pin).
+
+    Under jaxtyping's import hook (the tests run with it) an argument that
+    breaks `fn`'s annotations raises `jaxtyping.TypeCheckError` before `fn`'s
+    own checks run. Then `fn` is called again unchecked: if its own checks
+    reject the arguments too (for an `__init__`: it or the `__check_init__`
+    methods equinox runs after it), their error is raised, as without the
+    hook; if they accept them, the hook's error stands (an annotation is
+    wrong).
+    Without the hook this adds one `try`. Put it above other decorators.
+    """
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TypeCheckError:
+            setattr(fn, "__no_type_check__", True)  # read by jaxtyping's wrapper
+            try:
+                fn(*args, **kwargs)
+                if fn.__name__ == "__init__":  # then equinox's __check_init__s
+                    for kind in type(args[0]).__mro__:
+                        if "__check_init__" in vars(kind):
+                            vars(kind)["__check_init__"](args[0])
+            finally:
+                delattr(fn, "__no_type_check__")
+            raise
+
+    # A jaxtyping wrapper put around this one (a class's `__init__`) skips it.
+    setattr(checked, "__no_type_check__", True)
+    return cast(_F, checked)
 
 
 def describe(value) -> str:
