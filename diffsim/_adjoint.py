@@ -10,6 +10,8 @@ import jax
 from jax import lax
 from jax.extend.core import Literal
 
+from diffsim.operators.internal import checks_own_arguments
+
 
 class AbstractAdjoint(eqx.Module):
     """Strategy for looping `body` `n` times so that it can be differentiated."""
@@ -35,6 +37,7 @@ class MemoryBudgetError(ValueError):
     """No checkpointing plan fits `CheckpointAdjoint`'s `memory_budget`."""
 
 
+@checks_own_arguments
 class CheckpointAdjoint(AbstractAdjoint):
     """Reverse mode with nested checkpointing (Griewank & Walther 2000).
 

@@ -49,7 +49,14 @@ def checks_own_arguments(fn: _F) -> _F:
     hook; if they accept them, the hook's error stands (an annotation is
     wrong).
     Without the hook this adds one `try`. Put it above other decorators.
+
+    On a class whose `__init__` is generated (a dataclass field list checked
+    by `__check_init__`), the hook leaves that `__init__` unchecked: its
+    `__check_init__` is the check.
     """
+    if isinstance(fn, type):
+        setattr(fn, "__no_type_check__", True)  # read by jaxtyping's class wrapper
+        return fn
 
     @functools.wraps(fn)
     def checked(*args, **kwargs):

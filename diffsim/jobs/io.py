@@ -125,7 +125,7 @@ def one_job_per_folder(job):
     return locked
 
 
-def check_out_dir(text: str, option: str = "--out") -> Path:
+def check_out_dir(text: str | Path, option: str = "--out") -> Path:
     """The output folder named by `--out`, checked before anything runs: a
     `ConfigError` naming `option` for an empty path, an existing file, a
     path under a file, or a folder this process may not write into."""

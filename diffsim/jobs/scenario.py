@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import jax
+import numpy as np
 import pydantic
 from jaxtyping import Array
 
@@ -120,7 +121,7 @@ class Setup:
 
     operator: AbstractOperator
     grid: Grid
-    initial: Array
+    initial: Array | np.ndarray
     exact: Callable[[float], Array] | None = None
     errors: Callable[..., dict] | None = None
 
