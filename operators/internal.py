@@ -56,7 +56,7 @@ def checks_own_arguments(fn: _F) -> _F:
     """
     if isinstance(fn, type):
         setattr(fn, "__no_type_check__", True)  # read by jaxtyping's class wrapper
-        return fn
+        return cast(_F, fn)
 
     @functools.wraps(fn)
     def checked(*args, **kwargs):

@@ -68,7 +68,7 @@ class Helmholtz(eqx.Module):
         sound_speed: Float[ArrayLike, "*cells"],
         omega: float | Scalar,
         *,
-        density: Float[ArrayLike, "*cells"] | float = 1.0,
+        density: Float[ArrayLike, "*cells"] | Float[ArrayLike, ""] = 1.0,
         pml: PML = PML(),
     ):
         check_instance(
