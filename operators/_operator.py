@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Inexact, Scalar
 
 
@@ -84,10 +85,11 @@ class AbstractConstrainedOperator(AbstractOperator):
 
     @abc.abstractmethod
     def positive_values(
-        self, fields: Inexact[Array, " channels *cells"]
+        self, fields: Inexact[Array | np.ndarray, " channels *cells"]
     ) -> Inexact[Array, " quantities *cells"]:
-        """The constrained quantities of physical `fields`, one row per name
-        in `positive_quantities`, in the same order."""
+        """The constrained quantities of physical `fields` (JAX or NumPy: the
+        runner checks snapshots on the host), one row per name in
+        `positive_quantities`, in the same order."""
 
     def physical_violation(self, state: Inexact[Array, "..."]) -> Bool[Array, "*cells"]:
         """Mask of cells whose internal `state` is unphysical: a constrained

@@ -428,7 +428,7 @@ class Euler(AbstractConstrainedOperator):
         return ("density", "pressure")
 
     def positive_values(
-        self, fields: Float[Array, "vars *cells"]
+        self, fields: Float[Array | np.ndarray, "vars *cells"]
     ) -> Float[Array, "2 *cells"]:
         """Density and pressure of the primitive `fields`."""
         return jnp.stack([fields[0], fields[-1]])

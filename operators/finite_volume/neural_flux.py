@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
@@ -121,7 +122,7 @@ class NeuralFlux(AbstractConstrainedOperator):
         return self.base.field_names
 
     def encode(
-        self, fields: Float[Array, "vars *cells"]
+        self, fields: Float[Array | np.ndarray, "vars *cells"]
     ) -> Float[Array, "vars *cells"]:
         return self.base.encode(fields)
 
