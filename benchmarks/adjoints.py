@@ -100,7 +100,7 @@ NS_CELLS = 64
 def ns2d():
     grid = Grid((NS_CELLS, NS_CELLS), (0.0, 0.0), (2 * np.pi, 2 * np.pi))
     disc = FourierSpectral(grid)
-    from diffsim.scenarios._common import random_smooth_field
+    from diffsim.scenarios import random_smooth_field
 
     w0 = random_smooth_field(jax.random.key(0), grid, k_peak=4.0, rms=1.0)
 

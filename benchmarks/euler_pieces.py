@@ -33,7 +33,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 
 import diffsim as ds  # noqa: E402
-import diffsim.jobs  # noqa: F401  (ds.jobs)
+import diffsim.jobs  # noqa: E402, F401  (ds.jobs)
 
 
 def timed(name, f, *args):

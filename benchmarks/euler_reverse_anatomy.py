@@ -45,9 +45,9 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 
 import diffsim as ds  # noqa: E402
-import diffsim.jobs  # noqa: F401  (ds.jobs)
+import diffsim.jobs  # noqa: E402, F401  (ds.jobs)
 from diffsim.jobs.run import device_description  # noqa: E402
-from diffsim.operators.finite_volume._fused import fused_face_map, stencil_shifts  # noqa: E402
+from diffsim.operators.internal import fused_face_map, stencil_shifts  # noqa: E402
 
 # operations that move or relabel data rather than compute
 _MOVES = {
@@ -122,7 +122,7 @@ def main():
     from diffsim.operators import Euler
 
     assert isinstance(op, Euler)
-    f, params = op._rotated_face_flux()
+    f, params = op.rotated_face_flux()
     g, nv = op.reconstruction.num_ghost, 2 + op.grid.ndim
     keys = jax.random.split(jax.random.key(0), nv + 1)
     # a smooth-ish random primitive state (rho, u, v, p) on both axes' rows

@@ -97,7 +97,7 @@ def child(args) -> list[dict]:
     import numpy as np
 
     import diffsim
-    from diffsim._parallel import make_mesh, shard_operator
+    from diffsim.internal import make_mesh, shard_operator
     from diffsim.operators import FourierSpectral, Grid
     from diffsim.operators.finite_volume import Euler, Periodic
     from diffsim.operators.spectral import NavierStokesVorticity

@@ -147,12 +147,12 @@ import numpy as np  # noqa: E402
 
 import diffsim as ds  # noqa: E402
 from diffsim.jobs.run import cpu_model as _cpu_model  # noqa: E402
-from diffsim.operators import (
+from diffsim.operators import (  # noqa: E402
     FourierSpectral,
     Grid,
     KuramotoSivashinsky,
     NavierStokesVorticity,
-)  # noqa: E402
+)
 
 STEPPERS = {2: ds.ETDRK2, 4: ds.ETDRK4}
 

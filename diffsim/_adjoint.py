@@ -11,6 +11,8 @@ import jax
 from jax import lax
 from jax.extend.core import Literal
 
+from diffsim.operators.internal import checks_own_arguments
+
 
 class AbstractAdjoint(eqx.Module):
     """Strategy for looping `body` `n` times so that it can be differentiated."""
@@ -36,6 +38,7 @@ class MemoryBudgetError(ValueError):
     """No checkpointing plan fits `CheckpointAdjoint`'s `memory_budget`."""
 
 
+@checks_own_arguments
 class CheckpointAdjoint(AbstractAdjoint):
     """Reverse mode with nested checkpointing (Griewank & Walther 2000).
 
@@ -86,7 +89,8 @@ class CheckpointAdjoint(AbstractAdjoint):
             or self.levels < 1
         ):
             raise ValueError(
-                f"CheckpointAdjoint: levels must be an int >= 1 (or None), got {self.levels!r}"
+                "CheckpointAdjoint: levels must be an int >= 1 (or None), got "
+                f"{self.levels!r}"
             )
         budget = self.memory_budget
         if budget is not None and (
@@ -96,7 +100,8 @@ class CheckpointAdjoint(AbstractAdjoint):
             or budget <= 0
         ):
             raise ValueError(
-                f"CheckpointAdjoint: memory_budget must be a positive finite number of bytes (or None), got {budget!r}"
+                "CheckpointAdjoint: memory_budget must be a positive finite number "
+                f"of bytes (or None), got {budget!r}"
             )
 
     def plan(self, body, carry, n: int) -> CheckpointPlan:
@@ -158,8 +163,10 @@ class CheckpointPlan(eqx.Module):
             else f" (budget {format_bytes(self.memory_budget)})"
         )
         return (
-            f"checkpointing {self.n} steps: {self.levels} level{'s' if self.levels != 1 else ''}, "
-            f"blocks {list(self.blocks)}, predicted peak {format_bytes(self.predicted_bytes)}{budget}, "
+            f"checkpointing {self.n} steps: {self.levels} "
+            f"level{'s' if self.levels != 1 else ''}, "
+            f"blocks {list(self.blocks)}, predicted peak "
+            f"{format_bytes(self.predicted_bytes)}{budget}, "
             f"recomputation x{self.recompute_factor:.2f}"
         )
 
@@ -327,17 +334,22 @@ def plan_checkpoints(
             if best is None or plan.predicted_bytes < best.predicted_bytes
             else best
         )
-    if (
-        levels is None
-    ):  # the deepest nesting may not be the smallest: report the least over all levels
-        message = f"needs at least {format_bytes(best.predicted_bytes)} ({best.levels} levels, blocks {list(best.blocks)})"
+    assert best is not None  # choices is never empty
+    # the deepest nesting may not be the smallest: report the least over all levels
+    if levels is None:
+        message = (
+            f"needs at least {format_bytes(best.predicted_bytes)} ({best.levels} "
+            f"levels, blocks {list(best.blocks)})"
+        )
     else:
         message = (
             f"needs at least {format_bytes(best.predicted_bytes)} with levels={levels}"
         )
     raise MemoryBudgetError(
-        f"CheckpointAdjoint: memory_budget={memory_budget:.4g} bytes ({format_bytes(memory_budget)}) is too small for "
-        f"{n} steps (state {format_bytes(state_bytes)}, residuals {format_bytes(residual_bytes)} per step): the reverse pass {message}"
+        f"CheckpointAdjoint: memory_budget={memory_budget:.4g} bytes "
+        f"({format_bytes(memory_budget)}) is too small for "
+        f"{n} steps (state {format_bytes(state_bytes)}, residuals "
+        f"{format_bytes(residual_bytes)} per step): the reverse pass {message}"
     )
 
 

@@ -36,7 +36,8 @@ class RolloutRecord:
     finite: dict[int, bool] = dataclasses.field(default_factory=dict)
 
     def report(self, k, t, finite) -> None:
-        # under vmap the flags may arrive batched: a state is bad if any member's cotangent is
+        # under vmap the flags may arrive batched: a state is bad if any
+        # member's cotangent is non-finite
         k, t = int(np.ravel(k)[0]), float(np.ravel(t)[0])
         self.times[k] = t
         self.finite[k] = self.finite.get(k, True) and bool(np.all(finite))
@@ -61,9 +62,15 @@ class BackwardProbe:
     def describe(self) -> str:
         """Where the backward pass first turned non-finite, in words."""
         if not self.rollouts:
-            return "no diffsim.solve rollout was traced in the loss, so no time step can be named"
+            return (
+                "no diffsim.solve rollout was traced in the loss, so no time step can "
+                "be named"
+            )
         if not any(r.finite for r in self.rollouts):
-            return "no rollout cotangent was reported (the rollout is not differentiated in reverse mode)"
+            return (
+                "no rollout cotangent was reported (the rollout is not differentiated "
+                "in reverse mode)"
+            )
         for i, record in enumerate(self.rollouts):
             k = record.latest_nonfinite()
             if k is not None:
@@ -73,12 +80,14 @@ class BackwardProbe:
                     else f"rollout {i + 1} of the {len(self.rollouts)} in the loss"
                 )
                 return (
-                    f"the backward pass first turns non-finite at time step {k} of {record.num_steps} of {which} "
+                    f"the backward pass first turns non-finite at time step {k} of "
+                    f"{record.num_steps} of {which} "
                     f"(t = {record.times[k]:.6g})"
                 )
         return (
-            "the rollout's state cotangents stay finite at every time step: the non-finite value enters "
-            "outside the time loop (the loss after the rollout, a parameter's own derivative, or before the rollout)"
+            "the rollout's state cotangents stay finite at every time step: the "
+            "non-finite value enters outside the time loop (the loss after the "
+            "rollout, a parameter's own derivative, or before the rollout)"
         )
 
 
@@ -138,9 +147,15 @@ def locate_nonfinite_gradient(loss: Callable, params) -> str:
             jax.block_until_ready(grads)
             jax.effects_barrier()
     except Exception as e:  # a diagnosis must not hide the error it diagnoses
-        return f"its time step could not be located (the probed re-run failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        return (
+            "its time step could not be located (the probed re-run failed: "
+            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        )
     finally:
         jax.clear_caches()
     if all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads)):
-        return "a reverse-mode re-run of the gradient is finite, so no time step can be named"
+        return (
+            "a reverse-mode re-run of the gradient is finite, so no time step can be "
+            "named"
+        )
     return probe.describe()

@@ -71,7 +71,8 @@ class Ensemble(eqx.Module):
         operators, initial = list(operators), [jnp.asarray(y) for y in initial]
         if not operators or len(operators) != len(initial):
             raise ValueError(
-                f"Ensemble.stack: {len(operators)} operators and {len(initial)} initial states"
+                f"Ensemble.stack: {len(operators)} operators and {len(initial)} "
+                "initial states"
             )
         ref_dynamic, ref_static = eqx.partition(operators[0], eqx.is_array)
         ref_leaves, ref_def = jax.tree.flatten(ref_dynamic)
@@ -89,13 +90,15 @@ class Ensemble(eqx.Module):
             ):
                 raise NotBatchable(
                     i,
-                    f"its operator differs in static structure (type, grid, scheme or a non-array field): {type(op).__name__}",
+                    "its operator differs in static structure (type, grid, scheme or "
+                    f"a non-array field): {type(op).__name__}",
                 )
             for leaf, ref, column in zip(leaves, ref_leaves, columns):
                 if leaf.shape != ref.shape or leaf.dtype != ref.dtype:
                     raise NotBatchable(
                         i,
-                        f"an operator array has shape {leaf.shape} ({leaf.dtype}) where member 0's has {ref.shape} ({ref.dtype})",
+                        f"an operator array has shape {leaf.shape} ({leaf.dtype}) "
+                        f"where member 0's has {ref.shape} ({ref.dtype})",
                     )
                 column.append(leaf)
             if (
@@ -104,7 +107,9 @@ class Ensemble(eqx.Module):
             ):
                 raise NotBatchable(
                     i,
-                    f"initial fields of shape {initial[i].shape} ({initial[i].dtype}), member 0's are {initial[0].shape} ({initial[0].dtype})",
+                    f"initial fields of shape {initial[i].shape} "
+                    f"({initial[i].dtype}), member 0's are {initial[0].shape} "
+                    f"({initial[0].dtype})",
                 )
         batched = tuple(
             not all(
@@ -124,7 +129,9 @@ class Ensemble(eqx.Module):
         return self.initial.shape[0]
 
     def in_axes(self):
-        """`in_axes` for `operator` in `eqx.filter_vmap`: 0 on stacked leaves, None elsewhere."""
+        """`in_axes` for `operator` in `eqx.filter_vmap`: 0 on stacked leaves, None
+        elsewhere.
+        """
         leaves, treedef = jax.tree.flatten(self.operator)
         flags = iter(self.batched)
         return jax.tree.unflatten(
@@ -168,7 +175,8 @@ class Ensemble(eqx.Module):
         )
         if self.size % mesh.shape[axis]:
             raise ValueError(
-                f"Ensemble.shard: {self.size} members do not divide over {mesh.shape[axis]} devices; pad first"
+                f"Ensemble.shard: {self.size} members do not divide over "
+                f"{mesh.shape[axis]} devices; pad first"
             )
         flags = iter(self.batched)
         operator = jax.tree.map(

@@ -23,13 +23,14 @@ import time
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
-# ours (.tmp-NAME-XXXXXXXX), older checkpoints' (.tmp-XXXXXXXX.eqx) and older outputs' (.NAME.XXXXXXXX.tmp)
+# ours (.tmp-NAME-XXXXXXXX), older checkpoints' (.tmp-XXXXXXXX.eqx) and older outputs'
+# (.NAME.XXXXXXXX.tmp)
 _TEMPORARY = re.compile(
     r"\.tmp-.+-[a-z0-9_]{8}|\.tmp-[a-z0-9_]{8}\.eqx|\..+\.[a-z0-9_]{8}\.tmp"
 )
-_PROCESS_START = time.time()
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+PROCESS_START = time.time()
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 
 
 class WriteError(OSError):
@@ -49,7 +50,7 @@ class FolderInUse(OSError):
     """Another job holds the lock on an output folder (see `FolderLock`)."""
 
     def __str__(self) -> str:
-        return self.strerror
+        return self.strerror or ""
 
 
 def write_fd(fd: int, data, path) -> None:
@@ -85,7 +86,7 @@ def atomic_write(path, data) -> Path:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}-")
         try:
             os.fchmod(
-                fd, 0o666 & ~_UMASK
+                fd, 0o666 & ~UMASK
             )  # mkstemp makes 0600; give outputs the usual mode
             write_fd(fd, data, path)
             os.fsync(fd)
@@ -165,7 +166,7 @@ def remove_stale_temporaries(folder, subfolders=()) -> list[Path]:
                 if (
                     _TEMPORARY.fullmatch(entry.name)
                     and entry.is_file()
-                    and entry.stat().st_mtime < _PROCESS_START
+                    and entry.stat().st_mtime < PROCESS_START
                 ):
                     entry.unlink()
                     removed.append(entry)
@@ -198,7 +199,8 @@ class FolderLock:
             pid = f" (process {holder})" if holder.isdigit() else ""
             raise FolderInUse(
                 errno.EBUSY,
-                f"{self.what} {self.folder} is in use by another diffsim job{pid}; wait for it to finish or choose another {self.what}",
+                f"{self.what} {self.folder} is in use by another diffsim job{pid}; "
+                f"wait for it to finish or choose another {self.what}",
                 str(path),
             ) from None
         os.ftruncate(fd, 0)

@@ -62,20 +62,24 @@ def solve_helmholtz(
     """
     if not isinstance(helmholtz, Helmholtz):
         raise TypeError(
-            f"solve_helmholtz: helmholtz must be an operators.Helmholtz, got {type(helmholtz).__name__}"
+            "solve_helmholtz: helmholtz must be an operators.Helmholtz, got "
+            f"{type(helmholtz).__name__}"
         )
     if preconditioner not in _PRECONDITIONERS:
         raise ValueError(
-            f"solve_helmholtz: preconditioner must be one of {', '.join(_PRECONDITIONERS)}, got {preconditioner!r}"
+            "solve_helmholtz: preconditioner must be one of "
+            f"{', '.join(_PRECONDITIONERS)}, got {preconditioner!r}"
         )
     source = jnp.asarray(source)
     if not jnp.issubdtype(source.dtype, jnp.inexact):
         raise TypeError(
-            f"solve_helmholtz: source must be floating point or complex, got {source.dtype}"
+            "solve_helmholtz: source must be floating point or complex, got "
+            f"{source.dtype}"
         )
     if source.shape != helmholtz.grid.cells:
         raise ValueError(
-            f"solve_helmholtz: source has shape {source.shape}, the grid has cells {helmholtz.grid.cells}"
+            f"solve_helmholtz: source has shape {source.shape}, the grid has cells "
+            f"{helmholtz.grid.cells}"
         )
     source = source.astype(jnp.promote_types(source.dtype, jnp.complex64))
     pre = (

@@ -123,14 +123,14 @@ def gradient_horizons(
             progress(done, work)
 
     # forward: the unperturbed states at block boundaries, and the +-eps pair
-    states = [y0]
+    states = {0: y0}
     pair = jnp.stack([y0 + eps * v, y0 - eps * v])
     fd = {}
     if 0 in counts:
         fd[0] = pair_loss(pair)
     for k in range(total):
         kk = jnp.asarray(k, jnp.int32)
-        states.append(step(states[-1], kk))
+        states[k + 1] = step(states[k], kk)
         pair = pair_step(pair, kk)
         if k + 1 in counts:
             fd[k + 1] = pair_loss(pair)
@@ -150,7 +150,7 @@ def gradient_horizons(
         cotangents = back(
             states[k - 1], jnp.asarray(k - 1, jnp.int32), cotangents, active
         )
-        states[k] = None  # no longer needed
+        del states[k]  # no longer needed
         tick()
 
     grads = np.asarray(cotangents).reshape(n, -1)
@@ -238,14 +238,18 @@ def explosion(
             None,
             None,
             None,
-            f"the gain stayed below {factor:g} and AD agreed with finite differences within {tol:g}",
+            f"the gain stayed below {factor:g} and AD agreed with finite differences "
+            f"within {tol:g}",
         )
     index = min(found)
     p = points[index]
     if broken(p):
         reason = "the loss or its gradient is not finite"
     elif index == gain_index:
-        reason = f"the backward pass amplifies the loss's gradient {p.gain:.3g}-fold (> {factor:g})"
+        reason = (
+            f"the backward pass amplifies the loss's gradient {p.gain:.3g}-fold (> "
+            f"{factor:g})"
+        )
     else:
         reason = (
             f"AD and finite differences disagree by {p.relative_error:.2g} (> {tol:g})"

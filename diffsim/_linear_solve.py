@@ -39,6 +39,8 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array, Inexact, Int, Scalar
 
+from diffsim.operators.internal import checks_own_arguments
+
 __all__ = ["GMRES", "BiCGStab", "LinearSolution", "linear_solve"]
 
 
@@ -49,8 +51,9 @@ class AbstractKrylov(lx.AbstractLinearSolver):
     the true residual, or `max_steps` Krylov iterations have been taken.
     """
 
-    rtol: float = 1e-6
-    atol: float = 0.0
+    # Arrays too: a traced tolerance serves many solves with one compilation.
+    rtol: float | Scalar = 1e-6
+    atol: float | Scalar = 0.0
     max_steps: int = eqx.field(static=True, default=1000)
     # Stop early when this many consecutive restart cycles fail to reduce the
     # true residual (stagnation; e.g. a singular or badly preconditioned system).
@@ -80,11 +83,13 @@ class AbstractKrylov(lx.AbstractLinearSolver):
     def init(self, operator, options):
         if operator.in_structure() != operator.out_structure():
             raise ValueError(
-                f"{type(self).__name__} needs a square operator (same input and output structure)"
+                f"{type(self).__name__} needs a square operator (same input and "
+                "output structure)"
             )
         if len(jax.tree_util.tree_leaves(operator.in_structure())) != 1:
             raise ValueError(
-                f"{type(self).__name__} solves for a single array, not a pytree of arrays"
+                f"{type(self).__name__} solves for a single array, not a pytree of "
+                "arrays"
             )
         return operator
 
@@ -142,7 +147,7 @@ class AbstractKrylov(lx.AbstractLinearSolver):
 
     # --- the method --------------------------------------------------------
     @abc.abstractmethod
-    def _solve(self, matvec, precond, b, x0, tol):
+    def _solve(self, matvec, precond, b, x0, tol) -> tuple[Array, Array, Array, Array]:
         """Solve `matvec(x) = b` (flat arrays), preconditioned on the right by
         `precond`, from `x0` (`None`: zero) to true residual norm `tol`.
         Returns `(x, true residual norm, iterations, stagnated)`."""
@@ -187,9 +192,12 @@ class AbstractKrylov(lx.AbstractLinearSolver):
         ):
             for text in buckets.labels:
                 msgs.append(
-                    f"linear_solve ({name}) did not converge: relative residual ||b - A x|| / ||b|| "
-                    f"reached {text}, requested rtol={format_tolerance(self.rtol)} (atol={format_tolerance(self.atol)}), {why}. "
-                    "Raise solver.max_steps, use or improve a preconditioner, or pass throw=False "
+                    f"linear_solve ({name}) did not converge: relative residual "
+                    f"||b - A x|| / ||b|| reached {text}, requested "
+                    f"rtol={format_tolerance(self.rtol)} "
+                    f"(atol={format_tolerance(self.atol)}), {why}. "
+                    "Raise solver.max_steps, use or improve a preconditioner, "
+                    "or pass throw=False "
                     "and check `solution.converged`."
                 )
         index = jnp.where(stagnated, len(buckets.labels), 0) + buckets.index(
@@ -407,6 +415,7 @@ class LinearSolution(eqx.Module):
         return self.result == lx.RESULTS.successful
 
 
+@checks_own_arguments
 def linear_solve(
     operator: Callable[[Array], Array] | lx.AbstractLinearOperator,
     vector: Inexact[Array, "..."],
@@ -441,12 +450,14 @@ def linear_solve(
     """
     if not isinstance(solver, AbstractKrylov):
         raise TypeError(
-            f"linear_solve: solver must be GMRES(...) or BiCGStab(...), got {type(solver).__name__}"
+            "linear_solve: solver must be GMRES(...) or BiCGStab(...), got "
+            f"{type(solver).__name__}"
         )
     vector = jnp.asarray(vector)
     if not jnp.issubdtype(vector.dtype, jnp.inexact):
         raise TypeError(
-            f"linear_solve: the right-hand side must be floating point or complex, got {vector.dtype}"
+            "linear_solve: the right-hand side must be floating point or complex, "
+            f"got {vector.dtype}"
         )
     structure = jax.ShapeDtypeStruct(vector.shape, vector.dtype)
     op = _as_operator(operator, structure, "operator")
@@ -506,17 +517,20 @@ def _as_operator(fn, structure, name):
     if isinstance(fn, lx.AbstractLinearOperator):
         if fn.in_structure() != structure or fn.out_structure() != structure:
             raise ValueError(
-                f"linear_solve: the {name} maps {fn.in_structure()} to {fn.out_structure()}, expected {structure}"
+                f"linear_solve: the {name} maps {fn.in_structure()} to "
+                f"{fn.out_structure()}, expected {structure}"
             )
         return fn
     if not callable(fn):
         raise TypeError(
-            f"linear_solve: the {name} must be callable or a lineax operator, got {type(fn).__name__}"
+            f"linear_solve: the {name} must be callable or a lineax operator, got "
+            f"{type(fn).__name__}"
         )
     out = jax.eval_shape(fn, structure)
     if (out.shape, out.dtype) != (structure.shape, structure.dtype):
         raise ValueError(
-            f"linear_solve: the {name} maps shape {structure.shape} {structure.dtype} to "
+            f"linear_solve: the {name} maps shape {structure.shape} "
+            f"{structure.dtype} to "
             f"{out.shape} {out.dtype}; it must preserve both"
         )
     return lx.FunctionLinearOperator(fn, structure)

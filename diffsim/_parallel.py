@@ -41,6 +41,7 @@ from diffsim.operators import (
     AbstractCFLOperator,
     AbstractConstrainedOperator,
     AbstractOperator,
+    AbstractSpectralOperator,
     Grid,
 )
 from diffsim.operators.discretization import FiniteDifference, FourierSpectral
@@ -48,7 +49,6 @@ from diffsim.operators.discretization.slab_fft import SlabFFT
 from diffsim.operators.finite_volume import Euler
 from diffsim.operators.finite_volume.halo import HaloBoundary
 from diffsim.operators.internal import HaloExchange
-from diffsim.operators.spectral import AbstractSpectralOperator
 
 MESH_AXES = ("x", "y", "z")
 

@@ -21,6 +21,7 @@ from diffsim.operators import (
 from diffsim.operators.internal import (
     check_instance,
     check_value,
+    checks_own_arguments,
     concrete,
     describe,
     error_if,
@@ -318,6 +319,7 @@ def _check_step_dtype(name, operator, y0, step):
         )
 
 
+@checks_own_arguments
 def solve(
     operator: AbstractOperator,
     stepper: AbstractStepper,
@@ -412,6 +414,7 @@ def solve(
     return Solution(ts=ts, ys=jnp.concatenate(saved), num_steps=num_steps)
 
 
+@checks_own_arguments
 def solve_cfl(
     operator: AbstractCFLOperator,
     stepper: AbstractStepper,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import equinox as eqx
 import jax
@@ -32,6 +32,7 @@ import optimistix as optx
 from jaxtyping import Array, Inexact, Int, Scalar
 
 from diffsim.operators import AbstractOperator, AbstractSemilinearOperator
+from diffsim.operators.internal import checks_own_arguments
 
 from ._linear_solve import (
     GMRES,
@@ -40,6 +41,8 @@ from ._linear_solve import (
     residual_buckets,
     stop_gradients,
 )
+
+_Strategy = TypeVar("_Strategy")
 
 __all__ = ["SteadyState", "newton_krylov", "steady_state"]
 
@@ -78,7 +81,7 @@ def newton_krylov(
     inner solve ends the Newton iteration with a failure status instead of
     raising, so `steady_state` can report it).
     """
-    x64 = jax.config.jax_enable_x64
+    x64 = jnp.result_type(float) == jnp.float64
     tol = 1e-9 if x64 else 1e-5
     if krylov is None:
         krylov = GMRES(rtol=1e-10 if x64 else 1e-6, restart=40, max_steps=400)
@@ -91,6 +94,7 @@ def newton_krylov(
     )
 
 
+@checks_own_arguments
 def steady_state(
     operator_or_residual: AbstractOperator | Callable[[Array, Any], Array],
     y0: Inexact[Array, "..."],
@@ -137,7 +141,8 @@ def steady_state(
         op = operator_or_residual
         if args is not None:
             raise TypeError(
-                "steady_state: args is only for residual functions; an operator carries its own parameters"
+                "steady_state: args is only for residual functions; an operator "
+                "carries its own parameters"
             )
         fn, args = _operator_residual(t), op
         if isinstance(preconditioner, str) and preconditioner == "auto":
@@ -151,18 +156,21 @@ def steady_state(
         out = jax.eval_shape(residual, y0, args)
         if (out.shape, out.dtype) != (y0.shape, y0.dtype):
             raise ValueError(
-                f"steady_state: the residual maps {y0.shape} {y0.dtype} to {out.shape} {out.dtype}; it must preserve both"
+                f"steady_state: the residual maps {y0.shape} {y0.dtype} to "
+                f"{out.shape} {out.dtype}; it must preserve both"
             )
         fn = residual
         if isinstance(preconditioner, str) and preconditioner == "auto":
             preconditioner = None
     else:
         raise TypeError(
-            f"steady_state: expected an AbstractOperator or a residual function, got {type(operator_or_residual).__name__}"
+            "steady_state: expected an AbstractOperator or a residual function, got "
+            f"{type(operator_or_residual).__name__}"
         )
     if isinstance(preconditioner, str):
         raise ValueError(
-            f"steady_state: preconditioner must be 'auto', None or a function, got {preconditioner!r}"
+            "steady_state: preconditioner must be 'auto', None or a function, got "
+            f"{preconditioner!r}"
         )
 
     solver = newton_krylov() if solver is None else solver
@@ -245,7 +253,7 @@ class _Preconditioned(lx.AbstractLinearSolver):
         return True
 
 
-def _precondition(strategy, pre):
+def _precondition(strategy: _Strategy, pre) -> _Strategy:
     """Attach `pre` to the Krylov `linear_solver` of a root finder or an
     implicit adjoint (other linear solvers are left alone)."""
     inner = getattr(strategy, "linear_solver", None)
@@ -261,12 +269,15 @@ def _error_if_failed(value, result, residual, solver, max_steps):
     atol = format_tolerance(getattr(solver, "atol", None))
     reasons = [
         f"after max_steps={max_steps} iterations",
-        ": the solver failed (a Krylov solve for a Newton step did not converge, the iteration diverged or produced NaN/Inf)",
+        ": the solver failed (a Krylov solve for a Newton step did not converge, the "
+        "iteration diverged or produced NaN/Inf)",
     ]
     msgs = [
-        f"steady_state did not converge{'' if why.startswith(':') else ' '}{why}; the RMS residual ||R(y)|| reached {text} "
-        f"(requested atol={atol}). Try a larger max_steps, a better initial guess y0 (e.g. a short transient run) "
-        "or a preconditioner, or pass throw=False and check `solution.converged`."
+        f"steady_state did not converge{'' if why.startswith(':') else ' '}{why}; "
+        f"the RMS residual ||R(y)|| reached {text} (requested atol={atol}). "
+        "Try a larger max_steps, a better initial guess y0 (e.g. a short "
+        "transient run) or a preconditioner, or pass throw=False and check "
+        "`solution.converged`."
         for why in reasons
         for text in buckets.labels
     ]

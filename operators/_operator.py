@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Inexact, Scalar
 
 
@@ -96,10 +98,11 @@ class AbstractConstrainedOperator(AbstractOperator):
 
     @abc.abstractmethod
     def positive_values(
-        self, fields: Inexact[Array, " channels *cells"]
+        self, fields: Inexact[Array | np.ndarray, " channels *cells"]
     ) -> Inexact[Array, " quantities *cells"]:
-        """The constrained quantities of physical `fields`, one row per name
-        in `positive_quantities`, in the same order."""
+        """The constrained quantities of physical `fields` (JAX or NumPy: the
+        runner checks snapshots on the host), one row per name in
+        `positive_quantities`, in the same order."""
 
     def physical_violation(self, state: Inexact[Array, "..."]) -> Bool[Array, "*cells"]:
         """Mask of cells whose internal `state` is unphysical: a constrained
@@ -111,7 +114,7 @@ class AbstractConstrainedOperator(AbstractOperator):
         return jnp.any(~(values > 0), axis=0) | jnp.any(~jnp.isfinite(fields), axis=0)
 
 
-def parameter(x: ArrayLike) -> Array:
+def parameter(x: ArrayLike | Sequence[ArrayLike]) -> Array:
     """Converter for physical parameters: a JAX array in the default float dtype,
     so that `eqx.filter_grad` sees it as a differentiable leaf."""
     return jnp.asarray(x, dtype=jnp.result_type(float))

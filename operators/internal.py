@@ -12,16 +12,71 @@ traced initial data and times at run time with `error_if`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import TypeVar, cast
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import TypeCheckError
 
-from ._halo import HaloExchange as HaloExchange  # for domain decomposition
+# Operator helpers that `diffsim`, scenarios, tests and benchmarks share
+# (leaf modules: importing them here starts no cycle).
+from ._halo import HaloExchange as HaloExchange
+from ._operator import parameter as parameter
+from .finite_volume._fused import (
+    fused_face_map as fused_face_map,
+    stencil_shifts as stencil_shifts,
+)
 
 _INF = float("inf")
+
+
+_F = TypeVar("_F", bound=Callable)
+
+
+def checks_own_arguments(fn: _F) -> _F:
+    """Mark `fn` as checking its own arguments, with messages that name the
+    expected value (the messages users see and tests pin).
+
+    Under jaxtyping's import hook (the tests run with it) an argument that
+    breaks `fn`'s annotations raises `jaxtyping.TypeCheckError` before `fn`'s
+    own checks run. Then `fn` is called again unchecked: if its own checks
+    reject the arguments too (for an `__init__`: it or the `__check_init__`
+    methods equinox runs after it), their error is raised, as without the
+    hook; if they accept them, the hook's error stands (an annotation is
+    wrong).
+    Without the hook this adds one `try`. Put it above other decorators.
+
+    On a class whose `__init__` is generated (a dataclass field list checked
+    by `__check_init__`), the hook leaves that `__init__` unchecked: its
+    `__check_init__` is the check.
+    """
+    if isinstance(fn, type):
+        setattr(fn, "__no_type_check__", True)  # read by jaxtyping's class wrapper
+        return cast(_F, fn)
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TypeCheckError:
+            setattr(fn, "__no_type_check__", True)  # read by jaxtyping's wrapper
+            try:
+                fn(*args, **kwargs)
+                if fn.__name__ == "__init__":  # then equinox's __check_init__s
+                    for kind in type(args[0]).__mro__:
+                        if "__check_init__" in vars(kind):
+                            vars(kind)["__check_init__"](args[0])
+            finally:
+                delattr(fn, "__no_type_check__")
+            raise
+
+    # A jaxtyping wrapper put around this one (a class's `__init__`) skips it.
+    setattr(checked, "__no_type_check__", True)
+    return cast(_F, checked)
 
 
 def describe(value) -> str:
@@ -45,8 +100,8 @@ def check_instance(
         article = "an" if kind.__name__[:1].lower() in "aeiou" else "a"
         such = f" such as {example}" if example else ""
         raise TypeError(
-            f"{owner}: {name} must be {article} {kind.__name__} instance{such}, got "
-            f"{describe(value)}"
+            f"{owner}: {name} must be {article} {kind.__name__} instance{such}, "
+            f"got {describe(value)}"
         )
 
 
@@ -100,10 +155,8 @@ def check_value(owner: str, name: str, value, rule: Callable, expected: str):
     if array is None:
         return value
     if array.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{message}, got "
-            f"{describe(value) if array.dtype == object else f'dtype {array.dtype}'}"
-        )
+        got = describe(value) if array.dtype == object else f"dtype {array.dtype}"
+        raise TypeError(f"{message}, got {got}")
     ok = np.asarray(rule(array))
     if not ok.all():
         if array.ndim == 0:

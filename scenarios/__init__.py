@@ -21,3 +21,4 @@ from . import (  # noqa: F401  (importing registers)
     steady_fit,
     taylor_green,
 )
+from ._common import random_smooth_field as random_smooth_field

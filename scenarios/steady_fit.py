@@ -38,9 +38,8 @@ from diffsim.jobs import (
     PhysicsConfig,
     register,
 )
-from diffsim.operators import FourierSpectral
-from diffsim.operators._operator import parameter
-from diffsim.operators.spectral._base import AbstractSpectralOperator
+from diffsim.operators import AbstractSpectralOperator, FourierSpectral
+from diffsim.operators.internal import parameter
 
 
 class ForcedBurgers(AbstractSpectralOperator):

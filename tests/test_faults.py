@@ -1,6 +1,6 @@
 """Nothing lost: a full disk, a kill at every write, a damaged checkpoint,
 two jobs on one folder, bad --out paths. Faults are injected by patching
-`diffsim._files.write_fd`, the one place output bytes reach a file, and
+`diffsim.files.write_fd`, the one place output bytes reach a file, and
 once for real, with a file-size limit on a subprocess."""
 
 import contextlib
@@ -23,7 +23,7 @@ import pytest
 import xarray as xr
 
 import diffsim as ds
-from diffsim import _files
+from diffsim.internal import files
 from diffsim.jobs.cli import EXIT_CONFIG, EXIT_IO, main
 
 ENOSPC = "No space left on device"
@@ -57,7 +57,7 @@ def faults(at=None, error=None):
     """Record the path of every write; the write number `at` (or the first
     write of a file named `at`) raises `error`."""
     written = []
-    real = _files.write_fd
+    real = files.write_fd
 
     def write_fd(fd, data, path):
         written.append(Path(path))
@@ -65,7 +65,7 @@ def faults(at=None, error=None):
             raise error
         return real(fd, data, path)
 
-    with mock.patch.object(_files, "write_fd", write_fd):
+    with mock.patch.object(files, "write_fd", write_fd):
         yield written
 
 
@@ -114,15 +114,15 @@ def compilation_cache(tmp_path_factory):
 
 def test_atomic_write_keeps_the_old_file_on_a_full_disk_and_a_kill(tmp_path):
     target = tmp_path / "summary.json"
-    _files.atomic_write(target, "old\n")
-    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_files._UMASK)
+    files.atomic_write(target, "old\n")
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~files.UMASK)
     for error in (no_space(), Killed()):
         with faults(at=0, error=error), pytest.raises(type(error)) as info:
-            _files.atomic_write(target, "new\n")
+            files.atomic_write(target, "new\n")
         assert target.read_text() == "old\n" and temporaries(tmp_path) == []
     assert str(info.value) == ""  # the kill is not dressed up
-    with faults(at=0, error=no_space()), pytest.raises(_files.WriteError) as info:
-        _files.atomic_write(target, b"new")
+    with faults(at=0, error=no_space()), pytest.raises(files.WriteError) as info:
+        files.atomic_write(target, b"new")
     assert (
         str(info.value) == f"cannot write {target}: {ENOSPC}"
         and info.value.errno == errno.ENOSPC
@@ -131,14 +131,14 @@ def test_atomic_write_keeps_the_old_file_on_a_full_disk_and_a_kill(tmp_path):
 
 def test_append_line_and_stale_temporaries(tmp_path):
     metrics = tmp_path / "metrics.jsonl"
-    _files.append_line(metrics, '{"iteration": 0}')
-    _files.append_line(metrics, '{"iteration": 1}')
+    files.append_line(metrics, '{"iteration": 0}')
+    files.append_line(metrics, '{"iteration": 1}')
     assert metrics.read_text() == '{"iteration": 0}\n{"iteration": 1}\n'
     with (
         faults(at=0, error=no_space()),
-        pytest.raises(_files.WriteError, match=f"cannot write {metrics}: {ENOSPC}"),
+        pytest.raises(files.WriteError, match=f"cannot write {metrics}: {ENOSPC}"),
     ):
-        _files.append_line(metrics, '{"iteration": 2}')
+        files.append_line(metrics, '{"iteration": 2}')
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "other").mkdir()
     stale = [
@@ -154,7 +154,7 @@ def test_append_line_and_stale_temporaries(tmp_path):
     for p in stale + kept:
         p.write_bytes(b"half")
         os.utime(
-            p, (_files._PROCESS_START - 60, _files._PROCESS_START - 60)
+            p, (files.PROCESS_START - 60, files.PROCESS_START - 60)
         )  # left by a killed, earlier process
     fresh = (
         tmp_path / ".tmp-summary.json-abcdefgh"
@@ -162,24 +162,24 @@ def test_append_line_and_stale_temporaries(tmp_path):
     fresh.write_bytes(b"")
     os.utime(fresh, (time.time() + 5, time.time() + 5))
     assert sorted(
-        _files.remove_stale_temporaries(tmp_path, ["checkpoints", "plots"])
+        files.remove_stale_temporaries(tmp_path, ["checkpoints", "plots"])
     ) == sorted(stale)
     assert sorted(temporaries(tmp_path)) == sorted([fresh, *kept]) and metrics.exists()
 
 
 def test_folder_lock_refuses_a_second_holder_and_is_released(tmp_path):
-    with _files.FolderLock(tmp_path, "--out"):
+    with files.FolderLock(tmp_path, "--out"):
         assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n"
         with (
-            pytest.raises(_files.FolderInUse) as info,
-            _files.FolderLock(tmp_path, "--out"),
+            pytest.raises(files.FolderInUse) as info,
+            files.FolderLock(tmp_path, "--out"),
         ):
             pass
         assert str(info.value) == (
             f"--out {tmp_path} is in use by another diffsim job (process {os.getpid()}); "
             "wait for it to finish or choose another --out"
         )
-    with _files.FolderLock(tmp_path, "--out"):  # released on exit
+    with files.FolderLock(tmp_path, "--out"):  # released on exit
         pass
 
 
@@ -469,7 +469,7 @@ def test_optimize_damaged_checkpoint_and_stale_temporaries(optimized, tmp_path, 
 
 def test_second_job_on_one_out_is_refused(optimized, capsys):
     reference, _ = optimized
-    with _files.FolderLock(
+    with files.FolderLock(
         reference, "--out"
     ):  # a job in another process holds the folder
         before = snapshot(reference)
@@ -623,7 +623,7 @@ def test_sweep_full_disk_and_lock(tmp_path, capsys):
         f"diffsim: cannot write {tmp_path}/sweep.json: {ENOSPC}"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]  # no task started
-    with _files.FolderLock(tmp_path, "--out"):
+    with files.FolderLock(tmp_path, "--out"):
         assert main(sweep) == EXIT_IO
     assert capsys.readouterr().err.splitlines() == [
         f"diffsim: --out {tmp_path} is in use by another diffsim job (process {os.getpid()}); wait for it to finish or choose another --out"

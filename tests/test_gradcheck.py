@@ -12,14 +12,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from diffsim._gradients import (
-    NOISE_MARGIN,
-    PASSED,
-    TOO_NOISY,
-    WRONG,
-    gradcheck,
-    pick_step,
-)
+from diffsim import gradcheck
+from diffsim.internal import NOISE_MARGIN, PASSED, TOO_NOISY, WRONG, pick_step
 from diffsim.jobs import AbstractInverseProblem, OptimizationScenario, load_config
 from diffsim.jobs.cli import build_parser, main
 from diffsim.jobs.gradcheck import EXIT_INCONCLUSIVE, run_gradcheck

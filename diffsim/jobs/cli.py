@@ -230,7 +230,7 @@ def _quiet_failed_checks() -> None:
 
 def _start_processes(config) -> None:
     """Several processes (srun -n N, or the distributed: section) join here."""
-    from .._distributed import initialize
+    from ..internal import initialize
 
     initialize(config.distributed)
 
@@ -480,8 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
-    from .._errors import RunError
-    from .._files import describe_os_error
+    from .. import RunError
+    from ..internal import describe_os_error
     from .errors import ConfigError, OptionError
 
     try:

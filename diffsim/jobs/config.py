@@ -881,8 +881,7 @@ def _check_memory(config: RunConfig, scenario: type[Scenario]) -> None:
 
 
 def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
-    from .._distributed import wanted
-    from .._parallel import check_divisible, make_mesh
+    from ..internal import check_divisible, make_mesh, wanted
 
     if not issubclass(scenario, TimeDependentScenario):
         raise ConfigError(

@@ -20,8 +20,8 @@ import time
 import equinox as eqx
 import jax
 
-from .._errors import RunError
-from .._gradients import (
+from .. import RunError
+from ..internal import (
     FD_STEPS,
     NOISE_MARGIN,
     PASSED,

@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._horizon import explosion, gradient_horizons, growth_rate
-from .._solve import solve
+from .. import solve
+from ..internal import explosion, gradient_horizons, growth_rate
 from .config import RunConfig
 from .errors import ConfigError
 from .io import write_json

@@ -18,8 +18,8 @@ import yaml
 
 from diffsim.operators import Grid
 
-from .._distributed import is_main
-from .._files import FolderLock, atomic_write, remove_stale_temporaries
+from .. import atomic_write
+from ..internal import FolderLock, is_main, remove_stale_temporaries
 from .errors import OptionError
 
 # long_name of the fields the operators name (`operator.field_names`); any
@@ -126,7 +126,7 @@ def one_job_per_folder(job):
     return locked
 
 
-def check_out_dir(text: str, option: str = "--out") -> Path:
+def check_out_dir(text: str | Path, option: str = "--out") -> Path:
     """The output folder named by `--out`, checked before anything runs: a
     `OptionError` naming `option` for an empty path, an existing file, a
     path under a file, or a folder this process may not write into."""

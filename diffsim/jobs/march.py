@@ -25,11 +25,8 @@ from tqdm.auto import tqdm
 
 from diffsim.operators import AbstractConstrainedOperator
 
-from .._compile import compile_ahead
-from .._distributed import to_host
-from .._ensemble import Ensemble
-from .._errors import RunError
-from .._solve import solve, solve_cfl
+from .. import Ensemble, RunError, compile_ahead, solve, solve_cfl
+from ..internal import to_host
 
 # ---------------------------------------------------------------- physical states
 

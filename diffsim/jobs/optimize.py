@@ -10,11 +10,8 @@ import jax
 import optax
 import yaml
 
-from .._adjoint import MemoryBudgetError
-from .._distributed import is_main, tree_to_host
-from .._errors import RunError
-from .._gradients import resolve_mode
-from .._optimize import optimize, runtime_error_message
+from .. import MemoryBudgetError, RunError, optimize
+from ..internal import is_main, resolve_mode, runtime_error_message, tree_to_host
 from .config import RunConfig, resolved_dict
 from .errors import ConfigError
 from .io import one_job_per_folder, write_fields, write_json, write_pytree, write_yaml

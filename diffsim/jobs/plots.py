@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from .._files import save_figure  # noqa: E402
+from .. import save_figure  # noqa: E402
 
 
 def _label(array: xr.DataArray, what: str | None = None) -> str:

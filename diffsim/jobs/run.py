@@ -12,9 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from .._distributed import is_main
-from .._ensemble import Ensemble, NotBatchable, batch_mesh
-from .._errors import RunError
+from .. import Ensemble, RunError, batch_mesh
+from ..internal import NotBatchable, is_main
 from .config import (
     STEPPERS,
     RunConfig,
@@ -164,7 +163,7 @@ def sharded(op, y, mesh_shape):
     """`op` and `y` split across a device mesh (`_parallel.py`); a mesh that
     does not fit the devices, the grid or the operator is a `ConfigError`
     naming `parallel.mesh`."""
-    from .._parallel import MeshError, make_mesh, shard_operator
+    from ..internal import MeshError, make_mesh, shard_operator
 
     try:
         op, sharding = shard_operator(op, make_mesh(mesh_shape))

@@ -41,7 +41,7 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from diffsim.operators import AbstractOperator, Grid
 
-from .._adjoint import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
+from .. import AbstractAdjoint, CheckpointAdjoint, DirectAdjoint
 from ..steppers import (
     ETDRK1,
     ETDRK2,

@@ -13,7 +13,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .._files import FolderLock, atomic_write, remove_stale_temporaries, save_figure
+from .. import atomic_write, save_figure
+from ..internal import FolderLock, remove_stale_temporaries
 from .config import load_config, parse_override
 from .errors import ConfigError
 from .io import write_json

@@ -13,7 +13,7 @@ from jaxtyping import Array, Float
 
 from .._grid import Grid
 from .._operator import AbstractCFLOperator, AbstractConstrainedOperator
-from ..internal import check_instance, describe
+from ..internal import check_instance, checks_own_arguments, describe
 from ._characteristic import characteristic_face_states
 from ._fused import fused_face_map, stencil_shifts
 from .boundary import (
@@ -114,6 +114,7 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
     average_correction: bool = eqx.field(static=True)
     fused_derivatives: bool = eqx.field(static=True)
 
+    @checks_own_arguments
     def __init__(
         self,
         grid: Grid,
@@ -303,7 +304,7 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
                 rotated[0].shape,
                 tuple(x.reshape(-1, x.shape[-1]) for x in rotated),
             )
-        f, params = self._rotated_face_flux()
+        f, params = self.rotated_face_flux()
         nv = 2 + ndim
         out = {}
         for length in dict.fromkeys(r[0][-1] for r in rows.values()):
@@ -342,7 +343,7 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
             result.append(flux)
         return result
 
-    def _rotated_face_flux(self):
+    def rotated_face_flux(self):
         """`(f, params)`: the face function `_face_fluxes` evaluates, in the
         frame where the face normal is the last array axis and the last
         velocity. `f(params, flat)` takes the `2 num_ghost` stencil shifts of
@@ -431,7 +432,7 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
         return ("density", "pressure")
 
     def positive_values(
-        self, fields: Float[Array, "vars *cells"]
+        self, fields: Float[Array | np.ndarray, "vars *cells"]
     ) -> Float[Array, "2 *cells"]:
         """Density and pressure of the primitive `fields`."""
         return jnp.stack([fields[0], fields[-1]])

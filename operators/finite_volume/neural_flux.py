@@ -7,11 +7,12 @@ from collections.abc import Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._operator import AbstractCFLOperator, AbstractConstrainedOperator
-from ..internal import check_instance
+from ..internal import check_instance, checks_own_arguments
 from .boundary import pad
 from .euler import Euler
 from .state import conservative_to_primitive_components
@@ -72,6 +73,7 @@ class NeuralFlux(AbstractCFLOperator, AbstractConstrainedOperator):
     symmetric: bool = eqx.field(static=True)
     form: str = eqx.field(static=True)
 
+    @checks_own_arguments
     def __init__(
         self,
         base: Euler,
@@ -124,7 +126,7 @@ class NeuralFlux(AbstractCFLOperator, AbstractConstrainedOperator):
         return self.base.field_names
 
     def encode(
-        self, fields: Float[Array, "vars *cells"]
+        self, fields: Float[Array | np.ndarray, "vars *cells"]
     ) -> Float[Array, "vars *cells"]:
         return self.base.encode(fields)
 

@@ -13,7 +13,7 @@ from jaxtyping import Array, Float, PRNGKeyArray, Scalar
 
 from .._grid import Grid
 from .._operator import AbstractCFLOperator
-from ..internal import check_instance
+from ..internal import check_instance, checks_own_arguments
 from .boundary import AbstractBoundaryCondition, Outflow, Periodic, pad
 from .reconstruction import MUSCL, AbstractReconstruction
 
@@ -97,6 +97,7 @@ class ScalarConservationLaw(AbstractCFLOperator):
     reconstruction: AbstractReconstruction
     boundaries: tuple[AbstractBoundaryCondition, AbstractBoundaryCondition]
 
+    @checks_own_arguments
     def __init__(
         self,
         grid: Grid,

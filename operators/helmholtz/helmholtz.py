@@ -9,7 +9,7 @@ from jaxtyping import Array, ArrayLike, Complex, Float, Inexact, Scalar
 
 from .._grid import Grid
 from ..discretization import AbstractDiscretization
-from ..internal import check_instance, check_value, positive
+from ..internal import check_instance, check_value, checks_own_arguments, positive
 from ._pml import PML
 
 #: The default preconditioner of a Helmholtz solve and its shift, shared by
@@ -70,7 +70,7 @@ class Helmholtz(eqx.Module):
         sound_speed: Float[ArrayLike, "*cells"],
         omega: float | Scalar,
         *,
-        density: Float[ArrayLike, "*cells"] | float = 1.0,
+        density: Float[ArrayLike, "*cells"] | Float[ArrayLike, ""] = 1.0,
         pml: PML = PML(),
     ):
         check_instance(
@@ -131,6 +131,7 @@ class Helmholtz(eqx.Module):
         """The zeroth-order coefficient `omega^2 / (rho c^2)`."""
         return (self.omega / self.sound_speed) ** 2 / self.density
 
+    @checks_own_arguments
     def __call__(self, p: Complex[Array, "*cells"]) -> Complex[Array, "*cells"]:
         if p.shape != self.grid.cells:
             raise ValueError(

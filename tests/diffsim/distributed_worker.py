@@ -33,7 +33,7 @@ def problem():
 
     import diffsim as ds
     from diffsim.operators import FourierSpectral, Grid, NavierStokesVorticity
-    from diffsim.scenarios._common import random_smooth_field
+    from diffsim.scenarios import random_smooth_field
 
     grid = Grid((CELLS, CELLS), (0.0, 0.0), (2 * np.pi, 2 * np.pi))
     w0 = np.asarray(random_smooth_field(jax.random.key(0), grid, k_peak=2.0, rms=1.0))[
@@ -85,7 +85,7 @@ def run_optimization(out: Path, name: str, iterations: int, sharded: bool):
     import optax
 
     import diffsim as ds
-    from diffsim._distributed import to_host
+    from diffsim.internal import to_host
 
     operator, w0, stepper = problem()
     place = shard if sharded else jnp.asarray
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
 
     import jax
 
-    from diffsim._distributed import initialize, is_main, to_host, tree_to_host
+    from diffsim.internal import initialize, is_main, to_host, tree_to_host
     from diffsim.jobs.config import DistributedConfig
 
     if args.coordinator:

@@ -8,7 +8,7 @@ import pytest
 
 import diffsim as ds
 import diffsim.jobs  # noqa: F401  (ds.jobs)
-from diffsim._adjoint import format_bytes, plan_checkpoints, step_bytes
+from diffsim.internal import format_bytes, plan_checkpoints, step_bytes
 from diffsim.jobs import ConfigError, load_config
 from diffsim.operators import FourierSpectral, Grid, KuramotoSivashinsky
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffsim._distributed import launched_by_slurm, wanted
+from diffsim.internal import launched_by_slurm, wanted
 from diffsim.jobs import ConfigError
 from diffsim.jobs.config import DistributedConfig, load_config
 

@@ -11,8 +11,8 @@ import pytest
 import xarray as xr
 from jax.sharding import NamedSharding, PartitionSpec
 
-from diffsim import RK4, solve
-from diffsim._ensemble import Ensemble, NotBatchable, batch_mesh
+from diffsim import RK4, Ensemble, batch_mesh, solve
+from diffsim.internal import NotBatchable
 from diffsim.jobs import ConfigError, load_config
 from diffsim.jobs.cli import main
 from diffsim.jobs.config import flatten_member

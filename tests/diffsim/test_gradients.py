@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from diffsim._gradients import resolve_mode
+from diffsim.internal import resolve_mode
 from diffsim.jobs.cli import main
 from diffsim.operators import Burgers, FourierSpectral, Grid
 

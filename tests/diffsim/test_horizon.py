@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import diffsim as ds
-from diffsim._horizon import HorizonPoint, explosion, gradient_horizons, growth_rate
+from diffsim.internal import HorizonPoint, explosion, gradient_horizons, growth_rate
 from diffsim.jobs.cli import main
 from diffsim.operators import AbstractOperator
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec
 
-from diffsim import SSPRK3, RunError, SaveAt, solve, solve_cfl
-from diffsim._ensemble import Ensemble, batch_mesh
+from diffsim import SSPRK3, Ensemble, RunError, SaveAt, batch_mesh, solve, solve_cfl
 from diffsim.jobs.march import (
     BatchedMarch,
     CFLSteps,

@@ -8,7 +8,7 @@ import optax
 import pytest
 
 import diffsim as ds
-from diffsim._backward_probe import locate_nonfinite_gradient, probing
+from diffsim.internal import locate_nonfinite_gradient, probing
 from diffsim.operators import AbstractOperator
 
 DT = 0.0625  # exact in binary: y_k = 1 - k DT is exact, and zero at step 16

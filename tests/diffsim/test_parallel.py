@@ -10,7 +10,7 @@ from jax.sharding import NamedSharding
 
 import diffsim
 import diffsim.jobs
-from diffsim._parallel import (
+from diffsim.internal import (
     MeshError,
     ShardedCFLConstrainedOperator,
     ShardedCFLOperator,

@@ -391,7 +391,7 @@ def test_checkpoint_blocks_balance_residuals_against_states():
     a step whose residuals are many states' worth gets shorter blocks (more
     stored states) than the plain square-root split, and block sizes snap to
     a nearby divisor of the step count (no separately compiled remainder)."""
-    from diffsim._adjoint import leaf_steps, near_divisor
+    from diffsim.internal import leaf_steps, near_divisor
 
     x = jnp.ones(1000)
     cheap = lambda c: c + 1.0  # no residuals at all

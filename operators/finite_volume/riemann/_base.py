@@ -9,6 +9,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from ...internal import checks_own_arguments
 from .._math import div
 from ..eos import IdealGas
 
@@ -30,6 +31,7 @@ class AbstractRiemannSolver(eqx.Module):
     ) -> tuple[Array, ...]:
         """`flux` on tuples of same-shape arrays (one per variable)."""
 
+    @checks_own_arguments
     def flux(
         self,
         prim_left: Float[Array, "vars *faces"],

@@ -27,7 +27,7 @@ from diffsim.operators.finite_volume import (
     Roe,
     Rusanov,
 )
-from diffsim.operators.finite_volume._fused import fused_face_map
+from diffsim.operators.internal import fused_face_map
 
 
 def acoustic_pulse(grid, amplitude=1e-2):
