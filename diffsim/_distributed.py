@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import jax
 import numpy as np
@@ -28,6 +28,7 @@ from jax.experimental import multihost_utils
 from ._errors import RunError
 
 
+@runtime_checkable
 class DistributedSettings(Protocol):
     """What `initialize` reads from its settings (the job layer's
     `distributed:` section is one): `enabled` (`"auto"`, True or False) and
