@@ -97,7 +97,8 @@ def test_checkpointed_forward_values(trajectory, adjoint):
 
 
 def test_saveat_matches_separate_solves():
-    """Saved snapshots of a spectral rollout equal the final states of shorter solves."""
+    """Saved snapshots of a spectral rollout equal the final states of shorter
+    solves."""
     op = KuramotoSivashinsky(FourierSpectral(Grid(32, 0.0, 22.0)))
     x = op.grid.coordinates[0]
     y0 = jnp.asarray(np.cos(2 * np.pi * x / 22.0) + 0.1 * np.sin(4 * np.pi * x / 22.0))[
@@ -210,7 +211,8 @@ def test_jit_and_vmap(ks_setup):
 
 
 def test_retrace_count(ks_setup):
-    """A jitted solve compiles once for all values of y0, dt, t0 and operator parameters."""
+    """A jitted solve compiles once for all values of y0, dt, t0 and operator
+    parameters."""
     op, y0s, _ = ks_setup
     num_traces = 0
 
@@ -279,7 +281,8 @@ def burgers():
         )
         return jnp.sum(weight * sol.ys[-1] ** 2) + 0.1 * jnp.sum(sol.ys[:-1] ** 2)
 
-    # one compiled program per adjoint serves both values (finite differences) and gradients
+    # one compiled program per adjoint serves both values (finite differences) and
+    # gradients
     value_and_grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)), static_argnums=2)
     return dict(
         y0=y0, nu=0.05, direction=direction, loss=loss, value_and_grad=value_and_grad
