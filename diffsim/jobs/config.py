@@ -927,12 +927,13 @@ def check_cfl_steps(config: RunConfig, operator, y) -> None:
     t = config.time
     if t is not None and t.dt is not None and isinstance(operator, AbstractCFLOperator):
         stable = float(operator.stable_dt(operator.encode(y), MAX_CFL))
-        if (
-            config.dt > stable
-        ):  # a fixed step beyond CFL 1 on the initial fields blows up at once
+        fixed_dt = config.dt
+        assert fixed_dt is not None  # time.dt is set
+        # a fixed step beyond CFL 1 on the initial fields blows up at once
+        if fixed_dt > stable:
             raise ConfigError(
                 "time.dt",
-                f"the step {config.dt:.4g} exceeds the stable step {stable:.4g} of the "
+                f"the step {fixed_dt:.4g} exceeds the stable step {stable:.4g} of the "
                 f"initial fields (CFL {MAX_CFL:g}); lower time.dt or use time.cfl",
             )
     if t is None or t.cfl is None:
