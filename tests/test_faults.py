@@ -62,6 +62,7 @@ def faults(at=None, error=None):
     def write_fd(fd, data, path):
         written.append(Path(path))
         if len(written) - 1 == at or Path(path).name == at:
+            assert error is not None  # faults(at=...) is given an error to raise
             raise error
         return real(fd, data, path)
 

@@ -3,6 +3,8 @@ and the expected value; traced values fail when the compiled program runs
 (`eqx.error_if`); valid calls still work under `jit`, `vmap` and `grad`,
 and the checks add nothing to the time loop."""
 
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -39,13 +41,15 @@ _NO_PML = PML(width=0)
 
 
 def solve(**kw):
-    args = dict(operator=BURGERS, stepper=ds.ETDRK4(), y0=Y, dt=0.1, num_steps=2)
+    args: dict[str, Any] = dict(
+        operator=BURGERS, stepper=ds.ETDRK4(), y0=Y, dt=0.1, num_steps=2
+    )
     args.update(kw)
     return ds.solve(args.pop("operator"), args.pop("stepper"), args.pop("y0"), **args)
 
 
 def solve_cfl(**kw):
-    args = dict(
+    args: dict[str, Any] = dict(
         operator=EULER, stepper=ds.SSPRK3(), y0=EY, t1=0.1, cfl=0.5, max_steps=50
     )
     args.update(kw)
@@ -60,6 +64,7 @@ def with_cell(y, channel, cell, value):
 
 NAN = float("nan")
 
+# Many cases pass arguments of the wrong type on purpose (marked for pyright).
 CASES = [
     # solve: time arguments
     (
@@ -361,7 +366,7 @@ CASES = [
     ),
     (
         "Burgers discretization",
-        lambda: Burgers("fourier", 0.1),
+        lambda: Burgers("fourier", 0.1),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"Burgers: discretization must be a FourierSpectral instance .* got the string "
         r"'fourier'",
@@ -386,7 +391,7 @@ CASES = [
     ),
     (
         "KS discretization",
-        lambda: KuramotoSivashinsky(FiniteDifference(GRID, 2)),
+        lambda: KuramotoSivashinsky(FiniteDifference(GRID, 2)),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"KuramotoSivashinsky: discretization must be a FourierSpectral instance .* "
         r"got a FiniteDifference",
@@ -451,7 +456,7 @@ CASES = [
     ),
     (
         "Helmholtz pml",
-        lambda: Helmholtz(FiniteDifference(GRID2, 2), 1.0, 1.0, pml=20),
+        lambda: Helmholtz(FiniteDifference(GRID2, 2), 1.0, 1.0, pml=20),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"Helmholtz: pml must be a PML instance such as PML\(width=20\), got 20",
     ),
@@ -470,28 +475,28 @@ CASES = [
     # operators: strategy objects
     (
         "Euler reconstruction str",
-        lambda: Euler(Grid([16]), reconstruction="weno5z"),
+        lambda: Euler(Grid([16]), reconstruction="weno5z"),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"^Euler: reconstruction must be an AbstractReconstruction instance such as "
         r"WENO5Z\(\), got the string 'weno5z'$",
     ),
     (
         "Euler riemann class",
-        lambda: Euler(Grid([16]), riemann=HLLC),
+        lambda: Euler(Grid([16]), riemann=HLLC),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"Euler: riemann must be an AbstractRiemannSolver instance such as HLLC\(\), "
         r"got the class HLLC \(not an instance; call it: HLLC\(\)\)",
     ),
     (
         "Euler eos str",
-        lambda: Euler(Grid([16]), eos="air"),
+        lambda: Euler(Grid([16]), eos="air"),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"Euler: eos must be an IdealGas instance such as IdealGas\(gamma=1\.4\), got "
         r"the string 'air'",
     ),
     (
         "Euler grid list",
-        lambda: Euler([16]),
+        lambda: Euler([16]),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"Euler: grid must be a Grid instance .* got a list",
     ),
@@ -504,20 +509,20 @@ CASES = [
     ),
     (
         "Euler positivity str",
-        lambda: Euler(Grid([16]), positivity="yes"),
+        lambda: Euler(Grid([16]), positivity="yes"),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"Euler: positivity must be True or False, got the string 'yes'",
     ),
     (
         "ScalarConservationLaw reconstruction",
-        lambda: ScalarConservationLaw(GRID, lambda u: u**3 / 6, reconstruction="muscl"),
+        lambda: ScalarConservationLaw(GRID, lambda u: u**3 / 6, reconstruction="muscl"),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"ScalarConservationLaw: reconstruction must be an AbstractReconstruction "
         r"instance .* got the string 'muscl'",
     ),
     (
         "NeuralFlux base",
-        lambda: NeuralFlux(BURGERS, key=jax.random.key(0)),
+        lambda: NeuralFlux(BURGERS, key=jax.random.key(0)),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"NeuralFlux: base must be an Euler instance such as Euler\(grid\), got a "
         r"Burgers",

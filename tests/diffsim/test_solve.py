@@ -153,7 +153,8 @@ def test_saveat_and_solve_errors():
         ds.SaveAt(every=0)
     for bad in (-1, 2.0, None):
         with pytest.raises(ValueError, match="num_steps"):
-            ds.solve(RELAX, ds.RK4(), Y0, dt=DT, num_steps=bad)
+            # wrong types on purpose
+            ds.solve(RELAX, ds.RK4(), Y0, dt=DT, num_steps=bad)  # pyright: ignore[reportArgumentType]
     # times need concrete t0 and dt; under jit use steps
     with pytest.raises(ValueError, match="needs concrete t0 and dt"):
         jax.jit(
@@ -364,9 +365,9 @@ def _temp_bytes(adjoint, num_steps):
             ** 2
         )
 
-    return (
-        jax.jit(jax.grad(loss)).lower(y0).compile().memory_analysis().temp_size_in_bytes
-    )
+    stats = jax.jit(jax.grad(loss)).lower(y0).compile().memory_analysis()
+    assert stats is not None
+    return stats.temp_size_in_bytes
 
 
 def test_checkpointed_reverse_pass_memory_grows_sublinearly():
