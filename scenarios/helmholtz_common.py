@@ -75,11 +75,11 @@ class SolverConfig(PhysicsConfig):
         description="Krylov method: gmres or bicgstab",
     )
     rtol: pydantic.PositiveFloat = pydantic.Field(
-        default=HELMHOLTZ_SOLVER.rtol,
+        default=float(HELMHOLTZ_SOLVER.rtol),
         description="tolerance on the relative residual ||b - A x|| / ||b||",
     )
     atol: pydantic.NonNegativeFloat = pydantic.Field(
-        default=HELMHOLTZ_SOLVER.atol, description="absolute residual tolerance"
+        default=float(HELMHOLTZ_SOLVER.atol), description="absolute residual tolerance"
     )
     max_steps: pydantic.PositiveInt = pydantic.Field(
         default=HELMHOLTZ_SOLVER.max_steps, description="iteration cap"

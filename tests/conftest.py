@@ -28,8 +28,9 @@ elif _PLATFORM != "gpu":
     )
 elif jax.default_backend() != "gpu":
     raise RuntimeError(
-        f"DIFFSIM_TEST_PLATFORM=gpu but JAX's default backend is {jax.default_backend()!r} "
-        f"(devices {jax.devices()}): install the CUDA wheels, pip install '.[cuda]'"
+        "DIFFSIM_TEST_PLATFORM=gpu but JAX's default backend is "
+        f"{jax.default_backend()!r} (devices {jax.devices()}): install the CUDA "
+        "wheels, pip install '.[cuda]'"
     )
 
 import numpy as np  # noqa: E402

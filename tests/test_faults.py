@@ -62,6 +62,7 @@ def faults(at=None, error=None):
     def write_fd(fd, data, path):
         written.append(Path(path))
         if len(written) - 1 == at or Path(path).name == at:
+            assert error is not None  # faults(at=...) is given an error to raise
             raise error
         return real(fd, data, path)
 
@@ -176,8 +177,8 @@ def test_folder_lock_refuses_a_second_holder_and_is_released(tmp_path):
         ):
             pass
         assert str(info.value) == (
-            f"--out {tmp_path} is in use by another diffsim job (process {os.getpid()}); "
-            "wait for it to finish or choose another --out"
+            f"--out {tmp_path} is in use by another diffsim job (process "
+            f"{os.getpid()}); wait for it to finish or choose another --out"
         )
     with files.FolderLock(tmp_path, "--out"):  # released on exit
         pass
@@ -202,7 +203,8 @@ def test_bad_out_is_one_line_exit_2_before_anything_runs(command, tmp_path, caps
         str(a_file): f"diffsim: --out: {a_file} is an existing file, not a folder",
         str(
             a_file / "sub" / "dir"
-        ): f"diffsim: --out: {a_file}/sub/dir lies under {a_file}, which is a file, not a folder",
+        ): f"diffsim: --out: {a_file}/sub/dir lies under {a_file}, which is a file, "
+        "not a folder",
     }
     for out, message in cases.items():
         with mock.patch(
@@ -291,8 +293,12 @@ def test_run_real_file_size_limit_no_segfault(finished_run, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(reference, out)
     before = snapshot(out)
-    # files up to 4 KiB (config.yaml fits, fields.nc does not); SIGXFSZ ignored, so a write fails with EFBIG
-    limited = f"trap '' XFSZ; ulimit -f 4; exec {shlex.quote(sys.executable)} -m diffsim.jobs.cli \"$@\""
+    # files up to 4 KiB (config.yaml fits, fields.nc does not); SIGXFSZ ignored, so a
+    # write fails with EFBIG
+    limited = (
+        f"trap '' XFSZ; ulimit -f 4; exec {shlex.quote(sys.executable)} -m "
+        f'diffsim.jobs.cli "$@"'
+    )
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.run(
         ["bash", "-c", limited, "bash", *RUN, "--out", str(out)],
@@ -397,9 +403,9 @@ def test_optimize_killed_at_every_write_of_a_resume(optimized, tmp_path):
     with faults() as written:
         shutil.copytree(prefix, tmp_path / "count")
         assert main([*OPTIMIZE, "--out", str(tmp_path / "count")]) == 0
-    assert (
-        len(written) == 9
-    )  # config.yaml, the metrics rewrite, 2 lines, checkpoint 4, params, 2 x fields, summary
+    # config.yaml, the metrics rewrite, 2 lines, checkpoint 4, params, 2 x fields,
+    # summary
+    assert len(written) == 9
     for k in range(len(written)):
         out = tmp_path / f"k{k}"
         shutil.copytree(prefix, out)
@@ -460,7 +466,8 @@ def test_optimize_damaged_checkpoint_and_stale_temporaries(optimized, tmp_path, 
         b"\n"
     ) + 1
     assert err == [
-        f"diffsim: warning: skipping damaged checkpoint {newest} (truncated: {size // 2 - header} of {size - header} bytes); trying an older one"
+        f"diffsim: warning: skipping damaged checkpoint {newest} (truncated: "
+        f"{size // 2 - header} of {size - header} bytes); trying an older one"
     ]
     assert json.loads((out / "summary.json").read_text())["resumed_from"] == 2
     assert temporaries(out) == []
@@ -480,8 +487,8 @@ def test_second_job_on_one_out_is_refused(optimized, capsys):
     assert (
         err
         == [
-            f"diffsim: --out {reference} is in use by another diffsim job (process {os.getpid()}); "
-            "wait for it to finish or choose another --out"
+            f"diffsim: --out {reference} is in use by another diffsim job (process "
+            f"{os.getpid()}); wait for it to finish or choose another --out"
         ]
         * 2
     )
@@ -626,5 +633,6 @@ def test_sweep_full_disk_and_lock(tmp_path, capsys):
     with files.FolderLock(tmp_path, "--out"):
         assert main(sweep) == EXIT_IO
     assert capsys.readouterr().err.splitlines() == [
-        f"diffsim: --out {tmp_path} is in use by another diffsim job (process {os.getpid()}); wait for it to finish or choose another --out"
+        f"diffsim: --out {tmp_path} is in use by another diffsim job (process "
+        f"{os.getpid()}); wait for it to finish or choose another --out"
     ]

@@ -386,4 +386,5 @@ def test_solve_helmholtz_names_bad_arguments(small_helmholtz):
         TypeError,
         match="solve_helmholtz: helmholtz must be an operators.Helmholtz, got function",
     ):
-        ds.solve_helmholtz(lambda p: p, source)
+        # a function instead of an operator, on purpose
+        ds.solve_helmholtz(lambda p: p, source)  # pyright: ignore[reportArgumentType]

@@ -51,7 +51,8 @@ def test_readme_sod_sensitivity_matches_finite_differences_and_the_exact_solutio
     out = capsys.readouterr().out
     assert (
         out
-        == "probe density 0.2655 (exact 0.2656), d/dp_left 0.128516 (finite difference 0.128516)\n"
+        == "probe density 0.2655 (exact 0.2656), d/dp_left 0.128516 (finite difference "
+        "0.128516)\n"
     )
     np.testing.assert_allclose(
         namespace["drho_dp"], namespace["fd"], rtol=1e-7
@@ -66,8 +67,8 @@ def test_readme_helmholtz_receiver_gradient_matches_finite_differences(capsys):
     exec(compile(_block("solve_helmholtz"), "README.md", "exec"), namespace)
     out = capsys.readouterr().out
     assert (
-        out
-        == "|p(receiver)| = 0.029894, d|p|/dc_disc = -1.42250e-05 per m/s (finite difference -1.42250e-05)\n"
+        out == "|p(receiver)| = 0.029894, d|p|/dc_disc = -1.42250e-05 per m/s (finite "
+        "difference -1.42250e-05)\n"
     )
     dadc, disc, fd = namespace["dadc"], namespace["disc"], namespace["fd"]
     assert dadc.shape == (96, 96)

@@ -927,20 +927,22 @@ def check_cfl_steps(config: RunConfig, operator, y) -> None:
     t = config.time
     if t is not None and t.dt is not None and isinstance(operator, AbstractCFLOperator):
         stable = float(operator.stable_dt(operator.encode(y), MAX_CFL))
-        if (
-            config.dt > stable
-        ):  # a fixed step beyond CFL 1 on the initial fields blows up at once
+        fixed_dt = config.dt
+        assert fixed_dt is not None  # time.dt is set
+        # a fixed step beyond CFL 1 on the initial fields blows up at once
+        if fixed_dt > stable:
             raise ConfigError(
                 "time.dt",
-                f"the step {config.dt:.4g} exceeds the stable step {stable:.4g} of the initial fields "
-                f"(CFL {MAX_CFL:g}); lower time.dt or use time.cfl",
+                f"the step {fixed_dt:.4g} exceeds the stable step {stable:.4g} of the "
+                f"initial fields (CFL {MAX_CFL:g}); lower time.dt or use time.cfl",
             )
     if t is None or t.cfl is None:
         return
     if not isinstance(operator, AbstractCFLOperator):
         raise ConfigError(
             "time.cfl",
-            f"{type(operator).__name__} has no CFL condition: give a fixed time.dt and set time.cfl to null",
+            f"{type(operator).__name__} has no CFL condition: give a fixed time.dt and "
+            "set time.cfl to null",
         )
     dt = float(operator.stable_dt(operator.encode(y), t.cfl))
     budget = t.max_steps * t.snapshots
@@ -955,9 +957,10 @@ def check_cfl_steps(config: RunConfig, operator, y) -> None:
         count = f"about {steps:.3g}" if math.isfinite(steps) else "more than 1e308"
         raise ConfigError(
             key,
-            f"{count} steps of dt = {dt:.3g} (CFL {t.cfl:g} on the initial fields) are needed to reach "
-            f"t_end = {t.t_end:g}, more than time.max_steps x time.snapshots = {budget:.3g}; "
-            f"lower time.t_end, raise time.cfl or time.max_steps",
+            f"{count} steps of dt = {dt:.3g} (CFL {t.cfl:g} on the initial fields) are "
+            f"needed to reach t_end = {t.t_end:g}, more than time.max_steps x "
+            f"time.snapshots = {budget:.3g}; lower time.t_end, raise time.cfl or "
+            "time.max_steps",
         )
 
 

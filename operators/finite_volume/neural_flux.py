@@ -126,7 +126,7 @@ class NeuralFlux(AbstractCFLOperator, AbstractConstrainedOperator):
         return self.base.field_names
 
     def encode(
-        self, fields: Float[Array | np.ndarray, "vars *cells"]
+        self, fields: Float[Array, "vars *cells"]
     ) -> Float[Array, "vars *cells"]:
         return self.base.encode(fields)
 
@@ -147,7 +147,7 @@ class NeuralFlux(AbstractCFLOperator, AbstractConstrainedOperator):
         return self.base.positive_quantities
 
     def positive_values(
-        self, fields: Float[Array, "vars *cells"]
+        self, fields: Float[Array | np.ndarray, "vars *cells"]
     ) -> Float[Array, "2 *cells"]:
         return self.base.positive_values(fields)
 

@@ -1,7 +1,8 @@
 """One process of a multi-process test job (tests/diffsim/test_distributed.py,
 tests/test_slurm.py), also importable for the single-process reference.
 
-    python distributed_worker.py OUT [--coordinator HOST:PORT --num-processes N --process-id I]
+    python distributed_worker.py OUT
+        [--coordinator HOST:PORT --num-processes N --process-id I]
         [--solve] [--optimize NAME:ITERATIONS ...]
 
 Without `--coordinator` the processes join as SLURM's environment says

@@ -3,6 +3,8 @@ and the expected value; traced values fail when the compiled program runs
 (`eqx.error_if`); valid calls still work under `jit`, `vmap` and `grad`,
 and the checks add nothing to the time loop."""
 
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -39,13 +41,15 @@ _NO_PML = PML(width=0)
 
 
 def solve(**kw):
-    args = dict(operator=BURGERS, stepper=ds.ETDRK4(), y0=Y, dt=0.1, num_steps=2)
+    args: dict[str, Any] = dict(
+        operator=BURGERS, stepper=ds.ETDRK4(), y0=Y, dt=0.1, num_steps=2
+    )
     args.update(kw)
     return ds.solve(args.pop("operator"), args.pop("stepper"), args.pop("y0"), **args)
 
 
 def solve_cfl(**kw):
-    args = dict(
+    args: dict[str, Any] = dict(
         operator=EULER, stepper=ds.SSPRK3(), y0=EY, t1=0.1, cfl=0.5, max_steps=50
     )
     args.update(kw)
@@ -60,6 +64,7 @@ def with_cell(y, channel, cell, value):
 
 NAN = float("nan")
 
+# Many cases pass arguments of the wrong type on purpose (marked for pyright).
 CASES = [
     # solve: time arguments
     (
@@ -151,7 +156,8 @@ CASES = [
         "solve y0 float32",
         lambda: solve(y0=Y.astype(jnp.float32)),
         TypeError,
-        r"solve: y0 has dtype float32 but Burgers's parameters are float64, .*complex64 into complex128; pass y0.astype\(float64\)",
+        r"solve: y0 has dtype float32 but Burgers's parameters are float64, "
+        r".*complex64 into complex128; pass y0.astype\(float64\)",
     ),
     (
         "solve y0 complex",
@@ -163,7 +169,8 @@ CASES = [
         "solve y0 channels",
         lambda: solve(y0=jnp.concatenate([Y, Y])),
         ValueError,
-        r"solve: y0 must have shape \(channels, \*cells\) with 1 channel\(s\) \(velocity_x\) for Burgers, got shape \(2, 16\)",
+        r"solve: y0 must have shape \(channels, \*cells\) with 1 channel\(s\) "
+        r"\(velocity_x\) for Burgers, got shape \(2, 16\)",
     ),
     (
         "solve y0 no channel axis",
@@ -190,7 +197,8 @@ CASES = [
         "solve stepper class",
         lambda: solve(stepper=ds.RK4),
         TypeError,
-        r"solve: stepper must be an AbstractStepper instance such as ETDRK4\(\), got the class RK4 \(not an instance; call it: RK4\(\)\)",
+        r"solve: stepper must be an AbstractStepper instance such as ETDRK4\(\), got "
+        r"the class RK4 \(not an instance; call it: RK4\(\)\)",
     ),
     (
         "solve stepper str",
@@ -202,7 +210,8 @@ CASES = [
         "solve adjoint class",
         lambda: solve(adjoint=ds.CheckpointAdjoint),
         TypeError,
-        r"solve: adjoint must be an AbstractAdjoint instance such as DirectAdjoint\(\), got the class CheckpointAdjoint",
+        r"solve: adjoint must be an AbstractAdjoint instance such as "
+        r"DirectAdjoint\(\), got the class CheckpointAdjoint",
     ),
     (
         "solve saveat dict",
@@ -214,7 +223,8 @@ CASES = [
         "solve operator str",
         lambda: solve(operator="burgers"),
         TypeError,
-        r"solve: operator must be an AbstractOperator instance .* got the string 'burgers'",
+        r"solve: operator must be an AbstractOperator instance .* got the string "
+        r"'burgers'",
     ),
     (
         "solve throw str",
@@ -293,7 +303,8 @@ CASES = [
         "solve_cfl y0 density<0",
         lambda: solve_cfl(y0=with_cell(EY, 0, 2, -0.5)),
         ValueError,
-        r"solve_cfl: y0 is not physical: density is -0\.5 \(must be > 0\) at cell \(2,\)",
+        r"solve_cfl: y0 is not physical: density is -0\.5 \(must be > 0\) at cell "
+        r"\(2,\)",
     ),
     (
         "solve_cfl y0 pressure=0",
@@ -317,13 +328,15 @@ CASES = [
         "solve_cfl stepper class",
         lambda: solve_cfl(stepper=ds.SSPRK3),
         TypeError,
-        r"solve_cfl: stepper must be an AbstractStepper instance such as SSPRK3\(\), got the class SSPRK3",
+        r"solve_cfl: stepper must be an AbstractStepper instance such as SSPRK3\(\), "
+        r"got the class SSPRK3",
     ),
     (
         "solve_cfl y0 float32",
         lambda: solve_cfl(y0=EY.astype(jnp.float32)),
         TypeError,
-        r"solve_cfl: y0 has dtype float32 but Euler's parameters are float64, and one step does not keep the state's dtype; "
+        r"solve_cfl: y0 has dtype float32 but Euler's parameters are float64, and one "
+        r"step does not keep the state's dtype; "
         r"pass y0.astype\(float64\)",
     ),
     (
@@ -353,9 +366,10 @@ CASES = [
     ),
     (
         "Burgers discretization",
-        lambda: Burgers("fourier", 0.1),
+        lambda: Burgers("fourier", 0.1),  # pyright: ignore[reportArgumentType]
         TypeError,
-        r"Burgers: discretization must be a FourierSpectral instance .* got the string 'fourier'",
+        r"Burgers: discretization must be a FourierSpectral instance .* got the string "
+        r"'fourier'",
     ),
     (
         "KdV nu<0",
@@ -377,9 +391,10 @@ CASES = [
     ),
     (
         "KS discretization",
-        lambda: KuramotoSivashinsky(FiniteDifference(GRID, 2)),
+        lambda: KuramotoSivashinsky(FiniteDifference(GRID, 2)),  # pyright: ignore[reportArgumentType]
         TypeError,
-        r"KuramotoSivashinsky: discretization must be a FourierSpectral instance .* got a FiniteDifference",
+        r"KuramotoSivashinsky: discretization must be a FourierSpectral instance .* "
+        r"got a FiniteDifference",
     ),
     (
         "NS nu=nan",
@@ -410,7 +425,8 @@ CASES = [
             pml=_NO_PML,
         ),
         ValueError,
-        r"Helmholtz: sound_speed must be > 0 and finite in every cell, got 0\.0 at index \(2, 3\)",
+        r"Helmholtz: sound_speed must be > 0 and finite in every cell, got 0\.0 at "
+        r"index \(2, 3\)",
     ),
     (
         "Helmholtz c<0 scalar",
@@ -440,7 +456,7 @@ CASES = [
     ),
     (
         "Helmholtz pml",
-        lambda: Helmholtz(FiniteDifference(GRID2, 2), 1.0, 1.0, pml=20),
+        lambda: Helmholtz(FiniteDifference(GRID2, 2), 1.0, 1.0, pml=20),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"Helmholtz: pml must be a PML instance such as PML\(width=20\), got 20",
     ),
@@ -459,25 +475,28 @@ CASES = [
     # operators: strategy objects
     (
         "Euler reconstruction str",
-        lambda: Euler(Grid([16]), reconstruction="weno5z"),
+        lambda: Euler(Grid([16]), reconstruction="weno5z"),  # pyright: ignore[reportArgumentType]
         TypeError,
-        r"^Euler: reconstruction must be an AbstractReconstruction instance such as WENO5Z\(\), got the string 'weno5z'$",
+        r"^Euler: reconstruction must be an AbstractReconstruction instance such as "
+        r"WENO5Z\(\), got the string 'weno5z'$",
     ),
     (
         "Euler riemann class",
-        lambda: Euler(Grid([16]), riemann=HLLC),
+        lambda: Euler(Grid([16]), riemann=HLLC),  # pyright: ignore[reportArgumentType]
         TypeError,
-        r"Euler: riemann must be an AbstractRiemannSolver instance such as HLLC\(\), got the class HLLC \(not an instance; call it: HLLC\(\)\)",
+        r"Euler: riemann must be an AbstractRiemannSolver instance such as HLLC\(\), "
+        r"got the class HLLC \(not an instance; call it: HLLC\(\)\)",
     ),
     (
         "Euler eos str",
-        lambda: Euler(Grid([16]), eos="air"),
+        lambda: Euler(Grid([16]), eos="air"),  # pyright: ignore[reportArgumentType]
         TypeError,
-        r"Euler: eos must be an IdealGas instance such as IdealGas\(gamma=1\.4\), got the string 'air'",
+        r"Euler: eos must be an IdealGas instance such as IdealGas\(gamma=1\.4\), got "
+        r"the string 'air'",
     ),
     (
         "Euler grid list",
-        lambda: Euler([16]),
+        lambda: Euler([16]),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"Euler: grid must be a Grid instance .* got a list",
     ),
@@ -485,25 +504,28 @@ CASES = [
         "Euler variables",
         lambda: Euler(Grid([16]), variables="conservative"),
         ValueError,
-        r"Euler: variables must be one of \('primitive', 'characteristic'\), got the string 'conservative'",
+        r"Euler: variables must be one of \('primitive', 'characteristic'\), got the "
+        r"string 'conservative'",
     ),
     (
         "Euler positivity str",
-        lambda: Euler(Grid([16]), positivity="yes"),
+        lambda: Euler(Grid([16]), positivity="yes"),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"Euler: positivity must be True or False, got the string 'yes'",
     ),
     (
         "ScalarConservationLaw reconstruction",
-        lambda: ScalarConservationLaw(GRID, lambda u: u**3 / 6, reconstruction="muscl"),
+        lambda: ScalarConservationLaw(GRID, lambda u: u**3 / 6, reconstruction="muscl"),  # pyright: ignore[reportArgumentType]
         TypeError,
-        r"ScalarConservationLaw: reconstruction must be an AbstractReconstruction instance .* got the string 'muscl'",
+        r"ScalarConservationLaw: reconstruction must be an AbstractReconstruction "
+        r"instance .* got the string 'muscl'",
     ),
     (
         "NeuralFlux base",
-        lambda: NeuralFlux(BURGERS, key=jax.random.key(0)),
+        lambda: NeuralFlux(BURGERS, key=jax.random.key(0)),  # pyright: ignore[reportArgumentType]
         TypeError,
-        r"NeuralFlux: base must be an Euler instance such as Euler\(grid\), got a Burgers",
+        r"NeuralFlux: base must be an Euler instance such as Euler\(grid\), got a "
+        r"Burgers",
     ),
 ]
 
@@ -521,7 +543,7 @@ def test_case_table_is_large():
     assert len({c[0] for c in CASES}) == len(CASES)
 
 
-# ---------------------------------------------------------------- traced values: errors at run time
+# ------------------------------------------------ traced values: errors at run time
 
 
 def test_traced_dt_is_checked_when_the_program_runs():
@@ -572,7 +594,7 @@ def test_traced_cfl_arguments_are_checked_when_the_program_runs():
         run(with_cell(EY, 2, 3, -1.0), jnp.asarray(0.0), jnp.asarray(0.1))
 
 
-# ---------------------------------------------------------------- valid calls keep working
+# ------------------------------------------------ valid calls keep working
 
 
 def test_grad_and_vmap_through_checked_solve():

@@ -6,6 +6,8 @@ import pytest
 
 from diffsim.jobs import ConfigError, load_config
 from diffsim.jobs.config import parse_override
+from diffsim.operators import WENO5JS, WENO5Z, Euler
+from diffsim.scenarios import kdv_two_soliton, taylor_green
 
 
 @pytest.mark.parametrize(
@@ -33,6 +35,8 @@ def test_overrides_and_defaults_resolve():
         ["time.dt=1e-3", "grid.cells=[128]", "physics.kappa2=0.5"],
     )
     assert scenario.name == "kdv_two_soliton"
+    assert config.time is not None
+    assert isinstance(physics, kdv_two_soliton.Physics)
     assert config.time.dt == 1e-3 and config.grid.cells == [128]
     assert physics.kappa2 == 0.5 and physics.kappa1 == 1.0
     assert config.physics == {"kappa1": 1.0, "kappa2": 0.5, "x1": -12.0, "x2": -4.0}
@@ -41,6 +45,7 @@ def test_overrides_and_defaults_resolve():
 def test_minimal_config_gets_scenario_defaults():
     config, physics, _ = load_config({"scenario": "taylor_green"})
     assert config.grid.cells == [64, 64] and config.stepper == "etdrk4"
+    assert isinstance(physics, taylor_green.Physics)
     assert physics.nu == 0.01
 
 
@@ -144,7 +149,11 @@ def test_weno_eps_reaches_the_reconstruction():
         {"scenario": "sod", "scheme": {"weno_eps": 1e-40}}
     )
     setup = build_setup(scenario, config, physics)
+    assert isinstance(setup.operator, Euler)
+    assert isinstance(setup.operator.reconstruction, (WENO5JS, WENO5Z))
     assert setup.operator.reconstruction.eps == 1e-40
     config, physics, scenario = load_config({"scenario": "sod"})
     setup = build_setup(scenario, config, physics)
+    assert isinstance(setup.operator, Euler)
+    assert isinstance(setup.operator.reconstruction, (WENO5JS, WENO5Z))
     assert setup.operator.reconstruction.eps == 1e-6

@@ -211,7 +211,8 @@ def test_explicit_horizons_and_refusals(tmp_path, capsys):
                 "--out",
                 str(tmp_path),
             ],
-            "diffsim: config error: scenario: helmholtz_point_source is not time-dependent",
+            "diffsim: config error: scenario: helmholtz_point_source is not "
+            "time-dependent",
         ),
     ]
     for argv, message in cases:

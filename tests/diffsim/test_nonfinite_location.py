@@ -65,7 +65,8 @@ def test_the_step_where_the_backward_pass_turns_non_finite_is_named(adjoint):
     assert np.isfinite(float(loss(PARAMS)))
     assert not np.isfinite(np.asarray(jax.grad(loss)(PARAMS)["y0"])).any()
     assert locate_nonfinite_gradient(loss, PARAMS) == (
-        "the backward pass first turns non-finite at time step 16 of 40 of the rollout (t = 1)"
+        "the backward pass first turns non-finite at time step 16 of 40 of the rollout "
+        "(t = 1)"
     )
 
 
@@ -79,8 +80,9 @@ def test_optimize_names_leaf_and_time_step(tmp_path):
             checkpoint_dir=tmp_path,
         )
     assert str(info.value) == (
-        "iteration 0: non-finite gradient (loss = 2.25) in parameter leaf ['c']; the backward pass first turns "
-        "non-finite at time step 16 of 40 of the rollout (t = 1); no checkpoint was written yet"
+        "iteration 0: non-finite gradient (loss = 2.25) in parameter leaf ['c']; the "
+        "backward pass first turns non-finite at time step 16 of 40 of the rollout "
+        "(t = 1); no checkpoint was written yet"
     )
 
 

@@ -97,7 +97,8 @@ def test_checkpointed_forward_values(trajectory, adjoint):
 
 
 def test_saveat_matches_separate_solves():
-    """Saved snapshots of a spectral rollout equal the final states of shorter solves."""
+    """Saved snapshots of a spectral rollout equal the final states of shorter
+    solves."""
     op = KuramotoSivashinsky(FourierSpectral(Grid(32, 0.0, 22.0)))
     x = op.grid.coordinates[0]
     y0 = jnp.asarray(np.cos(2 * np.pi * x / 22.0) + 0.1 * np.sin(4 * np.pi * x / 22.0))[
@@ -152,7 +153,8 @@ def test_saveat_and_solve_errors():
         ds.SaveAt(every=0)
     for bad in (-1, 2.0, None):
         with pytest.raises(ValueError, match="num_steps"):
-            ds.solve(RELAX, ds.RK4(), Y0, dt=DT, num_steps=bad)
+            # wrong types on purpose
+            ds.solve(RELAX, ds.RK4(), Y0, dt=DT, num_steps=bad)  # pyright: ignore[reportArgumentType]
     # times need concrete t0 and dt; under jit use steps
     with pytest.raises(ValueError, match="needs concrete t0 and dt"):
         jax.jit(
@@ -210,7 +212,8 @@ def test_jit_and_vmap(ks_setup):
 
 
 def test_retrace_count(ks_setup):
-    """A jitted solve compiles once for all values of y0, dt, t0 and operator parameters."""
+    """A jitted solve compiles once for all values of y0, dt, t0 and operator
+    parameters."""
     op, y0s, _ = ks_setup
     num_traces = 0
 
@@ -279,7 +282,8 @@ def burgers():
         )
         return jnp.sum(weight * sol.ys[-1] ** 2) + 0.1 * jnp.sum(sol.ys[:-1] ** 2)
 
-    # one compiled program per adjoint serves both values (finite differences) and gradients
+    # one compiled program per adjoint serves both values (finite differences) and
+    # gradients
     value_and_grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)), static_argnums=2)
     return dict(
         y0=y0, nu=0.05, direction=direction, loss=loss, value_and_grad=value_and_grad
@@ -361,9 +365,9 @@ def _temp_bytes(adjoint, num_steps):
             ** 2
         )
 
-    return (
-        jax.jit(jax.grad(loss)).lower(y0).compile().memory_analysis().temp_size_in_bytes
-    )
+    stats = jax.jit(jax.grad(loss)).lower(y0).compile().memory_analysis()
+    assert stats is not None
+    return stats.temp_size_in_bytes
 
 
 def test_checkpointed_reverse_pass_memory_grows_sublinearly():

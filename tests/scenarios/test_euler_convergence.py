@@ -6,6 +6,7 @@ import pytest
 
 import diffsim as ds
 from diffsim.jobs import build_setup, load_config
+from diffsim.operators import AbstractCFLOperator
 
 
 def _fitted_order(ns, errors):
@@ -21,6 +22,7 @@ def _final_state(
     y0 = jnp.asarray(setup.initial)
     if dt is None:
         assert config.time.cfl is not None
+        assert isinstance(setup.operator, AbstractCFLOperator)
         sol = ds.solve_cfl(
             setup.operator,
             ds.SSPRK3(),
