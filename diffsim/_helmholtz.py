@@ -16,6 +16,7 @@ from jaxtyping import Array, ArrayLike, Inexact
 from diffsim.operators.helmholtz import DEFAULT_PRECONDITIONER, DEFAULT_SHIFT, Helmholtz
 
 from ._linear_solve import GMRES, BiCGStab, LinearSolution, linear_solve
+from .operators.internal import checks_own_arguments
 
 __all__ = ["HELMHOLTZ_SOLVER", "solve_helmholtz"]
 
@@ -26,6 +27,7 @@ HELMHOLTZ_SOLVER = BiCGStab(rtol=1e-6, max_steps=2000)
 _PRECONDITIONERS = ("born", "shifted_laplacian", "none")
 
 
+@checks_own_arguments
 def solve_helmholtz(
     helmholtz: Helmholtz,
     source: Inexact[ArrayLike, "*cells"],

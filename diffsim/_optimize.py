@@ -27,6 +27,7 @@ from ._distributed import barrier, broadcast, is_main, place_like, tree_to_host
 from ._errors import RunError
 from ._files import WriteError, append_line, atomic_write, sync_file
 from ._gradients import GradientMode, value_and_grad
+from .operators.internal import checks_own_arguments
 
 _CHECKPOINT = re.compile(r"iteration_(\d{6,})\.eqx$")
 
@@ -48,6 +49,7 @@ class OptimizeResult:
     resumed_from: int
 
 
+@checks_own_arguments
 def optimize(
     loss_fn: Callable[[Any], jax.Array],
     params,

@@ -232,7 +232,7 @@ def _as_time(t, y):
     return jnp.asarray(t, dtype=y.dtype)
 
 
-def _short(reached, t1) -> np.ndarray:
+def _short(reached, t1) -> np.ndarray | np.bool_:
     """Where `reached` stopped before `t1` (compared in `reached`'s dtype)."""
     reached = np.asarray(reached)
     return reached < np.asarray(t1, dtype=reached.dtype)

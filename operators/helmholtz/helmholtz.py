@@ -64,6 +64,7 @@ class Helmholtz(eqx.Module):
     density: Float[Array, "*cells"] | Scalar
     pml: PML
 
+    @checks_own_arguments
     def __init__(
         self,
         discretization: AbstractDiscretization,
@@ -132,7 +133,9 @@ class Helmholtz(eqx.Module):
         return (self.omega / self.sound_speed) ** 2 / self.density
 
     @checks_own_arguments
-    def __call__(self, p: Complex[Array, "*cells"]) -> Complex[Array, "*cells"]:
+    def __call__(
+        self, p: Complex[Array, "*cells"] | Complex[np.ndarray, "*cells"]
+    ) -> Complex[Array, "*cells"]:
         if p.shape != self.grid.cells:
             raise ValueError(
                 f"Helmholtz: expected a field of shape {self.grid.cells}, got {p.shape}"
@@ -141,6 +144,7 @@ class Helmholtz(eqx.Module):
             raise ValueError(
                 f"Helmholtz: the pressure must be complex, got dtype {p.dtype}"
             )
+        p = jnp.asarray(p)
         disc, dtype = self.discretization, p.dtype
         inverse_density = 1.0 / self.density
         out = self.mass().astype(dtype) * p

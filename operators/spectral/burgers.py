@@ -7,10 +7,11 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ..discretization import FourierSpectral
-from ..internal import checked_parameter, nonnegative
+from ..internal import checked_parameter, checks_own_arguments, nonnegative
 from ._base import AbstractSpectralOperator
 
 
+@checks_own_arguments
 class Burgers(AbstractSpectralOperator):
     """`u_t + (u . grad) u = nu laplacian(u)` for a velocity field with one
     component per spatial dimension (1D: `u_t + u u_x = nu u_xx`).

@@ -6,10 +6,11 @@ import equinox as eqx
 from jaxtyping import Array
 
 from ..discretization import FourierSpectral
-from ..internal import checked_parameter, finite, nonnegative
+from ..internal import checked_parameter, checks_own_arguments, finite, nonnegative
 from ._base import AbstractSpectralOperator, check_discretization
 
 
+@checks_own_arguments
 class KortewegDeVries(AbstractSpectralOperator):
     """1D KdV, `u_t + alpha u u_x + beta u_xxx = nu u_xx`.
 

@@ -7,10 +7,11 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ..discretization import FourierSpectral
-from ..internal import checked_parameter, positive
+from ..internal import checked_parameter, checks_own_arguments, positive
 from ._base import AbstractSpectralOperator, check_discretization
 
 
+@checks_own_arguments
 class KuramotoSivashinsky(AbstractSpectralOperator):
     """1D Kuramoto-Sivashinsky, the standard model of spatio-temporal chaos.
 
@@ -54,6 +55,7 @@ class KuramotoSivashinsky(AbstractSpectralOperator):
         return -0.5 * ik * self._to_spectral(u * u)
 
 
+@checks_own_arguments
 class KuramotoSivashinskyCombustion(AbstractSpectralOperator):
     """Kuramoto-Sivashinsky in potential (combustion) form, any dimension:
     `u_t + 1/2 |grad u|^2 + laplacian(u) + laplacian^2(u) = 0`.

@@ -8,7 +8,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ..discretization import FourierSpectral
-from ..internal import checked_parameter, finite, nonnegative
+from ..internal import checked_parameter, checks_own_arguments, finite, nonnegative
 from ._base import AbstractSpectralOperator, check_discretization
 
 _amplitude = checked_parameter(
@@ -16,6 +16,7 @@ _amplitude = checked_parameter(
 )
 
 
+@checks_own_arguments
 class NavierStokesVorticity(AbstractSpectralOperator):
     """`w_t + u . grad w = nu laplacian(w) - drag w + f` on a periodic 2D domain.
 
