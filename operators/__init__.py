@@ -12,8 +12,11 @@ from ._operator import (
 )
 from .discretization import (
     AbstractDiscretization as AbstractDiscretization,
+    Dirichlet as Dirichlet,
     FiniteDifference as FiniteDifference,
     FourierSpectral as FourierSpectral,
+    Neumann as Neumann,
+    Robin as Robin,
 )
 from .finite_volume import (
     HLL as HLL,

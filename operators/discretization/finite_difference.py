@@ -1,4 +1,4 @@
-"""Central finite differences on periodic domains."""
+"""Central finite differences, periodic or with wall boundaries."""
 
 from __future__ import annotations
 
@@ -11,6 +11,14 @@ from jaxtyping import Array, Inexact
 from .._grid import Grid
 from .._halo import HaloExchange
 from ._base import AbstractDiscretization, check_coefficient, check_scalar
+from .boundary import (
+    AbstractBoundary,
+    AbstractWallBoundary,
+    BoundarySpec,
+    Periodic,
+    ghost_weights,
+    normalize_boundary,
+)
 
 # One-sided coefficients c_1..c_m of the antisymmetric first-derivative stencil
 # u' ~ sum_j c_j (u_{i+j} - u_{i-j}) / h, and c_0..c_m of the symmetric second
@@ -50,9 +58,17 @@ _MIDPOINT = {
 class FiniteDifference(AbstractDiscretization):
     """Central finite differences of formal order `order` (2, 4, 6 or 8).
 
-    Boundaries are periodic. First and second derivatives use the classical
-    centred stencils; higher derivatives are compositions of those, which keeps
-    the formal order.
+    First and second derivatives use the classical centred stencils; higher
+    derivatives are compositions of those, which keeps the formal order.
+
+    Boundaries are periodic by default. On a wall (`Dirichlet`, `Neumann`,
+    `Robin`) the stencils read ghost cells filled by the polynomial of degree
+    `order + 1` through the `order + 1` nearest cells and the wall condition
+    at `x = lower` or `x = upper` (the classical ghost-cell extrapolation, e.g.
+    LeVeque 2007 §2.12): the ghosts are accurate to `O(h^(order + 2))`, so
+    `derivative` and `laplacian` keep order `order` everywhere. The flux-form
+    methods (`derivative_of_scaled_derivative` and its companions) are
+    periodic only.
 
     **Arguments:**
 
@@ -62,18 +78,58 @@ class FiniteDifference(AbstractDiscretization):
       block of a field split across devices (under `jax.shard_map`), a
       `HaloExchange`: every stencil then reads its neighbours' cells from the
       adjacent blocks, so the block's derivatives equal the corresponding
-      block of the global ones.
+      block of the global ones. Periodic boundaries only.
+    - `boundary`: `None` or `Periodic()` (default) for periodic everywhere;
+      one condition for every side; or a sequence with one entry per axis,
+      each a condition for both sides or a `(lower, upper)` pair. An axis is
+      periodic on both sides or on neither.
     """
 
     grid: Grid
-    order: int = eqx.field(static=True, default=4)
-    halo: HaloExchange | None = None
+    order: int = eqx.field(static=True)
+    halo: HaloExchange | None
+    boundary: tuple[tuple[AbstractBoundary, AbstractBoundary], ...]
+
+    def __init__(
+        self,
+        grid: Grid,
+        order: int = 4,
+        halo: HaloExchange | None = None,
+        boundary: BoundarySpec | None = None,
+    ):
+        self.grid = grid
+        self.order = order
+        self.halo = halo
+        self.boundary = normalize_boundary(boundary, grid.ndim)
 
     def __check_init__(self):
         if self.order not in _FIRST:
             raise ValueError(
                 f"FiniteDifference: order must be one of {sorted(_FIRST)}, got "
                 f"{self.order}"
+            )
+        if not self.periodic and self.halo is not None:
+            raise ValueError(
+                "FiniteDifference: a halo exchange needs periodic boundaries"
+            )
+        for axis, (lower, _) in enumerate(self.boundary):
+            need = self.order + 1
+            if not isinstance(lower, Periodic) and self.grid.cells[axis] < need:
+                raise ValueError(
+                    f"FiniteDifference: a wall on axis {axis} needs at least "
+                    f"{need} cells for order {self.order}, got "
+                    f"{self.grid.cells[axis]}"
+                )
+
+    @property
+    def periodic(self) -> bool:
+        """Whether every axis is periodic."""
+        return all(isinstance(lower, Periodic) for lower, _ in self.boundary)
+
+    def _check_periodic(self, name: str) -> None:
+        if not self.periodic:
+            raise NotImplementedError(
+                f"FiniteDifference.{name}: periodic boundaries only"
             )
 
     @property
@@ -82,10 +138,40 @@ class FiniteDifference(AbstractDiscretization):
 
     def _pad(self, u, axis: int, lo: int, hi: int):
         """`u` with `lo` cells before and `hi` after along grid axis `axis`:
-        periodic wrap-around, or the neighbouring blocks' cells (`halo`)."""
-        if self.halo is None:
-            return _periodic_pad(u, axis - self.grid.ndim + u.ndim, lo, hi)
-        return self.halo.pad(u, axis, lo, hi)
+        periodic wrap-around, the neighbouring blocks' cells (`halo`) or
+        ghost cells extrapolated through the wall conditions."""
+        ax = axis - self.grid.ndim + u.ndim
+        if self.halo is not None:
+            return self.halo.pad(u, axis, lo, hi)
+        lower, upper = self.boundary[axis]
+        if isinstance(lower, Periodic):
+            return _periodic_pad(u, ax, lo, hi)
+        assert isinstance(lower, AbstractWallBoundary)
+        assert isinstance(upper, AbstractWallBoundary)
+        n, h = u.shape[ax], self.grid.spacing[axis]
+        parts = []
+        if lo:
+            inner = lax.slice_in_dim(u, 0, self.order + 1, axis=ax)
+            ghosts = self._ghosts(lower, inner, ax, h, lo)  # nearest first
+            parts.append(lax.rev(ghosts, (ax,)))
+        parts.append(u)
+        if hi:
+            inner = lax.rev(lax.slice_in_dim(u, n - self.order - 1, n, axis=ax), (ax,))
+            parts.append(self._ghosts(upper, inner, ax, h, hi))
+        return jnp.concatenate(parts, axis=ax)
+
+    def _ghosts(self, wall: AbstractWallBoundary, inner, ax: int, h: float, count):
+        """`count` ghost cells along `ax`, nearest the wall first, from the
+        interior cells `inner` (nearest the wall first)."""
+        alpha, beta = wall.coefficients
+        weights, value_weights = ghost_weights(alpha, beta, h, inner.shape[ax], count)
+        dtype = jnp.finfo(inner.dtype).dtype
+        moved = jnp.moveaxis(inner, ax, 0)
+        ghosts = jnp.tensordot(jnp.asarray(weights, dtype), moved, axes=1)
+        value = jnp.asarray(wall.value, dtype)
+        shape = (count,) + (1,) * (moved.ndim - 1)
+        ghosts = ghosts + jnp.reshape(jnp.asarray(value_weights, dtype), shape) * value
+        return jnp.moveaxis(ghosts, 0, ax)
 
     def _shifted(self, u, axis):
         """`shift(j) = u[i + j]` along `axis` for `|j| <= stencil_radius`."""
@@ -166,6 +252,7 @@ class FiniteDifference(AbstractDiscretization):
         """Midpoint interpolation of formal order `order` (exact for
         polynomials of degree < order). For a piecewise-constant density,
         interpolating `1/rho` at order 2 is the harmonic mean of `rho`."""
+        self._check_periodic("interpolate_to_faces")
         check_coefficient(self.grid, a)
         if jnp.ndim(a) == 0 or jnp.shape(a)[axis] == 1:
             return a
@@ -181,6 +268,7 @@ class FiniteDifference(AbstractDiscretization):
         flux form of staggered-grid schemes (Virieux 1986, Levander 1988):
         for `a = 1` its symbol is `-(2/h sum_j c_j sin((2j-1) k h / 2))^2`,
         which vanishes only at `k = 0` (no odd-even decoupling)."""
+        self._check_periodic("derivative_of_scaled_derivative")
         check_scalar(self.grid, u)
         check_coefficient(self.grid, a)
         a_faces = a if at_faces else self.interpolate_to_faces(a, axis)
@@ -189,6 +277,7 @@ class FiniteDifference(AbstractDiscretization):
         )
 
     def derivative_of_scaled_derivative_symbol(self, axis: int) -> np.ndarray:
+        self._check_periodic("derivative_of_scaled_derivative_symbol")
         n, h = self.grid.cells[axis], self.grid.spacing[axis]
         theta = 2.0 * np.pi * np.fft.fftfreq(n)  # k h
         half = sum(
