@@ -70,8 +70,9 @@ class FiniteDifference(AbstractDiscretization):
     extrapolation weights grow with the order (largest about 3, 45, 760 and
     16000 for orders 2 to 8), so with walls round-off, about `1e-16 * weight /
     h^2` relative in `laplacian`, limits the accuracy at high order: near
-    `1e-9` at order 8 on any grid. The flux-form methods
-    (`derivative_of_scaled_derivative` and its companions) are periodic only.
+    `1e-9` at order 8 on any grid. Derivatives of order above 2 along a wall
+    axis, and the flux-form methods (`derivative_of_scaled_derivative` and its
+    companions), are periodic only.
 
     **Arguments:**
 
@@ -205,6 +206,12 @@ class FiniteDifference(AbstractDiscretization):
         check_scalar(self.grid, u)
         if order < 0:
             raise ValueError(f"derivative order must be >= 0, got {order}")
+        if order > 2 and not isinstance(self.boundary[axis][0], Periodic):
+            # the composition would impose u's wall condition on u''
+            raise NotImplementedError(
+                f"FiniteDifference.derivative: order {order} > 2 along axis {axis} "
+                "needs periodic boundaries on that axis"
+            )
         for _ in range(order // 2):
             u = self._second(u, axis)
         return self._first(u, axis) if order % 2 else u

@@ -215,3 +215,13 @@ def test_walls_on_one_axis_periodic_on_the_other():
         errors.append(np.max(np.abs(np.asarray(fd.laplacian(u)) - want)))
     slope = fitted_slope(hs, errors)
     assert slope >= 4 - 0.3, f"slope {slope}, errors {errors}"
+
+
+def test_high_derivative_with_walls_is_refused():
+    fd = FiniteDifference(Grid(16), 4, boundary=Dirichlet(0.0))
+    message = (
+        "FiniteDifference.derivative: order 3 > 2 along axis 0 needs periodic "
+        "boundaries on that axis"
+    )
+    with pytest.raises(NotImplementedError, match=f"^{re.escape(message)}$"):
+        fd.derivative(jnp.zeros(16), 0, 3)
