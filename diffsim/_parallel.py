@@ -153,7 +153,13 @@ def local_discretization(
     discretization: FiniteDifference, mesh: Mesh
 ) -> FiniteDifference:
     """The `FiniteDifference` of one block: periodic stencils whose
-    neighbours come from the adjacent blocks."""
+    neighbours come from the adjacent blocks. Only periodic domains are
+    split: walls would need their ghost cells on the outermost blocks only."""
+    if not discretization.periodic:
+        raise MeshError(
+            "a FiniteDifference with walls (non-periodic boundaries) cannot be "
+            "split across devices yet; remove parallel.mesh"
+        )
     _check_blocks(
         discretization.grid, mesh, halo_width(discretization), "FiniteDifference"
     )

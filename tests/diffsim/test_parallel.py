@@ -28,6 +28,7 @@ from diffsim.operators import (
     AbstractCFLOperator,
     AbstractConstrainedOperator,
     Burgers,
+    Dirichlet,
     FiniteDifference,
     FourierSpectral,
     Grid,
@@ -216,6 +217,10 @@ def test_mesh_errors_are_value_errors():
     # blocks of 2 cells cannot feed WENO5's 7-cell halo
     with pytest.raises(MeshError, match=r"^blocks of 2 cells .* 7-cell halo of Euler"):
         shard_operator(Euler(Grid((8, 8))), make_mesh([4, 1]))
+    # walls would need ghost cells on the outermost blocks only: refused
+    walled = FiniteDifference(Grid((16, 16)), 2, boundary=Dirichlet(0.0))
+    with pytest.raises(MeshError, match=r"^a FiniteDifference with walls"):
+        local_discretization(walled, make_mesh([2, 2]))
     # spectral slabs split x over every device
     op = NavierStokesVorticity(FourierSpectral(Grid((6, 8))), nu=0.1)
     with pytest.raises(MeshError, match=r"grid\.cells\[0\] = 6 must be divisible by 4"):
