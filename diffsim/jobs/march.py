@@ -91,6 +91,10 @@ class FixedSteps:
         self.stepper, self.dt, self.gap = stepper, dt, gap
         self.locate_steps = gap
 
+    def batched(self) -> FixedSteps:
+        """The rule for `vmap`: fixed steps batch as they are."""
+        return self
+
     def init(self, op):
         return self.stepper.init(op, self.dt)
 

@@ -32,7 +32,6 @@ from .io import (
 )
 from .march import (
     BatchedMarch,
-    CFLSteps,
     March,
     check_physical,
     constraints_of,
@@ -276,7 +275,7 @@ def _run_ensemble(config, scenario, out: Path, plots: bool = True) -> dict:
     padded = ensemble.pad(devices).shard(mesh)
     rule = step_rule(config, STEPPERS[config.stepper]())
     march = BatchedMarch(
-        rule.batched() if isinstance(rule, CFLSteps) else rule,
+        rule.batched(),
         padded,
         NamedSharding(mesh, PartitionSpec("batch")),
         size,
