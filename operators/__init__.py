@@ -7,6 +7,7 @@ from ._grid import Grid as Grid
 from ._operator import (
     AbstractCFLOperator as AbstractCFLOperator,
     AbstractConstrainedOperator as AbstractConstrainedOperator,
+    AbstractImexOperator as AbstractImexOperator,
     AbstractOperator as AbstractOperator,
     AbstractSemilinearOperator as AbstractSemilinearOperator,
 )

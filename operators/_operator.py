@@ -118,3 +118,24 @@ def parameter(x: ArrayLike | Sequence[ArrayLike]) -> Array:
     """Converter for physical parameters: a JAX array in the default float dtype,
     so that `eqx.filter_grad` sees it as a differentiable leaf."""
     return jnp.asarray(x, dtype=jnp.result_type(float))
+
+
+class AbstractImexOperator(AbstractOperator):
+    """An operator split as `L state + E(state, t)` with `L` linear and stiff
+    but not diagonal (finite differences with walls, for instance): IMEX
+    steppers solve with `L` implicitly (a linear solve per stage) and treat
+    `E` explicitly. Explicit steppers use the sum.
+    """
+
+    @abc.abstractmethod
+    def stiff_linear(self, state: Inexact[Array, "..."]) -> Inexact[Array, "..."]:
+        """`L state` (linear in `state`)."""
+
+    @abc.abstractmethod
+    def explicit(
+        self, state: Inexact[Array, "..."], t: Scalar | float
+    ) -> Inexact[Array, "..."]:
+        """`E(state, t)`."""
+
+    def __call__(self, state, t):
+        return self.stiff_linear(state) + self.explicit(state, t)
