@@ -11,6 +11,7 @@ discretization's calculus and transformed back once per evaluation.
 from __future__ import annotations
 
 import abc
+from typing import Any, cast
 from collections.abc import Callable
 
 import equinox as eqx
@@ -108,7 +109,7 @@ class FourierCalculus(AbstractCalculus):
         if jnp.ndim(coefficient) == 0:
             return coefficient * self.laplacian(u)
         terms = [
-            self.derivative(coefficient * self.derivative(u, a), a)
+            self.derivative(jnp.asarray(coefficient) * self.derivative(u, a), a)
             for a in range(self.grid.ndim)
         ]
         return sum(terms[1:], terms[0])
@@ -145,7 +146,7 @@ class SemilinearPDE(AbstractSemilinearOperator):
     """
 
     physics: eqx.AbstractVar[AbstractPhysics]
-    discretization: eqx.AbstractVar[eqx.Module]
+    discretization: eqx.AbstractVar[Any]
 
     @property
     @abc.abstractmethod
@@ -193,7 +194,7 @@ class SemilinearPDE(AbstractSemilinearOperator):
     def linear_symbol(self):
         calc = SymbolCalculus(self.grid, *self.symbols())
         shape = (len(self.field_names), *self.fourier.spectral_shape(self._real))
-        ones = np.ones(shape)
+        ones = jnp.ones(shape)
         out = self.physics.linear(ones, calc)
         if out is None:
             return jnp.zeros(shape[:1] + (1,) * self.grid.ndim)
@@ -209,8 +210,9 @@ class SemilinearPDE(AbstractSemilinearOperator):
         ndim = self.grid.ndim
         spectral = []
         physical = []
-        fluxes = [self.physics.flux(u, a) for a in range(ndim)]
-        if fluxes[0] is not None:
+        maybe = [self.physics.flux(u, a) for a in range(ndim)]
+        if maybe[0] is not None:
+            fluxes = cast(list[Array], maybe)
             if isinstance(calc, FourierCalculus):
                 f_hat = self.fourier.forward(jnp.stack(fluxes))
                 ik = [calc._ik(a, self._real, 1) for a in range(ndim)]
