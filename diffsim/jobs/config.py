@@ -407,7 +407,9 @@ class RunConfig(_Strict):
     adjoint_memory_budget: float | None = None
     grid: GridConfig
     time: TimeConfig | None = None
-    discretization: Literal["fourier", "finite_difference"] | None = None
+    discretization: Literal["fourier", "finite_difference", "finite_volume"] | None = (
+        None
+    )
     fd_order: Literal[2, 4, 6, 8] | None = None
     physics: dict[str, Any] = Field(default_factory=dict)
     scheme: dict[str, Any] = Field(default_factory=dict)

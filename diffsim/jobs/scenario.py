@@ -184,6 +184,25 @@ class BuildContext:
         Steady scenarios build their own implicit adjoint instead."""
         return adjoint_from(self.config)
 
+    def discretize(self, physics, *, boundary=None):
+        """The operator of `physics` (an `AbstractPhysics`) on the
+        discretization `discretization:` names (default: the first the
+        physics allows), with `fd_order` for finite differences and the
+        given `boundary` (None: periodic)."""
+        from diffsim.operators import FiniteDifference, FourierSpectral
+        from diffsim.operators.physics import discretize
+
+        kind = self.config.discretization or physics.discretizations[0]
+        if kind == "fourier":
+            disc = FourierSpectral(self.grid)
+        elif kind == "finite_difference":
+            disc = FiniteDifference(
+                self.grid, order=self.config.fd_order or 4, boundary=boundary
+            )
+        else:
+            raise ConfigError(f"discretization: {kind!r} is not available yet")
+        return discretize(physics, disc)
+
 
 def build_context(config, physics) -> BuildContext:
     """The `BuildContext` of a validated `config` and its parsed `physics`."""

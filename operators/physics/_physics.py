@@ -51,6 +51,19 @@ class AbstractPhysics(eqx.Module):
         """Names of the channels on an `ndim`-dimensional grid."""
         raise NotImplementedError
 
+    def encode(
+        self, fields: Inexact[Array, " channels *cells"]
+    ) -> Inexact[Array, " channels *cells"]:
+        """Physical fields (those named by `field_names`) to the variables the
+        equations evolve, e.g. velocity to momentum (default: the same)."""
+        return fields
+
+    def decode(
+        self, u: Inexact[Array, " channels *cells"]
+    ) -> Inexact[Array, " channels *cells"]:
+        """Inverse of `encode`."""
+        return u
+
     def flux(
         self, u: Inexact[Array, " channels *cells"], axis: int
     ) -> Inexact[Array, " channels *cells"] | None:

@@ -11,8 +11,8 @@ discretization's calculus and transformed back once per evaluation.
 from __future__ import annotations
 
 import abc
-from typing import Any, cast
 from collections.abc import Callable
+from typing import Any, cast
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -183,10 +183,10 @@ class SemilinearPDE(AbstractSemilinearOperator):
             )
         if self.physics.complex_fields:
             fields = fields.astype(jnp.result_type(fields.dtype, jnp.complex64))
-        return self.fourier.forward(fields)
+        return self.fourier.forward(self.physics.encode(fields))
 
     def decode(self, state):
-        return self.fourier.inverse(state, self._real)
+        return self.physics.decode(self.fourier.inverse(state, self._real))
 
     def _mask(self):
         return self.fourier.dealias_mask(self._real)[None]
