@@ -105,6 +105,7 @@ class FiniteDifferenceCalculus(AbstractCalculus):
         lap = self.fd.laplacian_symbol(real)
         inv = np.where(lap == 0.0, 0.0, 1.0 / np.where(lap == 0.0, 1.0, lap))
         f_hat = fourier.forward(f)
+        inv = inv.reshape((1,) * (f.ndim - self.grid.ndim) + inv.shape)
         return fourier.inverse(f_hat * inv.astype(f_hat.real.dtype), real)
 
     def jacobian(self, a, b):
@@ -226,9 +227,11 @@ class PeriodicFiniteDifferencePDE(SemilinearPDE):
 
     def symbols(self):
         fd, real = self.discretization, not self.physics.complex_fields
+        # a leading axis of length 1: the symbols multiply `(channels,
+        # *spectrum)` arrays (no implicit rank promotion)
         return (
-            lambda axis, order: fd.derivative_symbol(axis, order, real),
-            lambda axis: fd.diffusion_symbol(axis, real),
+            lambda axis, order: fd.derivative_symbol(axis, order, real)[None],
+            lambda axis: fd.diffusion_symbol(axis, real)[None],
         )
 
 
