@@ -1,19 +1,21 @@
 """Physics written once (`AbstractPhysics`), run on any discretization
 (`discretize`)."""
 
-from . import _fourier as _fourier  # registers the FourierSpectral strategy
+from . import (
+    _finite_difference as _finite_difference,  # registers FiniteDifference
+    _fourier as _fourier,  # registers the FourierSpectral strategy
+)
 from ._calculus import AbstractCalculus as AbstractCalculus
 from ._discretize import discretize as discretize
+from ._finite_difference import (
+    FiniteDifferenceCalculus as FiniteDifferenceCalculus,
+    PeriodicFiniteDifferencePDE as PeriodicFiniteDifferencePDE,
+    WalledFiniteDifferencePDE as WalledFiniteDifferencePDE,
+)
 from ._physics import AbstractPhysics as AbstractPhysics
 from ._semilinear import (
     FourierCalculus as FourierCalculus,
     FourierPDE as FourierPDE,
     SemilinearPDE as SemilinearPDE,
     SymbolCalculus as SymbolCalculus,
-)
-from . import _finite_difference as _finite_difference  # registers FiniteDifference
-from ._finite_difference import (
-    FiniteDifferenceCalculus as FiniteDifferenceCalculus,
-    PeriodicFiniteDifferencePDE as PeriodicFiniteDifferencePDE,
-    WalledFiniteDifferencePDE as WalledFiniteDifferencePDE,
 )

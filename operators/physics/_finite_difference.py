@@ -126,17 +126,18 @@ class FiniteDifferenceCalculus(AbstractCalculus):
             a1, b1 = ab[0], ab[1]
             pa = self._pad2(a1, levels)
             pb = self._pad2(b1, levels)
-            out = 0.0
-            for k, w in enumerate(weights, start=1):
-                out = out + w * arakawa(pa, pb, k, levels, hx * k, hy * k)
-            return out
+            terms = [
+                w * arakawa(pa, pb, k, levels, hx * k, hy * k)
+                for k, w in enumerate(weights, start=1)
+            ]
+            return sum(terms[1:], terms[0])
 
         lead = a.shape[: a.ndim - 2]
         stacked = jnp.stack([a, b], axis=len(lead))  # (*lead, 2, nx, ny)
         if not lead:
             return one(stacked)
         flat = stacked.reshape(-1, *stacked.shape[len(lead) :])
-        return jax.vmap(one)(flat).reshape(*lead, *a.shape[len(lead) :])
+        return jnp.reshape(jax.vmap(one)(flat), a.shape)
 
     def _pad2(self, u, width: int):
         """`u` padded by `width` cells on both sides of both axes (periodic

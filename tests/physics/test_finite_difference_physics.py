@@ -100,7 +100,9 @@ def test_periodic_etdrk4_rollout_order(order):
         physics = ManufacturedBurgers(kappa=0.05)  # explicit: keep it non-stiff
         op = discretize(physics, FiniteDifference(grid, order))
         x = grid.mesh()[0]
-        sol = diffsim.solve(op, diffsim.ETDRK4(), exact_burgers(x, 0.0)[None], dt=0.02, num_steps=50)
+        sol = diffsim.solve(
+            op, diffsim.ETDRK4(), exact_burgers(x, 0.0)[None], dt=0.02, num_steps=50
+        )
         errors.append(float(jnp.max(jnp.abs(sol.ys[-1, 0] - exact_burgers(x, 1.0)))))
     assert min(orders(errors)) >= order - 0.3, errors
 
@@ -174,6 +176,7 @@ def test_arakawa_order(order):
 # stepping's
 GRIDS = {2: (16, 32, 64), 4: (8, 16, 32)}
 
+
 @pytest.mark.parametrize("order", [2, 4])
 def test_heat_dirichlet_exact(order):
     """`u = 1 + x + exp(-pi^2 t) sin(pi x)`, walls `u(0) = 1`, `u(1) = 2`."""
@@ -224,7 +227,9 @@ def test_variable_diffusion_with_walls_order(order):
     for n in (16, 32, 64):
         grid = Grid((n,), (0.0,), (1.0,))
         upper = 1.0 + np.sin(3.0)
-        fd = FiniteDifference(grid, order, boundary=[(Dirichlet(1.0), Dirichlet(upper))])
+        fd = FiniteDifference(
+            grid, order, boundary=[(Dirichlet(1.0), Dirichlet(upper))]
+        )
         op = discretize(VariableDiffusion(), fd)
         x = grid.mesh()[0]
         u = 1.0 + jnp.sin(3 * x) * x
@@ -258,7 +263,11 @@ def test_fourth_order_term_with_walls(wall, mode):
             op = discretize(Biharmonic(), FiniteDifference(grid, order, boundary=wall))
             x = grid.mesh()[0]
             sol = diffsim.solve(
-                op, diffsim.IMEXARS443(), mode(np.pi * x)[None], dt=t1 / 40, num_steps=40
+                op,
+                diffsim.IMEXARS443(),
+                mode(np.pi * x)[None],
+                dt=t1 / 40,
+                num_steps=40,
             )
             exact = np.exp(-(np.pi**4) * t1) * mode(np.pi * x)
             errors.append(float(jnp.max(jnp.abs(sol.ys[-1, 0] - exact))))
@@ -295,7 +304,9 @@ def test_gradient_wrt_parameter_periodic():
         grid = Grid((16,), (0.0,), (TWO_PI,))
         op = discretize(ManufacturedBurgers(nu=nu), FiniteDifference(grid, 4))  # type: ignore[arg-type]
         x = grid.mesh()[0]
-        sol = diffsim.solve(op, diffsim.ETDRK2(), exact_burgers(x, 0.0)[None], dt=0.05, num_steps=6)
+        sol = diffsim.solve(
+            op, diffsim.ETDRK2(), exact_burgers(x, 0.0)[None], dt=0.05, num_steps=6
+        )
         return jnp.sum(sol.ys[-1] ** 3)
 
     g = jax.grad(loss)(jnp.asarray(0.1))
@@ -345,5 +356,8 @@ def test_refusals():
         def field_names(self, ndim):
             return ("u",)
 
-    with pytest.raises(ValueError, match="cannot run on finite_difference: valid choices are finite_volume"):
+    with pytest.raises(
+        ValueError,
+        match="cannot run on finite_difference: valid choices are finite_volume",
+    ):
         discretize(FluxOnly(), walled)
