@@ -16,8 +16,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact
 
 from .._operator import AbstractImexOperator
-from ..discretization import FiniteDifference, FourierSpectral
-from ..discretization.boundary import Periodic
+from ..discretization import FiniteDifference, FourierSpectral, Periodic
 from ._calculus import AbstractCalculus, over_leading
 from ._discretize import register_strategy
 from ._physics import AbstractPhysics
