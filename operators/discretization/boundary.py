@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import cast
 
 import equinox as eqx
 import numpy as np
@@ -139,7 +140,7 @@ def normalize_boundary(
     if boundary is None:
         boundary = periodic[0]()
     if isinstance(boundary, kinds):
-        boundary = [boundary] * ndim
+        boundary = cast(BoundarySpec, [boundary] * ndim)
     if isinstance(boundary, (str, bytes)) or not isinstance(boundary, Sequence):
         raise TypeError(
             f"{owner}: boundary must be a boundary condition or a sequence "

@@ -83,10 +83,11 @@ class FiniteVolume(eqx.Module):
             kinds=(AbstractBoundaryCondition, AbstractBoundary),
             periodic=(Periodic, PeriodicWrap),
         )
-        self.boundary = tuple(
-            tuple(Periodic() if isinstance(b, PeriodicWrap) else b for b in pair)
-            for pair in pairs
-        )
+
+        def unify(b):
+            return Periodic() if isinstance(b, PeriodicWrap) else b
+
+        self.boundary = tuple((unify(lo), unify(hi)) for lo, hi in pairs)
         if calculus_order is None:
             calculus_order = 2 if self.reconstruction.order <= 2 else 4
         self.calculus_order = calculus_order

@@ -76,11 +76,13 @@ class FiniteVolumeCalculus(AbstractCalculus):
         padded = self._padded(u, axis, r)
         h = self.grid.spacing[axis]
         if order == 1:
-            out = sum(
-                c
-                * (_shift(padded, ax, r + j + 1, n) - _shift(padded, ax, r - j - 1, n))
-                for j, c in enumerate(coeffs)
+            out = coeffs[0] * (
+                _shift(padded, ax, r + 1, n) - _shift(padded, ax, r - 1, n)
             )
+            for j, c in enumerate(coeffs[1:], start=1):
+                out = out + c * (
+                    _shift(padded, ax, r + j + 1, n) - _shift(padded, ax, r - j - 1, n)
+                )
             return out * (1.0 / h)
         out = coeffs[0] * u
         for j, c in enumerate(coeffs[1:], start=1):
@@ -386,6 +388,7 @@ class FiniteVolumePDE(AbstractCFLOperator):
                 low, high = self.physics.wave_speeds(state, axis)
                 term = jnp.maximum(-low, high) * (1.0 / h)
                 per_cell = term if per_cell is None else per_cell + term
+            assert per_cell is not None
             rate = jnp.max(per_cell)
         rho = self.linear_spectral_radius(state.dtype)
         return cfl / jnp.maximum(rate, 0.5 * rho)
