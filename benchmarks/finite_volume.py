@@ -183,10 +183,8 @@ def main():
         results[case] = r
         ratio = ""
         if "euler" in results and case != "euler":
-            ratio = (
-                f"  {r['cell_updates_per_s'] / results['euler']['cell_updates_per_s']:.2f}"
-                "x Euler"
-            )
+            euler = results["euler"]["cell_updates_per_s"]
+            ratio = f"  {r['cell_updates_per_s'] / euler:.2f}x Euler"
         print(
             f"{case:18s} {r['cell_updates_per_s']:.3e} cell updates/s  "
             f"({r['step_ms']:.1f} ms/step, compile {r['compile_s']:.1f} s){ratio}",

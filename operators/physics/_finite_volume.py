@@ -404,12 +404,12 @@ class FiniteVolumePDE(AbstractCFLOperator):
             )
 
 
-def _materialize(xs):
+def _materialize(xs: tuple[Array, Array]) -> tuple[Array, Array]:
     """`xs`, each divided by a one the compiler cannot see (`x / 1 == x`
     exactly): XLA:CPU never duplicates a division into its consumers, so the
     values are computed once and read by every output (as `Euler` does)."""
     one = lax.stop_gradient(1.0 + 0.0 * xs[0].ravel()[0])
-    return tuple(x / one for x in xs)
+    return xs[0] / one, xs[1] / one
 
 
 def _bind(condition, t, grid):
