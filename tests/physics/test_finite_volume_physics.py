@@ -112,6 +112,12 @@ class Dispersive(AbstractPhysics):
         return 0.5 * u * u
 
 
+def fv_operator(physics, fv) -> FiniteVolumePDE:
+    op = discretize(physics, fv)
+    assert isinstance(op, FiniteVolumePDE)
+    return op
+
+
 def sine_averages(grid, t=0.0, velocity=1.0):
     """Exact cell averages of `sin(2 pi (x - velocity t))`."""
     x, h = grid.coordinates[0], grid.spacing[0]
@@ -357,11 +363,11 @@ def test_stable_dt():
     grid = Grid(32, upper=2.0)
     h = grid.spacing[0]
     u = jnp.asarray(np.linspace(-1.5, 0.5, 32))[None]
-    op = discretize(Advection(-3.0), FiniteVolume(grid))
+    op = fv_operator(Advection(-3.0), FiniteVolume(grid))
     np.testing.assert_allclose(op.stable_dt(u, 0.4), 0.4 * h / 3.0, rtol=1e-14)
     # 2D: cfl / max sum_d |speed_d| / h_d
     grid2 = Grid((16, 8), upper=(1.0, 2.0))
-    op2 = discretize(Advection(jnp.asarray([1.0, -2.0])), FiniteVolume(grid2))
+    op2 = fv_operator(Advection(jnp.asarray([1.0, -2.0])), FiniteVolume(grid2))
     np.testing.assert_allclose(
         op2.stable_dt(jnp.zeros((1, 16, 8)), 0.5),
         0.5 / (1 / grid2.spacing[0] + 2 / grid2.spacing[1]),
@@ -370,12 +376,12 @@ def test_stable_dt():
     # diffusion: cfl / (rho / 2) with rho the largest symbol magnitude, 4 D / h^2
     # (order 2) and 16 D / (3 h^2) (order 4)
     for order, rho in ((2, 4.0), (4, 16.0 / 3.0)):
-        op = discretize(Heat(0.3), FiniteVolume(grid, calculus_order=order))
+        op = fv_operator(Heat(0.3), FiniteVolume(grid, calculus_order=order))
         np.testing.assert_allclose(
             op.stable_dt(u, 0.5), 0.5 / (0.5 * rho * 0.3 / h**2), rtol=1e-12
         )
     # CFL-driven solve (diffsim.solve_cfl) reaches t1 exactly
-    op = discretize(Advection(1.0), FiniteVolume(Grid(20), MUSCL()))
+    op = fv_operator(Advection(1.0), FiniteVolume(Grid(20), MUSCL()))
     sol = ds.solve_cfl(
         op,
         ds.SSPRK3(),
@@ -424,13 +430,16 @@ def test_refusals():
     grid = Grid(16)
     with pytest.raises(
         ValueError,
-        match=r"Dispersive needs finite volumes of order >= 3; MUSCL is of order 2\. Valid reconstructions: WENO5JS\(\), WENO5Z\(\)",
+        match=r"Dispersive needs finite volumes of order >= 3; MUSCL is of order 2\. "
+        r"Valid reconstructions: WENO5JS\(\), WENO5Z\(\)",
     ):
         discretize(Dispersive(), FiniteVolume(grid, MUSCL()))
     discretize(Dispersive(), FiniteVolume(grid, WENO5Z()))
     with pytest.raises(
         ValueError,
-        match=r"FiniteVolume: HLLC needs the eigenstructure of the Euler equations \(use operators\.Euler\); for a generic flux the choices are Rusanov\(\) and HLL\(\)",
+        match=r"FiniteVolume: HLLC needs the eigenstructure of the Euler equations "
+        r"\(use operators\.Euler\); for a generic flux the choices are Rusanov\(\) and "
+        r"HLL\(\)",
     ):
         FiniteVolume(grid, riemann=HLLC())
     with pytest.raises(
@@ -440,7 +449,8 @@ def test_refusals():
         discretize(Advection(), FiniteVolume(grid, boundary=ReflectingWall()))
     with pytest.raises(
         TypeError,
-        match=r"Inflow\(density, velocity, pressure\) is Euler's; for any physics use InflowState\(values\)",
+        match=r"Inflow\(density, velocity, pressure\) is Euler's; for any physics use "
+        r"InflowState\(values\)",
     ):
         FiniteVolume(grid, boundary=Inflow(1.0, 0.0, 1.0))
     with pytest.raises(
