@@ -4,6 +4,8 @@ condition."""
 
 from __future__ import annotations
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -12,6 +14,7 @@ from jaxtyping import Array, Float
 from .._operator import AbstractCFLOperator
 from ..finite_volume.boundary import ReflectingWall, ghost_block
 from ..finite_volume.discretization import FiniteVolume
+from ..internal import fused_face_map
 from ._calculus import AbstractCalculus
 from ._discretize import register_strategy
 from ._physics import AbstractPhysics
@@ -290,23 +293,64 @@ class FiniteVolumePDE(AbstractCFLOperator):
     def face_fluxes(self, state, axis: int, t=None) -> Array:
         """Numerical fluxes at the `n + 1` faces normal to `axis` (face `k`
         between cells `k - 1` and `k`), shape `(channels, ..., n + 1, ...)`."""
-        rec = self.discretization.reconstruction
-        g = rec.num_ghost
+        g = self.discretization.reconstruction.num_ghost
         padded = self.pad(state, axis, g, t)
-        ax = 1 + axis
-        faces = padded.shape[ax] - 2 * g + 1
-        stencil = [_shift(padded, ax, j, faces) for j in range(2 * g)]
-        left, right = rec.reconstruct_stencil(stencil)
-        physics = self.physics
-        f_left, f_right = physics.flux(left, axis), physics.flux(right, axis)
-        assert f_left is not None and f_right is not None
-        # stored once: XLA:CPU would otherwise recompute the speeds (with
-        # their eigenvalue formulas) inside the loop of every flux channel
-        s_left = _materialize(physics.wave_speeds(left, axis))
-        s_right = _materialize(physics.wave_speeds(right, axis))
-        return self.discretization.riemann.generic_flux(
-            left, right, f_left, f_right, s_left, s_right
+        f, params = self.face_function(axis)
+        width = 2 * g
+
+        def plain(params, padded):  # slices of the stacked channels
+            faces = padded.shape[1 + axis] - width + 1
+            shifts = [_shift(padded, 1 + axis, j, faces) for j in range(width)]
+            return jnp.stack(f(params, [x for s in shifts for x in s]))
+
+        if not self.discretization.fused_derivatives:
+            return plain(params, padded)
+
+        # The primal is the plain evaluation (forward-only runs pay nothing);
+        # the tangent, which reverse mode transposes, is fused_face_map's
+        # chunked, rematerialized one (see operators/finite_volume/_fused.py).
+        @jax.custom_jvp
+        def run(params, padded):
+            return plain(params, padded)
+
+        @run.defjvp
+        def run_jvp(primals, tangents):
+            def fused(p, s):
+                return fused_face_map(f, p, tuple(s), axis, stencil=width)
+
+            _, dout = jax.jvp(fused, primals, tangents)
+            return run(*primals), jnp.stack(dout)
+
+        return run(params, padded)
+
+    def face_function(self, axis: int):
+        """`(f, params)`: `f(params, flat)` maps the `2 num_ghost` stencil
+        shifts of the padded channels (`flat[j * channels + c]`: channel `c`
+        of stencil cell `j`) to the numerical flux of every channel at the
+        faces normal to `axis`; `params` are the differentiable arrays of the
+        physics and the schemes (what `fused_face_map` differentiates)."""
+        d = self.discretization
+        channels = len(self.field_names)
+        params, static = eqx.partition(
+            (self.physics, d.reconstruction, d.riemann), eqx.is_inexact_array
         )
+
+        def f(params, flat) -> tuple[Array, ...]:
+            physics, rec, riemann = eqx.combine(params, static)
+            stencil = [
+                jnp.stack(flat[j * channels : (j + 1) * channels])
+                for j in range(2 * rec.num_ghost)
+            ]
+            left, right = rec.reconstruct_stencil(stencil)
+            f_left, f_right = physics.flux(left, axis), physics.flux(right, axis)
+            # stored once: XLA:CPU would otherwise recompute the speeds (with
+            # their eigenvalue formulas) inside the loop of every flux channel
+            s_left = _materialize(physics.wave_speeds(left, axis))
+            s_right = _materialize(physics.wave_speeds(right, axis))
+            flux = riemann.generic_flux(left, right, f_left, f_right, s_left, s_right)
+            return tuple(flux)
+
+        return f, params
 
     def flux_divergence(self, state, t=None) -> Array:
         """`-sum_d (F_{i+1/2} - F_{i-1/2}) / h_d`."""
