@@ -16,6 +16,7 @@ from jaxtyping import Array, Float
 from .._operator import AbstractCFLOperator
 from ..discretization.boundary import AbstractWallBoundary
 from ..finite_volume.boundary import (
+    InflowState,
     ReflectingWall,
     average_ghost_weights,
     ghost_block,
@@ -217,6 +218,15 @@ class FiniteVolumePDE(AbstractCFLOperator):
             raise ValueError(
                 f"{name} has complex fields; finite volumes evolve real cell averages"
             )
+        fields = self.physics.field_names(self.grid.ndim)
+        for axis, pair in enumerate(self.discretization.boundary):
+            for b in pair:
+                if isinstance(b, InflowState) and b.values.shape[0] != len(fields):
+                    raise ValueError(
+                        f"FiniteVolume: InflowState on axis {axis} has "
+                        f"{b.values.shape[0]} values; {name} has {len(fields)} "
+                        f"fields ({', '.join(fields)})"
+                    )
         uses_wall = any(
             isinstance(b, ReflectingWall)
             for pair in self.discretization.boundary

@@ -507,6 +507,14 @@ def test_refusals():
     ):
         FiniteVolume(grid, boundary=Inflow(1.0, 0.0, 1.0))
     with pytest.raises(
+        ValueError,
+        match=r"FiniteVolume: InflowState on axis 0 has 3 values; ShallowWater has 2 "
+        r"fields \(height, velocity_x\)",
+    ):
+        discretize(
+            ShallowWater(), FiniteVolume(grid, boundary=InflowState([1.0, 0.5, 0.0]))
+        )
+    with pytest.raises(
         ValueError, match=r"FiniteVolume: axis 0 is periodic on one side only"
     ):
         FiniteVolume(grid, boundary=[(Periodic(), Outflow())])
