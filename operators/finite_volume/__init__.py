@@ -1,15 +1,18 @@
-"""Compressible Euler equations by finite volumes: ideal-gas EOS, variable
+"""Finite volumes: the compressible Euler equations (ideal-gas EOS, variable
 conversions, reconstructions, Riemann solvers, boundary conditions and the
-`Euler` operator."""
+`Euler` operator), and `FiniteVolume`, the discretization of any physics with
+a pointwise flux (`operators.physics.discretize`)."""
 
 from .boundary import (
     AbstractBoundaryCondition as AbstractBoundaryCondition,
     Inflow as Inflow,
+    InflowState as InflowState,
     Outflow as Outflow,
     Periodic as Periodic,
     ReflectingWall as ReflectingWall,
     Switch as Switch,
 )
+from .discretization import FiniteVolume as FiniteVolume
 from .eos import IdealGas as IdealGas
 from .euler import Euler as Euler
 from .exact_riemann import (

@@ -1,6 +1,7 @@
 """Physics written once (`AbstractPhysics`), run on any discretization
 (`discretize`)."""
 
+from ..finite_volume.discretization import FiniteVolume as FiniteVolume
 from . import (
     _finite_difference as _finite_difference,  # registers FiniteDifference
     _fourier as _fourier,  # registers the FourierSpectral strategy
@@ -11,6 +12,10 @@ from ._finite_difference import (
     FiniteDifferenceCalculus as FiniteDifferenceCalculus,
     PeriodicFiniteDifferencePDE as PeriodicFiniteDifferencePDE,
     WalledFiniteDifferencePDE as WalledFiniteDifferencePDE,
+)
+from ._finite_volume import (  # registers the FiniteVolume strategy
+    FiniteVolumeCalculus as FiniteVolumeCalculus,
+    FiniteVolumePDE as FiniteVolumePDE,
 )
 from ._physics import AbstractPhysics as AbstractPhysics
 from ._semilinear import (
