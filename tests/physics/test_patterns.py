@@ -52,6 +52,14 @@ needs_fd = pytest.mark.skipif(
 )
 
 
+#: The discretizations every pattern physics runs on; finite differences at
+#: order 4 (skipped until their strategy is registered).
+DISCRETIZATIONS = [
+    pytest.param(FourierSpectral, id="fourier"),
+    pytest.param(lambda g: FiniteDifference(g, order=4), id="fd4", marks=needs_fd),
+]
+
+
 def _solve(op, y0, dt, num_steps, stepper=None):
     sol = diffsim.solve(
         op, stepper or diffsim.ETDRK4(), jnp.asarray(y0), dt=dt, num_steps=num_steps
@@ -343,14 +351,15 @@ def test_swift_hohenberg_linear_symbol_and_growth_rate():
         assert abs(rate - (r - (1 - km**2) ** 2)) < 1e-9, (km, rate)
 
 
-def test_cahn_hilliard_conserves_mass_and_decreases_energy():
+@pytest.mark.parametrize("discretization", DISCRETIZATIONS)
+def test_cahn_hilliard_conserves_mass_and_decreases_energy(discretization):
     """Spinodal decomposition in 2D from noise (mean 0.1): the mean stays to
-    round-off (1e-15) and the free energy never increases between
+    round-off and the free energy never increases between
     snapshots."""
     p = CahnHilliard(gamma=2e-3)
     grid = Grid((32, 32), (0.0, 0.0), (1.0, 1.0))
     u0 = 0.1 + 0.05 * jax.random.normal(jax.random.key(1), (1, 32, 32))
-    op = discretize(p, FourierSpectral(grid))
+    op = discretize(p, discretization(grid))
     sol = diffsim.solve(
         op,
         diffsim.ETDRK4(),
@@ -361,7 +370,11 @@ def test_cahn_hilliard_conserves_mass_and_decreases_energy():
     )
     ys = np.concatenate([np.asarray(u0)[None], np.asarray(sol.ys)])
     mean = ys.reshape(len(ys), -1).mean(axis=1)
-    assert np.max(np.abs(mean - mean[0])) < 1e-15
+    # Fourier: the k = 0 mode of lap(.) is exactly zero, the drift is one
+    # round-off; finite differences: each step adds the round-off of a sum
+    # of stencil values (measured 8e-16 per 10 steps, 1.5e-14 after 200)
+    bound = 1e-15 if discretization is FourierSpectral else 1e-13
+    assert np.max(np.abs(mean - mean[0])) < bound
     d = FourierCalculus(FourierSpectral(grid, dealias=1.0))
     energy = np.array([float(p.free_energy(jnp.asarray(y), d)) for y in ys])
     assert np.all(np.diff(energy) < 0), energy
@@ -369,11 +382,12 @@ def test_cahn_hilliard_conserves_mass_and_decreases_energy():
     assert np.max(np.abs(ys[-1])) > 0.95
 
 
-def test_allen_cahn_energy_decreases():
+@pytest.mark.parametrize("discretization", DISCRETIZATIONS)
+def test_allen_cahn_energy_decreases(discretization):
     p = AllenCahn(epsilon=0.05)
     grid = Grid((32, 32), (0.0, 0.0), (1.0, 1.0))
     u0 = 0.1 * jax.random.normal(jax.random.key(2), (1, 32, 32))
-    op = discretize(p, FourierSpectral(grid))
+    op = discretize(p, discretization(grid))
     sol = diffsim.solve(
         op, diffsim.ETDRK4(), u0, dt=0.1, num_steps=100, saveat=diffsim.SaveAt(every=5)
     )
@@ -385,9 +399,9 @@ def test_allen_cahn_energy_decreases():
 # ----------------------------------------------------------------- gradients
 
 
-def _loss_fn(make, y0, dt, steps, grid):
+def _loss_fn(make, y0, dt, steps, grid, discretization):
     def loss(theta):
-        op = discretize(make(theta), FourierSpectral(grid))
+        op = discretize(make(theta), discretization(grid))
         sol = diffsim.solve(op, diffsim.ETDRK4(), y0, dt=dt, num_steps=steps)
         return jnp.mean(
             jnp.abs(sol.ys[-1]) ** 2 * jnp.cos(jnp.arange(y0.size)).reshape(y0.shape)
@@ -434,12 +448,13 @@ GRADIENTS = {
 }
 
 
+@pytest.mark.parametrize("discretization", DISCRETIZATIONS)
 @pytest.mark.parametrize("name", GRADIENTS)
-def test_gradient_wrt_parameter_matches_central_differences(name):
+def test_gradient_wrt_parameter_matches_central_differences(name, discretization):
     """d loss / d parameter through 20 ETDRK4 steps (reverse mode) against
     a central difference with step 1e-6 relative (float64)."""
     make, theta, y0, dt = GRADIENTS[name]
-    loss = jax.jit(_loss_fn(make, y0, dt, 20, _g1))
+    loss = jax.jit(_loss_fn(make, y0, dt, 20, _g1, discretization))
     grad = float(jax.grad(loss)(jnp.asarray(theta)))
     h = 1e-6 * theta
     fd = (float(loss(jnp.asarray(theta + h))) - float(loss(jnp.asarray(theta - h)))) / (
