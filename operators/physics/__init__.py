@@ -24,3 +24,8 @@ from ._semilinear import (
     SemilinearPDE as SemilinearPDE,
     SymbolCalculus as SymbolCalculus,
 )
+from .allen_cahn import AllenCahn as AllenCahn
+from .cahn_hilliard import CahnHilliard as CahnHilliard
+from .gray_scott import GrayScott as GrayScott
+from .nonlinear_schrodinger import NonlinearSchrodinger as NonlinearSchrodinger
+from .swift_hohenberg import SwiftHohenberg as SwiftHohenberg

@@ -65,6 +65,21 @@ REDUCED = {
         {},
     ),
     "explosion_3d": (["grid.cells=[8,8,8]", "time.t_end=0.02", "time.snapshots=1"], {}),
+    # pattern formation (physics written once): Fourier by default
+    "allen_cahn": (["grid.cells=[32,32]", "time.t_end=1", "time.snapshots=2"], {}),
+    "cahn_hilliard": (
+        ["grid.cells=[32,32]", "time.t_end=0.005", "time.snapshots=2"],
+        {},
+    ),
+    "gray_scott": (["grid.cells=[32,32]", "time.t_end=20", "time.snapshots=2"], {}),
+    "swift_hohenberg": (
+        ["grid.cells=[32,32]", "time.t_end=5", "time.snapshots=2"],
+        {},
+    ),
+    "nls_soliton": (
+        ["grid.cells=[256]", "time.t_end=1", "time.snapshots=2"],
+        {"l2_relative": 1e-5},
+    ),
 }
 
 
