@@ -215,6 +215,8 @@ def _run(config, physics, scenario, out, plots):
         summary["errors"] = (setup.errors or default_errors)(
             np.stack(ys), exact_ys, grid, names
         )
+    if setup.metrics is not None:
+        summary.update(setup.metrics(np.asarray(ts), np.stack(ys), grid, names))
     if failure:
         summary["failure"] = failure
     if is_main():

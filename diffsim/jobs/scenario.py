@@ -254,13 +254,16 @@ class Setup:
     exists, the exact solution `exact(t) -> (channels, *cells)`.
     `errors(ys, exact_ys, grid, names) -> dict` replaces the default error
     norms (relative L2 and max over all fields) when a scenario reports
-    others."""
+    others. `metrics(ts, ys, grid, names) -> dict` adds scenario-specific
+    entries (e.g. a measured front speed) to `summary.json`, computed from
+    the snapshot times and physical fields."""
 
     operator: AbstractOperator
     grid: Grid
     initial: ArrayLike
     exact: Callable[[float], ArrayLike] | None = None
     errors: Callable[..., dict] | None = None
+    metrics: Callable[..., dict] | None = None
 
 
 class TimeDependentScenario(Scenario):

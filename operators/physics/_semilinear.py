@@ -216,7 +216,9 @@ class SemilinearPDE(AbstractSemilinearOperator):
             if isinstance(calc, FourierCalculus):
                 f_hat = self.fourier.forward(jnp.stack(fluxes))
                 ik = [calc._ik(a, self._real, 1) for a in range(ndim)]
-                terms = [f_hat[a] * ik[a].astype(f_hat.dtype) for a in range(ndim)]
+                terms = [  # symbols broadcast over the leading channel axis
+                    f_hat[a] * ik[a].astype(f_hat.dtype)[None] for a in range(ndim)
+                ]
                 spectral.append(-sum(terms[1:], terms[0]))
             else:
                 physical.append(-calc.divergence(jnp.stack(fluxes)))
