@@ -25,6 +25,14 @@ from ._calculus import AbstractCalculus
 from ._physics import AbstractPhysics
 
 
+def _batched(a, like):
+    """`a` (shaped like the trailing axes of `like`) with leading unit axes, so
+    that it broadcasts over `like`'s leading (channel) axes under
+    `jax_numpy_rank_promotion="raise"`."""
+    extra = jnp.ndim(like) - jnp.ndim(a)
+    return a.reshape((1,) * extra + a.shape) if extra > 0 else a
+
+
 class SymbolCalculus(AbstractCalculus):
     """Applies operators to Fourier coefficients by multiplying with their
     symbols: `linear(ones, SymbolCalculus)` is the symbol of the linear part.
@@ -36,10 +44,11 @@ class SymbolCalculus(AbstractCalculus):
         self._diffusion_symbol = diffusion_symbol
 
     def derivative(self, u, axis, order=1):
-        return u * self._derivative_symbol(axis, order)
+        return u * _batched(self._derivative_symbol(axis, order), u)
 
     def laplacian(self, u):
-        return u * sum(self._derivative_symbol(a, 2) for a in range(self.grid.ndim))
+        lap = sum(self._derivative_symbol(a, 2) for a in range(self.grid.ndim))
+        return u * _batched(lap, u)
 
     def diffusion(self, u, coefficient):
         if jnp.ndim(coefficient) != 0:
@@ -51,13 +60,13 @@ class SymbolCalculus(AbstractCalculus):
         return (
             coefficient
             * u
-            * sum(self._diffusion_symbol(a) for a in range(self.grid.ndim))
+            * _batched(sum(self._diffusion_symbol(a) for a in range(self.grid.ndim)), u)
         )
 
     def inverse_laplacian(self, f):
         lap = sum(self._derivative_symbol(a, 2) for a in range(self.grid.ndim))
         inv = np.where(lap == 0.0, 0.0, 1.0 / np.where(lap == 0.0, 1.0, lap))
-        return f * inv
+        return f * _batched(inv, f)
 
     def jacobian(self, a, b):
         raise ValueError("the Jacobian J(a, b) is not linear: it has no symbol")
@@ -92,7 +101,7 @@ class FourierCalculus(AbstractCalculus):
     def _apply(self, u, symbol):
         real = not jnp.iscomplexobj(u)
         u_hat = self.spectrum(u)
-        out_hat = u_hat * symbol(real).astype(u_hat.dtype)
+        out_hat = u_hat * _batched(symbol(real).astype(u_hat.dtype), u_hat)
         return self.know(self.fourier.inverse(out_hat, real), out_hat)
 
     def _ik(self, axis, real, order):
@@ -109,7 +118,9 @@ class FourierCalculus(AbstractCalculus):
         if jnp.ndim(coefficient) == 0:
             return coefficient * self.laplacian(u)
         terms = [
-            self.derivative(jnp.asarray(coefficient) * self.derivative(u, a), a)
+            self.derivative(
+                _batched(jnp.asarray(coefficient), u) * self.derivative(u, a), a
+            )
             for a in range(self.grid.ndim)
         ]
         return sum(terms[1:], terms[0])

@@ -17,6 +17,10 @@ def _velocity(v: ArrayLike | Sequence[ArrayLike]) -> Array:
     return jnp.atleast_1d(parameter(v))
 
 
+def _coefficient(k):
+    return k if callable(k) else parameter(k)
+
+
 class AdvectionDiffusion(AbstractPhysics):
     """Advection by a constant velocity `a` and diffusion with a coefficient
     `kappa` that may vary in space, plus an optional source:
@@ -49,7 +53,9 @@ class AdvectionDiffusion(AbstractPhysics):
     """
 
     velocity: Float[Array, " ndim"] = eqx.field(converter=_velocity)
-    diffusivity: Float[Array, "..."] | Callable[..., Array] = 0.0
+    diffusivity: Float[Array, "..."] | Callable[..., Array] = eqx.field(
+        converter=_coefficient, default=0.0
+    )
     source: Callable[[tuple[Array, ...], ArrayLike], Array] | None = None
 
     def __check_init__(self):
