@@ -45,6 +45,7 @@ from .scenario import (
     SteadyScenario,
     TimeDependentScenario,
     build_setup,
+    cfl_applies,
     solve_steady,
 )
 
@@ -111,10 +112,10 @@ def precheck(config: RunConfig, physics, scenario: type[Scenario]) -> None:
     writes anything: `check_cfl_steps` (a step count that cannot reach
     `time.t_end`, a fixed step beyond CFL 1). Builds the problem once
     without compiling its time loop; only for finite-volume scenarios
-    (`cfl_steps`), where the build is cheap. Raises `ConfigError`."""
+    (`cfl_applies`), where the build is cheap. Raises `ConfigError`."""
     if (
         not issubclass(scenario, TimeDependentScenario)
-        or not scenario.cfl_steps
+        or not cfl_applies(scenario, config)
         or config.batch is not None
     ):
         return

@@ -54,7 +54,7 @@ from ..steppers import (
     AbstractStepper,
     ForwardEuler,
 )
-from .errors import ConfigError
+from .errors import ConfigError, config_key
 
 #: Bounds of every config number that sets none tighter: integers fit
 #: int32 (JAX's default integer), floats stay far from overflow.
@@ -174,6 +174,7 @@ class BuildContext:
     - `key`: a JAX PRNG key from `seed`.
     - `dtype`: the floating dtype in effect (that of `precision:` inside the
       job's precision context).
+    - `scenario`: the scenario class (its default discretization), or None.
     """
 
     config: Any
@@ -182,6 +183,7 @@ class BuildContext:
     stepper: AbstractStepper
     key: PRNGKeyArray
     dtype: np.dtype
+    scenario: type[Scenario] | None = None
 
     @property
     def adjoint(self) -> AbstractAdjoint:
@@ -190,28 +192,185 @@ class BuildContext:
         Steady scenarios build their own implicit adjoint instead."""
         return adjoint_from(self.config)
 
-    def discretize(self, physics, *, boundary=None):
+    @property
+    def discretization(self) -> str | None:
+        """The discretization in effect: `discretization:` or else the
+        scenario's default (`discretization_of`)."""
+        return discretization_of(self.scenario, self.config)
+
+    def discretize(self, physics, *, boundary=None) -> AbstractOperator:
         """The operator of `physics` (an `AbstractPhysics`) on the
-        discretization `discretization:` names (default: the first the
-        physics allows), with `fd_order` for finite differences and the
-        given `boundary` (None: periodic)."""
-        from diffsim.operators import FiniteDifference, FourierSpectral
+        discretization in effect (`discretization:`, default the scenario's
+        first, else the physics' first):
+
+        - `fourier`: `FourierSpectral(grid)` (periodic only);
+        - `finite_difference`: `FiniteDifference(grid, order=fd_order or 4,
+          boundary=...)`;
+        - `finite_volume`: `FiniteVolume(grid, reconstruction, riemann,
+          boundary=...)` from the `scheme:` keys `reconstruction`, `limiter`,
+          `weno_eps`, `riemann` (`FiniteVolumeScheme`).
+
+        **Arguments:**
+
+        - `physics`: the `AbstractPhysics` to discretize.
+        - `boundary`: the scenario's own conditions for this discretization
+          (library objects in any form `FiniteDifference` / `FiniteVolume`
+          take), or None for periodic. Every side the config's `boundary:`
+          section gives replaces the condition there; its numbers become
+          differentiable leaves.
+
+        **Returns:** the `AbstractOperator`. A choice the physics or the
+        discretization refuses is a `ConfigError` naming the key.
+        """
         from diffsim.operators.physics import discretize
 
-        kind = self.config.discretization or physics.discretizations[0]
+        from .boundary import build_boundary
+
+        kind = self.discretization or physics.discretizations[0]
+        if kind not in physics.discretizations:
+            raise ConfigError(
+                "discretization",
+                f"{kind} is not available for {type(physics).__name__}; allowed: "
+                f"{', '.join(physics.discretizations)}",
+            )
+        ndim = self.grid.ndim
+        channels = len(physics.field_names(ndim))
+        with config_key("boundary"):
+            default = None if boundary is None else _pairs(boundary, ndim)
+            pairs = build_boundary(
+                self.config.boundary, ndim, kind, default, channels=channels
+            )
         if kind == "fourier":
+            from diffsim.operators import FourierSpectral
+            from diffsim.operators.discretization import Periodic
+
+            if pairs is not None and not all(
+                isinstance(side, Periodic) for pair in pairs for side in pair
+            ):
+                raise ConfigError(
+                    "boundary",
+                    "fourier accepts only periodic boundaries (this scenario has "
+                    "walls): use discretization: finite_difference or finite_volume",
+                )
             disc = FourierSpectral(self.grid)
         elif kind == "finite_difference":
-            disc = FiniteDifference(
-                self.grid, order=self.config.fd_order or 4, boundary=boundary
-            )
+            from diffsim.operators import FiniteDifference
+
+            with config_key("boundary"):
+                disc = FiniteDifference(
+                    self.grid, order=self.config.fd_order or 4, boundary=pairs
+                )
         else:
-            raise ConfigError(f"discretization: {kind!r} is not available yet")
-        return discretize(physics, disc)
+            disc = self._finite_volume(pairs)
+        with config_key("discretization"):
+            return discretize(physics, disc)
+
+    def _finite_volume(self, boundary):
+        """The `FiniteVolume` discretization of the `scheme:` section."""
+        import diffsim.operators as operators
+
+        from .schemes import FiniteVolumeScheme
+
+        finite_volume = getattr(operators, "FiniteVolume", None)
+        if finite_volume is None:
+            raise ConfigError(
+                "discretization",
+                "finite_volume is not available in this installation "
+                "(diffsim.operators has no FiniteVolume)",
+            )
+        scheme = self.config.scheme
+        if not isinstance(scheme, FiniteVolumeScheme):
+            scheme = FiniteVolumeScheme.model_validate(
+                {
+                    k: v
+                    for k, v in scheme.items()
+                    if k in FiniteVolumeScheme.model_fields
+                }
+            )
+        with config_key("scheme.reconstruction"):
+            reconstruction = scheme.build_reconstruction()
+        with config_key("scheme.riemann"):
+            riemann = scheme.build_riemann()
+        with config_key("scheme"):
+            return finite_volume(
+                self.grid,
+                reconstruction=reconstruction,
+                riemann=riemann,
+                boundary=boundary,
+            )
 
 
-def build_context(config, physics) -> BuildContext:
-    """The `BuildContext` of a validated `config` and its parsed `physics`."""
+def _pairs(boundary, ndim: int) -> list[tuple[Any, Any]]:
+    """A scenario's `boundary=` (one condition, or one per axis, each a
+    condition or a `(lower, upper)` pair) as one `(lower, upper)` per axis."""
+    if not isinstance(boundary, (list, tuple)):
+        boundary = [boundary] * ndim
+    if len(boundary) != ndim:
+        raise ValueError(
+            f"boundary needs one entry per axis ({ndim}), got {len(boundary)}"
+        )
+    return [
+        (entry[0], entry[1]) if isinstance(entry, (list, tuple)) else (entry, entry)
+        for entry in boundary
+    ]
+
+
+def discretization_of(scenario: type[Scenario] | None, config) -> str | None:
+    """The discretization a run uses: `config.discretization`, or else the
+    scenario's default (the first of its `discretizations`); None when the
+    scenario fixes its own (no `discretizations`) and the config names none."""
+    if config.discretization is not None:
+        return config.discretization
+    if scenario is not None and scenario.discretizations:
+        return scenario.discretizations[0]
+    return None
+
+
+#: The `stepper:` names of exponential integrators, which need a linear part
+#: diagonal in Fourier space (Fourier, periodic finite differences).
+EXPONENTIAL_STEPPERS = ("etdrk1", "etdrk2", "etdrk4")
+
+
+def _walls(config) -> bool:
+    """Whether the config's `boundary:` section puts a non-periodic side anywhere."""
+    section = getattr(config, "boundary", None)
+    return section is not None and any(
+        side is not None and side.kind != "periodic"
+        for pair in section.sides(3)
+        for side in pair
+    )
+
+
+def steppers_of(scenario: type[Scenario], config) -> tuple[str, ...]:
+    """The `stepper:` values that apply to a run of `scenario` under `config`:
+    the scenario's own `steppers` on its default discretization, and on any
+    discretization only those that can serve it (no exponential integrator
+    on finite volumes or on finite differences with walls)."""
+    kind = discretization_of(scenario, config)
+    default = scenario.discretizations[0] if scenario.discretizations else None
+    names = tuple(STEPPERS)
+    if scenario.steppers is not None and kind == default:
+        names = scenario.steppers
+    if kind == "finite_volume" or (kind == "finite_difference" and _walls(config)):
+        names = tuple(n for n in names if n not in EXPONENTIAL_STEPPERS)
+    return names
+
+
+def cfl_applies(scenario: type[Scenario], config) -> bool:
+    """Whether a run of `scenario` under `config` has a CFL condition, so
+    that `time.cfl` applies: the scenario's `cfl_steps` on its default
+    discretization, and on another one whether that is `finite_volume`."""
+    kind = discretization_of(scenario, config)
+    default = scenario.discretizations[0] if scenario.discretizations else None
+    cfl = getattr(scenario, "cfl_steps", True)
+    return cfl if kind == default else kind == "finite_volume"
+
+
+def build_context(
+    config, physics, scenario: type[Scenario] | None = None
+) -> BuildContext:
+    """The `BuildContext` of a validated `config`, its parsed `physics` and
+    (for its default discretization) the `scenario` class."""
     return BuildContext(
         config=config,
         physics=physics,
@@ -219,6 +378,7 @@ def build_context(config, physics) -> BuildContext:
         stepper=STEPPERS[config.stepper](),
         key=jax.random.key(config.seed),
         dtype=np.dtype(jnp.result_type(float)),
+        scenario=scenario,
     )
 
 
@@ -243,6 +403,17 @@ class Scenario(abc.ABC):
     #: The `stepper:` values that apply (None: all). Finite volumes have no
     #: linear part for the exponential (ETDRK) steppers: `EXPLICIT_STEPPERS`.
     steppers: ClassVar[tuple[str, ...] | None] = None
+    #: The `discretization:` values the scenario runs on (a subset of
+    #: `fourier`, `finite_difference`, `finite_volume`; usually its physics'
+    #: `discretizations`), the first being the default. Empty: the scenario
+    #: fixes its discretization and refuses the key. `steppers` and
+    #: `cfl_steps` describe the default; other choices get the rules of
+    #: theirs (`steppers_of`, `cfl_applies`).
+    discretizations: ClassVar[tuple[str, ...]] = ()
+    #: Whether the scenario builds through `BuildContext.discretize`, so that
+    #: the config's `boundary:` section applies (with a `discretizations`
+    #: choice). Helmholtz scenarios, bounded by a PML, set False.
+    configurable_boundary: ClassVar[bool] = True
 
     @classmethod
     def validate(cls, config, physics) -> None:
@@ -288,7 +459,7 @@ def build_setup(scenario: type[Scenario], config, physics) -> Setup:
     horizon, precheck)."""
     if not issubclass(scenario, TimeDependentScenario):
         raise TypeError(f"{scenario.name} is not a time-dependent scenario")
-    return scenario().build(build_context(config, physics))
+    return scenario().build(build_context(config, physics, scenario))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,7 +484,7 @@ def solve_steady(scenario: type[Scenario], config, physics) -> SteadyResult:
     `config`: the one place the job layer asks a scenario to solve."""
     if not issubclass(scenario, SteadyScenario):
         raise TypeError(f"{scenario.name} is not a steady scenario")
-    return scenario().solve(build_context(config, physics))
+    return scenario().solve(build_context(config, physics, scenario))
 
 
 class AbstractInverseProblem(eqx.Module):
@@ -393,7 +564,7 @@ def build_problem(scenario: type[Scenario], config, physics) -> AbstractInverseP
     (optimize, gradcheck)."""
     if not issubclass(scenario, OptimizationScenario):
         raise TypeError(f"{scenario.name} is not an optimization scenario")
-    return scenario().build_problem(build_context(config, physics))
+    return scenario().build_problem(build_context(config, physics, scenario))
 
 
 _REGISTRY: dict[str, type[Scenario]] = {}
@@ -407,6 +578,12 @@ def register(cls: _S) -> _S:
         raise ValueError(f"scenario {cls.name!r} is registered twice")
     _REGISTRY[cls.name] = cls
     return cls
+
+
+def unregister(name: str) -> None:
+    """Remove the scenario registered under `name` (a no-op for an unknown
+    name): for tests and plugins that register a scenario for a while."""
+    _REGISTRY.pop(name, None)
 
 
 def registry() -> dict[str, type[Scenario]]:
