@@ -3,21 +3,20 @@ the asymptotic `2 sqrt(D r)`."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pydantic
 
 from diffsim.jobs import (
     BuildContext,
     ConfigError,
+    FiniteVolumeScheme,
     PhysicsConfig,
     Setup,
     TimeDependentScenario,
     grid_from,
     register,
 )
-from diffsim.operators import Dirichlet, Neumann
+from diffsim.operators import Dirichlet
 from diffsim.operators.physics.fisher_kpp import FisherKPP
 
 
@@ -30,11 +29,6 @@ class Physics(PhysicsConfig):
     )
     front_position: float = pydantic.Field(
         10.0, description="initial step: u = 1 left of it, u = 0 beyond"
-    )
-    walls: Literal["dirichlet", "neumann"] = pydantic.Field(
-        "dirichlet",
-        description="domain ends: dirichlet (u = 1 left, u = 0 right) or neumann "
-        "(zero gradient)",
     )
 
 
@@ -73,12 +67,13 @@ class FisherKPPFront(TimeDependentScenario):
     )
     ndim = 1
     cfl_steps = False  # diffusion-limited fixed time.dt
+    discretizations = ("finite_difference", "finite_volume")
     Physics = Physics
+    Scheme = FiniteVolumeScheme  # for discretization: finite_volume
     defaults = {
         "grid": {"cells": [600], "lower": [0.0], "upper": [120.0]},
         "time": {"t_end": 40.0, "dt": 0.01, "snapshots": 80},
         "stepper": "rk4",
-        "discretization": "finite_difference",
     }
 
     @classmethod
@@ -95,11 +90,9 @@ class FisherKPPFront(TimeDependentScenario):
         self.validate(ctx.config, physics)
         grid = ctx.grid
         model = FisherKPP(diffusivity=physics.diffusivity, rate=physics.rate)
-        if physics.walls == "dirichlet":
-            boundary = [(Dirichlet(1.0), Dirichlet(0.0))]
-        else:
-            boundary = [Neumann(0.0)]
-        op = ctx.discretize(model, boundary=boundary)
+        # u = 1 behind the front, u = 0 ahead; the `boundary:` section may
+        # replace them (e.g. zero-gradient walls: kind neumann, value 0)
+        op = ctx.discretize(model, boundary=[(Dirichlet(1.0), Dirichlet(0.0))])
         (x,) = grid.coordinates
         u0 = np.where(x < physics.front_position, 1.0, 0.0)
         theory = float(model.front_speed_theory())

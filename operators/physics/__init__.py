@@ -2,9 +2,17 @@
 (`discretize`)."""
 
 from ..finite_volume.discretization import FiniteVolume as FiniteVolume
-from . import _fourier as _fourier  # registers the FourierSpectral strategy
+from . import (
+    _finite_difference as _finite_difference,  # registers FiniteDifference
+    _fourier as _fourier,  # registers the FourierSpectral strategy
+)
 from ._calculus import AbstractCalculus as AbstractCalculus
 from ._discretize import discretize as discretize
+from ._finite_difference import (
+    FiniteDifferenceCalculus as FiniteDifferenceCalculus,
+    PeriodicFiniteDifferencePDE as PeriodicFiniteDifferencePDE,
+    WalledFiniteDifferencePDE as WalledFiniteDifferencePDE,
+)
 from ._finite_volume import (  # registers the FiniteVolume strategy
     FiniteVolumeCalculus as FiniteVolumeCalculus,
     FiniteVolumePDE as FiniteVolumePDE,
@@ -16,9 +24,10 @@ from ._semilinear import (
     SemilinearPDE as SemilinearPDE,
     SymbolCalculus as SymbolCalculus,
 )
-from . import _finite_difference as _finite_difference  # registers FiniteDifference
-from ._finite_difference import (
-    FiniteDifferenceCalculus as FiniteDifferenceCalculus,
-    PeriodicFiniteDifferencePDE as PeriodicFiniteDifferencePDE,
-    WalledFiniteDifferencePDE as WalledFiniteDifferencePDE,
+from .advection_diffusion import AdvectionDiffusion as AdvectionDiffusion
+from .fisher_kpp import FisherKPP as FisherKPP
+from .shallow_water import (
+    ShallowWater as ShallowWater,
+    ShallowWaterRiemann as ShallowWaterRiemann,
+    solve_shallow_water_riemann as solve_shallow_water_riemann,
 )
