@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 import equinox as eqx
 import numpy as np
@@ -122,13 +122,13 @@ BoundarySpec = (
 
 
 def normalize_boundary(
-    boundary: BoundarySpec | None,
+    boundary: BoundarySpec | Any | None,  # Any: `kinds` decides (FiniteVolume's)
     ndim: int,
     *,
     owner: str = "FiniteDifference",
     kinds: tuple[type, ...] = (AbstractBoundary,),
     periodic: tuple[type, ...] = (Periodic,),
-) -> tuple[tuple[AbstractBoundary, AbstractBoundary], ...]:
+) -> tuple[tuple[Any, Any], ...]:
     """`((lower, upper), ...)` per axis from one condition for every side, or a
     sequence (one entry per axis) of a condition for both sides or a
     `(lower, upper)` pair. `None` means periodic everywhere.

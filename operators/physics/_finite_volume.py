@@ -297,8 +297,9 @@ class FiniteVolumePDE(AbstractCFLOperator):
         physics = self.physics
         f_left, f_right = physics.flux(left, axis), physics.flux(right, axis)
         assert f_left is not None and f_right is not None
-        s_left = physics.wave_speeds(left, axis)
-        s_right = physics.wave_speeds(right, axis)
+        # speeds have shape `cells`: a leading axis broadcasts them over channels
+        s_left = tuple(s[None] for s in physics.wave_speeds(left, axis))
+        s_right = tuple(s[None] for s in physics.wave_speeds(right, axis))
         return self.discretization.riemann.generic_flux(
             left, right, f_left, f_right, s_left, s_right
         )
