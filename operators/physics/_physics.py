@@ -8,6 +8,7 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jaxtyping import Array, Inexact
 
 from ._calculus import AbstractCalculus
@@ -168,9 +169,9 @@ def jacobian_eigenvalue_bounds(flux, u) -> tuple[Array, Array]:
     return low.reshape(shape), high.reshape(shape)
 
 
-_CLUSTER = (
-    1e-6  # relative size of P' (P'') below which a root counts as double (triple)
-)
+# relative size of P' (P'') below which a root counts as double (triple)
+_CLUSTER = 1e-6
+_SQRT3 = 3.0**0.5
 
 
 def _safe_sqrt(x):
@@ -210,40 +211,47 @@ def _quadratic_bounds_jvp(primals, tangents):
 def _cubic_primal(a, b, c):
     """`(low, high, low_is_root, high_is_root, real_root)`: the smallest and
     largest real part of the roots of `x^3 + a x^2 + b x + c`, whether each
-    is a (real) root, and one real root."""
+    is a (real) root, and one real root.
+
+    Three real roots (the hyperbolic case): Viete's trigonometric form,
+    one `arccos` and one `cos`. Otherwise Cardano's formula for the real
+    root, evaluated (two `cbrt`s) only when some point needs it."""
     shift = a / 3.0
     p = b - a * shift
     q = (2.0 / 27.0) * a * a * a - a * b / 3.0 + c
     three_real = 4.0 * p * p * p + 27.0 * q * q <= 0.0
-    # three real roots (p <= 0): t_k = 2 r cos(phi - 2 pi k / 3)
+    # t_k = 2 r cos(phi - 2 pi k / 3), phi in [0, pi / 3]: the largest is
+    # 2 r cos(phi), the smallest 2 r cos(phi + 2 pi / 3)
     r = _safe_sqrt(-p / 3.0)
     r3 = r * r * r
     cos3 = jnp.clip(-q / (2.0 * jnp.where(r3 > 0.0, r3, 1.0)), -1.0, 1.0)
-    phi = jnp.arccos(cos3) / 3.0
-    t_high = jnp.where(r3 > 0.0, 2.0 * r * jnp.cos(phi), 0.0)
-    t_low = jnp.where(r3 > 0.0, 2.0 * r * jnp.cos(phi + 2.0 * jnp.pi / 3.0), 0.0)
-    # one real root (Cardano) and a complex pair with real part -t1 / 2
-    sd = _safe_sqrt(0.25 * q * q + p * p * p / 27.0)
-    t1 = jnp.cbrt(-0.5 * q + sd) + jnp.cbrt(-0.5 * q - sd)
+    cos_phi = jnp.cos(jnp.arccos(cos3) / 3.0)
+    sin_phi = _safe_sqrt(1.0 - cos_phi * cos_phi)
+    t_high = 2.0 * r * cos_phi
+    t_low = -r * cos_phi - _SQRT3 * r * sin_phi
+
+    def cardano(_):
+        sd = _safe_sqrt(0.25 * q * q + p * p * p / 27.0)
+        return jnp.cbrt(-0.5 * q + sd) + jnp.cbrt(-0.5 * q - sd)
+
+    t1 = lax.cond(jnp.all(three_real), jnp.zeros_like, cardano, q)
     t_low = jnp.where(three_real, t_low, jnp.minimum(t1, -0.5 * t1))
     t_high = jnp.where(three_real, t_high, jnp.maximum(t1, -0.5 * t1))
     low_is_root = three_real | (t1 <= -0.5 * t1)
     high_is_root = three_real | (t1 >= -0.5 * t1)
-    root = jnp.where(three_real, t_high, t1) - shift
+    scale2 = shift * shift + jnp.abs(b)
 
     def polish(lam):  # one Newton step (the trigonometric form loses digits)
         value = ((lam + a) * lam + b) * lam + c
         slope = (3.0 * lam + 2.0 * a) * lam + b
-        scale = jnp.abs(shift) + jnp.sqrt(jnp.abs(b)) + jnp.cbrt(jnp.abs(c))
-        ok = jnp.abs(slope) > _CLUSTER * scale * scale
-        step = value / jnp.where(ok, slope, 1.0)
-        return jnp.where(ok, lam - step, lam)
+        ok = jnp.abs(slope) > _CLUSTER * scale2
+        return jnp.where(ok, lam - value / jnp.where(ok, slope, 1.0), lam)
 
     low = t_low - shift
     high = t_high - shift
     low = jnp.where(low_is_root, polish(low), low)
     high = jnp.where(high_is_root, polish(high), high)
-    root = polish(root)
+    root = jnp.where(three_real, high, polish(t1 - shift))
     return low, high, low_is_root, high_is_root, root
 
 
@@ -258,7 +266,7 @@ def _cubic_bounds_jvp(primals, tangents):
     a, b, c = primals
     da, db, dc = tangents
     low, high, low_is_root, high_is_root, root = _cubic_primal(a, b, c)
-    scale = jnp.abs(a) / 3.0 + jnp.sqrt(jnp.abs(b)) + jnp.cbrt(jnp.abs(c))
+    scale = jnp.sqrt(a * a / 9.0 + jnp.abs(b))
 
     def root_derivative(lam):
         slope = (3.0 * lam + 2.0 * a) * lam + b  # P'
