@@ -328,9 +328,12 @@ def _wall_ghosts(condition, u, ax, side, width, h):
         interior = lax.rev(interior, (ax,))  # nearest the wall first
     moved = jnp.moveaxis(interior, ax, -1)
     dtype = u.dtype
-    ghosts = moved @ jnp.asarray(weights.T, dtype=dtype) + condition.value.astype(
-        dtype
-    ) * jnp.asarray(w_value, dtype=dtype)
+    # the value's weights broadcast over the leading (channel) axes
+    w_value = jnp.asarray(w_value, dtype=dtype).reshape((1,) * (moved.ndim - 1) + (-1,))
+    ghosts = (
+        moved @ jnp.asarray(weights.T, dtype=dtype)
+        + condition.value.astype(dtype) * w_value
+    )
     ghosts = jnp.moveaxis(ghosts, -1, ax)  # nearest the wall first
     return lax.rev(ghosts, (ax,)) if side == 0 else ghosts
 
