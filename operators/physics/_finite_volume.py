@@ -142,7 +142,9 @@ class _BoundCalculus(SymbolCalculus):
 
     def diffusion(self, u, coefficient):
         a = jnp.max(jnp.abs(jnp.asarray(coefficient)))
-        return a * u * sum(self._diffusion_symbol(k) for k in range(self.grid.ndim))
+        symbol = sum(self._diffusion_symbol(k) for k in range(self.grid.ndim))
+        symbol = jnp.asarray(symbol)  # leading unit axes broadcast over channels
+        return a * u * symbol.reshape((1,) * (u.ndim - symbol.ndim) + symbol.shape)
 
 
 class FiniteVolumePDE(AbstractCFLOperator):

@@ -12,7 +12,7 @@ import diffsim
 from diffsim.operators import Dirichlet, FiniteDifference, FourierSpectral, Grid
 from diffsim.operators.finite_volume import FirstOrder
 from diffsim.operators.physics import FiniteVolume, FisherKPP, discretize
-from scenarios.fisher_kpp import front_positions, front_speed
+from diffsim.scenarios.fisher_kpp import front_positions, front_speed
 
 WALLS = [(Dirichlet(1.0), Dirichlet(0.0))]
 C_AZ = 5 / np.sqrt(6)
@@ -125,3 +125,27 @@ def test_gradient_wrt_rate_and_wall_value(kind):
         fd = (loss(params + e) - loss(params - e)) / (2 * step)
         np.testing.assert_allclose(ad[i], fd, rtol=1e-7)
         assert abs(ad[i]) > 1e-6
+
+
+@pytest.mark.parametrize("discretization", ["finite_difference", "finite_volume"])
+def test_fisher_kpp_front_scenario_cli(tmp_path, discretization):
+    """The default config (r t_end = 40) on 300 cells, through `diffsim run`."""
+    import json
+
+    from diffsim.jobs.cli import main
+
+    code = main(
+        [
+            "run",
+            "configs/fisher_kpp_front.yaml",
+            f"discretization={discretization}",
+            "grid.cells=[300]",
+            "--no-plots",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["front_speed_theory"] == 2.0
+    assert abs(summary["front_speed"] / 2.0 - 1) < 0.04
