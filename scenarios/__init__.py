@@ -3,6 +3,7 @@ through the `diffsim.scenarios` entry point)."""
 
 from . import (  # noqa: F401  (importing registers)
     acoustic_lens,
+    advection_diffusion,
     burgers_inverse,
     burgers_shock,
     decaying_turbulence,

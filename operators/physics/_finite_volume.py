@@ -129,7 +129,7 @@ class FiniteVolumeCalculus(AbstractCalculus):
                 )
                 for j, w in enumerate(_FACE_VALUE[self.order])
             )
-            flux = face * grad
+            flux = face.reshape((1,) * (grad.ndim - face.ndim) + face.shape) * grad
             term = (_shift(flux, ax, 1, n) - _shift(flux, ax, 0, n)) * (1.0 / h)
             total = term if total is None else total + term
         return total
