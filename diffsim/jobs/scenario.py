@@ -48,11 +48,11 @@ from ..steppers import (
     ETDRK4,
     IMEXARS222,
     IMEXARS443,
-    IMEXEuler,
     RK4,
     SSPRK3,
     AbstractStepper,
     ForwardEuler,
+    IMEXEuler,
 )
 from .errors import ConfigError, config_key
 
