@@ -129,7 +129,8 @@ class FiniteVolumeCalculus(AbstractCalculus):
                 )
                 for j, w in enumerate(_FACE_VALUE[self.order])
             )
-            flux = face.reshape((1,) * (grad.ndim - face.ndim) + face.shape) * grad
+            face = jnp.asarray(face)  # leading unit axes broadcast over channels
+            flux = face.reshape((1,) * (u.ndim - face.ndim) + face.shape) * grad
             term = (_shift(flux, ax, 1, n) - _shift(flux, ax, 0, n)) * (1.0 / h)
             total = term if total is None else total + term
         return total
@@ -302,8 +303,10 @@ class FiniteVolumePDE(AbstractCFLOperator):
         # stored once: XLA:CPU would otherwise recompute the speeds (with
         # their eigenvalue formulas) inside the loop of every flux channel;
         # speeds have shape `cells`: a leading axis broadcasts them over channels
-        s_left = _materialize(tuple(s[None] for s in physics.wave_speeds(left, axis)))
-        s_right = _materialize(tuple(s[None] for s in physics.wave_speeds(right, axis)))
+        low, high = _materialize(physics.wave_speeds(left, axis))
+        s_left = (low[None], high[None])
+        low, high = _materialize(physics.wave_speeds(right, axis))
+        s_right = (low[None], high[None])
         return self.discretization.riemann.generic_flux(
             left, right, f_left, f_right, s_left, s_right
         )

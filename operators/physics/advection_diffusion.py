@@ -17,7 +17,7 @@ def _velocity(v: ArrayLike | Sequence[ArrayLike]) -> Array:
     return jnp.atleast_1d(parameter(v))
 
 
-def _coefficient(k):
+def _coefficient(k: ArrayLike | Callable[..., Array]) -> Array | Callable[..., Array]:
     return k if callable(k) else parameter(k)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import diffsim
-from diffsim.operators import FourierSpectral, Grid
+from diffsim.operators import AbstractCFLOperator, FourierSpectral, Grid
 from diffsim.operators.physics import discretize
 from diffsim.operators.physics.shallow_water import (
     ShallowWater,
@@ -247,6 +247,7 @@ def _dam_break_l1(n, reconstruction, riemann, t_end=0.1):
 
     sol = solve_shallow_water_riemann((1.0, 0.0), (0.1, 0.0), G)
     _, op = _fv(n, reconstruction, riemann, Outflow())
+    assert isinstance(op, AbstractCFLOperator)
     edges = np.linspace(0.0, 1.0, n + 1)
     h, hu = sol.cell_averages(edges, 0.0, 0.5)
     y0 = jnp.asarray(np.stack([h, hu / h]))
