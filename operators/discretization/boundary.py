@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import equinox as eqx
 import numpy as np
@@ -122,7 +122,7 @@ BoundarySpec = (
 
 
 def normalize_boundary(
-    boundary: BoundarySpec | Any | None,  # Any: `kinds` decides (FiniteVolume's)
+    boundary: Any,
     ndim: int,
     *,
     owner: str = "FiniteDifference",
@@ -140,7 +140,7 @@ def normalize_boundary(
     if boundary is None:
         boundary = periodic[0]()
     if isinstance(boundary, kinds):
-        boundary = cast(BoundarySpec, [boundary] * ndim)
+        boundary = [boundary] * ndim
     if isinstance(boundary, (str, bytes)) or not isinstance(boundary, Sequence):
         raise TypeError(
             f"{owner}: boundary must be a boundary condition or a sequence "

@@ -55,6 +55,11 @@ class FiniteVolume(eqx.Module):
       On cell averages a central difference of a linear term is a cell
       average of the derivative to that order; products (nonlinear terms)
       of averages are second order.
+    - `fused_derivatives`: as for `Euler`: derivatives of the face fluxes
+      evaluated on CPU in cache-sized chunks with hints against XLA's
+      recomputation (`operators.internal.fused_face_map`; default True), or
+      by plain JAX autodiff (False). Results agree to round-off; the
+      forward pass is the same.
     """
 
     grid: Grid
@@ -62,6 +67,7 @@ class FiniteVolume(eqx.Module):
     riemann: AbstractRiemannSolver
     boundary: tuple[tuple[Any, Any], ...]
     calculus_order: int = eqx.field(static=True)
+    fused_derivatives: bool = eqx.field(static=True)
 
     @checks_own_arguments
     def __init__(
@@ -71,6 +77,7 @@ class FiniteVolume(eqx.Module):
         riemann: AbstractRiemannSolver | None = None,
         boundary=None,
         calculus_order: int | None = None,
+        fused_derivatives: bool = True,
     ):
         check_instance("FiniteVolume", "grid", grid, Grid, "Grid(cells=[200])")
         self.grid = grid
@@ -91,6 +98,7 @@ class FiniteVolume(eqx.Module):
         if calculus_order is None:
             calculus_order = 2 if self.reconstruction.order <= 2 else 4
         self.calculus_order = calculus_order
+        self.fused_derivatives = fused_derivatives
 
     def __check_init__(self):
         check_instance(
@@ -108,6 +116,11 @@ class FiniteVolume(eqx.Module):
                 f"FiniteVolume: {type(self.riemann).__name__} needs the eigenstructure "
                 "of the Euler equations (use operators.Euler); for a generic flux "
                 "the choices are Rusanov() and HLL()"
+            )
+        if not isinstance(self.fused_derivatives, bool):
+            raise TypeError(
+                "FiniteVolume: fused_derivatives must be True or False, got "
+                f"{describe(self.fused_derivatives)}"
             )
         if self.calculus_order not in _CALCULUS_ORDERS:
             raise ValueError(

@@ -4,6 +4,8 @@ condition."""
 
 from __future__ import annotations
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -12,6 +14,7 @@ from jaxtyping import Array, Float
 from .._operator import AbstractCFLOperator
 from ..finite_volume.boundary import ReflectingWall, ghost_block
 from ..finite_volume.discretization import FiniteVolume
+from ..internal import fused_face_map
 from ._calculus import AbstractCalculus
 from ._discretize import register_strategy
 from ._physics import AbstractPhysics
@@ -104,6 +107,9 @@ class FiniteVolumeCalculus(AbstractCalculus):
         if jnp.ndim(coefficient) == 0:
             return coefficient * self.laplacian(u)
         coefficient = jnp.asarray(coefficient)
+        coefficient = coefficient.reshape(
+            (1,) * (u.ndim - coefficient.ndim) + coefficient.shape
+        )
         ndim = self.grid.ndim
         r = len(_FACE_DERIVATIVE[self.order])
         total = None
@@ -124,13 +130,12 @@ class FiniteVolumeCalculus(AbstractCalculus):
             face = sum(
                 w
                 * (
-                    _shift(a_padded, axis, r + j, n + 1)
-                    + _shift(a_padded, axis, r - 1 - j, n + 1)
+                    _shift(a_padded, ax, r + j, n + 1)
+                    + _shift(a_padded, ax, r - 1 - j, n + 1)
                 )
                 for j, w in enumerate(_FACE_VALUE[self.order])
             )
-            face = jnp.asarray(face)  # leading unit axes broadcast over channels
-            flux = face.reshape((1,) * (u.ndim - face.ndim) + face.shape) * grad
+            flux = face * grad
             term = (_shift(flux, ax, 1, n) - _shift(flux, ax, 0, n)) * (1.0 / h)
             total = term if total is None else total + term
         return total
@@ -143,9 +148,7 @@ class _BoundCalculus(SymbolCalculus):
 
     def diffusion(self, u, coefficient):
         a = jnp.max(jnp.abs(jnp.asarray(coefficient)))
-        symbol = sum(self._diffusion_symbol(k) for k in range(self.grid.ndim))
-        symbol = jnp.asarray(symbol)  # leading unit axes broadcast over channels
-        return a * u * symbol.reshape((1,) * (u.ndim - symbol.ndim) + symbol.shape)
+        return a * u * sum(self._diffusion_symbol(k) for k in range(self.grid.ndim))
 
 
 class FiniteVolumePDE(AbstractCFLOperator):
@@ -290,26 +293,64 @@ class FiniteVolumePDE(AbstractCFLOperator):
     def face_fluxes(self, state, axis: int, t=None) -> Array:
         """Numerical fluxes at the `n + 1` faces normal to `axis` (face `k`
         between cells `k - 1` and `k`), shape `(channels, ..., n + 1, ...)`."""
-        rec = self.discretization.reconstruction
-        g = rec.num_ghost
+        g = self.discretization.reconstruction.num_ghost
         padded = self.pad(state, axis, g, t)
-        ax = 1 + axis
-        faces = padded.shape[ax] - 2 * g + 1
-        stencil = [_shift(padded, ax, j, faces) for j in range(2 * g)]
-        left, right = rec.reconstruct_stencil(stencil)
-        physics = self.physics
-        f_left, f_right = physics.flux(left, axis), physics.flux(right, axis)
-        assert f_left is not None and f_right is not None
-        # stored once: XLA:CPU would otherwise recompute the speeds (with
-        # their eigenvalue formulas) inside the loop of every flux channel;
-        # speeds have shape `cells`: a leading axis broadcasts them over channels
-        low, high = _materialize(physics.wave_speeds(left, axis))
-        s_left = (low[None], high[None])
-        low, high = _materialize(physics.wave_speeds(right, axis))
-        s_right = (low[None], high[None])
-        return self.discretization.riemann.generic_flux(
-            left, right, f_left, f_right, s_left, s_right
+        f, params = self.face_function(axis)
+        width = 2 * g
+
+        def plain(params, padded):  # slices of the stacked channels
+            faces = padded.shape[1 + axis] - width + 1
+            shifts = [_shift(padded, 1 + axis, j, faces) for j in range(width)]
+            return jnp.stack(f(params, [x for s in shifts for x in s]))
+
+        if not self.discretization.fused_derivatives:
+            return plain(params, padded)
+
+        # The primal is the plain evaluation (forward-only runs pay nothing);
+        # the tangent, which reverse mode transposes, is fused_face_map's
+        # chunked, rematerialized one (see operators/finite_volume/_fused.py).
+        @jax.custom_jvp
+        def run(params, padded):
+            return plain(params, padded)
+
+        @run.defjvp
+        def run_jvp(primals, tangents):
+            def fused(p, s):
+                return fused_face_map(f, p, tuple(s), axis, stencil=width)
+
+            _, dout = jax.jvp(fused, primals, tangents)
+            return run(*primals), jnp.stack(dout)
+
+        return run(params, padded)
+
+    def face_function(self, axis: int):
+        """`(f, params)`: `f(params, flat)` maps the `2 num_ghost` stencil
+        shifts of the padded channels (`flat[j * channels + c]`: channel `c`
+        of stencil cell `j`) to the numerical flux of every channel at the
+        faces normal to `axis`; `params` are the differentiable arrays of the
+        physics and the schemes (what `fused_face_map` differentiates)."""
+        d = self.discretization
+        channels = len(self.field_names)
+        params, static = eqx.partition(
+            (self.physics, d.reconstruction, d.riemann), eqx.is_inexact_array
         )
+
+        def f(params, flat) -> tuple[Array, ...]:
+            physics, rec, riemann = eqx.combine(params, static)
+            stencil = [
+                jnp.stack(flat[j * channels : (j + 1) * channels])
+                for j in range(2 * rec.num_ghost)
+            ]
+            left, right = rec.reconstruct_stencil(stencil)
+            f_left, f_right = physics.flux(left, axis), physics.flux(right, axis)
+            # stored once: XLA:CPU would otherwise recompute the speeds (with
+            # their eigenvalue formulas) inside the loop of every flux channel
+            s_left = _materialize(physics.wave_speeds(left, axis))
+            s_right = _materialize(physics.wave_speeds(right, axis))
+            flux = riemann.generic_flux(left, right, f_left, f_right, s_left, s_right)
+            return tuple(flux)
+
+        return f, params
 
     def flux_divergence(self, state, t=None) -> Array:
         """`-sum_d (F_{i+1/2} - F_{i-1/2}) / h_d`."""
@@ -348,9 +389,9 @@ class FiniteVolumePDE(AbstractCFLOperator):
         ndim = self.grid.ndim
         theta = np.linspace(0.0, np.pi, samples)
 
-        def along(axis, values):
-            shape = [1] * ndim
-            shape[axis] = samples
+        def along(axis, values):  # with a leading (channel) axis
+            shape = [1] * (ndim + 1)
+            shape[1 + axis] = samples
             return values.reshape(shape)
 
         def derivative_symbol(axis, k):
