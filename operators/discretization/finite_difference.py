@@ -330,8 +330,7 @@ class FiniteDifference(AbstractDiscretization):
             a_padded = _extrapolate(jnp.asarray(a), axis, ghosts, self.order)
             a_faces = _staggered_valid(a_padded, axis, _MIDPOINT[self.order], 1.0)
         return (
-            _staggered_valid(a_faces * du, axis, _STAGGERED_FIRST[self.order], -1.0)
-            / h
+            _staggered_valid(a_faces * du, axis, _STAGGERED_FIRST[self.order], -1.0) / h
         )
 
     # --- Fourier symbols (periodic grids) -----------------------------
@@ -368,13 +367,13 @@ class FiniteDifference(AbstractDiscretization):
                 c * np.sin(j * theta) for j, c in enumerate(_FIRST[self.order], 1)
             )
             out = out * (2j / h) * first
-        return out
+        return np.asarray(out)
 
     def laplacian_symbol(self, real: bool = True) -> np.ndarray:
         """The symbol of `laplacian` (the sum of the second-derivative
         symbols), in the layout of `derivative_symbol`."""
         terms = [self.derivative_symbol(a, 2, real) for a in range(self.grid.ndim)]
-        return sum(terms[1:], terms[0])
+        return np.asarray(sum(terms[1:], terms[0]))
 
     def diffusion_symbol(self, axis: int, real: bool = True) -> np.ndarray:
         """The symbol of `u -> derivative_of_scaled_derivative(u, 1, axis)` in
@@ -386,7 +385,7 @@ class FiniteDifference(AbstractDiscretization):
             c * np.sin((2 * j - 1) * theta / 2)
             for j, c in enumerate(_STAGGERED_FIRST[self.order], start=1)
         )
-        return -(((2.0 / h) * half) ** 2)
+        return np.asarray(-(((2.0 / h) * half) ** 2))
 
     def derivative_of_scaled_derivative_symbol(self, axis: int) -> np.ndarray:
         self._check_periodic("derivative_of_scaled_derivative_symbol")

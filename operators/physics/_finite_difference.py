@@ -105,6 +105,7 @@ class FiniteDifferenceCalculus(AbstractCalculus):
         lap = self.fd.laplacian_symbol(real)
         inv = np.where(lap == 0.0, 0.0, 1.0 / np.where(lap == 0.0, 1.0, lap))
         f_hat = fourier.forward(f)
+        inv = inv.reshape((1,) * (f.ndim - self.grid.ndim) + inv.shape)
         return fourier.inverse(f_hat * inv.astype(f_hat.real.dtype), real)
 
     def jacobian(self, a, b):
@@ -125,17 +126,18 @@ class FiniteDifferenceCalculus(AbstractCalculus):
             a1, b1 = ab[0], ab[1]
             pa = self._pad2(a1, levels)
             pb = self._pad2(b1, levels)
-            out = 0.0
-            for k, w in enumerate(weights, start=1):
-                out = out + w * arakawa(pa, pb, k, levels, hx * k, hy * k)
-            return out
+            terms = [
+                w * arakawa(pa, pb, k, levels, hx * k, hy * k)
+                for k, w in enumerate(weights, start=1)
+            ]
+            return sum(terms[1:], terms[0])
 
         lead = a.shape[: a.ndim - 2]
         stacked = jnp.stack([a, b], axis=len(lead))  # (*lead, 2, nx, ny)
         if not lead:
             return one(stacked)
         flat = stacked.reshape(-1, *stacked.shape[len(lead) :])
-        return jax.vmap(one)(flat).reshape(*lead, *a.shape[len(lead) :])
+        return jnp.reshape(jax.vmap(one)(flat), a.shape)
 
     def _pad2(self, u, width: int):
         """`u` padded by `width` cells on both sides of both axes (periodic
@@ -226,9 +228,11 @@ class PeriodicFiniteDifferencePDE(SemilinearPDE):
 
     def symbols(self):
         fd, real = self.discretization, not self.physics.complex_fields
+        # a leading axis of length 1: the symbols multiply `(channels,
+        # *spectrum)` arrays (no implicit rank promotion)
         return (
-            lambda axis, order: fd.derivative_symbol(axis, order, real),
-            lambda axis: fd.diffusion_symbol(axis, real),
+            lambda axis, order: fd.derivative_symbol(axis, order, real)[None],
+            lambda axis: fd.diffusion_symbol(axis, real)[None],
         )
 
 
