@@ -62,10 +62,14 @@ from .steppers import (
     ETDRK1 as ETDRK1,
     ETDRK2 as ETDRK2,
     ETDRK4 as ETDRK4,
+    IMEXARS222 as IMEXARS222,
+    IMEXARS443 as IMEXARS443,
     RK4 as RK4,
     SSPRK3 as SSPRK3,
+    AbstractImex as AbstractImex,
     AbstractStepper as AbstractStepper,
     ForwardEuler as ForwardEuler,
+    IMEXEuler as IMEXEuler,
 )
 
 try:  # pyproject.toml is the one source of the version

@@ -6,6 +6,7 @@ import abc
 from collections.abc import Sequence
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Inexact, Scalar
@@ -126,6 +127,12 @@ class AbstractImexOperator(AbstractOperator):
     steppers solve with `L` implicitly (a linear solve per stage) and treat
     `E` explicitly. Explicit steppers use the sum.
     """
+
+    @abc.abstractmethod
+    def state_structure(self) -> jax.ShapeDtypeStruct:
+        """Shape and dtype of `state` (in the current default precision): IMEX
+        steppers build the implicit solve from it once per solve, before any
+        state exists."""
 
     @abc.abstractmethod
     def stiff_linear(self, state: Inexact[Array, "..."]) -> Inexact[Array, "..."]:

@@ -46,6 +46,9 @@ from ..steppers import (
     ETDRK1,
     ETDRK2,
     ETDRK4,
+    IMEXARS222,
+    IMEXARS443,
+    IMEXEuler,
     RK4,
     SSPRK3,
     AbstractStepper,
@@ -108,6 +111,9 @@ STEPPERS: dict[str, Callable[[], AbstractStepper]] = {
     "etdrk1": ETDRK1,
     "etdrk2": ETDRK2,
     "etdrk4": ETDRK4,
+    "imex_euler": IMEXEuler,
+    "imex_ars222": IMEXARS222,
+    "imex_ars443": IMEXARS443,
 }
 
 

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 
-from diffsim.operators import AbstractSemilinearOperator
+from diffsim.operators import AbstractImexOperator, AbstractSemilinearOperator
 
 from ._base import AbstractStepper
 from ._phi import phi_function
@@ -14,6 +14,14 @@ from ._phi import phi_function
 
 def _semilinear(stepper, operator) -> AbstractSemilinearOperator:
     """`operator`, checked to be semilinear (at trace time: no run-time cost)."""
+    if isinstance(operator, AbstractImexOperator):
+        raise TypeError(
+            f"{type(stepper).__name__} needs a linear part diagonal in Fourier "
+            f"space; {type(operator).__name__} has a stiff linear part that is "
+            "not (finite differences with walls): use an IMEX stepper "
+            "(imex_euler, imex_ars222, imex_ars443: IMEXEuler, IMEXARS222, "
+            "IMEXARS443)"
+        )
     if not isinstance(operator, AbstractSemilinearOperator):
         raise TypeError(
             f"{type(stepper).__name__} needs an operator split into a diagonal "

@@ -71,8 +71,12 @@ class FiniteDifference(AbstractDiscretization):
     16000 for orders 2 to 8), so with walls round-off, about `1e-16 * weight /
     h^2` relative in `laplacian`, limits the accuracy at high order: near
     `1e-9` at order 8 on any grid. Derivatives of order above 2 along a wall
-    axis, and the flux-form methods (`derivative_of_scaled_derivative` and its
-    companions), are periodic only.
+    axis are refused (compose `laplacian`s instead, each reading ghosts
+    through the same condition). `derivative_of_scaled_derivative` works with
+    walls too (ghosts through the condition for `u`, plain polynomial
+    extrapolation for the coefficient); `interpolate_to_faces` and the
+    Fourier symbols (`derivative_symbol`, `diffusion_symbol`, ...) are
+    periodic only.
 
     **Arguments:**
 
@@ -163,6 +167,16 @@ class FiniteDifference(AbstractDiscretization):
             inner = lax.rev(lax.slice_in_dim(u, n - self.order - 1, n, axis=ax), (ax,))
             parts.append(self._ghosts(upper, inner, ax, h, hi))
         return jnp.concatenate(parts, axis=ax)
+
+    def pad(
+        self, u: Inexact[Array, "*batch *cells"], axis: int, lo: int, hi: int
+    ) -> Inexact[Array, "..."]:
+        """`u` extended by `lo` cells before and `hi` after along grid axis
+        `axis` (counted among the trailing `grid.ndim` axes of `u`): the
+        periodic wrap-around, or ghost cells through the wall conditions
+        (what every stencil reads; for wide stencils built outside this
+        class, such as Arakawa's Jacobian)."""
+        return self._pad(u, axis, lo, hi)
 
     def _ghosts(self, wall: AbstractWallBoundary, inner, ax: int, h: float, count):
         """`count` ghost cells along `ax`, nearest the wall first, from the
@@ -262,7 +276,11 @@ class FiniteDifference(AbstractDiscretization):
         """Midpoint interpolation of formal order `order` (exact for
         polynomials of degree < order). For a piecewise-constant density,
         interpolating `1/rho` at order 2 is the harmonic mean of `rho`."""
-        self._check_periodic("interpolate_to_faces")
+        if not isinstance(self.boundary[axis][0], Periodic):
+            raise NotImplementedError(
+                "FiniteDifference.interpolate_to_faces: periodic boundaries only "
+                f"(axis {axis} has walls)"
+            )
         check_coefficient(self.grid, a)
         if jnp.ndim(a) == 0 or jnp.shape(a)[axis] == 1:
             return a
@@ -277,14 +295,98 @@ class FiniteDifference(AbstractDiscretization):
         stencils of order `order` (centres to faces and back), the compact
         flux form of staggered-grid schemes (Virieux 1986, Levander 1988):
         for `a = 1` its symbol is `-(2/h sum_j c_j sin((2j-1) k h / 2))^2`,
-        which vanishes only at `k = 0` (no odd-even decoupling)."""
-        self._check_periodic("derivative_of_scaled_derivative")
+        which vanishes only at `k = 0` (no odd-even decoupling).
+
+        Along a wall axis `u` is padded once with `order - 1` ghost cells
+        through the wall condition and the coefficient (if it varies along
+        the axis) with as many cells extrapolated by the polynomial of degree
+        `order` through the nearest cells; the two staggered stencils then
+        run without further padding, so the result keeps order `order` up to
+        the wall. `at_faces` needs a periodic axis."""
         check_scalar(self.grid, u)
         check_coefficient(self.grid, a)
+        if not isinstance(self.boundary[axis][0], Periodic):
+            if at_faces:
+                raise NotImplementedError(
+                    "FiniteDifference.derivative_of_scaled_derivative: at_faces "
+                    f"needs periodic boundaries along axis {axis}; give the "
+                    "coefficient at cell centres"
+                )
+            return self._scaled_derivative_with_walls(u, a, axis)
         a_faces = a if at_faces else self.interpolate_to_faces(a, axis)
         return self._faces_to_centres_derivative(
             a_faces * self._centres_to_faces_derivative(u, axis), axis
         )
+
+    def _scaled_derivative_with_walls(self, u, a, axis: int):
+        """`D- (a D+ u)` along a wall axis (see `derivative_of_scaled_derivative`)."""
+        ghosts = self.order - 1  # 2 m - 1 for the two stencils of radius m
+        h = self.grid.spacing[axis]
+        padded = self._pad(u, axis, ghosts, ghosts)
+        du = _staggered_valid(padded, axis, _STAGGERED_FIRST[self.order], -1.0) / h
+        if jnp.ndim(a) == 0 or jnp.shape(a)[axis] == 1:
+            a_faces = a
+        else:
+            a_padded = _extrapolate(jnp.asarray(a), axis, ghosts, self.order)
+            a_faces = _staggered_valid(a_padded, axis, _MIDPOINT[self.order], 1.0)
+        return (
+            _staggered_valid(a_faces * du, axis, _STAGGERED_FIRST[self.order], -1.0)
+            / h
+        )
+
+    # --- Fourier symbols (periodic grids) -----------------------------
+    def _theta(self, axis: int, real: bool) -> np.ndarray:
+        """`k h` per mode along `axis`, shaped to broadcast over the spectrum
+        (`rfftn` layout, the last axis halved, when `real`)."""
+        n = self.grid.cells[axis]
+        last_real = real and axis == self.grid.ndim - 1
+        m = np.fft.rfftfreq(n, 1.0 / n) if last_real else np.fft.fftfreq(n, 1.0 / n)
+        shape = [1] * self.grid.ndim
+        shape[axis] = m.size
+        return (2.0 * np.pi * m / n).reshape(shape)
+
+    def derivative_symbol(
+        self, axis: int, order: int = 1, real: bool = True
+    ) -> np.ndarray:
+        """The Fourier symbol of `u -> derivative(u, axis, order)` on a
+        periodic grid (NumPy; float64 for even orders, complex128 for odd
+        ones), shaped to broadcast over the spectrum: the `rfftn` layout when
+        `real`, the `fftn` one otherwise (as `FourierSpectral.forward`).
+        First derivative `(2 i / h) sum_j c_j sin(j k h)`, second `(c_0 + 2
+        sum_j c_j cos(j k h)) / h^2`, higher orders their products (the
+        stencils compose)."""
+        self._check_periodic("derivative_symbol")
+        if order < 0:
+            raise ValueError(f"derivative order must be >= 0, got {order}")
+        h = self.grid.spacing[axis]
+        theta = self._theta(axis, real)
+        c0, *cs = _SECOND[self.order]
+        second = c0 + 2.0 * sum(c * np.cos(j * theta) for j, c in enumerate(cs, 1))
+        out = (second / h**2) ** (order // 2)
+        if order % 2:
+            first = sum(
+                c * np.sin(j * theta) for j, c in enumerate(_FIRST[self.order], 1)
+            )
+            out = out * (2j / h) * first
+        return out
+
+    def laplacian_symbol(self, real: bool = True) -> np.ndarray:
+        """The symbol of `laplacian` (the sum of the second-derivative
+        symbols), in the layout of `derivative_symbol`."""
+        terms = [self.derivative_symbol(a, 2, real) for a in range(self.grid.ndim)]
+        return sum(terms[1:], terms[0])
+
+    def diffusion_symbol(self, axis: int, real: bool = True) -> np.ndarray:
+        """The symbol of `u -> derivative_of_scaled_derivative(u, 1, axis)` in
+        the layout of `derivative_symbol` (`rfftn` when `real`)."""
+        self._check_periodic("diffusion_symbol")
+        h = self.grid.spacing[axis]
+        theta = self._theta(axis, real)
+        half = sum(
+            c * np.sin((2 * j - 1) * theta / 2)
+            for j, c in enumerate(_STAGGERED_FIRST[self.order], start=1)
+        )
+        return -(((2.0 / h) * half) ** 2)
 
     def derivative_of_scaled_derivative_symbol(self, axis: int) -> np.ndarray:
         self._check_periodic("derivative_of_scaled_derivative_symbol")
@@ -297,6 +399,49 @@ class FiniteDifference(AbstractDiscretization):
         shape = [1] * self.grid.ndim
         shape[axis] = n
         return np.reshape(-(((2.0 / h) * half) ** 2), shape)
+
+
+def _staggered_valid(x, axis: int, coefficients, sign: float):
+    """`out[k] = sum_j c_j (x[k + m - 1 + j] + sign * x[k + m - j])` along
+    `axis` for every `k` whose stencil fits (`len(x) - 2 m + 1` values, `m =
+    len(coefficients)`): centres to faces (face `k` lies between `x[k + m -
+    1]` and `x[k + m]`) and faces to centres alike, with no padding."""
+    m = len(coefficients)
+    n = x.shape[axis] - 2 * m + 1
+    out = 0.0
+    for j, c in enumerate(coefficients, start=1):
+        ahead = lax.slice_in_dim(x, m - 1 + j, m - 1 + j + n, axis=axis)
+        behind = lax.slice_in_dim(x, m - j, m - j + n, axis=axis)
+        out = out + c * (ahead + sign * behind)
+    return out
+
+
+def _extrapolation_weights(num_interior: int, num_ghost: int) -> np.ndarray:
+    """`W` with `ghosts = W @ interior`: the polynomial of degree
+    `num_interior - 1` through the interior cells (nearest the wall first, at
+    distances `k + 1/2` cells) evaluated at the ghosts (`-(j + 1/2)`)."""
+    t = np.arange(num_interior) + 0.5
+    powers = np.arange(num_interior)
+    inverse = np.linalg.inv(t[:, None] ** powers[None, :])
+    ghosts = -(np.arange(num_ghost) + 0.5)
+    return (ghosts[:, None] ** powers[None, :]) @ inverse
+
+
+def _extrapolate(a, axis: int, count: int, degree: int):
+    """`a` padded with `count` cells on both sides of `axis` by polynomial
+    extrapolation of degree `degree` (no boundary condition: coefficients)."""
+    n = a.shape[axis]
+    num = min(degree + 1, n)
+    w = jnp.asarray(_extrapolation_weights(num, count), jnp.finfo(a.dtype).dtype)
+
+    def beyond(inner):  # `inner` nearest the wall first; ghosts likewise
+        return jnp.moveaxis(
+            jnp.tensordot(w, jnp.moveaxis(inner, axis, 0), axes=1), 0, axis
+        )
+
+    lower = lax.rev(beyond(lax.slice_in_dim(a, 0, num, axis=axis)), (axis,))
+    upper = beyond(lax.rev(lax.slice_in_dim(a, n - num, n, axis=axis), (axis,)))
+    return jnp.concatenate([lower, a, upper], axis=axis)
 
 
 def _periodic_pad(u, axis: int, lo: int, hi: int):

@@ -11,3 +11,9 @@ from ._semilinear import (
     SemilinearPDE as SemilinearPDE,
     SymbolCalculus as SymbolCalculus,
 )
+from . import _finite_difference as _finite_difference  # registers FiniteDifference
+from ._finite_difference import (
+    FiniteDifferenceCalculus as FiniteDifferenceCalculus,
+    PeriodicFiniteDifferencePDE as PeriodicFiniteDifferencePDE,
+    WalledFiniteDifferencePDE as WalledFiniteDifferencePDE,
+)
