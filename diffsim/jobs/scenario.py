@@ -48,11 +48,11 @@ from ..steppers import (
     ETDRK4,
     IMEXARS222,
     IMEXARS443,
-    IMEXEuler,
     RK4,
     SSPRK3,
     AbstractStepper,
     ForwardEuler,
+    IMEXEuler,
 )
 from .errors import ConfigError, config_key
 
@@ -329,9 +329,13 @@ def discretization_of(scenario: type[Scenario] | None, config) -> str | None:
 #: The `stepper:` names of exponential integrators, which need a linear part
 #: diagonal in Fourier space (Fourier, periodic finite differences).
 EXPONENTIAL_STEPPERS = ("etdrk1", "etdrk2", "etdrk4")
+#: The `stepper:` names of IMEX schemes, which need an operator split into an
+#: implicit stiff linear part and an explicit rest (finite differences with
+#: walls).
+IMEX_STEPPERS = ("imex_euler", "imex_ars222", "imex_ars443")
 
 
-def _walls(config) -> bool:
+def has_walls(config) -> bool:
     """Whether the config's `boundary:` section puts a non-periodic side anywhere."""
     section = getattr(config, "boundary", None)
     return section is not None and any(
@@ -341,19 +345,38 @@ def _walls(config) -> bool:
     )
 
 
-def steppers_of(scenario: type[Scenario], config) -> tuple[str, ...]:
-    """The `stepper:` values that apply to a run of `scenario` under `config`:
-    the scenario's own `steppers` on its default discretization, and on any
-    discretization only those that can serve it (no exponential integrator
-    on finite volumes or on finite differences with walls)."""
+def stepper_rule(scenario: type[Scenario], config) -> tuple[tuple[str, ...], str]:
+    """The `stepper:` values that apply to a run of `scenario` under `config`,
+    and why the others do not: the scenario's own `steppers` on its default
+    discretization; exponential integrators only where the linear part is
+    diagonal in Fourier space (Fourier, periodic finite differences), IMEX
+    only on finite differences with walls."""
     kind = discretization_of(scenario, config)
     default = scenario.discretizations[0] if scenario.discretizations else None
     names = tuple(STEPPERS)
+    why = "no linear part for an exponential integrator"
     if scenario.steppers is not None and kind == default:
         names = scenario.steppers
-    if kind == "finite_volume" or (kind == "finite_difference" and _walls(config)):
-        names = tuple(n for n in names if n not in EXPONENTIAL_STEPPERS)
-    return names
+    if kind is None:
+        return names, why
+    if kind == "finite_difference" and has_walls(config):
+        excluded = EXPONENTIAL_STEPPERS
+        why = (
+            "walls leave no linear part diagonal in Fourier space for an "
+            "exponential integrator"
+        )
+    elif kind == "finite_volume":
+        excluded = EXPONENTIAL_STEPPERS + IMEX_STEPPERS
+        why = f"no linear part for an exponential or IMEX integrator on {kind}"
+    else:
+        excluded = IMEX_STEPPERS
+        why = (
+            f"IMEX steppers serve finite differences with walls; on {kind} "
+            "the linear part is diagonal: use an exponential integrator"
+        )
+    if config.stepper not in excluded:
+        why = "no linear part for an exponential integrator"
+    return tuple(n for n in names if n not in excluded), why
 
 
 def cfl_applies(scenario: type[Scenario], config) -> bool:
@@ -408,7 +431,7 @@ class Scenario(abc.ABC):
     #: `discretizations`), the first being the default. Empty: the scenario
     #: fixes its discretization and refuses the key. `steppers` and
     #: `cfl_steps` describe the default; other choices get the rules of
-    #: theirs (`steppers_of`, `cfl_applies`).
+    #: theirs (`stepper_rule`, `cfl_applies`).
     discretizations: ClassVar[tuple[str, ...]] = ()
     #: Whether the scenario builds through `BuildContext.discretize`, so that
     #: the config's `boundary:` section applies (with a `discretizations`
