@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import cast
 
 import equinox as eqx
 import numpy as np
@@ -121,41 +122,50 @@ BoundarySpec = (
 
 
 def normalize_boundary(
-    boundary: BoundarySpec | None, ndim: int
+    boundary: BoundarySpec | None,
+    ndim: int,
+    *,
+    owner: str = "FiniteDifference",
+    kinds: tuple[type, ...] = (AbstractBoundary,),
+    periodic: tuple[type, ...] = (Periodic,),
 ) -> tuple[tuple[AbstractBoundary, AbstractBoundary], ...]:
     """`((lower, upper), ...)` per axis from one condition for every side, or a
     sequence (one entry per axis) of a condition for both sides or a
-    `(lower, upper)` pair. `None` means periodic everywhere."""
+    `(lower, upper)` pair. `None` means periodic everywhere.
+
+    `owner` names the discretization in error messages; `kinds` are the
+    accepted condition types and `periodic` the types that wrap around
+    (`FiniteVolume` passes its own, this function being the one normalisation
+    of both)."""
     if boundary is None:
-        boundary = Periodic()
-    if isinstance(boundary, AbstractBoundary):
-        boundary = [boundary] * ndim
+        boundary = periodic[0]()
+    if isinstance(boundary, kinds):
+        boundary = cast(BoundarySpec, [boundary] * ndim)
     if isinstance(boundary, (str, bytes)) or not isinstance(boundary, Sequence):
         raise TypeError(
-            "FiniteDifference: boundary must be a boundary condition or a sequence "
+            f"{owner}: boundary must be a boundary condition or a sequence "
             f"of one per axis, got {type(boundary).__name__}"
         )
     if len(boundary) != ndim:
         raise ValueError(
-            f"FiniteDifference: boundary needs one entry per axis ({ndim}), got "
-            f"{len(boundary)}"
+            f"{owner}: boundary needs one entry per axis ({ndim}), got {len(boundary)}"
         )
     out = []
     for axis, entry in enumerate(boundary):
-        pair = (entry, entry) if isinstance(entry, AbstractBoundary) else entry
+        pair = (entry, entry) if isinstance(entry, kinds) else entry
         if (
             not isinstance(pair, (tuple, list))
             or len(pair) != 2
-            or not all(isinstance(b, AbstractBoundary) for b in pair)
+            or not all(isinstance(b, kinds) for b in pair)
         ):
             raise TypeError(
-                f"FiniteDifference: boundary of axis {axis} must be a condition or "
+                f"{owner}: boundary of axis {axis} must be a condition or "
                 f"a (lower, upper) pair of conditions, got {entry!r}"
             )
         lower, upper = pair
-        if isinstance(lower, Periodic) != isinstance(upper, Periodic):
+        if isinstance(lower, periodic) != isinstance(upper, periodic):
             raise ValueError(
-                f"FiniteDifference: axis {axis} is periodic on one side only; "
+                f"{owner}: axis {axis} is periodic on one side only; "
                 "use Periodic() on both sides or on neither"
             )
         out.append((lower, upper))

@@ -5,11 +5,13 @@ conversions, reconstructions, Riemann solvers, boundary conditions and the
 from .boundary import (
     AbstractBoundaryCondition as AbstractBoundaryCondition,
     Inflow as Inflow,
+    InflowState as InflowState,
     Outflow as Outflow,
     Periodic as Periodic,
     ReflectingWall as ReflectingWall,
     Switch as Switch,
 )
+from .discretization import FiniteVolume as FiniteVolume
 from .eos import IdealGas as IdealGas
 from .euler import Euler as Euler
 from .exact_riemann import (

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array
 
@@ -240,3 +241,196 @@ def normalize_boundaries(boundaries, ndim: int):
             )
         out.append((low, high))
     return tuple(out)
+
+
+# ---------------------------------------------------------------------------
+# Ghost cells for `FiniteVolume` (any physics): the conditions above, the
+# finite-difference walls (`Dirichlet`, `Neumann`, `Robin`) and `InflowState`.
+
+
+class InflowState(AbstractBoundaryCondition):
+    """A prescribed state in the ghost cells, for any physics on
+    `FiniteVolume`: the physical fields (in the physics' `field_names`
+    order) of the fluid entering the domain. The ghost cells hold
+    `physics.encode(values)`, so the face flux is the Riemann solution
+    between that state and the interior (supersonic inflow: exactly the
+    state's flux).
+
+    **Arguments:**
+
+    - `values`: one value per field (a differentiable array leaf).
+    """
+
+    values: Array = eqx.field(converter=lambda v: jnp.atleast_1d(parameter(v)))
+
+    def __check_init__(self):
+        if self.values.ndim != 1:
+            raise ValueError(
+                f"InflowState: values must be one value per field, got shape "
+                f"{self.values.shape}"
+            )
+
+    def ghost_cells(self, primitive, axis, side, num_ghost):
+        if len(primitive) != self.values.shape[0]:
+            raise ValueError(
+                f"InflowState: {self.values.shape[0]} values for {len(primitive)} "
+                "variables"
+            )
+        shape = list(primitive[0].shape)
+        shape[axis] = num_ghost
+        dtype = jnp.result_type(primitive[0])
+        return tuple(
+            jnp.broadcast_to(v.astype(dtype), tuple(shape)) for v in self.values
+        )
+
+
+def average_ghost_weights(
+    alpha: float, beta: float, h: float, num_interior: int, num_ghost: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weights `(W, w)` of ghost cell *averages* `g = W @ u + w * value` for a
+    wall condition `alpha u + beta du/dn = value` (outward normal derivative)
+    on a finite-volume grid.
+
+    `u[k]` is the average over interior cell `k` from the wall, `g[j]` over
+    ghost cell `j` beyond it. The ghosts are the averages of the polynomial
+    of degree `num_interior` whose averages over the `num_interior` cells
+    nearest the wall are `u` and which satisfies the condition at the wall
+    (the cell-average analogue of the finite-difference extrapolation
+    `operators.discretization.boundary.ghost_weights`): exact for
+    polynomials of that degree, error `O(h^(num_interior + 1))`.
+    """
+    powers = np.arange(num_interior + 1)
+
+    def averages(a, b):  # of t^p over [a, b], b - a = 1
+        return (b ** (powers + 1) - a ** (powers + 1)) / (powers + 1)
+
+    k = np.arange(num_interior)
+    rows = averages(k[:, None], k[:, None] + 1.0)
+    wall = np.zeros(num_interior + 1)
+    wall[0] = alpha
+    if num_interior >= 1:
+        wall[1] = -beta / h  # the outward normal is -d/ds, s = t h inward
+    inverse = np.linalg.inv(np.vstack([rows, wall]))
+    j = np.arange(num_ghost)
+    weights = averages(-(j[:, None] + 1.0), -j[:, None] * 1.0) @ inverse
+    return weights[:, :num_interior], weights[:, num_interior]
+
+
+def _wall_ghosts(condition, u, ax, side, width, h):
+    """Ghost averages of a `Dirichlet` / `Neumann` / `Robin` wall along array
+    axis `ax`, ordered by increasing coordinate."""
+    alpha, beta = condition.coefficients
+    n = u.shape[ax]
+    m = min(width + 1, n)
+    weights, w_value = average_ghost_weights(alpha, beta, h, m, width)
+    interior = _edge(u, ax, side, m)
+    if side == 1:
+        interior = lax.rev(interior, (ax,))  # nearest the wall first
+    moved = jnp.moveaxis(interior, ax, -1)
+    dtype = u.dtype
+    ghosts = moved @ jnp.asarray(weights.T, dtype=dtype) + condition.value.astype(
+        dtype
+    ) * jnp.asarray(w_value, dtype=dtype)
+    ghosts = jnp.moveaxis(ghosts, -1, ax)  # nearest the wall first
+    return lax.rev(ghosts, (ax,)) if side == 0 else ghosts
+
+
+def ghost_block(
+    condition,
+    u: Array,
+    axis: int,
+    side: int,
+    width: int,
+    grid: Grid,
+    *,
+    reflect: Callable | None = None,
+    encode: Callable | None = None,
+) -> Array:
+    """The `width` ghost cells beyond side `side` of spatial `axis` of `u`,
+    shape `(*lead, *cells)` (the trailing `grid.ndim` axes are the grid),
+    ordered by increasing coordinate: what `FiniteVolume` pads with.
+
+    - `Periodic` (of either module): the other end's cells.
+    - `Outflow`: the edge cell repeated (zero gradient).
+    - `ReflectingWall`: the mirrored interior, passed through `reflect(u,
+      axis)` when given (the physics' mirror state; `u` is then the state,
+      channels first), else an even mirror.
+    - `InflowState`: `encode(values)` when given (the state), else the edge
+      cell repeated (zero gradient, for derived fields).
+    - `Dirichlet`, `Neumann`, `Robin`: averages extrapolated through the wall
+      condition (`average_ghost_weights`, `width + 1` interior cells), the
+      condition's value applying to every leading entry.
+    - `Switch`: either condition per ghost cell (bind it with `at` first).
+    - any other `AbstractBoundaryCondition`: its `ghost_cells` on the
+      leading entries as variables.
+    """
+    from ..discretization.boundary import AbstractWallBoundary, Periodic as PeriodicWrap
+
+    ndim = grid.ndim
+    ax = u.ndim - ndim + axis
+    if isinstance(condition, (Periodic, PeriodicWrap)):
+        n = u.shape[ax]
+        if width > n:
+            u = jnp.concatenate([u] * -(-width // n), axis=ax)
+        return _edge(u, ax, 1 - side, width)
+    if isinstance(condition, Outflow) or (
+        isinstance(condition, InflowState) and encode is None
+    ):
+        edge = _edge(u, ax, side, 1)
+        shape = list(u.shape)
+        shape[ax] = width
+        return jnp.broadcast_to(edge, tuple(shape))
+    if isinstance(condition, ReflectingWall):
+        n = u.shape[ax]
+        if width > n:
+            raise ValueError(
+                f"ReflectingWall: {width} ghost cells need at least {width} cells "
+                f"along axis {axis}, got {n}"
+            )
+        mirrored = lax.rev(_edge(u, ax, side, width), (ax,))
+        return mirrored if reflect is None else reflect(mirrored, axis)
+    if isinstance(condition, InflowState):
+        assert encode is not None
+        lead = u.shape[: u.ndim - ndim]
+        values = condition.values.astype(u.dtype)
+        if values.shape[0] != (lead[0] if lead else 1):
+            raise ValueError(
+                f"InflowState: {values.shape[0]} values for {lead[0] if lead else 1} "
+                "fields"
+            )
+        state = encode(values.reshape(values.shape + (1,) * ndim))
+        shape = list(u.shape)
+        shape[ax] = width
+        return jnp.broadcast_to(state.astype(u.dtype), tuple(shape))
+    if isinstance(condition, AbstractWallBoundary):
+        return _wall_ghosts(condition, u, ax, side, width, grid.spacing[axis])
+    if isinstance(condition, Switch):
+        if condition.grid is None or condition.t is None:
+            raise ValueError(
+                "Switch: the condition depends on time and position; call the "
+                "operator with its time so that it can bind them"
+            )
+        inside = ghost_block(
+            condition.inside, u, axis, side, width, grid, reflect=reflect, encode=encode
+        )
+        outside = ghost_block(
+            condition.outside,
+            u,
+            axis,
+            side,
+            width,
+            grid,
+            reflect=reflect,
+            encode=encode,
+        )
+        coords = ghost_coordinates(grid, u.shape[u.ndim - ndim :], axis, side, width)
+        mask = condition.where(coords, condition.t.astype(u.dtype))
+        return jnp.where(mask, inside, outside)
+    if isinstance(condition, AbstractBoundaryCondition):
+        lead = u.shape[: u.ndim - ndim]
+        flat = u.reshape((-1,) + u.shape[u.ndim - ndim :])
+        ghosts = jnp.stack(condition.ghost_cells(tuple(flat), axis, side, width))
+        return ghosts.reshape(lead + ghosts.shape[1:])
+    raise TypeError(
+        f"FiniteVolume: unsupported boundary condition {type(condition).__name__}"
+    )

@@ -1,9 +1,14 @@
 """Physics written once (`AbstractPhysics`), run on any discretization
 (`discretize`)."""
 
+from ..finite_volume.discretization import FiniteVolume as FiniteVolume
 from . import _fourier as _fourier  # registers the FourierSpectral strategy
 from ._calculus import AbstractCalculus as AbstractCalculus
 from ._discretize import discretize as discretize
+from ._finite_volume import (  # registers the FiniteVolume strategy
+    FiniteVolumeCalculus as FiniteVolumeCalculus,
+    FiniteVolumePDE as FiniteVolumePDE,
+)
 from ._physics import AbstractPhysics as AbstractPhysics
 from ._semilinear import (
     FourierCalculus as FourierCalculus,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jaxtyping import Array, Inexact
 
 from ._calculus import AbstractCalculus
@@ -111,18 +113,172 @@ class AbstractPhysics(eqx.Module):
 
 def jacobian_eigenvalue_bounds(flux, u) -> tuple[Array, Array]:
     """`(min, max)` over the eigenvalues (real parts) of the pointwise Jacobian
-    of `flux` at each point of `u` (channels first). One channel: the
-    derivative itself, no eigenvalue solve."""
+    of `flux` at each point of `u` (channels first), shape `u.shape[1:]` each.
+
+    The Jacobian's columns are `jax.jvp`s of `flux` on the whole array (one
+    per channel; elementwise code XLA fuses). Its eigenvalues then come in
+    closed form from the characteristic polynomial for one, two and three
+    channels (the derivative itself; the quadratic formula; Viete's
+    trigonometric / Cardano's formula), so this runs on every backend and is
+    differentiable: the derivative of a root is the implicit-function one,
+    `d lambda = -dP(lambda) / P'(lambda)`, and at a double (triple) root that
+    of the cluster, from `P'` (`P''`) instead, so multiple roots (Burgers in
+    2D has `u, u/2`, which meet at `u = 0`) give finite derivatives. For four
+    or more channels: `jnp.linalg.eigvals` on CPU, and elsewhere (where JAX
+    has no non-symmetric eigensolver) the Gershgorin bounds
+    `min/max_i (J_ii -/+ sum_{j != i} |J_ij|)`, which contain every
+    eigenvalue (safe for Rusanov, HLL and the CFL step, if dissipative).
+    Override `AbstractPhysics.wave_speeds` with closed forms where known.
+    """
     channels = u.shape[0]
-    points = jnp.moveaxis(u, 0, -1).reshape(-1, channels)
-
-    def point_flux(v):
-        return flux(v.reshape(channels, *([1] * (u.ndim - 1)))).reshape(channels)
-
-    jac = jax.vmap(jax.jacfwd(point_flux))(points)  # (points, c, c)
-    if channels == 1:
-        lam = jac[:, 0, 0][:, None]
-    else:
-        lam = jnp.real(jnp.linalg.eigvals(jac))
     shape = u.shape[1:]
-    return lam.min(axis=-1).reshape(shape), lam.max(axis=-1).reshape(shape)
+    lead = (-1,) + (1,) * (u.ndim - 1)
+    basis = jnp.eye(channels, dtype=u.dtype)
+    cols = [
+        jax.jvp(flux, (u,), (jnp.broadcast_to(basis[j].reshape(lead), u.shape),))[1]
+        for j in range(channels)
+    ]
+    jac = [[cols[j][i] for j in range(channels)] for i in range(channels)]
+    if channels == 1:
+        return jac[0][0], jac[0][0]
+    if channels == 2:
+        a = -(jac[0][0] + jac[1][1])
+        b = jac[0][0] * jac[1][1] - jac[0][1] * jac[1][0]
+        return _quadratic_bounds(a, b)
+    if channels == 3:
+        (j00, j01, j02), (j10, j11, j12), (j20, j21, j22) = jac
+        a = -(j00 + j11 + j22)
+        b = j00 * j11 - j01 * j10 + j00 * j22 - j02 * j20 + j11 * j22 - j12 * j21
+        det = (
+            j00 * (j11 * j22 - j12 * j21)
+            - j01 * (j10 * j22 - j12 * j20)
+            + j02 * (j10 * j21 - j11 * j20)
+        )
+        return _cubic_bounds(a, b, -det)
+    if jax.default_backend() == "cpu":
+        matrix = jnp.stack([jnp.stack(row, axis=-1) for row in jac], axis=-2)
+        lam = jnp.real(jnp.linalg.eigvals(matrix))
+        return lam.min(axis=-1), lam.max(axis=-1)
+    lows, highs = [], []
+    for i in range(channels):
+        radius = sum(jnp.abs(jac[i][j]) for j in range(channels) if j != i)
+        lows.append(jac[i][i] - radius)
+        highs.append(jac[i][i] + radius)
+    low = functools.reduce(jnp.minimum, lows)
+    high = functools.reduce(jnp.maximum, highs)
+    return low.reshape(shape), high.reshape(shape)
+
+
+# relative size of P' (P'') below which a root counts as double (triple)
+_CLUSTER = 1e-6
+_SQRT3 = 3.0**0.5
+
+
+def _safe_sqrt(x):
+    """`sqrt(max(x, 0))` with a finite (zero) derivative at and below 0."""
+    positive = x > 0.0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+
+
+def _quadratic_primal(a, b):
+    m = -0.5 * a
+    r = _safe_sqrt(m * m - b)
+    return m - r, m + r
+
+
+@jax.custom_jvp
+def _quadratic_bounds(a, b):
+    """Smallest and largest real part of the roots of `x^2 + a x + b`."""
+    return _quadratic_primal(a, b)
+
+
+@_quadratic_bounds.defjvp
+def _quadratic_bounds_jvp(primals, tangents):
+    a, b = primals
+    da, db = tangents
+    low, high = _quadratic_primal(a, b)
+    scale = jnp.abs(a) + jnp.sqrt(jnp.abs(b))
+
+    def derivative(lam):
+        slope = 2.0 * lam + a  # P'(lam); 0 at a double root or complex pair
+        simple = jnp.abs(slope) > _CLUSTER * scale
+        implicit = -(lam * da + db) / jnp.where(simple, slope, 1.0)
+        return jnp.where(simple, implicit, -0.5 * da)
+
+    return (low, high), (derivative(low), derivative(high))
+
+
+def _cubic_primal(a, b, c):
+    """`(low, high, low_is_root, high_is_root, real_root)`: the smallest and
+    largest real part of the roots of `x^3 + a x^2 + b x + c`, whether each
+    is a (real) root, and one real root.
+
+    Three real roots (the hyperbolic case): Viete's trigonometric form,
+    one `arccos` and one `cos`. Otherwise Cardano's formula for the real
+    root, evaluated (two `cbrt`s) only when some point needs it."""
+    shift = a / 3.0
+    p = b - a * shift
+    q = (2.0 / 27.0) * a * a * a - a * b / 3.0 + c
+    three_real = 4.0 * p * p * p + 27.0 * q * q <= 0.0
+    # t_k = 2 r cos(phi - 2 pi k / 3), phi in [0, pi / 3]: the largest is
+    # 2 r cos(phi), the smallest 2 r cos(phi + 2 pi / 3)
+    r = _safe_sqrt(-p / 3.0)
+    r3 = r * r * r
+    cos3 = jnp.clip(-q / (2.0 * jnp.where(r3 > 0.0, r3, 1.0)), -1.0, 1.0)
+    cos_phi = jnp.cos(jnp.arccos(cos3) / 3.0)
+    sin_phi = _safe_sqrt(1.0 - cos_phi * cos_phi)
+    t_high = 2.0 * r * cos_phi
+    t_low = -r * cos_phi - _SQRT3 * r * sin_phi
+
+    def cardano(_):
+        sd = _safe_sqrt(0.25 * q * q + p * p * p / 27.0)
+        return jnp.cbrt(-0.5 * q + sd) + jnp.cbrt(-0.5 * q - sd)
+
+    t1 = lax.cond(jnp.all(three_real), jnp.zeros_like, cardano, q)
+    t_low = jnp.where(three_real, t_low, jnp.minimum(t1, -0.5 * t1))
+    t_high = jnp.where(three_real, t_high, jnp.maximum(t1, -0.5 * t1))
+    low_is_root = three_real | (t1 <= -0.5 * t1)
+    high_is_root = three_real | (t1 >= -0.5 * t1)
+    scale2 = shift * shift + jnp.abs(b)
+
+    def polish(lam):  # one Newton step (the trigonometric form loses digits)
+        value = ((lam + a) * lam + b) * lam + c
+        slope = (3.0 * lam + 2.0 * a) * lam + b
+        ok = jnp.abs(slope) > _CLUSTER * scale2
+        return jnp.where(ok, lam - value / jnp.where(ok, slope, 1.0), lam)
+
+    low = t_low - shift
+    high = t_high - shift
+    low = jnp.where(low_is_root, polish(low), low)
+    high = jnp.where(high_is_root, polish(high), high)
+    root = jnp.where(three_real, high, polish(t1 - shift))
+    return low, high, low_is_root, high_is_root, root
+
+
+@jax.custom_jvp
+def _cubic_bounds(a, b, c):
+    """Smallest and largest real part of the roots of `x^3 + a x^2 + b x + c`."""
+    return _cubic_primal(a, b, c)[:2]
+
+
+@_cubic_bounds.defjvp
+def _cubic_bounds_jvp(primals, tangents):
+    a, b, c = primals
+    da, db, dc = tangents
+    low, high, low_is_root, high_is_root, root = _cubic_primal(a, b, c)
+    scale = jnp.sqrt(a * a / 9.0 + jnp.abs(b))
+
+    def root_derivative(lam):
+        slope = (3.0 * lam + 2.0 * a) * lam + b  # P'
+        curve = 6.0 * lam + 2.0 * a  # P''
+        simple = jnp.abs(slope) > _CLUSTER * scale * scale
+        double = ~simple & (jnp.abs(curve) > _CLUSTER * scale)
+        d_simple = -((lam * da + db) * lam + dc) / jnp.where(simple, slope, 1.0)
+        d_double = -(2.0 * lam * da + db) / jnp.where(double, curve, 1.0)
+        return jnp.where(simple, d_simple, jnp.where(double, d_double, -da / 3.0))
+
+    # the real part of a complex pair is -(a + real_root) / 2
+    d_pair = -0.5 * (da + root_derivative(root))
+    d_low = jnp.where(low_is_root, root_derivative(low), d_pair)
+    d_high = jnp.where(high_is_root, root_derivative(high), d_pair)
+    return (low, high), (d_low, d_high)

@@ -30,6 +30,9 @@ class AbstractReconstruction(eqx.Module):
     """
 
     stencil_radius: ClassVar[int]
+    # formal order of accuracy on smooth data (what `FiniteVolume` compares
+    # with a physics' `min_finite_volume_order`)
+    order: ClassVar[int]
 
     @property
     def num_ghost(self) -> int:

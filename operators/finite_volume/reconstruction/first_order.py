@@ -12,6 +12,7 @@ class FirstOrder(AbstractReconstruction):
     averages (Godunov 1959; Toro 2009, chapter 6). First order in space."""
 
     stencil_radius: ClassVar[int] = 0
+    order: ClassVar[int] = 1
 
     def reconstruct_stencil(self, stencil):
         left, right = stencil

@@ -56,6 +56,7 @@ class MUSCL(AbstractReconstruction):
 
     limiter: str = eqx.field(static=True, default="van_leer")
     stencil_radius: ClassVar[int] = 1
+    order: ClassVar[int] = 2
 
     def __check_init__(self):
         if self.limiter not in _LIMITERS:

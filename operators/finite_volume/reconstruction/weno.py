@@ -79,6 +79,7 @@ class WENO5JS(AbstractReconstruction):
     eps: float = eqx.field(static=True, default=1e-6)
     power: int = eqx.field(static=True, default=2)
     stencil_radius: ClassVar[int] = 2
+    order: ClassVar[int] = 5
 
     def __check_init__(self):
         if not self.eps > 0:
@@ -129,6 +130,7 @@ class WENO5Z(AbstractReconstruction):
     eps: float = eqx.field(static=True, default=1e-6)
     power: int = eqx.field(static=True, default=1)
     stencil_radius: ClassVar[int] = 2
+    order: ClassVar[int] = 5
 
     def __check_init__(self):
         if not self.eps > 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -23,7 +24,35 @@ class AbstractRiemannSolver(eqx.Module):
     flux is that of the conservative variables `(rho, rho u, [rho v, rho w,] E)`.
     Every solver is consistent, `F(W, W) = F(W)`, and acts elementwise, so one
     call covers all faces of a grid.
+
+    Solvers that need no eigenstructure (`Rusanov`, `HLL`) also serve any
+    physics with a pointwise flux through `generic_flux` (`generic = True`),
+    which `FiniteVolume` calls; `HLLC` and `Roe` are Euler's only.
     """
+
+    generic: ClassVar[bool] = False
+
+    def generic_flux(
+        self,
+        u_left: Float[Array, "vars *faces"],
+        u_right: Float[Array, "vars *faces"],
+        flux_left: Float[Array, "vars *faces"],
+        flux_right: Float[Array, "vars *faces"],
+        speeds_left: tuple[Array, Array],
+        speeds_right: tuple[Array, Array],
+    ) -> Float[Array, "vars *faces"]:
+        """The numerical flux of an arbitrary conservation law from the
+        evolved variables on both sides of every face, their physical fluxes
+        and the `(smallest, largest)` characteristic speeds on each side
+        (arrays of shape `faces`).
+
+        **Raises:** `NotImplementedError` for solvers that need the Euler
+        eigenstructure (`HLLC`, `Roe`).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} needs the eigenstructure of the Euler "
+            "equations; for a generic flux use Rusanov() or HLL()"
+        )
 
     @abc.abstractmethod
     def flux_components(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax.numpy as jnp
 
@@ -17,7 +19,28 @@ class HLL(AbstractRiemannSolver):
     supersonic flow to the right and `F_R` to the left. With
     `wave_speeds="einfeldt"` it is the HLLE solver (Einfeldt 1988): exact for
     isolated shocks, positively conservative; contacts are smeared.
+
+    For any physics (`generic_flux`), the Davis (1988) bounds
+    `S_L = min(s_min,L, s_min,R)`, `S_R = max(s_max,L, s_max,R)` from the
+    two sides' characteristic speeds are used (`wave_speeds` selects Euler's
+    estimate only); where all speeds vanish the flux is the mean of the two
+    sides' fluxes.
     """
+
+    generic: ClassVar[bool] = True
+
+    def generic_flux(
+        self, u_left, u_right, flux_left, flux_right, speeds_left, speeds_right
+    ):
+        s_l = jnp.minimum(jnp.minimum(speeds_left[0], speeds_right[0]), 0.0)
+        s_r = jnp.maximum(jnp.maximum(speeds_left[1], speeds_right[1]), 0.0)
+        den = s_r - s_l
+        still = den > 0.0
+        inv = div(1.0, jnp.where(still, den, 1.0))
+        hll = (
+            s_r * flux_left - s_l * flux_right + s_r * s_l * (u_right - u_left)
+        ) * inv
+        return jnp.where(still, hll, 0.5 * (flux_left + flux_right))
 
     wave_speeds: str = eqx.field(static=True, default="einfeldt")
 
