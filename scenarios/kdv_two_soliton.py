@@ -12,7 +12,7 @@ from diffsim.jobs import (
     TimeDependentScenario,
     register,
 )
-from diffsim.operators import FourierSpectral, KortewegDeVries
+from diffsim.operators import KortewegDeVries
 
 
 class Physics(PhysicsConfig):
@@ -74,7 +74,7 @@ class KdVTwoSoliton(TimeDependentScenario):
         grid = ctx.grid
         (x,) = grid.coordinates
         params = physics.model_dump()
-        op = KortewegDeVries(FourierSpectral(grid))
+        op = ctx.discretize(KortewegDeVries())
 
         def exact(t):
             return two_soliton(x, t, **params)[None]

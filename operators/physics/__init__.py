@@ -10,6 +10,13 @@ from ._finite_volume import (  # registers the FiniteVolume strategy
     FiniteVolumePDE as FiniteVolumePDE,
 )
 from ._physics import AbstractPhysics as AbstractPhysics
+from .burgers import Burgers as Burgers
+from .kdv import KortewegDeVries as KortewegDeVries
+from .kuramoto_sivashinsky import (
+    KuramotoSivashinsky as KuramotoSivashinsky,
+    KuramotoSivashinskyCombustion as KuramotoSivashinskyCombustion,
+)
+from .navier_stokes import NavierStokesVorticity as NavierStokesVorticity
 from ._semilinear import (
     FourierCalculus as FourierCalculus,
     FourierPDE as FourierPDE,
