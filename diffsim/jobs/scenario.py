@@ -234,12 +234,9 @@ class BuildContext:
                 f"{', '.join(physics.discretizations)}",
             )
         ndim = self.grid.ndim
-        channels = len(physics.field_names(ndim))
         with config_key("boundary"):
             default = None if boundary is None else _pairs(boundary, ndim)
-            pairs = build_boundary(
-                self.config.boundary, ndim, kind, default, channels=channels
-            )
+            pairs = build_boundary(self.config.boundary, ndim, kind, default)
         if kind == "fourier":
             from diffsim.operators import FourierSpectral
             from diffsim.operators.discretization import Periodic
@@ -263,36 +260,54 @@ class BuildContext:
         else:
             disc = self._finite_volume(pairs)
         with config_key("discretization"):
-            return discretize(physics, disc)
+            op = discretize(physics, disc)
+        self._check_stepper(op, kind)
+        return op
+
+    def _check_stepper(self, op: AbstractOperator, kind: str) -> None:
+        """Refuse a `stepper:` that cannot serve the built operator (walls
+        a scenario sets in Python are not visible when the config loads)."""
+        from diffsim.operators import AbstractImexOperator, AbstractSemilinearOperator
+
+        name = self.config.stepper
+        walls = isinstance(op, AbstractImexOperator)
+        if name in EXPONENTIAL_STEPPERS and not isinstance(
+            op, AbstractSemilinearOperator
+        ):
+            why = (
+                "walls leave no linear part diagonal in Fourier space"
+                if walls
+                else f"no linear part for an exponential integrator on {kind}"
+            )
+        elif name in IMEX_STEPPERS and not walls:
+            why = f"IMEX steppers serve finite differences with walls, not {kind}"
+        else:
+            return
+        usable = [
+            n
+            for n in STEPPERS
+            if n not in EXPONENTIAL_STEPPERS and (walls or n not in IMEX_STEPPERS)
+        ]
+        raise ConfigError(
+            "stepper",
+            f"{name} cannot step this run ({why}): use one of " + ", ".join(usable),
+        )
 
     def _finite_volume(self, boundary):
         """The `FiniteVolume` discretization of the `scheme:` section."""
-        import diffsim.operators as operators
+        from diffsim.operators import FiniteVolume
 
         from .schemes import FiniteVolumeScheme
 
-        finite_volume = getattr(operators, "FiniteVolume", None)
-        if finite_volume is None:
-            raise ConfigError(
-                "discretization",
-                "finite_volume is not available in this installation "
-                "(diffsim.operators has no FiniteVolume)",
-            )
-        scheme = self.config.scheme
-        if not isinstance(scheme, FiniteVolumeScheme):
-            scheme = FiniteVolumeScheme.model_validate(
-                {
-                    k: v
-                    for k, v in scheme.items()
-                    if k in FiniteVolumeScheme.model_fields
-                }
-            )
-        with config_key("scheme.reconstruction"):
-            reconstruction = scheme.build_reconstruction()
-        with config_key("scheme.riemann"):
-            riemann = scheme.build_riemann()
+        fields = FiniteVolumeScheme.model_fields
         with config_key("scheme"):
-            return finite_volume(
+            scheme = FiniteVolumeScheme.model_validate(
+                {k: v for k, v in self.config.scheme.items() if k in fields}
+            )
+        reconstruction = scheme.build_reconstruction()
+        riemann = scheme.build_riemann()
+        with config_key("scheme"):
+            return FiniteVolume(
                 self.grid,
                 reconstruction=reconstruction,
                 riemann=riemann,
