@@ -3,12 +3,15 @@ through the `diffsim.scenarios` entry point)."""
 
 from . import (  # noqa: F401  (importing registers)
     acoustic_lens,
+    allen_cahn,
     burgers_inverse,
     burgers_shock,
+    cahn_hilliard,
     decaying_turbulence,
     euler_1d,
     euler_2d,
     euler_closure,
+    gray_scott,
     helmholtz_inverse,
     helmholtz_point_source,
     helmholtz_scattering,
@@ -16,9 +19,11 @@ from . import (  # noqa: F401  (importing registers)
     kolmogorov_flow,
     ks_chaos,
     learned_flux,
+    nls_soliton,
     shock_tube_inverse,
     shock_tubes,
     steady_fit,
+    swift_hohenberg,
     taylor_green,
 )
 from ._common import random_smooth_field as random_smooth_field

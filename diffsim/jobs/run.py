@@ -216,6 +216,8 @@ def _run(config, physics, scenario, out, plots):
         summary["errors"] = (setup.errors or default_errors)(
             np.stack(ys), exact_ys, grid, names
         )
+    if setup.diagnostics is not None:
+        summary.update(setup.diagnostics(np.asarray(ts), np.stack(ys)))
     if failure:
         summary["failure"] = failure
     if is_main():

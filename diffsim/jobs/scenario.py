@@ -469,13 +469,16 @@ class Setup:
     exists, the exact solution `exact(t) -> (channels, *cells)`.
     `errors(ys, exact_ys, grid, names) -> dict` replaces the default error
     norms (relative L2 and max over all fields) when a scenario reports
-    others."""
+    others. `diagnostics(ts, ys) -> dict` adds `summary.json` entries
+    measured on the snapshots `ys` `(t, channels, *cells)` at the times `ts`
+    (mass drift, free energy, pattern wavenumber)."""
 
     operator: AbstractOperator
     grid: Grid
     initial: ArrayLike
     exact: Callable[[float], ArrayLike] | None = None
     errors: Callable[..., dict] | None = None
+    diagnostics: Callable[[np.ndarray, np.ndarray], dict] | None = None
 
 
 class TimeDependentScenario(Scenario):

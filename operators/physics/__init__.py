@@ -29,3 +29,8 @@ from ._finite_difference import (
     PeriodicFiniteDifferencePDE as PeriodicFiniteDifferencePDE,
     WalledFiniteDifferencePDE as WalledFiniteDifferencePDE,
 )
+from .allen_cahn import AllenCahn as AllenCahn
+from .cahn_hilliard import CahnHilliard as CahnHilliard
+from .gray_scott import GrayScott as GrayScott
+from .nonlinear_schrodinger import NonlinearSchrodinger as NonlinearSchrodinger
+from .swift_hohenberg import SwiftHohenberg as SwiftHohenberg
