@@ -56,6 +56,7 @@ class BurgersShock(TimeDependentScenario):
     )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
+    discretizations = Burgers.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {"cells": [512], "lower": [0.0], "upper": [2 * np.pi]},

@@ -39,6 +39,7 @@ class DecayingTurbulence(TimeDependentScenario):
     )
     ndim = 2
     cfl_steps = False  # spectral: fixed time.dt
+    discretizations = NavierStokesVorticity.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {

@@ -62,6 +62,7 @@ class KdVTwoSoliton(TimeDependentScenario):
     )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
+    discretizations = KortewegDeVries.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {"cells": [512], "lower": [-30.0], "upper": [30.0]},

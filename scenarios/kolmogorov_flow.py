@@ -44,6 +44,7 @@ class KolmogorovFlow(TimeDependentScenario):
     )
     ndim = 2
     cfl_steps = False  # spectral: fixed time.dt
+    discretizations = NavierStokesVorticity.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {

@@ -40,6 +40,7 @@ class KSChaos(TimeDependentScenario):
     )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
+    discretizations = KuramotoSivashinsky.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {"cells": [256], "lower": [0.0], "upper": [32 * np.pi]},

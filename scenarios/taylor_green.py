@@ -34,6 +34,7 @@ class TaylorGreen(TimeDependentScenario):
     )
     ndim = 2
     cfl_steps = False  # spectral: fixed time.dt
+    discretizations = NavierStokesVorticity.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {

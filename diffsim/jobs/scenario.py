@@ -261,6 +261,14 @@ class BuildContext:
             disc = self._finite_volume(pairs)
         with config_key("discretization"):
             op = discretize(physics, disc)
+        from diffsim.operators import finite_volume
+        from diffsim.operators.discretization import Periodic
+
+        periodic = (Periodic, finite_volume.Periodic)
+        walls = pairs is not None and not all(
+            isinstance(side, periodic) for pair in pairs for side in pair
+        )
+        _probe(op, physics, self.grid, "boundary" if walls else "discretization")
         self._check_stepper(op, kind)
         return op
 
@@ -313,6 +321,34 @@ class BuildContext:
                 riemann=riemann,
                 boundary=boundary,
             )
+
+
+def _probe(op: AbstractOperator, physics, grid: Grid, key: str) -> None:
+    """Trace (without compiling or computing) one evaluation of `op` on
+    fields of the right shape, so that a term the discretization cannot
+    evaluate (a fourth derivative across a wall, a variable coefficient in an
+    exponential integrator's linear part) is a `ConfigError` naming `key`
+    before anything is compiled."""
+    from diffsim.operators import AbstractSemilinearOperator
+
+    dtype = jnp.result_type(float)
+    if physics.complex_fields:
+        dtype = jnp.result_type(dtype, jnp.complex64)
+    fields = jax.ShapeDtypeStruct((len(op.field_names), *grid.cells), dtype)
+
+    def evaluate(f):
+        out = op(op.encode(f), jnp.zeros((), jnp.result_type(float)))
+        if isinstance(op, AbstractSemilinearOperator):
+            return out, op.linear_symbol()
+        return out
+
+    try:
+        jax.eval_shape(evaluate, fields)
+    except (ValueError, TypeError, NotImplementedError) as e:
+        message = " ".join(str(e).split("\n")[0].split())
+        raise ConfigError(
+            key, f"{type(physics).__name__} cannot run this way: {message}"
+        ) from None
 
 
 def _pairs(boundary, ndim: int) -> list[tuple[Any, Any]]:

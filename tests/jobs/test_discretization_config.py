@@ -53,8 +53,19 @@ class Heat(AbstractPhysics):
         return self.nu * d.laplacian(u)
 
 
+class Hyperdiffusion(AbstractPhysics):
+    """`u_t = -u_xxxx`: a fourth derivative, which walls cannot take."""
+
+    def field_names(self, ndim):
+        return ("u",)
+
+    def linear(self, u, d):
+        return -d.derivative(u, 0, 4)
+
+
 class HeatConfig(PhysicsConfig):
     nu: float = 0.5
+    hyper: bool = False
 
 
 class HeatScenario(TimeDependentScenario):
@@ -77,7 +88,7 @@ class HeatScenario(TimeDependentScenario):
         BUILDS.append(ctx.config.discretization or "default")
         nu = ctx.physics.nu
         (x,) = ctx.grid.coordinates
-        op = ctx.discretize(Heat(nu))
+        op = ctx.discretize(Hyperdiffusion() if ctx.physics.hyper else Heat(nu))
 
         def exact(t):
             return (np.sin(x) * np.exp(-nu * t))[None]
@@ -361,7 +372,7 @@ def test_fourier_run_from_the_cli_matches_the_exact_solution(tmp_path, capsys):
     )
     summary = yaml.safe_load((out / "summary.json").read_text())
     assert summary["errors"]["linf"] < 1e-10
-    assert BUILDS == ["default"]
+    assert BUILDS == ["default", "default"]  # precheck (a boundary: choice), run
     assert yaml.safe_load((out / "config.yaml").read_text())["boundary"] == {
         "x": {"kind": "periodic"}
     }
@@ -406,7 +417,7 @@ def test_walled_run_from_the_cli_matches_the_exact_solution(tmp_path, capsys):
     assert main([*argv, "--no-plots", "--out", str(out)]) == 0
     summary = yaml.safe_load((out / "summary.json").read_text())
     assert summary["errors"]["linf"] < 1e-6
-    assert BUILDS == ["finite_difference"]
+    assert BUILDS == ["finite_difference"] * 2  # precheck, run
     capsys.readouterr()
 
 
@@ -441,3 +452,47 @@ def test_gradient_with_respect_to_a_configured_wall_value():
     fd = (probe(g + eps) - probe(g - eps)) / (2 * eps)
     np.testing.assert_allclose(grad, fd, rtol=1e-7)
     assert 0.01 < float(grad) < 0.1  # measured 0.0321: the wall's heat reaches x_mid
+
+
+def test_a_term_the_walls_cannot_take_is_refused_before_out_is_created(
+    tmp_path, capsys
+):
+    """The build traces one evaluation (no compilation): a fourth derivative
+    across a wall is a config error naming `boundary`, exit 2, no `--out`."""
+    out = tmp_path / "out"
+    argv = ["run", str(_config_file(tmp_path)), *WALLS, "physics.hyper=true"]
+    code = main([*argv, "stepper=imex_euler", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert err.startswith(
+        "diffsim: config error: boundary: Hyperdiffusion cannot run this way: finite "
+        "differences with walls: derivative of order 4 along axis 0 is not defined"
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides, tolerance",
+    [
+        (["discretization=fourier"], 1e-10),  # measured 2.3e-12
+        (["discretization=finite_difference", "fd_order=8"], 1e-7),  # 2.5e-8
+        (["discretization=finite_volume", "stepper=ssprk3"], 5e-4),  # 1.7e-4
+    ],
+)
+def test_burgers_shock_runs_on_every_discretization_from_the_cli(
+    tmp_path, capsys, overrides, tolerance
+):
+    """The shipped spectral config switched by one override: viscous Burgers
+    (128 cells, t = 0.5, before the shock) against the exact Cole-Hopf
+    solution; WENO5-Z finite volumes evolve cell averages started from point
+    values (a second-order difference), hence their larger error."""
+    out = tmp_path / "burgers"
+    argv = ["run", "configs/burgers_shock.yaml", *overrides, "grid.cells=[128]"]
+    argv += ["time.t_end=0.5", "time.snapshots=5", "--no-plots", "--out", str(out)]
+    assert main(argv) == 0
+    summary = yaml.safe_load((out / "summary.json").read_text())
+    assert summary["errors"]["linf"] < tolerance
+    assert (
+        yaml.safe_load((out / "config.yaml").read_text())["discretization"]
+        == (overrides[0].split("=")[1])
+    )
+    capsys.readouterr()
