@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import cast
+from typing import Any
 
 import equinox as eqx
 import numpy as np
@@ -122,13 +122,13 @@ BoundarySpec = (
 
 
 def normalize_boundary(
-    boundary: BoundarySpec | None,
+    boundary: Any,
     ndim: int,
     *,
     owner: str = "FiniteDifference",
     kinds: tuple[type, ...] = (AbstractBoundary,),
     periodic: tuple[type, ...] = (Periodic,),
-) -> tuple[tuple[AbstractBoundary, AbstractBoundary], ...]:
+) -> tuple[tuple[Any, Any], ...]:
     """`((lower, upper), ...)` per axis from one condition for every side, or a
     sequence (one entry per axis) of a condition for both sides or a
     `(lower, upper)` pair. `None` means periodic everywhere.
@@ -140,7 +140,7 @@ def normalize_boundary(
     if boundary is None:
         boundary = periodic[0]()
     if isinstance(boundary, kinds):
-        boundary = cast(BoundarySpec, [boundary] * ndim)
+        boundary = [boundary] * ndim
     if isinstance(boundary, (str, bytes)) or not isinstance(boundary, Sequence):
         raise TypeError(
             f"{owner}: boundary must be a boundary condition or a sequence "

@@ -104,6 +104,9 @@ class FiniteVolumeCalculus(AbstractCalculus):
         if jnp.ndim(coefficient) == 0:
             return coefficient * self.laplacian(u)
         coefficient = jnp.asarray(coefficient)
+        coefficient = coefficient.reshape(
+            (1,) * (u.ndim - coefficient.ndim) + coefficient.shape
+        )
         ndim = self.grid.ndim
         r = len(_FACE_DERIVATIVE[self.order])
         total = None
@@ -124,8 +127,8 @@ class FiniteVolumeCalculus(AbstractCalculus):
             face = sum(
                 w
                 * (
-                    _shift(a_padded, axis, r + j, n + 1)
-                    + _shift(a_padded, axis, r - 1 - j, n + 1)
+                    _shift(a_padded, ax, r + j, n + 1)
+                    + _shift(a_padded, ax, r - 1 - j, n + 1)
                 )
                 for j, w in enumerate(_FACE_VALUE[self.order])
             )
@@ -342,9 +345,9 @@ class FiniteVolumePDE(AbstractCFLOperator):
         ndim = self.grid.ndim
         theta = np.linspace(0.0, np.pi, samples)
 
-        def along(axis, values):
-            shape = [1] * ndim
-            shape[axis] = samples
+        def along(axis, values):  # with a leading (channel) axis
+            shape = [1] * (ndim + 1)
+            shape[1 + axis] = samples
             return values.reshape(shape)
 
         def derivative_symbol(axis, k):

@@ -32,8 +32,8 @@ class HLL(AbstractRiemannSolver):
     def generic_flux(
         self, u_left, u_right, flux_left, flux_right, speeds_left, speeds_right
     ):
-        s_l = jnp.minimum(jnp.minimum(speeds_left[0], speeds_right[0]), 0.0)
-        s_r = jnp.maximum(jnp.maximum(speeds_left[1], speeds_right[1]), 0.0)
+        s_l = jnp.minimum(jnp.minimum(speeds_left[0], speeds_right[0]), 0.0)[None]
+        s_r = jnp.maximum(jnp.maximum(speeds_left[1], speeds_right[1]), 0.0)[None]
         den = s_r - s_l
         still = den > 0.0
         inv = div(1.0, jnp.where(still, den, 1.0))

@@ -27,7 +27,7 @@ class Rusanov(AbstractRiemannSolver):
             jnp.maximum(-speeds_left[0], speeds_left[1]),
             jnp.maximum(-speeds_right[0], speeds_right[1]),
         )
-        return 0.5 * (flux_left + flux_right) - 0.5 * s * (u_right - u_left)
+        return 0.5 * (flux_left + flux_right) - 0.5 * s[None] * (u_right - u_left)
 
     def flux_components(self, left, right, eos, axis):
         lt, rt = Side.of(left, eos, axis), Side.of(right, eos, axis)
