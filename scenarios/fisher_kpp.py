@@ -97,10 +97,10 @@ class FisherKPPFront(TimeDependentScenario):
         u0 = np.where(x < physics.front_position, 1.0, 0.0)
         theory = float(model.front_speed_theory())
 
-        def metrics(ts, ys, grid, names):
+        def diagnostics(ts, ys):
             return {
                 "front_speed": front_speed(ts, ys[:, 0], x),
                 "front_speed_theory": theory,
             }
 
-        return Setup(op, grid, u0[None], metrics=metrics)
+        return Setup(op, grid, u0[None], diagnostics=diagnostics)

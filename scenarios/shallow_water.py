@@ -155,7 +155,7 @@ class ShallowWaterCircularDam(TimeDependentScenario):
         zero = np.zeros_like(h)
         mass0 = float(h.sum() * grid.cell_volume)
 
-        def metrics(ts, ys, grid, names):
+        def diagnostics(ts, ys):
             """The water volume's relative change (zero while the bore is
             inside the domain) and the largest deviation from the data's
             mirror symmetry `h(x, y) = h(y, x)`."""
@@ -165,7 +165,7 @@ class ShallowWaterCircularDam(TimeDependentScenario):
                 "symmetry_error": float(np.abs(height - height.T).max()),
             }
 
-        return Setup(op, grid, np.stack([h, zero, zero]), metrics=metrics)
+        return Setup(op, grid, np.stack([h, zero, zero]), diagnostics=diagnostics)
 
 
 class StandingWavePhysics(PhysicsConfig):

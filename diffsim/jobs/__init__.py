@@ -15,6 +15,7 @@ from .scenario import (
     ADJOINTS as ADJOINTS,
     EXPLICIT_STEPPERS as EXPLICIT_STEPPERS,
     EXPONENTIAL_STEPPERS as EXPONENTIAL_STEPPERS,
+    IMEX_STEPPERS as IMEX_STEPPERS,
     STEPPERS as STEPPERS,
     AbstractInverseProblem as AbstractInverseProblem,
     BuildContext as BuildContext,
@@ -33,7 +34,7 @@ from .scenario import (
     grid_from as grid_from,
     register as register,
     registry as registry,
-    steppers_of as steppers_of,
+    stepper_rule as stepper_rule,
     unregister as unregister,
 )
 from .schemes import FiniteVolumeScheme as FiniteVolumeScheme

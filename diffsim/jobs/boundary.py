@@ -268,52 +268,30 @@ def _where(section: BoundaryConfig, axis: str, side: str) -> str:
     )
 
 
-def _library_condition(condition: SideBoundary, kind: str, channels: int):
-    """The library object of one side's `condition` on the discretization `kind`."""
-    if kind in ("fourier", "finite_difference"):
-        from diffsim.operators.discretization import (
-            Dirichlet,
-            Neumann,
-            Periodic,
-            Robin,
-        )
+def _library_condition(condition: SideBoundary, kind: str):
+    """The library object of one side's `condition` on the discretization
+    `kind`: `Periodic`, `Dirichlet`, `Neumann`, `Robin` of
+    `operators.discretization` (finite differences and finite volumes), and
+    on finite volumes `Outflow`, `ReflectingWall`, `InflowState`."""
+    from diffsim.operators import finite_volume as fv
+    from diffsim.operators.discretization import Dirichlet, Neumann, Periodic, Robin
 
-        builders = {
-            "periodic": lambda c: Periodic(),
-            "dirichlet": lambda c: Dirichlet(c.value),
-            "neumann": lambda c: Neumann(c.value),
-            "robin": lambda c: Robin(c.alpha, c.beta, c.value),
-        }
-        return builders[condition.kind](condition)
-    return finite_volume_condition(condition, channels)
-
-
-def finite_volume_condition(condition: SideBoundary, channels: int):
-    """The finite-volume boundary object of one side's `condition`."""
-    import diffsim.operators as operators
-
-    names = {
-        "periodic": "FiniteVolumePeriodic",
-        "dirichlet": "FiniteVolumeDirichlet",
-        "neumann": "FiniteVolumeNeumann",
-        "robin": "FiniteVolumeRobin",
-        "outflow": "FiniteVolumeOutflow",
-        "reflecting": "FiniteVolumeReflecting",
-        "inflow": "FiniteVolumeInflow",
-    }
-    cls = getattr(operators, names[condition.kind], None)
-    if cls is None:
-        raise ConfigError(
-            "discretization",
-            "finite_volume is not available in this installation "
-            f"(diffsim.operators has no {names[condition.kind]})",
-        )
-    del channels
-    if condition.kind == "robin":
-        return cls(condition.alpha, condition.beta, condition.value)
-    if condition.value is not None:
-        return cls(condition.value)
-    return cls()
+    value = condition.value
+    if condition.kind in ("outflow", "reflecting", "inflow"):
+        return {
+            "outflow": fv.Outflow,
+            "reflecting": fv.ReflectingWall,
+            "inflow": lambda: fv.InflowState(value),
+        }[condition.kind]()
+    if condition.kind == "periodic":
+        return fv.Periodic() if kind == "finite_volume" else Periodic()
+    assert isinstance(value, float)  # a number for a wall (_check_numbers)
+    if condition.kind == "dirichlet":
+        return Dirichlet(value)
+    if condition.kind == "neumann":
+        return Neumann(value)
+    assert condition.alpha is not None and condition.beta is not None
+    return Robin(condition.alpha, condition.beta, value)
 
 
 def build_boundary(
@@ -321,7 +299,6 @@ def build_boundary(
     ndim: int,
     kind: str,
     default: Sequence[tuple[Any, Any]] | None,
-    channels: int = 1,
 ) -> tuple[tuple[Any, Any], ...] | None:
     """The `(lower, upper)` library conditions per axis for the discretization
     `kind`: the `default` pairs (None: periodic) with every side the config
@@ -336,16 +313,15 @@ def build_boundary(
     - `kind`: `"fourier"`, `"finite_difference"` or `"finite_volume"`.
     - `default`: the scenario's conditions, normalised to one `(lower,
       upper)` pair per axis, or None.
-    - `channels`: the number of fields (inflow states).
     """
     if section is None:
         return None if default is None else tuple(default)
     periodic = _library_condition(
-        SideBoundary.model_validate({"kind": "periodic"}), kind, channels
+        SideBoundary.model_validate({"kind": "periodic"}), kind
     )
     pairs = [list(p) for p in (default or [(periodic, periodic)] * ndim)]
     for axis, sides in enumerate(section.sides(ndim)):
         for side, condition in enumerate(sides):
             if condition is not None:
-                pairs[axis][side] = _library_condition(condition, kind, channels)
+                pairs[axis][side] = _library_condition(condition, kind)
     return tuple((lower, upper) for lower, upper in pairs)

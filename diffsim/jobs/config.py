@@ -22,7 +22,6 @@ from ..operators import AbstractCFLOperator
 from .boundary import BoundaryConfig, check_boundary
 from .errors import ConfigError, KeyedError, config_key
 from .scenario import (
-    EXPONENTIAL_STEPPERS,
     STEPPERS,
     OptimizationScenario,
     Scenario,
@@ -32,7 +31,7 @@ from .scenario import (
     discretization_of,
     get_scenario,
     registry,
-    steppers_of,
+    stepper_rule,
     strict_numbers,
 )
 from .schemes import FiniteVolumeScheme
@@ -727,7 +726,9 @@ def load_yaml(path: str | Path) -> Any:
 
 # : pydantic's union-member tags in an error location (`bool`, `literal['auto']`), not
 # keys
-_TYPE_TAG = re.compile(r"^(?:[a-z][a-z0-9_-]*\[.*\]|int|float|bool|str|none)$")
+_TYPE_TAG = re.compile(
+    r"^(?:[a-z][a-z0-9_-]*\[.*\]|(?:constrained-)?(?:int|float)|bool|str|none)$"
+)
 
 
 def models_in(annotation) -> list[type[pydantic.BaseModel]]:
@@ -781,7 +782,17 @@ def _format(
     prefix: str = "",
     model: type[pydantic.BaseModel] | None = None,
 ) -> ConfigError:
-    first = error.errors()[0]
+    errors = error.errors()
+    first = errors[0]
+    if first["type"] == "missing":  # a misspelt required key: name the misspelling
+        first = next(
+            (
+                e
+                for e in errors
+                if e["type"] == "extra_forbidden" and e["loc"][:-1] == first["loc"][:-1]
+            ),
+            first,
+        )
     loc = [
         str(p) if p != "" else '""'
         for p in first["loc"]
@@ -1113,16 +1124,8 @@ def load_config(
             f"({'spectral' if kind in (None, 'fourier') else 'fixed steps'}): give a "
             "fixed time.dt and set time.cfl to null",
         )
-    steppers = steppers_of(scenario, config)
+    steppers, why = stepper_rule(scenario, config)
     if config.stepper not in steppers:
-        why = (
-            "walls leave no linear part diagonal in Fourier space for an "
-            "exponential integrator"
-            if kind == "finite_difference" and config.stepper in EXPONENTIAL_STEPPERS
-            else f"no linear part for an exponential integrator on {kind}"
-            if kind == "finite_volume"
-            else "no linear part for an exponential integrator"
-        )
         raise ConfigError(
             "stepper",
             f"{config.stepper} does not apply to {scenario.name} ({why}): "

@@ -233,7 +233,8 @@ def locate(rule, op, y, t0, t1, steps_before, names, constrained) -> dict:
 
 
 def _as_time(t, y):
-    return jnp.asarray(t, dtype=y.dtype)
+    """`t` in the real dtype of `y`'s precision (complex fields: NLS)."""
+    return jnp.asarray(t, dtype=jnp.finfo(y.dtype).dtype)
 
 
 def _short(reached, t1) -> np.ndarray | np.bool_:

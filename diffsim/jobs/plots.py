@@ -37,6 +37,8 @@ def plot_run(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    dataset = _drawable(dataset)
+    exact = None if exact is None else _drawable(exact)
     ndim = len([d for d in ("x", "y", "z") if d in dataset.dims])
     if ndim == 1:
         return _plot_1d(dataset, exact, out, title)
@@ -53,6 +55,27 @@ def plot_run(
     if "density" in dataset.data_vars:
         paths.append(_schlieren(dataset["density"], out, title))
     return paths
+
+
+def _drawable(dataset: xr.Dataset) -> xr.Dataset:
+    """`dataset` with each complex field `psi` (nonlinear Schrodinger)
+    replaced by what can be drawn: its modulus `psi_modulus` and its real
+    part `psi_real`."""
+    if not any(np.iscomplexobj(v.values) for v in dataset.data_vars.values()):
+        return dataset
+    fields = {}
+    for name, v in dataset.data_vars.items():
+        if not np.iscomplexobj(v.values):
+            fields[name] = v
+            continue
+        long_name = v.attrs.get("long_name", name)
+        fields[f"{name}_modulus"] = abs(v).assign_attrs(
+            v.attrs, long_name=f"|{long_name}|"
+        )
+        fields[f"{name}_real"] = v.real.assign_attrs(
+            v.attrs, long_name=f"Re {long_name}"
+        )
+    return xr.Dataset(fields, attrs=dataset.attrs)
 
 
 def _limits(values):

@@ -110,12 +110,16 @@ def run(
 def precheck(config: RunConfig, physics, scenario: type[Scenario]) -> None:
     """Checks that need the initial fields, made before `run` creates or
     writes anything: `check_cfl_steps` (a step count that cannot reach
-    `time.t_end`, a fixed step beyond CFL 1). Builds the problem once
-    without compiling its time loop; only for finite-volume scenarios
-    (`cfl_applies`), where the build is cheap. Raises `ConfigError`."""
+    `time.t_end`, a fixed step beyond CFL 1) and, when the config chooses a
+    discretization or boundaries, the build itself (a physics term that the
+    discretization cannot evaluate, `BuildContext.discretize`). Builds the
+    problem once without compiling its time loop; only for finite-volume
+    scenarios (`cfl_applies`) or such choices, where the build is cheap.
+    Raises `ConfigError`."""
+    chosen = config.discretization is not None or config.boundary is not None
     if (
         not issubclass(scenario, TimeDependentScenario)
-        or not cfl_applies(scenario, config)
+        or not (cfl_applies(scenario, config) or chosen)
         or config.batch is not None
     ):
         return
@@ -216,8 +220,8 @@ def _run(config, physics, scenario, out, plots):
         summary["errors"] = (setup.errors or default_errors)(
             np.stack(ys), exact_ys, grid, names
         )
-    if setup.metrics is not None:
-        summary.update(setup.metrics(np.asarray(ts), np.stack(ys), grid, names))
+    if setup.diagnostics is not None:
+        summary.update(setup.diagnostics(np.asarray(ts), np.stack(ys)))
     if failure:
         summary["failure"] = failure
     if is_main():

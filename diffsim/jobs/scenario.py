@@ -234,12 +234,9 @@ class BuildContext:
                 f"{', '.join(physics.discretizations)}",
             )
         ndim = self.grid.ndim
-        channels = len(physics.field_names(ndim))
         with config_key("boundary"):
             default = None if boundary is None else _pairs(boundary, ndim)
-            pairs = build_boundary(
-                self.config.boundary, ndim, kind, default, channels=channels
-            )
+            pairs = build_boundary(self.config.boundary, ndim, kind, default)
         if kind == "fourier":
             from diffsim.operators import FourierSpectral
             from diffsim.operators.discretization import Periodic
@@ -263,41 +260,95 @@ class BuildContext:
         else:
             disc = self._finite_volume(pairs)
         with config_key("discretization"):
-            return discretize(physics, disc)
+            op = discretize(physics, disc)
+        from diffsim.operators import finite_volume
+        from diffsim.operators.discretization import Periodic
+
+        periodic = (Periodic, finite_volume.Periodic)
+        walls = pairs is not None and not all(
+            isinstance(side, periodic) for pair in pairs for side in pair
+        )
+        _probe(op, physics, self.grid, "boundary" if walls else "discretization")
+        self._check_stepper(op, kind)
+        return op
+
+    def _check_stepper(self, op: AbstractOperator, kind: str) -> None:
+        """Refuse a `stepper:` that cannot serve the built operator (walls
+        a scenario sets in Python are not visible when the config loads)."""
+        from diffsim.operators import AbstractImexOperator, AbstractSemilinearOperator
+
+        name = self.config.stepper
+        walls = isinstance(op, AbstractImexOperator)
+        if name in EXPONENTIAL_STEPPERS and not isinstance(
+            op, AbstractSemilinearOperator
+        ):
+            why = (
+                "walls leave no linear part diagonal in Fourier space"
+                if walls
+                else f"no linear part for an exponential integrator on {kind}"
+            )
+        elif name in IMEX_STEPPERS and not walls:
+            why = f"IMEX steppers serve finite differences with walls, not {kind}"
+        else:
+            return
+        usable = [
+            n
+            for n in STEPPERS
+            if n not in EXPONENTIAL_STEPPERS and (walls or n not in IMEX_STEPPERS)
+        ]
+        raise ConfigError(
+            "stepper",
+            f"{name} cannot step this run ({why}): use one of " + ", ".join(usable),
+        )
 
     def _finite_volume(self, boundary):
         """The `FiniteVolume` discretization of the `scheme:` section."""
-        import diffsim.operators as operators
+        from diffsim.operators import FiniteVolume
 
         from .schemes import FiniteVolumeScheme
 
-        finite_volume = getattr(operators, "FiniteVolume", None)
-        if finite_volume is None:
-            raise ConfigError(
-                "discretization",
-                "finite_volume is not available in this installation "
-                "(diffsim.operators has no FiniteVolume)",
-            )
-        scheme = self.config.scheme
-        if not isinstance(scheme, FiniteVolumeScheme):
-            scheme = FiniteVolumeScheme.model_validate(
-                {
-                    k: v
-                    for k, v in scheme.items()
-                    if k in FiniteVolumeScheme.model_fields
-                }
-            )
-        with config_key("scheme.reconstruction"):
-            reconstruction = scheme.build_reconstruction()
-        with config_key("scheme.riemann"):
-            riemann = scheme.build_riemann()
+        fields = FiniteVolumeScheme.model_fields
         with config_key("scheme"):
-            return finite_volume(
+            scheme = FiniteVolumeScheme.model_validate(
+                {k: v for k, v in self.config.scheme.items() if k in fields}
+            )
+        reconstruction = scheme.build_reconstruction()
+        riemann = scheme.build_riemann()
+        with config_key("scheme"):
+            return FiniteVolume(
                 self.grid,
                 reconstruction=reconstruction,
                 riemann=riemann,
                 boundary=boundary,
             )
+
+
+def _probe(op: AbstractOperator, physics, grid: Grid, key: str) -> None:
+    """Trace (without compiling or computing) one evaluation of `op` on
+    fields of the right shape, so that a term the discretization cannot
+    evaluate (a fourth derivative across a wall, a variable coefficient in an
+    exponential integrator's linear part) is a `ConfigError` naming `key`
+    before anything is compiled."""
+    from diffsim.operators import AbstractSemilinearOperator
+
+    dtype = jnp.result_type(float)
+    if physics.complex_fields:
+        dtype = jnp.result_type(dtype, jnp.complex64)
+    fields = jax.ShapeDtypeStruct((len(op.field_names), *grid.cells), dtype)
+
+    def evaluate(f):
+        out = op(op.encode(f), jnp.zeros((), jnp.result_type(float)))
+        if isinstance(op, AbstractSemilinearOperator):
+            return out, op.linear_symbol()
+        return out
+
+    try:
+        jax.eval_shape(evaluate, fields)
+    except (ValueError, TypeError, NotImplementedError) as e:
+        message = " ".join(str(e).split("\n")[0].split())
+        raise ConfigError(
+            key, f"{type(physics).__name__} cannot run this way: {message}"
+        ) from None
 
 
 def _pairs(boundary, ndim: int) -> list[tuple[Any, Any]]:
@@ -329,9 +380,13 @@ def discretization_of(scenario: type[Scenario] | None, config) -> str | None:
 #: The `stepper:` names of exponential integrators, which need a linear part
 #: diagonal in Fourier space (Fourier, periodic finite differences).
 EXPONENTIAL_STEPPERS = ("etdrk1", "etdrk2", "etdrk4")
+#: The `stepper:` names of IMEX schemes, which need an operator split into an
+#: implicit stiff linear part and an explicit rest (finite differences with
+#: walls).
+IMEX_STEPPERS = ("imex_euler", "imex_ars222", "imex_ars443")
 
 
-def _walls(config) -> bool:
+def has_walls(config) -> bool:
     """Whether the config's `boundary:` section puts a non-periodic side anywhere."""
     section = getattr(config, "boundary", None)
     return section is not None and any(
@@ -341,19 +396,38 @@ def _walls(config) -> bool:
     )
 
 
-def steppers_of(scenario: type[Scenario], config) -> tuple[str, ...]:
-    """The `stepper:` values that apply to a run of `scenario` under `config`:
-    the scenario's own `steppers` on its default discretization, and on any
-    discretization only those that can serve it (no exponential integrator
-    on finite volumes or on finite differences with walls)."""
+def stepper_rule(scenario: type[Scenario], config) -> tuple[tuple[str, ...], str]:
+    """The `stepper:` values that apply to a run of `scenario` under `config`,
+    and why the others do not: the scenario's own `steppers` on its default
+    discretization; exponential integrators only where the linear part is
+    diagonal in Fourier space (Fourier, periodic finite differences), IMEX
+    only on finite differences with walls."""
     kind = discretization_of(scenario, config)
     default = scenario.discretizations[0] if scenario.discretizations else None
     names = tuple(STEPPERS)
+    why = "no linear part for an exponential integrator"
     if scenario.steppers is not None and kind == default:
         names = scenario.steppers
-    if kind == "finite_volume" or (kind == "finite_difference" and _walls(config)):
-        names = tuple(n for n in names if n not in EXPONENTIAL_STEPPERS)
-    return names
+    if kind is None:
+        return names, why
+    if kind == "finite_difference" and has_walls(config):
+        excluded = EXPONENTIAL_STEPPERS
+        why = (
+            "walls leave no linear part diagonal in Fourier space for an "
+            "exponential integrator"
+        )
+    elif kind == "finite_volume":
+        excluded = EXPONENTIAL_STEPPERS + IMEX_STEPPERS
+        why = f"no linear part for an exponential or IMEX integrator on {kind}"
+    else:
+        excluded = IMEX_STEPPERS
+        why = (
+            f"IMEX steppers serve finite differences with walls; on {kind} "
+            "the linear part is diagonal: use an exponential integrator"
+        )
+    if config.stepper not in excluded:
+        why = "no linear part for an exponential integrator"
+    return tuple(n for n in names if n not in excluded), why
 
 
 def cfl_applies(scenario: type[Scenario], config) -> bool:
@@ -408,7 +482,7 @@ class Scenario(abc.ABC):
     #: `discretizations`), the first being the default. Empty: the scenario
     #: fixes its discretization and refuses the key. `steppers` and
     #: `cfl_steps` describe the default; other choices get the rules of
-    #: theirs (`steppers_of`, `cfl_applies`).
+    #: theirs (`stepper_rule`, `cfl_applies`).
     discretizations: ClassVar[tuple[str, ...]] = ()
     #: Whether the scenario builds through `BuildContext.discretize`, so that
     #: the config's `boundary:` section applies (with a `discretizations`
@@ -431,16 +505,16 @@ class Setup:
     exists, the exact solution `exact(t) -> (channels, *cells)`.
     `errors(ys, exact_ys, grid, names) -> dict` replaces the default error
     norms (relative L2 and max over all fields) when a scenario reports
-    others. `metrics(ts, ys, grid, names) -> dict` adds scenario-specific
-    entries (e.g. a measured front speed) to `summary.json`, computed from
-    the snapshot times and physical fields."""
+    others. `diagnostics(ts, ys) -> dict` adds `summary.json` entries
+    measured on the snapshots `ys` `(t, channels, *cells)` at the times `ts`
+    (mass drift, free energy, pattern wavenumber)."""
 
     operator: AbstractOperator
     grid: Grid
     initial: ArrayLike
     exact: Callable[[float], ArrayLike] | None = None
     errors: Callable[..., dict] | None = None
-    metrics: Callable[..., dict] | None = None
+    diagnostics: Callable[[np.ndarray, np.ndarray], dict] | None = None
 
 
 class TimeDependentScenario(Scenario):

@@ -34,10 +34,10 @@ class FiniteVolumeScheme(PhysicsConfig):
         gt=0.0,
         description="WENO weights' epsilon (null: the reconstruction's own, 1e-6)",
     )
-    riemann: Literal["rusanov", "hll", "hllc", "roe"] = pydantic.Field(
-        "hll",
-        description="approximate Riemann solver at faces: rusanov, hll (any flux); "
-        "hllc, roe (physics with an eigenstructure)",
+    riemann: Literal["rusanov", "hll"] = pydantic.Field(
+        "rusanov",
+        description="approximate Riemann solver at faces, for any flux (wave "
+        "speeds from the physics): rusanov or hll",
     )
 
     @pydantic.model_validator(mode="after")
@@ -77,8 +77,9 @@ class FiniteVolumeScheme(PhysicsConfig):
         }[self.reconstruction]()
 
     def build_riemann(self, **options):
-        """The `AbstractRiemannSolver` that `riemann` names; `options` (e.g.
-        Euler's `wave_speeds`) go to HLL and HLLC."""
+        """The `AbstractRiemannSolver` that `riemann` names (also `hllc` and
+        `roe` for schemes that allow them, Euler's); `options` (Euler's
+        `wave_speeds`) go to HLL and HLLC."""
         from diffsim.operators.finite_volume import HLL, HLLC, Roe, Rusanov
 
         return {

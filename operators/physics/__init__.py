@@ -18,6 +18,13 @@ from ._finite_volume import (  # registers the FiniteVolume strategy
     FiniteVolumePDE as FiniteVolumePDE,
 )
 from ._physics import AbstractPhysics as AbstractPhysics
+from .burgers import Burgers as Burgers
+from .kdv import KortewegDeVries as KortewegDeVries
+from .kuramoto_sivashinsky import (
+    KuramotoSivashinsky as KuramotoSivashinsky,
+    KuramotoSivashinskyCombustion as KuramotoSivashinskyCombustion,
+)
+from .navier_stokes import NavierStokesVorticity as NavierStokesVorticity
 from ._semilinear import (
     FourierCalculus as FourierCalculus,
     FourierPDE as FourierPDE,
@@ -31,3 +38,8 @@ from .shallow_water import (
     ShallowWaterRiemann as ShallowWaterRiemann,
     solve_shallow_water_riemann as solve_shallow_water_riemann,
 )
+from .allen_cahn import AllenCahn as AllenCahn
+from .cahn_hilliard import CahnHilliard as CahnHilliard
+from .gray_scott import GrayScott as GrayScott
+from .nonlinear_schrodinger import NonlinearSchrodinger as NonlinearSchrodinger
+from .swift_hohenberg import SwiftHohenberg as SwiftHohenberg
