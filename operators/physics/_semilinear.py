@@ -147,7 +147,9 @@ class FourierCalculus(AbstractCalculus):
         if jnp.ndim(coefficient) == 0:
             return coefficient * self.laplacian(u)
         terms = [
-            self.derivative(jnp.asarray(coefficient) * self.derivative(u, a), a)
+            self.derivative(
+                lift(jnp.asarray(coefficient), u) * self.derivative(u, a), a
+            )
             for a in range(self.grid.ndim)
         ]
         return sum(terms[1:], terms[0])
