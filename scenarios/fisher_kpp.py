@@ -74,6 +74,13 @@ class FisherKPPFront(TimeDependentScenario):
         "grid": {"cells": [600], "lower": [0.0], "upper": [120.0]},
         "time": {"t_end": 40.0, "dt": 0.01, "snapshots": 80},
         "stepper": "rk4",
+        # u = 1 behind the front, u = 0 ahead (zero gradient: kind neumann)
+        "boundary": {
+            "x": {
+                "lower": {"kind": "dirichlet", "value": 1.0},
+                "upper": {"kind": "dirichlet", "value": 0.0},
+            }
+        },
     }
 
     @classmethod
@@ -90,8 +97,8 @@ class FisherKPPFront(TimeDependentScenario):
         self.validate(ctx.config, physics)
         grid = ctx.grid
         model = FisherKPP(diffusivity=physics.diffusivity, rate=physics.rate)
-        # u = 1 behind the front, u = 0 ahead; the `boundary:` section may
-        # replace them (e.g. zero-gradient walls: kind neumann, value 0)
+        # u = 1 behind the front, u = 0 ahead (as in `defaults`); the
+        # `boundary:` section replaces them (e.g. zero gradient: kind neumann)
         op = ctx.discretize(model, boundary=[(Dirichlet(1.0), Dirichlet(0.0))])
         (x,) = grid.coordinates
         u0 = np.where(x < physics.front_position, 1.0, 0.0)
