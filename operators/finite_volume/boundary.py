@@ -316,12 +316,18 @@ def average_ghost_weights(
     return weights[:, :num_interior], weights[:, num_interior]
 
 
+def wall_interior_cells(width: int, n: int) -> int:
+    """Interior cells the ghost extrapolation of a wall reads: `2 width + 1`
+    (at most 5, at most `n`)."""
+    return min(2 * width + 1, 5, n)
+
+
 def _wall_ghosts(condition, u, ax, side, width, h):
     """Ghost averages of a `Dirichlet` / `Neumann` / `Robin` wall along array
     axis `ax`, ordered by increasing coordinate."""
     alpha, beta = condition.coefficients
     n = u.shape[ax]
-    m = min(2 * width + 1, 5, n)
+    m = wall_interior_cells(width, n)
     weights, w_value = average_ghost_weights(alpha, beta, h, m, width)
     interior = _edge(u, ax, side, m)
     if side == 1:

@@ -420,6 +420,19 @@ def test_stable_dt():
         np.testing.assert_allclose(
             op.stable_dt(u, 0.5), 0.5 / (0.5 * rho * 0.3 / h**2), rtol=1e-12
         )
+    # with Dirichlet walls the extrapolated ghosts enlarge the spectral
+    # radius: the bound is that of the operator's matrix
+    for order in (2, 4):
+        fv = FiniteVolume(
+            Grid(24), FirstOrder(), boundary=Dirichlet(1.0), calculus_order=order
+        )
+        op = fv_operator(Heat(0.3), fv)
+        matrix = jax.jacfwd(lambda v: op(v, 0.0))(jnp.zeros((1, 24)))
+        rho = np.max(np.abs(np.linalg.eigvals(np.asarray(matrix).reshape(24, 24))))
+        assert rho > 1.7 * (4.0 if order == 2 else 16.0 / 3.0) * 0.3 * 24**2
+        np.testing.assert_allclose(
+            op.stable_dt(jnp.zeros((1, 24)), 0.5), 1.0 / rho, rtol=1e-10
+        )
     # CFL-driven solve (diffsim.solve_cfl) reaches t1 exactly
     op = fv_operator(Advection(1.0), FiniteVolume(Grid(20), MUSCL()))
     sol = ds.solve_cfl(
@@ -493,6 +506,14 @@ def test_refusals():
         r"InflowState\(values\)",
     ):
         FiniteVolume(grid, boundary=Inflow(1.0, 0.0, 1.0))
+    with pytest.raises(
+        ValueError,
+        match=r"FiniteVolume: InflowState on axis 0 has 3 values; ShallowWater has 2 "
+        r"fields \(height, velocity_x\)",
+    ):
+        discretize(
+            ShallowWater(), FiniteVolume(grid, boundary=InflowState([1.0, 0.5, 0.0]))
+        )
     with pytest.raises(
         ValueError, match=r"FiniteVolume: axis 0 is periodic on one side only"
     ):
