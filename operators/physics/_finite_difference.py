@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from typing import cast
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact
 
 from .._operator import AbstractImexOperator
-from ..discretization import FiniteDifference, FourierSpectral
-from ..discretization.boundary import Periodic
+from ..discretization import (
+    AbstractWallBoundary,
+    FiniteDifference,
+    FourierSpectral,
+    Periodic,
+)
 from ._calculus import AbstractCalculus, over_leading
 from ._discretize import register_strategy
 from ._physics import AbstractPhysics
@@ -243,9 +248,9 @@ class WalledFiniteDifferencePDE(AbstractImexOperator):
     The state is the evolved variables on the cells (`physics.encode` of the
     fields). The right-hand side splits for IMEX steppers into
 
-    - `stiff_linear(u) = L u - L 0`: the physics' linear part with the finite
-      difference calculus, made homogeneous (an inhomogeneous wall value
-      makes `u -> L u` affine; `L 0` is its constant part);
+    - `stiff_linear(u) = L_0 u`: the physics' linear part with the finite
+      difference calculus and homogeneous walls (every wall value zero: a
+      wall value makes `u -> L u` affine, `L u = L_0 u + L 0`);
     - `explicit(u, t) = - sum_a D_a F_a(u) + R(u, x, t) + N(u, t) + L 0`: the
       flux divergence (the stencil derivative of the pointwise flux, whose
       ghosts follow the same wall conditions), reaction, other terms and the
@@ -294,14 +299,34 @@ class WalledFiniteDifferencePDE(AbstractImexOperator):
     def decode(self, state):
         return self.physics.decode(state)
 
-    def _linear(self, u) -> Array | None:
-        return self.physics.linear(u, FiniteDifferenceCalculus(self.discretization))
+    def _linear(self, u, fd: FiniteDifference) -> Array | None:
+        return self.physics.linear(u, FiniteDifferenceCalculus(fd))
+
+    def _homogeneous(self) -> FiniteDifference:
+        """The discretization with every wall value set to zero: its ghosts,
+        hence its stencils, are linear in `u` (with the values they are
+        affine: `L_g u = L_0 u + L_g 0`)."""
+        fd = self.discretization
+        walls = [
+            side
+            for pair in fd.boundary
+            for side in pair
+            if isinstance(side, AbstractWallBoundary)
+        ]
+        return eqx.tree_at(
+            lambda d: [
+                side.value
+                for pair in d.boundary
+                for side in pair
+                if isinstance(side, AbstractWallBoundary)
+            ],
+            fd,
+            [jnp.zeros_like(w.value) for w in walls],
+        )
 
     def stiff_linear(self, state):
-        out = self._linear(state)
-        if out is None:
-            return jnp.zeros_like(state)
-        return out - cast(Array, self._linear(jnp.zeros_like(state)))
+        out = self._linear(state, self._homogeneous())
+        return jnp.zeros_like(state) if out is None else out
 
     def explicit(self, state, t):
         calc = FiniteDifferenceCalculus(self.discretization)
@@ -314,7 +339,7 @@ class WalledFiniteDifferencePDE(AbstractImexOperator):
         for term in (
             self.physics.reaction(state, x, t),
             self.physics.nonlinear(state, calc, t),
-            self._linear(jnp.zeros_like(state)),
+            self._linear(jnp.zeros_like(state), self.discretization),
         ):
             if term is not None:
                 terms.append(term)

@@ -10,7 +10,13 @@ import pytest
 
 import diffsim
 from diffsim.jobs import STEPPERS
-from diffsim.operators import Dirichlet, FiniteDifference, FourierSpectral, Grid
+from diffsim.operators import (
+    Dirichlet,
+    FiniteDifference,
+    FourierSpectral,
+    Grid,
+    Robin,
+)
 from diffsim.operators.physics import AbstractPhysics, discretize
 
 T1 = 0.5
@@ -60,6 +66,46 @@ def test_temporal_order(stepper, order, reference):
     observed = np.log2(np.asarray(errors[:-1]) / np.asarray(errors[1:]))
     assert stepper.order == order
     assert min(observed) >= order - 0.3, (errors, observed)
+
+
+def test_two_coupled_channels_with_robin_walls():
+    """A stiff linear part that couples two channels (`u_t = u_xx + v`, `v_t =
+    0.5 v_xx - u`, plus `u v` explicitly) under Robin walls `u + du/dn = 0.1`
+    (one condition set for both channels): ARS(2,2,2) converges at second
+    order to an RK4 reference."""
+
+    class Coupled(AbstractPhysics):
+        def field_names(self, ndim):
+            return ("u", "v")
+
+        def linear(self, u, d):
+            lap = d.laplacian(u)
+            return jnp.stack([lap[0] + u[1], 0.5 * lap[1] - u[0]])
+
+        def reaction(self, u, x, t):
+            return jnp.stack([u[0] * u[1], -u[0] * u[1]])
+
+    grid = Grid((12,), (0.0,), (1.0,))
+    fd = FiniteDifference(grid, 2, boundary=Robin(1.0, 1.0, 0.1))
+    op = discretize(Coupled(), fd)
+    x = grid.mesh()[0]
+    u0 = jnp.stack([jnp.cos(np.pi * x), x * (1 - x)])
+    ref = diffsim.solve(op, diffsim.RK4(), u0, dt=0.2 / 2000, num_steps=2000).ys[-1]
+    errors = [
+        float(
+            jnp.max(
+                jnp.abs(
+                    diffsim.solve(
+                        op, diffsim.IMEXARS222(), u0, dt=0.2 / m, num_steps=m
+                    ).ys[-1]
+                    - ref
+                )
+            )
+        )
+        for m in (8, 16, 32)
+    ]
+    observed = np.log2(np.asarray(errors[:-1]) / np.asarray(errors[1:]))
+    assert min(observed) >= 1.7, (errors, observed)
 
 
 def test_gmres_path_matches_dense():
