@@ -222,15 +222,27 @@ class BuildContext:
                 )
         else:
             disc = self._finite_volume(pairs)
-        with config_key("discretization"):
-            op = discretize(physics, disc)
         from diffsim.operators import finite_volume
         from diffsim.operators.discretization import Periodic
 
         periodic = (Periodic, finite_volume.Periodic)
-        walls = pairs is not None and not all(
-            isinstance(side, periodic) for pair in pairs for side in pair
-        )
+        sides = [side for pair in pairs or () for side in pair]
+        walls = not all(isinstance(side, periodic) for side in sides)
+        try:
+            op = discretize(physics, disc)
+        except (ValueError, TypeError) as e:
+            # name the config key whose object the library's message names
+            named = {type(side).__name__ for side in sides} - {"Periodic"}
+            reconstruction = getattr(disc, "reconstruction", None)
+            key = (
+                "boundary"
+                if any(name in str(e) for name in named)
+                else "scheme.reconstruction"
+                if reconstruction is not None
+                and type(reconstruction).__name__ in str(e)
+                else "discretization"
+            )
+            raise ConfigError(key, str(e)) from None
         _probe(op, physics, self.grid, "boundary" if walls else "discretization")
         self._check_stepper(op, kind)
         return op
