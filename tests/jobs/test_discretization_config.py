@@ -587,3 +587,24 @@ def test_scenario_listing_and_description_show_the_discretizations(capsys):
     assert "spatial discretization, one of: fourier, finite_difference" in text
     assert "boundary = periodic" in text
     assert "discretization = (fixed)" in describe_scenario("sod")
+
+
+def test_fd_order_is_kept_when_finite_differences_are_the_default():
+    """config.yaml keeps `fd_order` whenever finite differences are in effect,
+    also as the scenario's default (no `discretization:` key), so it reruns
+    as is."""
+
+    class Walled(HeatScenario):
+        name = "test_heat_fd_default"
+        discretizations = ("finite_difference", "fourier")
+
+    register(Walled)
+    try:
+        config, _, _ = load_config({"scenario": Walled.name}, ["fd_order=6"])
+        assert resolved_dict(config)["fd_order"] == 6
+        config, _, _ = load_config(
+            {"scenario": Walled.name}, ["fd_order=6", "discretization=fourier"]
+        )
+        assert "fd_order" not in resolved_dict(config)
+    finally:
+        unregister(Walled.name)
