@@ -35,7 +35,7 @@ from typing import Any, Literal
 import pydantic
 
 from .errors import ConfigError, KeyedError
-from .scenario import PhysicsConfig
+from .schema import PhysicsConfig
 
 #: Every kind the section knows.
 KINDS = (

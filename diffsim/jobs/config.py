@@ -1176,8 +1176,9 @@ def _inapplicable_keys(config: RunConfig) -> set[str]:
     - `time`, `stepper`: only a problem with a time axis (a `time:` section) steps;
     - `adjoint`: without a time axis only an optimization scenario that
       differentiates a steady state implicitly reads it;
-    - `discretization` and `boundary` when unset; `fd_order` unless
-      `discretization: finite_difference`.
+    - `discretization` and `boundary` when unset; `fd_order` unless the
+      discretization in effect (set, or the scenario's default) is
+      `finite_difference`.
     """
     from .scenario import OptimizationScenario, registry
 
@@ -1195,7 +1196,9 @@ def _inapplicable_keys(config: RunConfig) -> set[str]:
         drop.add("discretization")
     if config.boundary is None:
         drop.add("boundary")
-    if config.discretization != "finite_difference":
+    if discretization_of(registry().get(config.scenario), config) != (
+        "finite_difference"
+    ):
         drop.add("fd_order")
     return drop
 

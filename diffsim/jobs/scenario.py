@@ -55,52 +55,15 @@ from ..steppers import (
     IMEXEuler,
 )
 from .errors import ConfigError, config_key
-
-#: Bounds of every config number that sets none tighter: integers fit
-#: int32 (JAX's default integer), floats stay far from overflow.
-MAX_INT = 2**31 - 1
-MAX_FLOAT = 1e100
-
-
-def strict_numbers(schema) -> None:
-    """Make every int, float and bool in a pydantic core schema strict, in
-    place: `true` is not an integer, `1` not a boolean, `"2"` not a number
-    (floats still accept integers; lists still fill tuples). Numbers without
-    tighter bounds are bounded by `MAX_INT` / `MAX_FLOAT` in magnitude."""
-    if isinstance(schema, dict):
-        if schema.get("type") in ("int", "float", "bool"):
-            schema["strict"] = True
-        if schema.get("type") in ("int", "float"):
-            limit = MAX_INT if schema["type"] == "int" else MAX_FLOAT
-            if "le" not in schema and "lt" not in schema:
-                schema["le"] = limit
-            if "ge" not in schema and "gt" not in schema:
-                schema["ge"] = -limit
-        for value in schema.values():
-            strict_numbers(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            strict_numbers(value)
-
+from .schema import (
+    MAX_FLOAT as MAX_FLOAT,
+    MAX_INT as MAX_INT,
+    PhysicsConfig as PhysicsConfig,
+    strict_numbers as strict_numbers,
+)
 
 #: The steppers for operators without a diagonal linear part (finite volumes).
 EXPLICIT_STEPPERS = ("euler", "ssprk3", "rk4")
-
-
-class PhysicsConfig(pydantic.BaseModel):
-    """Base of a scenario's own config sections (`physics:`, `scheme:`,
-    `solver:`): unknown keys and non-finite numbers are rejected, and
-    numbers are strict (a boolean is not an integer). Validators name the
-    sub-key at fault by raising `diffsim.jobs.KeyedError`. Give each field a
-    `Field(description=...)`: `diffsim scenarios NAME` prints it."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source, handler):
-        schema = handler(source)
-        strict_numbers(schema)
-        return schema
 
 
 #: The config's `stepper:` names and the steppers they build.
@@ -259,15 +222,27 @@ class BuildContext:
                 )
         else:
             disc = self._finite_volume(pairs)
-        with config_key("discretization"):
-            op = discretize(physics, disc)
         from diffsim.operators import finite_volume
         from diffsim.operators.discretization import Periodic
 
         periodic = (Periodic, finite_volume.Periodic)
-        walls = pairs is not None and not all(
-            isinstance(side, periodic) for pair in pairs for side in pair
-        )
+        sides = [side for pair in pairs or () for side in pair]
+        walls = not all(isinstance(side, periodic) for side in sides)
+        try:
+            op = discretize(physics, disc)
+        except (ValueError, TypeError) as e:
+            # name the config key whose object the library's message names
+            named = {type(side).__name__ for side in sides} - {"Periodic"}
+            reconstruction = getattr(disc, "reconstruction", None)
+            key = (
+                "boundary"
+                if any(name in str(e) for name in named)
+                else "scheme.reconstruction"
+                if reconstruction is not None
+                and type(reconstruction).__name__ in str(e)
+                else "discretization"
+            )
+            raise ConfigError(key, str(e)) from None
         _probe(op, physics, self.grid, "boundary" if walls else "discretization")
         self._check_stepper(op, kind)
         return op

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import pydantic
 
 from .errors import KeyedError
-from .scenario import PhysicsConfig
+from .schema import PhysicsConfig
 
 
 class FiniteVolumeScheme(PhysicsConfig):

@@ -31,6 +31,7 @@ from diffsim.jobs.scenario import build_context
 from diffsim.operators import Dirichlet, Neumann
 from diffsim.operators.physics import (
     AbstractPhysics,
+    FiniteVolumePDE,
     PeriodicFiniteDifferencePDE,
     WalledFiniteDifferencePDE,
 )
@@ -496,3 +497,114 @@ def test_burgers_shock_runs_on_every_discretization_from_the_cli(
         == (overrides[0].split("=")[1])
     )
     capsys.readouterr()
+
+
+FV = ["discretization=finite_volume", "stepper=ssprk3"]
+
+
+def test_finite_volume_boundaries_and_scheme_from_config():
+    """On finite volumes the FV-only kinds build their conditions (an inflow
+    state as an array leaf), and the shared `scheme:` keys pick the
+    reconstruction and the Riemann solver."""
+    from diffsim.operators import HLL, MUSCL, InflowState, Outflow
+
+    config, physics, scenario = load_config(
+        {"scenario": "burgers_shock"},
+        [
+            *FV,
+            "boundary.x.lower.kind=inflow",
+            "boundary.x.lower.value=[0.5]",
+            "boundary.x.upper.kind=outflow",
+            "scheme.reconstruction=muscl",
+            "scheme.limiter=van_leer",
+            "scheme.riemann=hll",
+        ],
+    )
+    ctx = build_context(config, physics, scenario)
+    op = ctx.discretize(Heat(0.5))
+    assert isinstance(op, FiniteVolumePDE)
+    disc = op.discretization
+    lower, upper = disc.boundary[0]
+    assert isinstance(lower, InflowState) and isinstance(upper, Outflow)
+    np.testing.assert_array_equal(lower.values, [0.5])
+    assert isinstance(lower.values, jax.Array)
+    assert isinstance(disc.reconstruction, MUSCL)
+    assert disc.reconstruction.limiter == "van_leer"
+    assert isinstance(disc.riemann, HLL)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            [*FV, "boundary.x.lower.kind=inflow", "boundary.x.lower.value=[1.0, 2.0]"],
+            "boundary.x.lower.value: expected one number per field (1), got 2",
+        ),
+        (
+            [*FV, "scheme.riemann=hllc"],
+            "scheme.riemann: Input should be 'rusanov' or 'hll' (got 'hllc')",
+        ),
+        (
+            [*FV, "scheme.limiter=minmod"],
+            "scheme.limiter: applies to reconstruction=muscl only, not weno5z",
+        ),
+        (
+            ["scheme.riemann=hll"],
+            "scheme.riemann: unknown key; valid keys: none",
+        ),
+    ],
+)
+def test_finite_volume_keys_refused_at_load(overrides, message):
+    assert _refused(overrides, "burgers_shock").startswith(message)
+
+
+def test_a_wall_the_physics_cannot_mirror_is_refused_when_built():
+    """`reflecting` needs the physics' mirror state (`reflect`); the test's
+    heat equation has none, which the build finds before anything compiles,
+    naming `boundary`."""
+    config, physics, scenario = load_config(
+        {"scenario": "burgers_shock"}, [*FV, "boundary.x.kind=reflecting"]
+    )
+    with pytest.raises(ConfigError) as info:
+        build_context(config, physics, scenario).discretize(Heat(0.5))
+    assert str(info.value) == (
+        "boundary: FiniteVolume: a ReflectingWall needs Heat.reflect(u, axis) (the "
+        "mirror state behind the wall), which it does not define"
+    )
+
+
+def test_scenario_listing_and_description_show_the_discretizations(capsys):
+    from diffsim.jobs.config import describe_scenario
+
+    assert main(["scenarios"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    burgers = next(line for line in lines if line.startswith("burgers_shock "))
+    assert burgers.endswith("[fourier, finite_difference, finite_volume]")
+    sod = next(line for line in lines if line.startswith("sod "))
+    assert not sod.endswith("]")
+    text = describe_scenario("ks_chaos")
+    assert "discretization = fourier" in text
+    assert "spatial discretization, one of: fourier, finite_difference" in text
+    assert "boundary = periodic" in text
+    assert "discretization = (fixed)" in describe_scenario("sod")
+
+
+def test_fd_order_is_kept_when_finite_differences_are_the_default():
+    """config.yaml keeps `fd_order` whenever finite differences are in effect,
+    also as the scenario's default (no `discretization:` key), so it reruns
+    as is."""
+
+    class Walled(HeatScenario):
+        name = "test_heat_fd_default"
+        discretizations = ("finite_difference", "fourier")
+
+    register(Walled)
+    try:
+        config, _, _ = load_config({"scenario": Walled.name}, ["fd_order=6"])
+        assert resolved_dict(config)["fd_order"] == 6
+        config, _, _ = load_config(
+            {"scenario": Walled.name}, ["fd_order=6", "discretization=fourier"]
+        )
+        assert "fd_order" not in resolved_dict(config)
+    finally:
+        unregister(Walled.name)
