@@ -468,3 +468,26 @@ def test_standing_wave_scenario_cli(tmp_path):
         "time.dt=0.002",
     )
     assert 0 < summary["errors"]["height_relative"] < 0.05
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "physics.depth_right=2.0",
+            "physics.depth_right: must be below depth_left (1.0) for a dam break "
+            "to the right",
+        ),
+        (
+            "physics.dam_position=1.5",
+            "physics.dam_position: must lie inside the domain (0.0, 1.0)",
+        ),
+        ("discretization=fourier", "discretization"),
+    ],
+)
+def test_dam_break_config_errors_name_the_key(override, message):
+    from diffsim.jobs import ConfigError, load_config
+
+    with pytest.raises(ConfigError) as info:
+        load_config("configs/shallow_water_dam_break.yaml", [override])
+    assert str(info.value).startswith(message)
