@@ -482,7 +482,11 @@ def test_standing_wave_scenario_cli(tmp_path):
             "physics.dam_position=1.5",
             "physics.dam_position: must lie inside the domain (0.0, 1.0)",
         ),
-        ("discretization=fourier", "discretization"),
+        (
+            "discretization=fourier",
+            "discretization: fourier is not available for shallow_water_dam_break; "
+            "allowed: finite_volume",
+        ),
     ],
 )
 def test_dam_break_config_errors_name_the_key(override, message):
