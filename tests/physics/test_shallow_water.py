@@ -286,13 +286,17 @@ def test_at_rest_stays_at_rest_fourier():
     np.testing.assert_allclose(ys, fields, atol=1e-14)
 
 
-def test_gradient_wrt_gravity_fourier():
+@pytest.mark.parametrize("kind", ["fourier", "finite_difference"])
+def test_gradient_wrt_gravity_smooth(kind):
     grid = Grid([16], [0.0], [2 * np.pi])
     (x,) = grid.mesh()
     fields = jnp.stack([1 + 0.1 * jnp.cos(x), 0.05 * jnp.sin(x)])
+    disc = (
+        FourierSpectral(grid) if kind == "fourier" else FiniteDifference(grid, order=4)
+    )
 
     def loss(g):
-        op = discretize(ShallowWater(gravity=g), FourierSpectral(grid))
+        op = discretize(ShallowWater(gravity=g), disc)
         y = diffsim.solve(op, diffsim.RK4(), fields, dt=0.01, num_steps=50).ys[-1]
         return jnp.sum(y[1] ** 2)
 
