@@ -52,6 +52,12 @@ def parse_args(argv=None):
     p.add_argument("--precision", choices=["float32", "float64"], default="float64")
     p.add_argument("--timer", choices=["auto", "wall", "cpu"], default="auto")
     p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    p.add_argument(
+        "--grad",
+        action="store_true",
+        help="also time the gradient of mean(fields(T)^2) w.r.t. the initial "
+        "fields (DirectAdjoint) against the same loss's value",
+    )
     return p.parse_args(argv)
 
 
@@ -164,12 +170,32 @@ def measure(case: str) -> dict:
         clocks = dict(wall=time.perf_counter() - t, cpu=time.process_time() - c)
         best = min(best, clocks[TIMER])
     cells = ARGS.n * ARGS.n
-    return dict(
+    out = dict(
         case=case,
         compile_s=compile_s,
         step_ms=1e3 * best / steps,
         cell_updates_per_s=cells * steps / best,
     )
+    if ARGS.grad:
+
+        def loss(op, y):
+            return jnp.mean(run(op, y) ** 2)
+
+        def grad(op, y):
+            return jax.grad(loss, argnums=1)(op, y)
+
+        times = {}
+        for name, fn in (("loss", loss), ("grad", grad)):
+            compiled = ds.compile_ahead(fn, op, fields)
+            best = float("inf")
+            for _ in range(ARGS.repeats):
+                t, c = time.perf_counter(), time.process_time()
+                jax.block_until_ready(compiled(op, fields))
+                clocks = dict(wall=time.perf_counter() - t, cpu=time.process_time() - c)
+                best = min(best, clocks[TIMER])
+            times[name] = best
+        out.update(grad_s=times["grad"], grad_ratio=times["grad"] / times["loss"])
+    return out
 
 
 def main():
@@ -185,9 +211,13 @@ def main():
         if "euler" in results and case != "euler":
             euler = results["euler"]["cell_updates_per_s"]
             ratio = f"  {r['cell_updates_per_s'] / euler:.2f}x Euler"
+        grad = ""
+        if "grad_s" in r:
+            grad = f"  gradient {r['grad_s']:.2f} s = {r['grad_ratio']:.1f}x value"
         print(
             f"{case:18s} {r['cell_updates_per_s']:.3e} cell updates/s  "
-            f"({r['step_ms']:.1f} ms/step, compile {r['compile_s']:.1f} s){ratio}",
+            f"({r['step_ms']:.1f} ms/step, compile {r['compile_s']:.1f} s)"
+            f"{ratio}{grad}",
             flush=True,
         )
 

@@ -1,6 +1,7 @@
-"""Compressible Euler equations by finite volumes: ideal-gas EOS, variable
+"""Finite volumes: the compressible Euler equations (ideal-gas EOS, variable
 conversions, reconstructions, Riemann solvers, boundary conditions and the
-`Euler` operator."""
+`Euler` operator), and `FiniteVolume`, the discretization of any physics with
+a pointwise flux (`operators.physics.discretize`)."""
 
 from .boundary import (
     AbstractBoundaryCondition as AbstractBoundaryCondition,

@@ -171,8 +171,10 @@ class FiniteVolumePDE(AbstractCFLOperator):
     characteristic speeds `physics.wave_speeds` (default: the flux
     Jacobian's eigenvalues by automatic differentiation) is differenced,
     `-(F_{i+1/2} - F_{i-1/2}) / h`. Conservative by construction. Then
-    `linear`, `reaction` (at cell centres) and `nonlinear` are added,
-    evaluated with `FiniteVolumeCalculus`.
+    `linear`, `reaction` and `nonlinear` are added, evaluated with
+    `FiniteVolumeCalculus` on the cell averages (`reaction` with the cell
+    centres as `x`: a nonlinear source of averages is second-order accurate,
+    whatever the reconstruction).
 
     Time step (`stable_dt`): `cfl / max(a, rho / 2)`, with
     `a = max over cells of sum_d max|speed_d| / h_d` (the unsplit CFL rate,
