@@ -62,7 +62,13 @@ import numpy as np  # noqa: E402
 
 import diffsim as ds  # noqa: E402
 from diffsim.jobs.run import device_description  # noqa: E402
-from diffsim.operators import Euler, FourierSpectral, Grid, NavierStokesVorticity  # noqa: E402
+from diffsim.operators import (  # noqa: E402
+    Euler,
+    FourierSpectral,
+    Grid,
+    NavierStokesVorticity,
+    discretize,
+)
 
 #: name -> (adjoint, direction of the gradient)
 Modes = dict[str, tuple[ds.AbstractAdjoint, Literal["reverse", "forward"]]]
@@ -113,7 +119,7 @@ def ns2d():
         0.01,
         fields,
         {"amplitude": jnp.asarray(1.0), "nu": jnp.asarray(1e-3)},
-        lambda p: NavierStokesVorticity(disc, p["nu"]),
+        lambda p: discretize(NavierStokesVorticity(p["nu"]), disc),
     )
 
 

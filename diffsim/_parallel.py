@@ -6,8 +6,9 @@ a `jax.sharding.Mesh` (`parallel: {mesh: [px, py]}` in a config).
   `jax.shard_map` in which every device evaluates the operator on its block,
   with `HaloBoundary` ghost cells: the neighbours' cells by `lax.ppermute`,
   the physical boundary condition on the outer faces of the domain.
-- Fourier-spectral operators (2D, 3D): the fields are split into slabs along
-  the first grid axis over all devices; `FourierSpectral(fft=SlabFFT(mesh))`
+- Fourier-spectral operators (`FourierPDE`, 2D, 3D): the fields are split
+  into slabs along the first grid axis over all devices;
+  `FourierSpectral(fft=SlabFFT(mesh))`
   transposes with all-to-all. The spectral state keeps its unsharded shape.
 - Everything between right-hand sides (Runge-Kutta stage combinations,
   ETDRK coefficients, CFL reductions, encode/decode) is ordinary `jit` code
@@ -41,7 +42,6 @@ from diffsim.operators import (
     AbstractCFLOperator,
     AbstractConstrainedOperator,
     AbstractOperator,
-    AbstractSpectralOperator,
     Grid,
 )
 from diffsim.operators.discretization import FiniteDifference, FourierSpectral
@@ -49,6 +49,7 @@ from diffsim.operators.discretization.slab_fft import SlabFFT
 from diffsim.operators.finite_volume import Euler
 from diffsim.operators.finite_volume.halo import HaloBoundary
 from diffsim.operators.internal import HaloExchange
+from diffsim.operators.physics import FourierPDE
 
 MESH_AXES = ("x", "y", "z")
 
@@ -290,8 +291,8 @@ def shard_operator(
 
     - `Euler`: a `ShardedOperator` (of the subclass declaring its
       capabilities) on blocks, grid axis `i` over mesh axis `i`;
-    - 2D/3D `AbstractSpectralOperator`s: the same operator with a `SlabFFT`
-      (first grid axis over all devices).
+    - 2D/3D `FourierPDE`s (a physics on `FourierSpectral`): the same
+      operator with a `SlabFFT` (first grid axis over all devices).
 
     Raises `MeshError` for other operators or blocks too small for the
     stencil.
@@ -312,7 +313,7 @@ def _(operator: Euler, mesh: Mesh) -> tuple[AbstractOperator, NamedSharding]:
 
 @shard_operator.register
 def _(
-    operator: AbstractSpectralOperator, mesh: Mesh
+    operator: FourierPDE, mesh: Mesh
 ) -> tuple[AbstractOperator, NamedSharding]:
     grid = operator.grid
     if grid.ndim == 1:

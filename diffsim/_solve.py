@@ -27,6 +27,7 @@ from diffsim.operators.internal import (
     error_if,
     finite,
     positive,
+    operator_name,
 )
 
 from ._adjoint import AbstractAdjoint, DirectAdjoint
@@ -202,7 +203,7 @@ def _check_y0(name, operator, y0, throw) -> Any:
     if y0.ndim < 1 or y0.shape[0] != len(fields):
         raise ValueError(
             f"{name}: y0 must have shape (channels, *cells) with {len(fields)} "
-            f"channel(s) ({', '.join(fields)}) for {type(operator).__name__}, got "
+            f"channel(s) ({', '.join(fields)}) for {operator_name(operator)}, got "
             f"shape {y0.shape}"
         )
     if not jnp.issubdtype(y0.dtype, jnp.inexact):
@@ -214,11 +215,11 @@ def _check_y0(name, operator, y0, throw) -> Any:
         jax.eval_shape(operator.encode, y0)
     except ValueError as e:
         raise ValueError(
-            f"{name}: y0 does not fit {type(operator).__name__}: {e}"
+            f"{name}: y0 does not fit {operator_name(operator)}: {e}"
         ) from None
     except TypeError as e:
         raise TypeError(
-            f"{name}: y0 of dtype {y0.dtype} does not fit {type(operator).__name__}: "
+            f"{name}: y0 of dtype {y0.dtype} does not fit {operator_name(operator)}: "
             f"{e}"
         ) from None
     if not throw:
@@ -235,7 +236,7 @@ def _check_y0(name, operator, y0, throw) -> Any:
             y0 = error_if(
                 y0,
                 bad,
-                f"{name}: y0 is not physical: {type(operator).__name__} needs "
+                f"{name}: y0 is not physical: {operator_name(operator)} needs "
                 f"{' and '.join(operator.positive_quantities)} > 0 in every cell",
             )
         return y0
@@ -259,7 +260,7 @@ def _check_y0(name, operator, y0, throw) -> Any:
         y0 = error_if(
             y0,
             ~jnp.all(ok),
-            f"{name}: y0 is not physical: {type(operator).__name__} needs "
+            f"{name}: y0 is not physical: {operator_name(operator)} needs "
             f"{' and '.join(operator.positive_quantities)} > 0 in every cell",
         )
     elif not all_ok:
@@ -298,7 +299,7 @@ def _check_step_dtype(name, operator, y0, step):
             reason = str(e).strip().splitlines()[0]
             raise TypeError(
                 f"{name}: y0 has dtype {y0.dtype}, with which a step of "
-                f"{type(operator).__name__} fails ({reason}); {hint}"
+                f"{operator_name(operator)} fails ({reason}); {hint}"
             ) from None
         out = None  # a loop inside the step met the promoted dtype
     before = jax.tree.leaves(state)
@@ -313,7 +314,7 @@ def _check_step_dtype(name, operator, y0, step):
             + ", ".join(f"{a.dtype} into {b.dtype}" for a, b in zip(before, after))
         )
         raise TypeError(
-            f"{name}: y0 has dtype {y0.dtype} but {type(operator).__name__}'s "
+            f"{name}: y0 has dtype {y0.dtype} but {operator_name(operator)}'s "
             f"parameters are {op_dtype}, and "
             f"one step {turns}; {hint}"
         )
@@ -453,7 +454,7 @@ def solve_cfl(
     if not isinstance(operator, AbstractCFLOperator):
         raise TypeError(
             f"solve_cfl needs an AbstractCFLOperator (one with stable_dt(state, "
-            f"cfl)); {type(operator).__name__} is not one: use solve with a "
+            f"cfl)); {operator_name(operator)} is not one: use solve with a "
             "fixed dt"
         )
     _check_count("solve_cfl", "max_steps", max_steps, 1)

@@ -50,11 +50,13 @@ from .helmholtz import (
     line_source as line_source,
     point_source as point_source,
 )
-from .spectral import (
-    AbstractSpectralOperator as AbstractSpectralOperator,
+from .physics import (
+    AbstractCalculus as AbstractCalculus,
+    AbstractPhysics as AbstractPhysics,
     Burgers as Burgers,
     KortewegDeVries as KortewegDeVries,
     KuramotoSivashinsky as KuramotoSivashinsky,
     KuramotoSivashinskyCombustion as KuramotoSivashinskyCombustion,
     NavierStokesVorticity as NavierStokesVorticity,
+    discretize as discretize,
 )

@@ -92,6 +92,14 @@ def describe(value) -> str:
     return f"a {type(value).__name__}"
 
 
+@functools.singledispatch
+def operator_name(operator) -> str:
+    """How error messages name `operator`: its class name, or what a type
+    registers instead (an operator built by `discretize` is named by its
+    physics, e.g. `Burgers`)."""
+    return type(operator).__name__
+
+
 def check_instance(
     owner: str, name: str, value, kind: type, example: str | None = None
 ) -> None:

@@ -3,6 +3,7 @@ through the `diffsim.scenarios` entry point)."""
 
 from . import (  # noqa: F401  (importing registers)
     acoustic_lens,
+    advection_diffusion,
     allen_cahn,
     burgers_inverse,
     burgers_shock,
@@ -11,6 +12,7 @@ from . import (  # noqa: F401  (importing registers)
     euler_1d,
     euler_2d,
     euler_closure,
+    fisher_kpp,
     gray_scott,
     helmholtz_inverse,
     helmholtz_point_source,
@@ -20,6 +22,7 @@ from . import (  # noqa: F401  (importing registers)
     ks_chaos,
     learned_flux,
     nls_soliton,
+    shallow_water,
     shock_tube_inverse,
     shock_tubes,
     steady_fit,

@@ -9,41 +9,16 @@ from typing import Any, Literal
 import numpy as np
 import pydantic
 
-from diffsim.jobs import KeyedError, PhysicsConfig
-from diffsim.operators.finite_volume import (
-    HLL,
-    HLLC,
-    MUSCL,
-    WENO5JS,
-    WENO5Z,
-    Euler,
-    FirstOrder,
-    IdealGas,
-    Roe,
-    Rusanov,
-)
+from diffsim.jobs import FiniteVolumeScheme
+from diffsim.operators.finite_volume import Euler, IdealGas
 
 
-class EulerScheme(PhysicsConfig):
-    """`scheme:` — the finite-volume method (keys map onto the constructors)."""
+class EulerScheme(FiniteVolumeScheme):
+    """`scheme:` — the finite-volume method (keys map onto the constructors):
+    the shared finite-volume keys (`diffsim.jobs.FiniteVolumeScheme`) with
+    HLLC by default, plus Euler's wave-speed estimates, reconstructed
+    variables, positivity limiting and average correction."""
 
-    reconstruction: Literal["first_order", "muscl", "weno5js", "weno5z"] = (
-        pydantic.Field(
-            "weno5z",
-            description="face reconstruction: first_order, muscl, weno5js or weno5z",
-        )
-    )
-    limiter: Literal["minmod", "van_leer", "mc"] | None = pydantic.Field(
-        None,
-        description="MUSCL slope limiter: minmod (default with muscl), van_leer or "
-        "mc; null for other reconstructions",
-    )  # MUSCL only; default minmod
-    # WENO only: the weights' epsilon (default: the reconstruction's, 1e-6)
-    weno_eps: float | None = pydantic.Field(
-        None,
-        gt=0.0,
-        description="WENO weights' epsilon (null: the reconstruction's own, 1e-6)",
-    )
     riemann: Literal["rusanov", "hll", "hllc", "roe"] = pydantic.Field(
         "hllc",
         description="approximate Riemann solver at faces: rusanov, hll, hllc or roe",
@@ -65,46 +40,15 @@ class EulerScheme(PhysicsConfig):
         "above second order)",
     )
 
-    @pydantic.model_validator(mode="after")
-    def _limiter_only_for_muscl(self):
-        if self.reconstruction == "muscl" and self.limiter is None:
-            self.limiter = "minmod"
-        if self.reconstruction != "muscl" and self.limiter is not None:
-            raise KeyedError(
-                "limiter",
-                f"applies to reconstruction=muscl only, not {self.reconstruction} "
-                "(set scheme.limiter to null)",
-            )
-        if self.weno_eps is not None and not self.reconstruction.startswith("weno"):
-            raise KeyedError(
-                "weno_eps",
-                f"applies to WENO reconstructions only, not {self.reconstruction} "
-                "(set scheme.weno_eps to null)",
-            )
-        return self
-
 
 def make_euler(grid, scheme: dict, gamma: float, boundaries) -> Euler:
     """The `Euler` operator a `scheme:` section describes."""
     s = EulerScheme.model_validate(scheme)
-    weno: dict[str, Any] = {} if s.weno_eps is None else {"eps": s.weno_eps}
-    reconstruction = {
-        "first_order": FirstOrder,
-        "muscl": lambda: MUSCL(limiter=s.limiter or "minmod"),
-        "weno5js": lambda: WENO5JS(**weno),
-        "weno5z": lambda: WENO5Z(**weno),
-    }[s.reconstruction]()
-    riemann = {
-        "rusanov": Rusanov,
-        "hll": lambda: HLL(wave_speeds=s.wave_speeds),
-        "hllc": lambda: HLLC(wave_speeds=s.wave_speeds),
-        "roe": Roe,
-    }[s.riemann]()
     return Euler(
         grid,
         eos=IdealGas(gamma),
-        reconstruction=reconstruction,
-        riemann=riemann,
+        reconstruction=s.build_reconstruction(),
+        riemann=s.build_riemann(wave_speeds=s.wave_speeds),
         boundaries=boundaries,
         variables=s.variables,
         positivity=s.positivity,

@@ -373,6 +373,8 @@ class AcousticLens(SteadyScenario, OptimizationScenario):
     )
     ndim = 2
     Physics = Physics
+    discretizations = hc.DISCRETIZATIONS
+    configurable_boundary = False  # a PML bounds the domain
     Solver = hc.SolverConfig
     adjoints = hc.HELMHOLTZ_ADJOINTS
     gradcheck_rtol = hc.GRADCHECK_RTOL

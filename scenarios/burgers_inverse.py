@@ -26,7 +26,7 @@ from diffsim.jobs import (
     TimeDependentScenario,
     register,
 )
-from diffsim.operators import Burgers, FourierSpectral
+from diffsim.operators import AbstractOperator, Burgers, FourierSpectral
 from diffsim.steppers import AbstractStepper
 
 from ._common import random_smooth_field
@@ -57,7 +57,7 @@ class BurgersObservation(eqx.Module):
     `(cells,)`, observed at the `sensors` (cell indices) every `every`
     steps."""
 
-    operator: Burgers
+    operator: AbstractOperator
     stepper: AbstractStepper
     adjoint: ds.AbstractAdjoint
     dt: float
@@ -85,10 +85,12 @@ class BurgersObservation(eqx.Module):
 class BurgersInitialCondition(AbstractInverseProblem):
     """Recover `u(x, 0)` from noisy sensor data of the later flow (4D-Var):
     the loss is the mean squared sensor misfit plus `regularization` times
-    the mean squared derivative of the initial condition."""
+    the mean squared derivative of the initial condition (spectral, on
+    `spectral`)."""
 
     params: jax.Array
     observe: BurgersObservation
+    spectral: FourierSpectral
     truth: jax.Array
     data: jax.Array
     regularization: float
@@ -100,7 +102,7 @@ class BurgersInitialCondition(AbstractInverseProblem):
 
     def loss(self, params):
         misfit = jnp.mean((self.observe(params) - self.data) ** 2)
-        derivative = self.observe.operator.discretization.derivative(params, 0)
+        derivative = self.spectral.derivative(params, 0)
         return misfit + self.regularization * jnp.mean(derivative**2)
 
     def error(self, u0) -> float:
@@ -209,7 +211,7 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
 
     def build(self, ctx: BuildContext) -> Setup:
         truth = self._truth(ctx, ctx.key)
-        op = Burgers(FourierSpectral(ctx.grid), nu=ctx.physics.nu)
+        op = ctx.discretize(Burgers(nu=ctx.physics.nu))
         return Setup(op, ctx.grid, truth[None])
 
     @classmethod
@@ -235,7 +237,7 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
         n = grid.cells[0]
         every = physics.observation_every
         observe = BurgersObservation(
-            Burgers(FourierSpectral(grid), nu=physics.nu),
+            ctx.discretize(Burgers(nu=physics.nu)),
             ctx.stepper,
             ctx.adjoint,
             config.dt,
@@ -250,6 +252,7 @@ class BurgersInverse(TimeDependentScenario, OptimizationScenario):
         return BurgersInitialCondition(
             params=jnp.zeros_like(truth),
             observe=observe,
+            spectral=FourierSpectral(grid),
             truth=truth,
             data=data,
             regularization=physics.regularization,

@@ -15,7 +15,7 @@ from diffsim.jobs import (
     grid_from,
     register,
 )
-from diffsim.operators import Burgers, FourierSpectral
+from diffsim.operators import Burgers
 
 
 class Physics(PhysicsConfig):
@@ -56,6 +56,7 @@ class BurgersShock(TimeDependentScenario):
     )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
+    discretizations = Burgers.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {"cells": [512], "lower": [0.0], "upper": [2 * np.pi]},
@@ -75,7 +76,7 @@ class BurgersShock(TimeDependentScenario):
         self.validate(config, physics)
         grid = ctx.grid
         (x,) = grid.coordinates
-        op = Burgers(FourierSpectral(grid), nu=physics.nu)
+        op = ctx.discretize(Burgers(nu=physics.nu))
         u0 = physics.amplitude * np.sin(x)
 
         def exact(t):

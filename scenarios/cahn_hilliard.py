@@ -44,6 +44,7 @@ class CahnHilliardSpinodal(TimeDependentScenario):
     )
     ndim = 2
     cfl_steps = False  # stiff linear part integrated exactly: fixed time.dt
+    discretizations = CahnHilliard.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [1.0, 1.0]},

@@ -12,7 +12,7 @@ from diffsim.jobs import (
     TimeDependentScenario,
     register,
 )
-from diffsim.operators import FourierSpectral, NavierStokesVorticity
+from diffsim.operators import NavierStokesVorticity
 
 from ._common import random_smooth_field
 
@@ -39,6 +39,7 @@ class DecayingTurbulence(TimeDependentScenario):
     )
     ndim = 2
     cfl_steps = False  # spectral: fixed time.dt
+    discretizations = NavierStokesVorticity.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {
@@ -53,7 +54,7 @@ class DecayingTurbulence(TimeDependentScenario):
     def build(self, ctx: BuildContext) -> Setup:
         physics = ctx.physics
         grid = ctx.grid
-        op = NavierStokesVorticity(FourierSpectral(grid), nu=physics.nu)
+        op = ctx.discretize(NavierStokesVorticity(nu=physics.nu))
         w0 = random_smooth_field(
             ctx.key, grid, k_peak=physics.peak_wavenumber, rms=physics.vorticity_rms
         )

@@ -58,6 +58,7 @@ class GrayScottPatterns(TimeDependentScenario):
     ndim = 2
     channels = 2
     cfl_steps = False  # stiff linear part integrated exactly: fixed time.dt
+    discretizations = GrayScott.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [2.5, 2.5]},

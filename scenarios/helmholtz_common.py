@@ -146,6 +146,11 @@ def solver_config(config) -> SolverConfig:
     return sc
 
 
+#: The `discretization:` values of every Helmholtz scenario (Fourier first:
+#: the default).
+DISCRETIZATIONS = ("fourier", "finite_difference")
+
+
 def discretization_from(config, grid: Grid):
     """`discretization: fourier` (default) or `finite_difference` with
     `fd_order` (default 4)."""

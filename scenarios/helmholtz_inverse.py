@@ -451,6 +451,8 @@ class HelmholtzInclusionInverse(OptimizationScenario):
     )
     ndim = 2
     Physics = Physics
+    discretizations = hc.DISCRETIZATIONS
+    configurable_boundary = False  # a PML bounds the domain
     Solver = hc.SolverConfig
     adjoints = hc.HELMHOLTZ_ADJOINTS
     gradcheck_rtol = hc.GRADCHECK_RTOL

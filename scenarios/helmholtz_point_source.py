@@ -79,6 +79,8 @@ def _geometry(config, physics):
 
 class _PointSource(SteadyScenario):
     Physics = Physics
+    discretizations = hc.DISCRETIZATIONS
+    configurable_boundary = False  # a PML bounds the domain
     Solver = hc.SolverConfig
 
     @classmethod

@@ -214,6 +214,9 @@ class _Scattering(SteadyScenario):
     formulation and compared with the exact series (2D: `cylinder_series`,
     3D: `sphere_series`)."""
 
+    discretizations = hc.DISCRETIZATIONS
+    configurable_boundary = False  # a PML bounds the domain
+
     @staticmethod
     @abc.abstractmethod
     def _direction(physics) -> np.ndarray:

@@ -12,7 +12,7 @@ from diffsim.jobs import (
     TimeDependentScenario,
     register,
 )
-from diffsim.operators import FourierSpectral, KortewegDeVries
+from diffsim.operators import KortewegDeVries
 
 
 class Physics(PhysicsConfig):
@@ -62,6 +62,7 @@ class KdVTwoSoliton(TimeDependentScenario):
     )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
+    discretizations = KortewegDeVries.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {"cells": [512], "lower": [-30.0], "upper": [30.0]},
@@ -74,7 +75,7 @@ class KdVTwoSoliton(TimeDependentScenario):
         grid = ctx.grid
         (x,) = grid.coordinates
         params = physics.model_dump()
-        op = KortewegDeVries(FourierSpectral(grid))
+        op = ctx.discretize(KortewegDeVries())
 
         def exact(t):
             return two_soliton(x, t, **params)[None]

@@ -12,7 +12,7 @@ from diffsim.jobs import (
     TimeDependentScenario,
     register,
 )
-from diffsim.operators import FourierSpectral, NavierStokesVorticity
+from diffsim.operators import NavierStokesVorticity
 
 from ._common import random_smooth_field
 
@@ -44,6 +44,7 @@ class KolmogorovFlow(TimeDependentScenario):
     )
     ndim = 2
     cfl_steps = False  # spectral: fixed time.dt
+    discretizations = NavierStokesVorticity.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {
@@ -58,12 +59,13 @@ class KolmogorovFlow(TimeDependentScenario):
     def build(self, ctx: BuildContext) -> Setup:
         physics = ctx.physics
         grid = ctx.grid
-        op = NavierStokesVorticity(
-            FourierSpectral(grid),
-            nu=1.0 / physics.reynolds,
-            drag=physics.drag,
-            forcing_amplitude=physics.forcing_amplitude,
-            forcing_wavenumber=physics.forcing_wavenumber,
+        op = ctx.discretize(
+            NavierStokesVorticity(
+                nu=1.0 / physics.reynolds,
+                drag=physics.drag,
+                forcing_amplitude=physics.forcing_amplitude,
+                forcing_wavenumber=physics.forcing_wavenumber,
+            )
         )
         w0 = random_smooth_field(ctx.key, grid, k_peak=4.0, rms=physics.perturbation)
         return Setup(op, grid, w0[None])

@@ -15,7 +15,7 @@ from diffsim.jobs import (
     TimeDependentScenario,
     register,
 )
-from diffsim.operators import FourierSpectral, KuramotoSivashinsky
+from diffsim.operators import KuramotoSivashinsky
 
 from ._common import random_smooth_field
 
@@ -40,6 +40,7 @@ class KSChaos(TimeDependentScenario):
     )
     ndim = 1
     cfl_steps = False  # spectral: fixed time.dt
+    discretizations = KuramotoSivashinsky.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {"cells": [256], "lower": [0.0], "upper": [32 * np.pi]},
@@ -58,5 +59,5 @@ class KSChaos(TimeDependentScenario):
             u0 = random_smooth_field(
                 ctx.key, grid, k_peak=grid.lengths[0] / (2 * np.pi * np.sqrt(2)) / 2
             )
-        op = KuramotoSivashinsky(FourierSpectral(grid), nu4=physics.nu4)
+        op = ctx.discretize(KuramotoSivashinsky(nu4=physics.nu4))
         return Setup(op, grid, u0[None])

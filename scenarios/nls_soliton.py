@@ -52,6 +52,7 @@ class NLSSoliton(TimeDependentScenario):
     )
     ndim = 1
     cfl_steps = False  # dispersion integrated exactly: fixed time.dt
+    discretizations = NonlinearSchrodinger.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {"cells": [512], "lower": [-10 * np.pi], "upper": [10 * np.pi]},

@@ -38,33 +38,38 @@ from diffsim.jobs import (
     PhysicsConfig,
     register,
 )
-from diffsim.operators import AbstractSpectralOperator, FourierSpectral
+from diffsim.operators import AbstractPhysics, FourierSpectral, discretize
 from diffsim.operators.internal import parameter
 
 
-class ForcedBurgers(AbstractSpectralOperator):
-    """`u_t = nu u_xx - damping u - u u_x + forcing(x)` on a periodic 1D grid
-    (pseudo-spectral, 2/3 de-aliased advection; `forcing` is a physical
-    field `(1, n)`). Channel: `velocity_x`."""
+class ForcedBurgers(AbstractPhysics):
+    """`u_t = nu u_xx - damping u - (u^2 / 2)_x + forcing(x)` in 1D: Burgers'
+    flux, a linear part and a pointwise source (`forcing` is a physical field
+    `(1, n)` on the grid). On `FourierSpectral`: pseudo-spectral, 2/3
+    de-aliased. Channel: `velocity_x`.
 
-    discretization: FourierSpectral
+    **Arguments:**
+
+    - `nu`: the viscosity.
+    - `damping`: the linear damping `lambda`.
+    - `forcing`: the forcing field, shape `(1, n)`.
+    """
+
     nu: jax.Array = eqx.field(converter=parameter)
     damping: jax.Array = eqx.field(converter=parameter)
     forcing: jax.Array
 
-    @property
-    def field_names(self):
+    def field_names(self, ndim):
         return ("velocity_x",)
 
-    def linear_symbol(self):
-        return (self.nu * self.discretization.laplacian_symbol() - self.damping)[None]
+    def flux(self, u, axis):
+        return 0.5 * u * u
 
-    def nonlinear(self, state, t):
-        (ik,) = self._ik()
-        u, du = self._to_physical(jnp.concatenate([state, ik * state]))
-        return self.discretization.forward(self.forcing) - self._to_spectral(
-            (u * du)[None]
-        )
+    def linear(self, u, d):
+        return self.nu * d.laplacian(u) - self.damping * u
+
+    def reaction(self, u, x, t):
+        return self.forcing
 
 
 class Physics(PhysicsConfig):
@@ -131,8 +136,9 @@ class SteadyModel(eqx.Module):
     u_guess: jax.Array
 
     def __call__(self, theta):
-        op = ForcedBurgers(
-            self.discretization, self.nu, self.damping, (theta @ self.basis)[None]
+        op = discretize(
+            ForcedBurgers(self.nu, self.damping, (theta @ self.basis)[None]),
+            self.discretization,
         )
         return ds.steady_state(
             op,

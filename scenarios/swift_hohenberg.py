@@ -40,6 +40,7 @@ class SwiftHohenbergRolls(TimeDependentScenario):
     )
     ndim = 2
     cfl_steps = False  # stiff linear part integrated exactly: fixed time.dt
+    discretizations = SwiftHohenberg.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {

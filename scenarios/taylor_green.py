@@ -15,7 +15,7 @@ from diffsim.jobs import (
     grid_from,
     register,
 )
-from diffsim.operators import FourierSpectral, NavierStokesVorticity
+from diffsim.operators import NavierStokesVorticity
 
 
 class Physics(PhysicsConfig):
@@ -34,6 +34,7 @@ class TaylorGreen(TimeDependentScenario):
     )
     ndim = 2
     cfl_steps = False  # spectral: fixed time.dt
+    discretizations = NavierStokesVorticity.discretizations  # discretization: choices
     Physics = Physics
     defaults = {
         "grid": {
@@ -58,7 +59,7 @@ class TaylorGreen(TimeDependentScenario):
         grid = ctx.grid
         X, Y = np.meshgrid(*grid.coordinates, indexing="ij")
         k, nu = physics.wavenumber, physics.nu
-        op = NavierStokesVorticity(FourierSpectral(grid), nu=nu)
+        op = ctx.discretize(NavierStokesVorticity(nu=nu))
 
         def exact(t):
             return (2 * k * np.cos(k * X) * np.cos(k * Y) * np.exp(-2 * nu * k**2 * t))[

@@ -18,6 +18,7 @@ from diffsim.operators import (
     Euler,
     FourierSpectral,
     Grid,
+    discretize,
 )
 from diffsim.operators.finite_volume import NeuralFlux, ScalarConservationLaw
 
@@ -45,7 +46,7 @@ def test_constraints_are_declared_by_the_abstract_class():
         NeuralFlux(euler, key=jax.random.key(0)), AbstractConstrainedOperator
     )
     assert not isinstance(
-        Burgers(FourierSpectral(Grid([8])), 0.1), AbstractConstrainedOperator
+        discretize(Burgers(0.1), FourierSpectral(Grid([8]))), AbstractConstrainedOperator
     )
     assert not isinstance(
         ScalarConservationLaw(Grid([8]), lambda u: u**3 / 6),

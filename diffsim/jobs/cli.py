@@ -380,7 +380,8 @@ def _scenarios(args: argparse.Namespace) -> int:
         print(describe_scenario(args.name))
         return 0
     for name, cls in registry().items():
-        print(f"{name:<24} {cls.ndim}D  {cls.description}")
+        on = f" [{', '.join(cls.discretizations)}]" if cls.discretizations else ""
+        print(f"{name:<24} {cls.ndim}D  {cls.description}{on}")
     return 0
 
 

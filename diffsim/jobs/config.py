@@ -19,6 +19,7 @@ import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from ..operators import AbstractCFLOperator
+from .boundary import BoundaryConfig, check_boundary
 from .errors import ConfigError, KeyedError, config_key
 from .scenario import (
     STEPPERS,
@@ -26,10 +27,14 @@ from .scenario import (
     Scenario,
     SteadyScenario,
     TimeDependentScenario,
+    cfl_applies,
+    discretization_of,
     get_scenario,
     registry,
+    stepper_rule,
     strict_numbers,
 )
+from .schemes import FiniteVolumeScheme
 
 #: Upper bounds that turn absurd requests into config errors instead of
 #: hangs or overflows: steps of a fixed-step run (`time.t_end / time.dt`)
@@ -411,6 +416,7 @@ class RunConfig(_Strict):
         None
     )
     fd_order: Literal[2, 4, 6, 8] | None = None
+    boundary: BoundaryConfig | None = None
     physics: dict[str, Any] = Field(default_factory=dict)
     scheme: dict[str, Any] = Field(default_factory=dict)
     solver: dict[str, Any] = Field(default_factory=dict)
@@ -720,7 +726,9 @@ def load_yaml(path: str | Path) -> Any:
 
 # : pydantic's union-member tags in an error location (`bool`, `literal['auto']`), not
 # keys
-_TYPE_TAG = re.compile(r"^(?:[a-z][a-z0-9_-]*\[.*\]|int|float|bool|str|none)$")
+_TYPE_TAG = re.compile(
+    r"^(?:[a-z][a-z0-9_-]*\[.*\]|(?:constrained-)?(?:int|float)|bool|str|none)$"
+)
 
 
 def models_in(annotation) -> list[type[pydantic.BaseModel]]:
@@ -774,7 +782,17 @@ def _format(
     prefix: str = "",
     model: type[pydantic.BaseModel] | None = None,
 ) -> ConfigError:
-    first = error.errors()[0]
+    errors = error.errors()
+    first = errors[0]
+    if first["type"] == "missing":  # a misspelt required key: name the misspelling
+        first = next(
+            (
+                e
+                for e in errors
+                if e["type"] == "extra_forbidden" and e["loc"][:-1] == first["loc"][:-1]
+            ),
+            first,
+        )
     loc = [
         str(p) if p != "" else '""'
         for p in first["loc"]
@@ -894,8 +912,9 @@ def _check_mesh(config: RunConfig, scenario: type[Scenario]) -> None:
     mesh = list(config.parallel.mesh or ())
     with config_key("parallel.mesh"):  # the library's ValueError, keyed
         check_divisible(config.grid.cells, mesh)  # divisibility here
-    if (
-        not scenario.cfl_steps
+    kind = discretization_of(scenario, config)
+    if kind == "fourier" or (
+        kind is None and not scenario.cfl_steps
     ):  # Fourier-spectral: slabs along x over every device (see shard_operator)
         shards = math.prod(mesh)
         if scenario.ndim == 1:
@@ -966,6 +985,35 @@ def check_cfl_steps(config: RunConfig, operator, y) -> None:
         )
 
 
+def _check_discretization(config: RunConfig, scenario: type[Scenario]) -> str | None:
+    """The discretization in effect (`discretization_of`), after refusing one
+    that the scenario does not run on, naming the key and the allowed values."""
+    allowed = scenario.discretizations
+    if config.discretization is not None and config.discretization not in allowed:
+        raise ConfigError(
+            "discretization",
+            f"{config.discretization} is not available for {scenario.name}; "
+            "allowed: "
+            + (
+                ", ".join(allowed)
+                if allowed
+                else "none (the scenario fixes its discretization; remove the key)"
+            ),
+        )
+    return discretization_of(scenario, config)
+
+
+def scheme_schema(
+    scenario: type[Scenario], kind: str | None
+) -> type[pydantic.BaseModel]:
+    """The schema of the `scheme:` section: the scenario's own, or on
+    `discretization: finite_volume` of a scenario that has none, the shared
+    finite-volume keys (`FiniteVolumeScheme`)."""
+    if kind == "finite_volume" and not scenario.Scheme.model_fields:
+        return FiniteVolumeScheme
+    return scenario.Scheme
+
+
 def load_config(
     source: str | Path | dict, overrides: Sequence[str] = ()
 ) -> tuple[RunConfig, pydantic.BaseModel, type[Scenario]]:
@@ -1034,8 +1082,12 @@ def load_config(
         physics = scenario.Physics.model_validate(config.physics)
     except pydantic.ValidationError as e:
         raise _format(e, "physics", scenario.Physics) from None
+    kind = _check_discretization(config, scenario)
     sections = {}
-    for section, schema in (("scheme", scenario.Scheme), ("solver", scenario.Solver)):
+    for section, schema in (
+        ("scheme", scheme_schema(scenario, kind)),
+        ("solver", scenario.Solver),
+    ):
         try:
             sections[section] = schema.model_validate(
                 getattr(config, section)
@@ -1055,26 +1107,29 @@ def load_config(
             "grid.upper",
         )
     config = config.model_copy(update={"physics": physics.model_dump(), **sections})
+    check_boundary(config.boundary, scenario, kind, scenario.channels)
     _check_memory(config, scenario)
     if config.parallel.mesh is not None:
         _check_mesh(config, scenario)
     if (
         issubclass(scenario, TimeDependentScenario)
-        and not scenario.cfl_steps
+        and not cfl_applies(scenario, config)
         and config.time is not None
         and config.time.cfl is not None
     ):
+        on = f" on {kind}" if kind is not None else ""
         raise ConfigError(
             "time.cfl",
-            f"scenario {scenario.name} has no CFL condition (spectral): give a fixed "
-            "time.dt and set time.cfl to null",
+            f"scenario {scenario.name} has no CFL condition{on} "
+            f"({'spectral' if kind in (None, 'fourier') else 'fixed steps'}): give a "
+            "fixed time.dt and set time.cfl to null",
         )
-    if scenario.steppers is not None and config.stepper not in scenario.steppers:
+    steppers, why = stepper_rule(scenario, config)
+    if config.stepper not in steppers:
         raise ConfigError(
             "stepper",
-            f"{config.stepper} does not apply to {scenario.name} (no linear part for "
-            "an exponential integrator): "
-            f"use one of {', '.join(scenario.steppers)}",
+            f"{config.stepper} does not apply to {scenario.name} ({why}): "
+            f"use one of {', '.join(steppers)}",
         )
     if (
         config.adjoint == "implicit"
@@ -1106,6 +1161,8 @@ def resolved_dict(config: RunConfig) -> dict:
     if optimizer and optimizer.get("name") == "lbfgs":
         optimizer.pop("learning_rate", None)
         optimizer.pop("schedule", None)
+    if config.boundary is not None:
+        out["boundary"] = config.boundary.model_dump(mode="json", exclude_none=True)
     for key in _inapplicable_keys(config):
         out.pop(key, None)
     return out
@@ -1119,8 +1176,9 @@ def _inapplicable_keys(config: RunConfig) -> set[str]:
     - `time`, `stepper`: only a problem with a time axis (a `time:` section) steps;
     - `adjoint`: without a time axis only an optimization scenario that
       differentiates a steady state implicitly reads it;
-    - `discretization` when unset; `fd_order` unless
-      `discretization: finite_difference`.
+    - `discretization` and `boundary` when unset; `fd_order` unless the
+      discretization in effect (set, or the scenario's default) is
+      `finite_difference`.
     """
     from .scenario import OptimizationScenario, registry
 
@@ -1136,7 +1194,11 @@ def _inapplicable_keys(config: RunConfig) -> set[str]:
             drop.add("adjoint")
     if config.discretization is None:
         drop.add("discretization")
-    if config.discretization != "finite_difference":
+    if config.boundary is None:
+        drop.add("boundary")
+    if discretization_of(registry().get(config.scenario), config) != (
+        "finite_difference"
+    ):
         drop.add("fd_order")
     return drop
 
@@ -1170,7 +1232,15 @@ KEY_HELP = {
     "time.snapshots": (
         f"saved snapshots after t = 0, equally spaced (at most {MAX_SNAPSHOTS})"
     ),
-    "discretization": "spatial derivatives: fourier (spectral) or finite_difference",
+    "discretization": (
+        "spatial discretization: fourier (spectral), finite_difference or "
+        "finite_volume, among those the scenario allows"
+    ),
+    "boundary": (
+        "conditions per axis (x, y, z) and side (lower, upper): kind periodic, "
+        "dirichlet, neumann, robin; outflow, reflecting, inflow on finite volumes "
+        "(see the README)"
+    ),
     "fd_order": "order of the finite differences (2, 4, 6, 8; default 4)",
     "optimize.iterations": "optimizer iterations",
     "optimize.checkpoint_every": "iterations between resumable checkpoints",
@@ -1304,15 +1374,30 @@ def describe_scenario(name: str) -> str:
             .strip(),
             KEY_HELP.get(k, ""),
         )
-        for k in (
-            "precision",
-            "seed",
-            "stepper",
-            "adjoint",
-            "discretization",
-            "fd_order",
-        )
+        for k in ("precision", "seed", "stepper", "adjoint", "fd_order")
     ]
+    allowed = scenario.discretizations
+    top.insert(
+        4,
+        (
+            "discretization",
+            allowed[0] if allowed else "(fixed)",
+            f"spatial discretization, one of: {', '.join(allowed)}"
+            if allowed
+            else "set by the scenario (the key is refused)",
+        ),
+    )
+    if allowed and scenario.configurable_boundary:
+        given = resolved.get("boundary")
+        top.append(
+            (
+                "boundary",
+                yaml.safe_dump(given, default_flow_style=True, width=10**6).strip()
+                if given
+                else "periodic",
+                KEY_HELP["boundary"],
+            )
+        )
     lines += _table(top)
     if issubclass(scenario, OptimizationScenario):
         lines.append("optimize:")

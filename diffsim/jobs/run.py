@@ -45,6 +45,7 @@ from .scenario import (
     SteadyScenario,
     TimeDependentScenario,
     build_setup,
+    cfl_applies,
     solve_steady,
 )
 
@@ -109,12 +110,16 @@ def run(
 def precheck(config: RunConfig, physics, scenario: type[Scenario]) -> None:
     """Checks that need the initial fields, made before `run` creates or
     writes anything: `check_cfl_steps` (a step count that cannot reach
-    `time.t_end`, a fixed step beyond CFL 1). Builds the problem once
-    without compiling its time loop; only for finite-volume scenarios
-    (`cfl_steps`), where the build is cheap. Raises `ConfigError`."""
+    `time.t_end`, a fixed step beyond CFL 1) and, when the config chooses a
+    discretization or boundaries, the build itself (a physics term that the
+    discretization cannot evaluate, `BuildContext.discretize`). Builds the
+    problem once without compiling its time loop; only for finite-volume
+    scenarios (`cfl_applies`) or such choices, where the build is cheap.
+    Raises `ConfigError`."""
+    chosen = config.discretization is not None or config.boundary is not None
     if (
         not issubclass(scenario, TimeDependentScenario)
-        or not scenario.cfl_steps
+        or not (cfl_applies(scenario, config) or chosen)
         or config.batch is not None
     ):
         return

@@ -54,53 +54,16 @@ from ..steppers import (
     ForwardEuler,
     IMEXEuler,
 )
-from .errors import ConfigError
-
-#: Bounds of every config number that sets none tighter: integers fit
-#: int32 (JAX's default integer), floats stay far from overflow.
-MAX_INT = 2**31 - 1
-MAX_FLOAT = 1e100
-
-
-def strict_numbers(schema) -> None:
-    """Make every int, float and bool in a pydantic core schema strict, in
-    place: `true` is not an integer, `1` not a boolean, `"2"` not a number
-    (floats still accept integers; lists still fill tuples). Numbers without
-    tighter bounds are bounded by `MAX_INT` / `MAX_FLOAT` in magnitude."""
-    if isinstance(schema, dict):
-        if schema.get("type") in ("int", "float", "bool"):
-            schema["strict"] = True
-        if schema.get("type") in ("int", "float"):
-            limit = MAX_INT if schema["type"] == "int" else MAX_FLOAT
-            if "le" not in schema and "lt" not in schema:
-                schema["le"] = limit
-            if "ge" not in schema and "gt" not in schema:
-                schema["ge"] = -limit
-        for value in schema.values():
-            strict_numbers(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            strict_numbers(value)
-
+from .errors import ConfigError, config_key
+from .schema import (
+    MAX_FLOAT as MAX_FLOAT,
+    MAX_INT as MAX_INT,
+    PhysicsConfig as PhysicsConfig,
+    strict_numbers as strict_numbers,
+)
 
 #: The steppers for operators without a diagonal linear part (finite volumes).
 EXPLICIT_STEPPERS = ("euler", "ssprk3", "rk4")
-
-
-class PhysicsConfig(pydantic.BaseModel):
-    """Base of a scenario's own config sections (`physics:`, `scheme:`,
-    `solver:`): unknown keys and non-finite numbers are rejected, and
-    numbers are strict (a boolean is not an integer). Validators name the
-    sub-key at fault by raising `diffsim.jobs.KeyedError`. Give each field a
-    `Field(description=...)`: `diffsim scenarios NAME` prints it."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source, handler):
-        schema = handler(source)
-        strict_numbers(schema)
-        return schema
 
 
 #: The config's `stepper:` names and the steppers they build.
@@ -174,6 +137,7 @@ class BuildContext:
     - `key`: a JAX PRNG key from `seed`.
     - `dtype`: the floating dtype in effect (that of `precision:` inside the
       job's precision context).
+    - `scenario`: the scenario class (its default discretization), or None.
     """
 
     config: Any
@@ -182,6 +146,7 @@ class BuildContext:
     stepper: AbstractStepper
     key: PRNGKeyArray
     dtype: np.dtype
+    scenario: type[Scenario] | None = None
 
     @property
     def adjoint(self) -> AbstractAdjoint:
@@ -190,28 +155,271 @@ class BuildContext:
         Steady scenarios build their own implicit adjoint instead."""
         return adjoint_from(self.config)
 
-    def discretize(self, physics, *, boundary=None):
+    @property
+    def discretization(self) -> str | None:
+        """The discretization in effect: `discretization:` or else the
+        scenario's default (`discretization_of`)."""
+        return discretization_of(self.scenario, self.config)
+
+    def discretize(self, physics, *, boundary=None) -> AbstractOperator:
         """The operator of `physics` (an `AbstractPhysics`) on the
-        discretization `discretization:` names (default: the first the
-        physics allows), with `fd_order` for finite differences and the
-        given `boundary` (None: periodic)."""
-        from diffsim.operators import FiniteDifference, FourierSpectral
+        discretization in effect (`discretization:`, default the scenario's
+        first, else the physics' first):
+
+        - `fourier`: `FourierSpectral(grid)` (periodic only);
+        - `finite_difference`: `FiniteDifference(grid, order=fd_order or 4,
+          boundary=...)`;
+        - `finite_volume`: `FiniteVolume(grid, reconstruction, riemann,
+          boundary=...)` from the `scheme:` keys `reconstruction`, `limiter`,
+          `weno_eps`, `riemann` (`FiniteVolumeScheme`).
+
+        **Arguments:**
+
+        - `physics`: the `AbstractPhysics` to discretize.
+        - `boundary`: the scenario's own conditions for this discretization
+          (library objects in any form `FiniteDifference` / `FiniteVolume`
+          take), or None for periodic. Every side the config's `boundary:`
+          section gives replaces the condition there; its numbers become
+          differentiable leaves.
+
+        **Returns:** the `AbstractOperator`. A choice the physics or the
+        discretization refuses is a `ConfigError` naming the key.
+        """
         from diffsim.operators.physics import discretize
 
-        kind = self.config.discretization or physics.discretizations[0]
+        from .boundary import build_boundary
+
+        kind = self.discretization or physics.discretizations[0]
+        if kind not in physics.discretizations:
+            raise ConfigError(
+                "discretization",
+                f"{kind} is not available for {type(physics).__name__}; allowed: "
+                f"{', '.join(physics.discretizations)}",
+            )
+        ndim = self.grid.ndim
+        with config_key("boundary"):
+            default = None if boundary is None else _pairs(boundary, ndim)
+            pairs = build_boundary(self.config.boundary, ndim, kind, default)
         if kind == "fourier":
+            from diffsim.operators import FourierSpectral
+            from diffsim.operators.discretization import Periodic
+
+            if pairs is not None and not all(
+                isinstance(side, Periodic) for pair in pairs for side in pair
+            ):
+                raise ConfigError(
+                    "boundary",
+                    "fourier accepts only periodic boundaries (this scenario has "
+                    "walls): use discretization: finite_difference or finite_volume",
+                )
             disc = FourierSpectral(self.grid)
         elif kind == "finite_difference":
-            disc = FiniteDifference(
-                self.grid, order=self.config.fd_order or 4, boundary=boundary
-            )
+            from diffsim.operators import FiniteDifference
+
+            with config_key("boundary"):
+                disc = FiniteDifference(
+                    self.grid, order=self.config.fd_order or 4, boundary=pairs
+                )
         else:
-            raise ConfigError(f"discretization: {kind!r} is not available yet")
-        return discretize(physics, disc)
+            disc = self._finite_volume(pairs)
+        from diffsim.operators import finite_volume
+        from diffsim.operators.discretization import Periodic
+
+        periodic = (Periodic, finite_volume.Periodic)
+        sides = [side for pair in pairs or () for side in pair]
+        walls = not all(isinstance(side, periodic) for side in sides)
+        try:
+            op = discretize(physics, disc)
+        except (ValueError, TypeError) as e:
+            # name the config key whose object the library's message names
+            named = {type(side).__name__ for side in sides} - {"Periodic"}
+            reconstruction = getattr(disc, "reconstruction", None)
+            key = (
+                "boundary"
+                if any(name in str(e) for name in named)
+                else "scheme.reconstruction"
+                if reconstruction is not None
+                and type(reconstruction).__name__ in str(e)
+                else "discretization"
+            )
+            raise ConfigError(key, str(e)) from None
+        _probe(op, physics, self.grid, "boundary" if walls else "discretization")
+        self._check_stepper(op, kind)
+        return op
+
+    def _check_stepper(self, op: AbstractOperator, kind: str) -> None:
+        """Refuse a `stepper:` that cannot serve the built operator (walls
+        a scenario sets in Python are not visible when the config loads)."""
+        from diffsim.operators import AbstractImexOperator, AbstractSemilinearOperator
+
+        name = self.config.stepper
+        walls = isinstance(op, AbstractImexOperator)
+        if name in EXPONENTIAL_STEPPERS and not isinstance(
+            op, AbstractSemilinearOperator
+        ):
+            why = (
+                "walls leave no linear part diagonal in Fourier space"
+                if walls
+                else f"no linear part for an exponential integrator on {kind}"
+            )
+        elif name in IMEX_STEPPERS and not walls:
+            why = f"IMEX steppers serve finite differences with walls, not {kind}"
+        else:
+            return
+        usable = [
+            n
+            for n in STEPPERS
+            if n not in EXPONENTIAL_STEPPERS and (walls or n not in IMEX_STEPPERS)
+        ]
+        raise ConfigError(
+            "stepper",
+            f"{name} cannot step this run ({why}): use one of " + ", ".join(usable),
+        )
+
+    def _finite_volume(self, boundary):
+        """The `FiniteVolume` discretization of the `scheme:` section."""
+        from diffsim.operators import FiniteVolume
+
+        from .schemes import FiniteVolumeScheme
+
+        fields = FiniteVolumeScheme.model_fields
+        with config_key("scheme"):
+            scheme = FiniteVolumeScheme.model_validate(
+                {k: v for k, v in self.config.scheme.items() if k in fields}
+            )
+        reconstruction = scheme.build_reconstruction()
+        riemann = scheme.build_riemann()
+        with config_key("scheme"):
+            return FiniteVolume(
+                self.grid,
+                reconstruction=reconstruction,
+                riemann=riemann,
+                boundary=boundary,
+            )
 
 
-def build_context(config, physics) -> BuildContext:
-    """The `BuildContext` of a validated `config` and its parsed `physics`."""
+def _probe(op: AbstractOperator, physics, grid: Grid, key: str) -> None:
+    """Trace (without compiling or computing) one evaluation of `op` on
+    fields of the right shape, so that a term the discretization cannot
+    evaluate (a fourth derivative across a wall, a variable coefficient in an
+    exponential integrator's linear part) is a `ConfigError` naming `key`
+    before anything is compiled."""
+    from diffsim.operators import AbstractSemilinearOperator
+
+    dtype = jnp.result_type(float)
+    if physics.complex_fields:
+        dtype = jnp.result_type(dtype, jnp.complex64)
+    fields = jax.ShapeDtypeStruct((len(op.field_names), *grid.cells), dtype)
+
+    def evaluate(f):
+        out = op(op.encode(f), jnp.zeros((), jnp.result_type(float)))
+        if isinstance(op, AbstractSemilinearOperator):
+            return out, op.linear_symbol()
+        return out
+
+    try:
+        jax.eval_shape(evaluate, fields)
+    except (ValueError, TypeError, NotImplementedError) as e:
+        message = " ".join(str(e).split("\n")[0].split())
+        raise ConfigError(
+            key, f"{type(physics).__name__} cannot run this way: {message}"
+        ) from None
+
+
+def _pairs(boundary, ndim: int) -> list[tuple[Any, Any]]:
+    """A scenario's `boundary=` (one condition, or one per axis, each a
+    condition or a `(lower, upper)` pair) as one `(lower, upper)` per axis."""
+    if not isinstance(boundary, (list, tuple)):
+        boundary = [boundary] * ndim
+    if len(boundary) != ndim:
+        raise ValueError(
+            f"boundary needs one entry per axis ({ndim}), got {len(boundary)}"
+        )
+    return [
+        (entry[0], entry[1]) if isinstance(entry, (list, tuple)) else (entry, entry)
+        for entry in boundary
+    ]
+
+
+def discretization_of(scenario: type[Scenario] | None, config) -> str | None:
+    """The discretization a run uses: `config.discretization`, or else the
+    scenario's default (the first of its `discretizations`); None when the
+    scenario fixes its own (no `discretizations`) and the config names none."""
+    if config.discretization is not None:
+        return config.discretization
+    if scenario is not None and scenario.discretizations:
+        return scenario.discretizations[0]
+    return None
+
+
+#: The `stepper:` names of exponential integrators, which need a linear part
+#: diagonal in Fourier space (Fourier, periodic finite differences).
+EXPONENTIAL_STEPPERS = ("etdrk1", "etdrk2", "etdrk4")
+#: The `stepper:` names of IMEX schemes, which need an operator split into an
+#: implicit stiff linear part and an explicit rest (finite differences with
+#: walls).
+IMEX_STEPPERS = ("imex_euler", "imex_ars222", "imex_ars443")
+
+
+def has_walls(config) -> bool:
+    """Whether the config's `boundary:` section puts a non-periodic side anywhere."""
+    section = getattr(config, "boundary", None)
+    return section is not None and any(
+        side is not None and side.kind != "periodic"
+        for pair in section.sides(3)
+        for side in pair
+    )
+
+
+def stepper_rule(scenario: type[Scenario], config) -> tuple[tuple[str, ...], str]:
+    """The `stepper:` values that apply to a run of `scenario` under `config`,
+    and why the others do not: the scenario's own `steppers` on its default
+    discretization; exponential integrators only where the linear part is
+    diagonal in Fourier space (Fourier, periodic finite differences), IMEX
+    only on finite differences with walls."""
+    kind = discretization_of(scenario, config)
+    default = scenario.discretizations[0] if scenario.discretizations else None
+    names = tuple(STEPPERS)
+    why = "no linear part for an exponential integrator"
+    if scenario.steppers is not None and kind == default:
+        names = scenario.steppers
+    if kind is None:
+        return names, why
+    if kind == "finite_difference" and has_walls(config):
+        excluded = EXPONENTIAL_STEPPERS
+        why = (
+            "walls leave no linear part diagonal in Fourier space for an "
+            "exponential integrator"
+        )
+    elif kind == "finite_volume":
+        excluded = EXPONENTIAL_STEPPERS + IMEX_STEPPERS
+        why = f"no linear part for an exponential or IMEX integrator on {kind}"
+    else:
+        excluded = IMEX_STEPPERS
+        why = (
+            f"IMEX steppers serve finite differences with walls; on {kind} "
+            "the linear part is diagonal: use an exponential integrator"
+        )
+    if config.stepper not in excluded:
+        why = "no linear part for an exponential integrator"
+    return tuple(n for n in names if n not in excluded), why
+
+
+def cfl_applies(scenario: type[Scenario], config) -> bool:
+    """Whether a run of `scenario` under `config` has a CFL condition, so
+    that `time.cfl` applies: the scenario's `cfl_steps` on its default
+    discretization, and on another one whether that is `finite_volume`."""
+    kind = discretization_of(scenario, config)
+    default = scenario.discretizations[0] if scenario.discretizations else None
+    cfl = getattr(scenario, "cfl_steps", True)
+    return cfl if kind == default else kind == "finite_volume"
+
+
+def build_context(
+    config, physics, scenario: type[Scenario] | None = None
+) -> BuildContext:
+    """The `BuildContext` of a validated `config`, its parsed `physics` and
+    (for its default discretization) the `scenario` class."""
     return BuildContext(
         config=config,
         physics=physics,
@@ -219,6 +427,7 @@ def build_context(config, physics) -> BuildContext:
         stepper=STEPPERS[config.stepper](),
         key=jax.random.key(config.seed),
         dtype=np.dtype(jnp.result_type(float)),
+        scenario=scenario,
     )
 
 
@@ -243,6 +452,17 @@ class Scenario(abc.ABC):
     #: The `stepper:` values that apply (None: all). Finite volumes have no
     #: linear part for the exponential (ETDRK) steppers: `EXPLICIT_STEPPERS`.
     steppers: ClassVar[tuple[str, ...] | None] = None
+    #: The `discretization:` values the scenario runs on (a subset of
+    #: `fourier`, `finite_difference`, `finite_volume`; usually its physics'
+    #: `discretizations`), the first being the default. Empty: the scenario
+    #: fixes its discretization and refuses the key. `steppers` and
+    #: `cfl_steps` describe the default; other choices get the rules of
+    #: theirs (`stepper_rule`, `cfl_applies`).
+    discretizations: ClassVar[tuple[str, ...]] = ()
+    #: Whether the scenario builds through `BuildContext.discretize`, so that
+    #: the config's `boundary:` section applies (with a `discretizations`
+    #: choice). Helmholtz scenarios, bounded by a PML, set False.
+    configurable_boundary: ClassVar[bool] = True
 
     @classmethod
     def validate(cls, config, physics) -> None:
@@ -288,7 +508,7 @@ def build_setup(scenario: type[Scenario], config, physics) -> Setup:
     horizon, precheck)."""
     if not issubclass(scenario, TimeDependentScenario):
         raise TypeError(f"{scenario.name} is not a time-dependent scenario")
-    return scenario().build(build_context(config, physics))
+    return scenario().build(build_context(config, physics, scenario))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,7 +533,7 @@ def solve_steady(scenario: type[Scenario], config, physics) -> SteadyResult:
     `config`: the one place the job layer asks a scenario to solve."""
     if not issubclass(scenario, SteadyScenario):
         raise TypeError(f"{scenario.name} is not a steady scenario")
-    return scenario().solve(build_context(config, physics))
+    return scenario().solve(build_context(config, physics, scenario))
 
 
 class AbstractInverseProblem(eqx.Module):
@@ -393,7 +613,7 @@ def build_problem(scenario: type[Scenario], config, physics) -> AbstractInverseP
     (optimize, gradcheck)."""
     if not issubclass(scenario, OptimizationScenario):
         raise TypeError(f"{scenario.name} is not an optimization scenario")
-    return scenario().build_problem(build_context(config, physics))
+    return scenario().build_problem(build_context(config, physics, scenario))
 
 
 _REGISTRY: dict[str, type[Scenario]] = {}
@@ -407,6 +627,12 @@ def register(cls: _S) -> _S:
         raise ValueError(f"scenario {cls.name!r} is registered twice")
     _REGISTRY[cls.name] = cls
     return cls
+
+
+def unregister(name: str) -> None:
+    """Remove the scenario registered under `name` (a no-op for an unknown
+    name): for tests and plugins that register a scenario for a while."""
+    _REGISTRY.pop(name, None)
 
 
 def registry() -> dict[str, type[Scenario]]:

@@ -7,6 +7,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 
 from diffsim.operators import AbstractImexOperator, AbstractSemilinearOperator
+from diffsim.operators.internal import operator_name
 
 from ._base import AbstractStepper
 from ._phi import phi_function
@@ -26,7 +27,7 @@ def _semilinear(stepper, operator) -> AbstractSemilinearOperator:
         raise TypeError(
             f"{type(stepper).__name__} needs an operator split into a diagonal "
             "linear part and a nonlinear part (an AbstractSemilinearOperator); "
-            f"got {type(operator).__name__}. "
+            f"got {operator_name(operator)}. "
             "Use RK4 or SSPRK3 for other operators."
         )
     return operator

@@ -24,8 +24,22 @@ from ._semilinear import (
     SemilinearPDE as SemilinearPDE,
     SymbolCalculus as SymbolCalculus,
 )
+from .advection_diffusion import AdvectionDiffusion as AdvectionDiffusion
 from .allen_cahn import AllenCahn as AllenCahn
+from .burgers import Burgers as Burgers
 from .cahn_hilliard import CahnHilliard as CahnHilliard
+from .fisher_kpp import FisherKPP as FisherKPP
 from .gray_scott import GrayScott as GrayScott
+from .kdv import KortewegDeVries as KortewegDeVries
+from .kuramoto_sivashinsky import (
+    KuramotoSivashinsky as KuramotoSivashinsky,
+    KuramotoSivashinskyCombustion as KuramotoSivashinskyCombustion,
+)
+from .navier_stokes import NavierStokesVorticity as NavierStokesVorticity
 from .nonlinear_schrodinger import NonlinearSchrodinger as NonlinearSchrodinger
+from .shallow_water import (
+    ShallowWater as ShallowWater,
+    ShallowWaterRiemann as ShallowWaterRiemann,
+    solve_shallow_water_riemann as solve_shallow_water_riemann,
+)
 from .swift_hohenberg import SwiftHohenberg as SwiftHohenberg

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .._operator import AbstractOperator
+from ..internal import checks_own_arguments
 from ._physics import AbstractPhysics
 
 # discretization class -> (kind name, builder(physics, discretization, **options))
@@ -33,6 +34,7 @@ def kind_of(discretization) -> str:
     )
 
 
+@checks_own_arguments
 def discretize(physics: AbstractPhysics, discretization, **options) -> AbstractOperator:
     """The operator (right-hand side for the time steppers) of `physics` on
     `discretization`.
@@ -62,6 +64,8 @@ def discretize(physics: AbstractPhysics, discretization, **options) -> AbstractO
             f"{type(physics).__name__} cannot run on {kind}: valid choices are "
             + ", ".join(physics.discretizations)
         )
+    # a physics refuses the dimensions it is not written for (ValueError)
+    physics.field_names(discretization.grid.ndim)
     for cls in type(discretization).__mro__:
         if cls in _STRATEGIES:
             return _STRATEGIES[cls][1](physics, discretization, **options)

@@ -21,6 +21,7 @@ from jaxtyping import Array
 
 from .._operator import AbstractSemilinearOperator
 from ..discretization import FourierSpectral
+from ..internal import operator_name
 from ._calculus import AbstractCalculus
 from ._physics import AbstractPhysics
 
@@ -92,6 +93,11 @@ class FourierCalculus(AbstractCalculus):
         self._spectra[id(u)] = (u, u_hat)
         return u
 
+    def knows(self, u) -> bool:
+        """Whether the spectrum of `u` is known (no transform needed)."""
+        entry = self._spectra.get(id(u))
+        return entry is not None and entry[0] is u
+
     def spectrum(self, u):
         entry = self._spectra.get(id(u))
         if entry is not None and entry[0] is u:
@@ -111,6 +117,29 @@ class FourierCalculus(AbstractCalculus):
     def derivative(self, u, axis, order=1):
         return self._apply(u, lambda real: self._ik(axis, real, order))
 
+    def gradient(self, u):
+        # all first derivatives in one batched inverse transform
+        real = not jnp.iscomplexobj(u)
+        u_hat = self.spectrum(u)
+        g_hat = jnp.stack(
+            [
+                u_hat * lift(self._ik(a, real, 1).astype(u_hat.dtype), u_hat)
+                for a in range(self.grid.ndim)
+            ]
+        )
+        return self.know(self.fourier.inverse(g_hat, real), g_hat)
+
+    def divergence(self, v):
+        # one batched forward transform; the result's spectrum is remembered
+        real = not jnp.iscomplexobj(v)
+        v_hat = self.spectrum(v)
+        terms = [
+            v_hat[a] * lift(self._ik(a, real, 1).astype(v_hat.dtype), v_hat[a])
+            for a in range(self.grid.ndim)
+        ]
+        out_hat = sum(terms[1:], terms[0])
+        return self.know(self.fourier.inverse(out_hat, real), out_hat)
+
     def laplacian(self, u):
         return self._apply(u, lambda real: self.fourier.laplacian_symbol(real))
 
@@ -118,7 +147,9 @@ class FourierCalculus(AbstractCalculus):
         if jnp.ndim(coefficient) == 0:
             return coefficient * self.laplacian(u)
         terms = [
-            self.derivative(jnp.asarray(coefficient) * self.derivative(u, a), a)
+            self.derivative(
+                lift(jnp.asarray(coefficient), u) * self.derivative(u, a), a
+            )
             for a in range(self.grid.ndim)
         ]
         return sum(terms[1:], terms[0])
@@ -131,9 +162,26 @@ class FourierCalculus(AbstractCalculus):
         return self._apply(f, inverse_symbol)
 
     def jacobian(self, a, b):
-        # a_x b_y - a_y b_x = d_y(a_x b) - d_x(a_y b): two transforms fewer
-        ax, ay = self.derivative(a, 0), self.derivative(a, 1)
-        return self.derivative(ax * b, 1) - self.derivative(ay * b, 0)
+        # In flux form, J(a, b) = d_x(a b_y) - d_y(a b_x) = d_y(a_x b) - d_x(a_y b):
+        # the gradient of the operand whose spectrum is known (one batched
+        # inverse transform), two products, one batched forward transform. The
+        # result's spectrum is remembered, so a caller that returns it costs no
+        # further transform (its inverse is dead code).
+        if self.grid.ndim != 2:
+            raise ValueError(
+                f"the Jacobian J(a, b) is two-dimensional, got a {self.grid.ndim}D grid"
+            )
+        real = not (jnp.iscomplexobj(a) or jnp.iscomplexobj(b))
+        if self.knows(b) or not self.knows(a):
+            gb = self.gradient(b)
+            products = jnp.stack([a * gb[1], -(a * gb[0])])
+        else:
+            ga = self.gradient(a)
+            products = jnp.stack([-(ga[1] * b), ga[0] * b])
+        p_hat = self.fourier.forward(products)
+        ik = [lift(self._ik(a, real, 1).astype(p_hat.dtype), p_hat[0]) for a in (0, 1)]
+        out_hat = p_hat[0] * ik[0] + p_hat[1] * ik[1]
+        return self.know(self.fourier.inverse(out_hat, real), out_hat)
 
 
 def fourier_symbols(fourier: FourierSpectral, real: bool):
@@ -225,7 +273,10 @@ class SemilinearPDE(AbstractSemilinearOperator):
             if isinstance(calc, FourierCalculus):
                 f_hat = self.fourier.forward(jnp.stack(fluxes))
                 ik = [calc._ik(a, self._real, 1) for a in range(ndim)]
-                terms = [f_hat[a] * ik[a].astype(f_hat.dtype) for a in range(ndim)]
+                terms = [
+                    f_hat[a] * lift(ik[a].astype(f_hat.dtype), f_hat[a])
+                    for a in range(ndim)
+                ]
                 spectral.append(-sum(terms[1:], terms[0]))
             else:
                 physical.append(-calc.divergence(jnp.stack(fluxes)))
@@ -234,9 +285,16 @@ class SemilinearPDE(AbstractSemilinearOperator):
             self.physics.reaction(u, x, t),
             self.physics.nonlinear(u, calc, t),
         ):
-            if term is not None:
+            if term is None:
+                continue
+            if isinstance(calc, FourierCalculus) and calc.knows(term):
+                # e.g. a Jacobian or derivative returned as is: its spectrum
+                # is at hand, transforming it back would waste two transforms
+                spectral.append(calc.spectrum(term))
+            else:
                 physical.append(term)
         if physical:
+            # the terms without a known spectrum: one forward transform
             total = sum(physical[1:], physical[0])
             spectral.append(
                 calc.spectrum(total)
@@ -264,3 +322,8 @@ class FourierPDE(SemilinearPDE):
 
     def symbols(self):
         return fourier_symbols(self.discretization, not self.physics.complex_fields)
+
+
+@operator_name.register
+def _(operator: SemilinearPDE) -> str:
+    return type(operator.physics).__name__

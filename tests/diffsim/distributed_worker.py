@@ -33,7 +33,12 @@ def problem():
     import numpy as np
 
     import diffsim as ds
-    from diffsim.operators import FourierSpectral, Grid, NavierStokesVorticity
+    from diffsim.operators import (
+        FourierSpectral,
+        Grid,
+        NavierStokesVorticity,
+        discretize,
+    )
     from diffsim.scenarios import random_smooth_field
 
     grid = Grid((CELLS, CELLS), (0.0, 0.0), (2 * np.pi, 2 * np.pi))
@@ -42,7 +47,7 @@ def problem():
     ]
 
     def operator(nu):
-        return NavierStokesVorticity(FourierSpectral(grid), nu=nu)
+        return discretize(NavierStokesVorticity(nu=nu), FourierSpectral(grid))
 
     return operator, w0, ds.ETDRK4()
 

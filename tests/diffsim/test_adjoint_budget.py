@@ -10,7 +10,7 @@ import diffsim as ds
 import diffsim.jobs  # noqa: F401  (ds.jobs)
 from diffsim.internal import format_bytes, plan_checkpoints, step_bytes
 from diffsim.jobs import ConfigError, load_config
-from diffsim.operators import FourierSpectral, Grid, KuramotoSivashinsky
+from diffsim.operators import FourierSpectral, Grid, KuramotoSivashinsky, discretize
 
 S, R = (
     8_000,
@@ -148,7 +148,7 @@ def test_step_bytes_counts_state_dependent_residuals_only():
 # --- a spectral rollout: the plan the loop runs, its gradient, its compiled memory ---
 
 GRID = Grid(64, 0.0, 32 * np.pi)
-KS = KuramotoSivashinsky(FourierSpectral(GRID))
+KS = discretize(KuramotoSivashinsky(), FourierSpectral(GRID))
 Y0 = (
     0.1 * jnp.cos(2 * np.pi * jnp.asarray(GRID.coordinates[0]) / (32 * np.pi) * 3)[None]
 )

@@ -27,13 +27,14 @@ from diffsim.operators import (
     KortewegDeVries,
     KuramotoSivashinsky,
     NavierStokesVorticity,
+    discretize,
 )
 from diffsim.operators.finite_volume import NeuralFlux, ScalarConservationLaw
 
 GRID = Grid([16], 0.0, 2.0 * np.pi)
 DISC = FourierSpectral(GRID)
 GRID2 = Grid([8, 8], 0.0, 2.0 * np.pi)
-BURGERS = Burgers(DISC, 0.1)
+BURGERS = discretize(Burgers(0.1), DISC)
 Y = jnp.sin(jnp.asarray(GRID.coordinates[0]))[None]
 EULER = Euler(Grid([16]), reconstruction=FirstOrder(), riemann=HLL())
 EY = jnp.stack([jnp.ones(16), jnp.zeros(16), jnp.ones(16)])
@@ -348,71 +349,74 @@ CASES = [
     # operators: physical parameters
     (
         "Burgers nu<0",
-        lambda: Burgers(DISC, -0.1),
+        lambda: Burgers(-0.1),
         ValueError,
         r"Burgers: nu must be >= 0 and finite, got -0\.1",
     ),
     (
         "Burgers nu=nan",
-        lambda: Burgers(DISC, NAN),
+        lambda: Burgers(NAN),
         ValueError,
         r"Burgers: nu must be >= 0 and finite, got nan",
     ),
     (
         "Burgers nu=str",
-        lambda: Burgers(DISC, "0.1"),
+        lambda: Burgers("0.1"),
         TypeError,
         r"Burgers: nu must be >= 0 and finite, got dtype <U3",
     ),
     (
         "Burgers discretization",
-        lambda: Burgers("fourier", 0.1),  # pyright: ignore[reportArgumentType]
+        lambda: discretize(Burgers(0.1), "fourier"),
         TypeError,
-        r"Burgers: discretization must be a FourierSpectral instance .* got the string "
-        r"'fourier'",
+        r"discretize: no strategy for str; known: .*FourierSpectral",
+    ),
+    (
+        "Burgers physics",
+        lambda: discretize("burgers", DISC),  # pyright: ignore[reportArgumentType]
+        TypeError,
+        r"discretize: physics must be an AbstractPhysics, got str",
     ),
     (
         "KdV nu<0",
-        lambda: KortewegDeVries(DISC, nu=-1.0),
+        lambda: KortewegDeVries(nu=-1.0),
         ValueError,
         r"KortewegDeVries: nu must be >= 0 and finite, got -1\.0",
     ),
     (
         "KdV beta=inf",
-        lambda: KortewegDeVries(DISC, beta=np.inf),
+        lambda: KortewegDeVries(beta=np.inf),
         ValueError,
         r"KortewegDeVries: beta must be finite, got inf",
     ),
     (
         "KS nu4=0",
-        lambda: KuramotoSivashinsky(DISC, nu4=0.0),
+        lambda: KuramotoSivashinsky(nu4=0.0),
         ValueError,
         r"KuramotoSivashinsky: nu4 must be > 0 and finite, got 0\.0",
     ),
     (
-        "KS discretization",
-        lambda: KuramotoSivashinsky(FiniteDifference(GRID, 2)),  # pyright: ignore[reportArgumentType]
-        TypeError,
-        r"KuramotoSivashinsky: discretization must be a FourierSpectral instance .* "
-        r"got a FiniteDifference",
+        "KS dimension",
+        lambda: discretize(KuramotoSivashinsky(), FourierSpectral(GRID2)),
+        ValueError,
+        r"KuramotoSivashinsky \(derivative form\) is one-dimensional; use "
+        r"KuramotoSivashinskyCombustion in 2D/3D",
     ),
     (
         "NS nu=nan",
-        lambda: NavierStokesVorticity(FourierSpectral(GRID2), NAN),
+        lambda: NavierStokesVorticity(NAN),
         ValueError,
         r"NavierStokesVorticity: nu must be >= 0 and finite, got nan",
     ),
     (
         "NS drag<0",
-        lambda: NavierStokesVorticity(FourierSpectral(GRID2), 0.01, drag=-1.0),
+        lambda: NavierStokesVorticity(0.01, drag=-1.0),
         ValueError,
         r"NavierStokesVorticity: drag must be >= 0 and finite",
     ),
     (
         "NS forcing_wavenumber",
-        lambda: NavierStokesVorticity(
-            FourierSpectral(GRID2), 0.01, forcing_wavenumber=0
-        ),
+        lambda: NavierStokesVorticity(0.01, forcing_wavenumber=0),
         ValueError,
         r"NavierStokesVorticity: forcing_wavenumber must be an int >= 1, got 0",
     ),
@@ -525,7 +529,7 @@ CASES = [
         lambda: NeuralFlux(BURGERS, key=jax.random.key(0)),  # pyright: ignore[reportArgumentType]
         TypeError,
         r"NeuralFlux: base must be an Euler instance such as Euler\(grid\), got a "
-        r"Burgers",
+        r"FourierPDE",
     ),
 ]
 
@@ -573,14 +577,14 @@ def test_traced_parameters_are_the_losses_business():
     """A viscosity or sound speed being fitted is traced: it is not checked
     (an optimizer that leaves the physical range sees the loss, not an
     exception); the same values given concretely are refused (CASES)."""
-    run = eqx.filter_jit(jax.vmap(lambda nu: solve(operator=Burgers(DISC, nu)).ys))
+    run = eqx.filter_jit(jax.vmap(lambda nu: solve(operator=discretize(Burgers(nu), DISC)).ys))
     assert run(jnp.asarray([0.1, -0.2])).shape == (2, 1, 1, 16)
     disc = FiniteDifference(GRID2, 2)
     mass = eqx.filter_jit(lambda c: Helmholtz(disc, c, 1.0, pml=_NO_PML).mass())
     np.testing.assert_allclose(mass(jnp.full((8, 8), 2.0)), 0.25)
     assert np.isfinite(np.asarray(mass(jnp.full((8, 8), 2.0).at[1, 1].set(-2.0)))).all()
     with pytest.raises(ValueError, match="Burgers: nu must be >= 0 and finite"):
-        Burgers(DISC, -0.2)
+        Burgers(-0.2)
 
 
 def test_traced_cfl_arguments_are_checked_when_the_program_runs():
@@ -602,7 +606,7 @@ def test_grad_and_vmap_through_checked_solve():
     agrees with central differences; `vmap` over initial data matches a loop."""
 
     def loss(nu):
-        return jnp.sum(solve(operator=Burgers(DISC, nu), num_steps=4).ys ** 2)
+        return jnp.sum(solve(operator=discretize(Burgers(nu), DISC), num_steps=4).ys ** 2)
 
     g = jax.grad(loss)(0.1)
     eps = 1e-6

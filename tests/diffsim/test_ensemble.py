@@ -18,7 +18,7 @@ from diffsim.jobs.cli import main
 from diffsim.jobs.config import flatten_member
 from diffsim.jobs.march import BatchedMarch, FixedSteps, step_rule
 from diffsim.jobs.run import run
-from diffsim.operators import Burgers, FourierSpectral, Grid
+from diffsim.operators import Burgers, FourierSpectral, Grid, discretize
 
 BURGERS = {
     "scenario": "burgers_shock",
@@ -140,7 +140,7 @@ def test_cfl_batch_each_member_takes_its_own_steps(tmp_path):
 def _burgers_ensemble(nus, cells=16):
     grid = Grid([cells], [0.0], [2 * np.pi])
     (x,) = grid.coordinates
-    ops = [Burgers(FourierSpectral(grid), nu=nu) for nu in nus]
+    ops = [discretize(Burgers(nu=nu), FourierSpectral(grid)) for nu in nus]
     return Ensemble.stack(
         ops, [(1.0 + 0.1 * i) * np.sin(x)[None] for i in range(len(nus))]
     )
@@ -188,8 +188,8 @@ def test_members_differing_in_static_structure_are_rejected():
     ):
         Ensemble.stack(
             [
-                Burgers(FourierSpectral(grid), nu=0.1),
-                Burgers(FourierSpectral(fine), nu=0.1),
+                discretize(Burgers(nu=0.1), FourierSpectral(grid)),
+                discretize(Burgers(nu=0.1), FourierSpectral(fine)),
             ],
             [np.zeros((1, 16)), np.zeros((1, 32))],
         )
@@ -197,7 +197,7 @@ def test_members_differing_in_static_structure_are_rejected():
         NotBatchable, match=r"member 1 .* initial fields of shape \(1, 8\)"
     ):
         Ensemble.stack(
-            [Burgers(FourierSpectral(grid), nu=0.1)] * 2,
+            [discretize(Burgers(nu=0.1), FourierSpectral(grid))] * 2,
             [np.zeros((1, 16)), np.zeros((1, 8))],
         )
 
@@ -210,7 +210,7 @@ def test_gradient_of_batched_loss_matches_finite_differences():
 
     @jax.jit
     def loss(nu):
-        e = eqx.tree_at(lambda e: e.operator.nu, ens, nu)
+        e = eqx.tree_at(lambda e: e.operator.physics.nu, ens, nu)
         u = e.map(lambda op, y0: solve(op, RK4(), y0, dt=0.02, num_steps=15).ys[-1])
         return jnp.mean(jnp.sum(u**2, axis=(1, 2)) / 16)
 
@@ -230,7 +230,7 @@ def test_gradient_of_batched_loss_matches_finite_differences():
             )
         )
     )(ens)
-    assert g.operator.nu.shape == (4,) and g.initial.shape == (4, 1, 16)
+    assert g.operator.physics.nu.shape == (4,) and g.initial.shape == (4, 1, 16)
 
 
 def test_non_physical_member_is_named(tmp_path, capsys):

@@ -8,14 +8,14 @@ import pytest
 import diffsim as ds
 from diffsim.internal import resolve_mode
 from diffsim.jobs.cli import main
-from diffsim.operators import Burgers, FourierSpectral, Grid
+from diffsim.operators import Burgers, FourierSpectral, Grid, discretize
 
 GRID = Grid(32, 0.0, 2 * np.pi)
 (X,) = GRID.mesh()
 
 
 def rollout_loss(params):
-    op = Burgers(FourierSpectral(GRID), nu=params["nu"])
+    op = discretize(Burgers(nu=params["nu"]), FourierSpectral(GRID))
     u0 = params["amplitude"] * jnp.sin(X)[None] + 0.1
     sol = ds.solve(
         op, ds.ETDRK4(), u0, dt=0.02, num_steps=40, adjoint=ds.CheckpointAdjoint()

@@ -24,6 +24,7 @@ from diffsim.operators import (
     FourierSpectral,
     Grid,
     IdealGas,
+    discretize,
 )
 from diffsim.operators.finite_volume import NeuralFlux, ScalarConservationLaw
 
@@ -55,7 +56,7 @@ def test_the_cfl_capability_is_declared():
     scalar = ScalarConservationLaw(GRID, lambda u: u**3 / 6)
     for op in (euler, scalar, NeuralFlux(euler, key=jax.random.key(0))):
         assert isinstance(op, AbstractCFLOperator)
-    burgers = Burgers(FourierSpectral(Grid([8])), 0.1)
+    burgers = discretize(Burgers(0.1), FourierSpectral(Grid([8])))
     assert not isinstance(burgers, AbstractCFLOperator)
     with pytest.raises(
         TypeError,

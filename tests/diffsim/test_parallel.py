@@ -32,6 +32,8 @@ from diffsim.operators import (
     FiniteDifference,
     FourierSpectral,
     Grid,
+    NavierStokesVorticity,
+    discretize,
 )
 from diffsim.operators.finite_volume import (
     Euler,
@@ -42,7 +44,7 @@ from diffsim.operators.finite_volume import (
     Rusanov,
     ScalarConservationLaw,
 )
-from diffsim.operators.spectral import NavierStokesVorticity
+from diffsim.operators.physics import FourierPDE
 
 pytestmark = pytest.mark.skipif(
     jax.device_count() < 4, reason="needs 4 devices (tests/conftest.py sets them)"
@@ -164,9 +166,10 @@ def test_spectral_navier_stokes_rollout_and_gradient():
     random vorticity and the gradient of its loss with respect to the
     viscosity and the initial field equal the one-device ones."""
     grid = Grid((16, 12), (0.0, 0.0), (2 * np.pi, 2 * np.pi))
-    op = NavierStokesVorticity(FourierSpectral(grid), nu=0.05, forcing_amplitude=0.5)
+    op = discretize(NavierStokesVorticity(nu=0.05, forcing_amplitude=0.5), FourierSpectral(grid))
     sharded, sharding = shard_operator(op, make_mesh([2, 2]))
-    assert isinstance(sharded, NavierStokesVorticity)
+    assert isinstance(sharded, FourierPDE)
+    assert isinstance(sharded.physics, NavierStokesVorticity)
     assert sharded.discretization.fft is not None
     w0 = op.decode(
         op.encode(
@@ -183,7 +186,9 @@ def test_spectral_navier_stokes_rollout_and_gradient():
     (g_sop, g_sw0), w1s = grad(sharded, jax.device_put(w0, sharding))
     assert _maxdiff(w1s, w1) < 1e-13 * float(jnp.max(jnp.abs(w1)))
     assert _maxdiff(g_sw0, g_w0) < 1e-13 * float(jnp.max(jnp.abs(g_w0)))
-    assert abs(float(g_sop.nu) - float(g_op.nu)) < 1e-12 * abs(float(g_op.nu))
+    assert abs(float(g_sop.physics.nu) - float(g_op.physics.nu)) < 1e-12 * abs(
+        float(g_op.physics.nu)
+    )
 
 
 def test_run_uses_the_mesh(tmp_path):
@@ -222,7 +227,7 @@ def test_mesh_errors_are_value_errors():
     with pytest.raises(MeshError, match=r"^a FiniteDifference with walls"):
         local_discretization(walled, make_mesh([2, 2]))
     # spectral slabs split x over every device
-    op = NavierStokesVorticity(FourierSpectral(Grid((6, 8))), nu=0.1)
+    op = discretize(NavierStokesVorticity(nu=0.1), FourierSpectral(Grid((6, 8))))
     with pytest.raises(MeshError, match=r"grid\.cells\[0\] = 6 must be divisible by 4"):
         shard_operator(op, make_mesh([2, 2]))
     with pytest.raises(
@@ -277,7 +282,7 @@ def test_sharded_operator_declares_the_capabilities_it_wraps():
     assert sharded_class(ScalarConservationLaw(Grid([8]), jnp.sin)) is (
         ShardedCFLOperator
     )
-    assert sharded_class(Burgers(FourierSpectral(Grid([8])), 0.1)) is ShardedOperator
+    assert sharded_class(discretize(Burgers(0.1), FourierSpectral(Grid([8])))) is ShardedOperator
     with pytest.raises(AttributeError):
         sharded.max_wave_speed  # pyright: ignore[reportAttributeAccessIssue]
     assert halo_width(op) == 1

@@ -15,6 +15,7 @@ from diffsim.operators import (
     FourierSpectral,
     Grid,
     KuramotoSivashinsky,
+    discretize,
 )
 
 
@@ -99,7 +100,7 @@ def test_checkpointed_forward_values(trajectory, adjoint):
 def test_saveat_matches_separate_solves():
     """Saved snapshots of a spectral rollout equal the final states of shorter
     solves."""
-    op = KuramotoSivashinsky(FourierSpectral(Grid(32, 0.0, 22.0)))
+    op = discretize(KuramotoSivashinsky(), FourierSpectral(Grid(32, 0.0, 22.0)))
     x = op.grid.coordinates[0]
     y0 = jnp.asarray(np.cos(2 * np.pi * x / 22.0) + 0.1 * np.sin(4 * np.pi * x / 22.0))[
         None
@@ -173,7 +174,7 @@ KS_GRID = Grid(32, 0.0, 22.0)
 
 @pytest.fixture(scope="module")
 def ks_setup():
-    op = KuramotoSivashinsky(FourierSpectral(KS_GRID))
+    op = discretize(KuramotoSivashinsky(), FourierSpectral(KS_GRID))
     x = KS_GRID.coordinates[0]
     rng = np.random.default_rng(0)
     y0s = jnp.asarray(
@@ -227,16 +228,16 @@ def test_retrace_count(ks_setup):
 
     disc = op.discretization
     out1 = run(
-        KuramotoSivashinsky(disc, nu4=1.0), y0s[0], jnp.asarray(0.05), jnp.asarray(0.0)
+        discretize(KuramotoSivashinsky(nu4=1.0), disc), y0s[0], jnp.asarray(0.05), jnp.asarray(0.0)
     )
     out2 = run(
-        KuramotoSivashinsky(disc, nu4=0.8), y0s[1], jnp.asarray(0.02), jnp.asarray(1.0)
+        discretize(KuramotoSivashinsky(nu4=0.8), disc), y0s[1], jnp.asarray(0.02), jnp.asarray(1.0)
     )
     run(op, y0s[2], jnp.asarray(0.03), jnp.asarray(0.5))
     assert num_traces == 1
     assert not np.allclose(out1, out2)
     # static configuration (the grid) does retrace: the counter counts
-    other = KuramotoSivashinsky(FourierSpectral(Grid(32, 0.0, 20.0)))
+    other = discretize(KuramotoSivashinsky(), FourierSpectral(Grid(32, 0.0, 20.0)))
     run(other, y0s[0], jnp.asarray(0.05), jnp.asarray(0.0))
     assert num_traces == 2
 
@@ -272,7 +273,7 @@ def burgers():
 
     def loss(y0, nu, adjoint):
         sol = ds.solve(
-            Burgers(disc, nu=nu),
+            discretize(Burgers(nu=nu), disc),
             ds.ETDRK4(),
             y0,
             dt=BURGERS_DT,
@@ -337,7 +338,7 @@ def test_ks_nu4_gradient_matches_finite_differences():
 
     def loss(nu4):
         y = ds.solve(
-            KuramotoSivashinsky(disc, nu4=nu4), ds.ETDRK4(), y0, dt=0.1, num_steps=50
+            discretize(KuramotoSivashinsky(nu4=nu4), disc), ds.ETDRK4(), y0, dt=0.1, num_steps=50
         ).ys[-1]
         return jnp.sum(weight * y**2)
 
@@ -356,7 +357,7 @@ def _temp_bytes(adjoint, num_steps):
     """Temporary memory of the compiled gradient of a KS rollout (only compiled,
     never run: RK4, whose per-step residuals dominate the n-independent part)."""
     grid = Grid(64, 0.0, 32 * np.pi)
-    op = KuramotoSivashinsky(FourierSpectral(grid))
+    op = discretize(KuramotoSivashinsky(), FourierSpectral(grid))
     y0 = jnp.zeros((1, 64))
 
     def loss(y):

@@ -12,7 +12,7 @@ import optimistix as optx
 import pytest
 
 import diffsim as ds
-from diffsim.operators import FourierSpectral, Grid
+from diffsim.operators import FourierSpectral, Grid, discretize
 from diffsim.scenarios.steady_fit import ForcedBurgers, forcing_basis
 
 GRID = Grid(32, 0.0, 2 * np.pi)
@@ -24,7 +24,7 @@ WEIGHT = jnp.cos(GRID.coordinates[0]) + 0.5
 
 
 def operator(theta):
-    return ForcedBurgers(DISC, 0.1, 1.0, (theta @ BASIS)[None])
+    return discretize(ForcedBurgers(0.1, 1.0, (theta @ BASIS)[None]), DISC)
 
 
 def steady_loss(theta, adjoint=None):
