@@ -199,7 +199,8 @@ class BuildContext:
         ndim = self.grid.ndim
         with config_key("boundary"):
             default = None if boundary is None else _pairs(boundary, ndim)
-            pairs = build_boundary(self.config.boundary, ndim, kind, default)
+            section = getattr(self.config, "boundary", None)
+            pairs = build_boundary(section, ndim, kind, default)
         if kind == "fourier":
             from diffsim.operators import FourierSpectral
             from diffsim.operators.discretization import Periodic
