@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import equinox as eqx
 import jax.lax as lax
 import jax.numpy as jnp
@@ -177,6 +179,28 @@ class FiniteDifference(AbstractDiscretization):
         (what every stencil reads; for wide stencils built outside this
         class, such as Arakawa's Jacobian)."""
         return self._pad(u, axis, lo, hi)
+
+    def derivative_of(
+        self,
+        f: Callable[[Inexact[Array, "..."]], Inexact[Array, "..."]],
+        u: Inexact[Array, "*batch *cells"],
+        axis: int,
+    ) -> Inexact[Array, "*batch *cells"]:
+        """The first derivative along `axis` of the pointwise function `f(u)`
+        (a flux), with the ghost cells taken from `u` through the walls and
+        then mapped by `f`: a flux then sees `F(u_wall)` at a Dirichlet wall,
+        where padding `F(u)` itself would impose `u`'s wall value on `F`.
+        On a periodic axis it equals `derivative(f(u), axis)`."""
+        m, ax = self.stencil_radius, axis - self.grid.ndim + u.ndim
+        padded, n = f(self._pad(u, axis, m, m)), u.shape[ax]
+
+        def shift(j):
+            return lax.slice_in_dim(padded, m + j, m + j + n, axis=ax)
+
+        terms = [
+            c * (shift(j) - shift(-j)) for j, c in enumerate(_FIRST[self.order], 1)
+        ]
+        return sum(terms[1:], terms[0]) / self.grid.spacing[axis]
 
     def _ghosts(self, wall: AbstractWallBoundary, inner, ax: int, h: float, count):
         """`count` ghost cells along `ax`, nearest the wall first, from the

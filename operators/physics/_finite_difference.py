@@ -256,8 +256,8 @@ class WalledFiniteDifferencePDE(AbstractImexOperator):
       difference calculus and homogeneous walls (every wall value zero: a
       wall value makes `u -> L u` affine, `L u = L_0 u + L 0`);
     - `explicit(u, t) = - sum_a D_a F_a(u) + R(u, x, t) + N(u, t) + L 0`: the
-      flux divergence (the stencil derivative of the pointwise flux, whose
-      ghosts follow the same wall conditions), reaction, other terms and the
+      flux divergence (the stencil derivative of the pointwise flux evaluated
+      on the state's ghost cells, so that a wall sees `F(u_wall)`), reaction, other terms and the
       wall forcing of the linear part.
 
     One condition set (`discretization.boundary`) applies to every channel.
@@ -336,9 +336,15 @@ class WalledFiniteDifferencePDE(AbstractImexOperator):
         calc = FiniteDifferenceCalculus(self.discretization)
         ndim = self.grid.ndim
         terms: list[Inexact[Array, "..."]] = []
-        fluxes = [self.physics.flux(state, a) for a in range(ndim)]
-        if fluxes[0] is not None:
-            terms.append(-calc.divergence(jnp.stack(cast(list[Array], fluxes))))
+        if self.physics.flux(state, 0) is not None:
+            # ghosts of the state, mapped by the flux: F(u_wall) at a wall
+            divergence = [
+                self.discretization.derivative_of(
+                    lambda v, a=a: cast(Array, self.physics.flux(v, a)), state, a
+                )
+                for a in range(ndim)
+            ]
+            terms.append(-sum(divergence[1:], divergence[0]))
         x = self.grid.mesh(jnp.finfo(state.dtype).dtype)
         for term in (
             self.physics.reaction(state, x, t),
