@@ -26,8 +26,8 @@ from diffsim.operators.internal import (
     describe,
     error_if,
     finite,
-    positive,
     operator_name,
+    positive,
 )
 
 from ._adjoint import AbstractAdjoint, DirectAdjoint

@@ -20,8 +20,8 @@ import numpy as np
 from jaxtyping import Array
 
 from .._operator import AbstractSemilinearOperator
-from ..internal import operator_name
 from ..discretization import FourierSpectral
+from ..internal import operator_name
 from ._calculus import AbstractCalculus
 from ._physics import AbstractPhysics
 
