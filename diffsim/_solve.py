@@ -129,7 +129,7 @@ def _check_common(name, operator, stepper, adjoint, saveat):
         "operator",
         operator,
         AbstractOperator,
-        "Burgers(FourierSpectral(grid), nu=0.01)",
+        "discretize(Burgers(nu=0.01), FourierSpectral(grid))",
     )
     check_instance(
         name,
