@@ -98,9 +98,13 @@ def child(args) -> list[dict]:
 
     import diffsim
     from diffsim.internal import make_mesh, shard_operator
-    from diffsim.operators import FourierSpectral, Grid, discretize
+    from diffsim.operators import (
+        FourierSpectral,
+        Grid,
+        NavierStokesVorticity,
+        discretize,
+    )
     from diffsim.operators.finite_volume import Euler, Periodic
-    from diffsim.operators import NavierStokesVorticity
 
     n_dev = jax.device_count()
     rows = []
@@ -190,7 +194,9 @@ def child(args) -> list[dict]:
     # 2D Navier-Stokes, ETDRK4
     n = args.ns_cells
     grid = Grid((n, n), (0.0, 0.0), (2 * np.pi, 2 * np.pi))
-    op = discretize(NavierStokesVorticity(nu=1e-3, forcing_amplitude=1.0), FourierSpectral(grid))
+    op = discretize(
+        NavierStokesVorticity(nu=1e-3, forcing_amplitude=1.0), FourierSpectral(grid)
+    )
     w0 = jnp.asarray(np.random.default_rng(0).standard_normal((1, n, n)))
     if n_dev == 1:
         measure(

@@ -292,7 +292,10 @@ def fft_floor_fn(spatial, n_inv: int, n_fwd: int, evals: int, num_steps: int):
 # --------------------------------------------------------------------------- problems
 def ks_problem(order):
     n, L, dt = 256, 60.0, 0.1
-    op = discretize(KuramotoSivashinsky(), FourierSpectral(Grid(n, 0.0, L), dealias=exponax_dealias_fraction(n)))
+    op = discretize(
+        KuramotoSivashinsky(),
+        FourierSpectral(Grid(n, 0.0, L), dealias=exponax_dealias_fraction(n)),
+    )
     st = ex.stepper.KuramotoSivashinskyConservative(1, L, n, dt, order=order)
     u0 = random_field((n,), k_peak=8.0, seed=0)[None]
     return dict(
@@ -316,7 +319,10 @@ def ks_problem(order):
 
 def ns_problem(n, order):
     L, nu, dt = 2 * np.pi, 1e-3, 0.01
-    op = discretize(NavierStokesVorticity(nu=nu), FourierSpectral(Grid((n, n), 0.0, L), dealias=exponax_dealias_fraction(n)))
+    op = discretize(
+        NavierStokesVorticity(nu=nu),
+        FourierSpectral(Grid((n, n), 0.0, L), dealias=exponax_dealias_fraction(n)),
+    )
     st = ex.stepper.NavierStokesVorticity(2, L, n, dt, diffusivity=nu, order=order)
     w0 = random_field((n, n), k_peak=6.0, seed=1)[None]
     return dict(

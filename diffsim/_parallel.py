@@ -312,9 +312,7 @@ def _(operator: Euler, mesh: Mesh) -> tuple[AbstractOperator, NamedSharding]:
 
 
 @shard_operator.register
-def _(
-    operator: FourierPDE, mesh: Mesh
-) -> tuple[AbstractOperator, NamedSharding]:
+def _(operator: FourierPDE, mesh: Mesh) -> tuple[AbstractOperator, NamedSharding]:
     grid = operator.grid
     if grid.ndim == 1:
         raise MeshError(

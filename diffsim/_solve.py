@@ -26,8 +26,8 @@ from diffsim.operators.internal import (
     describe,
     error_if,
     finite,
-    positive,
     operator_name,
+    positive,
 )
 
 from ._adjoint import AbstractAdjoint, DirectAdjoint
@@ -129,7 +129,7 @@ def _check_common(name, operator, stepper, adjoint, saveat):
         "operator",
         operator,
         AbstractOperator,
-        "Burgers(FourierSpectral(grid), nu=0.01)",
+        "discretize(Burgers(nu=0.01), FourierSpectral(grid))",
     )
     check_instance(
         name,

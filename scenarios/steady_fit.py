@@ -63,7 +63,7 @@ class ForcedBurgers(AbstractPhysics):
         return ("velocity_x",)
 
     def flux(self, u, axis):
-        return 0.5 * u * u
+        return 0.5 * (u * u)
 
     def linear(self, u, d):
         return self.nu * d.laplacian(u) - self.damping * u

@@ -46,7 +46,8 @@ def test_constraints_are_declared_by_the_abstract_class():
         NeuralFlux(euler, key=jax.random.key(0)), AbstractConstrainedOperator
     )
     assert not isinstance(
-        discretize(Burgers(0.1), FourierSpectral(Grid([8]))), AbstractConstrainedOperator
+        discretize(Burgers(0.1), FourierSpectral(Grid([8]))),
+        AbstractConstrainedOperator,
     )
     assert not isinstance(
         ScalarConservationLaw(Grid([8]), lambda u: u**3 / 6),

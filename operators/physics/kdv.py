@@ -51,7 +51,7 @@ class KortewegDeVries(AbstractPhysics):
         return ("u",)
 
     def flux(self, u, axis):
-        return 0.5 * self.alpha * u * u
+        return (0.5 * self.alpha) * (u * u)
 
     def linear(self, u, d):
         return -self.beta * d.derivative(u, 0, 3) + self.nu * d.derivative(u, 0, 2)

@@ -44,7 +44,7 @@ class KuramotoSivashinsky(AbstractPhysics):
         return ("u",)
 
     def flux(self, u, axis):
-        return 0.5 * u * u
+        return 0.5 * (u * u)
 
     def linear(self, u, d):
         return -d.derivative(u, 0, 2) - self.nu4 * d.derivative(u, 0, 4)

@@ -577,7 +577,9 @@ def test_traced_parameters_are_the_losses_business():
     """A viscosity or sound speed being fitted is traced: it is not checked
     (an optimizer that leaves the physical range sees the loss, not an
     exception); the same values given concretely are refused (CASES)."""
-    run = eqx.filter_jit(jax.vmap(lambda nu: solve(operator=discretize(Burgers(nu), DISC)).ys))
+    run = eqx.filter_jit(
+        jax.vmap(lambda nu: solve(operator=discretize(Burgers(nu), DISC)).ys)
+    )
     assert run(jnp.asarray([0.1, -0.2])).shape == (2, 1, 1, 16)
     disc = FiniteDifference(GRID2, 2)
     mass = eqx.filter_jit(lambda c: Helmholtz(disc, c, 1.0, pml=_NO_PML).mass())
@@ -606,7 +608,9 @@ def test_grad_and_vmap_through_checked_solve():
     agrees with central differences; `vmap` over initial data matches a loop."""
 
     def loss(nu):
-        return jnp.sum(solve(operator=discretize(Burgers(nu), DISC), num_steps=4).ys ** 2)
+        return jnp.sum(
+            solve(operator=discretize(Burgers(nu), DISC), num_steps=4).ys ** 2
+        )
 
     g = jax.grad(loss)(0.1)
     eps = 1e-6

@@ -166,7 +166,9 @@ def test_spectral_navier_stokes_rollout_and_gradient():
     random vorticity and the gradient of its loss with respect to the
     viscosity and the initial field equal the one-device ones."""
     grid = Grid((16, 12), (0.0, 0.0), (2 * np.pi, 2 * np.pi))
-    op = discretize(NavierStokesVorticity(nu=0.05, forcing_amplitude=0.5), FourierSpectral(grid))
+    op = discretize(
+        NavierStokesVorticity(nu=0.05, forcing_amplitude=0.5), FourierSpectral(grid)
+    )
     sharded, sharding = shard_operator(op, make_mesh([2, 2]))
     assert isinstance(sharded, FourierPDE)
     assert isinstance(sharded.physics, NavierStokesVorticity)
@@ -282,7 +284,10 @@ def test_sharded_operator_declares_the_capabilities_it_wraps():
     assert sharded_class(ScalarConservationLaw(Grid([8]), jnp.sin)) is (
         ShardedCFLOperator
     )
-    assert sharded_class(discretize(Burgers(0.1), FourierSpectral(Grid([8])))) is ShardedOperator
+    assert (
+        sharded_class(discretize(Burgers(0.1), FourierSpectral(Grid([8]))))
+        is ShardedOperator
+    )
     with pytest.raises(AttributeError):
         sharded.max_wave_speed  # pyright: ignore[reportAttributeAccessIssue]
     assert halo_width(op) == 1

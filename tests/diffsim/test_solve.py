@@ -100,8 +100,9 @@ def test_checkpointed_forward_values(trajectory, adjoint):
 def test_saveat_matches_separate_solves():
     """Saved snapshots of a spectral rollout equal the final states of shorter
     solves."""
-    op = discretize(KuramotoSivashinsky(), FourierSpectral(Grid(32, 0.0, 22.0)))
-    x = op.grid.coordinates[0]
+    grid = Grid(32, 0.0, 22.0)
+    op = discretize(KuramotoSivashinsky(), FourierSpectral(grid))
+    x = grid.coordinates[0]
     y0 = jnp.asarray(np.cos(2 * np.pi * x / 22.0) + 0.1 * np.sin(4 * np.pi * x / 22.0))[
         None
     ]
@@ -228,10 +229,16 @@ def test_retrace_count(ks_setup):
 
     disc = op.discretization
     out1 = run(
-        discretize(KuramotoSivashinsky(nu4=1.0), disc), y0s[0], jnp.asarray(0.05), jnp.asarray(0.0)
+        discretize(KuramotoSivashinsky(nu4=1.0), disc),
+        y0s[0],
+        jnp.asarray(0.05),
+        jnp.asarray(0.0),
     )
     out2 = run(
-        discretize(KuramotoSivashinsky(nu4=0.8), disc), y0s[1], jnp.asarray(0.02), jnp.asarray(1.0)
+        discretize(KuramotoSivashinsky(nu4=0.8), disc),
+        y0s[1],
+        jnp.asarray(0.02),
+        jnp.asarray(1.0),
     )
     run(op, y0s[2], jnp.asarray(0.03), jnp.asarray(0.5))
     assert num_traces == 1
@@ -338,7 +345,11 @@ def test_ks_nu4_gradient_matches_finite_differences():
 
     def loss(nu4):
         y = ds.solve(
-            discretize(KuramotoSivashinsky(nu4=nu4), disc), ds.ETDRK4(), y0, dt=0.1, num_steps=50
+            discretize(KuramotoSivashinsky(nu4=nu4), disc),
+            ds.ETDRK4(),
+            y0,
+            dt=0.1,
+            num_steps=50,
         ).ys[-1]
         return jnp.sum(weight * y**2)
 

@@ -15,9 +15,17 @@ from diffsim.operators import (
     KuramotoSivashinsky,
     KuramotoSivashinskyCombustion,
     NavierStokesVorticity,
-    discretize,
+    discretize as _discretize,
 )
-from diffsim.operators.physics import FourierCalculus
+from diffsim.operators.physics import AbstractPhysics, FourierCalculus, FourierPDE
+
+
+def discretize(physics: AbstractPhysics, discretization: FourierSpectral) -> FourierPDE:
+    """`operators.discretize`, typed: on `FourierSpectral` it builds a
+    `FourierPDE`."""
+    op = _discretize(physics, discretization)
+    assert isinstance(op, FourierPDE)
+    return op
 
 
 class Modes:
@@ -125,7 +133,9 @@ def test_kuramoto_sivashinsky_rhs():
 
 
 def test_kdv_rhs():
-    op = discretize(KortewegDeVries(alpha=3.0, beta=0.5, nu=0.1), FourierSpectral(GRID_1D))
+    op = discretize(
+        KortewegDeVries(alpha=3.0, beta=0.5, nu=0.1), FourierSpectral(GRID_1D)
+    )
     u = U_1D
     assert_close(rhs(op, u(), part="nonlinear")[0], -3.0 * u() * u.d(0))
     assert_close(rhs(op, u(), part="linear")[0], -0.5 * u.d(0, 3) + 0.1 * u.d(0, 2))
@@ -201,7 +211,12 @@ def _ns_expected(w, nu, drag, amplitude, kf_index):
 
 @pytest.mark.parametrize("amplitude", [None, 0.7])
 def test_navier_stokes_rhs(amplitude):
-    op = discretize(NavierStokesVorticity(nu=0.05, drag=0.2, forcing_amplitude=amplitude, forcing_wavenumber=2), FourierSpectral(GRID_2D))
+    op = discretize(
+        NavierStokesVorticity(
+            nu=0.05, drag=0.2, forcing_amplitude=amplitude, forcing_wavenumber=2
+        ),
+        FourierSpectral(GRID_2D),
+    )
     assert op.field_names == ("vorticity",)
     w = W_2D
     assert_close(rhs(op, w()), _ns_expected(w, 0.05, 0.2, amplitude, 2)[None])
@@ -209,11 +224,11 @@ def test_navier_stokes_rhs(amplitude):
 
 def test_navier_stokes_velocity():
     """The spectral velocity is (d psi/dy, -d psi/dx) with laplacian(psi) = -w."""
-    op = discretize(NavierStokesVorticity(nu=0.0), FourierSpectral(GRID_2D))
+    physics = NavierStokesVorticity(nu=0.0)
     w = W_2D
     psi = w.inverse_laplacian()
-    calculus = FourierCalculus(op.discretization)
-    uv = np.asarray(op.physics.velocity(jnp.asarray(w())[None], calculus))
+    calculus = FourierCalculus(FourierSpectral(GRID_2D))
+    uv = np.asarray(physics.velocity(jnp.asarray(w())[None], calculus))
     assert_close(uv, np.stack([-psi.d(1), psi.d(0)]))
 
 
@@ -233,7 +248,12 @@ def test_kolmogorov_forcing():
     """With zero vorticity the right-hand side is the forcing -A k_f cos(k_f y), with
     k_f = 2 pi n / L_y and y the absolute coordinate (lower bound 0.5 here)."""
     A, n = 1.3, 3
-    op = discretize(NavierStokesVorticity(nu=0.1, drag=0.5, forcing_amplitude=A, forcing_wavenumber=n), FourierSpectral(GRID_2D))
+    op = discretize(
+        NavierStokesVorticity(
+            nu=0.1, drag=0.5, forcing_amplitude=A, forcing_wavenumber=n
+        ),
+        FourierSpectral(GRID_2D),
+    )
     kf = 2 * np.pi * n / GRID_2D.lengths[1]
     _, y = GRID_2D.mesh()
     expected = -A * kf * np.cos(kf * np.asarray(y))
@@ -368,8 +388,7 @@ def test_dimension_checks():
 def test_parameters_are_differentiable_leaves():
     """Physical parameters are float64 arrays, so grad w.r.t. them works."""
     disc = FourierSpectral(GRID_1D)
-    op = discretize(KuramotoSivashinsky(nu4=2), disc)
-    assert op.physics.nu4.dtype == jnp.float64
+    assert KuramotoSivashinsky(nu4=2).nu4.dtype == jnp.float64
     u = jnp.asarray(U_1D())[None]
 
     def f(nu4):
