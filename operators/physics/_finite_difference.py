@@ -256,9 +256,10 @@ class WalledFiniteDifferencePDE(AbstractImexOperator):
       difference calculus and homogeneous walls (every wall value zero: a
       wall value makes `u -> L u` affine, `L u = L_0 u + L 0`);
     - `explicit(u, t) = - sum_a D_a F_a(u) + R(u, x, t) + N(u, t) + L 0`: the
-      flux divergence (the stencil derivative of the pointwise flux evaluated
-      on the state's ghost cells, so that a wall sees `F(u_wall)`), reaction, other terms and the
-      wall forcing of the linear part.
+      flux divergence (the stencil derivative of the pointwise flux
+      evaluated on the state's ghost cells, so that a wall sees
+      `F(u_wall)`), reaction, other terms and the wall forcing of the linear
+      part.
 
     One condition set (`discretization.boundary`) applies to every channel.
     Explicit steppers (RK4, SSPRK3) take the sum.
