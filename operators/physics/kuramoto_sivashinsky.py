@@ -17,8 +17,10 @@ class KuramotoSivashinsky(AbstractPhysics):
 
     In conservative (derivative) form, `u_t + (u^2 / 2)_x + u_xx + nu4 u_xxxx
     = 0` (Kassam & Trefethen 2005, §3). The linear part `-u_xx - nu4 u_xxxx`
-    is the declared stiff part (exact in ETDRK, implicit in IMEX). Channel:
-    `u`.
+    is the declared stiff part (exact in ETDRK, implicit in IMEX). On
+    finite differences with walls the wall condition applies to `u` and to
+    `u_xx` (e.g. `Dirichlet(0)`: the hinged conditions `u = u_xx = 0`).
+    Channel: `u`.
 
     **Arguments:**
 
@@ -47,7 +49,10 @@ class KuramotoSivashinsky(AbstractPhysics):
         return 0.5 * (u * u)
 
     def linear(self, u, d):
-        return -d.derivative(u, 0, 2) - self.nu4 * d.derivative(u, 0, 4)
+        # u_xxxx as the Laplacian of the Laplacian: with walls the wall
+        # condition then applies to u and to u_xx (hinged: u = u_xx = 0)
+        lap = d.laplacian(u)
+        return -lap - self.nu4 * d.laplacian(lap)
 
 
 @checks_own_arguments
