@@ -26,6 +26,7 @@ from .finite_volume import (
     WENO5JS as WENO5JS,
     WENO5Z as WENO5Z,
     AbstractBoundaryCondition as AbstractBoundaryCondition,
+    AbstractEquationOfState as AbstractEquationOfState,
     AbstractReconstruction as AbstractReconstruction,
     AbstractRiemannSolver as AbstractRiemannSolver,
     Euler as Euler,
@@ -37,6 +38,7 @@ from .finite_volume import (
     ReflectingWall as ReflectingWall,
     Roe as Roe,
     Rusanov as Rusanov,
+    StiffenedGas as StiffenedGas,
     conservative_to_primitive as conservative_to_primitive,
     primitive_to_conservative as primitive_to_conservative,
 )

@@ -21,6 +21,7 @@ from diffsim.operators.finite_volume import (
     IdealGas,
     Roe,
     Rusanov,
+    StiffenedGas,
 )
 
 
@@ -84,8 +85,11 @@ class EulerScheme(PhysicsConfig):
         return self
 
 
-def make_euler(grid, scheme: dict, gamma: float, boundaries) -> Euler:
-    """The `Euler` operator a `scheme:` section describes."""
+def make_euler(
+    grid, scheme: dict, gamma: float, boundaries, p_inf: float | None = None
+) -> Euler:
+    """The `Euler` operator a `scheme:` section describes; an ideal gas, or a
+    stiffened gas when `p_inf` is given."""
     s = EulerScheme.model_validate(scheme)
     weno: dict[str, Any] = {} if s.weno_eps is None else {"eps": s.weno_eps}
     reconstruction = {
@@ -102,7 +106,7 @@ def make_euler(grid, scheme: dict, gamma: float, boundaries) -> Euler:
     }[s.riemann]()
     return Euler(
         grid,
-        eos=IdealGas(gamma),
+        eos=IdealGas(gamma) if p_inf is None else StiffenedGas(gamma, p_inf),
         reconstruction=reconstruction,
         riemann=riemann,
         boundaries=boundaries,

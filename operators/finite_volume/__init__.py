@@ -1,6 +1,6 @@
-"""Compressible Euler equations by finite volumes: ideal-gas EOS, variable
-conversions, reconstructions, Riemann solvers, boundary conditions and the
-`Euler` operator."""
+"""Compressible Euler equations by finite volumes: ideal- and stiffened-gas
+EOS, variable conversions, reconstructions, Riemann solvers, boundary
+conditions and the `Euler` operator."""
 
 from .boundary import (
     AbstractBoundaryCondition as AbstractBoundaryCondition,
@@ -10,7 +10,11 @@ from .boundary import (
     ReflectingWall as ReflectingWall,
     Switch as Switch,
 )
-from .eos import IdealGas as IdealGas
+from .eos import (
+    AbstractEquationOfState as AbstractEquationOfState,
+    IdealGas as IdealGas,
+    StiffenedGas as StiffenedGas,
+)
 from .euler import Euler as Euler
 from .exact_riemann import (
     RiemannSolution as RiemannSolution,
