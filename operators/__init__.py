@@ -23,6 +23,7 @@ from .finite_volume import (
     HLL as HLL,
     HLLC as HLLC,
     MUSCL as MUSCL,
+    TENO5 as TENO5,
     WENO5JS as WENO5JS,
     WENO5Z as WENO5Z,
     AbstractBoundaryCondition as AbstractBoundaryCondition,

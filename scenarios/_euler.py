@@ -14,6 +14,7 @@ from diffsim.operators.finite_volume import (
     HLL,
     HLLC,
     MUSCL,
+    TENO5,
     WENO5JS,
     WENO5Z,
     Euler,
@@ -28,10 +29,11 @@ from diffsim.operators.finite_volume import (
 class EulerScheme(PhysicsConfig):
     """`scheme:` — the finite-volume method (keys map onto the constructors)."""
 
-    reconstruction: Literal["first_order", "muscl", "weno5js", "weno5z"] = (
+    reconstruction: Literal["first_order", "muscl", "weno5js", "weno5z", "teno5"] = (
         pydantic.Field(
             "weno5z",
-            description="face reconstruction: first_order, muscl, weno5js or weno5z",
+            description="face reconstruction: first_order, muscl, weno5js, weno5z "
+            "or teno5",
         )
     )
     limiter: Literal["minmod", "van_leer", "mc"] | None = pydantic.Field(
@@ -97,6 +99,7 @@ def make_euler(
         "muscl": lambda: MUSCL(limiter=s.limiter or "minmod"),
         "weno5js": lambda: WENO5JS(**weno),
         "weno5z": lambda: WENO5Z(**weno),
+        "teno5": TENO5,
     }[s.reconstruction]()
     riemann = {
         "rusanov": Rusanov,

@@ -24,6 +24,7 @@ from .exact_riemann import (
 from .neural_flux import NeuralFlux as NeuralFlux
 from .reconstruction import (
     MUSCL as MUSCL,
+    TENO5 as TENO5,
     WENO5JS as WENO5JS,
     WENO5Z as WENO5Z,
     AbstractReconstruction as AbstractReconstruction,
