@@ -24,6 +24,7 @@ from diffsim.operators.finite_volume import (
     WENO5Z,
     Euler,
     IdealGas,
+    NeuralFlux,
     Outflow,
     Periodic,
     ReflectingWall,
@@ -241,3 +242,10 @@ def test_gradient_with_respect_to_p_inf_matches_finite_differences():
     grad = jax.jit(jax.grad(loss))(p_inf)
     assert abs(float(fd)) > 1e-3
     np.testing.assert_allclose(grad, fd, rtol=1e-6)
+
+
+def test_neural_flux_refuses_a_stiffened_gas():
+    """Its features and energies are the ideal gas'; refused, not wrong."""
+    base = Euler(Grid((8,)), StiffenedGas(GAMMA, P_INF))
+    with pytest.raises(TypeError, match="NeuralFlux: base.eos must be an IdealGas"):
+        NeuralFlux(base, key=jax.random.PRNGKey(0))
