@@ -10,7 +10,7 @@ import numpy as np
 import pydantic
 
 from diffsim.jobs import FiniteVolumeScheme
-from diffsim.operators.finite_volume import Euler, IdealGas
+from diffsim.operators.finite_volume import Euler, IdealGas, StiffenedGas
 
 
 class EulerScheme(FiniteVolumeScheme):
@@ -41,12 +41,15 @@ class EulerScheme(FiniteVolumeScheme):
     )
 
 
-def make_euler(grid, scheme: dict, gamma: float, boundaries) -> Euler:
-    """The `Euler` operator a `scheme:` section describes."""
+def make_euler(
+    grid, scheme: dict, gamma: float, boundaries, p_inf: float | None = None
+) -> Euler:
+    """The `Euler` operator a `scheme:` section describes; an ideal gas, or a
+    stiffened gas when `p_inf` is given."""
     s = EulerScheme.model_validate(scheme)
     return Euler(
         grid,
-        eos=IdealGas(gamma),
+        eos=IdealGas(gamma) if p_inf is None else StiffenedGas(gamma, p_inf),
         reconstruction=s.build_reconstruction(),
         riemann=s.build_riemann(wave_speeds=s.wave_speeds),
         boundaries=boundaries,

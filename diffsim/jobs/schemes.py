@@ -17,10 +17,11 @@ class FiniteVolumeScheme(PhysicsConfig):
     """`scheme:` — the finite-volume method (keys map onto the constructors):
     the face reconstruction and the approximate Riemann solver."""
 
-    reconstruction: Literal["first_order", "muscl", "weno5js", "weno5z"] = (
+    reconstruction: Literal["first_order", "muscl", "weno5js", "weno5z", "teno5"] = (
         pydantic.Field(
             "weno5z",
-            description="face reconstruction: first_order, muscl, weno5js or weno5z",
+            description="face reconstruction: first_order, muscl, weno5js, weno5z "
+            "or teno5",
         )
     )
     limiter: Literal["minmod", "van_leer", "mc"] | None = pydantic.Field(
@@ -63,6 +64,7 @@ class FiniteVolumeScheme(PhysicsConfig):
         `weno_eps`) names."""
         from diffsim.operators.finite_volume import (
             MUSCL,
+            TENO5,
             WENO5JS,
             WENO5Z,
             FirstOrder,
@@ -74,6 +76,7 @@ class FiniteVolumeScheme(PhysicsConfig):
             "muscl": lambda: MUSCL(limiter=self.limiter or "minmod"),
             "weno5js": lambda: WENO5JS(**weno),
             "weno5z": lambda: WENO5Z(**weno),
+            "teno5": TENO5,
         }[self.reconstruction]()
 
     def build_riemann(self, **options):

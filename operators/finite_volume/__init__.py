@@ -1,7 +1,7 @@
-"""Finite volumes: the compressible Euler equations (ideal-gas EOS, variable
-conversions, reconstructions, Riemann solvers, boundary conditions and the
-`Euler` operator), and `FiniteVolume`, the discretization of any physics with
-a pointwise flux (`operators.physics.discretize`)."""
+"""Finite volumes: the compressible Euler equations (ideal- and stiffened-gas
+EOS, variable conversions, reconstructions, Riemann solvers, boundary
+conditions and the `Euler` operator), and `FiniteVolume`, the discretization
+of any physics with a pointwise flux (`operators.physics.discretize`)."""
 
 from .boundary import (
     AbstractBoundaryCondition as AbstractBoundaryCondition,
@@ -13,7 +13,11 @@ from .boundary import (
     Switch as Switch,
 )
 from .discretization import FiniteVolume as FiniteVolume
-from .eos import IdealGas as IdealGas
+from .eos import (
+    AbstractEquationOfState as AbstractEquationOfState,
+    IdealGas as IdealGas,
+    StiffenedGas as StiffenedGas,
+)
 from .euler import Euler as Euler
 from .exact_riemann import (
     RiemannSolution as RiemannSolution,
@@ -23,6 +27,7 @@ from .exact_riemann import (
 from .neural_flux import NeuralFlux as NeuralFlux
 from .reconstruction import (
     MUSCL as MUSCL,
+    TENO5 as TENO5,
     WENO5JS as WENO5JS,
     WENO5Z as WENO5Z,
     AbstractReconstruction as AbstractReconstruction,

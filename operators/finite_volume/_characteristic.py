@@ -32,14 +32,14 @@ from collections.abc import Sequence
 from jaxtyping import Array
 
 from ._math import div
-from .eos import IdealGas
+from .eos import AbstractEquationOfState
 from .reconstruction import AbstractReconstruction
 
 
 def characteristic_face_states(
     stencil: Sequence[Sequence[Array]],
     reconstruction: AbstractReconstruction,
-    eos: IdealGas,
+    eos: AbstractEquationOfState,
     axis: int,
 ) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
     """Left and right primitive face states, reconstructed in characteristic

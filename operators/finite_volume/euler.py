@@ -24,7 +24,7 @@ from .boundary import (
     normalize_boundaries,
     pad,
 )
-from .eos import IdealGas
+from .eos import AbstractEquationOfState, IdealGas
 from .reconstruction import WENO5Z, AbstractReconstruction
 from .riemann import HLLC, AbstractRiemannSolver
 from .state import (
@@ -44,7 +44,7 @@ _HALO = 2  # cells each transverse kernel consumes on either side
 
 
 class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
-    """Compressible Euler equations of an ideal gas in 1, 2 or 3 D,
+    """Compressible Euler equations of an ideal or stiffened gas in 1, 2 or 3 D,
     `U_t + sum_d dF_d(U)/dx_d = 0`, discretized by finite volumes on a
     uniform `Grid` (a Godunov-type method of lines; Toro 2009, chapters 6, 14).
 
@@ -60,15 +60,17 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
     characteristic fields of each face), and the `riemann` solver's numerical
     flux is differenced: `dU_i/dt = -sum_d (F_{i+1/2} - F_{i-1/2}) / dx_d`.
     Each axis' fluxes are one array of faces, so the scheme is conservative by
-    construction. Density and pressure must stay positive
-    (`AbstractConstrainedOperator`): solvers and runs stop on a state where
-    they do not.
+    construction. Density and pressure (`p + p_inf` for a stiffened gas)
+    must stay positive (`AbstractConstrainedOperator`): solvers and runs stop
+    on a state where they do not.
 
     **Arguments:**
 
     - `grid`: the `Grid`.
-    - `eos`: `IdealGas` (default `IdealGas(1.4)`); its `gamma` is a
-      differentiable leaf.
+    - `eos`: `IdealGas` (default `IdealGas(1.4)`) or `StiffenedGas`; their
+      parameters are differentiable leaves. With a stiffened gas the
+      constrained quantities are density and `p + p_inf` (the pressure itself
+      may be negative), also for `positivity` and `average_correction`.
     - `reconstruction`: default `WENO5Z()`.
     - `riemann`: default `HLLC()`.
     - `boundaries`: one `AbstractBoundaryCondition` for every face (default
@@ -105,7 +107,7 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
     """
 
     grid: Grid
-    eos: IdealGas
+    eos: AbstractEquationOfState
     reconstruction: AbstractReconstruction
     riemann: AbstractRiemannSolver
     boundaries: tuple[tuple[AbstractBoundaryCondition, AbstractBoundaryCondition], ...]
@@ -118,7 +120,7 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
     def __init__(
         self,
         grid: Grid,
-        eos: IdealGas | None = None,
+        eos: AbstractEquationOfState | None = None,
         reconstruction: AbstractReconstruction | None = None,
         riemann: AbstractRiemannSolver | None = None,
         boundaries=None,
@@ -131,7 +133,9 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
         eos = IdealGas() if eos is None else eos
         reconstruction = WENO5Z() if reconstruction is None else reconstruction
         riemann = HLLC() if riemann is None else riemann
-        check_instance("Euler", "eos", eos, IdealGas, "IdealGas(gamma=1.4)")
+        check_instance(
+            "Euler", "eos", eos, AbstractEquationOfState, "IdealGas(gamma=1.4)"
+        )
         check_instance(
             "Euler",
             "reconstruction",
@@ -171,7 +175,9 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
         self.fused_derivatives = bool(fused_derivatives)
 
     def __check_init__(self):
-        check_instance("Euler", "eos", self.eos, IdealGas, "IdealGas(gamma=1.4)")
+        check_instance(
+            "Euler", "eos", self.eos, AbstractEquationOfState, "IdealGas(gamma=1.4)"
+        )
         check_instance(
             "Euler",
             "reconstruction",
@@ -384,7 +390,9 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
         for a in axes:
             u = _materialize(tuple(_convolve(x, _TO_POINT, a) for x in u))
         point = _keep_positive(
-            conservative_to_primitive_components(u, self.eos), _trim(w, axes, _HALO)
+            conservative_to_primitive_components(u, self.eos),
+            _trim(w, axes, _HALO),
+            self.eos,
         )
         return w, _materialize(point)
 
@@ -401,7 +409,7 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
             tuple(_convolve(x, _TO_AVERAGE, axis) for x in point), transverse, g
         )
         plain = _trim(_trim(padded, transverse, g + _HALO), (axis,), 2 * _HALO)
-        return _materialize(_keep_positive(line, plain))
+        return _materialize(_keep_positive(line, plain, self.eos))
 
     # Time-step control and diagnostics ---------------------------------------
     def _speeds(self, state):
@@ -429,13 +437,14 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
     # AbstractConstrainedOperator --------------------------------------------
     @property
     def positive_quantities(self) -> tuple[str, ...]:
-        return ("density", "pressure")
+        return ("density", self.eos.positive_quantity)
 
     def positive_values(
         self, fields: Float[Array | np.ndarray, "vars *cells"]
     ) -> Float[Array, "2 *cells"]:
-        """Density and pressure of the primitive `fields`."""
-        return jnp.stack([fields[0], fields[-1]])
+        """Density and pressure of the primitive `fields` (`p + p_inf` for a
+        stiffened gas: the pressure itself may be negative)."""
+        return jnp.stack([fields[0], self.eos.shifted_pressure(fields[-1])])
 
     def _check_shape(self, x, what):
         expected = (2 + self.grid.ndim, *self.grid.cells)
@@ -473,12 +482,14 @@ def _materialize(xs):
     return tuple(x / one for x in xs)
 
 
-def _keep_positive(candidate, fallback):
+def _keep_positive(candidate, fallback, eos):
     """`candidate`, or `fallback` in cells where the candidate's density or
-    pressure differs from the fallback's by more than half of it (or is not
-    finite): a correction that large means the data are not smooth there."""
+    (shifted) pressure differs from the fallback's by more than half of it (or
+    is not finite): a correction that large means the data are not smooth
+    there."""
     ok = (jnp.abs(candidate[0] - fallback[0]) <= 0.5 * fallback[0]) & (
-        jnp.abs(candidate[-1] - fallback[-1]) <= 0.5 * fallback[-1]
+        jnp.abs(candidate[-1] - fallback[-1])
+        <= 0.5 * eos.shifted_pressure(fallback[-1])
     )
     return tuple(jnp.where(ok, c, f) for c, f in zip(candidate, fallback))
 
@@ -509,7 +520,9 @@ def _states_from_stencil(stencil, axis, normal, eos, rec, variables, positivity)
         ]
         left, right = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
     if positivity:
-        left, right = _positivity_limit(left, right, stencil[g - 1], stencil[g], axis)
+        left, right = _positivity_limit(
+            left, right, stencil[g - 1], stencil[g], axis, eos
+        )
     return left, right
 
 
@@ -528,17 +541,21 @@ def _permute_velocities(variables, order):
     )
 
 
-def _positivity_limit(left, right, cell_left, cell_right, axis):
+def _positivity_limit(left, right, cell_left, cell_right, axis, eos):
     """Scale primitive face states toward their cell's value so that density
-    and pressure stay positive; one factor per cell (both of its faces), as in
-    Zhang & Shu (2010). `left[k]` belongs to the cell `cell_left[k]`,
-    `right[k]` to `cell_right[k]`, and cell `k` owns `right[k]` and
-    `left[k + 1]`. A non-finite face state (a vanishing reconstructed density
-    divides the momentum) falls back to the cell's value."""
+    and pressure (`eos.shifted_pressure`) stay positive; one factor per cell
+    (both of its faces), as in Zhang & Shu (2010). `left[k]` belongs to the
+    cell `cell_left[k]`, `right[k]` to `cell_right[k]`, and cell `k` owns
+    `right[k]` and `left[k + 1]`. A non-finite face state (a vanishing
+    reconstructed density divides the momentum) falls back to the cell's
+    value."""
 
     def theta(face, cell):
         out = None
-        for f, c in ((face[0], cell[0]), (face[-1], cell[-1])):
+        for f, c in (
+            (face[0], cell[0]),
+            (eos.shifted_pressure(face[-1]), eos.shifted_pressure(cell[-1])),
+        ):
             eps = jnp.minimum(1e-13, c)
             low = ~(f >= eps)  # also catches a NaN face value
             den = jnp.where(low, c - f, 1.0)

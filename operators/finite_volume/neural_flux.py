@@ -14,6 +14,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .._operator import AbstractCFLOperator, AbstractConstrainedOperator
 from ..internal import check_instance, checks_own_arguments
 from .boundary import pad
+from .eos import IdealGas
 from .euler import Euler
 from .state import conservative_to_primitive_components
 
@@ -86,6 +87,12 @@ class NeuralFlux(AbstractCFLOperator, AbstractConstrainedOperator):
         form: str = "flux",
     ):
         check_instance("NeuralFlux", "base", base, Euler, "Euler(grid)")
+        if not isinstance(base.eos, IdealGas):
+            # its features (c0) and the jump form's energies are the ideal gas'
+            raise TypeError(
+                "NeuralFlux: base.eos must be an IdealGas, got "
+                f"{type(base.eos).__name__}"
+            )
         if form not in _FORMS:
             raise ValueError(f"NeuralFlux: form must be one of {_FORMS}, got {form!r}")
         if not isinstance(radius, int) or radius < 1:

@@ -17,11 +17,11 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._math import div
-from .eos import IdealGas
+from .eos import AbstractEquationOfState
 
 
 def primitive_to_conservative_components(
-    w: Sequence[Array], eos: IdealGas
+    w: Sequence[Array], eos: AbstractEquationOfState
 ) -> tuple[Array, ...]:
     """`(rho, u.., p)` -> `(rho, rho u.., E)` as tuples of arrays."""
     rho, velocity, p = w[0], tuple(w[1:-1]), w[-1]
@@ -29,7 +29,7 @@ def primitive_to_conservative_components(
 
 
 def conservative_to_primitive_components(
-    u: Sequence[Array], eos: IdealGas
+    u: Sequence[Array], eos: AbstractEquationOfState
 ) -> tuple[Array, ...]:
     """`(rho, rho u.., E)` -> `(rho, u.., p)` as tuples of arrays."""
     rho, momentum, energy = u[0], tuple(u[1:-1]), u[-1]
@@ -40,7 +40,7 @@ def conservative_to_primitive_components(
 
 
 def primitive_to_conservative(
-    primitive: Float[Array, "vars *cells"], eos: IdealGas
+    primitive: Float[Array, "vars *cells"], eos: AbstractEquationOfState
 ) -> Float[Array, "vars *cells"]:
     """Primitive `(rho, u, [v, w,] p)` to conservative `(rho, rho u, [rho v, rho w,] E)`
 
@@ -58,7 +58,7 @@ def primitive_to_conservative(
 
 
 def conservative_to_primitive(
-    conservative: Float[Array, "vars *cells"], eos: IdealGas
+    conservative: Float[Array, "vars *cells"], eos: AbstractEquationOfState
 ) -> Float[Array, "vars *cells"]:
     """Conservative `(rho, rho u, [rho v, rho w,] E)` to primitive `(rho, u, [v, w,] p)`
 

@@ -495,8 +495,8 @@ CASES = [
         "Euler eos str",
         lambda: Euler(Grid([16]), eos="air"),  # pyright: ignore[reportArgumentType]
         TypeError,
-        r"Euler: eos must be an IdealGas instance such as IdealGas\(gamma=1\.4\), got "
-        r"the string 'air'",
+        r"Euler: eos must be an AbstractEquationOfState instance such as "
+        r"IdealGas\(gamma=1\.4\), got the string 'air'",
     ),
     (
         "Euler grid list",

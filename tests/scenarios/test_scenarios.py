@@ -46,6 +46,10 @@ REDUCED = {
     # the comments)
     "sod": (["grid.cells=[50]", "time.snapshots=2"], {"l1_density": 0.02}),  # 9.4e-3
     "lax": (["grid.cells=[50]", "time.snapshots=2"], {"l1_density": 0.04}),
+    "water_shock_tube": (  # 3.26 kg/m^3 (density range 224)
+        ["grid.cells=[50]", "time.snapshots=2"],
+        {"l1_density": 5.0},
+    ),
     "shu_osher": (["grid.cells=[100]", "time.t_end=0.2", "time.snapshots=1"], {}),
     "woodward_colella": (
         ["grid.cells=[100]", "time.t_end=0.005", "time.snapshots=1"],

@@ -12,7 +12,7 @@ from jaxtyping import Array, Float
 
 from ...internal import checks_own_arguments
 from .._math import div
-from ..eos import IdealGas
+from ..eos import AbstractEquationOfState
 
 WAVE_SPEEDS = ("davis", "einfeldt")
 
@@ -56,7 +56,11 @@ class AbstractRiemannSolver(eqx.Module):
 
     @abc.abstractmethod
     def flux_components(
-        self, left: Sequence[Array], right: Sequence[Array], eos: IdealGas, axis: int
+        self,
+        left: Sequence[Array],
+        right: Sequence[Array],
+        eos: AbstractEquationOfState,
+        axis: int,
     ) -> tuple[Array, ...]:
         """`flux` on tuples of same-shape arrays (one per variable)."""
 
@@ -65,7 +69,7 @@ class AbstractRiemannSolver(eqx.Module):
         self,
         prim_left: Float[Array, "vars *faces"],
         prim_right: Float[Array, "vars *faces"],
-        eos: IdealGas,
+        eos: AbstractEquationOfState,
         axis: int,
     ) -> Float[Array, "vars *faces"]:
         """Numerical flux across faces normal to spatial axis `axis` (0: x,
@@ -104,7 +108,7 @@ class Side(eqx.Module):
     energy: Array  # total energy density E
 
     @classmethod
-    def of(cls, w: Sequence[Array], eos: IdealGas, axis: int) -> Side:
+    def of(cls, w: Sequence[Array], eos: AbstractEquationOfState, axis: int) -> Side:
         rho, velocity, p = w[0], tuple(w[1:-1]), w[-1]
         return cls(
             rho,
@@ -128,14 +132,21 @@ class Side(eqx.Module):
         return (mass, *momentum, self.un * (self.energy + self.p))
 
 
-def roe_averages(left: Side, right: Side, eos: IdealGas):
+def roe_averages(left: Side, right: Side, eos: AbstractEquationOfState):
     """Roe-averaged velocity, enthalpy and sound speed (Roe 1981; Toro 2009, ch. 11).
 
     The sound speed uses the identity
     `c~^2 = (sqrt(rho_L) c_L^2 + sqrt(rho_R) c_R^2) / (sqrt(rho_L) + sqrt(rho_R))
     + (gamma - 1)/2 sqrt(rho_L rho_R) |u_R - u_L|^2 / (sqrt(rho_L) + sqrt(rho_R))^2`,
-    equal to `(gamma - 1)(H~ - |u~|^2 / 2)` for an ideal gas but positive by
-    construction. Returns `(sqrt(rho_L rho_R), u~ (tuple), H~, c~)`.
+    equal to `(gamma - 1)(H~ - |u~|^2 / 2)` but positive by construction.
+
+    Both hold for a stiffened gas as well, with its sound speed
+    `c^2 = gamma (p + p_inf) / rho`: there `c^2 = (gamma - 1)(H - |u|^2 / 2)`
+    too, and the pressure differs from the ideal gas' function of the
+    conservative variables by the constant `-gamma p_inf`, so the flux Jacobian
+    as a function of `(u, H)` and Roe's property `F_R - F_L = A~ (U_R - U_L)`
+    are unchanged (Ivings, Causon & Toro 1998). Returns
+    `(sqrt(rho_L rho_R), u~ (tuple), H~, c~)`.
     """
     gamma = eos.gamma.astype(jnp.result_type(left.rho))
     sl, sr = jnp.sqrt(left.rho), jnp.sqrt(right.rho)
@@ -154,7 +165,9 @@ def roe_averages(left: Side, right: Side, eos: IdealGas):
     return sl * sr, velocity, enthalpy, jnp.sqrt(c2)
 
 
-def wave_speed_estimates(kind: str, left: Side, right: Side, eos: IdealGas, axis: int):
+def wave_speed_estimates(
+    kind: str, left: Side, right: Side, eos: AbstractEquationOfState, axis: int
+):
     """Bounds `(S_L, S_R)` of the fastest left- and right-going signals.
 
     - `"davis"`: `S_L = min(u_L - c_L, u_R - c_R)`, `S_R = max(u_L + c_L, u_R + c_R)`

@@ -39,7 +39,6 @@ class Roe(AbstractRiemannSolver):
 
     def flux_components(self, left, right, eos, axis):
         lt, rt = Side.of(left, eos, axis), Side.of(right, eos, axis)
-        gamma = eos.gamma.astype(jnp.result_type(lt.rho))
         rho, vel, h, c = roe_averages(lt, rt, eos)
         un = vel[axis]
         inv_c2 = div(1.0, c * c)
@@ -62,11 +61,11 @@ class Roe(AbstractRiemannSolver):
             abs1 = _harten_hyman(
                 lam1,
                 lt.un - lt.c,
-                _star_speed(lt, a1, vel, h - un * c, un - c, axis, gamma, -1.0),
+                _star_speed(lt, a1, vel, h - un * c, un - c, axis, eos, -1.0),
             )
             abs5 = _harten_hyman(
                 lam5,
-                _star_speed(rt, -a5, vel, h + un * c, un + c, axis, gamma, 1.0),
+                _star_speed(rt, -a5, vel, h + un * c, un + c, axis, eos, 1.0),
                 rt.un + rt.c,
             )
         else:
@@ -90,10 +89,11 @@ class Roe(AbstractRiemannSolver):
         return tuple(0.5 * (a + b) - 0.5 * dd for a, b, dd in zip(fl, fr, diss))
 
 
-def _star_speed(side, alpha, vel, h_wave, un_wave, axis, gamma, sign):
+def _star_speed(side, alpha, vel, h_wave, un_wave, axis, eos, sign):
     """Characteristic speed `u_n + sign * c` of `U_side + alpha r`, where `r` is the
     acoustic eigenvector `(1, u~ + sign c~ e_n, H~ + sign u~_n c~)` (given through
-    `h_wave = H~ + sign u~_n c~` and `un_wave = u~_n + sign c~`)."""
+    `h_wave = H~ + sign u~_n c~` and `un_wave = u~_n + sign c~`), with
+    `c^2 = gamma shifted_pressure(p) / rho` (`p + p_inf` for a stiffened gas)."""
     tiny = jnp.finfo(jnp.result_type(side.rho)).tiny
     rho = side.rho + alpha
     rho = jnp.where(rho > tiny, rho, tiny)
@@ -104,7 +104,7 @@ def _star_speed(side, alpha, vel, h_wave, un_wave, axis, gamma, sign):
     energy = side.energy + alpha * h_wave
     inv_rho = div(1.0, rho)
     kinetic = 0.5 * sum(m * m for m in momentum) * inv_rho
-    p = (gamma - 1.0) * (energy - kinetic)
-    c2 = gamma * p * inv_rho
+    p = eos.pressure_from_internal_energy(rho, energy - kinetic)
+    c2 = eos.gamma.astype(p.dtype) * eos.shifted_pressure(p) * inv_rho
     c = jnp.sqrt(jnp.where(c2 > tiny, c2, tiny))
     return momentum[axis] * inv_rho + sign * c
