@@ -38,7 +38,8 @@ from diffsim.jobs import (
     register,
 )
 from diffsim.operators import Grid
-from diffsim.operators.finite_volume import MLPPotential, ScalarConservationLaw
+from diffsim.operators.finite_volume import MUSCL, FiniteVolume, Rusanov
+from diffsim.operators.physics import MLPPotential, PotentialFluxLaw, discretize
 from diffsim.steppers import AbstractStepper
 
 from ._common import random_smooth_field
@@ -71,9 +72,9 @@ def burgers_potential(u):
 
 
 class Rollouts(eqx.Module):
-    """The forward model: finite-volume rollouts of the scalar conservation
-    law with flux `dPhi/du` from the initial states `u0` `(samples, 1,
-    cells)`, saved every `every` steps."""
+    """The forward model: finite-volume rollouts (MUSCL-minmod + Rusanov,
+    periodic) of the scalar conservation law with flux `dPhi/du` from the
+    initial states `u0` `(samples, 1, cells)`, saved every `every` steps."""
 
     grid: Grid
     stepper: AbstractStepper
@@ -85,7 +86,10 @@ class Rollouts(eqx.Module):
 
     def __call__(self, potential):
         """`(samples, saves, 1, cells)` for the potential `Phi`."""
-        op = ScalarConservationLaw(self.grid, potential)
+        op = discretize(
+            PotentialFluxLaw(potential),
+            FiniteVolume(self.grid, MUSCL(limiter="minmod"), Rusanov()),
+        )
 
         def run(y):
             return ds.solve(
@@ -127,7 +131,7 @@ class LearnedFluxProblem(AbstractInverseProblem):
 
     def speed(self, potential) -> np.ndarray:
         """The learned wave speed `Phi''(u)` over the range of the data."""
-        law = ScalarConservationLaw(self.rollouts.grid, potential)
+        law = PotentialFluxLaw(potential)
         return np.asarray(law.flux_and_speed(jnp.asarray(self.u_range))[1])
 
     def speed_error(self, potential) -> float:

@@ -40,10 +40,6 @@ from .riemann import (
     Roe as Roe,
     Rusanov as Rusanov,
 )
-from .scalar import (
-    MLPPotential as MLPPotential,
-    ScalarConservationLaw as ScalarConservationLaw,
-)
 from .state import (
     conservative_to_primitive as conservative_to_primitive,
     primitive_to_conservative as primitive_to_conservative,

@@ -37,6 +37,10 @@ from .kuramoto_sivashinsky import (
 )
 from .navier_stokes import NavierStokesVorticity as NavierStokesVorticity
 from .nonlinear_schrodinger import NonlinearSchrodinger as NonlinearSchrodinger
+from .potential_flux import (
+    MLPPotential as MLPPotential,
+    PotentialFluxLaw as PotentialFluxLaw,
+)
 from .shallow_water import (
     ShallowWater as ShallowWater,
     ShallowWaterRiemann as ShallowWaterRiemann,

@@ -29,7 +29,8 @@ from diffsim.operators import (
     NavierStokesVorticity,
     discretize,
 )
-from diffsim.operators.finite_volume import NeuralFlux, ScalarConservationLaw
+from diffsim.operators.finite_volume import NeuralFlux
+from diffsim.operators.physics import PotentialFluxLaw
 
 GRID = Grid([16], 0.0, 2.0 * np.pi)
 DISC = FourierSpectral(GRID)
@@ -518,11 +519,10 @@ CASES = [
         r"Euler: positivity must be True or False, got the string 'yes'",
     ),
     (
-        "ScalarConservationLaw reconstruction",
-        lambda: ScalarConservationLaw(GRID, lambda u: u**3 / 6, reconstruction="muscl"),  # pyright: ignore[reportArgumentType]
+        "PotentialFluxLaw potential",
+        lambda: PotentialFluxLaw(3.0),  # pyright: ignore[reportArgumentType]
         TypeError,
-        r"ScalarConservationLaw: reconstruction must be an AbstractReconstruction "
-        r"instance .* got the string 'muscl'",
+        r"^PotentialFluxLaw: potential must be callable, got float$",
     ),
     (
         "NeuralFlux base",

@@ -26,7 +26,8 @@ from diffsim.operators import (
     IdealGas,
     discretize,
 )
-from diffsim.operators.finite_volume import NeuralFlux, ScalarConservationLaw
+from diffsim.operators.finite_volume import FiniteVolume, NeuralFlux
+from diffsim.operators.physics import PotentialFluxLaw
 
 GRID = Grid([32])
 
@@ -53,7 +54,7 @@ class CountingCFL(CFLSteps):
 
 def test_the_cfl_capability_is_declared():
     euler, _ = _sod()
-    scalar = ScalarConservationLaw(GRID, lambda u: u**3 / 6)
+    scalar = discretize(PotentialFluxLaw(lambda u: u**3 / 6), FiniteVolume(GRID))
     for op in (euler, scalar, NeuralFlux(euler, key=jax.random.key(0))):
         assert isinstance(op, AbstractCFLOperator)
     burgers = discretize(Burgers(0.1), FourierSpectral(Grid([8])))
