@@ -7,6 +7,7 @@ from .boundary import (
     AbstractBoundaryCondition as AbstractBoundaryCondition,
     Inflow as Inflow,
     InflowState as InflowState,
+    NoSlipWall as NoSlipWall,
     Outflow as Outflow,
     Periodic as Periodic,
     ReflectingWall as ReflectingWall,
@@ -43,4 +44,11 @@ from .riemann import (
 from .state import (
     conservative_to_primitive as conservative_to_primitive,
     primitive_to_conservative as primitive_to_conservative,
+)
+from .transport import (
+    AbstractViscosity as AbstractViscosity,
+    ConstantViscosity as ConstantViscosity,
+    PowerLawViscosity as PowerLawViscosity,
+    SutherlandViscosity as SutherlandViscosity,
+    Transport as Transport,
 )

@@ -9,7 +9,12 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ..internal import checked_parameter, greater_than_one, nonnegative
+from ..internal import (
+    checked_parameter,
+    greater_than_one,
+    nonnegative,
+    positive as _positive,
+)
 from ._math import div
 
 
@@ -33,6 +38,32 @@ class AbstractEquationOfState(eqx.Module):
 
     def _gamma(self, like) -> Array:
         return self.gamma.astype(jnp.result_type(like))
+
+    def temperature(self, density, pressure) -> Array:
+        """`T = (p + s) / (rho R)` with the specific gas constant `R`
+        (`gas_constant`): the ideal-gas law, and for a stiffened gas
+        `p + p_inf = (gamma - 1) rho c_v T` with `R = (gamma - 1) c_v`."""
+        r = self._gas_constant(pressure)
+        return div(self.shifted_pressure(pressure), density * r)
+
+    def density(self, pressure, temperature) -> Array:
+        """The density at `pressure` and `temperature`, `(p + s) / (R T)`
+        (the inverse of `temperature`)."""
+        return div(
+            self.shifted_pressure(pressure), self._gas_constant(pressure) * temperature
+        )
+
+    def specific_heat_cp(self, like) -> Array:
+        """`c_p = gamma R / (gamma - 1)`, the specific heat at constant
+        pressure (in the dtype of `like`)."""
+        g = self._gamma(like)
+        return g * self._gas_constant(like) / (g - 1.0)
+
+    @abc.abstractmethod
+    def _gas_constant(self, like) -> Array:
+        """The specific gas constant `R` in the dtype of `like` (a field of
+        each equation of state, declared there so that it follows their
+        positional arguments)."""
 
     @abc.abstractmethod
     def pressure_from_internal_energy(self, density, internal_energy) -> Array:
@@ -98,12 +129,23 @@ class IdealGas(AbstractEquationOfState):
         ),
         default=1.4,
     )
+    gas_constant: Array = eqx.field(
+        converter=checked_parameter(
+            "IdealGas", "gas_constant", _positive, "> 0 and finite"
+        ),
+        default=1.0,
+    )
 
     def __check_init__(self):
-        if self.gamma.shape != ():
-            raise ValueError(
-                f"IdealGas: gamma must be a scalar, got shape {self.gamma.shape}"
-            )
+        for name in ("gamma", "gas_constant"):
+            shape = getattr(self, name).shape
+            if shape != ():
+                raise ValueError(
+                    f"IdealGas: {name} must be a scalar, got shape {shape}"
+                )
+
+    def _gas_constant(self, like) -> Array:
+        return self.gas_constant.astype(jnp.result_type(like))
 
     def pressure_from_internal_energy(self, density, internal_energy):
         """`p = (gamma - 1) rho e` from the internal energy density `rho e`."""
@@ -160,14 +202,23 @@ class StiffenedGas(AbstractEquationOfState):
         ),
         default=6e8,
     )
+    gas_constant: Array = eqx.field(
+        converter=checked_parameter(
+            "StiffenedGas", "gas_constant", _positive, "> 0 and finite"
+        ),
+        default=1.0,
+    )
 
     def __check_init__(self):
-        for name in ("gamma", "p_inf"):
+        for name in ("gamma", "p_inf", "gas_constant"):
             shape = getattr(self, name).shape
             if shape != ():
                 raise ValueError(
                     f"StiffenedGas: {name} must be a scalar, got shape {shape}"
                 )
+
+    def _gas_constant(self, like) -> Array:
+        return self.gas_constant.astype(jnp.result_type(like))
 
     def _p_inf(self, like) -> Array:
         return self.p_inf.astype(jnp.result_type(like))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -12,13 +12,14 @@ from jax import lax
 from jaxtyping import Array, Float
 
 from .._grid import Grid
-from .._operator import AbstractCFLOperator, AbstractConstrainedOperator
+from .._operator import AbstractCFLOperator, AbstractConstrainedOperator, parameter
 from ..internal import check_instance, checks_own_arguments, describe
 from ._characteristic import characteristic_face_states
 from ._fused import fused_face_map, stencil_shifts
 from .boundary import (
     AbstractBoundaryCondition,
     Inflow,
+    NoSlipWall,
     Periodic,
     ReflectingWall,
     normalize_boundaries,
@@ -31,6 +32,8 @@ from .state import (
     conservative_to_primitive_components,
     primitive_to_conservative_components,
 )
+from .transport import Transport
+from .viscous import STENCIL, VISCOUS_EIGENVALUE, viscous_face_fluxes
 
 _VARIABLES = ("primitive", "characteristic")
 
@@ -97,6 +100,29 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
       2014; Zhang, Zhang & Shu 2011). Next to strong shocks, where the
       deconvolution would halve a density or pressure, the plain value
       is kept. False: the classical scheme.
+    - `transport`: a `Transport` (viscosity law, Prandtl number or
+      conductivity, bulk viscosity), or None (default: inviscid). With it
+      the operator solves the compressible Navier-Stokes equations: the
+      viscous stress and the heat flux `-k grad T` (`T = eos.temperature`)
+      are added to the numerical flux of every face, at fourth order
+      (`viscous.py`), and `stable_dt` includes the viscous limit.
+    - `gravity`: a constant body-force acceleration, one component per axis
+      (a differentiable leaf), or None. Adds `rho g` to the momentum and
+      `rho u . g` to the energy.
+    - `source`: any differentiable callable `S(state, x, t)` (an `eqx.Module`
+      such as a network included) returning rates of the conservative
+      variables, shape of `state`; `x` is the stacked cell-centre
+      coordinates `(ndim, *cells)`, `t` the time (0 when not given). Added to
+      the right-hand side.
+    - `equilibrium`: a conservative state the discretization must keep
+      exactly at rest (e.g. a hydrostatic atmosphere), or None. The
+      right-hand side becomes `L(U) - L(U_eq)`: the discrete residual of the
+      equilibrium is subtracted, so `U_eq` is a steady state to round-off
+      whatever the scheme, and a perturbation `U - U_eq` evolves with the
+      scheme's accuracy (the well-balancing by subtraction of a known
+      equilibrium of Berberich, Chandrashekar & Klingenberg 2021, Comput.
+      Fluids 219:104858, without their deviation reconstruction). Costs one
+      more right-hand side per evaluation.
     - `fused_derivatives`: how derivatives (`jax.jvp`, `jax.grad`, ...) of
       the face fluxes are evaluated on CPU. True (default): in cache-sized
       chunks, recomputing the forward pass per chunk, with hints that
@@ -111,6 +137,10 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
     reconstruction: AbstractReconstruction
     riemann: AbstractRiemannSolver
     boundaries: tuple[tuple[AbstractBoundaryCondition, AbstractBoundaryCondition], ...]
+    transport: Transport | None
+    gravity: Array | None
+    source: Callable | None
+    equilibrium: Array | None
     variables: str = eqx.field(static=True)
     positivity: bool = eqx.field(static=True)
     average_correction: bool = eqx.field(static=True)
@@ -128,6 +158,10 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
         positivity: bool = False,
         average_correction: bool | None = None,
         fused_derivatives: bool = True,
+        transport: Transport | None = None,
+        gravity=None,
+        source: Callable | None = None,
+        equilibrium=None,
     ):
         check_instance("Euler", "grid", grid, Grid, "Grid(cells=[200])")
         eos = IdealGas() if eos is None else eos
@@ -173,6 +207,19 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
             average_correction = self.reconstruction.stencil_radius >= 2
         self.average_correction = bool(average_correction)
         self.fused_derivatives = bool(fused_derivatives)
+        if transport is not None:
+            check_instance(
+                "Euler", "transport", transport, Transport, "Transport(viscosity=1e-3)"
+            )
+        self.transport = transport
+        self.gravity = None if gravity is None else jnp.atleast_1d(parameter(gravity))
+        if source is not None and not callable(source):
+            raise TypeError(
+                "Euler: source must be a callable S(state, x, t), got "
+                f"{describe(source)}"
+            )
+        self.source = source
+        self.equilibrium = None if equilibrium is None else jnp.asarray(equilibrium)
 
     def __check_init__(self):
         check_instance(
@@ -205,11 +252,33 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
                     f"cells along an axis with a {wall}, grid.cells[{axis}] = {n}"
                 )
             for bc in pair:
+                if isinstance(bc, NoSlipWall) and self.transport is None:
+                    raise ValueError(
+                        f"Euler: NoSlipWall on axis {axis} needs a viscous fluid "
+                        "(transport=Transport(...)); use ReflectingWall() for a "
+                        "slip wall of an inviscid one"
+                    )
+                if (
+                    isinstance(bc, NoSlipWall)
+                    and bc.velocity is not None
+                    and bc.velocity.shape[0] != self.grid.ndim
+                ):
+                    raise ValueError(
+                        f"Euler: NoSlipWall on axis {axis} has {bc.velocity.shape[0]} "
+                        f"velocity components, the grid is {self.grid.ndim}-dimensional"
+                    )
                 if isinstance(bc, Inflow) and bc.velocity.shape[0] != self.grid.ndim:
                     raise ValueError(
                         f"Euler: Inflow on axis {axis} has {bc.velocity.shape[0]} "
                         f"velocity components, the grid is {self.grid.ndim}-dimensional"
                     )
+        if self.gravity is not None and self.gravity.shape != (self.grid.ndim,):
+            raise ValueError(
+                f"Euler: gravity must have {self.grid.ndim} components (one per "
+                f"axis), got shape {self.gravity.shape}"
+            )
+        if self.equilibrium is not None:
+            self._check_shape(self.equilibrium, "equilibrium")
 
     # AbstractOperator --------------------------------------------------------
     @property
@@ -231,9 +300,16 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
     def __call__(
         self, state: Float[Array, "vars *cells"], t=None
     ) -> Float[Array, "vars *cells"]:
-        """`dU/dt = -sum_d (F_{i+1/2} - F_{i-1/2}) / dx_d` at time `t` (which
-        only time-dependent boundary conditions use)."""
+        """`dU/dt = -sum_d (F_{i+1/2} - F_{i-1/2}) / dx_d + S` at time `t`
+        (which time-dependent boundary conditions and `source` use), minus
+        the same for `equilibrium` when one is given."""
         self._check_shape(state, "state")
+        rate = self._rate(state, t)
+        if self.equilibrium is not None:
+            rate = rate - self._rate(self.equilibrium.astype(state.dtype), t)
+        return rate
+
+    def _rate(self, state, t):
         op = self.at(t)
         w = conservative_to_primitive_components(tuple(state), self.eos)
         axes = tuple(range(self.grid.ndim))
@@ -247,7 +323,19 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
                     - lax.slice_in_dim(f, 0, n, axis=axis)
                 ) * inv_dx
                 rates[v] = rates[v] - div if v in rates else -div
-        return jnp.stack([rates[v] for v in range(len(w))])
+        if self.gravity is not None:
+            g = self.gravity.astype(state.dtype)
+            for d in axes:
+                rates[1 + d] = rates[1 + d] + state[0] * g[d]
+            rates[len(w) - 1] = rates[len(w) - 1] + sum(
+                state[1 + d] * g[d] for d in axes
+            )
+        rate = jnp.stack([rates[v] for v in range(len(w))])
+        if self.source is not None:
+            x = jnp.stack(self.grid.mesh(state.dtype))
+            time = jnp.zeros((), state.dtype) if t is None else jnp.asarray(t)
+            rate = rate + self.source(state, x, time)
+        return rate
 
     # Pieces ------------------------------------------------------------------
     def at(self, t) -> Euler:
@@ -338,6 +426,11 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
                     jnp.transpose(x, inverse)
                     for x in _permute_velocities(part, inverse)
                 )
+        if self.transport is not None:
+            viscous = self._viscous_face_fluxes(primitive, points, axes)
+            for axis, extra in zip(axes, viscous):
+                flux = out[axis]
+                out[axis] = (flux[0], *(f + e for f, e in zip(flux[1:], extra)))
         result = []
         for axis in axes:
             flux = out[axis]
@@ -348,6 +441,44 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
                     )
             result.append(flux)
         return result
+
+    def _viscous_face_fluxes(self, primitive, points, axes):
+        """The viscous stress and heat flux at the faces of `axes`
+        (`viscous.viscous_face_fluxes`), from the velocity and temperature at
+        the cell centres: the point values when `points` are given (with
+        `_HALO` more cells along the transverse axes, as the inviscid fluxes
+        before face-averaging), else the cell values. Ghost cells come from
+        the boundary conditions, except at a `NoSlipWall`, whose ghosts
+        extrapolate the interior through the wall velocity and temperature
+        at fourth order (`NoSlipWall.viscous_ghost_cells`)."""
+        assert self.transport is not None
+        ndim = self.grid.ndim
+        halo = _HALO if points is not None else 0
+        width = STENCIL + halo
+        if points is not None:
+            walls = any(
+                isinstance(bc, NoSlipWall) for pair in self.boundaries for bc in pair
+            )
+            point = (
+                self._point_values(primitive, extension=True) if walls else points
+            )[1]
+            extra = point[0].shape[0] - self.grid.cells[0]
+            w = _trim(point, tuple(range(ndim)), extra // 2 - width)
+        else:
+            w = tuple(primitive)
+            for a in range(ndim):
+                w = pad(w, a, self.boundaries[a], width)
+        fields = (*w[1:-1], self.eos.temperature(w[0], w[-1]))
+        for a in range(ndim):
+            for side, bc in enumerate(self.boundaries[a]):
+                if isinstance(bc, NoSlipWall):
+                    fields = bc.viscous_ghost_cells(
+                        fields, a, side, width, self.grid.spacing[a], self.eos
+                    )
+        full = viscous_face_fluxes(
+            fields, width, halo, self.grid.spacing, self.transport, self.eos
+        )
+        return [full[a] for a in axes]
 
     def rotated_face_flux(self):
         """`(f, params)`: the face function `_face_fluxes` evaluates, in the
@@ -372,7 +503,9 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
 
         return f, params
 
-    def _point_values(self, primitive) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
+    def _point_values(
+        self, primitive, extension: bool = False
+    ) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
         """`(padded, point)`: the primitive variables padded by
         `num_ghost + 2 _HALO` cells along every axis, and the primitive
         variables of the point values at cell centres, `_HALO` cells fewer on
@@ -380,11 +513,16 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
         and converted point by point (converting the averages directly would
         be accurate to `O(h^2)` only). Where a point value's density or
         pressure differs from the plain conversion's by half (next to a
-        strong shock) the plain value is kept."""
+        strong shock) the plain value is kept. With `extension`, a
+        `NoSlipWall` pads with its smooth `extension_ghost_cells` (for the
+        viscous fluxes) instead of its mirror."""
         width = self.reconstruction.num_ghost + 2 * _HALO
         w = tuple(primitive)
         for a in range(self.grid.ndim):
-            w = pad(w, a, self.boundaries[a], width)
+            if extension:
+                w = self._extension_pad(w, a, width)
+            else:
+                w = pad(w, a, self.boundaries[a], width)
         axes = tuple(range(self.grid.ndim))
         u = _materialize(primitive_to_conservative_components(w, self.eos))
         for a in axes:
@@ -395,6 +533,19 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
             self.eos,
         )
         return w, _materialize(point)
+
+    def _extension_pad(self, w, axis, width):
+        """`pad`, with `NoSlipWall.extension_ghost_cells` at no-slip walls."""
+        blocks = []
+        for side, bc in enumerate(self.boundaries[axis]):
+            if isinstance(bc, NoSlipWall):
+                blocks.append(bc.extension_ghost_cells(w, axis, side, width, self.eos))
+            else:
+                blocks.append(bc.ghost_cells(w, axis, side, width))
+        return tuple(
+            jnp.concatenate([lo, x, hi], axis=axis)
+            for lo, x, hi in zip(blocks[0], w, blocks[1])
+        )
 
     def _line_averages(self, padded, point, axis):
         """High-order primitive variables for the reconstruction along `axis`:
@@ -427,12 +578,31 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
     ) -> Float[Array, ""]:
         """`cfl / max over cells of sum_d (|u_d| + c) / dx_d`, the usual
         multi-dimensional CFL time step for unsplit schemes (`cfl` of 0.4 to
-        0.6 is customary with SSP-RK3 and WENO5)."""
+        0.6 is customary with SSP-RK3 and WENO5); with a `transport`, the
+        viscous rate `_viscous_rate` is added to the sum."""
         self._check_shape(state, "state")
         rate = sum(
             s * (1.0 / h) for s, h in zip(self._speeds(state), self.grid.spacing)
         )
+        if self.transport is not None:
+            rate = rate + self._viscous_rate(state)
         return cfl / jnp.max(rate)
+
+    def _viscous_rate(self, state):
+        """`D (14/3) sum_d h_d^-2 / 2.5` per cell, `D` the largest diffusivity
+        (`Transport.diffusivity_bound`): the fourth-order diffusion operator's
+        largest eigenvalue (`viscous.VISCOUS_EIGENVALUE`) over the
+        stability radius of SSP-RK3 on the negative real axis (2.51), so
+        that `cfl <= 1` keeps the viscous part stable too."""
+        assert self.transport is not None
+        w = conservative_to_primitive_components(tuple(state), self.eos)
+        temperature = self.eos.temperature(w[0], w[-1])
+        cp = self.eos.specific_heat_cp(temperature)
+        gamma = self.eos.gamma.astype(temperature.dtype)
+        diffusivity = self.transport.diffusivity_bound(temperature, w[0], cp, gamma)
+        return diffusivity * (
+            VISCOUS_EIGENVALUE / 2.5 * sum(1.0 / h**2 for h in self.grid.spacing)
+        )
 
     # AbstractConstrainedOperator --------------------------------------------
     @property
