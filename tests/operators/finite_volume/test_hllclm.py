@@ -4,9 +4,7 @@ kinetic-energy loss on a low-Mach vortex, stiffened gas, derivatives
 against central finite differences, and the `scheme.riemann=hllc_lm` key."""
 
 from pathlib import Path
-from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,13 +18,11 @@ from diffsim.operators import Grid
 from diffsim.operators.finite_volume import (
     HLLC,
     HLLCLM,
-    WENO5JS,
     WENO5Z,
     Euler,
+    FirstOrder,
     IdealGas,
     Outflow,
-    Periodic,
-    ReflectingWall,
     StiffenedGas,
     cell_averages,
     solve_riemann,
@@ -128,9 +124,10 @@ def test_low_mach_vortex_keeps_its_kinetic_energy():
     `v = -cos(2 pi x) sin(2 pi y)`, `p = p0 + (cos 4 pi x + cos 4 pi y) / 4`
     at Mach 0.01 (`p0 = 1 / (1.4 * 0.01^2)`), a steady solution of the Euler
     equations, on 32^2 periodic cells with WENO5-Z (characteristic), SSP-RK3
-    at CFL 0.5 to t = 0.05: every loss of kinetic energy is numerical.
-    Measured: HLLC loses 3.05e-4 of it, HLLC-LM 1.82e-5 (16.7x less)."""
-    mach, n, t_end = 0.01, 32, 0.05
+    at CFL 0.5 to t = 0.025 (322 steps): every loss of kinetic energy is
+    numerical. Measured: HLLC loses 1.525e-4 of it, HLLC-LM 9.11e-6 (16.7x
+    less; the same ratio at t = 0.05, 3.05e-4 and 1.82e-5)."""
+    mach, n, t_end = 0.01, 32, 0.025
     grid = Grid(cells=[n, n], lower=[0.0, 0.0], upper=[1.0, 1.0])
     x, y = (2 * np.pi * np.asarray(a) for a in grid.mesh())
     p = 1.0 / (1.4 * mach**2) + 0.25 * (np.cos(2 * x) + np.cos(2 * y))
@@ -148,45 +145,46 @@ def test_low_mach_vortex_keeps_its_kinetic_energy():
         w = ds.solve(op, ds.SSPRK3(), w0, dt=t_end / steps, num_steps=steps).ys[-1]
         loss[name] = 1.0 - kinetic(op.encode(w)) / kinetic(op.encode(w0))
     print(f"kinetic-energy loss: {loss}")
-    assert 2e-4 < loss["hllc"] < 4e-4
+    assert 1e-4 < loss["hllc"] < 2e-4
     assert 0.0 < loss["hllc_lm"] < loss["hllc"] / 12.0
 
 
-def test_stiffened_rhs_is_the_ideal_gas_one_on_the_shifted_pressure():
-    """As every solver (test_stiffened_gas.py): the stiffened-gas right-hand
-    side equals the ideal-gas one on `p + p_inf`, low-Mach faces included."""
-    grid = Grid(cells=[24, 20], lower=[0.0, 0.0], upper=[1.0, 1.0])
-    x, y = np.meshgrid(
-        (np.arange(24) + 0.5) / 24, (np.arange(20) + 0.5) / 20, indexing="ij"
-    )
-    rho = 1.0 + 0.5 * (x > 0.5) + 0.1 * np.sin(6 * y)
-    w = np.stack(
-        [rho, 0.3 * np.cos(5 * y), -0.02 + 0.01 * x, 0.2 + 0.9 * (y > 0.4) - 0.5 * x]
-    )
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_stiffened_gas_is_the_ideal_gas_on_the_shifted_pressure(ndim):
+    """With `P = p + p_inf` the stiffened gas is the ideal gas in
+    `(rho, u, P)` (test_stiffened_gas.py): the fluxes agree except for the
+    constant `p_inf` in the normal momentum flux, at low and high Mach numbers
+    and with negative pressures."""
     p_inf = 3.0
-    shifted = w.copy()
-    shifted[-1] = w[-1] + p_inf
-    kw: dict[str, Any] = dict(
-        reconstruction=WENO5Z(),
-        riemann=HLLCLM(),
-        boundaries=((Outflow(), ReflectingWall()), Periodic()),
-        variables="characteristic",
-        average_correction=True,
-    )
-    stiff = Euler(grid, StiffenedGas(1.4, p_inf), **kw)
-    ideal = Euler(grid, IdealGas(1.4), **kw)
-    rhs = eqx.filter_jit(lambda op, w: op(op.encode(w)))
-    rs, ri = rhs(stiff, jnp.asarray(w)), rhs(ideal, jnp.asarray(shifted))
-    scale = jnp.max(jnp.abs(ri), axis=(1, 2), keepdims=True)
-    np.testing.assert_allclose(rs / scale, ri / scale, atol=1e-12, rtol=0)
+    left = _random_states(ndim, 200, 1.5, 10 + ndim, p_inf)
+    right = _random_states(ndim, 200, 0.05, 20 + ndim, p_inf)
+    left[-1], right[-1] = left[-1] - 0.5, right[-1] - 0.5  # p down to -0.3
+    shift = np.zeros_like(left)
+    shift[-1] = p_inf
+    for axis in range(ndim):
+        stiff = HLLCLM().flux(
+            jnp.asarray(left), jnp.asarray(right), StiffenedGas(1.4, p_inf), axis
+        )
+        ideal = np.array(
+            HLLCLM().flux(
+                jnp.asarray(left + shift),
+                jnp.asarray(right + shift),
+                IdealGas(1.4),
+                axis,
+            )
+        )
+        ideal[1 + axis] -= p_inf
+        scale = np.max(np.abs(ideal), axis=1, keepdims=True)
+        np.testing.assert_allclose(stiff / scale, ideal / scale, atol=1e-14, rtol=0)
 
 
 def test_gradients_match_finite_differences_on_both_derivative_paths():
     """A smooth low-Mach pulse (`M` between 0.05 and 0.1 of `ma_limit = 0.2`,
-    so `0 < phi < 1` everywhere), WENO5-JS in characteristic variables:
-    d loss / d gamma and d loss / d (pulse amplitude) of a right-hand side
-    by reverse mode, with fused and plain derivatives, against central
-    differences."""
+    so `0 < phi < 1` everywhere), first-order states in characteristic
+    variables (smooth in the data; the solver's derivatives are the same
+    with any reconstruction): d loss / d gamma and d loss / d (pulse
+    amplitude) of a right-hand side by reverse mode, with fused and plain
+    derivatives, against central differences."""
     grid = Grid((16,))
     (x,) = grid.mesh()
     bump = jnp.exp(jnp.cos(2 * np.pi * (x - 0.137)) - 1.0)
@@ -203,9 +201,10 @@ def test_gradients_match_finite_differences_on_both_derivative_paths():
         op = Euler(
             grid,
             IdealGas(gamma),
-            WENO5JS(),
+            FirstOrder(),
             HLLCLM(ma_limit=0.2),
             variables="characteristic",
+            average_correction=False,
             fused_derivatives=fused,
         )
         return jnp.sum(weights * op(op.encode(y0)) ** 2)
@@ -229,21 +228,23 @@ def test_flux_derivatives_are_finite_at_the_switches():
     (sonic) and supersonic faces on either side."""
     eos = IdealGas(1.4)
     c = np.sqrt(1.4)
-    cases = [
+    cases = [  # (rho, u, v, p), v normal to the faces
         ([1.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 1.0]),
-        ([1.0, 0.0, 0.0, 1.0], [0.5, 0.0, 0.3, 0.4]),
-        ([1.0, 0.1 * c, 0.2, 1.0], [1.0, 0.1 * c, 0.2, 1.0]),
-        ([1.0, c, 0.0, 1.0], [1.0, c, 0.0, 1.0]),
-        ([1.0, 3.0, 0.0, 1.0], [0.5, 3.0, 0.1, 0.4]),
-        ([1.0, -3.0, 0.0, 1.0], [0.5, -3.0, 0.1, 0.4]),
+        ([1.0, 0.0, 0.0, 1.0], [0.5, 0.3, 0.0, 0.4]),
+        ([1.0, 0.2, 0.1 * c, 1.0], [1.0, 0.2, 0.1 * c, 1.0]),
+        ([1.0, 0.0, c, 1.0], [1.0, 0.0, c, 1.0]),
+        ([1.0, 0.0, 3.0, 1.0], [0.5, 0.1, 3.0, 0.4]),
+        ([1.0, 0.0, -3.0, 1.0], [0.5, 0.1, -3.0, 0.4]),
     ]
     left = jnp.asarray(np.array([a for a, _ in cases]).T)
     right = jnp.asarray(np.array([b for _, b in cases]).T)
-    for axis in (0, 1):
-        jac = jax.jacrev(lambda lr: HLLCLM().flux(lr[0], lr[1], eos, axis), argnums=0)(
-            jnp.stack([left, right])
-        )
-        assert np.isfinite(np.asarray(jac)).all()
+    weights = jax.random.normal(jax.random.PRNGKey(0), left.shape)
+
+    def loss(lr):  # across y-faces: the x-velocity is tangential
+        return jnp.sum(weights * HLLCLM().flux(lr[0], lr[1], eos, 1))
+
+    grad = jax.grad(loss)(jnp.stack([left, right]))  # eager: compiles nothing big
+    assert np.isfinite(np.asarray(grad)).all()  # a NaN entry would reach it
 
 
 def test_scheme_key(capsys, tmp_path):
