@@ -13,7 +13,7 @@ import pytest
 import diffsim as ds
 from diffsim.jobs import load_config
 from diffsim.jobs.cli import main
-from diffsim.jobs.scenario import build_context
+from diffsim.jobs.scenario import TimeDependentScenario, build_context
 from diffsim.operators import Grid
 from diffsim.operators.finite_volume import (
     HLLC,
@@ -257,6 +257,7 @@ def test_scheme_key(capsys, tmp_path):
         ["scheme.riemann=hllc_lm", "scheme.ma_limit=0.3", "scheme.wave_speeds=davis"],
     ):
         config, physics, scenario = load_config(ROOT / "configs/sod.yaml", overrides)
+        assert issubclass(scenario, TimeDependentScenario)
         setup = scenario().build(build_context(config, physics, scenario))
         ops.append(setup.operator)
     assert ops[0].riemann == HLLCLM()
