@@ -27,9 +27,10 @@ class HLLCLM(AbstractRiemannSolver):
     `M_local = max(|u_L| / c_L, |u_R| / c_R)` (face-normal velocities),
     which cuts that term to `O(1)`. The same reduction, acting on the faces
     parallel to a shock (whose normal Mach number is small), is what the
-    paper shows to cure HLLC's carbuncle and odd-even decoupling; across a
-    shock (`M_local >= 1 > ma_limit`) the flux is exactly HLLC's, so shock
-    capturing is unchanged.
+    paper shows to cure HLLC's carbuncle and odd-even decoupling. Where
+    `M_local >= ma_limit` the flux is exactly HLLC's: across every shock
+    moving into gas at rest with a pressure ratio above about 1.15 (weaker
+    ones are nearly acoustic), so shock capturing is unchanged.
 
     With `S_L`, `S_R` from `wave_speeds` ("davis" or "einfeldt") and `S*`,
     `U*_L`, `U*_R` the contact speed and star states of `HLLC`, the flux is
