@@ -22,6 +22,7 @@ from .discretization import (
 from .finite_volume import (
     HLL as HLL,
     HLLC as HLLC,
+    HLLCLM as HLLCLM,
     MUSCL as MUSCL,
     TENO5 as TENO5,
     WENO5JS as WENO5JS,

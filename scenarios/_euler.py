@@ -9,22 +9,34 @@ from typing import Any, Literal
 import numpy as np
 import pydantic
 
-from diffsim.jobs import FiniteVolumeScheme
+from diffsim.jobs import FiniteVolumeScheme, KeyedError
 from diffsim.operators.finite_volume import Euler, IdealGas, StiffenedGas
 
 
 class EulerScheme(FiniteVolumeScheme):
     """`scheme:` — the finite-volume method (keys map onto the constructors):
     the shared finite-volume keys (`diffsim.jobs.FiniteVolumeScheme`) with
-    HLLC by default, plus Euler's wave-speed estimates, reconstructed
-    variables, positivity limiting and average correction."""
+    HLLC by default and the Euler-only solvers `hllc`, `hllc_lm` (HLLC-LM,
+    low dissipation at low Mach numbers, with its `ma_limit`) and `roe`, plus
+    Euler's wave-speed estimates, reconstructed variables, positivity
+    limiting and average correction."""
 
-    riemann: Literal["rusanov", "hll", "hllc", "roe"] = pydantic.Field(
+    riemann: Literal["rusanov", "hll", "hllc", "hllc_lm", "roe"] = pydantic.Field(
         "hllc",
-        description="approximate Riemann solver at faces: rusanov, hll, hllc or roe",
+        description="approximate Riemann solver at faces: rusanov, hll, hllc, "
+        "hllc_lm (HLLC with low-Mach dissipation reduction) or roe",
     )
     wave_speeds: Literal["davis", "einfeldt"] = pydantic.Field(
-        "einfeldt", description="wave-speed estimates of hll/hllc: davis or einfeldt"
+        "einfeldt",
+        description="wave-speed estimates of hll/hllc/hllc_lm: davis or einfeldt",
+    )
+    # HLLC-LM only: the Mach number from which the flux is HLLC's
+    ma_limit: float | None = pydantic.Field(
+        None,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="hllc_lm: the local Mach number at and above which the flux is "
+        "HLLC's (null: 0.1, Fleischmann et al. 2020)",
     )
     variables: Literal["primitive", "characteristic"] = pydantic.Field(
         "characteristic",
@@ -40,6 +52,16 @@ class EulerScheme(FiniteVolumeScheme):
         "above second order)",
     )
 
+    @pydantic.model_validator(mode="after")
+    def _ma_limit_only_for_hllc_lm(self):
+        if self.ma_limit is not None and self.riemann != "hllc_lm":
+            raise KeyedError(
+                "ma_limit",
+                f"applies to riemann=hllc_lm only, not {self.riemann} "
+                "(set scheme.ma_limit to null)",
+            )
+        return self
+
 
 def make_euler(
     grid, scheme: dict, gamma: float, boundaries, p_inf: float | None = None
@@ -51,7 +73,10 @@ def make_euler(
         grid,
         eos=IdealGas(gamma) if p_inf is None else StiffenedGas(gamma, p_inf),
         reconstruction=s.build_reconstruction(),
-        riemann=s.build_riemann(wave_speeds=s.wave_speeds),
+        riemann=s.build_riemann(
+            wave_speeds=s.wave_speeds,
+            **({} if s.ma_limit is None else {"ma_limit": s.ma_limit}),
+        ),
         boundaries=boundaries,
         variables=s.variables,
         positivity=s.positivity,

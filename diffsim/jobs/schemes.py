@@ -80,14 +80,16 @@ class FiniteVolumeScheme(PhysicsConfig):
         }[self.reconstruction]()
 
     def build_riemann(self, **options):
-        """The `AbstractRiemannSolver` that `riemann` names (also `hllc` and
-        `roe` for schemes that allow them, Euler's); `options` (Euler's
-        `wave_speeds`) go to HLL and HLLC."""
-        from diffsim.operators.finite_volume import HLL, HLLC, Roe, Rusanov
+        """The `AbstractRiemannSolver` that `riemann` names (also `hllc`,
+        `hllc_lm` and `roe` for schemes that allow them, Euler's); `options`
+        (Euler's `wave_speeds`, and `ma_limit` for `hllc_lm`) go to HLL, HLLC
+        and HLLCLM."""
+        from diffsim.operators.finite_volume import HLL, HLLC, HLLCLM, Roe, Rusanov
 
         return {
             "rusanov": Rusanov,
             "hll": lambda: HLL(**options),
             "hllc": lambda: HLLC(**options),
+            "hllc_lm": lambda: HLLCLM(**options),
             "roe": Roe,
         }[self.riemann]()

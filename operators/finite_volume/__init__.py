@@ -37,6 +37,7 @@ from .reconstruction import (
 from .riemann import (
     HLL as HLL,
     HLLC as HLLC,
+    HLLCLM as HLLCLM,
     AbstractRiemannSolver as AbstractRiemannSolver,
     Roe as Roe,
     Rusanov as Rusanov,

@@ -27,7 +27,7 @@ class AbstractRiemannSolver(eqx.Module):
 
     Solvers that need no eigenstructure (`Rusanov`, `HLL`) also serve any
     physics with a pointwise flux through `generic_flux` (`generic = True`),
-    which `FiniteVolume` calls; `HLLC` and `Roe` are Euler's only.
+    which `FiniteVolume` calls; `HLLC`, `HLLCLM` and `Roe` are Euler's only.
     """
 
     generic: ClassVar[bool] = False
@@ -47,7 +47,7 @@ class AbstractRiemannSolver(eqx.Module):
         (arrays of shape `faces`).
 
         **Raises:** `NotImplementedError` for solvers that need the Euler
-        eigenstructure (`HLLC`, `Roe`).
+        eigenstructure (`HLLC`, `HLLCLM`, `Roe`).
         """
         raise NotImplementedError(
             f"{type(self).__name__} needs the eigenstructure of the Euler "
