@@ -19,7 +19,7 @@ from diffsim.jobs import (
     TimeDependentScenario,
     register,
 )
-from diffsim.operators.finite_volume import NonReflecting, Outflow
+from diffsim.operators.finite_volume import IdealGas, NonReflecting, Outflow
 
 from ._euler import EULER_DEFAULTS, EulerScheme, make_euler
 
@@ -102,6 +102,7 @@ class AcousticPulseOutflow(TimeDependentScenario):
                 density=rho0,
                 velocity=[0.0, 0.0],
                 transverse=physics.transverse,
+                eos=IdealGas(g),
             )
 
         op = make_euler(grid, config.scheme, g, boundary(physics.outflow))
