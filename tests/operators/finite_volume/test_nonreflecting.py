@@ -186,3 +186,50 @@ def test_gradients_2d_far_field_state_match_fd():
         return jnp.sum(weights * op(op.encode(y0), 0.0))
 
     _fd_check(loss, (P0 * 1.01, 1.05, 0.25))
+
+
+def test_subsonic_inflow_relaxes_to_the_far_field_state():
+    # NonReflecting with a far-field state on a subsonic inflow face (Mach
+    # 0.3) and far-field pressure at the outflow: the tube settles on the
+    # far-field state
+    state = (1.2, 0.3 * np.sqrt(GAMMA * 0.8 / 1.2), 0.8)
+    left = NonReflecting(
+        state[2], relaxation=1.0, density=state[0], velocity=[state[1]]
+    )
+    grid, op = _tube(16, 0.0, 1.0, (left, NonReflecting(0.8, relaxation=1.0)), MUSCL())
+    (x,) = grid.coordinates
+    y0 = np.stack([1.0 + 0.1 * np.sin(np.pi * x), 0 * x + 0.1, 0 * x + 0.85])
+    y = _run(op, y0, 40.0, speed=1.3)
+    for v, value in zip(y, state):
+        np.testing.assert_allclose(v, value, rtol=1e-5)
+
+
+def test_total_inflow_ghost_state_oblique():
+    # 2D, flow direction at 30 degrees to the inward normal of the low-x face:
+    # the ghost state has that direction, the reservoir's total enthalpy and
+    # total pressure, and the interior's outgoing invariant u_n - 2c/(g-1)
+    p0, t0 = 1.3, 1.1
+    direction = np.array([np.cos(np.pi / 6), np.sin(np.pi / 6)])
+    grid = Grid(cells=[4, 3], lower=[0.0, 0.0], upper=[1.0, 1.0])
+    bc = TotalInflow(p0, t0, 2.0 * direction).at(0.0, grid)
+    rho = jnp.full((4, 3), 1.05)
+    u = jnp.full((4, 3), 0.25)
+    v = jnp.full((4, 3), 0.1)
+    p = jnp.full((4, 3), 1.0)
+    g_rho, g_u, g_v, g_p = (
+        np.asarray(a)[0] for a in bc.ghost_cells((rho, u, v, p), 0, 0, 2)
+    )
+    q = np.hypot(g_u, g_v)
+    np.testing.assert_allclose(g_u / q, direction[0], rtol=1e-12)
+    c = np.sqrt(GAMMA * g_p / g_rho)
+    temperature = g_p / g_rho
+    np.testing.assert_allclose(
+        c**2 / (GAMMA - 1) + q**2 / 2, GAMMA * t0 / (GAMMA - 1), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        g_p * (t0 / temperature) ** (GAMMA / (GAMMA - 1)), p0, rtol=1e-12
+    )
+    c_in = np.sqrt(GAMMA * 1.0 / 1.05)
+    np.testing.assert_allclose(
+        g_u - 2 * c / (GAMMA - 1), 0.25 - 2 * c_in / (GAMMA - 1), rtol=1e-12
+    )
