@@ -3,6 +3,7 @@ through the `diffsim.scenarios` entry point)."""
 
 from . import (  # noqa: F401  (importing registers)
     acoustic_lens,
+    acoustic_pulse,
     advection_diffusion,
     allen_cahn,
     burgers_inverse,

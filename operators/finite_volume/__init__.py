@@ -26,6 +26,10 @@ from .exact_riemann import (
     solve_riemann as solve_riemann,
 )
 from .neural_flux import NeuralFlux as NeuralFlux
+from .nonreflecting import (
+    NonReflecting as NonReflecting,
+    TotalInflow as TotalInflow,
+)
 from .reconstruction import (
     MUSCL as MUSCL,
     TENO5 as TENO5,

@@ -68,6 +68,15 @@ REDUCED = {
         ["grid.cells=[32,8]", "time.t_end=0.01", "time.snapshots=1"],
         {},
     ),
+    "acoustic_pulse_outflow": (  # non_reflecting: test_acoustic_pulse.py
+        [
+            "grid.cells=[16,16]",
+            "time.t_end=0.2",
+            "time.snapshots=1",
+            "physics.outflow=zero_gradient",
+        ],
+        {},
+    ),
     "explosion_3d": (["grid.cells=[8,8,8]", "time.t_end=0.02", "time.snapshots=1"], {}),
     # pattern formation (physics written once): Fourier by default
     "allen_cahn": (["grid.cells=[32,32]", "time.t_end=1", "time.snapshots=2"], {}),
