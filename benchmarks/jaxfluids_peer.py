@@ -313,6 +313,16 @@ def _times(fn, arg, repeats: int) -> dict:
     return dict(wall=wall, cpu=cpu)
 
 
+def _cost(compiled) -> dict:
+    """XLA's flop and byte estimates of a compiled executable."""
+    try:
+        c = compiled.cost_analysis()
+    except Exception as e:  # not every backend provides it
+        return dict(error=repr(e))
+    c = c[0] if isinstance(c, list) else c
+    return {k: float(c[k]) for k in ("flops", "bytes accessed") if k in c}
+
+
 def run_case(name: str) -> list[dict]:
     import jax
     import jax.numpy as jnp
@@ -376,6 +386,7 @@ def run_case(name: str) -> list[dict]:
             compiled = jax.jit(rollout).lower(arg).compile()
             compile_s = time.perf_counter() - t0
             fn = compiled
+            cost = _cost(compiled)
         else:
             from jaxfluids.data_types.buffers import ControlFlowParameters
 
@@ -394,6 +405,7 @@ def run_case(name: str) -> list[dict]:
             t0 = time.perf_counter()
             step = jax.jit(one_step).lower(arg).compile()
             compile_s = time.perf_counter() - t0
+            cost = _cost(step)
 
             def fn(buf):  # the Python loop of SimulationManager.advance, no I/O
                 for _ in range(steps):
@@ -410,6 +422,9 @@ def run_case(name: str) -> list[dict]:
             common,
             mode=mode,
             compile_s=compile_s,
+            # XLA's static estimate of the executable (the rollout: all steps;
+            # the step loop: one step)
+            xla_cost=cost,
             times_s=times,
             cell_updates_per_s=cells * steps / best_cpu,
             cell_updates_per_s_wall=cells * steps / best_wall,
