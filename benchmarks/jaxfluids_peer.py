@@ -7,8 +7,8 @@ Bezgin et al. 2025) on the case of `benchmarks/euler.py`, and the same case
 with viscosity and heat conduction on, and measures its compile time and
 steady-state cell updates per second, one thread, float64. It is NOT run with
 the project's interpreter: JAX-Fluids is not on PyPI, so it lives in its own
-virtual environment built from its GitHub source snapshot (the commands are
-in docs/benchmarks.md and in the JSON's `info.install`)::
+virtual environment built from its GitHub source snapshot (all commands in
+`INSTALL` below and in the JSON's `info.install`)::
 
     python3 -m venv /tmp/jxfvenv
     /tmp/jxfvenv/bin/pip install "jax[cpu]==0.10.2"          # jax of diffsim's venv
@@ -110,6 +110,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false"
+# how the venv this runs in was built (GIT_DIR: a bare clone or snapshot of
+# github.com/tumaer/JAXFLUIDS; its largest docs files may be absent, hence the
+# paths given to `git archive`)
+INSTALL = [
+    "git --git-dir=$GIT_DIR archive -o /tmp/jxf_src.tar HEAD src pyproject.toml "
+    "setup.py LICENSE README.MD",
+    "mkdir -p /tmp/jaxfluids_src && tar -xf /tmp/jxf_src.tar -C /tmp/jaxfluids_src",
+    "git --git-dir=$GIT_DIR rev-parse HEAD > /tmp/jaxfluids_src/JAXFLUIDS_COMMIT",
+    "python3 -m venv /tmp/jxfvenv",
+    "/tmp/jxfvenv/bin/pip install --upgrade pip",
+    '/tmp/jxfvenv/bin/pip install "jax[cpu]==0.10.2"',
+    "/tmp/jxfvenv/bin/pip install /tmp/jaxfluids_src",
+]
 
 GAMMA = 1.4
 GAS_CONSTANT = 1.0
@@ -481,6 +494,8 @@ def main():
         jaxlib=md.version("jaxlib"),
         jaxfluids=md.version("jaxfluids"),
         jaxfluids_commit=_git_commit(src),
+        numpy=md.version("numpy"),
+        install=INSTALL,
         command=" ".join([sys.executable, *sys.argv]),
         loadavg_start=_loadavg(),
         uptime_start=subprocess.run(
