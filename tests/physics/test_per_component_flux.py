@@ -27,7 +27,11 @@ from diffsim.operators.physics import (
     AbstractPhysics,
     FiniteDifferenceCalculus,
     FiniteVolume,
+    FiniteVolumePDE,
     FourierCalculus,
+    FourierPDE,
+    SemilinearPDE,
+    WalledFiniteDifferencePDE,
     discretize,
 )
 
@@ -102,10 +106,11 @@ def _fields(channels):
 def _rhs(physics, disc, fields):
     op = discretize(physics, disc)
     state = op.encode(fields)
-    if hasattr(op, "nonlinear"):
+    if isinstance(op, SemilinearPDE):
         return op.nonlinear(state, 0.0)  # Fourier / periodic FD: the spectrum
-    if hasattr(op, "explicit"):
+    if isinstance(op, WalledFiniteDifferencePDE):
         return op.explicit(state, 0.0)  # walls: the explicit part
+    assert isinstance(op, FiniteVolumePDE)
     return op(state, 0.0)
 
 
@@ -168,7 +173,7 @@ def test_wrong_declarations_are_refused():
         match=r"^_NoSuchChannel\.flux_channels\(0\) = \(0, 3\): expected distinct "
         r"channels among 0\.\.2$",
     ):
-        discretize(_NoSuchChannel(), FourierSpectral(GRID)).nonlinear(
+        FourierPDE(_NoSuchChannel(), FourierSpectral(GRID)).nonlinear(
             jnp.zeros((3, 16, 7), complex), 0.0
         )
     with pytest.raises(
