@@ -51,6 +51,22 @@ class AbstractCalculus(abc.ABC):
         terms = [self.derivative(v[a], a) for a in range(self.grid.ndim)]
         return sum(terms[1:], terms[0])
 
+    def curl(self, v: Inexact[Array, " ndim *cells"]) -> Inexact[Array, "*curl *cells"]:
+        """The curl of a vector field with a leading component axis of length
+        `ndim`: in 2D the scalar `d_x v_y - d_y v_x` (shape `cells`), in 3D
+        the vector `(d_y v_z - d_z v_y, d_z v_x - d_x v_z, d_x v_y - d_y v_x)`.
+        By default from `gradient(v)` (the pseudo-spectral calculus
+        transforms only the curl's components).
+
+        **Raises:** `ValueError` on a 1D grid or when `v` does not have
+        `ndim` components."""
+        g = self.gradient(check_vector(self, v, "curl"))  # g[a, i] = d_a v_i
+        if self.grid.ndim == 2:
+            return g[0, 1] - g[1, 0]
+        import jax.numpy as jnp
+
+        return jnp.stack([g[1, 2] - g[2, 1], g[2, 0] - g[0, 2], g[0, 1] - g[1, 0]])
+
     @abc.abstractmethod
     def diffusion(
         self, u: Inexact[Array, "*batch *cells"], coefficient: ArrayLike
@@ -77,6 +93,19 @@ class AbstractCalculus(abc.ABC):
         return self.derivative(a, 0) * self.derivative(b, 1) - self.derivative(
             a, 1
         ) * self.derivative(b, 0)
+
+
+def check_vector(calculus: AbstractCalculus, v, what: str):
+    """`v`, checked to be a vector field of a 2D or 3D grid (leading
+    component axis of length `ndim`) for `what` (`"curl"`)."""
+    ndim = calculus.grid.ndim
+    if ndim not in (2, 3):
+        raise ValueError(f"{what} needs a 2D or 3D grid, got a {ndim}D one")
+    if v.ndim != ndim + 1 or v.shape[0] != ndim:
+        raise ValueError(
+            f"{what}: expected a vector field of shape ({ndim}, *cells), got {v.shape}"
+        )
+    return v
 
 
 def over_leading(fn, u, ndim: int):

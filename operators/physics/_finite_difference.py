@@ -25,7 +25,7 @@ from ..discretization import (
 )
 from ._calculus import AbstractCalculus, over_leading
 from ._discretize import register_strategy
-from ._physics import AbstractPhysics
+from ._physics import AbstractPhysics, flux_rows, scatter_channels
 from ._semilinear import SemilinearPDE
 
 
@@ -337,15 +337,20 @@ class WalledFiniteDifferencePDE(AbstractImexOperator):
         calc = FiniteDifferenceCalculus(self.discretization)
         ndim = self.grid.ndim
         terms: list[Inexact[Array, "..."]] = []
-        if self.physics.flux(state, 0) is not None:
-            # ghosts of the state, mapped by the flux: F(u_wall) at a wall
-            divergence = [
-                self.discretization.derivative_of(
-                    lambda v, a=a: cast(Array, self.physics.flux(v, a)), state, a
+        declared = [flux_rows(self.physics, state, a) for a in range(ndim)]
+        if declared[0] is not None:
+            # ghosts of the state, mapped by the flux: F(u_wall) at a wall;
+            # a per-component flux differences only its declared rows
+            parts = [
+                (
+                    cast(tuple[tuple[int, ...], Array], declared[a])[0],
+                    self.discretization.derivative_of(
+                        lambda v, a=a: cast(Array, self.physics.flux(v, a)), state, a
+                    ),
                 )
                 for a in range(ndim)
             ]
-            terms.append(-sum(divergence[1:], divergence[0]))
+            terms.append(-scatter_channels(parts, state.shape[0]))
         x = self.grid.mesh(jnp.finfo(state.dtype).dtype)
         for term in (
             self.physics.reaction(state, x, t),

@@ -365,7 +365,9 @@ class FiniteVolumePDE(AbstractCFLOperator):
                 for j in range(2 * rec.num_ghost)
             ]
             left, right = rec.reconstruct_stencil(stencil)
-            f_left, f_right = physics.flux(left, axis), physics.flux(right, axis)
+            # every channel: the solver dissipates on the flux-free ones too
+            f_left = physics.full_flux(left, axis)
+            f_right = physics.full_flux(right, axis)
             # stored once: XLA:CPU would otherwise recompute the speeds (with
             # their eigenvalue formulas) inside the loop of every flux channel
             s_left = _materialize(physics.wave_speeds(left, axis))

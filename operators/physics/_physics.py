@@ -31,6 +31,16 @@ class AbstractPhysics(eqx.Module):
     - `flux(u, axis)` is *pointwise* in `u`. Finite volumes difference it
       through a Riemann solver (upwinded, shock-capturing); Fourier and finite
       differences take its derivative.
+    - `flux_channels(axis)` declares a *per-component* flux: the channels
+      whose flux along `axis` can be non-zero, in the order of the rows that
+      `flux(u, axis)` then returns (only those rows; default `None`: every
+      channel, every row). Fourier and finite differences transform and
+      difference only the declared rows, and a row returned identically
+      for several axes is transformed once (XLA merges the identical
+      transforms): Burgers' `delta_ia |u|^2 / 2` costs the transform of one
+      field instead of `ndim^2`. Finite volumes and the flux Jacobian
+      (`wave_speeds`) see `full_flux(u, axis)`, the rows scattered into
+      zeros (a Riemann solver dissipates on every channel).
     - `linear(u, d)` must be linear in `u`. It is what ETDRK integrates exactly
       (then it must also have constant coefficients and not couple channels,
       i.e. be diagonal in Fourier space) and what IMEX treats implicitly.
@@ -72,6 +82,29 @@ class AbstractPhysics(eqx.Module):
         """Pointwise flux `F_axis(u)` (None: no conservative flux term)."""
         return None
 
+    def flux_channels(self, axis: int) -> tuple[int, ...] | None:
+        """The channels whose flux along `axis` can be non-zero, in the order
+        of the rows `flux(u, axis)` returns (None: every channel, the
+        default). Declaring them makes `flux` return only those rows."""
+        return None
+
+    def full_flux(
+        self, u: Inexact[Array, " channels *cells"], axis: int
+    ) -> Inexact[Array, " channels *cells"] | None:
+        """`flux(u, axis)` with a row for every channel: the rows of the
+        channels declared by `flux_channels` in place, zeros elsewhere (what
+        a Riemann solver and the flux Jacobian need). None without a flux.
+
+        **Raises:** `ValueError` when `flux` does not return one row per
+        declared channel, or a declared channel does not exist."""
+        rows = flux_rows(self, u, axis)
+        if rows is None:
+            return None
+        channels, f = rows
+        if channels == tuple(range(u.shape[0])):
+            return f
+        return scatter_channels([(channels, f)], u.shape[0])
+
     def linear(
         self, u: Inexact[Array, " channels *cells"], d: AbstractCalculus
     ) -> Inexact[Array, " channels *cells"] | None:
@@ -98,7 +131,7 @@ class AbstractPhysics(eqx.Module):
         point, shape `cells` each: by default the eigenvalues of the flux
         Jacobian `dF/du`, by automatic differentiation (real parts).
         Override with closed forms where known (cheaper)."""
-        return jacobian_eigenvalue_bounds(lambda v: self.flux(v, axis), u)
+        return jacobian_eigenvalue_bounds(lambda v: self.full_flux(v, axis), u)
 
     def reflect(
         self, u: Inexact[Array, " channels *cells"], axis: int
@@ -109,6 +142,58 @@ class AbstractPhysics(eqx.Module):
             f"{type(self).__name__} does not define reflect(u, axis), so it "
             "cannot have a reflecting wall"
         )
+
+
+def flux_rows(
+    physics: AbstractPhysics, u: Inexact[Array, " channels *cells"], axis: int
+) -> tuple[tuple[int, ...], Inexact[Array, " rows *cells"]] | None:
+    """`(channels, rows)`: `physics.flux(u, axis)` and the channels its rows
+    belong to (`physics.flux_channels(axis)`, or every channel in order);
+    None when the physics has no flux.
+
+    **Raises:** `ValueError` naming the physics when the rows do not match
+    the declared channels."""
+    rows = physics.flux(u, axis)
+    if rows is None:
+        return None
+    count = u.shape[0]
+    declared = physics.flux_channels(axis)
+    channels = tuple(range(count)) if declared is None else tuple(declared)
+    name = type(physics).__name__
+    if len(set(channels)) != len(channels) or not all(0 <= c < count for c in channels):
+        raise ValueError(
+            f"{name}.flux_channels({axis}) = {channels}: expected distinct "
+            f"channels among 0..{count - 1}"
+        )
+    if rows.shape[0] != len(channels):
+        raise ValueError(
+            f"{name}.flux(u, {axis}) returned {rows.shape[0]} rows; "
+            f"flux_channels({axis}) = {channels} declares {len(channels)}"
+            if declared is not None
+            else f"{name}.flux(u, {axis}) returned {rows.shape[0]} rows for "
+            f"{count} channels (declare flux_channels({axis}) to return only "
+            "some)"
+        )
+    return channels, rows
+
+
+def scatter_channels(parts: list[tuple[tuple[int, ...], Array]], count: int) -> Array:
+    """The sum of `parts`, each `(channels, rows)` (row `j` belongs to channel
+    `channels[j]`), as one array of `count` rows (zeros for channels no part
+    touches). Parts that cover every channel in order are added as whole
+    arrays, so a dense flux divergence keeps its arithmetic exactly."""
+    everything = tuple(range(count))
+    if all(channels == everything for channels, _ in parts):
+        arrays = [rows for _, rows in parts]
+        return sum(arrays[1:], arrays[0])
+    per_channel: list[list[Array]] = [[] for _ in range(count)]
+    for channels, rows in parts:
+        for j, c in enumerate(channels):
+            per_channel[c].append(rows[j])
+    zero = jnp.zeros_like(parts[0][1][0])
+    return jnp.stack(
+        [sum(terms[1:], terms[0]) if terms else zero for terms in per_channel]
+    )
 
 
 def jacobian_eigenvalue_bounds(flux, u) -> tuple[Array, Array]:

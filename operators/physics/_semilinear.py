@@ -22,8 +22,8 @@ from jaxtyping import Array
 from .._operator import AbstractSemilinearOperator
 from ..discretization import FourierSpectral
 from ..internal import operator_name
-from ._calculus import AbstractCalculus
-from ._physics import AbstractPhysics
+from ._calculus import AbstractCalculus, check_vector
+from ._physics import AbstractPhysics, flux_rows, scatter_channels
 
 
 def lift(symbol, x):
@@ -139,6 +139,27 @@ class FourierCalculus(AbstractCalculus):
         ]
         out_hat = sum(terms[1:], terms[0])
         return self.know(self.fourier.inverse(out_hat, real), out_hat)
+
+    def curl(self, v):
+        # from the spectrum of `v` (the state's, for a velocity): one inverse
+        # transform of the curl's 1 (2D) or 3 (3D) components, instead of
+        # the ndim^2 of the gradient
+        check_vector(self, v, "curl")
+        real = not jnp.iscomplexobj(v)
+        v_hat = self.spectrum(v)
+        ik = [
+            lift(self._ik(a, real, 1).astype(v_hat.dtype), v_hat[0])
+            for a in range(self.grid.ndim)
+        ]
+
+        def rotation(i, j) -> Array:  # d_i v_j - d_j v_i
+            return ik[i] * v_hat[j] - ik[j] * v_hat[i]
+
+        if self.grid.ndim == 2:
+            w_hat = rotation(0, 1)
+        else:
+            w_hat = jnp.stack([rotation(1, 2), rotation(2, 0), rotation(0, 1)])
+        return self.know(self.fourier.inverse(w_hat, real), w_hat)
 
     def laplacian(self, u):
         return self._apply(u, lambda real: self.fourier.laplacian_symbol(real))
@@ -288,19 +309,38 @@ class SemilinearPDE(AbstractSemilinearOperator):
         ndim = self.grid.ndim
         spectral = []
         physical = []
-        maybe = [self.physics.flux(u, a) for a in range(ndim)]
+        maybe = [flux_rows(self.physics, u, a) for a in range(ndim)]
         if maybe[0] is not None:
-            fluxes = cast(list[Array], maybe)
+            rows = cast(list[tuple[tuple[int, ...], Array]], maybe)
+            channels = u.shape[0]
+            dense = all(c == tuple(range(channels)) for c, _ in rows)
             if isinstance(calc, FourierCalculus):
-                f_hat = self.fourier.forward(jnp.stack(fluxes))
                 ik = [calc._ik(a, self._real, 1) for a in range(ndim)]
-                terms = [
-                    f_hat[a] * lift(ik[a].astype(f_hat.dtype), f_hat[a])
-                    for a in range(ndim)
-                ]
-                spectral.append(-sum(terms[1:], terms[0]))
+                if dense:
+                    # every axis' flux in one batched forward transform
+                    f_hat = self.fourier.forward(jnp.stack([f for _, f in rows]))
+                    terms = [
+                        f_hat[a] * lift(ik[a].astype(f_hat.dtype), f_hat[a])
+                        for a in range(ndim)
+                    ]
+                    spectral.append(-sum(terms[1:], terms[0]))
+                else:
+                    # per-component flux: one forward transform per axis, of
+                    # the declared rows only; identical rows of different
+                    # axes (Burgers' |u|^2 / 2) are identical transforms,
+                    # which XLA computes once
+                    parts = []
+                    for a, (c, f) in enumerate(rows):
+                        f_hat = self.fourier.forward(f)
+                        parts.append(
+                            (c, f_hat * lift(ik[a].astype(f_hat.dtype), f_hat))
+                        )
+                    spectral.append(-scatter_channels(parts, channels))
+            elif dense:
+                physical.append(-calc.divergence(jnp.stack([f for _, f in rows])))
             else:
-                physical.append(-calc.divergence(jnp.stack(fluxes)))
+                parts = [(c, calc.derivative(f, a)) for a, (c, f) in enumerate(rows)]
+                physical.append(-scatter_channels(parts, channels))
         x = self.grid.mesh(jnp.finfo(u.dtype).dtype)
         for term in (
             self.physics.reaction(u, x, t),

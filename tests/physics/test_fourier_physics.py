@@ -273,6 +273,43 @@ def test_one_evaluation_costs_the_transforms_of_the_hand_written_operators():
         assert _ffts(lambda s, op=op: op.nonlinear(s, 0.0), state) == ["IRFFT", "RFFT"]
 
 
+def _field_transforms(fn, x, ndim):
+    """`(kind, fields)` of every transform in the compiled `fn`: a batched
+    transform of `(*batch, *cells)` counts `prod(batch)` fields."""
+    text = jax.jit(fn).lower(x).compile().as_text()
+    assert text is not None
+    out = []
+    for line in text.splitlines():
+        kind = re.search(r"fft_type=(\w+)", line)
+        if kind and " fft(" in line:
+            shape = re.search(r"= \w+\[([\d,]*)\]", line)
+            assert shape is not None
+            dims = [int(n) for n in shape.group(1).split(",") if n]
+            out.append((kind.group(1), int(np.prod(dims[: len(dims) - ndim]))))
+    return sorted(out)
+
+
+def test_burgers_costs_fewer_transforms_than_the_advective_form():
+    """Burgers' per-component flux (`flux_channels(a) = (a,)`): one forward
+    transform of `|u|^2 / 2` for every axis together (the identical
+    transforms are merged), the curl from the state's spectrum, and the
+    rotational term: 2D `u` (2) + `curl u` (1) + `|u|^2 / 2` (1) + `u x
+    curl u` (2) = 6 field transforms, 3D 3 + 3 + 1 + 3 = 10, where the
+    hand-written advective form took 6 + 2 = 8 and 12 + 3 = 15 and the
+    dense flux `delta_ia |u|^2 / 2` (zeros transformed) 12 and 24."""
+    for grid, expected in (
+        (Grid((16, 16)), [("IRFFT", 1), ("IRFFT", 2), ("RFFT", 1), ("RFFT", 2)]),
+        (Grid((8, 8, 8)), [("IRFFT", 3), ("IRFFT", 3), ("RFFT", 1), ("RFFT", 3)]),
+    ):
+        op = discretize(Burgers(nu=0.1), FourierSpectral(grid))
+        assert isinstance(op, FourierPDE)
+        state = op.encode(jnp.ones((grid.ndim, *grid.cells)))
+        counted = _field_transforms(
+            lambda s, op=op: op.nonlinear(s, 0.0), state, grid.ndim
+        )
+        assert counted == expected
+
+
 class _FiniteVolumeOnly(AbstractPhysics):
     discretizations: ClassVar[tuple[str, ...]] = ("finite_volume",)
 
