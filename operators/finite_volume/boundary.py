@@ -190,7 +190,7 @@ class NoSlipWall(AbstractBoundaryCondition):
             moved = jnp.moveaxis(interior, axis, -1)
             ghosts = moved @ jnp.asarray(weights.T, x.dtype) + value * jnp.asarray(
                 w_value, x.dtype
-            )
+            ).reshape((1,) * (moved.ndim - 1) + (width,))
             ghosts = jnp.moveaxis(ghosts, -1, axis)  # nearest the wall first
             if side == 0:
                 ghosts = lax.rev(ghosts, (axis,))

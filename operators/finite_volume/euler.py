@@ -26,6 +26,7 @@ from .boundary import (
     pad,
 )
 from .eos import AbstractEquationOfState, IdealGas
+from .nonreflecting import TotalInflow
 from .reconstruction import WENO5Z, AbstractReconstruction
 from .riemann import HLLC, AbstractRiemannSolver
 from .state import (
@@ -198,8 +199,11 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
         self.eos = eos
         self.reconstruction = reconstruction
         self.riemann = riemann
-        self.boundaries = normalize_boundaries(
-            Periodic() if boundaries is None else boundaries, grid.ndim
+        self.boundaries = tuple(
+            tuple(_with_eos(bc, eos) for bc in pair)
+            for pair in normalize_boundaries(
+                Periodic() if boundaries is None else boundaries, grid.ndim
+            )
         )
         self.variables = variables
         self.positivity = bool(positivity)
@@ -623,6 +627,20 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
                 f"Euler: expected {what} of shape {expected} "
                 f"({', '.join(self.field_names)}), got {x.shape}"
             )
+
+
+def _with_eos(bc, eos):
+    """`bc` with its `eos` (conditions that carry one: `NonReflecting`,
+    `TotalInflow`) replaced by the operator's, so that a boundary never
+    sees another gas (and `eos` parameters are differentiated once)."""
+    if isinstance(bc, TotalInflow) and not isinstance(eos, IdealGas):
+        raise TypeError(
+            f"Euler: TotalInflow needs an IdealGas, the operator's eos is a "
+            f"{type(eos).__name__}"
+        )
+    if isinstance(getattr(bc, "eos", None), AbstractEquationOfState):
+        return eqx.tree_at(lambda b: b.eos, bc, eos)
+    return bc
 
 
 def _convolve(x, kernel, axis):

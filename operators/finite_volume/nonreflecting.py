@@ -103,7 +103,8 @@ class NonReflecting(AbstractBoundaryCondition):
       along the face normal).
     - `transverse`: the fraction of the transverse terms taken out of the
       incoming acoustic wave (default 1/2, see above).
-    - `eos`: the gas's equation of state, the same as the operator's (default
+    - `eos`: the gas's equation of state (`Euler` replaces it by its own;
+      default
       `IdealGas(1.4)`); its sound speed is the characteristic speed.
 
     **References:** T. Poinsot & S. Lele, "Boundary conditions for direct
@@ -284,9 +285,8 @@ class TotalInflow(AbstractBoundaryCondition):
     - `total_temperature`: `T0`.
     - `direction`: the flow direction, one component per dimension (made a
       unit vector; it must point into the domain).
-    - `eos`: the gas, an `IdealGas` (default `IdealGas(1.4)`), the same as the
-      operator's.
-    - `gas_constant`: `R_gas` of `T = p / (rho R_gas)` (default 1).
+    - `eos`: the gas, an `IdealGas` (default `IdealGas(1.4)`); `Euler`
+      replaces it by its own. `T = p / (rho R)` with `R = eos.gas_constant`.
 
     **References:** J. Blazek, "Computational Fluid Dynamics: Principles and
     Applications", 3rd ed., Butterworth-Heinemann 2015; J.-R. Carlson,
@@ -298,10 +298,9 @@ class TotalInflow(AbstractBoundaryCondition):
     total_temperature: Array = eqx.field(converter=parameter)
     direction: Array = eqx.field(converter=lambda v: jnp.atleast_1d(parameter(v)))
     eos: IdealGas = eqx.field(default_factory=IdealGas)
-    gas_constant: Array = eqx.field(converter=parameter, default=1.0)
 
     def __check_init__(self):
-        for name in ("total_pressure", "total_temperature", "gas_constant"):
+        for name in ("total_pressure", "total_temperature"):
             if getattr(self, name).shape != ():
                 raise ValueError(f"TotalInflow: {name} must be a scalar")
         if self.direction.ndim != 1 or not 1 <= self.direction.shape[0] <= 3:
@@ -323,7 +322,7 @@ class TotalInflow(AbstractBoundaryCondition):
             )
         dtype = jnp.result_type(primitive[0])
         gamma = self.eos.gamma.astype(dtype)
-        r_gas = self.gas_constant.astype(dtype)
+        r_gas = self.eos.gas_constant.astype(dtype)
         p0 = self.total_pressure.astype(dtype)
         t0 = self.total_temperature.astype(dtype)
         direction = self.direction.astype(dtype)
