@@ -162,6 +162,16 @@ def parse_args(argv=None):
         default=6.0,
         help="do not run a gradient whose compiled memory exceeds this (GiB)",
     )
+    p.add_argument(
+        "--viscosity",
+        type=float,
+        default=0.0,
+        help=(
+            "dynamic viscosity of the vortex cases (default 0: inviscid); > 0 adds "
+            "Transport(viscosity, prandtl=0.72): the compressible Navier-Stokes "
+            "equations with fourth-order viscous and heat fluxes"
+        ),
+    )
     p.add_argument("--timer", choices=["auto", "wall", "cpu"], default="auto")
     p.add_argument(
         "--case-timeout",
@@ -345,6 +355,21 @@ def _child(case: dict) -> dict:
     from diffsim.operators import Euler
 
     assert isinstance(op, Euler)
+    if ARGS.viscosity > 0:
+        from diffsim.operators import Transport
+
+        op = Euler(
+            op.grid,
+            op.eos,
+            op.reconstruction,
+            op.riemann,
+            op.boundaries,
+            variables=op.variables,
+            positivity=op.positivity,
+            average_correction=op.average_correction,
+            fused_derivatives=op.fused_derivatives,
+            transport=Transport(ARGS.viscosity, prandtl=0.72),
+        )
     y0 = jnp.asarray(setup.initial, dtype=jnp.result_type(float))
     dt = float(op.stable_dt(op.encode(y0), config.time.cfl))
     stepper = ds.SSPRK3()
@@ -360,6 +385,7 @@ def _child(case: dict) -> dict:
             riemann=type(op.riemann).__name__,
             average_correction=op.average_correction,
             fused_derivatives=op.fused_derivatives,
+            viscosity=ARGS.viscosity,
         ),
     )
 
