@@ -46,7 +46,7 @@ from diffsim.operators import (
 )
 from diffsim.operators.discretization import FiniteDifference, FourierSpectral
 from diffsim.operators.discretization.slab_fft import SlabFFT
-from diffsim.operators.finite_volume import Euler
+from diffsim.operators.finite_volume import Euler, NoSlipWall
 from diffsim.operators.finite_volume.halo import HaloBoundary
 from diffsim.operators.internal import HaloExchange
 from diffsim.operators.physics import FourierPDE
@@ -176,6 +176,26 @@ def local_discretization(
 def local_euler(operator: Euler, mesh: Mesh) -> Euler:
     """The `Euler` operator of one block: halo boundaries between blocks, the
     physical boundary condition on the outer faces of the domain."""
+    unsplittable = [
+        what
+        for what, present in (
+            ("equilibrium", operator.equilibrium is not None),
+            ("source", operator.source is not None),
+            (
+                "NoSlipWall",
+                any(
+                    isinstance(bc, NoSlipWall) for p in operator.boundaries for bc in p
+                ),
+            ),
+        )
+        if present
+    ]
+    if unsplittable:
+        raise MeshError(
+            f"an Euler operator with {', '.join(unsplittable)} cannot be split "
+            "across devices yet (they need the global grid on every block); "
+            "remove parallel.mesh"
+        )
     exchange = halo_exchange(mesh)
     boundaries = tuple(
         (HaloBoundary(lo, exchange), HaloBoundary(hi, exchange))

@@ -95,6 +95,28 @@ def test_euler_weno5_rhs_walls_outflow_periodic(mesh_shape):
     )
 
 
+def test_viscous_euler_with_gravity_is_split_exactly():
+    """The Navier-Stokes terms (fourth-order viscous and heat fluxes, which
+    read 4 more ghost cells) and gravity, with a slip wall in x and periodic
+    y: the sharded right-hand side equals the one-device one. What needs
+    the global grid (`equilibrium`, `source`, `NoSlipWall`) is refused with
+    a `MeshError`."""
+    from diffsim.operators.finite_volume import NoSlipWall, Transport
+
+    grid = Grid((16, 14), (0.0, 0.0), (1.0, 1.5))
+    kw = dict(transport=Transport(0.05), gravity=[0.0, -1.0])
+    op = Euler(grid, boundaries=((ReflectingWall(), Outflow()), Periodic()), **kw)
+    u = op.encode(_flow(grid))
+    expected = op(u, 0.0)
+    sharded, sharding = shard_operator(op, make_mesh((2, 2)))
+    got = jax.jit(lambda u: sharded(u, 0.0))(jax.device_put(u, sharding))
+    assert _maxdiff(got, expected) < 1e-13 * float(jnp.max(jnp.abs(expected)))
+    walled = Euler(grid, boundaries=(NoSlipWall(), Periodic()), **kw)
+    sharded, sharding = shard_operator(walled, make_mesh((2, 2)))
+    with pytest.raises(MeshError, match="with NoSlipWall cannot be split"):
+        jax.jit(lambda u: sharded(u, 0.0))(jax.device_put(u, sharding))
+
+
 def test_euler_rollout_and_gradient():
     """A rollout (forward Euler, first order + Rusanov, walls in x, periodic in y,
     mesh [4, 1]) and the reverse-mode gradient of a loss of its final state with

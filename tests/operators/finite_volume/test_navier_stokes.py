@@ -197,8 +197,9 @@ def test_couette_flow_is_a_discrete_steady_state():
     """The exact Couette profile (linear velocity, quadratic temperature from
     viscous heating) is steady to round-off without average correction, in
     cell-centre values (every stencil and the walls' cubic extrapolation are
-    exact for quadratics), and, in cell averages, to O(h^2) with it (residuals 4.3e-6, 7.7e-7, 1.7e-7 at
-    16, 32, 64 cells: no O(1) wall error)."""
+    exact for quadratics), and, in cell averages, to O(h^2) with it
+    (residuals 4.3e-6, 7.7e-7, 1.7e-7 at 16, 32, 64 cells: no O(1) wall
+    error)."""
     assert _couette_residual(16, False) < 1e-11
     coarse, fine = _couette_residual(16, True), _couette_residual(32, True)
     assert fine < 1e-6
@@ -230,10 +231,10 @@ def test_viscous_time_step_limit():
 
 
 # --- gravity ----------------------------------------------------------------------
-def _atmosphere(kind, n=24):
+def _atmosphere(kind, n=16):
     """A resting isothermal (T = 1) or polytropic (p ~ rho^1.2) atmosphere
     under g = -1 along y between walls, as exact cell averages."""
-    grid = Grid((4, n), lower=(0.0, 0.0), upper=(4.0 / n, 1.0))
+    grid = Grid((2, n), lower=(0.0, 0.0), upper=(2.0 / n, 1.0))
     g = 1.0
     if kind == "isothermal":
         density = lambda y: jnp.exp(-g * y)  # noqa: E731
@@ -401,7 +402,7 @@ def test_neural_flux_closure_runs_on_the_viscous_solver():
     base exactly (its last layer starts at zero), the viscous terms are in
     it (it differs from the inviscid base), and the gradient of a rollout
     loss with respect to the network is finite and non-zero."""
-    grid = Grid((16, 16), lower=(0.0, 0.0), upper=(1.0, 1.0))
+    grid = Grid((8, 8), lower=(0.0, 0.0), upper=(1.0, 1.0))
     x, y = grid.mesh()
     w0 = jnp.stack(
         [1.0 + 0 * x, jnp.sin(2 * np.pi * y), 0.1 * jnp.sin(2 * np.pi * x), 1.0 + 0 * x]
