@@ -200,7 +200,7 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
         self.reconstruction = reconstruction
         self.riemann = riemann
         self.boundaries = tuple(
-            tuple(_with_eos(bc, eos) for bc in pair)
+            (_with_eos(pair[0], eos), _with_eos(pair[1], eos))
             for pair in normalize_boundaries(
                 Periodic() if boundaries is None else boundaries, grid.ndim
             )
@@ -629,7 +629,9 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
             )
 
 
-def _with_eos(bc, eos):
+def _with_eos(
+    bc: AbstractBoundaryCondition, eos: AbstractEquationOfState
+) -> AbstractBoundaryCondition:
     """`bc` with its `eos` (conditions that carry one: `NonReflecting`,
     `TotalInflow`) replaced by the operator's, so that a boundary never
     sees another gas (and `eos` parameters are differentiated once)."""

@@ -12,10 +12,6 @@ from jaxtyping import Array
 from ..internal import checked_parameter, nonnegative, positive
 
 
-def _leaf(owner: str, name: str, rule=positive, expected: str = "> 0 and finite"):
-    return eqx.field(converter=checked_parameter(owner, name, rule, expected))
-
-
 class AbstractViscosity(eqx.Module):
     """A dynamic viscosity law `mu(T)`; its parameters are differentiable
     array leaves."""
@@ -39,7 +35,11 @@ class ConstantViscosity(AbstractViscosity):
       keeps the heat flux's conductivity, if given directly).
     """
 
-    value: Array = _leaf("ConstantViscosity", "value", nonnegative, ">= 0 and finite")
+    value: Array = eqx.field(
+        converter=checked_parameter(
+            "ConstantViscosity", "value", nonnegative, ">= 0 and finite"
+        )
+    )
 
     def __call__(self, temperature):
         return jnp.broadcast_to(
@@ -62,8 +62,16 @@ class PowerLawViscosity(AbstractViscosity):
     - `exponent`: the power, default 0.76.
     """
 
-    mu_ref: Array = _leaf("PowerLawViscosity", "mu_ref")
-    t_ref: Array = _leaf("PowerLawViscosity", "t_ref")
+    mu_ref: Array = eqx.field(
+        converter=checked_parameter(
+            "PowerLawViscosity", "mu_ref", positive, "> 0 and finite"
+        )
+    )
+    t_ref: Array = eqx.field(
+        converter=checked_parameter(
+            "PowerLawViscosity", "t_ref", positive, "> 0 and finite"
+        )
+    )
     exponent: Array = eqx.field(
         converter=checked_parameter(
             "PowerLawViscosity",

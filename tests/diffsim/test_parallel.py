@@ -104,14 +104,20 @@ def test_viscous_euler_with_gravity_is_split_exactly():
     from diffsim.operators.finite_volume import NoSlipWall, Transport
 
     grid = Grid((16, 14), (0.0, 0.0), (1.0, 1.5))
-    kw = dict(transport=Transport(0.05), gravity=[0.0, -1.0])
-    op = Euler(grid, boundaries=((ReflectingWall(), Outflow()), Periodic()), **kw)
+    op = Euler(
+        grid,
+        boundaries=((ReflectingWall(), Outflow()), Periodic()),
+        transport=Transport(0.05),
+        gravity=[0.0, -1.0],
+    )
     u = op.encode(_flow(grid))
     expected = op(u, 0.0)
     sharded, sharding = shard_operator(op, make_mesh((2, 2)))
     got = jax.jit(lambda u: sharded(u, 0.0))(jax.device_put(u, sharding))
     assert _maxdiff(got, expected) < 1e-13 * float(jnp.max(jnp.abs(expected)))
-    walled = Euler(grid, boundaries=(NoSlipWall(), Periodic()), **kw)
+    walled = Euler(
+        grid, boundaries=(NoSlipWall(), Periodic()), transport=Transport(0.05)
+    )
     sharded, sharding = shard_operator(walled, make_mesh((2, 2)))
     with pytest.raises(MeshError, match="with NoSlipWall cannot be split"):
         jax.jit(lambda u: sharded(u, 0.0))(jax.device_put(u, sharding))

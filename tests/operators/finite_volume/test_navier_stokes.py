@@ -70,7 +70,7 @@ def test_invalid_transport_and_walls_are_refused():
     with pytest.raises(ValueError, match="gravity must have 2 components"):
         Euler(grid, gravity=[0.0, -1.0, 0.0])
     with pytest.raises(TypeError, match="source must be a callable"):
-        Euler(grid, source=3.0)
+        Euler(grid, source=3.0)  # pyright: ignore[reportArgumentType]
 
 
 # --- accuracy -------------------------------------------------------------------
@@ -258,9 +258,16 @@ def test_hydrostatic_atmosphere_stays_at_rest(kind):
     imbalance drives spurious flow (measured 2.4e-5 c / 1.4e-5 c)."""
     grid, averages = _atmosphere(kind)
     walls = (Periodic(), ReflectingWall())
-    kw = dict(gravity=[0.0, -1.0], boundaries=walls, transport=Transport(1e-3))
-    balanced = Euler(grid, equilibrium=averages, **kw)
-    plain = Euler(grid, **kw)
+    balanced, plain = (
+        Euler(
+            grid,
+            gravity=[0.0, -1.0],
+            boundaries=walls,
+            transport=Transport(1e-3),
+            equilibrium=equilibrium,
+        )
+        for equilibrium in (averages, None)
+    )
     c = float(jnp.sqrt(GAMMA * jnp.max(balanced.decode(averages)[-1])))
     dt = float(balanced.stable_dt(averages, 0.5))
     w0 = balanced.decode(averages)
