@@ -50,10 +50,12 @@ same core, which inflates wall time but not CPU time (it does not hide their
 cache and memory-bandwidth pressure). Wall-clock times are recorded as well.
 With `--threads all` the table uses wall time.
 
-Peer: JAX-Fluids (the issue's reference for the targets) is not run: it is
-not on PyPI (no `jaxfluids` / `jax-fluids` project) and GitHub, where it is
-distributed, cannot be reached from this machine (docs/benchmarks.md,
-"Finite-volume Euler"). The table compares with the issue's targets only.
+Peer: JAX-Fluids is not on PyPI; it runs in its own virtual environment,
+built from its GitHub source snapshot, by `benchmarks/jaxfluids_peer.py` on
+the same case (inviscid, and viscous with `--viscosity`). Run both in turn
+on the same machine and compare the JSON files (docs/benchmarks.md,
+"Compressible Navier-Stokes"). `--viscosity MU` adds
+`Transport(MU, prandtl=0.72)`: the compressible Navier-Stokes equations.
 
 Usage::
 
@@ -494,6 +496,8 @@ def run_case(case: dict) -> dict:
         ARGS.precision,
         "--max-gb",
         str(ARGS.max_gb),
+        "--viscosity",
+        str(ARGS.viscosity),
         "--case",
         json.dumps(case),
     ]
@@ -701,6 +705,12 @@ def print_report(info, rows, summary):
     print(
         "# 2D Euler benchmark: WENO5-Z (characteristic) + HLLC + SSP-RK3, isentropic "
         "vortex, periodic"
+        + (
+            f"; Navier-Stokes, viscosity {ARGS.viscosity:g}, Prandtl 0.72, "
+            "fourth-order viscous fluxes"
+            if ARGS.viscosity > 0
+            else ""
+        )
     )
     for k in (
         "date",
@@ -860,8 +870,8 @@ def main():
         uptime_start=uptime,
         targets=TARGETS,
         peer=(
-            "JAX-Fluids not run: not installable here (no 'jaxfluids' on PyPI; "
-            "GitHub unreachable). See docs/benchmarks.md."
+            "JAX-Fluids: run benchmarks/jaxfluids_peer.py in its own venv on the "
+            "same machine (docs/benchmarks.md)"
         ),
     )
     rows = []
