@@ -12,7 +12,6 @@ from diffsim.jobs import (
     EXPLICIT_STEPPERS,
     BuildContext,
     ConfigError,
-    PhysicsConfig,
     Setup,
     TimeDependentScenario,
     grid_from,
@@ -29,6 +28,7 @@ from diffsim.operators.finite_volume import (
 from ._euler import (
     EULER_DEFAULTS,
     EulerScheme,
+    TransportPhysics,
     conservative_averages_to_primitive,
     density_errors,
     gauss_cell_average,
@@ -36,7 +36,7 @@ from ._euler import (
 )
 
 
-class VortexPhysics(PhysicsConfig):
+class VortexPhysics(TransportPhysics):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     strength: pydantic.PositiveFloat = pydantic.Field(
         5.0, description="vortex strength"
@@ -95,11 +95,11 @@ class IsentropicVortex(TimeDependentScenario):
             rho, mx, my, e = conservative(t)
             return conservative_averages_to_primitive(rho, [mx, my], e, g)
 
-        op = make_euler(grid, config.scheme, g, Periodic())
+        op = make_euler(grid, config.scheme, g, Periodic(), physics=physics)
         return Setup(op, grid, exact(0.0), exact, density_errors)
 
 
-class QuadrantPhysics(PhysicsConfig):
+class QuadrantPhysics(TransportPhysics):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     split: tuple[float, float] = pydantic.Field(
         (0.5, 0.5), description="point (x, y) where the four quadrants meet"
@@ -147,11 +147,11 @@ class RiemannProblem2D(TimeDependentScenario):
             ("se", east & ~north),
         ):
             fields[:, mask] = np.asarray(_LAX_LIU_3[name])[:, None]
-        op = make_euler(grid, config.scheme, physics.gamma, Outflow())
+        op = make_euler(grid, config.scheme, physics.gamma, Outflow(), physics=physics)
         return Setup(op, grid, fields)
 
 
-class KHPhysics(PhysicsConfig):
+class KHPhysics(TransportPhysics):
     gamma: float = pydantic.Field(
         5.0 / 3.0, gt=1.0, description="ratio of specific heats"
     )
@@ -216,11 +216,11 @@ class KelvinHelmholtz(TimeDependentScenario):
             )
         )
         p = np.full_like(X, physics.pressure)
-        op = make_euler(grid, config.scheme, physics.gamma, Periodic())
+        op = make_euler(grid, config.scheme, physics.gamma, Periodic(), physics=physics)
         return Setup(op, grid, np.stack([rho, u, v, p]))
 
 
-class DoubleMachPhysics(PhysicsConfig):
+class DoubleMachPhysics(TransportPhysics):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     mach: float = pydantic.Field(10.0, gt=1.0, description="shock Mach number")
     wall_start: pydantic.NonNegativeFloat = pydantic.Field(
@@ -312,11 +312,11 @@ class DoubleMachReflection(TimeDependentScenario):
                 np.where(behind, post[2], pre[2]),
             ]
         )
-        op = make_euler(grid, config.scheme, g, boundaries)
+        op = make_euler(grid, config.scheme, g, boundaries, physics=physics)
         return Setup(op, grid, fields)
 
 
-class ExplosionPhysics(PhysicsConfig):
+class ExplosionPhysics(TransportPhysics):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     radius: pydantic.PositiveFloat = pydantic.Field(
         0.4, description="radius of the high-pressure sphere"
@@ -366,5 +366,5 @@ class Explosion3D(TimeDependentScenario):
         rho = physics.outside[0] + (physics.inside[0] - physics.outside[0]) * inside
         p = physics.outside[1] + (physics.inside[1] - physics.outside[1]) * inside
         zero = np.zeros_like(rho)
-        op = make_euler(grid, config.scheme, physics.gamma, Outflow())
+        op = make_euler(grid, config.scheme, physics.gamma, Outflow(), physics=physics)
         return Setup(op, grid, np.stack([rho, zero, zero, zero, p]))

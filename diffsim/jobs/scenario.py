@@ -483,7 +483,10 @@ class Setup:
     norms (relative L2 and max over all fields) when a scenario reports
     others. `diagnostics(ts, ys) -> dict` adds `summary.json` entries
     measured on the snapshots `ys` `(t, channels, *cells)` at the times `ts`
-    (mass drift, free energy, pattern wavenumber)."""
+    (mass drift, free energy, pattern wavenumber). `plot(ts, ys, folder) ->
+    list of paths` draws figures of the scenario's own (density contours)
+    next to the standard ones; `standard_plots=False` leaves the standard
+    ones out (a 2D grid one cell wide, which they cannot draw)."""
 
     operator: AbstractOperator
     grid: Grid
@@ -491,6 +494,8 @@ class Setup:
     exact: Callable[[float], ArrayLike] | None = None
     errors: Callable[..., dict] | None = None
     diagnostics: Callable[[np.ndarray, np.ndarray], dict] | None = None
+    plot: Callable[[np.ndarray, np.ndarray, Path], list] | None = None
+    standard_plots: bool = True
 
 
 class TimeDependentScenario(Scenario):
