@@ -282,8 +282,8 @@ class RayleighTaylorPhysics(TransportPhysics):
     )
     perturbation: pydantic.NonNegativeFloat = pydantic.Field(
         0.01,
-        description="amplitude of the interface's vertical velocity "
-        "v = a cos(2 pi x / L_x) exp(-((y - interface) / (4 delta))^2)",
+        description="amplitude a of the interface's vertical velocity, the "
+        "eigenmode v = a cos(k x) exp(-k |y - interface|), k = 2 pi / L_x",
     )
 
     @pydantic.model_validator(mode="after")
@@ -298,7 +298,9 @@ class RayleighTaylor(TimeDependentScenario):
     """Rayleigh-Taylor instability: heavy fluid over light in a gravity field
     `(0, -g)`, in hydrostatic equilibrium `dp/dy = -rho g` (a tanh density
     step of thickness `delta`, the pressure integrated exactly), with a
-    single-mode velocity perturbation of the interface. Walls top and bottom
+    single-mode velocity perturbation of the interface: the divergence-free
+    eigenmode of linear theory, `v = a cos(k x) exp(-k |y - y_i|)`,
+    `u = a sign(y - y_i) sin(k x) exp(-k |y - y_i|)`. Walls top and bottom
     (`ReflectingWall`; `NoSlipWall`, adiabatic, when `physics.viscosity > 0`),
     periodic sides. The unperturbed hydrostatic cell averages are `Euler`'s
     `equilibrium`, so the discrete equilibrium is exact and only the
@@ -309,10 +311,13 @@ class RayleighTaylor(TimeDependentScenario):
 
     `summary.json`: `bubble_height`, `spike_height` (the highest and lowest
     `y` of the mid-density contour, per snapshot) and `mixing_width` (their
-    difference) over time, `growth_rate` (slope of `log max |v|` over the
-    snapshots while the interface displacement stays below `0.1 / k`, the
-    linear phase; null with fewer than 3 such snapshots after the first) and
-    `growth_rate_theory` = `sqrt(A k g)`.
+    difference) and `interface_amplitude` (the mode-k amplitude `eta` of the
+    interface displacement, from the density's Fourier coefficient
+    integrated over y) over time, `growth_rate` (slope of `log eta` against
+    `t` over the linear phase: snapshots at `t >= 2 / sqrt(A k g)`, once the
+    decaying mode of the start has died out, with `k eta <= 0.3`; null with
+    fewer than 3 of them), `growth_rate_theory` = `sqrt(A k g)` and
+    `atwood_number`.
     """
 
     name = "rayleigh_taylor"
@@ -371,13 +376,13 @@ class RayleighTaylor(TimeDependentScenario):
             )
         x, y = np.meshgrid(*grid.coordinates, indexing="ij")
         k = 2 * np.pi / grid.lengths[0]
-        v = (
-            physics.perturbation
-            * np.cos(k * (x - grid.lower[0]))
-            * np.exp(-(((y - yi) / (4 * d)) ** 2))
-        )
-        # the equilibrium's density and pressure, with the vertical velocity
-        fields = np.stack([rho, 0 * v, v, p])
+        # the incompressible eigenmode of a sharp interface: a divergence-free
+        # velocity decaying as exp(-k |y - y_i|) on both sides
+        decay = physics.perturbation * np.exp(-k * np.abs(y - yi))
+        u = decay * np.sign(y - yi) * np.sin(k * (x - grid.lower[0]))
+        v = decay * np.cos(k * (x - grid.lower[0]))
+        # the equilibrium's density and pressure, with the perturbation velocity
+        fields = np.stack([rho, u, v, p])
         wall = NoSlipWall() if physics.viscosity > 0 else ReflectingWall()
         op = make_euler(
             grid,
@@ -404,24 +409,31 @@ class RayleighTaylor(TimeDependentScenario):
                 heights.append(ycoord[j - 1] + frac * (ycoord[j] - ycoord[j - 1]))
             return max(heights), min(heights)
 
+        phase = np.exp(-1j * k * (grid.coordinates[0] - grid.lower[0]))
+        dy = grid.spacing[1]
+
+        def interface_amplitude(density):
+            # the mode-k amplitude of the interface displacement: a sharp
+            # interface displaced by eta cos(k x) has a density perturbation
+            # (rho_h - rho_l) eta cos(k x) delta(y - y_i)
+            mode = 2.0 / grid.cells[0] * np.abs(phase @ density)
+            return float(np.sum(mode) * dy / (rh - rl))
+
         def diagnostics(ts, ys):
             bubbles, spikes = zip(*(contour_extent(w[0]) for w in ys))
-            displacement = np.maximum(
-                np.abs(np.array(bubbles) - yi), np.abs(np.array(spikes) - yi)
-            )
-            vmax = np.max(np.abs(ys[:, 2]), axis=(1, 2))
-            linear = np.flatnonzero(
-                (displacement < 0.1 / k) & (np.arange(len(ts)) > 0) & (vmax > 0)
-            )
+            eta = np.array([interface_amplitude(w[0]) for w in ys])
+            # linear phase: after the start-up (2 / theory: the decaying
+            # mode has died out) and while k eta <= 0.3
+            linear = np.flatnonzero((ts >= 2.0 / theory) & (k * eta <= 0.3) & (eta > 0))
             rate = None
             if len(linear) >= 3:
-                rate = float(np.polyfit(ts[linear], np.log(vmax[linear]), 1)[0])
+                rate = float(np.polyfit(ts[linear], np.log(eta[linear]), 1)[0])
             return {
                 "times": [float(t) for t in ts],
                 "bubble_height": [float(b) for b in bubbles],
                 "spike_height": [float(s) for s in spikes],
                 "mixing_width": [float(b - s) for b, s in zip(bubbles, spikes)],
-                "max_vertical_velocity": [float(v) for v in vmax],
+                "interface_amplitude": [float(e) for e in eta],
                 "growth_rate": rate,
                 "growth_rate_theory": theory,
                 "atwood_number": atwood,
