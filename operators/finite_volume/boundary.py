@@ -188,9 +188,12 @@ class NoSlipWall(AbstractBoundaryCondition):
             if side == 1:
                 interior = lax.rev(interior, (axis,))  # nearest the wall first
             moved = jnp.moveaxis(interior, axis, -1)
-            ghosts = moved @ jnp.asarray(weights.T, x.dtype) + value * jnp.asarray(
-                w_value, x.dtype
+            # the wall value's weights broadcast over the leading axes
+            # explicitly (rank promotion may be set to raise)
+            wall = jnp.asarray(w_value, x.dtype).reshape(
+                (1,) * (moved.ndim - 1) + (-1,)
             )
+            ghosts = moved @ jnp.asarray(weights.T, x.dtype) + value * wall
             ghosts = jnp.moveaxis(ghosts, -1, axis)  # nearest the wall first
             if side == 0:
                 ghosts = lax.rev(ghosts, (axis,))
