@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import jax.numpy as jnp
 import numpy as np
 import pydantic
 
 from diffsim.jobs import FiniteVolumeScheme, KeyedError, PhysicsConfig
 from diffsim.operators.finite_volume import (
+    AbstractViscosity,
     ConstantViscosity,
     Euler,
     IdealGas,
@@ -97,16 +99,14 @@ class TransportPhysics(PhysicsConfig):
         """The `Transport` these keys describe, or None when inviscid."""
         if self.viscosity == 0.0:
             return None
+        mu, t_ref = jnp.asarray(self.viscosity), jnp.asarray(self.viscosity_t_ref)
+        law: AbstractViscosity
         if self.viscosity_law == "power_law":
-            law = PowerLawViscosity(
-                self.viscosity, self.viscosity_t_ref, self.viscosity_exponent
-            )
+            law = PowerLawViscosity(mu, t_ref, jnp.asarray(self.viscosity_exponent))
         elif self.viscosity_law == "sutherland":
-            law = SutherlandViscosity(
-                self.viscosity, self.viscosity_t_ref, self.sutherland_constant
-            )
+            law = SutherlandViscosity(mu, t_ref, jnp.asarray(self.sutherland_constant))
         else:
-            law = ConstantViscosity(self.viscosity)
+            law = ConstantViscosity(mu)
         return Transport(law, prandtl=self.prandtl)
 
 

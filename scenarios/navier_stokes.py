@@ -120,8 +120,8 @@ class TaylorGreenViscous(TimeDependentScenario):
                 p0 + rho0 * big_u**2 / 4 * (np.cos(2 * x) + np.cos(2 * y)),
             ]
         )
-        transport = TransportPhysics(
-            viscosity=physics.viscosity, prandtl=physics.prandtl
+        transport = TransportPhysics.model_validate(
+            {"viscosity": physics.viscosity, "prandtl": physics.prandtl}
         )
         op = make_euler(grid, ctx.config.scheme, g, Periodic(), physics=transport)
         theory = 4 * physics.viscosity / rho0
@@ -208,8 +208,8 @@ class CouetteHeating(TimeDependentScenario):
             NoSlipWall(temperature=tw),
             NoSlipWall(temperature=tw, velocity=(big_u, 0.0)),
         )
-        transport = TransportPhysics(
-            viscosity=physics.viscosity, prandtl=physics.prandtl
+        transport = TransportPhysics.model_validate(
+            {"viscosity": physics.viscosity, "prandtl": physics.prandtl}
         )
         op = make_euler(
             grid, ctx.config.scheme, g, (Periodic(), walls), physics=transport
@@ -512,8 +512,8 @@ class ViscousShockTube(TimeDependentScenario):
         x, y = np.meshgrid(*grid.coordinates, indexing="ij")
         rho = np.where(x < 0.5, _DT_LEFT, _DT_RIGHT)
         fields = np.stack([rho, 0 * x, 0 * x, rho / g])
-        transport = TransportPhysics(
-            viscosity=1.0 / physics.reynolds, prandtl=physics.prandtl
+        transport = TransportPhysics.model_validate(
+            {"viscosity": 1.0 / physics.reynolds, "prandtl": physics.prandtl}
         )
         wall = NoSlipWall()
         op = make_euler(

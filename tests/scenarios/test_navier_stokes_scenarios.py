@@ -14,6 +14,7 @@ from diffsim.jobs import ConfigError, build_setup, load_config
 from diffsim.jobs.run import run
 from diffsim.operators.finite_volume import (
     ConstantViscosity,
+    Euler,
     PowerLawViscosity,
     SutherlandViscosity,
 )
@@ -59,7 +60,9 @@ def _setup(name, *overrides):
     config, physics, scenario = load_config(
         pathlib.Path(f"configs/{name}.yaml"), list(overrides)
     )
-    return build_setup(scenario, config, physics)
+    setup = build_setup(scenario, config, physics)
+    assert isinstance(setup.operator, Euler)
+    return setup, setup.operator
 
 
 def test_rayleigh_taylor_hydrostatic_start_is_the_equilibrium():
@@ -67,8 +70,7 @@ def test_rayleigh_taylor_hydrostatic_start_is_the_equilibrium():
     `equilibrium` (the hydrostatic cell averages), so its right-hand side is
     0 to round-off, with gravity and walls; the state is in hydrostatic
     balance to the scheme's accuracy without the subtraction too."""
-    setup = _setup("rayleigh_taylor", "grid.cells=[8,64]", "physics.perturbation=0")
-    op = setup.operator
+    setup, op = _setup("rayleigh_taylor", "grid.cells=[8,64]", "physics.perturbation=0")
     u = op.encode(jnp.asarray(setup.initial))
     assert op.gravity is not None and op.equilibrium is not None
     assert float(jnp.max(jnp.abs(u - op.equilibrium))) <= 1e-14
@@ -135,8 +137,7 @@ def test_inviscid_scenarios_take_a_viscosity(name, cells):
     inviscid."""
     rates = []
     for mu in (0.0, 0.01):
-        setup = _setup(name, f"grid.cells={cells}", f"physics.viscosity={mu}")
-        op = setup.operator
+        setup, op = _setup(name, f"grid.cells={cells}", f"physics.viscosity={mu}")
         assert (op.transport is None) == (mu == 0.0)
         state = op.encode(jnp.asarray(setup.initial))
         rates.append(np.asarray(_rhs(op, state)))
@@ -153,19 +154,18 @@ def test_inviscid_scenarios_take_a_viscosity(name, cells):
     ],
 )
 def test_viscosity_law_keys_build_the_law(law, cls):
-    config, physics, scenario = load_config(
-        pathlib.Path("configs/kelvin_helmholtz.yaml"),
-        [
-            "physics.viscosity=0.001",
-            f"physics.viscosity_law={law}",
-            "physics.prandtl=0.7",
-            "physics.viscosity_t_ref=2.0",
-        ],
+    _, op = _setup(
+        "kelvin_helmholtz",
+        "physics.viscosity=0.001",
+        f"physics.viscosity_law={law}",
+        "physics.prandtl=0.7",
+        "physics.viscosity_t_ref=2.0",
     )
-    transport = build_setup(scenario, config, physics).operator.transport
+    transport = op.transport
+    assert transport is not None
     assert isinstance(transport.viscosity, cls)
     assert float(transport.prandtl) == 0.7
-    t = np.array(2.0)
+    t = jnp.asarray(2.0)
     assert float(transport.viscosity(t)) == pytest.approx(0.001, rel=1e-12)
 
 
