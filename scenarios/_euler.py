@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pydantic
 
-from diffsim.jobs import FiniteVolumeScheme, KeyedError, PhysicsConfig
+from diffsim.jobs import ConfigError, FiniteVolumeScheme, KeyedError, PhysicsConfig
+from diffsim.jobs.boundary import BoundaryConfig, build_boundary
 from diffsim.operators.finite_volume import (
     AbstractViscosity,
     ConstantViscosity,
@@ -21,6 +22,7 @@ from diffsim.operators.finite_volume import (
     SutherlandViscosity,
     Transport,
 )
+from diffsim.operators.finite_volume.boundary import normalize_boundaries
 
 
 class EulerScheme(FiniteVolumeScheme):
@@ -120,13 +122,26 @@ def make_euler(
     physics: PhysicsConfig | None = None,
     gravity=None,
     equilibrium=None,
+    section: BoundaryConfig | None = None,
 ) -> Euler:
     """The `Euler` operator a `scheme:` section describes; an ideal gas, or a
     stiffened gas when `p_inf` is given; viscous and heat-conducting when
     `physics` (a `TransportPhysics`) has `viscosity > 0`; with a `gravity`
     acceleration and a well-balancing `equilibrium` (conservative) state when
-    given."""
+    given. A config `boundary:` `section` (checked at load against the
+    `"euler"` kinds) replaces the sides of `boundaries` it gives."""
     s = EulerScheme.model_validate(scheme)
+    if section is not None:
+        boundaries = build_boundary(
+            section,
+            grid.ndim,
+            "euler",
+            normalize_boundaries(boundaries, grid.ndim),
+        )
+        try:  # a side given periodic against the scenario's other side
+            normalize_boundaries(boundaries, grid.ndim)
+        except ValueError as e:
+            raise ConfigError("boundary", str(e).removeprefix("Euler: ")) from None
     transport = physics.transport() if isinstance(physics, TransportPhysics) else None
     return Euler(
         grid,

@@ -43,6 +43,7 @@ class ShuOsher(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = ShuOsherPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [400], "lower": [-5.0], "upper": [5.0]},
@@ -61,7 +62,14 @@ class ShuOsher(TimeDependentScenario):
         )
         u = np.where(post, 2.629369, 0.0)
         p = np.where(post, 10.33333, 1.0)
-        op = make_euler(grid, config.scheme, physics.gamma, Outflow(), physics=physics)
+        op = make_euler(
+            grid,
+            config.scheme,
+            physics.gamma,
+            Outflow(),
+            physics=physics,
+            section=config.boundary,
+        )
         return Setup(op, grid, np.stack([rho, u, p]))
 
 
@@ -87,6 +95,7 @@ class WoodwardColella(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = BlastPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "scheme": {"positivity": True},
@@ -108,6 +117,11 @@ class WoodwardColella(TimeDependentScenario):
             np.where(x > hi, physics.pressures[2], physics.pressures[1]),
         )
         op = make_euler(
-            grid, config.scheme, physics.gamma, ReflectingWall(), physics=physics
+            grid,
+            config.scheme,
+            physics.gamma,
+            ReflectingWall(),
+            physics=physics,
+            section=config.boundary,
         )
         return Setup(op, grid, np.stack([np.ones_like(x), np.zeros_like(x), p]))

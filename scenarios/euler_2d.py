@@ -61,6 +61,7 @@ class IsentropicVortex(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = VortexPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [64, 64], "lower": [-5.0, -5.0], "upper": [5.0, 5.0]},
@@ -95,7 +96,9 @@ class IsentropicVortex(TimeDependentScenario):
             rho, mx, my, e = conservative(t)
             return conservative_averages_to_primitive(rho, [mx, my], e, g)
 
-        op = make_euler(grid, config.scheme, g, Periodic(), physics=physics)
+        op = make_euler(
+            grid, config.scheme, g, Periodic(), physics=physics, section=config.boundary
+        )
         return Setup(op, grid, exact(0.0), exact, density_errors)
 
 
@@ -128,6 +131,7 @@ class RiemannProblem2D(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = QuadrantPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [1.0, 1.0]},
@@ -147,7 +151,14 @@ class RiemannProblem2D(TimeDependentScenario):
             ("se", east & ~north),
         ):
             fields[:, mask] = np.asarray(_LAX_LIU_3[name])[:, None]
-        op = make_euler(grid, config.scheme, physics.gamma, Outflow(), physics=physics)
+        op = make_euler(
+            grid,
+            config.scheme,
+            physics.gamma,
+            Outflow(),
+            physics=physics,
+            section=config.boundary,
+        )
         return Setup(op, grid, fields)
 
 
@@ -184,6 +195,7 @@ class KelvinHelmholtz(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = KHPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [1.0, 1.0]},
@@ -216,7 +228,14 @@ class KelvinHelmholtz(TimeDependentScenario):
             )
         )
         p = np.full_like(X, physics.pressure)
-        op = make_euler(grid, config.scheme, physics.gamma, Periodic(), physics=physics)
+        op = make_euler(
+            grid,
+            config.scheme,
+            physics.gamma,
+            Periodic(),
+            physics=physics,
+            section=config.boundary,
+        )
         return Setup(op, grid, np.stack([rho, u, v, p]))
 
 
@@ -273,6 +292,7 @@ class DoubleMachReflection(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = DoubleMachPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [240, 60], "lower": [0.0, 0.0], "upper": [4.0, 1.0]},
@@ -312,7 +332,9 @@ class DoubleMachReflection(TimeDependentScenario):
                 np.where(behind, post[2], pre[2]),
             ]
         )
-        op = make_euler(grid, config.scheme, g, boundaries, physics=physics)
+        op = make_euler(
+            grid, config.scheme, g, boundaries, physics=physics, section=config.boundary
+        )
         return Setup(op, grid, fields)
 
 
@@ -341,6 +363,7 @@ class Explosion3D(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = ExplosionPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {
@@ -366,5 +389,12 @@ class Explosion3D(TimeDependentScenario):
         rho = physics.outside[0] + (physics.inside[0] - physics.outside[0]) * inside
         p = physics.outside[1] + (physics.inside[1] - physics.outside[1]) * inside
         zero = np.zeros_like(rho)
-        op = make_euler(grid, config.scheme, physics.gamma, Outflow(), physics=physics)
+        op = make_euler(
+            grid,
+            config.scheme,
+            physics.gamma,
+            Outflow(),
+            physics=physics,
+            section=config.boundary,
+        )
         return Setup(op, grid, np.stack([rho, zero, zero, zero, p]))

@@ -89,6 +89,7 @@ class TaylorGreenViscous(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = TaylorGreenPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {
@@ -123,7 +124,14 @@ class TaylorGreenViscous(TimeDependentScenario):
         transport = TransportPhysics.model_validate(
             {"viscosity": physics.viscosity, "prandtl": physics.prandtl}
         )
-        op = make_euler(grid, ctx.config.scheme, g, Periodic(), physics=transport)
+        op = make_euler(
+            grid,
+            ctx.config.scheme,
+            g,
+            Periodic(),
+            physics=transport,
+            section=ctx.config.boundary,
+        )
         theory = 4 * physics.viscosity / rho0
 
         def diagnostics(ts, ys):
@@ -184,6 +192,7 @@ class CouetteHeating(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = CouettePhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [1, 64], "lower": [0.0, 0.0], "upper": [1 / 64, 1.0]},
@@ -212,7 +221,12 @@ class CouetteHeating(TimeDependentScenario):
             {"viscosity": physics.viscosity, "prandtl": physics.prandtl}
         )
         op = make_euler(
-            grid, ctx.config.scheme, g, (Periodic(), walls), physics=transport
+            grid,
+            ctx.config.scheme,
+            g,
+            (Periodic(), walls),
+            physics=transport,
+            section=ctx.config.boundary,
         )
 
         def temperature(w):
@@ -330,6 +344,7 @@ class RayleighTaylor(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = RayleighTaylorPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [32, 128], "lower": [0.0, 0.0], "upper": [0.25, 1.0]},
@@ -390,6 +405,7 @@ class RayleighTaylor(TimeDependentScenario):
             gam,
             (Periodic(), wall),
             physics=physics,
+            section=ctx.config.boundary,
             gravity=(0.0, -g),
             equilibrium=eq,
         )
@@ -491,6 +507,7 @@ class ViscousShockTube(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = ViscousShockTubePhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [200, 100], "lower": [0.0, 0.0], "upper": [1.0, 0.5]},
@@ -522,6 +539,7 @@ class ViscousShockTube(TimeDependentScenario):
             g,
             ((wall, wall), (wall, ReflectingWall())),
             physics=transport,
+            section=ctx.config.boundary,
         )
 
         def diagnostics(ts, ys):

@@ -52,6 +52,7 @@ class _ShockTube(TimeDependentScenario):
     channels = 3  # density, momenta, energy
     steppers = EXPLICIT_STEPPERS
     Scheme = EulerScheme
+    boundary_kinds = "euler"
 
     @classmethod
     def validate(cls, config, physics):
@@ -66,7 +67,14 @@ class _ShockTube(TimeDependentScenario):
         config, physics = ctx.config, ctx.physics
         self.validate(config, physics)
         grid = ctx.grid
-        op = make_euler(grid, config.scheme, physics.gamma, Outflow(), physics=physics)
+        op = make_euler(
+            grid,
+            config.scheme,
+            physics.gamma,
+            Outflow(),
+            physics=physics,
+            section=config.boundary,
+        )
         riemann = solve_riemann(
             physics.left, physics.right, physics.gamma
         )  # a vacuum included (Toro 4.6)
@@ -186,6 +194,7 @@ class WaterShockTube(_ShockTube):
             Outflow(),
             physics.p_inf,
             physics=physics,
+            section=config.boundary,
         )
         riemann = solve_riemann(
             physics.left, physics.right, physics.gamma, p_inf=physics.p_inf

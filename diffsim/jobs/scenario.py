@@ -464,6 +464,11 @@ class Scenario(abc.ABC):
     #: the config's `boundary:` section applies (with a `discretizations`
     #: choice). Helmholtz scenarios, bounded by a PML, set False.
     configurable_boundary: ClassVar[bool] = True
+    #: The `boundary:` kinds of a scenario that fixes its discretization
+    #: but takes the section (a key of `diffsim.jobs.boundary.KINDS_OF`:
+    #: `"euler"` for the compressible-flow scenarios), or None: such a
+    #: scenario refuses the section.
+    boundary_kinds: ClassVar[str | None] = None
 
     @classmethod
     def validate(cls, config, physics) -> None:

@@ -186,3 +186,113 @@ def test_invalid_viscosity_keys_name_the_key(override, key, message):
     with pytest.raises(ConfigError) as e:
         load_config(pathlib.Path("configs/kelvin_helmholtz.yaml"), [override])
     assert key in str(e.value) and message in str(e.value)
+
+
+def test_euler_boundary_section_replaces_the_scenario_sides():
+    """`boundary:` on a compressible-flow scenario: each side given replaces
+    the scenario's; the numbers are the operator's leaves."""
+    from diffsim.operators.finite_volume import (
+        Inflow,
+        NoSlipWall,
+        Outflow,
+        Periodic,
+        ReflectingWall,
+    )
+
+    _, op = _setup("sod", "boundary.x.kind=reflecting")
+    assert all(isinstance(b, ReflectingWall) for b in op.boundaries[0])
+    _, op = _setup(
+        "viscous_shock_tube",
+        "grid.cells=[20,10]",
+        "boundary.y.upper={kind: no_slip, temperature: 0.5, velocity: [0.25, 0]}",
+        "boundary.x.lower={kind: inflow, value: [2.0, 0.5, 0.0, 3.0]}",
+    )
+    (xl, xh), (yl, yh) = op.boundaries
+    assert isinstance(xl, Inflow) and float(xl.density) == 2.0
+    assert np.asarray(xl.velocity).tolist() == [0.5, 0.0]
+    assert float(xl.pressure) == 3.0
+    assert isinstance(xh, NoSlipWall) and xh.temperature is None  # the default
+    assert isinstance(yl, NoSlipWall) and isinstance(yh, NoSlipWall)
+    assert yh.temperature is not None and float(yh.temperature) == 0.5
+    assert yh.velocity is not None and np.asarray(yh.velocity).tolist() == [0.25, 0]
+    _, op = _setup("kelvin_helmholtz", "boundary.y.kind=outflow")
+    assert isinstance(op.boundaries[0][0], Periodic)
+    assert all(isinstance(b, Outflow) for b in op.boundaries[1])
+
+
+@pytest.mark.parametrize(
+    "name, override, message",
+    [
+        (
+            "sod",
+            "boundary.x={kind: dirichlet, value: 1.0}",
+            "boundary.x.kind: dirichlet is not available on euler; allowed: "
+            "periodic, outflow, reflecting, inflow, no_slip",
+        ),
+        (
+            "sod",
+            "boundary.x.lower={kind: no_slip, value: 1.0}",
+            "boundary.x.lower.value: kind no_slip takes only temperature, velocity",
+        ),
+        (
+            "sod",
+            "boundary.x.lower={kind: no_slip, temperature: -1.0}",
+            "boundary.x.lower.temperature: must be > 0",
+        ),
+        (
+            "sod",
+            "boundary.x.lower={kind: inflow, value: [1.0, 0.0]}",
+            "boundary.x.lower.value: expected one number per field (3), got 2",
+        ),
+        (
+            "sod",
+            "boundary.x.lower={kind: inflow, value: 1.0}",
+            "boundary.x.lower.value: expected the inflow state",
+        ),
+        (
+            "sod",
+            "boundary.x.upper={kind: inflow, value: [1.0, 0.0, -1.0]}",
+            "boundary.x.upper.value: inflow density and pressure must be > 0",
+        ),
+        (
+            "viscous_shock_tube",
+            "boundary.y.upper={kind: no_slip, velocity: [0.0, 1.0]}",
+            "boundary.y.upper.velocity: a wall moves along itself: its y component "
+            "must be 0",
+        ),
+        (
+            "viscous_shock_tube",
+            "boundary.y.upper={kind: no_slip, velocity: [1.0]}",
+            "boundary.y.upper.velocity: expected one component per axis (2), got 1",
+        ),
+        (
+            "burgers_shock",
+            "boundary.x.kind=no_slip",
+            "boundary.x.kind: no_slip is not available on fourier",
+        ),
+    ],
+)
+def test_euler_boundary_section_refused_at_load(name, override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(pathlib.Path(f"configs/{name}.yaml"), [override])
+    assert str(e.value).startswith(message), str(e.value)
+
+
+def test_one_side_against_a_periodic_default_is_refused_when_built(tmp_path):
+    """A side the config leaves unset keeps the scenario's condition, known
+    when the operator is built: a lone periodic side is refused then,
+    naming the section, before anything runs (exit 2)."""
+    from diffsim.jobs.cli import main
+
+    code = main(
+        [
+            "run",
+            "configs/kelvin_helmholtz.yaml",
+            "boundary.y.lower.kind=outflow",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 2
+    with pytest.raises(ConfigError, match="boundary: boundaries\\[1\\] \\(y\\) pairs"):
+        _setup("kelvin_helmholtz", "boundary.y.lower.kind=outflow")
