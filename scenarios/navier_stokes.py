@@ -492,7 +492,8 @@ class ViscousShockTube(TimeDependentScenario):
 
     `summary.json`: `primary_vortex_x`, `primary_vortex_y` (the position
     of the pressure minimum in `x > 0.6`, `y < 0.3` at the final time: the
-    primary vortex's core) and `min_pressure_primary_vortex`. `plots/`
+    primary vortex's core; measured at the default 200 x 100, t = 1:
+    (0.8025, 0.0725)) and `min_pressure_primary_vortex`. `plots/`
     adds `density_contours.png` (20 density contours at the final time,
     as the papers draw them).
     """
