@@ -22,6 +22,7 @@ from . import (  # noqa: F401  (importing registers)
     kolmogorov_flow,
     ks_chaos,
     learned_flux,
+    navier_stokes,
     nls_soliton,
     shallow_water,
     shock_tube_inverse,

@@ -6,11 +6,23 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import jax.numpy as jnp
 import numpy as np
 import pydantic
 
-from diffsim.jobs import FiniteVolumeScheme, KeyedError
-from diffsim.operators.finite_volume import Euler, IdealGas, StiffenedGas
+from diffsim.jobs import ConfigError, FiniteVolumeScheme, KeyedError, PhysicsConfig
+from diffsim.jobs.boundary import BoundaryConfig, build_boundary
+from diffsim.operators.finite_volume import (
+    AbstractViscosity,
+    ConstantViscosity,
+    Euler,
+    IdealGas,
+    PowerLawViscosity,
+    StiffenedGas,
+    SutherlandViscosity,
+    Transport,
+)
+from diffsim.operators.finite_volume.boundary import normalize_boundaries
 
 
 class EulerScheme(FiniteVolumeScheme):
@@ -63,12 +75,96 @@ class EulerScheme(FiniteVolumeScheme):
         return self
 
 
+class TransportPhysics(PhysicsConfig):
+    """The `physics:` keys every compressible-flow scenario shares: the
+    viscosity law and Prandtl number of the compressible Navier-Stokes
+    equations (`operators.finite_volume.Transport`). `viscosity: 0` (the
+    default) is the inviscid Euler equations, exactly as before the keys
+    existed."""
+
+    viscosity: pydantic.NonNegativeFloat = pydantic.Field(
+        0.0,
+        description="dynamic viscosity mu (at viscosity_t_ref for power_law and "
+        "sutherland); 0: inviscid",
+    )
+    prandtl: pydantic.PositiveFloat = pydantic.Field(
+        0.72, description="Prandtl number mu c_p / k (heat conduction)"
+    )
+    viscosity_law: Literal["constant", "power_law", "sutherland"] = pydantic.Field(
+        "constant",
+        description="mu(T): constant; power_law mu (T/T_ref)^exponent; sutherland "
+        "mu (T/T_ref)^1.5 (T_ref + S)/(T + S)",
+    )
+    viscosity_t_ref: pydantic.PositiveFloat = pydantic.Field(
+        1.0,
+        description="reference temperature T_ref of power_law and sutherland "
+        "(T = p / rho with the unit gas constant)",
+    )
+    viscosity_exponent: float = pydantic.Field(
+        0.76, description="exponent of power_law"
+    )
+    sutherland_constant: pydantic.PositiveFloat = pydantic.Field(
+        110.4 / 273.15,
+        description="Sutherland temperature S of sutherland, in the units of "
+        "viscosity_t_ref (default: air's 110.4 K over T_ref = 273.15 K)",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _law_needs_viscosity(self):
+        if self.viscosity_law != "constant" and self.viscosity == 0.0:
+            raise KeyedError(
+                "viscosity",
+                f"viscosity_law {self.viscosity_law} needs viscosity > 0 (the "
+                "viscosity at viscosity_t_ref)",
+            )
+        return self
+
+    def transport(self) -> Transport | None:
+        """The `Transport` these keys describe, or None when inviscid."""
+        if self.viscosity == 0.0:
+            return None
+        mu, t_ref = jnp.asarray(self.viscosity), jnp.asarray(self.viscosity_t_ref)
+        law: AbstractViscosity
+        if self.viscosity_law == "power_law":
+            law = PowerLawViscosity(mu, t_ref, jnp.asarray(self.viscosity_exponent))
+        elif self.viscosity_law == "sutherland":
+            law = SutherlandViscosity(mu, t_ref, jnp.asarray(self.sutherland_constant))
+        else:
+            law = ConstantViscosity(mu)
+        return Transport(law, prandtl=self.prandtl)
+
+
 def make_euler(
-    grid, scheme: dict, gamma: float, boundaries, p_inf: float | None = None
+    grid,
+    scheme: dict,
+    gamma: float,
+    boundaries,
+    p_inf: float | None = None,
+    *,
+    physics: PhysicsConfig | None = None,
+    gravity=None,
+    equilibrium=None,
+    section: BoundaryConfig | None = None,
 ) -> Euler:
     """The `Euler` operator a `scheme:` section describes; an ideal gas, or a
-    stiffened gas when `p_inf` is given."""
+    stiffened gas when `p_inf` is given; viscous and heat-conducting when
+    `physics` (a `TransportPhysics`) has `viscosity > 0`; with a `gravity`
+    acceleration and a well-balancing `equilibrium` (conservative) state when
+    given. A config `boundary:` `section` (checked at load against the
+    `"euler"` kinds) replaces the sides of `boundaries` it gives."""
     s = EulerScheme.model_validate(scheme)
+    if section is not None:
+        boundaries = build_boundary(
+            section,
+            grid.ndim,
+            "euler",
+            normalize_boundaries(boundaries, grid.ndim),
+        )
+        try:  # a side given periodic against the scenario's other side
+            normalize_boundaries(boundaries, grid.ndim)
+        except ValueError as e:
+            raise ConfigError("boundary", str(e).removeprefix("Euler: ")) from None
+    transport = physics.transport() if isinstance(physics, TransportPhysics) else None
     return Euler(
         grid,
         eos=IdealGas(gamma) if p_inf is None else StiffenedGas(gamma, p_inf),
@@ -81,6 +177,9 @@ def make_euler(
         variables=s.variables,
         positivity=s.positivity,
         average_correction=s.average_correction,
+        transport=transport,
+        gravity=gravity,
+        equilibrium=equilibrium,
     )
 
 

@@ -9,17 +9,16 @@ import pydantic
 from diffsim.jobs import (
     EXPLICIT_STEPPERS,
     BuildContext,
-    PhysicsConfig,
     Setup,
     TimeDependentScenario,
     register,
 )
 from diffsim.operators.finite_volume import Outflow, ReflectingWall
 
-from ._euler import EULER_DEFAULTS, EulerScheme, make_euler
+from ._euler import EULER_DEFAULTS, EulerScheme, TransportPhysics, make_euler
 
 
-class ShuOsherPhysics(PhysicsConfig):
+class ShuOsherPhysics(TransportPhysics):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     entropy_amplitude: float = pydantic.Field(
         0.2,
@@ -44,6 +43,7 @@ class ShuOsher(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = ShuOsherPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [400], "lower": [-5.0], "upper": [5.0]},
@@ -62,11 +62,18 @@ class ShuOsher(TimeDependentScenario):
         )
         u = np.where(post, 2.629369, 0.0)
         p = np.where(post, 10.33333, 1.0)
-        op = make_euler(grid, config.scheme, physics.gamma, Outflow())
+        op = make_euler(
+            grid,
+            config.scheme,
+            physics.gamma,
+            Outflow(),
+            physics=physics,
+            section=config.boundary,
+        )
         return Setup(op, grid, np.stack([rho, u, p]))
 
 
-class BlastPhysics(PhysicsConfig):
+class BlastPhysics(TransportPhysics):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     pressures: tuple[
         pydantic.PositiveFloat, pydantic.PositiveFloat, pydantic.PositiveFloat
@@ -88,6 +95,7 @@ class WoodwardColella(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = BlastPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "scheme": {"positivity": True},
@@ -108,5 +116,12 @@ class WoodwardColella(TimeDependentScenario):
             physics.pressures[0],
             np.where(x > hi, physics.pressures[2], physics.pressures[1]),
         )
-        op = make_euler(grid, config.scheme, physics.gamma, ReflectingWall())
+        op = make_euler(
+            grid,
+            config.scheme,
+            physics.gamma,
+            ReflectingWall(),
+            physics=physics,
+            section=config.boundary,
+        )
         return Setup(op, grid, np.stack([np.ones_like(x), np.zeros_like(x), p]))

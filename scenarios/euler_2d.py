@@ -12,7 +12,6 @@ from diffsim.jobs import (
     EXPLICIT_STEPPERS,
     BuildContext,
     ConfigError,
-    PhysicsConfig,
     Setup,
     TimeDependentScenario,
     grid_from,
@@ -29,6 +28,7 @@ from diffsim.operators.finite_volume import (
 from ._euler import (
     EULER_DEFAULTS,
     EulerScheme,
+    TransportPhysics,
     conservative_averages_to_primitive,
     density_errors,
     gauss_cell_average,
@@ -36,7 +36,7 @@ from ._euler import (
 )
 
 
-class VortexPhysics(PhysicsConfig):
+class VortexPhysics(TransportPhysics):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     strength: pydantic.PositiveFloat = pydantic.Field(
         5.0, description="vortex strength"
@@ -61,6 +61,7 @@ class IsentropicVortex(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = VortexPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [64, 64], "lower": [-5.0, -5.0], "upper": [5.0, 5.0]},
@@ -95,11 +96,13 @@ class IsentropicVortex(TimeDependentScenario):
             rho, mx, my, e = conservative(t)
             return conservative_averages_to_primitive(rho, [mx, my], e, g)
 
-        op = make_euler(grid, config.scheme, g, Periodic())
+        op = make_euler(
+            grid, config.scheme, g, Periodic(), physics=physics, section=config.boundary
+        )
         return Setup(op, grid, exact(0.0), exact, density_errors)
 
 
-class QuadrantPhysics(PhysicsConfig):
+class QuadrantPhysics(TransportPhysics):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     split: tuple[float, float] = pydantic.Field(
         (0.5, 0.5), description="point (x, y) where the four quadrants meet"
@@ -128,6 +131,7 @@ class RiemannProblem2D(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = QuadrantPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [1.0, 1.0]},
@@ -147,11 +151,18 @@ class RiemannProblem2D(TimeDependentScenario):
             ("se", east & ~north),
         ):
             fields[:, mask] = np.asarray(_LAX_LIU_3[name])[:, None]
-        op = make_euler(grid, config.scheme, physics.gamma, Outflow())
+        op = make_euler(
+            grid,
+            config.scheme,
+            physics.gamma,
+            Outflow(),
+            physics=physics,
+            section=config.boundary,
+        )
         return Setup(op, grid, fields)
 
 
-class KHPhysics(PhysicsConfig):
+class KHPhysics(TransportPhysics):
     gamma: float = pydantic.Field(
         5.0 / 3.0, gt=1.0, description="ratio of specific heats"
     )
@@ -184,6 +195,7 @@ class KelvinHelmholtz(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = KHPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [128, 128], "lower": [0.0, 0.0], "upper": [1.0, 1.0]},
@@ -216,11 +228,18 @@ class KelvinHelmholtz(TimeDependentScenario):
             )
         )
         p = np.full_like(X, physics.pressure)
-        op = make_euler(grid, config.scheme, physics.gamma, Periodic())
+        op = make_euler(
+            grid,
+            config.scheme,
+            physics.gamma,
+            Periodic(),
+            physics=physics,
+            section=config.boundary,
+        )
         return Setup(op, grid, np.stack([rho, u, v, p]))
 
 
-class DoubleMachPhysics(PhysicsConfig):
+class DoubleMachPhysics(TransportPhysics):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     mach: float = pydantic.Field(10.0, gt=1.0, description="shock Mach number")
     wall_start: pydantic.NonNegativeFloat = pydantic.Field(
@@ -273,6 +292,7 @@ class DoubleMachReflection(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = DoubleMachPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {"cells": [240, 60], "lower": [0.0, 0.0], "upper": [4.0, 1.0]},
@@ -312,11 +332,13 @@ class DoubleMachReflection(TimeDependentScenario):
                 np.where(behind, post[2], pre[2]),
             ]
         )
-        op = make_euler(grid, config.scheme, g, boundaries)
+        op = make_euler(
+            grid, config.scheme, g, boundaries, physics=physics, section=config.boundary
+        )
         return Setup(op, grid, fields)
 
 
-class ExplosionPhysics(PhysicsConfig):
+class ExplosionPhysics(TransportPhysics):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     radius: pydantic.PositiveFloat = pydantic.Field(
         0.4, description="radius of the high-pressure sphere"
@@ -341,6 +363,7 @@ class Explosion3D(TimeDependentScenario):
     steppers = EXPLICIT_STEPPERS
     Physics = ExplosionPhysics
     Scheme = EulerScheme
+    boundary_kinds = "euler"
     defaults = {
         **EULER_DEFAULTS,
         "grid": {
@@ -366,5 +389,12 @@ class Explosion3D(TimeDependentScenario):
         rho = physics.outside[0] + (physics.inside[0] - physics.outside[0]) * inside
         p = physics.outside[1] + (physics.inside[1] - physics.outside[1]) * inside
         zero = np.zeros_like(rho)
-        op = make_euler(grid, config.scheme, physics.gamma, Outflow())
+        op = make_euler(
+            grid,
+            config.scheme,
+            physics.gamma,
+            Outflow(),
+            physics=physics,
+            section=config.boundary,
+        )
         return Setup(op, grid, np.stack([rho, zero, zero, zero, p]))

@@ -10,7 +10,6 @@ from diffsim.jobs import (
     EXPLICIT_STEPPERS,
     BuildContext,
     ConfigError,
-    PhysicsConfig,
     Setup,
     TimeDependentScenario,
     grid_from,
@@ -18,10 +17,16 @@ from diffsim.jobs import (
 )
 from diffsim.operators.finite_volume import Outflow, cell_averages, solve_riemann
 
-from ._euler import EULER_DEFAULTS, EulerScheme, density_errors, make_euler
+from ._euler import (
+    EULER_DEFAULTS,
+    EulerScheme,
+    TransportPhysics,
+    density_errors,
+    make_euler,
+)
 
 
-class ShockTubePhysics(PhysicsConfig):
+class ShockTubePhysics(TransportPhysics):
     gamma: float = pydantic.Field(1.4, gt=1.0, description="ratio of specific heats")
     left: tuple[pydantic.PositiveFloat, float, pydantic.PositiveFloat] = pydantic.Field(
         (1.0, 0.0, 1.0), description="left state: density, velocity, pressure"
@@ -47,6 +52,7 @@ class _ShockTube(TimeDependentScenario):
     channels = 3  # density, momenta, energy
     steppers = EXPLICIT_STEPPERS
     Scheme = EulerScheme
+    boundary_kinds = "euler"
 
     @classmethod
     def validate(cls, config, physics):
@@ -61,7 +67,14 @@ class _ShockTube(TimeDependentScenario):
         config, physics = ctx.config, ctx.physics
         self.validate(config, physics)
         grid = ctx.grid
-        op = make_euler(grid, config.scheme, physics.gamma, Outflow())
+        op = make_euler(
+            grid,
+            config.scheme,
+            physics.gamma,
+            Outflow(),
+            physics=physics,
+            section=config.boundary,
+        )
         riemann = solve_riemann(
             physics.left, physics.right, physics.gamma
         )  # a vacuum included (Toro 4.6)
@@ -115,7 +128,7 @@ class Lax(_ShockTube):
     }
 
 
-class WaterShockTubePhysics(PhysicsConfig):
+class WaterShockTubePhysics(TransportPhysics):
     gamma: float = pydantic.Field(
         4.4, gt=1.0, description="stiffened-gas gamma (water: 4.4)"
     )
@@ -174,7 +187,15 @@ class WaterShockTube(_ShockTube):
         config, physics = ctx.config, ctx.physics
         self.validate(config, physics)
         grid = ctx.grid
-        op = make_euler(grid, config.scheme, physics.gamma, Outflow(), physics.p_inf)
+        op = make_euler(
+            grid,
+            config.scheme,
+            physics.gamma,
+            Outflow(),
+            physics.p_inf,
+            physics=physics,
+            section=config.boundary,
+        )
         riemann = solve_riemann(
             physics.left, physics.right, physics.gamma, p_inf=physics.p_inf
         )

@@ -22,6 +22,13 @@ otherwise). Kinds:
   wall, the physics' mirror state) and `inflow` (a fixed state: `value`, one
   number per field or one for all).
 
+The compressible-flow (Euler / Navier-Stokes) scenarios fix their
+discretization but take the section too (their `boundary_kinds` is
+`"euler"`), with the kinds `periodic`, `outflow`, `reflecting`, `inflow`
+(`value: [density, velocity.., pressure]`) and `no_slip` (a viscous wall,
+`NoSlipWall`: `temperature` for an isothermal one, else adiabatic;
+`velocity`, one component per axis, for a moving one).
+
 `discretization: fourier` accepts only `periodic`. Everything is checked when
 the config loads (`check_boundary`), before anything is built; the values
 become differentiable leaves of the operator (`build_boundary`).
@@ -46,6 +53,7 @@ KINDS = (
     "outflow",
     "reflecting",
     "inflow",
+    "no_slip",
 )
 #: The config's names of the grid axes.
 AXES = ("x", "y", "z")
@@ -53,7 +61,19 @@ AXES = ("x", "y", "z")
 KINDS_OF = {
     "fourier": ("periodic",),
     "finite_difference": ("periodic", "dirichlet", "neumann", "robin"),
-    "finite_volume": KINDS,
+    "finite_volume": (
+        "periodic",
+        "dirichlet",
+        "neumann",
+        "robin",
+        "outflow",
+        "reflecting",
+        "inflow",
+    ),
+    # the compressible-flow scenarios (`Scenario.boundary_kinds = "euler"`);
+    # the characteristic kinds `non_reflecting` and `total_inflow`
+    # (operators/finite_volume/nonreflecting.py) join this tuple
+    "euler": ("periodic", "outflow", "reflecting", "inflow", "no_slip"),
 }
 #: The numbers each kind needs (and the only ones it takes).
 _NEEDS = {
@@ -64,25 +84,40 @@ _NEEDS = {
     "outflow": (),
     "reflecting": (),
     "inflow": ("value",),
+    "no_slip": (),
 }
+#: The numbers a kind may take without needing them.
+_OPTIONAL = {"no_slip": ("temperature", "velocity")}
 
 Kind = Literal[
-    "periodic", "dirichlet", "neumann", "robin", "outflow", "reflecting", "inflow"
+    "periodic",
+    "dirichlet",
+    "neumann",
+    "robin",
+    "outflow",
+    "reflecting",
+    "inflow",
+    "no_slip",
 ]
 
 
 def _check_numbers(kind: str, numbers: dict[str, Any]) -> None:
     """Refuse a number `kind` needs but lacks, or takes but does not need,
     naming the sub-key."""
-    need = _NEEDS[kind]
-    for name in ("value", "alpha", "beta"):
+    need, optional = _NEEDS[kind], _OPTIONAL.get(kind, ())
+    for name in ("value", "alpha", "beta", "temperature", "velocity"):
         given = numbers.get(name) is not None
         if name in need and not given:
             takes = f" (it takes {', '.join(need)})" if len(need) > 1 else ""
             raise KeyedError(name, f"required for kind {kind}{takes}")
-        if given and name not in need:
-            takes = f"takes only {', '.join(need)}" if need else "takes no numbers"
+        if given and name not in need + optional:
+            accepted = need + optional
+            takes = (
+                f"takes only {', '.join(accepted)}" if accepted else "takes no numbers"
+            )
             raise KeyedError(name, f"kind {kind} {takes}; remove it or set it to null")
+    if numbers.get("temperature") is not None and numbers["temperature"] <= 0:
+        raise KeyedError("temperature", "must be > 0 (a wall temperature)")
     if isinstance(numbers.get("value"), list):
         if kind != "inflow":
             raise KeyedError(
@@ -105,6 +140,12 @@ class SideBoundary(PhysicsConfig):
     )
     alpha: float | None = pydantic.Field(None, description="robin: coefficient of u")
     beta: float | None = pydantic.Field(None, description="robin: coefficient of du/dn")
+    temperature: float | None = pydantic.Field(
+        None, description="no_slip: wall temperature (null: adiabatic)"
+    )
+    velocity: list[float] | None = pydantic.Field(
+        None, description="no_slip: wall velocity, one component per axis"
+    )
 
     @pydantic.model_validator(mode="after")
     def _numbers(self):
@@ -112,8 +153,14 @@ class SideBoundary(PhysicsConfig):
         return self
 
     def numbers(self) -> dict[str, Any]:
-        """`value`, `alpha` and `beta`."""
-        return {"value": self.value, "alpha": self.alpha, "beta": self.beta}
+        """`value`, `alpha`, `beta`, `temperature` and `velocity`."""
+        return {
+            "value": self.value,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "temperature": self.temperature,
+            "velocity": self.velocity,
+        }
 
 
 class AxisBoundary(PhysicsConfig):
@@ -128,6 +175,12 @@ class AxisBoundary(PhysicsConfig):
     )
     alpha: float | None = pydantic.Field(None, description="robin alpha, both sides")
     beta: float | None = pydantic.Field(None, description="robin beta, both sides")
+    temperature: float | None = pydantic.Field(
+        None, description="no_slip wall temperature, both sides"
+    )
+    velocity: list[float] | None = pydantic.Field(
+        None, description="no_slip wall velocity, both sides"
+    )
     lower: SideBoundary | None = pydantic.Field(
         None, description="the condition at the lower end"
     )
@@ -140,7 +193,7 @@ class AxisBoundary(PhysicsConfig):
         if self.kind is not None:
             _check_numbers(self.kind, self.numbers())
         else:
-            for name in ("value", "alpha", "beta"):
+            for name in ("value", "alpha", "beta", "temperature", "velocity"):
                 if getattr(self, name) is not None:
                     raise KeyedError(
                         "kind",
@@ -150,8 +203,14 @@ class AxisBoundary(PhysicsConfig):
         return self
 
     def numbers(self) -> dict[str, Any]:
-        """`value`, `alpha` and `beta` (of both sides)."""
-        return {"value": self.value, "alpha": self.alpha, "beta": self.beta}
+        """`value`, `alpha`, `beta`, `temperature`, `velocity` (both sides)."""
+        return {
+            "value": self.value,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "temperature": self.temperature,
+            "velocity": self.velocity,
+        }
 
     def sides(self) -> tuple[SideBoundary | None, SideBoundary | None]:
         """`(lower, upper)`, each None where this axis leaves it unset."""
@@ -195,17 +254,20 @@ def check_boundary(
     - `section`: the validated `boundary:` section, or None.
     - `scenario`: the scenario class (`ndim`, `discretizations`,
       `configurable_boundary`).
-    - `kind`: the discretization in effect (None: the scenario fixes it).
+    - `kind`: the discretization in effect (None: the scenario fixes it;
+      then its `boundary_kinds`, if any, say which kinds apply).
     - `channels`: the number of fields (for inflow states).
     """
     if section is None:
         return
+    if kind is None:
+        kind = getattr(scenario, "boundary_kinds", None)
     if kind is None or not scenario.configurable_boundary:
         raise ConfigError(
             "boundary",
             f"scenario {scenario.name} sets its own boundaries; the boundary: "
             "section applies to scenarios with a discretization: choice "
-            "(diffsim scenarios lists them)",
+            "(diffsim scenarios lists them) and to the compressible-flow ones",
         )
     for name in AXES[scenario.ndim :]:
         if getattr(section, name) is not None:
@@ -244,6 +306,30 @@ def check_boundary(
                     f"{where}.value",
                     f"expected one number per field ({channels}), got {len(value)}",
                 )
+            if kind == "euler" and condition.kind == "inflow":
+                if not isinstance(value, list):
+                    raise ConfigError(
+                        f"{where}.value",
+                        f"expected the inflow state [density, velocity.., pressure] "
+                        f"({channels} numbers), got one number",
+                    )
+                if value[0] <= 0 or value[-1] <= 0:
+                    raise ConfigError(
+                        f"{where}.value",
+                        "inflow density and pressure must be > 0",
+                    )
+            velocity = condition.velocity
+            if velocity is not None and len(velocity) != scenario.ndim:
+                raise ConfigError(
+                    f"{where}.velocity",
+                    f"expected one component per axis ({scenario.ndim}), got "
+                    f"{len(velocity)}",
+                )
+            if velocity is not None and velocity[AXES.index(axis)] != 0:
+                raise ConfigError(
+                    f"{where}.velocity",
+                    f"a wall moves along itself: its {axis} component must be 0",
+                )
         lower, upper = pair
         if lower is None or upper is None:
             continue  # the unset side keeps the default; checked when built
@@ -277,6 +363,12 @@ def _library_condition(condition: SideBoundary, kind: str):
     from diffsim.operators.discretization import Dirichlet, Neumann, Periodic, Robin
 
     value = condition.value
+    if kind == "euler":
+        if condition.kind == "inflow":
+            assert isinstance(value, list)  # checked by check_boundary
+            return fv.Inflow(value[0], value[1:-1], value[-1])
+        if condition.kind == "no_slip":
+            return fv.NoSlipWall(condition.temperature, condition.velocity)
     if condition.kind in ("outflow", "reflecting", "inflow"):
         return {
             "outflow": fv.Outflow,
@@ -284,7 +376,7 @@ def _library_condition(condition: SideBoundary, kind: str):
             "inflow": lambda: fv.InflowState(value),
         }[condition.kind]()
     if condition.kind == "periodic":
-        return fv.Periodic() if kind == "finite_volume" else Periodic()
+        return fv.Periodic() if kind in ("finite_volume", "euler") else Periodic()
     assert isinstance(value, float)  # a number for a wall (_check_numbers)
     if condition.kind == "dirichlet":
         return Dirichlet(value)

@@ -1238,8 +1238,8 @@ KEY_HELP = {
     ),
     "boundary": (
         "conditions per axis (x, y, z) and side (lower, upper): kind periodic, "
-        "dirichlet, neumann, robin; outflow, reflecting, inflow on finite volumes "
-        "(see the README)"
+        "dirichlet, neumann, robin; outflow, reflecting, inflow on finite volumes; "
+        "no_slip on compressible flow (see the README)"
     ),
     "fd_order": "order of the finite differences (2, 4, 6, 8; default 4)",
     "optimize.iterations": "optimizer iterations",
@@ -1387,14 +1387,17 @@ def describe_scenario(name: str) -> str:
             else "set by the scenario (the key is refused)",
         ),
     )
-    if allowed and scenario.configurable_boundary:
+    own_kinds = getattr(scenario, "boundary_kinds", None)
+    if (allowed or own_kinds) and scenario.configurable_boundary:
         given = resolved.get("boundary")
         top.append(
             (
                 "boundary",
                 yaml.safe_dump(given, default_flow_style=True, width=10**6).strip()
                 if given
-                else "periodic",
+                else "periodic"
+                if allowed
+                else "the scenario's",
                 KEY_HELP["boundary"],
             )
         )

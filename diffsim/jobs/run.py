@@ -227,10 +227,14 @@ def _run(config, physics, scenario, out, plots):
     if is_main():
         write_fields(out / "fields.nc", dataset)
         if plots:
-            summary["plots"] = [
-                str(p.relative_to(out))
-                for p in plot_run(dataset, exact, out / "plots", scenario.name)
-            ]
+            paths = (
+                plot_run(dataset, exact, out / "plots", scenario.name)
+                if setup.standard_plots
+                else []
+            )
+            if setup.plot is not None:
+                paths += setup.plot(np.asarray(ts), np.stack(ys), out / "plots")
+            summary["plots"] = [str(Path(p).relative_to(out)) for p in paths]
         write_json(out / "summary.json", summary)
     if failure:
         raise RunError(

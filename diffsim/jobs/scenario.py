@@ -464,6 +464,11 @@ class Scenario(abc.ABC):
     #: the config's `boundary:` section applies (with a `discretizations`
     #: choice). Helmholtz scenarios, bounded by a PML, set False.
     configurable_boundary: ClassVar[bool] = True
+    #: The `boundary:` kinds of a scenario that fixes its discretization
+    #: but takes the section (a key of `diffsim.jobs.boundary.KINDS_OF`:
+    #: `"euler"` for the compressible-flow scenarios), or None: such a
+    #: scenario refuses the section.
+    boundary_kinds: ClassVar[str | None] = None
 
     @classmethod
     def validate(cls, config, physics) -> None:
@@ -483,7 +488,10 @@ class Setup:
     norms (relative L2 and max over all fields) when a scenario reports
     others. `diagnostics(ts, ys) -> dict` adds `summary.json` entries
     measured on the snapshots `ys` `(t, channels, *cells)` at the times `ts`
-    (mass drift, free energy, pattern wavenumber)."""
+    (mass drift, free energy, pattern wavenumber). `plot(ts, ys, folder) ->
+    list of paths` draws figures of the scenario's own (density contours)
+    next to the standard ones; `standard_plots=False` leaves the standard
+    ones out (a 2D grid one cell wide, which they cannot draw)."""
 
     operator: AbstractOperator
     grid: Grid
@@ -491,6 +499,8 @@ class Setup:
     exact: Callable[[float], ArrayLike] | None = None
     errors: Callable[..., dict] | None = None
     diagnostics: Callable[[np.ndarray, np.ndarray], dict] | None = None
+    plot: Callable[[np.ndarray, np.ndarray, Path], list] | None = None
+    standard_plots: bool = True
 
 
 class TimeDependentScenario(Scenario):

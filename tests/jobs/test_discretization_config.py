@@ -165,7 +165,8 @@ WALLS = [
             NAME,
             ["discretization=finite_difference", "boundary.x.upper.kind=wall"],
             "boundary.x.upper.kind: Input should be 'periodic', 'dirichlet', "
-            "'neumann', 'robin', 'outflow', 'reflecting' or 'inflow' (got 'wall')",
+            "'neumann', 'robin', 'outflow', 'reflecting', 'inflow' or 'no_slip' "
+            "(got 'wall')",
         ),
         (
             NAME,
@@ -242,10 +243,10 @@ WALLS = [
         ),
         # boundaries of scenarios that set their own
         (
-            "sod",
+            "euler_closure",
             ["boundary.x.kind=periodic"],
-            "boundary: scenario sod sets its own boundaries; the boundary: section "
-            "applies to scenarios with a discretization: choice",
+            "boundary: scenario euler_closure sets its own boundaries; the boundary: "
+            "section applies to scenarios with a discretization: choice",
         ),
         (
             "helmholtz_point_source",

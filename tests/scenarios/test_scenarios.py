@@ -77,6 +77,20 @@ REDUCED = {
         ],
         {},
     ),
+    # compressible Navier-Stokes (their numbers: test_navier_stokes_scenarios.py)
+    "taylor_green_viscous": (
+        ["grid.cells=[8,8]", "time.t_end=0.05", "time.snapshots=2"],
+        {},
+    ),
+    "couette_heating": (["time.t_end=0.05", "time.snapshots=2"], {}),
+    "rayleigh_taylor": (
+        ["grid.cells=[8,32]", "time.t_end=0.05", "time.snapshots=2"],
+        {},
+    ),
+    "viscous_shock_tube": (
+        ["grid.cells=[20,10]", "time.t_end=0.01", "time.snapshots=2"],
+        {},
+    ),
     "explosion_3d": (["grid.cells=[8,8,8]", "time.t_end=0.02", "time.snapshots=1"], {}),
     # pattern formation (physics written once): Fourier by default
     "allen_cahn": (["grid.cells=[32,32]", "time.t_end=1", "time.snapshots=2"], {}),
