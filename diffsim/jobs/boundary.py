@@ -27,7 +27,11 @@ discretization but take the section too (their `boundary_kinds` is
 `"euler"`), with the kinds `periodic`, `outflow`, `reflecting`, `inflow`
 (`value: [density, velocity.., pressure]`) and `no_slip` (a viscous wall,
 `NoSlipWall`: `temperature` for an isothermal one, else adiabatic;
-`velocity`, one component per axis, for a moving one).
+`velocity`, one component per axis, for a moving one), `non_reflecting`
+(the characteristic NSCBC boundary `NonReflecting`: far-field `pressure`,
+optional `relaxation` (default 0.25), `density`, `velocity`, `transverse`
+(default 0.5)) and `total_inflow` (`TotalInflow`: `total_pressure`,
+`total_temperature`, `direction`, one component per axis).
 
 `discretization: fourier` accepts only `periodic`. Everything is checked when
 the config loads (`check_boundary`), before anything is built; the values
@@ -54,6 +58,8 @@ KINDS = (
     "reflecting",
     "inflow",
     "no_slip",
+    "non_reflecting",
+    "total_inflow",
 )
 #: The config's names of the grid axes.
 AXES = ("x", "y", "z")
@@ -70,10 +76,16 @@ KINDS_OF = {
         "reflecting",
         "inflow",
     ),
-    # the compressible-flow scenarios (`Scenario.boundary_kinds = "euler"`);
-    # the characteristic kinds `non_reflecting` and `total_inflow`
-    # (operators/finite_volume/nonreflecting.py) join this tuple
-    "euler": ("periodic", "outflow", "reflecting", "inflow", "no_slip"),
+    # the compressible-flow scenarios (`Scenario.boundary_kinds = "euler"`)
+    "euler": (
+        "periodic",
+        "outflow",
+        "reflecting",
+        "inflow",
+        "no_slip",
+        "non_reflecting",
+        "total_inflow",
+    ),
 }
 #: The numbers each kind needs (and the only ones it takes).
 _NEEDS = {
@@ -85,9 +97,36 @@ _NEEDS = {
     "reflecting": (),
     "inflow": ("value",),
     "no_slip": (),
+    "non_reflecting": ("pressure",),
+    "total_inflow": ("total_pressure", "total_temperature", "direction"),
 }
 #: The numbers a kind may take without needing them.
-_OPTIONAL = {"no_slip": ("temperature", "velocity")}
+_OPTIONAL = {
+    "no_slip": ("temperature", "velocity"),
+    "non_reflecting": ("relaxation", "density", "velocity", "transverse"),
+}
+#: Every number a side's condition can carry.
+NUMBERS = (
+    "value",
+    "alpha",
+    "beta",
+    "temperature",
+    "velocity",
+    "pressure",
+    "relaxation",
+    "density",
+    "transverse",
+    "total_pressure",
+    "total_temperature",
+    "direction",
+)
+_POSITIVE = (
+    "temperature",
+    "pressure",
+    "density",
+    "total_pressure",
+    "total_temperature",
+)
 
 Kind = Literal[
     "periodic",
@@ -98,6 +137,8 @@ Kind = Literal[
     "reflecting",
     "inflow",
     "no_slip",
+    "non_reflecting",
+    "total_inflow",
 ]
 
 
@@ -105,7 +146,7 @@ def _check_numbers(kind: str, numbers: dict[str, Any]) -> None:
     """Refuse a number `kind` needs but lacks, or takes but does not need,
     naming the sub-key."""
     need, optional = _NEEDS[kind], _OPTIONAL.get(kind, ())
-    for name in ("value", "alpha", "beta", "temperature", "velocity"):
+    for name in NUMBERS:
         given = numbers.get(name) is not None
         if name in need and not given:
             takes = f" (it takes {', '.join(need)})" if len(need) > 1 else ""
@@ -116,8 +157,11 @@ def _check_numbers(kind: str, numbers: dict[str, Any]) -> None:
                 f"takes only {', '.join(accepted)}" if accepted else "takes no numbers"
             )
             raise KeyedError(name, f"kind {kind} {takes}; remove it or set it to null")
-    if numbers.get("temperature") is not None and numbers["temperature"] <= 0:
-        raise KeyedError("temperature", "must be > 0 (a wall temperature)")
+    for name in _POSITIVE:
+        if numbers.get(name) is not None and numbers[name] <= 0:
+            raise KeyedError(name, "must be > 0")
+    if numbers.get("relaxation") is not None and numbers["relaxation"] < 0:
+        raise KeyedError("relaxation", "must be >= 0")
     if isinstance(numbers.get("value"), list):
         if kind != "inflow":
             raise KeyedError(
@@ -144,7 +188,30 @@ class SideBoundary(PhysicsConfig):
         None, description="no_slip: wall temperature (null: adiabatic)"
     )
     velocity: list[float] | None = pydantic.Field(
-        None, description="no_slip: wall velocity, one component per axis"
+        None,
+        description="no_slip: wall velocity; non_reflecting: far-field velocity "
+        "(one component per axis)",
+    )
+    pressure: float | None = pydantic.Field(
+        None, description="non_reflecting: far-field pressure"
+    )
+    relaxation: float | None = pydantic.Field(
+        None, description="non_reflecting: relaxation coefficient sigma (0.25)"
+    )
+    density: float | None = pydantic.Field(
+        None, description="non_reflecting: far-field density"
+    )
+    transverse: float | None = pydantic.Field(
+        None, description="non_reflecting: transverse-term fraction (0.5)"
+    )
+    total_pressure: float | None = pydantic.Field(
+        None, description="total_inflow: stagnation pressure"
+    )
+    total_temperature: float | None = pydantic.Field(
+        None, description="total_inflow: stagnation temperature"
+    )
+    direction: list[float] | None = pydantic.Field(
+        None, description="total_inflow: flow direction, one component per axis"
     )
 
     @pydantic.model_validator(mode="after")
@@ -153,14 +220,8 @@ class SideBoundary(PhysicsConfig):
         return self
 
     def numbers(self) -> dict[str, Any]:
-        """`value`, `alpha`, `beta`, `temperature` and `velocity`."""
-        return {
-            "value": self.value,
-            "alpha": self.alpha,
-            "beta": self.beta,
-            "temperature": self.temperature,
-            "velocity": self.velocity,
-        }
+        """The numbers (`NUMBERS`) of the condition."""
+        return {name: getattr(self, name) for name in NUMBERS}
 
 
 class AxisBoundary(PhysicsConfig):
@@ -179,7 +240,30 @@ class AxisBoundary(PhysicsConfig):
         None, description="no_slip wall temperature, both sides"
     )
     velocity: list[float] | None = pydantic.Field(
-        None, description="no_slip wall velocity, both sides"
+        None,
+        description="no_slip: wall velocity; non_reflecting: far-field velocity "
+        "(one component per axis)",
+    )
+    pressure: float | None = pydantic.Field(
+        None, description="non_reflecting: far-field pressure"
+    )
+    relaxation: float | None = pydantic.Field(
+        None, description="non_reflecting: relaxation coefficient sigma (0.25)"
+    )
+    density: float | None = pydantic.Field(
+        None, description="non_reflecting: far-field density"
+    )
+    transverse: float | None = pydantic.Field(
+        None, description="non_reflecting: transverse-term fraction (0.5)"
+    )
+    total_pressure: float | None = pydantic.Field(
+        None, description="total_inflow: stagnation pressure"
+    )
+    total_temperature: float | None = pydantic.Field(
+        None, description="total_inflow: stagnation temperature"
+    )
+    direction: list[float] | None = pydantic.Field(
+        None, description="total_inflow: flow direction, one component per axis"
     )
     lower: SideBoundary | None = pydantic.Field(
         None, description="the condition at the lower end"
@@ -193,7 +277,7 @@ class AxisBoundary(PhysicsConfig):
         if self.kind is not None:
             _check_numbers(self.kind, self.numbers())
         else:
-            for name in ("value", "alpha", "beta", "temperature", "velocity"):
+            for name in NUMBERS:
                 if getattr(self, name) is not None:
                     raise KeyedError(
                         "kind",
@@ -203,14 +287,8 @@ class AxisBoundary(PhysicsConfig):
         return self
 
     def numbers(self) -> dict[str, Any]:
-        """`value`, `alpha`, `beta`, `temperature`, `velocity` (both sides)."""
-        return {
-            "value": self.value,
-            "alpha": self.alpha,
-            "beta": self.beta,
-            "temperature": self.temperature,
-            "velocity": self.velocity,
-        }
+        """The numbers (`NUMBERS`) of the condition of both sides."""
+        return {name: getattr(self, name) for name in NUMBERS}
 
     def sides(self) -> tuple[SideBoundary | None, SideBoundary | None]:
         """`(lower, upper)`, each None where this axis leaves it unset."""
@@ -318,14 +396,20 @@ def check_boundary(
                         f"{where}.value",
                         "inflow density and pressure must be > 0",
                     )
+            for name in ("velocity", "direction"):
+                vector = getattr(condition, name)
+                if vector is not None and len(vector) != scenario.ndim:
+                    raise ConfigError(
+                        f"{where}.{name}",
+                        f"expected one component per axis ({scenario.ndim}), got "
+                        f"{len(vector)}",
+                    )
             velocity = condition.velocity
-            if velocity is not None and len(velocity) != scenario.ndim:
-                raise ConfigError(
-                    f"{where}.velocity",
-                    f"expected one component per axis ({scenario.ndim}), got "
-                    f"{len(velocity)}",
-                )
-            if velocity is not None and velocity[AXES.index(axis)] != 0:
+            if (
+                condition.kind == "no_slip"
+                and velocity is not None
+                and velocity[AXES.index(axis)] != 0
+            ):
                 raise ConfigError(
                     f"{where}.velocity",
                     f"a wall moves along itself: its {axis} component must be 0",
@@ -369,6 +453,23 @@ def _library_condition(condition: SideBoundary, kind: str):
             return fv.Inflow(value[0], value[1:-1], value[-1])
         if condition.kind == "no_slip":
             return fv.NoSlipWall(condition.temperature, condition.velocity)
+        if condition.kind == "non_reflecting":
+            assert condition.pressure is not None  # checked by _check_numbers
+            options = {
+                name: getattr(condition, name)
+                for name in ("relaxation", "density", "velocity", "transverse")
+                if getattr(condition, name) is not None
+            }
+            return fv.NonReflecting(condition.pressure, **options)
+        if condition.kind == "total_inflow":
+            assert condition.total_pressure is not None
+            assert condition.total_temperature is not None
+            assert condition.direction is not None
+            return fv.TotalInflow(
+                condition.total_pressure,
+                condition.total_temperature,
+                condition.direction,
+            )
     if condition.kind in ("outflow", "reflecting", "inflow"):
         return {
             "outflow": fv.Outflow,

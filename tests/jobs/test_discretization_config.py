@@ -165,8 +165,8 @@ WALLS = [
             NAME,
             ["discretization=finite_difference", "boundary.x.upper.kind=wall"],
             "boundary.x.upper.kind: Input should be 'periodic', 'dirichlet', "
-            "'neumann', 'robin', 'outflow', 'reflecting', 'inflow' or 'no_slip' "
-            "(got 'wall')",
+            "'neumann', 'robin', 'outflow', 'reflecting', 'inflow', 'no_slip', "
+            "'non_reflecting' or 'total_inflow' (got 'wall')",
         ),
         (
             NAME,
@@ -609,3 +609,45 @@ def test_fd_order_is_kept_when_finite_differences_are_the_default():
         assert "fd_order" not in resolved_dict(config)
     finally:
         unregister(Walled.name)
+
+
+def test_characteristic_boundaries_from_config():
+    """The compressible scenarios' `boundary:` builds `TotalInflow` and
+    `NonReflecting` with their numbers as leaves, the operator's gas in
+    them; a missing or wrong number is refused at load, naming the key."""
+    from diffsim.jobs.scenario import build_setup
+    from diffsim.operators.finite_volume import NonReflecting, TotalInflow
+
+    overrides = [
+        "grid.cells=[16,16]",
+        "boundary.x.lower.kind=total_inflow",
+        "boundary.x.lower.total_pressure=1.2",
+        "boundary.x.lower.total_temperature=1.1",
+        "boundary.x.lower.direction=[1.0, 0.0]",
+        "boundary.x.upper.kind=non_reflecting",
+        "boundary.x.upper.pressure=1.0",
+        "boundary.x.upper.relaxation=0.5",
+    ]
+    config, physics, scenario = load_config(
+        {"scenario": "isentropic_vortex"}, overrides
+    )
+    op = build_setup(scenario, config, physics).operator
+    lower, upper = op.boundaries[0]
+    assert isinstance(lower, TotalInflow) and isinstance(upper, NonReflecting)
+    np.testing.assert_array_equal(lower.total_pressure, 1.2)
+    np.testing.assert_array_equal(upper.relaxation, 0.5)
+    import equinox as eqx
+
+    assert eqx.tree_equal(upper.eos, op.eos) and eqx.tree_equal(lower.eos, op.eos)
+    assert _refused(
+        ["boundary.x.upper.kind=non_reflecting"], "isentropic_vortex"
+    ).startswith("boundary.x.upper.pressure: required for kind non_reflecting")
+    assert _refused(
+        [
+            "boundary.x.kind=total_inflow",
+            "boundary.x.total_pressure=1.0",
+            "boundary.x.total_temperature=1.0",
+            "boundary.x.direction=[1.0]",
+        ],
+        "isentropic_vortex",
+    ).startswith("boundary.x.direction: expected one component per axis (2), got 1")
