@@ -391,8 +391,12 @@ def run_case(name: str) -> list[dict]:
             )
 
             def rollout(q):
-                out, _ = sim._feed_forward(q, jnp.asarray(dt), jnp.asarray(0.0), ff)
-                return out["primitives"][-1]
+                # the public, batched `feed_forward` (a vmap of the scan) on
+                # a batch of one
+                out, _ = sim.feed_forward(
+                    q[None], jnp.asarray([dt]), jnp.asarray([0.0]), ff
+                )
+                return out["primitives"][0, -1]
 
             arg = primes_init
             t0 = time.perf_counter()
@@ -406,13 +410,18 @@ def run_case(name: str) -> list[dict]:
             cfp = ControlFlowParameters(None, None, None, None, False)
 
             def one_step(buf):
-                out = sim._do_integration_step(
+                out = sim.do_integration_step(
                     buf, cfp, ParametersSetup(), CallablesSetup()
                 )[0]
                 # the step's diagnostics (StepInformation) come back with
                 # another pytree structure than the initial ones; nothing reads
                 # them here, so the loop carries the input's
-                return out._replace(step_information=buf.step_information)
+                return type(out)(
+                    *(
+                        old if name == "step_information" else new
+                        for name, new, old in zip(type(out).__annotations__, out, buf)
+                    )
+                )
 
             arg = jxf
             t0 = time.perf_counter()

@@ -16,6 +16,7 @@ from .._operator import AbstractCFLOperator, AbstractConstrainedOperator, parame
 from ..internal import check_instance, checks_own_arguments, describe
 from ._characteristic import characteristic_face_states
 from ._fused import fused_face_map, stencil_shifts
+from ._math import materialize
 from .boundary import (
     AbstractBoundaryCondition,
     Inflow,
@@ -441,7 +442,7 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
             if self.average_correction:
                 for a in (a for a in range(ndim) if a != axis):
                     flux = tuple(
-                        _convolve(x, _TO_AVERAGE, a) for x in _materialize(flux)
+                        _convolve(x, _TO_AVERAGE, a) for x in materialize(flux)
                     )
             result.append(flux)
         return result
@@ -528,15 +529,15 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
             else:
                 w = pad(w, a, self.boundaries[a], width)
         axes = tuple(range(self.grid.ndim))
-        u = _materialize(primitive_to_conservative_components(w, self.eos))
+        u = materialize(primitive_to_conservative_components(w, self.eos))
         for a in axes:
-            u = _materialize(tuple(_convolve(x, _TO_POINT, a) for x in u))
+            u = materialize(tuple(_convolve(x, _TO_POINT, a) for x in u))
         point = _keep_positive(
             conservative_to_primitive_components(u, self.eos),
             _trim(w, axes, _HALO),
             self.eos,
         )
-        return w, _materialize(point)
+        return w, materialize(point)
 
     def _extension_pad(self, w, axis, width):
         """`pad`, with `NoSlipWall.extension_ghost_cells` at no-slip walls."""
@@ -564,7 +565,7 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
             tuple(_convolve(x, _TO_AVERAGE, axis) for x in point), transverse, g
         )
         plain = _trim(_trim(padded, transverse, g + _HALO), (axis,), 2 * _HALO)
-        return _materialize(_keep_positive(line, plain, self.eos))
+        return materialize(_keep_positive(line, plain, self.eos))
 
     # Time-step control and diagnostics ---------------------------------------
     def _speeds(self, state):
@@ -660,16 +661,6 @@ def _trim(w, axes, k):
     for a in axes:
         w = tuple(lax.slice_in_dim(x, k, x.shape[a] - k, axis=a) for x in w)
     return w
-
-
-def _materialize(xs):
-    """`xs`, stored once: each is divided by a one the compiler cannot see
-    (`x / 1 == x` exactly). XLA:CPU never duplicates a division into its
-    consumers, so the stencil slices that follow read these arrays instead of
-    each recomputing the whole chain that produced them (5x the cost of the
-    right-hand side otherwise); see `_fused.py` for the same device."""
-    one = lax.stop_gradient(1.0 + 0.0 * xs[0].ravel()[0])
-    return tuple(x / one for x in xs)
 
 
 def _keep_positive(candidate, fallback, eos):

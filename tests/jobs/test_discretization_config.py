@@ -616,7 +616,7 @@ def test_characteristic_boundaries_from_config():
     `NonReflecting` with their numbers as leaves, the operator's gas in
     them; a missing or wrong number is refused at load, naming the key."""
     from diffsim.jobs.scenario import build_setup
-    from diffsim.operators.finite_volume import NonReflecting, TotalInflow
+    from diffsim.operators.finite_volume import Euler, NonReflecting, TotalInflow
 
     overrides = [
         "grid.cells=[16,16]",
@@ -632,6 +632,7 @@ def test_characteristic_boundaries_from_config():
         {"scenario": "isentropic_vortex"}, overrides
     )
     op = build_setup(scenario, config, physics).operator
+    assert isinstance(op, Euler)
     lower, upper = op.boundaries[0]
     assert isinstance(lower, TotalInflow) and isinstance(upper, NonReflecting)
     np.testing.assert_array_equal(lower.total_pressure, 1.2)
