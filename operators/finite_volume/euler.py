@@ -277,6 +277,17 @@ class Euler(AbstractCFLOperator, AbstractConstrainedOperator):
                         f"Euler: Inflow on axis {axis} has {bc.velocity.shape[0]} "
                         f"velocity components, the grid is {self.grid.ndim}-dimensional"
                     )
+        if (
+            self.transport is not None
+            and self.average_correction
+            and self.reconstruction.num_ghost < STENCIL
+        ):
+            raise ValueError(
+                f"Euler: the viscous fluxes with average_correction=True need a "
+                f"reconstruction of at least {STENCIL} ghost cells, "
+                f"{type(self.reconstruction).__name__} has "
+                f"{self.reconstruction.num_ghost}; use average_correction=False"
+            )
         if self.gravity is not None and self.gravity.shape != (self.grid.ndim,):
             raise ValueError(
                 f"Euler: gravity must have {self.grid.ndim} components (one per "

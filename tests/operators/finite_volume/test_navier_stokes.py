@@ -69,6 +69,13 @@ def test_invalid_transport_and_walls_are_refused():
         Euler(grid, boundaries=(Periodic(), NoSlipWall()))
     with pytest.raises(ValueError, match="gravity must have 2 components"):
         Euler(grid, gravity=[0.0, -1.0, 0.0])
+    with pytest.raises(ValueError, match="FirstOrder has 1; use average_correction"):
+        Euler(
+            grid,
+            reconstruction=FirstOrder(),
+            average_correction=True,
+            transport=Transport(1e-3),
+        )
     with pytest.raises(TypeError, match="source must be a callable"):
         Euler(grid, source=3.0)  # pyright: ignore[reportArgumentType]
 
@@ -467,3 +474,52 @@ def test_ideal_gas_keeps_its_numbers_with_a_gas_constant():
     b = Euler(grid, IdealGas(GAMMA, 287.0))
     np.testing.assert_array_equal(a(a.encode(w)), b(b.encode(w)))
     np.testing.assert_allclose(b.eos.temperature(w[0], w[-1]), w[-1] / (287.0 * w[0]))
+
+
+def test_three_dimensional_viscous_fluxes_agree_with_two_dimensional_ones():
+    """A 3D flow that varies along one axis and moves in a plane is the 2D
+    flow: the Navier-Stokes right-hand side on an 8 x 4 x 4 grid (each axis
+    taking its turn as the varying one, with the in-plane velocity along
+    another) equals the 2D one to round-off, the third momentum rate
+    vanishing."""
+    n = 8
+    s = jnp.linspace(0.0, 1.0, n, endpoint=False) + 0.5 / n
+    rho = 1.0 + 0.2 * jnp.sin(2 * np.pi * s)
+    u = 0.3 * jnp.cos(2 * np.pi * s)
+    v = 0.2 * jnp.sin(4 * np.pi * s)
+    p = 1.0 + 0.1 * jnp.cos(2 * np.pi * s)
+    grid2 = Grid((n, 4), lower=(0.0, 0.0), upper=(1.0, 0.5))
+    kw = dict(
+        reconstruction=MUSCL(),
+        variables="primitive",
+        average_correction=True,
+        transport=Transport(0.05),
+    )
+    flat = Euler(grid2, **kw)  # pyright: ignore[reportArgumentType]
+    w2 = jnp.stack([jnp.broadcast_to(q[:, None], (n, 4)) for q in (rho, u, v, p)])
+    rate2 = flat(flat.encode(w2))[:, :, 0]
+    apply = eqx.filter_jit(lambda op, w: op(op.encode(w)))
+    for axis, other in ((0, 2), (2, 1), (1, 0)):
+        cells, upper = [4, 4, 4], [0.5, 0.5, 0.5]
+        cells[axis], upper[axis] = n, 1.0
+        grid3 = Grid(tuple(cells), lower=(0.0, 0.0, 0.0), upper=tuple(upper))
+        op = Euler(grid3, **kw)  # pyright: ignore[reportArgumentType]
+        shape = [1, 1, 1]
+        shape[axis] = n
+        velocity = [jnp.zeros(n)] * 3
+        velocity[axis], velocity[other] = u, v
+        w3 = jnp.stack(
+            [
+                jnp.broadcast_to(q.reshape(shape), tuple(cells))
+                for q in (rho, *velocity, p)
+            ]
+        )
+        rate3 = apply(op, w3)
+        line = jnp.moveaxis(rate3, axis + 1, 1).reshape(5, n, -1)[:, :, 0]
+        third = 3 - axis - other
+        np.testing.assert_allclose(
+            jnp.stack([line[0], line[1 + axis], line[1 + other], line[4]]),
+            rate2,
+            atol=1e-13,
+        )
+        np.testing.assert_allclose(line[1 + third], 0.0, atol=1e-13)
