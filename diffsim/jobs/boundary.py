@@ -173,10 +173,13 @@ def _check_numbers(kind: str, numbers: dict[str, Any]) -> None:
         raise KeyedError("beta", "alpha and beta must not both be zero")
 
 
-class SideBoundary(PhysicsConfig):
-    """The condition on one side (`lower` or `upper`) of one axis."""
+class ConditionNumbers(PhysicsConfig):
+    """A condition's `kind` and the numbers (`NUMBERS`) kinds take, on one
+    side (`SideBoundary`) or on both sides of an axis (`AxisBoundary`)."""
 
-    kind: Kind = pydantic.Field(description=f"one of {', '.join(KINDS)}")
+    kind: Kind | None = pydantic.Field(
+        None, description="the kind on both sides (lower/upper override a side)"
+    )
     value: float | list[float] | None = pydantic.Field(
         None,
         description="u (dirichlet), du/dn (neumann), the right-hand side "
@@ -214,57 +217,26 @@ class SideBoundary(PhysicsConfig):
         None, description="total_inflow: flow direction, one component per axis"
     )
 
-    @pydantic.model_validator(mode="after")
-    def _numbers(self):
-        _check_numbers(self.kind, self.numbers())
-        return self
-
     def numbers(self) -> dict[str, Any]:
         """The numbers (`NUMBERS`) of the condition."""
         return {name: getattr(self, name) for name in NUMBERS}
 
 
-class AxisBoundary(PhysicsConfig):
+class SideBoundary(ConditionNumbers):
+    """The condition on one side (`lower` or `upper`) of one axis."""
+
+    kind: Kind = pydantic.Field(description=f"one of {', '.join(KINDS)}")
+
+    @pydantic.model_validator(mode="after")
+    def _numbers(self):
+        _check_numbers(self.kind, self.numbers())
+        return self
+
+
+class AxisBoundary(ConditionNumbers):
     """The conditions on both sides of one axis: `kind` (with its numbers)
     for both, `lower` / `upper` for one side each (replacing `kind` there)."""
 
-    kind: Kind | None = pydantic.Field(
-        None, description="the kind on both sides (lower/upper override a side)"
-    )
-    value: float | list[float] | None = pydantic.Field(
-        None, description="value of kind on both sides"
-    )
-    alpha: float | None = pydantic.Field(None, description="robin alpha, both sides")
-    beta: float | None = pydantic.Field(None, description="robin beta, both sides")
-    temperature: float | None = pydantic.Field(
-        None, description="no_slip wall temperature, both sides"
-    )
-    velocity: list[float] | None = pydantic.Field(
-        None,
-        description="no_slip: wall velocity; non_reflecting: far-field velocity "
-        "(one component per axis)",
-    )
-    pressure: float | None = pydantic.Field(
-        None, description="non_reflecting: far-field pressure"
-    )
-    relaxation: float | None = pydantic.Field(
-        None, description="non_reflecting: relaxation coefficient sigma (0.25)"
-    )
-    density: float | None = pydantic.Field(
-        None, description="non_reflecting: far-field density"
-    )
-    transverse: float | None = pydantic.Field(
-        None, description="non_reflecting: transverse-term fraction (0.5)"
-    )
-    total_pressure: float | None = pydantic.Field(
-        None, description="total_inflow: stagnation pressure"
-    )
-    total_temperature: float | None = pydantic.Field(
-        None, description="total_inflow: stagnation temperature"
-    )
-    direction: list[float] | None = pydantic.Field(
-        None, description="total_inflow: flow direction, one component per axis"
-    )
     lower: SideBoundary | None = pydantic.Field(
         None, description="the condition at the lower end"
     )
@@ -285,10 +257,6 @@ class AxisBoundary(PhysicsConfig):
                         "lower/upper instead",
                     )
         return self
-
-    def numbers(self) -> dict[str, Any]:
-        """The numbers (`NUMBERS`) of the condition of both sides."""
-        return {name: getattr(self, name) for name in NUMBERS}
 
     def sides(self) -> tuple[SideBoundary | None, SideBoundary | None]:
         """`(lower, upper)`, each None where this axis leaves it unset."""

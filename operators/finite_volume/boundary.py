@@ -47,6 +47,22 @@ def _edge(x, axis, side, g):
     )
 
 
+def _extrapolate(interior, axis, side, weights, value=None, value_weights=None):
+    """Ghost cells `weights @ interior (+ value * value_weights)` beyond side
+    `side` of `axis`: `interior` is the block of cells next to that side (in
+    increasing coordinate), `weights[j, k]` weighs its `k`-th cell from the
+    boundary in the `j`-th ghost from it. Returned in increasing coordinate."""
+    if side == 1:
+        interior = lax.rev(interior, (axis,))  # nearest the boundary first
+    moved = jnp.moveaxis(interior, axis, -1)
+    ghosts = moved @ jnp.asarray(weights.T, interior.dtype)
+    if value is not None:
+        wall = jnp.asarray(value_weights, interior.dtype)
+        ghosts = ghosts + value * wall.reshape((1,) * (moved.ndim - 1) + (-1,))
+    ghosts = jnp.moveaxis(ghosts, -1, axis)  # nearest the boundary first
+    return lax.rev(ghosts, (axis,)) if side == 0 else ghosts
+
+
 class Periodic(AbstractBoundaryCondition):
     """Periodic wrap-around; must be used on both ends of an axis."""
 
@@ -153,14 +169,10 @@ class NoSlipWall(AbstractBoundaryCondition):
         conservative = primitive_to_conservative_components(tuple(primitive), eos)
         n = primitive[0].shape[axis]
         weights = extrapolation_weights(min(5, n), num_ghost)
-        out = []
-        for x in conservative:
-            interior = _edge(x, axis, side, weights.shape[1])
-            if side == 1:
-                interior = lax.rev(interior, (axis,))  # nearest the wall first
-            moved = jnp.moveaxis(interior, axis, -1)
-            ghosts = jnp.moveaxis(moved @ jnp.asarray(weights.T, x.dtype), -1, axis)
-            out.append(lax.rev(ghosts, (axis,)) if side == 0 else ghosts)
+        out = [
+            _extrapolate(_edge(x, axis, side, weights.shape[1]), axis, side, weights)
+            for x in conservative
+        ]
         return conservative_to_primitive_components(tuple(out), eos)
 
     def viscous_ghost_cells(self, fields, axis, side, width, spacing, eos):
@@ -185,15 +197,8 @@ class NoSlipWall(AbstractBoundaryCondition):
             weights, w_value = ghost_weights(alpha, beta, spacing, m, width)
             start = width if side == 0 else width + n - m
             interior = lax.slice_in_dim(x, start, start + m, axis=axis)
-            if side == 1:
-                interior = lax.rev(interior, (axis,))  # nearest the wall first
-            moved = jnp.moveaxis(interior, axis, -1)
-            ghosts = moved @ jnp.asarray(weights.T, x.dtype) + value * jnp.asarray(
-                w_value, x.dtype
-            ).reshape((1,) * (moved.ndim - 1) + (width,))
-            ghosts = jnp.moveaxis(ghosts, -1, axis)  # nearest the wall first
+            ghosts = _extrapolate(interior, axis, side, weights, value, w_value)
             if side == 0:
-                ghosts = lax.rev(ghosts, (axis,))
                 kept = lax.slice_in_dim(x, width, x.shape[axis], axis=axis)
                 out.append(jnp.concatenate([ghosts, kept], axis=axis))
             else:
@@ -474,17 +479,8 @@ def _wall_ghosts(condition, u, ax, side, width, h):
     n = u.shape[ax]
     m = wall_interior_cells(width, n)
     weights, w_value = average_ghost_weights(alpha, beta, h, m, width)
-    interior = _edge(u, ax, side, m)
-    if side == 1:
-        interior = lax.rev(interior, (ax,))  # nearest the wall first
-    moved = jnp.moveaxis(interior, ax, -1)
-    dtype = u.dtype
-    lead = (1,) * (moved.ndim - 1)
-    ghosts = moved @ jnp.asarray(weights.T, dtype=dtype) + condition.value.astype(
-        dtype
-    ) * jnp.asarray(w_value, dtype=dtype).reshape(lead + (width,))
-    ghosts = jnp.moveaxis(ghosts, -1, ax)  # nearest the wall first
-    return lax.rev(ghosts, (ax,)) if side == 0 else ghosts
+    value = condition.value.astype(u.dtype)
+    return _extrapolate(_edge(u, ax, side, m), ax, side, weights, value, w_value)
 
 
 def ghost_block(
