@@ -13,6 +13,7 @@ is the GPU, so that a GPU check cannot silently run on the CPU. Unset, nothing
 changes.
 """
 
+import gc
 import os
 
 import jax
@@ -51,3 +52,16 @@ def tree_allclose(x, y, *, rtol=1e-12, atol=0.0):
 @pytest.fixture
 def assert_tree_allclose():
     return tree_allclose
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs and traces after each test module: a
+    worker that runs hundreds of modules otherwise keeps every executable it
+    ever compiled, and late in a full run its memory grew until XLA's
+    compiler crashed (a segfault and an abort inside
+    `backend_compile_and_load` in two full runs of 2026-12-06). Compiled
+    functions are still reused within a module."""
+    yield
+    jax.clear_caches()
+    gc.collect()
